@@ -1,0 +1,103 @@
+/* deep_sea.h — bsuite's DeepSea (Osband et al. 2019), step for step.
+ *
+ * N x N grid; the agent starts top-left and falls one row per step, so an episode is N steps and
+ * ends in a terminal state. In each cell, which of the actions 0/1 means "right" is drawn once from
+ * the mapping seed (bsuite: mapping[row, col] ~ Bernoulli(0.5), action_right = action == mapping).
+ * A right move costs move_cost / N; a right move in the last column pays +1 (reachable only on the
+ * last row), so always-right returns 1 - move_cost = 0.99. Moving left while row == column (still on
+ * the optimal diagonal) marks the episode "bad" (bsuite's total_bad_episodes).
+ * Stochastic variant (bsuite deep_sea_stochastic): a right move fails (column unchanged) with
+ * probability 1/N, and the two end cells of the last row add N(0,1) noise to the reward.
+ * State: t = row, i[0] = column, i[1] = bad flag. Observation: one-hot N*N grid (all zeros once the
+ * episode has ended, as bsuite), or the state index row*N + column (N*N after the end). */
+#ifndef QF_DEEP_SEA_H
+#define QF_DEEP_SEA_H
+#include "qf_common.h"
+
+typedef struct qf_deep_sea_params {
+    int32_t size;
+    int32_t stochastic;
+    float move_cost;
+    int32_t map_seed;
+    int32_t map_per_run;
+} qf_deep_sea_params;
+
+/* X(struct, field, type, default, min, max, doc) */
+#define QF_DEEP_SEA_PARAMS(X)                                                                      \
+    X(qf_deep_sea_params, size, QF_P_INT, 10, 1, 4096, "grid side N: N*N cells, N steps per episode") \
+    X(qf_deep_sea_params, stochastic, QF_P_BOOL, 0, 0, 1,                                          \
+      "bsuite's stochastic variant: right fails w.p. 1/N, N(0,1) reward noise at the last row's ends") \
+    X(qf_deep_sea_params, move_cost, QF_P_FLOAT, 0.01, 0, 1,                                       \
+      "unscaled cost of moving right (each right move costs move_cost/N)")                         \
+    X(qf_deep_sea_params, map_seed, QF_P_INT, 42, 0, 2147483647,                                   \
+      "seed of the per-cell action mapping (bsuite's mapping_seed; 42 in its sweep)")              \
+    X(qf_deep_sea_params, map_per_run, QF_P_BOOL, 0, 0, 1,                                         \
+      "draw the action mapping from each run's own seed instead of map_seed")
+
+/* Which action (0 or 1) means "right" in cell (row, col). 128 cells of a row share one Philox call. */
+QF_HD static inline int qf_deep_sea_right_action(const qf_deep_sea_params *p, uint32_t k0,
+                                                 uint32_t k1, int32_t row, int32_t col) {
+    philox4x32_key_t key;
+    philox4x32_ctr_t ctr;
+    key.v[0] = p->map_per_run ? k0 : (uint32_t)p->map_seed;
+    key.v[1] = p->map_per_run ? k1 : 0x6d617073u; /* fixed second key word for the shared mapping */
+    ctr.v[0] = QF_STREAM_MAP;
+    ctr.v[1] = (uint32_t)row;
+    ctr.v[2] = (uint32_t)col >> 7;
+    ctr.v[3] = 0;
+    philox4x32_ctr_t r = philox4x32(ctr, key);
+    return (int)((r.v[((uint32_t)col >> 5) & 3u] >> ((uint32_t)col & 31u)) & 1u);
+}
+
+QF_HD static inline void qf_deep_sea_reset(qf_env_state *s) {
+    s->t = 0;    /* row */
+    s->i[0] = 0; /* column */
+    s->i[1] = 0; /* bad episode */
+}
+
+QF_HD static inline float qf_deep_sea_step(const qf_deep_sea_params *p, qf_env_state *s,
+                                           int32_t action, qf_rng *g, uint32_t k0, uint32_t k1,
+                                           uint32_t *flags) {
+    const int32_t n = p->size;
+    const int32_t row = s->t;
+    int32_t col = s->i[0];
+    const int right = action == qf_deep_sea_right_action(p, k0, k1, row, col);
+    float reward = 0.0f;
+    if (col == n - 1 && right) {
+        reward = reward + 1.0f;
+        *flags |= QF_TREASURE;
+    }
+    philox4x32_ctr_t bits = {{0, 0, 0, 0}};
+    if (p->stochastic) {
+        bits = qf_rng_next(g);
+        if (row == n - 1 && (col == 0 || col == n - 1)) reward = reward + qf_normal(bits.v[0], bits.v[1]);
+    }
+    if (right) {
+        if (!p->stochastic || qf_u01(bits.v[2]) > 1.0f / (float)n) col = col + 1 < n ? col + 1 : n - 1;
+        reward = reward - p->move_cost / (float)n;
+    } else {
+        if (row == col) s->i[1] = 1;
+        col = col - 1 > 0 ? col - 1 : 0;
+    }
+    s->i[0] = col;
+    if (row + 1 == n) {
+        *flags |= QF_TERMINAL;
+        if (s->i[1]) *flags |= QF_BAD_EPISODE;
+    }
+    return reward;
+}
+
+/* Index of the cell, N*N once the episode has ended (the null observation). */
+QF_HD static inline int32_t qf_deep_sea_index(const qf_deep_sea_params *p, const qf_env_state *s) {
+    return s->t >= p->size ? p->size * p->size : s->t * p->size + s->i[0];
+}
+
+QF_HD static inline void qf_deep_sea_observe(const qf_deep_sea_params *p, const qf_env_state *s,
+                                             float *obs) {
+    const int32_t cells = p->size * p->size;
+    for (int32_t j = 0; j < cells; j++) obs[j] = 0.0f;
+    int32_t idx = qf_deep_sea_index(p, s);
+    if (idx < cells) obs[idx] = 1.0f;
+}
+
+#endif /* QF_DEEP_SEA_H */

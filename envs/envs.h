@@ -1,0 +1,130 @@
+/* envs.h — every environment behind one switch: kinds, the parameter union, reset/step/observe and
+ * the shapes. Compiles as C, C++ and CUDA; the vectorized stepping in kernels/ calls only this. */
+#ifndef QF_ENVS_H
+#define QF_ENVS_H
+#include "qf_common.h"
+#include "deep_sea.h"
+#include "cartpole.h"
+#include "mountain_car.h"
+#include "chain.h"
+#include "bandit.h"
+
+typedef enum qf_env_kind {
+    QF_ENV_DEEP_SEA = 0,
+    QF_ENV_CARTPOLE = 1,
+    QF_ENV_MOUNTAIN_CAR = 2,
+    QF_ENV_CHAIN = 3,
+    QF_ENV_BANDIT = 4,
+    QF_ENV_COUNT = 5
+} qf_env_kind;
+
+/* The parameters of one run's environment; which member is live depends on the kind. */
+typedef union qf_env_params {
+    qf_deep_sea_params deep_sea;
+    qf_cartpole_params cartpole;
+    qf_mountain_car_params mountain_car;
+    qf_chain_params chain;
+    qf_bandit_params bandit;
+} qf_env_params;
+
+/* Length of the dense observation vector. */
+QF_HD static inline int32_t qf_env_obs_dim(int kind, const qf_env_params *p) {
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: return p->deep_sea.size * p->deep_sea.size;
+    case QF_ENV_CARTPOLE: return 4;
+    case QF_ENV_MOUNTAIN_CAR: return 2;
+    case QF_ENV_CHAIN: return p->chain.size;
+    default: return 1;
+    }
+}
+
+QF_HD static inline int32_t qf_env_n_actions(int kind, const qf_env_params *p) {
+    switch (kind) {
+    case QF_ENV_MOUNTAIN_CAR: return 3;
+    case QF_ENV_BANDIT: return p->bandit.arms;
+    default: return 2;
+    }
+}
+
+/* Number of distinct state indices (terminal null state included), 0 for continuous states. */
+QF_HD static inline int32_t qf_env_n_states(int kind, const qf_env_params *p) {
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: return p->deep_sea.size * p->deep_sea.size + 1;
+    case QF_ENV_CHAIN: return p->chain.size;
+    case QF_ENV_BANDIT: return 1;
+    default: return 0;
+    }
+}
+
+/* Time limit that truncates an episode (0: none; the episode ends by termination). */
+QF_HD static inline int32_t qf_env_horizon(int kind, const qf_env_params *p) {
+    switch (kind) {
+    case QF_ENV_CARTPOLE: return p->cartpole.horizon;
+    case QF_ENV_MOUNTAIN_CAR: return p->mountain_car.horizon;
+    case QF_ENV_CHAIN: return p->chain.horizon;
+    default: return 0;
+    }
+}
+
+/* How many float / int state fields a kind uses (the batch code moves only those). */
+QF_HD static inline int qf_env_nf(int kind) {
+    return kind == QF_ENV_CARTPOLE ? 4 : (kind == QF_ENV_MOUNTAIN_CAR ? 2 : 0);
+}
+QF_HD static inline int qf_env_ni(int kind) {
+    return kind == QF_ENV_DEEP_SEA ? 2 : (kind == QF_ENV_CHAIN ? 1 : 0);
+}
+
+/* Start a new episode. g: the RESET stream of this (run, env, step). */
+QF_HD static inline void qf_env_reset(int kind, const qf_env_params *p, qf_env_state *s, qf_rng *g) {
+    (void)p;
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: qf_deep_sea_reset(s); break;
+    case QF_ENV_CARTPOLE: qf_cartpole_reset(s, g); break;
+    case QF_ENV_MOUNTAIN_CAR: qf_mountain_car_reset(s, g); break;
+    case QF_ENV_CHAIN: qf_chain_reset(s); break;
+    default: s->t = 0; break;
+    }
+}
+
+/* One transition: updates s (t included), returns the reward, ORs QF_TERMINAL / QF_TRUNCATED and
+ * the kind's event flags into *flags. g: the STEP stream; (k0, k1): the run's key. */
+QF_HD static inline float qf_env_step(int kind, const qf_env_params *p, qf_env_state *s,
+                                      int32_t action, qf_rng *g, uint32_t k0, uint32_t k1,
+                                      uint32_t *flags) {
+    float r;
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: r = qf_deep_sea_step(&p->deep_sea, s, action, g, k0, k1, flags); break;
+    case QF_ENV_CARTPOLE: r = qf_cartpole_step(s, action, flags); break;
+    case QF_ENV_MOUNTAIN_CAR: r = qf_mountain_car_step(s, action, flags); break;
+    case QF_ENV_CHAIN: r = qf_chain_step(&p->chain, s, action, g); break;
+    default: r = qf_bandit_step(&p->bandit, action, g, k0, k1, flags); break;
+    }
+    s->t += 1;
+    const int32_t h = qf_env_horizon(kind, p);
+    if (h > 0 && s->t >= h) *flags |= QF_TRUNCATED;
+    return r;
+}
+
+/* Dense observation of the current state into obs[0 .. obs_dim). */
+QF_HD static inline void qf_env_observe(int kind, const qf_env_params *p, const qf_env_state *s,
+                                        float *obs) {
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: qf_deep_sea_observe(&p->deep_sea, s, obs); break;
+    case QF_ENV_CARTPOLE: qf_cartpole_observe(s, obs); break;
+    case QF_ENV_MOUNTAIN_CAR: qf_mountain_car_observe(s, obs); break;
+    case QF_ENV_CHAIN: qf_chain_observe(&p->chain, s, obs); break;
+    default: obs[0] = 1.0f; break;
+    }
+}
+
+/* State index of the current state (discrete kinds), -1 for continuous kinds. */
+QF_HD static inline int32_t qf_env_state_index(int kind, const qf_env_params *p, const qf_env_state *s) {
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: return qf_deep_sea_index(&p->deep_sea, s);
+    case QF_ENV_CHAIN: return s->i[0];
+    case QF_ENV_BANDIT: return 0;
+    default: return -1;
+    }
+}
+
+#endif /* QF_ENVS_H */

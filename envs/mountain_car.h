@@ -1,0 +1,46 @@
+/* mountain_car.h — Gymnasium MountainCar-v0 semantics in float32.
+ *
+ * velocity += (action - 1) * 0.001 + cos(3 * position) * (-0.0025), clipped to +-0.07;
+ * position += velocity, clipped to [-1.2, 0.6]; at the left wall a negative velocity becomes 0.
+ * Terminates when position >= 0.5 and velocity >= 0; reward -1 per step; truncated after
+ * `horizon` steps (200 for v0, 1000 in bsuite's mountain_car). Initial position ~ U(-0.6, -0.4),
+ * velocity 0. Actions: 0 push left, 1 no push, 2 push right.
+ * State: f = (position, velocity). Observation: those two floats. */
+#ifndef QF_MOUNTAIN_CAR_H
+#define QF_MOUNTAIN_CAR_H
+#include "qf_common.h"
+
+typedef struct qf_mountain_car_params {
+    int32_t horizon;
+} qf_mountain_car_params;
+
+#define QF_MOUNTAIN_CAR_PARAMS(X)                                                                  \
+    X(qf_mountain_car_params, horizon, QF_P_INT, 200, 1, 100000000,                                \
+      "time limit: truncate after this many steps (200 in Gymnasium, 1000 in bsuite)")
+
+QF_HD static inline void qf_mountain_car_reset(qf_env_state *s, qf_rng *g) {
+    philox4x32_ctr_t r = qf_rng_next(g);
+    s->f[0] = qf_u01(r.v[0]) * 0.2f - 0.6f;
+    s->f[1] = 0.0f;
+    s->t = 0;
+}
+
+QF_HD static inline float qf_mountain_car_step(qf_env_state *s, int32_t action, uint32_t *flags) {
+    float position = s->f[0], velocity = s->f[1];
+    velocity = velocity + (float)(action - 1) * 0.001f + qf_cosf(3.0f * position) * -0.0025f;
+    velocity = velocity < -0.07f ? -0.07f : (velocity > 0.07f ? 0.07f : velocity);
+    position = position + velocity;
+    position = position < -1.2f ? -1.2f : (position > 0.6f ? 0.6f : position);
+    if (position == -1.2f && velocity < 0.0f) velocity = 0.0f;
+    s->f[0] = position;
+    s->f[1] = velocity;
+    if (position >= 0.5f && velocity >= 0.0f) *flags |= QF_TERMINAL;
+    return -1.0f;
+}
+
+QF_HD static inline void qf_mountain_car_observe(const qf_env_state *s, float *obs) {
+    obs[0] = s->f[0];
+    obs[1] = s->f[1];
+}
+
+#endif /* QF_MOUNTAIN_CAR_H */

@@ -1,0 +1,161 @@
+/* qf_common.h — what every environment header shares: the host/device macro, counter-based random
+ * bits (Philox4x32-10 from Random123) and float math written with plain IEEE-754 operations only.
+ *
+ * Every function here compiles as C11, C++ and CUDA from this one text. sinf/cosf/logf of the C
+ * library and of CUDA differ in their last bits, so the environments use the versions below, built
+ * from +, -, *, / and conversions, which both sides round identically (the CUDA translation units
+ * are compiled with --fmad=false and the C ones with -ffp-contract=off, so nothing is fused).
+ * Result: the CPU and the GPU backend produce bit-identical trajectories for the same seed. */
+#ifndef QF_COMMON_H
+#define QF_COMMON_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <Random123/philox.h>
+
+#if defined(__CUDACC__)
+#define QF_HD __host__ __device__
+#else
+#define QF_HD
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Random bits. key = (seed, run id) of a run; counter = (stream, env, step, draw).
+ * No generator state exists: any draw can be recomputed from its coordinates. */
+enum {
+    QF_STREAM_STEP = 1,   /* randomness inside env transitions (slips, reward noise, bandit pulls) */
+    QF_STREAM_RESET = 2,  /* initial states; step index t+1 for the reset that follows step t   */
+    QF_STREAM_ACTION = 3, /* random actions drawn on the device (benchmarks, uniform policies)   */
+    QF_STREAM_MAP = 4,    /* DeepSea per-cell action mapping                                     */
+    QF_STREAM_ARMS = 5    /* bandit arm means drawn per run                                      */
+};
+
+typedef struct qf_rng {
+    philox4x32_key_t key;
+    philox4x32_ctr_t ctr;
+} qf_rng;
+
+QF_HD static inline qf_rng qf_rng_make(uint32_t k0, uint32_t k1, uint32_t stream, uint32_t env,
+                                       uint32_t step) {
+    qf_rng g;
+    g.key.v[0] = k0;
+    g.key.v[1] = k1;
+    g.ctr.v[0] = stream;
+    g.ctr.v[1] = env;
+    g.ctr.v[2] = step;
+    g.ctr.v[3] = 0;
+    return g;
+}
+
+/* Four fresh 32-bit words; advances the draw counter. */
+QF_HD static inline philox4x32_ctr_t qf_rng_next(qf_rng *g) {
+    philox4x32_ctr_t r = philox4x32(g->ctr, g->key);
+    g->ctr.v[3] += 1;
+    return r;
+}
+
+/* Uniform in [0, 1) with 24 random bits (exact in float). */
+QF_HD static inline float qf_u01(uint32_t u) { return (float)(u >> 8) * 5.9604644775390625e-08f; }
+
+/* Uniform in (0, 1]: safe for log. */
+QF_HD static inline float qf_u01_open0(uint32_t u) {
+    return (float)((u >> 8) + 1u) * 5.9604644775390625e-08f;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Portable float math (max error a few ulp on the ranges the environments use). */
+QF_HD static inline uint32_t qf_f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+QF_HD static inline float qf_u2f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* sin and cos of x together. Cody-Waite reduction by pi/2 (exact enough for |x| < 1e5),
+ * then Cephes' minimax polynomials on [-pi/4, pi/4]. NaN in, NaN out. */
+QF_HD static inline void qf_sincosf(float x, float *s_out, float *c_out) {
+    float kf = x * 0.636619772367581f;
+    int32_t k = 0;
+    if (kf < 1048576.0f && kf > -1048576.0f) k = (int32_t)(kf >= 0.0f ? kf + 0.5f : kf - 0.5f);
+    float fk = (float)k;
+    float r = ((x - fk * 1.5703125f) - fk * 4.837512969970703125e-4f) - fk * 7.54978995489188216e-8f;
+    float z = r * r;
+    float s = r + r * z * (-1.6666654611e-1f + z * (8.3321608736e-3f + z * -1.9515295891e-4f));
+    float c = 1.0f - 0.5f * z +
+              z * z * (4.166664568298827e-2f + z * (-1.388731625493765e-3f + z * 2.443315711809948e-5f));
+    switch ((uint32_t)k & 3u) {
+    case 0: *s_out = s; *c_out = c; break;
+    case 1: *s_out = c; *c_out = -s; break;
+    case 2: *s_out = -s; *c_out = -c; break;
+    default: *s_out = -c; *c_out = s; break;
+    }
+}
+
+QF_HD static inline float qf_cosf(float x) {
+    float s, c;
+    qf_sincosf(x, &s, &c);
+    return c;
+}
+
+/* Natural log for finite normal x > 0 (Cephes' logf polynomial). */
+QF_HD static inline float qf_logf(float x) {
+    uint32_t b = qf_f2u(x);
+    int32_t e = (int32_t)((b >> 23) & 0xffu) - 127;
+    float m = qf_u2f((b & 0x7fffffu) | 0x3f800000u); /* [1, 2) */
+    if (m > 1.41421356f) {
+        m = m * 0.5f;
+        e += 1;
+    }
+    float f = m - 1.0f;
+    float z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    float fe = (float)e;
+    y = y + -2.12194440e-4f * fe;
+    y = y + -0.5f * z;
+    float out = f + y;
+    return out + 0.693359375f * fe;
+}
+
+/* One standard normal from two random words (Box-Muller). */
+QF_HD static inline float qf_normal(uint32_t u1, uint32_t u2) {
+    float rad = sqrtf(-2.0f * qf_logf(qf_u01_open0(u1)));
+    return rad * qf_cosf(6.2831853071795865f * qf_u01(u2));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * State of one environment, whatever its kind. Stored struct-of-arrays by the batch code; each
+ * kind uses the first nf float and ni int fields (see its spec). t counts steps in the episode. */
+#define QF_NF 4
+#define QF_NI 2
+typedef struct qf_env_state {
+    float f[QF_NF];
+    int32_t i[QF_NI];
+    int32_t t;
+} qf_env_state;
+
+/* Per-step flags. */
+enum {
+    QF_TERMINAL = 1u,     /* the episode ended in a terminal state: do not bootstrap            */
+    QF_TRUNCATED = 2u,    /* the episode was cut by the time limit: bootstrap from next obs     */
+    QF_TREASURE = 4u,     /* DeepSea: the +1 treasure reward was collected on this step         */
+    QF_BAD_EPISODE = 8u   /* DeepSea: the episode that just ended was "bad" (bsuite's flag)     */
+};
+
+/* Parameter types used by the spec tables. */
+enum { QF_P_INT = 0, QF_P_FLOAT = 1, QF_P_BOOL = 2, QF_P_LIST = 3 };
+
+#endif /* QF_COMMON_H */

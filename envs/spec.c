@@ -1,0 +1,88 @@
+/* spec.c — instantiates the environment tables from the X-macros in the environment headers. */
+#include "spec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define QF_ROW(S, field, type, def, lo, hi, doc) {#field, type, offsetof(S, field), def, lo, hi, doc},
+
+static const qf_param_spec deep_sea_params[] = {QF_DEEP_SEA_PARAMS(QF_ROW)};
+static const qf_param_spec cartpole_params[] = {QF_CARTPOLE_PARAMS(QF_ROW)};
+static const qf_param_spec mountain_car_params[] = {QF_MOUNTAIN_CAR_PARAMS(QF_ROW)};
+static const qf_param_spec chain_params[] = {QF_CHAIN_PARAMS(QF_ROW)};
+static const qf_param_spec bandit_params[] = {QF_BANDIT_PARAMS(QF_ROW)};
+
+#define QF_N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const qf_env_spec specs[QF_ENV_COUNT] = {
+    {"deep_sea", QF_ENV_DEEP_SEA, "bsuite DeepSea: N x N grid, deep exploration, optimal return 0.99",
+     deep_sea_params, QF_N(deep_sea_params)},
+    {"cartpole", QF_ENV_CARTPOLE, "Gymnasium CartPole-v1: balance a pole, +1 per step, 500-step limit",
+     cartpole_params, QF_N(cartpole_params)},
+    {"mountain_car", QF_ENV_MOUNTAIN_CAR, "Gymnasium MountainCar-v0: drive up the hill, -1 per step",
+     mountain_car_params, QF_N(mountain_car_params)},
+    {"chain", QF_ENV_CHAIN, "RiverSwim-style N-state chain: small reward left, large reward far right",
+     chain_params, QF_N(chain_params)},
+    {"bandit", QF_ENV_BANDIT, "K-armed Bernoulli bandit, one-step episodes", bandit_params,
+     QF_N(bandit_params)},
+};
+
+const qf_env_spec *qf_env_spec_of(int kind) {
+    return (kind >= 0 && kind < QF_ENV_COUNT) ? &specs[kind] : NULL;
+}
+
+int qf_env_find(const char *name) {
+    for (int k = 0; k < QF_ENV_COUNT; k++)
+        if (strcmp(specs[k].name, name) == 0) return k;
+    return -1;
+}
+
+const qf_param_spec *qf_env_param_find(int kind, const char *name) {
+    const qf_env_spec *s = qf_env_spec_of(kind);
+    if (!s) return NULL;
+    for (int j = 0; j < s->n_params; j++)
+        if (strcmp(s->params[j].name, name) == 0) return &s->params[j];
+    return NULL;
+}
+
+void qf_env_params_default(int kind, qf_env_params *p) {
+    memset(p, 0, sizeof *p);
+    const qf_env_spec *s = qf_env_spec_of(kind);
+    if (!s) return;
+    for (int j = 0; j < s->n_params; j++) {
+        const qf_param_spec *ps = &s->params[j];
+        char *dst = (char *)p + ps->offset;
+        if (ps->type == QF_P_FLOAT) {
+            float v = (float)ps->def;
+            memcpy(dst, &v, sizeof v);
+        } else if (ps->type == QF_P_INT || ps->type == QF_P_BOOL) {
+            int32_t v = (int32_t)ps->def;
+            memcpy(dst, &v, sizeof v);
+        } /* lists start empty (memset) */
+    }
+}
+
+double qf_env_param_get(const qf_param_spec *ps, const qf_env_params *p) {
+    const char *src = (const char *)p + ps->offset;
+    if (ps->type == QF_P_FLOAT) {
+        float v;
+        memcpy(&v, src, sizeof v);
+        return v;
+    }
+    if (ps->type == QF_P_LIST) return p->bandit.n_probs; /* the only list parameter */
+    int32_t v;
+    memcpy(&v, src, sizeof v);
+    return v;
+}
+
+int qf_env_params_check(int kind, qf_env_params *p, char *msg, size_t msg_len) {
+    if (kind == QF_ENV_BANDIT) {
+        if (p->bandit.n_probs > 0) p->bandit.arms = p->bandit.n_probs;
+    }
+    if (kind == QF_ENV_DEEP_SEA && (int64_t)p->deep_sea.size * p->deep_sea.size > (1 << 24)) {
+        snprintf(msg, msg_len, "env.size=%d gives %lld cells; at most 2^24 are allowed",
+                 p->deep_sea.size, (long long)p->deep_sea.size * p->deep_sea.size);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,22 @@
+/* bench.h — `qfleet bench envs`: env-steps/s per environment on a backend, with random actions
+ * drawn on the device, for a sweep of batch sizes; on the GPU also the bytes-moved bound. */
+#ifndef QF_BENCH_H
+#define QF_BENCH_H
+#include "../kernels/backend.h"
+#include "config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bytes one env step must read and write for this kind and observation mode (the roofline). */
+double qf_bench_bytes_per_step(int kind, const qf_env_params *p, const char *obs_mode);
+
+/* Run the benchmark. only_env: the one kind to measure, or -1 for all. Returns the exit code:
+ * 0, 1 (a backend failure, message printed) or 2 (a request that does not fit, message printed). */
+int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QF_BENCH_H */

@@ -1,0 +1,329 @@
+/* config.c — the key table and the `key=value` parser. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { K_INT, K_FLOAT, K_CHOICE, K_STRING, K_ENV };
+
+typedef struct key_spec {
+    const char *name;
+    int type;
+    size_t offset;
+    size_t size; /* for K_CHOICE / K_STRING: capacity of the char array */
+    const char *def;
+    double lo, hi;
+    const char *choices; /* K_CHOICE: "a|b|c" */
+    const char *doc;
+} key_spec;
+
+#define OFF(f) offsetof(qf_config, f)
+#define SZ(f) sizeof(((qf_config *)0)->f)
+
+static const key_spec keys[] = {
+    {"env", K_ENV, OFF(env), 0, "deep_sea", 0, 0, NULL,
+     "environment: deep_sea, cartpole, mountain_car, chain, bandit (see `qfleet envs`)"},
+    {"backend", K_CHOICE, OFF(backend), SZ(backend), "auto", 0, 0, "auto|cpu|cuda",
+     "device: auto picks the GPU when one is usable, else the CPU"},
+    {"envs", K_INT, OFF(envs), 0, "1024", 1, 1073741824, NULL, "environments per run (E)"},
+    {"runs", K_INT, OFF(runs), 0, "1", 1, 1048576, NULL, "independent runs (R)"},
+    {"seed", K_INT, OFF(seed), 0, "0", 0, 4294967295.0, NULL, "base seed; run r draws from key (seed, r)"},
+    {"steps", K_INT, OFF(steps), 0, "1000", 1, 1e12, NULL, "environment steps to take"},
+    {"obs", K_CHOICE, OFF(obs), SZ(obs), "auto", 0, 0, "auto|index|dense|none",
+     "observations written per step: state index, dense vector, none (auto: index when discrete)"},
+    {"threads", K_INT, OFF(threads), 0, "0", 0, 4096, NULL, "CPU threads (0: every core)"},
+    {"seconds", K_FLOAT, OFF(seconds), 0, "0.3", 0.001, 3600, NULL,
+     "bench: seconds of timing per table cell"},
+    {"max_envs", K_INT, OFF(max_envs), 0, "1048576", 1, 1073741824, NULL,
+     "bench: largest envs value (the sweep is 1k, 16k, 128k, 1M, capped here)"},
+    {"csv", K_STRING, OFF(csv), SZ(csv), "", 0, 0, NULL, "bench: also write the table to this CSV file"},
+};
+#define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
+
+static const key_spec *find_key(const char *name) {
+    for (int k = 0; k < N_KEYS; k++)
+        if (strcmp(keys[k].name, name) == 0) return &keys[k];
+    return NULL;
+}
+
+/* Whole-string integer parse; returns 0 on success. */
+static int parse_int(const char *s, long long *out) {
+    if (!*s || isspace((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *s, double *out) {
+    if (!*s || isspace((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static void env_names(char *out, size_t len) {
+    out[0] = 0;
+    for (int k = 0; k < QF_ENV_COUNT; k++) {
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%s", k ? ", " : "", qf_env_spec_of(k)->name);
+    }
+}
+
+static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *msg, size_t n) {
+    char *dst = (char *)cfg + ks->offset;
+    switch (ks->type) {
+    case K_INT: {
+        long long v;
+        if (parse_int(val, &v) || v < ks->lo || v > ks->hi) {
+            snprintf(msg, n, "bad value for %s: '%s' (allowed: an integer in [%.0f, %.0f])", ks->name,
+                     val, ks->lo, ks->hi);
+            return -1;
+        }
+        int64_t v64 = v;
+        memcpy(dst, &v64, sizeof v64);
+        return 0;
+    }
+    case K_FLOAT: {
+        double v;
+        if (parse_float(val, &v) || v < ks->lo || v > ks->hi) {
+            snprintf(msg, n, "bad value for %s: '%s' (allowed: a number in [%g, %g])", ks->name, val,
+                     ks->lo, ks->hi);
+            return -1;
+        }
+        memcpy(dst, &v, sizeof v);
+        return 0;
+    }
+    case K_CHOICE: {
+        size_t len = strlen(val);
+        const char *c = ks->choices;
+        while (*c) {
+            size_t w = strcspn(c, "|");
+            if (w == len && strncmp(c, val, len) == 0) {
+                snprintf(dst, ks->size, "%s", val);
+                return 0;
+            }
+            c += w + (c[w] == '|');
+        }
+        snprintf(msg, n, "bad value for %s: '%s' (allowed: %s)", ks->name, val, ks->choices);
+        return -1;
+    }
+    case K_STRING:
+        if (strlen(val) >= ks->size) {
+            snprintf(msg, n, "bad value for %s: too long (at most %zu characters)", ks->name, ks->size - 1);
+            return -1;
+        }
+        snprintf(dst, ks->size, "%s", val);
+        return 0;
+    default: { /* K_ENV */
+        int kind = qf_env_find(val);
+        if (kind < 0) {
+            char names[256];
+            env_names(names, sizeof names);
+            snprintf(msg, n, "unknown environment: env=%s (allowed: %s)", val, names);
+            return -1;
+        }
+        cfg->env = kind;
+        qf_env_params_default(kind, &cfg->env_params);
+        return 0;
+    }
+    }
+}
+
+/* "[0.9,0.8]" -> list of floats in [lo, hi]. */
+static int parse_list(const char *val, float *out, int cap, int *count, double lo, double hi) {
+    size_t len = strlen(val);
+    if (len < 2 || val[0] != '[' || val[len - 1] != ']') return -1;
+    char buf[2048];
+    if (len - 2 >= sizeof buf) return -1;
+    memcpy(buf, val + 1, len - 2);
+    buf[len - 2] = 0;
+    int k = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        double v;
+        if (k >= cap || parse_float(tok, &v) || v < lo || v > hi) return -1;
+        out[k++] = (float)v;
+    }
+    if (k == 0) return -1;
+    *count = k;
+    return 0;
+}
+
+static int set_env_param(qf_config *cfg, const char *name, const char *val, char *msg, size_t n) {
+    const qf_env_spec *es = qf_env_spec_of(cfg->env);
+    const qf_param_spec *ps = qf_env_param_find(cfg->env, name);
+    if (!ps) {
+        char names[512] = "";
+        for (int j = 0; j < es->n_params; j++) {
+            size_t used = strlen(names);
+            snprintf(names + used, sizeof names - used, "%senv.%s", j ? ", " : "", es->params[j].name);
+        }
+        snprintf(msg, n, "unknown key: env.%s is not a parameter of env=%s (its keys: %s)", name,
+                 es->name, names);
+        return -1;
+    }
+    char *dst = (char *)&cfg->env_params + ps->offset;
+    if (ps->type == QF_P_LIST) {
+        float vals[QF_MAX_ARMS];
+        int count = 0;
+        if (parse_list(val, vals, QF_MAX_ARMS, &count, ps->lo, ps->hi)) {
+            snprintf(msg, n, "bad value for env.%s: '%s' (allowed: a bracketed list of 1 to %d numbers "
+                             "in [%g, %g], e.g. [0.9,0.8,0.7])", name, val, QF_MAX_ARMS, ps->lo, ps->hi);
+            return -1;
+        }
+        memcpy(cfg->env_params.bandit.probs, vals, sizeof(float) * (size_t)count);
+        cfg->env_params.bandit.n_probs = count;
+        return 0;
+    }
+    if (ps->type == QF_P_FLOAT) {
+        double v;
+        if (parse_float(val, &v) || v < ps->lo || v > ps->hi) {
+            snprintf(msg, n, "bad value for env.%s: '%s' (allowed: a number in [%g, %g])", name, val,
+                     ps->lo, ps->hi);
+            return -1;
+        }
+        float f = (float)v;
+        memcpy(dst, &f, sizeof f);
+        return 0;
+    }
+    long long v;
+    if (ps->type == QF_P_BOOL && (strcmp(val, "true") == 0 || strcmp(val, "false") == 0)) {
+        v = val[0] == 't';
+    } else if (parse_int(val, &v) || v < ps->lo || v > ps->hi) {
+        if (ps->type == QF_P_BOOL)
+            snprintf(msg, n, "bad value for env.%s: '%s' (allowed: 0, 1, true, false)", name, val);
+        else
+            snprintf(msg, n, "bad value for env.%s: '%s' (allowed: an integer in [%.0f, %.0f])", name,
+                     val, ps->lo, ps->hi);
+        return -1;
+    }
+    int32_t v32 = (int32_t)v;
+    memcpy(dst, &v32, sizeof v32);
+    return 0;
+}
+
+void qf_config_default(qf_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    char msg[256];
+    for (int k = 0; k < N_KEYS; k++) set_key(cfg, &keys[k], keys[k].def, msg, sizeof msg);
+}
+
+int qf_config_parse(qf_config *cfg, int argc, char **argv, char *msg, size_t n) {
+    int arms_given = 0;
+    /* pass 0: syntax and env=; pass 1: everything else */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < argc; i++) {
+            const char *w = argv[i];
+            const char *eq = strchr(w, '=');
+            if (!eq || eq == w) {
+                snprintf(msg, n, "expected key=value, got '%s' (keys: qfleet help keys)", w);
+                return -1;
+            }
+            char name[128];
+            size_t len = (size_t)(eq - w);
+            if (len >= sizeof name) {
+                snprintf(msg, n, "unknown key: '%.40s...'", w);
+                return -1;
+            }
+            memcpy(name, w, len);
+            name[len] = 0;
+            const char *val = eq + 1;
+            int is_env = strcmp(name, "env") == 0;
+            if (pass == 0) {
+                if (is_env && set_key(cfg, find_key("env"), val, msg, n)) return -1;
+                continue;
+            }
+            if (is_env) continue;
+            if (strncmp(name, "env.", 4) == 0) {
+                if (set_env_param(cfg, name + 4, val, msg, n)) return -1;
+                if (strcmp(name + 4, "arms") == 0) arms_given = 1;
+                continue;
+            }
+            const key_spec *ks = find_key(name);
+            if (!ks) {
+                snprintf(msg, n, "unknown key: '%s' (keys: qfleet help keys)", name);
+                return -1;
+            }
+            if (set_key(cfg, ks, val, msg, n)) return -1;
+        }
+    }
+    if (cfg->env == QF_ENV_BANDIT && arms_given && cfg->env_params.bandit.n_probs > 0 &&
+        cfg->env_params.bandit.arms != cfg->env_params.bandit.n_probs) {
+        snprintf(msg, n, "env.arms=%d contradicts env.probs, which gives %d means",
+                 cfg->env_params.bandit.arms, cfg->env_params.bandit.n_probs);
+        return -1;
+    }
+    char why[256];
+    if (qf_env_params_check(cfg->env, &cfg->env_params, why, sizeof why)) {
+        snprintf(msg, n, "%s", why);
+        return -1;
+    }
+    if (cfg->runs * cfg->envs > 2147483647LL) {
+        snprintf(msg, n, "runs=%lld x envs=%lld is %lld environments; at most 2^31-1 fit one batch",
+                 (long long)cfg->runs, (long long)cfg->envs, (long long)(cfg->runs * cfg->envs));
+        return -1;
+    }
+    return 0;
+}
+
+void qf_config_print_keys(FILE *f) {
+    fprintf(f, "keys (key=value):\n");
+    for (int k = 0; k < N_KEYS; k++) {
+        const key_spec *ks = &keys[k];
+        char range[96];
+        switch (ks->type) {
+        case K_INT: snprintf(range, sizeof range, "int [%.0f, %.0f]", ks->lo, ks->hi); break;
+        case K_FLOAT: snprintf(range, sizeof range, "float [%g, %g]", ks->lo, ks->hi); break;
+        case K_CHOICE: snprintf(range, sizeof range, "%s", ks->choices); break;
+        case K_STRING: snprintf(range, sizeof range, "text"); break;
+        default: snprintf(range, sizeof range, "env name"); break;
+        }
+        fprintf(f, "  %-10s %-26s default %-10s %s\n", ks->name, range, *ks->def ? ks->def : "\"\"",
+                ks->doc);
+    }
+    fprintf(f, "  env.<name>  parameters of the chosen environment (see: qfleet envs)\n");
+}
+
+void qf_config_print(FILE *f, const qf_config *cfg) {
+    for (int k = 0; k < N_KEYS; k++) {
+        const key_spec *ks = &keys[k];
+        const char *src = (const char *)cfg + ks->offset;
+        fprintf(f, "%s=", ks->name);
+        if (ks->type == K_INT) {
+            int64_t v;
+            memcpy(&v, src, sizeof v);
+            fprintf(f, "%lld\n", (long long)v);
+        } else if (ks->type == K_FLOAT) {
+            double v;
+            memcpy(&v, src, sizeof v);
+            fprintf(f, "%g\n", v);
+        } else if (ks->type == K_ENV) {
+            fprintf(f, "%s\n", qf_env_spec_of(cfg->env)->name);
+        } else {
+            fprintf(f, "%s\n", src);
+        }
+    }
+    const qf_env_spec *es = qf_env_spec_of(cfg->env);
+    for (int j = 0; j < es->n_params; j++) {
+        const qf_param_spec *ps = &es->params[j];
+        fprintf(f, "env.%s=", ps->name);
+        if (ps->type == QF_P_LIST) {
+            fprintf(f, "[");
+            for (int a = 0; a < cfg->env_params.bandit.n_probs; a++)
+                fprintf(f, "%s%g", a ? "," : "", cfg->env_params.bandit.probs[a]);
+            fprintf(f, "]\n");
+        } else {
+            fprintf(f, "%g\n", qf_env_param_get(ps, &cfg->env_params));
+        }
+    }
+}

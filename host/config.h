@@ -1,0 +1,47 @@
+/* config.h — every key qfleet understands, declared once in a table (name, type, bounds, default,
+ * doc). Parsing of `key=value` words, validation, `qfleet help keys` and the resolved configuration
+ * all come from that table. Environment parameters are `env.<name>` keys declared by the
+ * environment's own spec (envs/spec.h). */
+#ifndef QF_CONFIG_H
+#define QF_CONFIG_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../envs/spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qf_config {
+    char backend[16];  /* auto | cpu | cuda */
+    int env;           /* environment kind */
+    int64_t envs;      /* envs per run (E) */
+    int64_t runs;      /* runs (R) */
+    int64_t seed;      /* base seed; run r gets key (seed, r) */
+    int64_t steps;     /* steps to take (rollout) */
+    char obs[16];      /* auto | index | dense | none */
+    int64_t threads;   /* CPU threads (0: all cores) */
+    double seconds;    /* bench: seconds of timing per table cell */
+    int64_t max_envs;  /* bench: largest envs value in the sweep 1k..max */
+    char csv[512];     /* bench: also write results to this CSV file ("" = no) */
+    qf_env_params env_params; /* env.* keys over the environment's defaults */
+} qf_config;
+
+/* Fill cfg with defaults (deep_sea and its defaults). */
+void qf_config_default(qf_config *cfg);
+
+/* Apply `key=value` words. Returns 0, or -1 after writing one line to msg that names the key, the
+ * value and what is allowed. env= is applied first, so env.* keys may come in any order. */
+int qf_config_parse(qf_config *cfg, int argc, char **argv, char *msg, size_t msg_len);
+
+/* Print the key table (for --help). */
+void qf_config_print_keys(FILE *f);
+
+/* Print the resolved configuration as `key=value` lines (with the env's parameters). */
+void qf_config_print(FILE *f, const qf_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QF_CONFIG_H */

@@ -1,0 +1,121 @@
+/* main.c — the qfleet command line: `qfleet <command> [key=value ...]`.
+ * Exit codes: 0 success, 1 a runtime failure (a backend or file error), 2 bad input. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../kernels/backend.h"
+#include "bench.h"
+#include "config.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "qfleet — a fleet of reinforcement-learning agents trained at once on one GPU (or the CPU)\n"
+            "\n"
+            "usage: qfleet [command] [key=value ...]\n"
+            "commands:\n"
+            "  (none)        the main job: for now the environment benchmark on every environment\n"
+            "  envs          list the environments, their shapes and parameters\n"
+            "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
+            "  help [keys]   this text / the key table\n"
+            "\n");
+    qf_config_print_keys(f);
+    fprintf(f, "\nexamples:\n  qfleet envs\n  qfleet bench envs env=cartpole backend=cpu max_envs=65536\n");
+}
+
+static void list_envs(void) {
+    for (int k = 0; k < QF_ENV_COUNT; k++) {
+        const qf_env_spec *s = qf_env_spec_of(k);
+        qf_env_params p;
+        qf_env_params_default(k, &p);
+        qf_env_params_check(k, &p, NULL, 0);
+        int ns = qf_env_n_states(k, &p), h = qf_env_horizon(k, &p);
+        printf("%s — %s\n", s->name, s->doc);
+        printf("  observation %d floats%s, %d actions, ", qf_env_obs_dim(k, &p),
+               ns ? " (or a state index)" : "", qf_env_n_actions(k, &p));
+        if (ns) printf("%d states, ", ns);
+        if (h)
+            printf("truncated after %d steps\n", h);
+        else
+            printf("episodes end by termination\n");
+        for (int j = 0; j < s->n_params; j++) {
+            const qf_param_spec *ps = &s->params[j];
+            char range[64], def[32];
+            static const char *tn[] = {"int", "float", "bool", "list"};
+            if (ps->type == QF_P_LIST)
+                snprintf(range, sizeof range, "list of [%g, %g]", ps->lo, ps->hi);
+            else
+                snprintf(range, sizeof range, "%s [%g, %g]", tn[ps->type], ps->lo, ps->hi);
+            if (ps->type == QF_P_LIST)
+                snprintf(def, sizeof def, "(drawn)");
+            else
+                snprintf(def, sizeof def, "%g", ps->def);
+            printf("  env.%-12s %-22s default %-8s %s\n", ps->name, range, def, ps->doc);
+        }
+    }
+}
+
+static int open_backend(const qf_config *cfg, qf_backend **out) {
+    char err[512];
+    qf_cpu_set_threads((int)cfg->threads);
+    *out = qf_backend_open(cfg->backend, err, sizeof err);
+    if (!*out) {
+        fprintf(stderr, "qfleet: backend=%s cannot be used: %s\n", cfg->backend, err);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *cmd = argc > 1 ? argv[1] : "";
+    int first_key = 2;
+    if (strchr(cmd, '=')) { /* `qfleet key=value ...`: the main job with keys */
+        cmd = "";
+        first_key = 1;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        if (argc > 2 && strcmp(argv[2], "keys") == 0)
+            qf_config_print_keys(stdout);
+        else
+            usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "envs") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "qfleet: envs takes no arguments (got '%s')\n", argv[2]);
+            return 2;
+        }
+        list_envs();
+        return 0;
+    }
+    int is_bench = strcmp(cmd, "bench") == 0;
+    if (is_bench) {
+        if (argc < 3 || strcmp(argv[2], "envs") != 0) {
+            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs)\n", argc > 2 ? argv[2] : "");
+            return 2;
+        }
+        first_key = 3;
+    } else if (cmd[0]) {
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, help; or none for "
+                        "the main job)\n", cmd);
+        return 2;
+    }
+
+    qf_config cfg;
+    qf_config_default(&cfg);
+    char msg[768];
+    if (qf_config_parse(&cfg, argc - first_key, argv + first_key, msg, sizeof msg)) {
+        fprintf(stderr, "qfleet: %s\n", msg);
+        return 2;
+    }
+    int env_given = 0;
+    for (int i = first_key; i < argc; i++) env_given |= strncmp(argv[i], "env=", 4) == 0;
+
+    qf_backend *b;
+    if (open_backend(&cfg, &b)) return 1;
+    if (!is_bench) {
+        printf("qfleet main job: environment stepping benchmark (the trainer comes next; see README)\n");
+    }
+    int rc = qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
+    qf_backend_close(b);
+    return rc;
+}

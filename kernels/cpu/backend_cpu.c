@@ -1,0 +1,107 @@
+/* backend_cpu.c — the CPU backend: the reference implementation of every operation.
+ * Loops over the batch with OpenMP, calling the element functions of kernels/env_batch.h, the same
+ * ones the CUDA kernels call. Results do not depend on the number of threads. */
+#define _GNU_SOURCE
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../backend.h"
+
+int qf_cpu_threads(void) { return omp_get_max_threads(); }
+void qf_cpu_set_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }
+
+static void *cpu_alloc(qf_backend *b, size_t bytes) {
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p) snprintf(b->err, sizeof b->err, "cpu backend: out of memory allocating %zu bytes", bytes);
+    return p;
+}
+static void cpu_release(qf_backend *b, void *p) {
+    (void)b;
+    free(p);
+}
+static int cpu_copy(qf_backend *b, void *dst, const void *src, size_t bytes) {
+    (void)b;
+    if (bytes) memcpy(dst, src, bytes);
+    return QF_OK;
+}
+static int cpu_sync(qf_backend *b) {
+    (void)b;
+    return QF_OK;
+}
+
+static int cpu_env_reset(qf_backend *b, const qf_env_batch *batch) {
+    (void)b;
+    const int64_t n = (int64_t)batch->R * batch->E;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) qf_batch_reset_one(batch, i);
+    return QF_OK;
+}
+
+static int cpu_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t *actions,
+                        uint32_t t, float *next_obs, int32_t *next_index) {
+    (void)b;
+    const int64_t n = (int64_t)batch->R * batch->E;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) qf_batch_step_one(batch, i, actions, t, next_obs, next_index);
+    return QF_OK;
+}
+
+static int cpu_env_observe(qf_backend *b, const qf_env_batch *batch, float *obs, int32_t *index) {
+    (void)b;
+    const int64_t n = (int64_t)batch->R * batch->E;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) qf_batch_observe_one(batch, i, obs, index);
+    return QF_OK;
+}
+
+static void cpu_close(qf_backend *b) { free(b); }
+
+/* Name of the processor from /proc/cpuinfo (best effort). */
+static void cpu_model(char *out, size_t len) {
+    snprintf(out, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c += 1 + (c[1] == ' ');
+                c[strcspn(c, "\n")] = 0;
+                snprintf(out, len, "%s", c);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+qf_backend *qf_cpu_open(char *err, size_t err_len) {
+    qf_backend *b = (qf_backend *)calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(err, err_len, "cpu backend: out of memory");
+        return NULL;
+    }
+    b->kind = QF_BACKEND_CPU;
+    b->name = "cpu";
+    char model[200];
+    cpu_model(model, sizeof model);
+    snprintf(b->device, sizeof b->device, "%s, %d threads", model, omp_get_max_threads());
+    long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    b->mem_total = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz : 0;
+    b->mem_free = avail > 0 && psz > 0 ? (size_t)avail * (size_t)psz : b->mem_total;
+    b->peak_bytes_per_s = 0;
+    b->alloc = cpu_alloc;
+    b->release = cpu_release;
+    b->upload = cpu_copy;
+    b->download = cpu_copy;
+    b->sync = cpu_sync;
+    b->env_reset = cpu_env_reset;
+    b->env_step = cpu_env_step;
+    b->env_observe = cpu_env_observe;
+    b->close = cpu_close;
+    return b;
+}

@@ -1,0 +1,200 @@
+// backend_cuda.cu — the CUDA backend: the same operations as kernels/cpu, one launch per operation
+// for all runs and envs of a batch. The per-element work is kernels/env_batch.h, shared with the
+// CPU reference; this file only owns launches, memory and error checks. Built with --fmad=false
+// so the float results are bit-identical to the CPU backend.
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backend.h"
+
+// ------------------------------------------------------------------------------------------------
+// error checks: every CUDA call and every launch; the message names the call, file and line.
+
+#define QF_CUDA_TRY(b, call)                                                                        \
+    do {                                                                                            \
+        cudaError_t e_ = (call);                                                                    \
+        if (e_ != cudaSuccess) {                                                                    \
+            snprintf((b)->err, sizeof (b)->err, "cuda backend: %s failed at %s:%d: %s", #call,      \
+                     __FILE__, __LINE__, cudaGetErrorString(e_));                                   \
+            return QF_ERR;                                                                          \
+        }                                                                                           \
+    } while (0)
+
+typedef struct cuda_impl {
+    cudaStream_t stream;
+    int sm_count;
+} cuda_impl;
+
+static cudaStream_t stream_of(qf_backend *b) { return ((cuda_impl *)b->impl)->stream; }
+
+// Grid for n elements with a grid-stride loop: enough blocks to fill the device a few times over.
+static unsigned grid_for(qf_backend *b, int64_t n, int block) {
+    int64_t want = (n + block - 1) / block;
+    int64_t cap = (int64_t)((cuda_impl *)b->impl)->sm_count * 32;
+    if (want > cap) want = cap;
+    return (unsigned)(want < 1 ? 1 : want);
+}
+
+// ------------------------------------------------------------------------------------------------
+// kernels
+
+__global__ void env_reset_kernel(qf_env_batch batch) {
+    const int64_t n = (int64_t)batch.R * batch.E;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        qf_batch_reset_one(&batch, i);
+}
+
+__global__ void env_step_kernel(qf_env_batch batch, const int32_t *actions, uint32_t t,
+                                float *next_obs, int32_t *next_index) {
+    const int64_t n = (int64_t)batch.R * batch.E;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        qf_batch_step_one(&batch, i, actions, t, next_obs, next_index);
+}
+
+__global__ void env_observe_kernel(qf_env_batch batch, float *obs, int32_t *index) {
+    const int64_t n = (int64_t)batch.R * batch.E;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        qf_batch_observe_one(&batch, i, obs, index);
+}
+
+// ------------------------------------------------------------------------------------------------
+// backend functions
+
+static void *cuda_alloc(qf_backend *b, size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        snprintf(b->err, sizeof b->err, "cuda backend: cudaMalloc(%zu bytes) failed: %s", bytes,
+                 cudaGetErrorString(e));
+        return NULL;
+    }
+    e = cudaMemsetAsync(p, 0, bytes, stream_of(b));
+    if (e == cudaSuccess) e = cudaStreamSynchronize(stream_of(b));
+    if (e != cudaSuccess) {
+        snprintf(b->err, sizeof b->err, "cuda backend: clearing %zu bytes failed: %s", bytes,
+                 cudaGetErrorString(e));
+        cudaFree(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_release(qf_backend *b, void *p) {
+    (void)b;
+    if (p) cudaFree(p);
+}
+
+static int cuda_upload(qf_backend *b, void *dst, const void *src, size_t bytes) {
+    QF_CUDA_TRY(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_of(b)));
+    QF_CUDA_TRY(b, cudaStreamSynchronize(stream_of(b)));
+    return QF_OK;
+}
+
+static int cuda_download(qf_backend *b, void *dst, const void *src, size_t bytes) {
+    QF_CUDA_TRY(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_of(b)));
+    QF_CUDA_TRY(b, cudaStreamSynchronize(stream_of(b)));
+    return QF_OK;
+}
+
+static int cuda_sync(qf_backend *b) {
+    QF_CUDA_TRY(b, cudaStreamSynchronize(stream_of(b)));
+    return QF_OK;
+}
+
+static const int kBlock = 256;
+
+static int cuda_env_reset(qf_backend *b, const qf_env_batch *batch) {
+    const int64_t n = (int64_t)batch->R * batch->E;
+    env_reset_kernel<<<grid_for(b, n, kBlock), kBlock, 0, stream_of(b)>>>(*batch);
+    QF_CUDA_TRY(b, cudaGetLastError());
+    return QF_OK;
+}
+
+static int cuda_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t *actions,
+                         uint32_t t, float *next_obs, int32_t *next_index) {
+    const int64_t n = (int64_t)batch->R * batch->E;
+    env_step_kernel<<<grid_for(b, n, kBlock), kBlock, 0, stream_of(b)>>>(*batch, actions, t,
+                                                                         next_obs, next_index);
+    QF_CUDA_TRY(b, cudaGetLastError());
+    return QF_OK;
+}
+
+static int cuda_env_observe(qf_backend *b, const qf_env_batch *batch, float *obs, int32_t *index) {
+    const int64_t n = (int64_t)batch->R * batch->E;
+    env_observe_kernel<<<grid_for(b, n, kBlock), kBlock, 0, stream_of(b)>>>(*batch, obs, index);
+    QF_CUDA_TRY(b, cudaGetLastError());
+    return QF_OK;
+}
+
+static void cuda_close(qf_backend *b) {
+    cuda_impl *impl = (cuda_impl *)b->impl;
+    if (impl) {
+        cudaStreamSynchronize(impl->stream);
+        cudaStreamDestroy(impl->stream);
+        free(impl);
+    }
+    free(b);
+}
+
+// Opening fails softly, with the reason, when there is no driver, no device or no context.
+extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        snprintf(err, err_len, "no usable CUDA device (%s)",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "no device found");
+        return NULL;
+    }
+    e = cudaSetDevice(0);
+    if (e == cudaSuccess) e = cudaFree(0); // creates the context: driver problems surface here
+    if (e != cudaSuccess) {
+        snprintf(err, err_len, "CUDA device 0 cannot be used: %s", cudaGetErrorString(e));
+        return NULL;
+    }
+    qf_backend *b = (qf_backend *)calloc(1, sizeof *b);
+    cuda_impl *impl = (cuda_impl *)calloc(1, sizeof *impl);
+    if (!b || !impl) {
+        free(b);
+        free(impl);
+        snprintf(err, err_len, "cuda backend: out of host memory");
+        return NULL;
+    }
+    b->impl = impl;
+    cudaDeviceProp prop;
+    int clock_khz = 0, bus_bits = 0;
+    size_t free_b = 0, total_b = 0;
+    e = cudaGetDeviceProperties(&prop, 0);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, 0);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, 0);
+    if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        snprintf(err, err_len, "cuda backend: querying device 0 failed: %s", cudaGetErrorString(e));
+        free(impl);
+        free(b);
+        return NULL;
+    }
+    impl->sm_count = prop.multiProcessorCount;
+    b->kind = QF_BACKEND_CUDA;
+    b->name = "cuda";
+    snprintf(b->device, sizeof b->device, "%.180s, sm_%d%d, %d SMs, %.1f GiB", prop.name, prop.major,
+             prop.minor, prop.multiProcessorCount, (double)total_b / (1 << 30));
+    b->mem_total = total_b;
+    b->mem_free = free_b;
+    b->peak_bytes_per_s = 2.0 * (double)clock_khz * 1e3 * (double)bus_bits / 8.0; // DDR: 2 per clock
+    b->alloc = cuda_alloc;
+    b->release = cuda_release;
+    b->upload = cuda_upload;
+    b->download = cuda_download;
+    b->sync = cuda_sync;
+    b->env_reset = cuda_env_reset;
+    b->env_step = cuda_env_step;
+    b->env_observe = cuda_env_observe;
+    b->close = cuda_close;
+    return b;
+}

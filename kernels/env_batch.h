@@ -1,0 +1,124 @@
+/* env_batch.h — R runs x E envs stepped as one batch: the data layout and the per-element work,
+ * written once and called by the CPU loop (kernels/cpu) and by the CUDA kernel (kernels/cuda).
+ *
+ * Layout: struct of arrays, run-major. Env (run r, env e) is element idx = r*E + e of every array;
+ * N = R*E. State field j of element idx lives at sf[j*N + idx] (floats) or si[j*N + idx] (ints). */
+#ifndef QF_ENV_BATCH_H
+#define QF_ENV_BATCH_H
+#include "../envs/envs.h"
+
+typedef struct qf_env_batch {
+    int32_t kind;
+    int32_t R, E;
+    const qf_env_params *params; /* [R]                                                     */
+    const uint32_t *keys;        /* [R][2] Philox key of each run: (seed, run id)           */
+    float *sf;                   /* [QF_NF][N] float state fields                           */
+    int32_t *si;                 /* [QF_NI + 1][N] int state fields, then t                 */
+    float *ep_return;            /* [N] return of the running episode                       */
+    float *reward;               /* [N] reward of the last step                             */
+    uint8_t *flags;              /* [N] QF_TERMINAL | QF_TRUNCATED | event flags, last step */
+    /* finished-episode statistics per env                                                    */
+    uint32_t *episodes;          /* [N] episodes finished                                   */
+    float *last_return;          /* [N] return of the last finished episode                 */
+    int32_t *last_length;        /* [N] length of the last finished episode                 */
+    uint32_t *treasures;         /* [N] episodes in which QF_TREASURE happened (DeepSea)    */
+    uint32_t *bad_episodes;      /* [N] episodes flagged QF_BAD_EPISODE (DeepSea)           */
+} qf_env_batch;
+
+QF_HD static inline qf_env_state qf_batch_load(const qf_env_batch *b, int64_t idx, int64_t n) {
+    qf_env_state s;
+    const int nf = qf_env_nf(b->kind), ni = qf_env_ni(b->kind);
+    for (int j = 0; j < QF_NF; j++) s.f[j] = j < nf ? b->sf[j * n + idx] : 0.0f;
+    for (int j = 0; j < QF_NI; j++) s.i[j] = j < ni ? b->si[j * n + idx] : 0;
+    s.t = b->si[QF_NI * n + idx];
+    return s;
+}
+
+QF_HD static inline void qf_batch_store(const qf_env_batch *b, int64_t idx, int64_t n,
+                                        const qf_env_state *s) {
+    const int nf = qf_env_nf(b->kind), ni = qf_env_ni(b->kind);
+    for (int j = 0; j < nf; j++) b->sf[j * n + idx] = s->f[j];
+    for (int j = 0; j < ni; j++) b->si[j * n + idx] = s->i[j];
+    b->si[QF_NI * n + idx] = s->t;
+}
+
+/* Start every env of the batch afresh and clear its statistics (RESET stream, step 0). */
+QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int64_t idx) {
+    const int64_t n = (int64_t)b->R * b->E;
+    const int32_t r = (int32_t)(idx / b->E), e = (int32_t)(idx % b->E);
+    qf_env_state s;
+    for (int j = 0; j < QF_NF; j++) s.f[j] = 0.0f;
+    for (int j = 0; j < QF_NI; j++) s.i[j] = 0;
+    s.t = 0;
+    qf_rng g = qf_rng_make(b->keys[2 * r], b->keys[2 * r + 1], QF_STREAM_RESET, (uint32_t)e, 0);
+    qf_env_reset(b->kind, &b->params[r], &s, &g);
+    qf_batch_store(b, idx, n, &s);
+    b->ep_return[idx] = 0.0f;
+    b->reward[idx] = 0.0f;
+    b->flags[idx] = 0;
+    b->episodes[idx] = 0;
+    b->last_return[idx] = 0.0f;
+    b->last_length[idx] = 0;
+    b->treasures[idx] = 0;
+    b->bad_episodes[idx] = 0;
+}
+
+/* One step of env idx at global step t.
+ * actions: [N] chosen actions, or NULL to draw uniform random actions (ACTION stream).
+ * next_obs: [N][obs_dim] dense observation of the state reached (before any auto-reset: the s' of
+ *           the transition), or NULL. next_index: [N] its state index, or NULL.
+ * After an episode ends the env is reset (RESET stream, step t + 1) and its statistics updated. */
+QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int64_t idx, const int32_t *actions,
+                                           uint32_t t, float *next_obs, int32_t *next_index) {
+    const int64_t n = (int64_t)b->R * b->E;
+    const int32_t r = (int32_t)(idx / b->E), e = (int32_t)(idx % b->E);
+    const qf_env_params *p = &b->params[r];
+    const uint32_t k0 = b->keys[2 * r], k1 = b->keys[2 * r + 1];
+    qf_env_state s = qf_batch_load(b, idx, n);
+
+    int32_t a;
+    if (actions) {
+        a = actions[idx];
+    } else {
+        qf_rng ga = qf_rng_make(k0, k1, QF_STREAM_ACTION, (uint32_t)e, t);
+        a = (int32_t)(qf_rng_next(&ga).v[0] % (uint32_t)qf_env_n_actions(b->kind, p));
+    }
+
+    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_STEP, (uint32_t)e, t);
+    uint32_t fl = 0;
+    const float rew = qf_env_step(b->kind, p, &s, a, &g, k0, k1, &fl);
+    float ret = b->ep_return[idx] + rew;
+
+    if (next_obs) {
+        const int64_t d = qf_env_obs_dim(b->kind, p);
+        qf_env_observe(b->kind, p, &s, next_obs + idx * d);
+    }
+    if (next_index) next_index[idx] = qf_env_state_index(b->kind, p, &s);
+
+    if (fl & (QF_TERMINAL | QF_TRUNCATED)) {
+        b->episodes[idx] += 1;
+        b->last_return[idx] = ret;
+        b->last_length[idx] = s.t;
+        if (fl & QF_TREASURE) b->treasures[idx] += 1;
+        if (fl & QF_BAD_EPISODE) b->bad_episodes[idx] += 1;
+        ret = 0.0f;
+        qf_rng gr = qf_rng_make(k0, k1, QF_STREAM_RESET, (uint32_t)e, t + 1u);
+        qf_env_reset(b->kind, p, &s, &gr);
+    }
+    qf_batch_store(b, idx, n, &s);
+    b->ep_return[idx] = ret;
+    b->reward[idx] = rew;
+    b->flags[idx] = (uint8_t)fl;
+}
+
+/* Observation of the current state of env idx (after auto-reset: what the agent acts on). */
+QF_HD static inline void qf_batch_observe_one(const qf_env_batch *b, int64_t idx, float *obs,
+                                              int32_t *index) {
+    const int64_t n = (int64_t)b->R * b->E;
+    const qf_env_params *p = &b->params[idx / b->E];
+    qf_env_state s = qf_batch_load(b, idx, n);
+    if (obs) qf_env_observe(b->kind, p, &s, obs + idx * (int64_t)qf_env_obs_dim(b->kind, p));
+    if (index) index[idx] = qf_env_state_index(b->kind, p, &s);
+}
+
+#endif /* QF_ENV_BATCH_H */
