@@ -42,10 +42,12 @@ QF_HD static inline void qf_batch_store(const qf_env_batch *b, int64_t idx, int6
     b->si[QF_NI * n + idx] = s->t;
 }
 
-/* Start every env of the batch afresh and clear its statistics (RESET stream, step 0). */
-QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int64_t idx) {
-    const int64_t n = (int64_t)b->R * b->E;
-    const int32_t r = (int32_t)(idx / b->E), e = (int32_t)(idx % b->E);
+/* The element functions below take env e of run r; idx = r*E + e. Callers compute (r, e) once per
+ * block of envs: a 64-bit division per element would cost more than the step itself on a CPU. */
+
+/* Start env (r, e) afresh and clear its statistics (RESET stream, step 0). */
+QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int32_t r, int32_t e) {
+    const int64_t n = (int64_t)b->R * b->E, idx = (int64_t)r * b->E + e;
     qf_env_state s;
     for (int j = 0; j < QF_NF; j++) s.f[j] = 0.0f;
     for (int j = 0; j < QF_NI; j++) s.i[j] = 0;
@@ -63,15 +65,15 @@ QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int64_t idx) 
     b->bad_episodes[idx] = 0;
 }
 
-/* One step of env idx at global step t.
+/* One step of env (r, e) at global step t.
  * actions: [N] chosen actions, or NULL to draw uniform random actions (ACTION stream).
  * next_obs: [N][obs_dim] dense observation of the state reached (before any auto-reset: the s' of
  *           the transition), or NULL. next_index: [N] its state index, or NULL.
  * After an episode ends the env is reset (RESET stream, step t + 1) and its statistics updated. */
-QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int64_t idx, const int32_t *actions,
-                                           uint32_t t, float *next_obs, int32_t *next_index) {
-    const int64_t n = (int64_t)b->R * b->E;
-    const int32_t r = (int32_t)(idx / b->E), e = (int32_t)(idx % b->E);
+QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int32_t r, int32_t e,
+                                           const int32_t *actions, uint32_t t, float *next_obs,
+                                           int32_t *next_index) {
+    const int64_t n = (int64_t)b->R * b->E, idx = (int64_t)r * b->E + e;
     const qf_env_params *p = &b->params[r];
     const uint32_t k0 = b->keys[2 * r], k1 = b->keys[2 * r + 1];
     qf_env_state s = qf_batch_load(b, idx, n);
@@ -111,11 +113,11 @@ QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int64_t idx, c
     b->flags[idx] = (uint8_t)fl;
 }
 
-/* Observation of the current state of env idx (after auto-reset: what the agent acts on). */
-QF_HD static inline void qf_batch_observe_one(const qf_env_batch *b, int64_t idx, float *obs,
+/* Observation of the current state of env (r, e) (after auto-reset: what the agent acts on). */
+QF_HD static inline void qf_batch_observe_one(const qf_env_batch *b, int32_t r, int32_t e, float *obs,
                                               int32_t *index) {
-    const int64_t n = (int64_t)b->R * b->E;
-    const qf_env_params *p = &b->params[idx / b->E];
+    const int64_t n = (int64_t)b->R * b->E, idx = (int64_t)r * b->E + e;
+    const qf_env_params *p = &b->params[r];
     qf_env_state s = qf_batch_load(b, idx, n);
     if (obs) qf_env_observe(b->kind, p, &s, obs + idx * (int64_t)qf_env_obs_dim(b->kind, p));
     if (index) index[idx] = qf_env_state_index(b->kind, p, &s);

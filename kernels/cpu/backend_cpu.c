@@ -32,28 +32,37 @@ static int cpu_sync(qf_backend *b) {
     return QF_OK;
 }
 
+/* Envs are visited in blocks of QF_CPU_BLOCK consecutive envs of one run, so (r, e) is computed
+ * once per block; OpenMP shares the blocks statically (results do not depend on the thread count). */
+#define QF_CPU_BLOCK 2048
+#define QF_FOR_EACH_ENV(batch, BODY)                                                               \
+    do {                                                                                           \
+        const int64_t per_run_ = ((int64_t)(batch)->E + QF_CPU_BLOCK - 1) / QF_CPU_BLOCK;           \
+        const int64_t blocks_ = per_run_ * (batch)->R;                                             \
+        _Pragma("omp parallel for schedule(static)") for (int64_t blk_ = 0; blk_ < blocks_; blk_++) { \
+            const int32_t r = (int32_t)(blk_ / per_run_);                                          \
+            const int32_t e0_ = (int32_t)(blk_ % per_run_) * QF_CPU_BLOCK;                         \
+            const int32_t e1_ = e0_ + QF_CPU_BLOCK < (batch)->E ? e0_ + QF_CPU_BLOCK : (batch)->E;  \
+            for (int32_t e = e0_; e < e1_; e++) BODY;                                              \
+        }                                                                                          \
+    } while (0)
+
 static int cpu_env_reset(qf_backend *b, const qf_env_batch *batch) {
     (void)b;
-    const int64_t n = (int64_t)batch->R * batch->E;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) qf_batch_reset_one(batch, i);
+    QF_FOR_EACH_ENV(batch, qf_batch_reset_one(batch, r, e));
     return QF_OK;
 }
 
 static int cpu_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t *actions,
                         uint32_t t, float *next_obs, int32_t *next_index) {
     (void)b;
-    const int64_t n = (int64_t)batch->R * batch->E;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) qf_batch_step_one(batch, i, actions, t, next_obs, next_index);
+    QF_FOR_EACH_ENV(batch, qf_batch_step_one(batch, r, e, actions, t, next_obs, next_index));
     return QF_OK;
 }
 
 static int cpu_env_observe(qf_backend *b, const qf_env_batch *batch, float *obs, int32_t *index) {
     (void)b;
-    const int64_t n = (int64_t)batch->R * batch->E;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) qf_batch_observe_one(batch, i, obs, index);
+    QF_FOR_EACH_ENV(batch, qf_batch_observe_one(batch, r, e, obs, index));
     return QF_OK;
 }
 

@@ -44,7 +44,7 @@ __global__ void env_reset_kernel(qf_env_batch batch) {
     const int64_t n = (int64_t)batch.R * batch.E;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        qf_batch_reset_one(&batch, i);
+        qf_batch_reset_one(&batch, (int32_t)(i / batch.E), (int32_t)(i % batch.E));
 }
 
 __global__ void env_step_kernel(qf_env_batch batch, const int32_t *actions, uint32_t t,
@@ -52,14 +52,15 @@ __global__ void env_step_kernel(qf_env_batch batch, const int32_t *actions, uint
     const int64_t n = (int64_t)batch.R * batch.E;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        qf_batch_step_one(&batch, i, actions, t, next_obs, next_index);
+        qf_batch_step_one(&batch, (int32_t)(i / batch.E), (int32_t)(i % batch.E), actions, t, next_obs,
+                          next_index);
 }
 
 __global__ void env_observe_kernel(qf_env_batch batch, float *obs, int32_t *index) {
     const int64_t n = (int64_t)batch.R * batch.E;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        qf_batch_observe_one(&batch, i, obs, index);
+        qf_batch_observe_one(&batch, (int32_t)(i / batch.E), (int32_t)(i % batch.E), obs, index);
 }
 
 // ------------------------------------------------------------------------------------------------
