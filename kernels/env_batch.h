@@ -65,26 +65,26 @@ QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int32_t r, in
     b->bad_episodes[idx] = 0;
 }
 
+/* A uniform random action of env e of the run with key (k0, k1) at step t (ACTION stream), by
+ * multiply-shift (no division, so the CPU loop that draws a block of them vectorizes). */
+QF_HD static inline int32_t qf_random_action(uint32_t k0, uint32_t k1, int32_t e, uint32_t t,
+                                             int32_t n_actions) {
+    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_ACTION, (uint32_t)e, t);
+    return (int32_t)(((uint64_t)qf_rng_next(&g).v[0] * (uint64_t)(uint32_t)n_actions) >> 32);
+}
+
 /* One step of env (r, e) at global step t.
- * actions: [N] chosen actions, or NULL to draw uniform random actions (ACTION stream).
+ * a: the action (chosen by the agent, or qf_random_action for uniform random ones).
  * next_obs: [N][obs_dim] dense observation of the state reached (before any auto-reset: the s' of
  *           the transition), or NULL. next_index: [N] its state index, or NULL.
  * After an episode ends the env is reset (RESET stream, step t + 1) and its statistics updated. */
-QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int32_t r, int32_t e,
-                                           const int32_t *actions, uint32_t t, float *next_obs,
-                                           int32_t *next_index) {
+QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int32_t r, int32_t e, int32_t a,
+                                           uint32_t t, float *next_obs, int32_t *next_index) {
     const int64_t n = (int64_t)b->R * b->E, idx = (int64_t)r * b->E + e;
     const qf_env_params *p = &b->params[r];
     const uint32_t k0 = b->keys[2 * r], k1 = b->keys[2 * r + 1];
     qf_env_state s = qf_batch_load(b, idx, n);
 
-    int32_t a;
-    if (actions) {
-        a = actions[idx];
-    } else {
-        qf_rng ga = qf_rng_make(k0, k1, QF_STREAM_ACTION, (uint32_t)e, t);
-        a = (int32_t)(qf_rng_next(&ga).v[0] % (uint32_t)qf_env_n_actions(b->kind, p));
-    }
 
     qf_rng g = qf_rng_make(k0, k1, QF_STREAM_STEP, (uint32_t)e, t);
     uint32_t fl = 0;

@@ -35,17 +35,20 @@ static int cpu_sync(qf_backend *b) {
 /* Envs are visited in blocks of QF_CPU_BLOCK consecutive envs of one run, so (r, e) is computed
  * once per block; OpenMP shares the blocks statically (results do not depend on the thread count). */
 #define QF_CPU_BLOCK 2048
-#define QF_FOR_EACH_ENV(batch, BODY)                                                               \
+#define QF_FOR_EACH_BLOCK(batch, BODY)                                                             \
     do {                                                                                           \
         const int64_t per_run_ = ((int64_t)(batch)->E + QF_CPU_BLOCK - 1) / QF_CPU_BLOCK;           \
         const int64_t blocks_ = per_run_ * (batch)->R;                                             \
-        _Pragma("omp parallel for schedule(static)") for (int64_t blk_ = 0; blk_ < blocks_; blk_++) { \
+        _Pragma("omp parallel for schedule(static) if(blocks_ > 1)")                               \
+        for (int64_t blk_ = 0; blk_ < blocks_; blk_++) {                                           \
             const int32_t r = (int32_t)(blk_ / per_run_);                                          \
-            const int32_t e0_ = (int32_t)(blk_ % per_run_) * QF_CPU_BLOCK;                         \
-            const int32_t e1_ = e0_ + QF_CPU_BLOCK < (batch)->E ? e0_ + QF_CPU_BLOCK : (batch)->E;  \
-            for (int32_t e = e0_; e < e1_; e++) BODY;                                              \
+            const int32_t e0 = (int32_t)(blk_ % per_run_) * QF_CPU_BLOCK;                          \
+            const int32_t e1 = e0 + QF_CPU_BLOCK < (batch)->E ? e0 + QF_CPU_BLOCK : (batch)->E;    \
+            BODY;                                                                                  \
         }                                                                                          \
     } while (0)
+#define QF_FOR_EACH_ENV(batch, BODY) \
+    QF_FOR_EACH_BLOCK(batch, for (int32_t e = e0; e < e1; e++) BODY)
 
 static int cpu_env_reset(qf_backend *b, const qf_env_batch *batch) {
     (void)b;
@@ -53,10 +56,26 @@ static int cpu_env_reset(qf_backend *b, const qf_env_batch *batch) {
     return QF_OK;
 }
 
+/* Random actions for the envs [e0, e1) of run r: a loop of its own, which the compiler vectorizes
+ * (Philox is integer multiplies and xors), before the branchy env steps. */
+static void draw_actions(const qf_env_batch *batch, int32_t r, int32_t e0, int32_t e1, uint32_t t,
+                         int32_t *out) {
+    const uint32_t k0 = batch->keys[2 * r], k1 = batch->keys[2 * r + 1];
+    const int32_t n_act = qf_env_n_actions(batch->kind, &batch->params[r]);
+    for (int32_t e = e0; e < e1; e++) out[e - e0] = qf_random_action(k0, k1, e, t, n_act);
+}
+
 static int cpu_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t *actions,
                         uint32_t t, float *next_obs, int32_t *next_index) {
     (void)b;
-    QF_FOR_EACH_ENV(batch, qf_batch_step_one(batch, r, e, actions, t, next_obs, next_index));
+    QF_FOR_EACH_BLOCK(batch, {
+        const int64_t base = (int64_t)r * batch->E;
+        int32_t drawn[QF_CPU_BLOCK];
+        if (!actions) draw_actions(batch, r, e0, e1, t, drawn);
+        for (int32_t e = e0; e < e1; e++)
+            qf_batch_step_one(batch, r, e, actions ? actions[base + e] : drawn[e - e0], t, next_obs,
+                              next_index);
+    });
     return QF_OK;
 }
 

@@ -52,8 +52,13 @@ __global__ void env_step_kernel(qf_env_batch batch, const int32_t *actions, uint
     const int64_t n = (int64_t)batch.R * batch.E;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        qf_batch_step_one(&batch, (int32_t)(i / batch.E), (int32_t)(i % batch.E), actions, t, next_obs,
-                          next_index);
+    {
+        const int32_t r = (int32_t)(i / batch.E), e = (int32_t)(i % batch.E);
+        const int32_t a = actions ? actions[i]
+                                  : qf_random_action(batch.keys[2 * r], batch.keys[2 * r + 1], e, t,
+                                                     qf_env_n_actions(batch.kind, &batch.params[r]));
+        qf_batch_step_one(&batch, r, e, a, t, next_obs, next_index);
+    }
 }
 
 __global__ void env_observe_kernel(qf_env_batch batch, float *obs, int32_t *index) {
