@@ -41,6 +41,10 @@ static const key_spec keys[] = {
     {"max_envs", K_INT, OFF(max_envs), 0, "1048576", 1, 1073741824, NULL,
      "bench: largest envs value (the sweep is 1k, 16k, 128k, 1M, capped here)"},
     {"csv", K_STRING, OFF(csv), SZ(csv), "", 0, 0, NULL, "bench: also write the table to this CSV file"},
+    {"gamma", K_FLOAT, OFF(gamma), 0, "0.99", 0, 1, NULL, "discount factor"},
+    {"alpha", K_FLOAT, OFF(alpha), 0, "0", 0, 1e6, NULL,
+     "soft-Q temperature: target alpha*logsumexp(Q/alpha); 0 = hard max (DQN)"},
+    {"policy", K_INT, OFF(policy), 0, "0", 0, 1, NULL, "solve: also print the optimal (soft) policy"},
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 

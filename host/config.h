@@ -25,6 +25,9 @@ typedef struct qf_config {
     double seconds;    /* bench: seconds of timing per table cell */
     int64_t max_envs;  /* bench: largest envs value in the sweep 1k..max */
     char csv[512];     /* bench: also write results to this CSV file ("" = no) */
+    double gamma;      /* discount */
+    double alpha;      /* soft-Q temperature; 0 = hard max (DQN) */
+    int64_t policy;    /* solve: also print the optimal policy */
     qf_env_params env_params; /* env.* keys over the environment's defaults */
 } qf_config;
 

@@ -6,6 +6,7 @@
 #include "../kernels/backend.h"
 #include "bench.h"
 #include "config.h"
+#include "solve.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -16,6 +17,7 @@ static void usage(FILE *f) {
             "  (none)        the main job: for now the environment benchmark on every environment\n"
             "  envs          list the environments, their shapes and parameters\n"
             "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
+            "  solve         exact soft/hard value iteration on deep_sea, chain, bandit: V*(s0)\n"
             "  help [keys]   this text / the key table\n"
             "\n");
     qf_config_print_keys(f);
@@ -87,15 +89,15 @@ int main(int argc, char **argv) {
         list_envs();
         return 0;
     }
-    int is_bench = strcmp(cmd, "bench") == 0;
+    int is_bench = strcmp(cmd, "bench") == 0, is_solve = strcmp(cmd, "solve") == 0;
     if (is_bench) {
         if (argc < 3 || strcmp(argv[2], "envs") != 0) {
             fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs)\n", argc > 2 ? argv[2] : "");
             return 2;
         }
         first_key = 3;
-    } else if (cmd[0]) {
-        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, help; or none for "
+    } else if (cmd[0] && !is_solve) {
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, help; or none for "
                         "the main job)\n", cmd);
         return 2;
     }
@@ -112,6 +114,11 @@ int main(int argc, char **argv) {
 
     qf_backend *b;
     if (open_backend(&cfg, &b)) return 1;
+    if (is_solve) {
+        int rc = qf_cmd_solve(&cfg, b);
+        qf_backend_close(b);
+        return rc;
+    }
     if (!is_bench) {
         printf("qfleet main job: environment stepping benchmark (the trainer comes next; see README)\n");
     }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "env_batch.h"
+#include "solve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +40,9 @@ struct qf_backend {
                     float *next_obs, int32_t *next_index);
     /* observation of every env's current state */
     int (*env_observe)(qf_backend *b, const qf_env_batch *batch, float *obs, int32_t *index);
+    /* exact solver: q [R][S][A] and v [R][S] (backend memory, double) receive Q* and V*;
+     * iters (host int) receives the sweeps used. See solve.h. */
+    int (*solve)(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
     void (*close)(qf_backend *b);
 };
 
@@ -51,6 +55,10 @@ void qf_backend_close(qf_backend *b);
  * build has no CUDA backend or no usable GPU is present. */
 qf_backend *qf_cpu_open(char *err, size_t err_len);
 qf_backend *qf_cuda_open(char *err, size_t err_len);
+
+/* The solver implementations (kernels/cpu/solve_cpu.c, kernels/cuda/solve_cuda.cu). */
+int qf_solve_cpu(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
+int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
 
 /* Number of CPU threads the CPU backend uses (OpenMP), and setting it (n <= 0: all cores). */
 int qf_cpu_threads(void);

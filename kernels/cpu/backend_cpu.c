@@ -130,6 +130,7 @@ qf_backend *qf_cpu_open(char *err, size_t err_len) {
     b->env_reset = cpu_env_reset;
     b->env_step = cpu_env_step;
     b->env_observe = cpu_env_observe;
+    b->solve = qf_solve_cpu;
     b->close = cpu_close;
     return b;
 }

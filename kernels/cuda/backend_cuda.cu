@@ -201,6 +201,7 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     b->env_reset = cuda_env_reset;
     b->env_step = cuda_env_step;
     b->env_observe = cuda_env_observe;
+    b->solve = qf_solve_cuda;
     b->close = cuda_close;
     return b;
 }
