@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "env_batch.h"
+#include "learn.h"
 #include "solve.h"
 
 #ifdef __cplusplus
@@ -43,8 +44,56 @@ struct qf_backend {
     /* exact solver: q [R][S][A] and v [R][S] (backend memory, double) receive Q* and V*;
      * iters (host int) receives the sweeps used. See solve.h. */
     int (*solve)(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
+
+    /* ---- learner (kernels/learn.h). Networks g = r*K + k; heads of a run share its inputs. ---- */
+    /* params [G][P] = initial parameters from the run keys [R][2]. */
+    int (*net_init)(qf_backend *b, const qf_net *net, const uint32_t *keys, float *params);
+    /* q [G][M][A] = forward of M inputs per network: x [R][M][w0] (embed = 0) or xi [R][M]
+     * (embed = 1). acts [G][M][H] receives the hidden activations (after ReLU) for backward. */
+    int (*net_forward)(qf_backend *b, const qf_net *net, const float *params, int32_t M,
+                       const float *x, const int32_t *xi, float *acts, float *q);
+    /* grads [G][P] = gradient of sum_{m,a} dq[g][m][a] * q[g][m][a] w.r.t. the parameters, at the
+     * forward whose acts are given. work: qf_net_work_floats(net, M) floats of scratch. */
+    int (*net_backward)(qf_backend *b, const qf_net *net, const float *params, int32_t M,
+                        const float *x, const int32_t *xi, const float *acts, const float *dq,
+                        float *grads, float *work);
+    /* TD step for B sampled transitions s [R][B]: dq [G][B][A] and per-network mean loss [G] and
+     * mean Q(s, a) [G]. q: online Q(s, .) [G][B][A]; qt: target Q(s', .); qo: online Q(s', .) or
+     * NULL (double Q). */
+    int (*td)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t B, const qf_sample *s,
+              const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean);
+    /* Adam on every network of a run that is not diverged: global-norm clipping per network,
+     * bias correction with the run's step count adam_t [R] (incremented). A non-finite gradient
+     * norm marks the run QF_RUN_DIVERGED in status [R] before any update (its parameters stay as
+     * they were); a parameter that becomes non-finite marks it after the step. From then on the
+     * run is frozen: no operation changes its parameters. gnorm [G] receives the norms. */
+    int (*adam)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float *params,
+                const float *grads, float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm);
+    /* target = tau * params + (1 - tau) * target per run (copy: tau taken as 1); diverged runs skipped */
+    int (*target_update)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
+                         float *target, const int32_t *status, int copy);
+    /* actions [R][E] from head 0's q [G][E][A] by each run's strategy at env step t (ACT stream) */
+    int (*act)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
+               const uint32_t *keys, uint32_t t, int32_t *actions);
+    /* write the E transitions of each run into its ring at slots (ptr + e) % C */
+    int (*replay_store)(qf_backend *b, const qf_replay *rp, int32_t E, int64_t ptr, const float *obs,
+                        const int32_t *obs_idx, const int32_t *actions, const float *reward,
+                        const uint8_t *flags, const float *next_obs, const int32_t *next_idx);
+    /* draw B slots uniformly from the `size` filled ones of each run (SAMPLE stream, `update`) */
+    int (*replay_sample)(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
+                         const uint32_t *keys, qf_sample *out);
+    /* bytes = 0 on backend memory */
+    int (*fill0)(qf_backend *b, void *p, size_t bytes);
+
     void (*close)(qf_backend *b);
 };
+
+/* Scratch floats net_backward needs for M inputs per network. */
+static inline int64_t qf_net_work_floats(const qf_net *net, int32_t M) {
+    int32_t wmax = 0;
+    for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
+    return (int64_t)net->R * net->K * 2 * M * wmax;
+}
 
 /* Open a backend. want: "auto" (CUDA if a usable GPU is present, else CPU, said in one line on
  * stderr), "cpu" or "cuda" (no fallback: fails with the reason in err). NULL on failure. */
@@ -55,6 +104,9 @@ void qf_backend_close(qf_backend *b);
  * build has no CUDA backend or no usable GPU is present. */
 qf_backend *qf_cpu_open(char *err, size_t err_len);
 qf_backend *qf_cuda_open(char *err, size_t err_len);
+
+/* Installs the CPU learner operations into b (kernels/cpu/learn_cpu.c). */
+void qf_cpu_learn_ops(qf_backend *b);
 
 /* The solver implementations (kernels/cpu/solve_cpu.c, kernels/cuda/solve_cuda.cu). */
 int qf_solve_cpu(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);

@@ -1,0 +1,199 @@
+/* learn.h — the learner's shapes, per-run hyperparameters and per-element math, written once for
+ * the CPU reference (kernels/cpu/learn_cpu.c) and the CUDA kernels (kernels/cuda/learn_cuda.cu).
+ *
+ * Networks. A fleet has R runs x K heads = G networks, network g = r*K + k, all of one shape: an
+ * MLP with L linear layers of widths w[0] -> w[1] -> ... -> w[L] = actions, ReLU between layers.
+ * Layer l stores Wt_l as [w[l]][w[l+1]] (input-major, so y = x Wt + b is a row-major GEMM and an
+ * embedding first layer is a row gather: with embed = 1, the input is a state index s and the
+ * first layer computes Wt_0[s, :] + b_0, exactly what the one-hot input would). The parameters of
+ * one network are one block of P floats; the G blocks are contiguous, so a layer of all networks is
+ * one strided-batched GEMM. With L = 1 and embed = 1 the "MLP" is a table: tabular Q-learning. */
+#ifndef QF_LEARN_H
+#define QF_LEARN_H
+#include "../envs/qf_common.h"
+
+#define QF_MAX_LAYERS 4
+
+typedef struct qf_net {
+    int32_t R, K;                     /* runs, heads; G = R*K networks                        */
+    int32_t L;                        /* linear layers                                         */
+    int32_t embed;                    /* 1: the input is a state index, w[0] = number of states */
+    int32_t w[QF_MAX_LAYERS + 1];     /* widths; w[L] = number of actions                      */
+    int64_t off_w[QF_MAX_LAYERS];     /* offset of Wt_l in a network's block                   */
+    int64_t off_b[QF_MAX_LAYERS];     /* offset of b_l                                         */
+    int64_t P;                        /* floats per network                                    */
+    int64_t H;                        /* hidden activations per input: w[1] + ... + w[L-1]     */
+} qf_net;
+
+/* Exploration strategies (per run). */
+enum { QF_EXPLORE_EPSILON = 0, QF_EXPLORE_BOLTZMANN = 1 };
+/* Losses. */
+enum { QF_LOSS_HUBER = 0, QF_LOSS_SQUARED = 1 };
+/* Run status. */
+enum { QF_RUN_OK = 0, QF_RUN_DIVERGED = 1 };
+
+/* Per-run hyperparameters: one array of these lives on the device; one launch serves all runs. */
+typedef struct qf_run_hp {
+    float lr, gamma, alpha;           /* Adam step, discount, soft-Q temperature (0: hard max) */
+    float eps_start, eps_end;         /* epsilon-greedy schedule, linear over eps_steps        */
+    float tau;                        /* Polyak coefficient (1 = copy)                         */
+    float max_grad_norm;              /* clip the global gradient norm of a network (0: off)   */
+    float huber;                      /* Huber threshold                                       */
+    float adam_b1, adam_b2, adam_eps;
+    int32_t eps_steps;                /* env steps of the epsilon decay                        */
+    int32_t explore;                  /* QF_EXPLORE_*                                          */
+    int32_t loss;                     /* QF_LOSS_*                                             */
+    int32_t double_q;                 /* 1: a' chosen by the online network                    */
+} qf_run_hp;
+
+/* Replay: a ring of C transitions per run, struct of arrays, run-major (slot j of run r at r*C+j).
+ * Observations are dense ([R][C][D] floats) or state indices ([R][C]) when the network embeds. */
+typedef struct qf_replay {
+    int32_t R, C, D, embed;
+    float *obs, *next_obs;     /* [R][C][D] when !embed */
+    int32_t *idx, *next_idx;   /* [R][C]    when embed  */
+    int32_t *action;           /* [R][C] */
+    float *reward;             /* [R][C] */
+    uint8_t *terminal;         /* [R][C] */
+} qf_replay;
+
+/* B transitions sampled per run, same layout with C = B. */
+typedef qf_replay qf_sample;
+
+/* Fill the layer offsets of a network shape from R, K, L, embed and w[]. */
+static inline void qf_net_layout(qf_net *n) {
+    int64_t off = 0, h = 0;
+    for (int l = 0; l < n->L; l++) {
+        n->off_w[l] = off;
+        off += (int64_t)n->w[l] * n->w[l + 1];
+        n->off_b[l] = off;
+        off += n->w[l + 1];
+        if (l + 1 < n->L) h += n->w[l + 1];
+    }
+    n->P = off;
+    n->H = h;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Per-element math. */
+
+/* V = alpha * logsumexp(q / alpha), stable for any alpha > 0 and any |q|; max(q) when alpha == 0.
+ * NaN anywhere in q gives NaN (so divergence is seen, not hidden). */
+QF_HD static inline float qf_soft_value(const float *q, int32_t n, float alpha) {
+    float m = q[0];
+    int has_nan = q[0] != q[0];
+    for (int32_t a = 1; a < n; a++) {
+        has_nan |= q[a] != q[a];
+        m = q[a] > m ? q[a] : m;
+    }
+    if (has_nan) return NAN;
+    if (alpha <= 0.0f) return m;
+    float s = 0.0f;
+    for (int32_t a = 0; a < n; a++) s += expf((q[a] - m) / alpha);
+    return m + alpha * logf(s);
+}
+
+/* Soft Bellman target for one transition. Termination cuts the bootstrap; truncation does not
+ * (the caller passes terminal only). */
+QF_HD static inline float qf_soft_target(float reward, int terminal, float gamma, float v_next) {
+    return terminal ? reward : reward + gamma * v_next;
+}
+
+/* d loss / d q for the prediction error delta = q - y. */
+QF_HD static inline float qf_loss_grad(float delta, int32_t loss, float huber) {
+    if (loss == QF_LOSS_SQUARED) return delta;
+    return delta > huber ? huber : (delta < -huber ? -huber : delta);
+}
+QF_HD static inline float qf_loss_value(float delta, int32_t loss, float huber) {
+    const float ad = delta < 0.0f ? -delta : delta;
+    if (loss == QF_LOSS_SQUARED || ad <= huber) return 0.5f * delta * delta;
+    return huber * (ad - 0.5f * huber);
+}
+
+/* Epsilon of the linear schedule at env step t. */
+QF_HD static inline float qf_epsilon(const qf_run_hp *hp, uint32_t t) {
+    if (hp->eps_steps <= 0 || t >= (uint32_t)hp->eps_steps) return hp->eps_end;
+    const float frac = (float)t / (float)hp->eps_steps;
+    return hp->eps_start + (hp->eps_end - hp->eps_start) * frac;
+}
+
+/* Greedy action: first index of the maximum; NaNs never win (a NaN row gives action 0). */
+QF_HD static inline int32_t qf_argmax(const float *q, int32_t n) {
+    int32_t best = 0;
+    for (int32_t a = 1; a < n; a++)
+        if (q[a] > q[best] || q[best] != q[best]) best = a;
+    return best;
+}
+
+/* The action of one env from its Q row by the run's strategy. bits: 4 fresh random words. */
+QF_HD static inline int32_t qf_select_action(const float *q, int32_t n, const qf_run_hp *hp,
+                                             uint32_t t, philox4x32_ctr_t bits) {
+    if (hp->explore == QF_EXPLORE_BOLTZMANN && hp->alpha > 0.0f) {
+        /* sample from pi(a) = exp((q_a - m)/alpha) / Z by inversion */
+        float m = q[qf_argmax(q, n)], z = 0.0f;
+        for (int32_t a = 0; a < n; a++) z += expf((q[a] - m) / hp->alpha);
+        if (!(z > 0.0f) || z != z) return qf_argmax(q, n);
+        float u = qf_u01(bits.v[0]) * z, c = 0.0f;
+        for (int32_t a = 0; a < n; a++) {
+            c += expf((q[a] - m) / hp->alpha);
+            if (u < c) return a;
+        }
+        return qf_argmax(q, n); /* u landed in the rounding gap at the top: the mode */
+    }
+    if (qf_u01(bits.v[0]) < qf_epsilon(hp, t))
+        return (int32_t)(((uint64_t)bits.v[1] * (uint64_t)(uint32_t)n) >> 32);
+    return qf_argmax(q, n);
+}
+
+/* One Adam step of one parameter (bias-corrected), with the gradient pre-scaled by `scale`
+ * (gradient clipping). c1 = 1 - b1^t, c2 = 1 - b2^t. */
+QF_HD static inline void qf_adam(float *p, float g, float *m, float *v, const qf_run_hp *hp,
+                                 float scale, float c1, float c2) {
+    g = g * scale;
+    *m = hp->adam_b1 * *m + (1.0f - hp->adam_b1) * g;
+    *v = hp->adam_b2 * *v + (1.0f - hp->adam_b2) * g * g;
+    const float mhat = *m / c1, vhat = *v / c2;
+    *p = *p - hp->lr * mhat / (sqrtf(vhat) + hp->adam_eps);
+}
+
+/* Initial value of parameter j of network g = r*K + k: PyTorch's nn.Linear default,
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, from the run's key (INIT stream), so
+ * both backends and any fleet composition give the same start. */
+QF_HD static inline float qf_init_param(const qf_net *n, const uint32_t *keys, int64_t g, int64_t j) {
+    const int64_t r = g / n->K, k = g % n->K;
+    int l = 0;
+    while (l + 1 < n->L && j >= n->off_w[l + 1]) l++;
+    philox4x32_key_t key = {{keys[2 * r], keys[2 * r + 1]}};
+    philox4x32_ctr_t ctr = {{QF_STREAM_INIT, (uint32_t)k, (uint32_t)(j >> 2), (uint32_t)(j >> 34)}};
+    const float u = qf_u01(philox4x32(ctr, key).v[j & 3]);
+    const float bound = 1.0f / sqrtf((float)n->w[l]);
+    return (2.0f * u - 1.0f) * bound;
+}
+
+/* Replay slot of transition j (of B) sampled for run r at learner update `update`, uniform over
+ * the `size` filled slots (SAMPLE stream; multiply-shift). */
+QF_HD static inline int32_t qf_sample_slot(const uint32_t *keys, int32_t r, uint32_t update, int32_t j,
+                                           int64_t size) {
+    qf_rng g = qf_rng_make(keys[2 * r], keys[2 * r + 1], QF_STREAM_SAMPLE, (uint32_t)j, update);
+    return (int32_t)(((uint64_t)qf_rng_next(&g).v[0] * (uint64_t)size) >> 32);
+}
+
+/* The TD step of transition j for network g: writes dq[0..A) (d loss / d q, already divided by B)
+ * and returns the transition's loss. q: online Q(s, .); qt: target Q(s', .); qo: online Q(s', .)
+ * (double Q) or NULL. */
+QF_HD static inline float qf_td_one(const qf_run_hp *hp, int32_t A, int32_t B, const float *q,
+                                    const float *qt, const float *qo, int32_t action, float reward,
+                                    int terminal, float *dq) {
+    float v_next;
+    if (hp->double_q && qo && hp->alpha <= 0.0f)
+        v_next = qt[qf_argmax(qo, A)];
+    else
+        v_next = qf_soft_value(qt, A, hp->alpha);
+    const float y = qf_soft_target(reward, terminal, hp->gamma, v_next);
+    const float delta = q[action] - y;
+    for (int32_t a = 0; a < A; a++) dq[a] = 0.0f;
+    dq[action] = qf_loss_grad(delta, hp->loss, hp->huber) / (float)B;
+    return qf_loss_value(delta, hp->loss, hp->huber);
+}
+
+#endif /* QF_LEARN_H */
