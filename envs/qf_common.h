@@ -28,7 +28,10 @@ enum {
     QF_STREAM_RESET = 2,  /* initial states; step index t+1 for the reset that follows step t   */
     QF_STREAM_ACTION = 3, /* random actions drawn on the device (benchmarks, uniform policies)   */
     QF_STREAM_MAP = 4,    /* DeepSea per-cell action mapping                                     */
-    QF_STREAM_ARMS = 5    /* bandit arm means drawn per run                                      */
+    QF_STREAM_ARMS = 5,   /* bandit arm means drawn per run                                      */
+    QF_STREAM_ACT = 6,    /* the learner's action selection (epsilon coin, Boltzmann sample)     */
+    QF_STREAM_INIT = 7,   /* initial network parameters                                          */
+    QF_STREAM_SAMPLE = 8  /* replay sampling                                                     */
 };
 
 typedef struct qf_rng {

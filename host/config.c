@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_INT, K_FLOAT, K_CHOICE, K_STRING, K_ENV };
+enum { K_INT, K_FLOAT, K_CHOICE, K_STRING, K_ENV, K_WIDTHS };
 
 typedef struct key_spec {
     const char *name;
@@ -29,10 +29,11 @@ static const key_spec keys[] = {
      "environment: deep_sea, cartpole, mountain_car, chain, bandit (see `qfleet envs`)"},
     {"backend", K_CHOICE, OFF(backend), SZ(backend), "auto", 0, 0, "auto|cpu|cuda",
      "device: auto picks the GPU when one is usable, else the CPU"},
-    {"envs", K_INT, OFF(envs), 0, "1024", 1, 1073741824, NULL, "environments per run (E)"},
+    {"envs", K_INT, OFF(envs), 0, "1", 1, 1073741824, NULL, "environments per run (E)"},
     {"runs", K_INT, OFF(runs), 0, "1", 1, 1048576, NULL, "independent runs (R)"},
     {"seed", K_INT, OFF(seed), 0, "0", 0, 4294967295.0, NULL, "base seed; run r draws from key (seed, r)"},
-    {"steps", K_INT, OFF(steps), 0, "1000", 1, 1e12, NULL, "environment steps to take"},
+    {"steps", K_INT, OFF(steps), 0, "10000", 1, 1e12, NULL,
+     "train: steps of every env (a run collects steps*envs transitions)"},
     {"obs", K_CHOICE, OFF(obs), SZ(obs), "auto", 0, 0, "auto|index|dense|none",
      "observations written per step: state index, dense vector, none (auto: index when discrete)"},
     {"threads", K_INT, OFF(threads), 0, "0", 0, 4096, NULL, "CPU threads (0: every core)"},
@@ -45,6 +46,31 @@ static const key_spec keys[] = {
     {"alpha", K_FLOAT, OFF(alpha), 0, "0", 0, 1e6, NULL,
      "soft-Q temperature: target alpha*logsumexp(Q/alpha); 0 = hard max (DQN)"},
     {"policy", K_INT, OFF(policy), 0, "0", 0, 1, NULL, "solve: also print the optimal (soft) policy"},
+    {"explore", K_CHOICE, OFF(explore), SZ(explore), "epsilon", 0, 0, "epsilon|boltzmann",
+     "exploration: epsilon-greedy (schedule eps_*) or Boltzmann sampling at temperature alpha"},
+    {"lr", K_FLOAT, OFF(lr), 0, "0.001", 1e-8, 10, NULL, "Adam learning rate"},
+    {"hidden", K_WIDTHS, OFF(hidden), 0, "[64,64]", 1, 65536, NULL,
+     "hidden layer widths of the Q-network, e.g. [64,64]; [] = linear (a table with obs=index)"},
+    {"batch", K_INT, OFF(batch), 0, "128", 1, 65536, NULL, "transitions per update per run (B)"},
+    {"buffer", K_INT, OFF(buffer), 0, "10000", 1, 1e9, NULL, "replay capacity per run (transitions)"},
+    {"learning_starts", K_INT, OFF(learning_starts), 0, "1000", 0, 1e12, NULL,
+     "transitions a run stores before it learns"},
+    {"train_every", K_INT, OFF(train_every), 0, "1", 1, 1e9, NULL, "env steps between learner steps"},
+    {"updates", K_INT, OFF(updates), 0, "1", 1, 1e6, NULL, "gradient updates per learner step"},
+    {"tau", K_FLOAT, OFF(tau), 0, "1", 0, 1, NULL,
+     "target network: Polyak tau every update (< 1), or a copy every target_every updates (1)"},
+    {"target_every", K_INT, OFF(target_every), 0, "100", 1, 1e9, NULL, "updates between target copies (tau=1)"},
+    {"double_q", K_INT, OFF(double_q), 0, "0", 0, 1, NULL, "double-Q target (alpha=0): a' from the online network"},
+    {"loss", K_CHOICE, OFF(loss), SZ(loss), "huber", 0, 0, "huber|squared", "TD loss"},
+    {"huber", K_FLOAT, OFF(huber), 0, "1", 1e-6, 1e9, NULL, "Huber threshold"},
+    {"max_grad_norm", K_FLOAT, OFF(max_grad_norm), 0, "10", 0, 1e9, NULL,
+     "clip each network's gradient to this global norm (0: no clipping)"},
+    {"eps_start", K_FLOAT, OFF(eps_start), 0, "1", 0, 1, NULL, "epsilon at step 0"},
+    {"eps_end", K_FLOAT, OFF(eps_end), 0, "0.05", 0, 1, NULL, "epsilon after eps_steps"},
+    {"eps_steps", K_INT, OFF(eps_steps), 0, "10000", 0, 1e12, NULL, "env steps of the linear epsilon decay"},
+    {"log_every", K_INT, OFF(log_every), 0, "1000", 1, 1e12, NULL, "env steps between log points (curves)"},
+    {"out", K_STRING, OFF(out), SZ(out), "", 0, 0, NULL,
+     "results folder (default results/<env>__<explore>__<date-time>)"},
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -128,6 +154,34 @@ static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *ms
         }
         snprintf(dst, ks->size, "%s", val);
         return 0;
+    case K_WIDTHS: {
+        int64_t w[4];
+        int count = 0;
+        size_t len = strlen(val);
+        int ok = len >= 2 && val[0] == '[' && val[len - 1] == ']';
+        if (ok && len > 2) {
+            char buf[128];
+            ok = len - 2 < sizeof buf;
+            if (ok) {
+                memcpy(buf, val + 1, len - 2);
+                buf[len - 2] = 0;
+                char *save = NULL;
+                for (char *tok = strtok_r(buf, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
+                    long long v;
+                    ok = count < 3 && parse_int(tok, &v) == 0 && v >= ks->lo && v <= ks->hi;
+                    if (ok) w[count++] = v;
+                }
+            }
+        }
+        if (!ok) {
+            snprintf(msg, n, "bad value for %s: '%s' (allowed: a bracketed list of 0 to 3 integers in "
+                             "[%.0f, %.0f], e.g. [64,64] or [])", ks->name, val, ks->lo, ks->hi);
+            return -1;
+        }
+        memcpy(dst, w, sizeof(int64_t) * (size_t)count);
+        cfg->n_hidden = count;
+        return 0;
+    }
     default: { /* K_ENV */
         int kind = qf_env_find(val);
         if (kind < 0) {
@@ -290,6 +344,7 @@ void qf_config_print_keys(FILE *f) {
         case K_FLOAT: snprintf(range, sizeof range, "float [%g, %g]", ks->lo, ks->hi); break;
         case K_CHOICE: snprintf(range, sizeof range, "%s", ks->choices); break;
         case K_STRING: snprintf(range, sizeof range, "text"); break;
+        case K_WIDTHS: snprintf(range, sizeof range, "list of ints"); break;
         default: snprintf(range, sizeof range, "env name"); break;
         }
         fprintf(f, "  %-10s %-26s default %-10s %s\n", ks->name, range, *ks->def ? ks->def : "\"\"",
@@ -313,6 +368,10 @@ void qf_config_print(FILE *f, const qf_config *cfg) {
             fprintf(f, "%g\n", v);
         } else if (ks->type == K_ENV) {
             fprintf(f, "%s\n", qf_env_spec_of(cfg->env)->name);
+        } else if (ks->type == K_WIDTHS) {
+            fprintf(f, "[");
+            for (int i = 0; i < cfg->n_hidden; i++) fprintf(f, "%s%lld", i ? "," : "", (long long)cfg->hidden[i]);
+            fprintf(f, "]\n");
         } else {
             fprintf(f, "%s\n", src);
         }

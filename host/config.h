@@ -28,6 +28,15 @@ typedef struct qf_config {
     double gamma;      /* discount */
     double alpha;      /* soft-Q temperature; 0 = hard max (DQN) */
     int64_t policy;    /* solve: also print the optimal policy */
+    /* trainer */
+    char explore[16];  /* epsilon | boltzmann */
+    char loss[16];     /* huber | squared */
+    double lr, tau, eps_start, eps_end, huber, max_grad_norm;
+    int64_t target_every, eps_steps, double_q, batch, buffer, learning_starts, train_every, updates;
+    int64_t log_every;
+    int64_t hidden[4]; /* hidden widths */
+    int64_t n_hidden;  /* how many of them (0: linear / tabular) */
+    char out[512];     /* results folder ("" = results/<env>__<explore>__<time>) */
     qf_env_params env_params; /* env.* keys over the environment's defaults */
 } qf_config;
 

@@ -7,6 +7,7 @@
 #include "bench.h"
 #include "config.h"
 #include "solve.h"
+#include "train.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -18,6 +19,7 @@ static void usage(FILE *f) {
             "  envs          list the environments, their shapes and parameters\n"
             "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
             "  solve         exact soft/hard value iteration on deep_sea, chain, bandit: V*(s0)\n"
+            "  train         train one fleet of runs by soft Q-learning; results in a folder\n"
             "  help [keys]   this text / the key table\n"
             "\n");
     qf_config_print_keys(f);
@@ -90,14 +92,15 @@ int main(int argc, char **argv) {
         return 0;
     }
     int is_bench = strcmp(cmd, "bench") == 0, is_solve = strcmp(cmd, "solve") == 0;
+    int is_train = strcmp(cmd, "train") == 0;
     if (is_bench) {
         if (argc < 3 || strcmp(argv[2], "envs") != 0) {
             fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs)\n", argc > 2 ? argv[2] : "");
             return 2;
         }
         first_key = 3;
-    } else if (cmd[0] && !is_solve) {
-        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, help; or none for "
+    } else if (cmd[0] && !is_solve && !is_train) {
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, train, help; or none for "
                         "the main job)\n", cmd);
         return 2;
     }
@@ -114,8 +117,8 @@ int main(int argc, char **argv) {
 
     qf_backend *b;
     if (open_backend(&cfg, &b)) return 1;
-    if (is_solve) {
-        int rc = qf_cmd_solve(&cfg, b);
+    if (is_solve || is_train) {
+        int rc = is_solve ? qf_cmd_solve(&cfg, b) : qf_cmd_train(&cfg, b);
         qf_backend_close(b);
         return rc;
     }

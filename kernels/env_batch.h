@@ -23,6 +23,8 @@ typedef struct qf_env_batch {
     int32_t *last_length;        /* [N] length of the last finished episode                 */
     uint32_t *treasures;         /* [N] episodes in which QF_TREASURE happened (DeepSea)    */
     uint32_t *bad_episodes;      /* [N] episodes flagged QF_BAD_EPISODE (DeepSea)           */
+    float *ret_sum;              /* [N] sum of finished episodes' returns (host clears it)  */
+    int32_t *len_sum;            /* [N] sum of finished episodes' lengths (host clears it)  */
 } qf_env_batch;
 
 QF_HD static inline qf_env_state qf_batch_load(const qf_env_batch *b, int64_t idx, int64_t n) {
@@ -63,6 +65,8 @@ QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int32_t r, in
     b->last_length[idx] = 0;
     b->treasures[idx] = 0;
     b->bad_episodes[idx] = 0;
+    b->ret_sum[idx] = 0.0f;
+    b->len_sum[idx] = 0;
 }
 
 /* A uniform random action of env e of the run with key (k0, k1) at step t (ACTION stream), by
@@ -103,6 +107,8 @@ QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int32_t r, int
         b->last_length[idx] = s.t;
         if (fl & QF_TREASURE) b->treasures[idx] += 1;
         if (fl & QF_BAD_EPISODE) b->bad_episodes[idx] += 1;
+        b->ret_sum[idx] += ret;
+        b->len_sum[idx] += s.t;
         ret = 0.0f;
         qf_rng gr = qf_rng_make(k0, k1, QF_STREAM_RESET, (uint32_t)e, t + 1u);
         qf_env_reset(b->kind, p, &s, &gr);

@@ -2,30 +2,11 @@
 // for all runs and envs of a batch. The per-element work is kernels/env_batch.h, shared with the
 // CPU reference; this file only owns launches, memory and error checks. Built with --fmad=false
 // so the float results are bit-identical to the CPU backend.
-#include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend.h"
-
-// ------------------------------------------------------------------------------------------------
-// error checks: every CUDA call and every launch; the message names the call, file and line.
-
-#define QF_CUDA_TRY(b, call)                                                                        \
-    do {                                                                                            \
-        cudaError_t e_ = (call);                                                                    \
-        if (e_ != cudaSuccess) {                                                                    \
-            snprintf((b)->err, sizeof (b)->err, "cuda backend: %s failed at %s:%d: %s", #call,      \
-                     __FILE__, __LINE__, cudaGetErrorString(e_));                                   \
-            return QF_ERR;                                                                          \
-        }                                                                                           \
-    } while (0)
-
-typedef struct cuda_impl {
-    cudaStream_t stream;
-    int sm_count;
-} cuda_impl;
+#include "cuda_impl.h"
 
 static cudaStream_t stream_of(qf_backend *b) { return ((cuda_impl *)b->impl)->stream; }
 
@@ -141,6 +122,7 @@ static void cuda_close(qf_backend *b) {
     cuda_impl *impl = (cuda_impl *)b->impl;
     if (impl) {
         cudaStreamSynchronize(impl->stream);
+        if (impl->blas) cublasDestroy(impl->blas);
         cudaStreamDestroy(impl->stream);
         free(impl);
     }
@@ -179,6 +161,21 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, 0);
     if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking);
+    if (e == cudaSuccess && cublasCreate(&impl->blas) != CUBLAS_STATUS_SUCCESS) {
+        snprintf(err, err_len, "cuda backend: cublasCreate failed");
+        cudaStreamDestroy(impl->stream);
+        free(impl);
+        free(b);
+        return NULL;
+    }
+    if (e == cudaSuccess && cublasSetStream(impl->blas, impl->stream) != CUBLAS_STATUS_SUCCESS) {
+        snprintf(err, err_len, "cuda backend: cublasSetStream failed");
+        cublasDestroy(impl->blas);
+        cudaStreamDestroy(impl->stream);
+        free(impl);
+        free(b);
+        return NULL;
+    }
     if (e != cudaSuccess) {
         snprintf(err, err_len, "cuda backend: querying device 0 failed: %s", cudaGetErrorString(e));
         free(impl);
@@ -202,6 +199,7 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     b->env_step = cuda_env_step;
     b->env_observe = cuda_env_observe;
     b->solve = qf_solve_cuda;
+    qf_cuda_learn_ops(b);
     b->close = cuda_close;
     return b;
 }

@@ -1,0 +1,340 @@
+/* fleet.c — allocation of a fleet and the soft Q-learning loop (written once, backend-agnostic). */
+#define _POSIX_C_SOURCE 200809L
+#include "fleet.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp) {
+    memset(hp, 0, sizeof *hp);
+    hp->lr = (float)cfg->lr;
+    hp->gamma = (float)cfg->gamma;
+    hp->alpha = (float)cfg->alpha;
+    hp->eps_start = (float)cfg->eps_start;
+    hp->eps_end = (float)cfg->eps_end;
+    hp->eps_steps = (int32_t)(cfg->eps_steps > 2147483647 ? 2147483647 : cfg->eps_steps);
+    hp->tau = (float)cfg->tau;
+    hp->max_grad_norm = (float)cfg->max_grad_norm;
+    hp->huber = (float)cfg->huber;
+    hp->adam_b1 = 0.9f;
+    hp->adam_b2 = 0.999f;
+    hp->adam_eps = 1e-8f;
+    hp->explore = strcmp(cfg->explore, "boltzmann") == 0 ? QF_EXPLORE_BOLTZMANN : QF_EXPLORE_EPSILON;
+    hp->loss = strcmp(cfg->loss, "squared") == 0 ? QF_LOSS_SQUARED : QF_LOSS_HUBER;
+    hp->double_q = (int32_t)cfg->double_q;
+}
+
+static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
+
+/* Carve the learner block (base NULL: count only). */
+static size_t carve(qf_fleet *f, char *base) {
+    const size_t R = (size_t)f->R, E = (size_t)f->E, B = (size_t)f->B, C = (size_t)f->C;
+    const size_t D = (size_t)f->D, A = (size_t)f->A, G = R * (size_t)f->net.K;
+    const size_t P = (size_t)f->net.P, H = (size_t)f->net.H;
+    size_t off = 0;
+#define TAKE(ptr, type, count)                                                                     \
+    do {                                                                                           \
+        if (base) ptr = (type *)(base + off);                                                      \
+        off = align_up(off + sizeof(type) * (size_t)(count));                                      \
+    } while (0)
+    TAKE(f->hp, qf_run_hp, R);
+    TAKE(f->keys, uint32_t, 2 * R);
+    TAKE(f->adam_t, int32_t, R);
+    TAKE(f->status, int32_t, R);
+    TAKE(f->params, float, G * P);
+    TAKE(f->target, float, G * P);
+    TAKE(f->adam_m, float, G * P);
+    TAKE(f->adam_v, float, G * P);
+    TAKE(f->grads, float, G * P);
+    TAKE(f->work, float, qf_net_work_floats(&f->net, f->B));
+    if (f->embed) {
+        TAKE(f->obs_idx, int32_t, R * E);
+        TAKE(f->next_idx, int32_t, R * E);
+        TAKE(f->replay.idx, int32_t, R * C);
+        TAKE(f->replay.next_idx, int32_t, R * C);
+        TAKE(f->sample.idx, int32_t, R * B);
+        TAKE(f->sample.next_idx, int32_t, R * B);
+    } else {
+        TAKE(f->obs, float, R * E * D);
+        TAKE(f->next_obs, float, R * E * D);
+        TAKE(f->replay.obs, float, R * C * D);
+        TAKE(f->replay.next_obs, float, R * C * D);
+        TAKE(f->sample.obs, float, R * B * D);
+        TAKE(f->sample.next_obs, float, R * B * D);
+    }
+    TAKE(f->actions, int32_t, R * E);
+    TAKE(f->q_act, float, G * E * A);
+    TAKE(f->acts_act, float, G * E * (H ? H : 1));
+    TAKE(f->replay.action, int32_t, R * C);
+    TAKE(f->replay.reward, float, R * C);
+    TAKE(f->replay.terminal, uint8_t, R * C);
+    TAKE(f->sample.action, int32_t, R * B);
+    TAKE(f->sample.reward, float, R * B);
+    TAKE(f->sample.terminal, uint8_t, R * B);
+    TAKE(f->q, float, G * B * A);
+    TAKE(f->qt, float, G * B * A);
+    TAKE(f->qo, float, G * B * A);
+    TAKE(f->dq, float, G * B * A);
+    TAKE(f->acts, float, G * B * (H ? H : 1));
+    TAKE(f->acts_tmp, float, G * B * (H ? H : 1));
+    TAKE(f->loss, float, G);
+    TAKE(f->qmean, float, G);
+    TAKE(f->gnorm, float, G);
+#undef TAKE
+    return off;
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, err_len, __VA_ARGS__);                                                       \
+        goto fail;                                                                                 \
+    } while (0)
+
+int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_run_hp *hp,
+                    const uint32_t *keys, char *err, size_t err_len) {
+    memset(f, 0, sizeof *f);
+    f->b = b;
+    f->cfg = *cfg;
+    f->R = (int32_t)cfg->runs;
+    f->E = (int32_t)cfg->envs;
+    f->B = (int32_t)cfg->batch;
+    f->C = (int32_t)(cfg->buffer > 2147483647 ? 2147483647 : cfg->buffer);
+    const qf_env_params *p = &cfg->env_params;
+    const int kind = cfg->env;
+    const int discrete = qf_env_n_states(kind, p) > 0;
+    if (strcmp(cfg->obs, "none") == 0) FAIL("obs=none: the learner needs observations (allowed: auto, index, dense)");
+    f->embed = discrete && strcmp(cfg->obs, "dense") != 0;
+    f->D = qf_env_obs_dim(kind, p);
+    f->A = qf_env_n_actions(kind, p);
+    if (!b->net_forward) FAIL("the %s backend has no learner operations yet (use backend=cpu)", b->name);
+
+    qf_net *n = &f->net;
+    n->R = f->R;
+    n->K = 1;
+    n->embed = f->embed;
+    n->L = (int32_t)cfg->n_hidden + 1;
+    n->w[0] = f->embed ? qf_env_n_states(kind, p) : f->D;
+    for (int i = 0; i < cfg->n_hidden; i++) n->w[i + 1] = (int32_t)cfg->hidden[i];
+    n->w[n->L] = f->A;
+    qf_net_layout(n);
+    if (f->C < f->E) FAIL("buffer=%d is smaller than envs=%d: one step would overwrite itself", f->C, f->E);
+
+    f->bytes = carve(f, NULL);
+    const size_t env_bytes = qf_vecenv_bytes(f->R, f->E);
+    if (f->bytes + env_bytes > b->mem_free / 10 * 9)
+        FAIL("runs=%d with envs=%d, buffer=%d, batch=%d and hidden widths as given needs %.2f GiB, "
+             "but the %s backend has %.2f GiB free (allowed: fewer runs, a smaller buffer or network)",
+             f->R, f->E, f->C, f->B, (double)(f->bytes + env_bytes) / (1 << 30), b->name,
+             (double)b->mem_free / (1 << 30));
+    f->block = b->alloc(b, f->bytes);
+    if (!f->block) FAIL("%s", b->err);
+    carve(f, (char *)f->block);
+    f->replay.R = f->R;
+    f->replay.C = f->C;
+    f->replay.D = f->D;
+    f->replay.embed = f->embed;
+    f->sample.R = f->R;
+    f->sample.C = f->B;
+    f->sample.D = f->D;
+    f->sample.embed = f->embed;
+
+    /* host copies of per-run data */
+    f->hp_host = (qf_run_hp *)calloc((size_t)f->R, sizeof(qf_run_hp));
+    f->keys_host = (uint32_t *)calloc((size_t)f->R * 2, sizeof(uint32_t));
+    f->diverged_at = (int32_t *)malloc(sizeof(int32_t) * (size_t)f->R);
+    f->regret = (double *)calloc((size_t)f->R, sizeof(double));
+    f->episodes = (int64_t *)calloc((size_t)f->R, sizeof(int64_t));
+    const size_t N = (size_t)f->R * (size_t)f->E;
+    f->ep_prev = (uint32_t *)calloc(N, sizeof(uint32_t));
+    f->ep_host = (uint32_t *)calloc(N, sizeof(uint32_t));
+    f->ret_sum_host = (float *)calloc(N, sizeof(float));
+    f->len_sum_host = (int32_t *)calloc(N, sizeof(int32_t));
+    if (!f->hp_host || !f->keys_host || !f->diverged_at || !f->regret || !f->episodes || !f->ep_prev ||
+        !f->ep_host || !f->ret_sum_host || !f->len_sum_host)
+        FAIL("out of host memory");
+    for (int32_t r = 0; r < f->R; r++) {
+        if (hp) f->hp_host[r] = hp[r];
+        else qf_fleet_hp_from_config(cfg, &f->hp_host[r]);
+        f->keys_host[2 * r] = keys ? keys[2 * r] : (uint32_t)cfg->seed;
+        f->keys_host[2 * r + 1] = keys ? keys[2 * r + 1] : (uint32_t)r;
+        f->diverged_at[r] = -1;
+    }
+    if (b->upload(b, f->hp, f->hp_host, sizeof(qf_run_hp) * (size_t)f->R) != QF_OK ||
+        b->upload(b, f->keys, f->keys_host, sizeof(uint32_t) * 2 * (size_t)f->R) != QF_OK ||
+        b->net_init(b, n, f->keys, f->params) != QF_OK ||
+        b->target_update(b, n, f->hp, f->params, f->target, f->status, 1) != QF_OK)
+        FAIL("%s", b->err);
+
+    /* the environments: every run's env params are cfg's (sweeps will vary them) */
+    qf_env_params *ep = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)f->R);
+    if (!ep) FAIL("out of host memory");
+    for (int32_t r = 0; r < f->R; r++) ep[r] = *p;
+    int rc = qf_vecenv_create(&f->env, b, kind, f->R, f->E, ep, f->keys_host, err, err_len);
+    free(ep);
+    if (rc != QF_OK) goto fail;
+
+    /* the optimum for regret: V*(s0), undiscounted, hard max, where the environment is episodic
+     * and tabular (deep_sea, bandit); chain episodes are time-limited slices of a continuing
+     * MDP, so no regret is reported for them */
+    f->v_star = NAN;
+    if (kind == QF_ENV_DEEP_SEA || kind == QF_ENV_BANDIT) {
+        qf_fleet_solve_v0(f); /* NaN when the solver cannot answer */
+    }
+    f->last_log_time = now_s();
+    return QF_OK;
+fail:
+    qf_fleet_destroy(f);
+    return QF_ERR;
+}
+
+void qf_fleet_destroy(qf_fleet *f) {
+    if (f->env.block) qf_vecenv_destroy(&f->env);
+    if (f->block) f->b->release(f->b, f->block);
+    free(f->hp_host);
+    free(f->keys_host);
+    free(f->diverged_at);
+    free(f->regret);
+    free(f->episodes);
+    free(f->ep_prev);
+    free(f->ep_host);
+    free(f->ret_sum_host);
+    free(f->len_sum_host);
+    memset(f, 0, sizeof *f);
+}
+
+/* One learner update of every run. */
+static int learn_once(qf_fleet *f, int64_t stored) {
+    qf_backend *b = f->b;
+    const qf_net *n = &f->net;
+    qf_sample *s = &f->sample;
+    const int dq_on = f->cfg.double_q != 0;
+    if (b->replay_sample(b, &f->replay, f->B, stored, f->n_updates, f->keys, s) != QF_OK ||
+        b->net_forward(b, n, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt) != QF_OK ||
+        (dq_on && b->net_forward(b, n, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo) != QF_OK) ||
+        b->net_forward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->q) != QF_OK ||
+        b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean) != QF_OK ||
+        b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
+        b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK)
+        return QF_ERR;
+    f->n_updates++;
+    if (f->cfg.tau < 1.0) return b->target_update(b, n, f->hp, f->params, f->target, f->status, 0);
+    if (f->n_updates % (uint32_t)f->cfg.target_every == 0)
+        return b->target_update(b, n, f->hp, f->params, f->target, f->status, 1);
+    return QF_OK;
+}
+
+/* Reduce the statistics since the last log point into points [R]. */
+static int collect(qf_fleet *f, qf_log_point *pts) {
+    qf_backend *b = f->b;
+    const size_t N = (size_t)f->R * (size_t)f->E, G = (size_t)f->R * (size_t)f->net.K;
+    float *lq = (float *)malloc(sizeof(float) * 3 * G);
+    int32_t *st = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)f->R);
+    if (!lq || !st) {
+        free(lq);
+        free(st);
+        snprintf(b->err, sizeof b->err, "out of host memory");
+        return QF_ERR;
+    }
+    int ok = b->download(b, f->ep_host, f->env.batch.episodes, sizeof(uint32_t) * N) == QF_OK &&
+             b->download(b, f->ret_sum_host, f->env.batch.ret_sum, sizeof(float) * N) == QF_OK &&
+             b->download(b, f->len_sum_host, f->env.batch.len_sum, sizeof(int32_t) * N) == QF_OK &&
+             b->download(b, lq, f->loss, sizeof(float) * G) == QF_OK &&
+             b->download(b, lq + G, f->qmean, sizeof(float) * G) == QF_OK &&
+             b->download(b, lq + 2 * G, f->gnorm, sizeof(float) * G) == QF_OK &&
+             b->download(b, st, f->status, sizeof(int32_t) * (size_t)f->R) == QF_OK &&
+             b->download(b, st + f->R, f->adam_t, sizeof(int32_t) * (size_t)f->R) == QF_OK &&
+             b->fill0(b, f->env.batch.ret_sum, sizeof(float) * N) == QF_OK &&
+             b->fill0(b, f->env.batch.len_sum, sizeof(int32_t) * N) == QF_OK;
+    if (ok) {
+        const double t_now = now_s();
+        const double sps = (double)(f->t - f->last_log_step) * (double)N / (t_now - f->last_log_time + 1e-12);
+        for (int32_t r = 0; r < f->R; r++) {
+            int64_t neps = 0;
+            double ret = 0.0, len = 0.0;
+            for (int32_t e = 0; e < f->E; e++) {
+                const size_t i = (size_t)r * f->E + e;
+                neps += (int64_t)(f->ep_host[i] - f->ep_prev[i]);
+                f->ep_prev[i] = f->ep_host[i];
+                ret += f->ret_sum_host[i];
+                len += f->len_sum_host[i];
+            }
+            f->episodes[r] += neps;
+            if (!isnan(f->v_star)) f->regret[r] += (double)neps * f->v_star - ret;
+            if (st[r] != QF_RUN_OK && f->diverged_at[r] < 0) f->diverged_at[r] = st[f->R + r];
+            qf_log_point *pt = &pts[r];
+            pt->step = f->t;
+            pt->env_steps = f->t * f->E;
+            pt->episodes = f->episodes[r];
+            pt->new_episodes = neps;
+            pt->episodic_return = neps ? ret / (double)neps : NAN;
+            pt->episodic_length = neps ? len / (double)neps : NAN;
+            const int learned = f->n_updates > 0;
+            pt->td_loss = learned ? lq[(size_t)r * f->net.K] : NAN;
+            pt->q_values = learned ? lq[G + (size_t)r * f->net.K] : NAN;
+            pt->grad_norm = learned ? lq[2 * G + (size_t)r * f->net.K] : NAN;
+            pt->regret = isnan(f->v_star) ? NAN : f->regret[r];
+            pt->sps = sps;
+            pt->status = st[r];
+        }
+        f->last_log_time = t_now;
+        f->last_log_step = f->t;
+    }
+    free(lq);
+    free(st);
+    return ok ? QF_OK : QF_ERR;
+}
+
+int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *err, size_t err_len) {
+    qf_backend *b = f->b;
+    const qf_net *n = &f->net;
+    const int32_t E = f->E;
+    qf_log_point *pts = (qf_log_point *)calloc((size_t)f->R, sizeof(qf_log_point));
+    if (!pts) {
+        snprintf(err, err_len, "out of host memory");
+        return QF_ERR;
+    }
+    int rc = QF_OK;
+    for (int64_t s = 0; s < steps && rc == QF_OK; s++) {
+        const uint32_t t = (uint32_t)f->t;
+        const int64_t ptr = (f->t * E) % f->C;
+        /* act: Q(s, .) of every env's network, then each run's strategy */
+        if (b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) != QF_OK ||
+            b->net_forward(b, n, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act) != QF_OK ||
+            b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->actions) != QF_OK ||
+            /* step with auto-reset; s' before the reset goes to the replay */
+            b->env_step(b, &f->env.batch, f->actions, t, f->next_obs, f->next_idx) != QF_OK ||
+            b->replay_store(b, &f->replay, E, ptr, f->obs, f->obs_idx, f->actions, f->env.batch.reward,
+                            f->env.batch.flags, f->next_obs, f->next_idx) != QF_OK) {
+            rc = QF_ERR;
+            break;
+        }
+        f->t++;
+        const int64_t total = f->t * E, stored = total < f->C ? total : f->C;
+        if (total >= f->cfg.learning_starts && (f->t - 1) % f->cfg.train_every == 0)
+            for (int64_t u = 0; u < f->cfg.updates && rc == QF_OK; u++) rc = learn_once(f, stored);
+        if (rc == QF_OK && (f->t % f->cfg.log_every == 0 || s == steps - 1)) {
+            rc = collect(f, pts);
+            if (rc == QF_OK && log) log(ctx, f, pts);
+        }
+    }
+    if (rc != QF_OK) snprintf(err, err_len, "%s", b->err);
+    free(pts);
+    return rc;
+}
+
+int qf_fleet_get_params(qf_fleet *f, float *params) {
+    return f->b->download(f->b, params, f->params, sizeof(float) * (size_t)f->R * f->net.K * (size_t)f->net.P);
+}
+
+int qf_fleet_set_params(qf_fleet *f, const float *params) {
+    return f->b->upload(f->b, f->params, params, sizeof(float) * (size_t)f->R * f->net.K * (size_t)f->net.P);
+}

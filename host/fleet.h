@@ -1,0 +1,93 @@
+/* fleet.h — a fleet: R runs trained side by side on one backend by soft Q-learning, one backend
+ * call per operation for all of them. All device state (parameters, target copies, Adam moments,
+ * replay, env batch, scratch) is allocated once, carved into named pointers. The training loop is
+ * written once here and calls only backend operations. */
+#ifndef QF_FLEET_H
+#define QF_FLEET_H
+#include "config.h"
+#include "vecenv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One log point of one run (what curves.csv holds). */
+typedef struct qf_log_point {
+    int64_t step;          /* env steps per env so far */
+    int64_t env_steps;     /* transitions collected by the run so far */
+    int64_t episodes;      /* episodes finished by the run so far */
+    int64_t new_episodes;  /* episodes finished since the previous log point */
+    double episodic_return, episodic_length; /* means over the new episodes (NaN if none) */
+    double td_loss, q_values, grad_norm;     /* last update's (NaN before learning starts) */
+    double regret;         /* cumulative: sum over episodes of (V*(s0) - return); NaN if unknown */
+    double sps;            /* env steps per second of the whole fleet since the previous point */
+    int32_t status;        /* QF_RUN_OK or QF_RUN_DIVERGED */
+} qf_log_point;
+
+typedef struct qf_fleet {
+    qf_backend *b;
+    qf_config cfg;
+    int32_t R, E, B, C, D, A;
+    int embed;
+    qf_net net;
+    qf_vecenv env;
+    void *block;      /* the one learner allocation */
+    size_t bytes;
+    /* device */
+    qf_run_hp *hp;
+    uint32_t *keys;
+    int32_t *adam_t, *status;
+    float *params, *target, *adam_m, *adam_v, *grads, *work;
+    float *obs, *next_obs;      /* [R][E][D] (dense) */
+    int32_t *obs_idx, *next_idx;/* [R][E] (embed) */
+    int32_t *actions;           /* [R][E] */
+    float *q_act, *acts_act;    /* [G][E][A], [G][E][H] */
+    qf_replay replay;
+    qf_sample sample;
+    float *q, *acts, *qt, *qo, *acts_tmp, *dq; /* [G][B][A] / [G][B][H] */
+    float *loss, *qmean, *gnorm;               /* [G] */
+    /* host */
+    qf_run_hp *hp_host;
+    uint32_t *keys_host;
+    int64_t t;                  /* env steps per env so far */
+    uint32_t n_updates;
+    double v_star;              /* V*(s0) for regret, NaN if not available */
+    int32_t *diverged_at;       /* [R] step at which a run was marked diverged (-1: never) */
+    double *regret;             /* [R] cumulative regret */
+    int64_t *episodes;          /* [R] */
+    uint32_t *ep_prev;          /* [R*E] episode counters at the previous log */
+    float *ret_sum_host;        /* scratch [R*E] */
+    int32_t *len_sum_host;
+    uint32_t *ep_host;
+    double last_log_time;
+    int64_t last_log_step;
+} qf_fleet;
+
+/* The hyperparameters of a run from the configuration. */
+void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp);
+
+/* Create a fleet of cfg->runs runs. hp: [R] per-run hyperparameters (NULL: all from cfg); keys:
+ * [R][2] (NULL: (seed, r)). Returns QF_OK, or QF_ERR with the reason in err (bad sizes say which
+ * key; a fleet that does not fit in the backend's memory says how much it needs). */
+int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_run_hp *hp,
+                    const uint32_t *keys, char *err, size_t err_len);
+void qf_fleet_destroy(qf_fleet *f);
+
+/* Advance every run by `steps` env steps (acting, stepping, storing, learning). Every log_every
+ * steps (and at the end) the log points of all R runs are appended to log (if not NULL) through
+ * the callback. Returns QF_OK or QF_ERR (message in err). */
+typedef void (*qf_log_fn)(void *ctx, const qf_fleet *f, const qf_log_point *points /* [R] */);
+int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *err, size_t err_len);
+
+/* Set f->v_star = V*(s0) from the exact solver (host/fleet_solve.c); NaN when unavailable. */
+int qf_fleet_solve_v0(qf_fleet *f);
+
+/* Copy the parameters of all runs to host memory params [G][P] (for tests). */
+int qf_fleet_get_params(qf_fleet *f, float *params);
+/* Overwrite them (tests poison a run with NaN). */
+int qf_fleet_set_params(qf_fleet *f, const float *params);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

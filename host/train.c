@@ -1,0 +1,208 @@
+/* train.c — `qfleet train`: trains one fleet, prints progress and a final table per run, writes
+ * the resolved configuration, curves.csv (long format, conventional metric names) and runs.csv
+ * into the results folder. Every file is written atomically (temporary file, then rename). */
+#define _POSIX_C_SOURCE 200809L
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fleet.h"
+
+typedef struct train_ctx {
+    qf_log_point *pts; /* [n_logs][R] */
+    int64_t n_logs, cap;
+    int32_t R;
+    int64_t steps;
+    int tty;
+} train_ctx;
+
+static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
+    train_ctx *c = (train_ctx *)vctx;
+    if (c->n_logs == c->cap) {
+        int64_t cap = c->cap ? 2 * c->cap : 64;
+        qf_log_point *np = (qf_log_point *)realloc(c->pts, sizeof(qf_log_point) * (size_t)(cap * c->R));
+        if (!np) return; /* keep what we have; the final table still comes from the last point */
+        c->pts = np;
+        c->cap = cap;
+    }
+    memcpy(c->pts + c->n_logs * c->R, p, sizeof(qf_log_point) * (size_t)c->R);
+    c->n_logs++;
+    double ret = 0.0;
+    int64_t eps = 0, div = 0;
+    for (int32_t r = 0; r < c->R; r++) {
+        if (p[r].new_episodes) ret += p[r].episodic_return * (double)p[r].new_episodes;
+        eps += p[r].new_episodes;
+        div += p[r].status != QF_RUN_OK;
+    }
+    fprintf(stderr, "%sstep %lld/%lld  %.3g env-steps/s  %u updates  %lld episodes  mean return %.4g%s%s",
+            c->tty ? "\r" : "", (long long)p[0].step, (long long)c->steps, p[0].sps, f->n_updates,
+            (long long)p[0].episodes, eps ? ret / (double)eps : NAN, div ? "  DIVERGED runs: " : "",
+            c->tty ? "   " : "\n");
+    if (div) fprintf(stderr, "%lld%s", (long long)div, c->tty ? "" : "\n");
+}
+
+/* Mean return over the last >= 20 episodes of run r (whole log intervals, from the end). */
+static double recent_return(const train_ctx *c, int32_t r, int64_t *count) {
+    double sum = 0.0;
+    int64_t n = 0;
+    for (int64_t i = c->n_logs - 1; i >= 0 && n < 20; i--) {
+        const qf_log_point *p = &c->pts[i * c->R + r];
+        if (p->new_episodes) {
+            sum += p->episodic_return * (double)p->new_episodes;
+            n += p->new_episodes;
+        }
+    }
+    *count = n;
+    return n ? sum / (double)n : NAN;
+}
+
+static int mkdir_p(const char *path) {
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *s = buf + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+            *s = '/';
+        }
+    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
+}
+
+/* Open dir/name.tmp for writing; finish with close_atomic. */
+static FILE *open_atomic(const char *dir, const char *name, char *tmp, size_t len) {
+    snprintf(tmp, len, "%s/%s.tmp", dir, name);
+    return fopen(tmp, "w");
+}
+
+static int close_atomic(FILE *f, const char *dir, const char *name, const char *tmp) {
+    int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    char dst[700];
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    if (!ok || rename(tmp, dst) != 0) {
+        fprintf(stderr, "qfleet: cannot write %s: %s\n", dst, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static void csv_num(FILE *f, double v) {
+    if (isnan(v))
+        fprintf(f, ",");
+    else
+        fprintf(f, ",%.9g", v);
+}
+
+static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *fl, const train_ctx *c) {
+    char tmp[700];
+    FILE *f = open_atomic(dir, "config.txt", tmp, sizeof tmp);
+    if (!f) goto fail;
+    qf_config_print(f, cfg);
+    if (close_atomic(f, dir, "config.txt", tmp)) return -1;
+
+    f = open_atomic(dir, "curves.csv", tmp, sizeof tmp);
+    if (!f) goto fail;
+    fprintf(f, "run,step,env_steps,episodes,episodic_return,episodic_length,SPS,td_loss,q_values,"
+               "grad_norm,regret,status\n");
+    for (int64_t i = 0; i < c->n_logs; i++)
+        for (int32_t r = 0; r < c->R; r++) {
+            const qf_log_point *p = &c->pts[i * c->R + r];
+            fprintf(f, "%d,%lld,%lld,%lld", r, (long long)p->step, (long long)p->env_steps, (long long)p->episodes);
+            csv_num(f, p->episodic_return);
+            csv_num(f, p->episodic_length);
+            csv_num(f, p->sps);
+            csv_num(f, p->td_loss);
+            csv_num(f, p->q_values);
+            csv_num(f, p->grad_norm);
+            csv_num(f, p->regret);
+            fprintf(f, ",%s\n", p->status == QF_RUN_OK ? "ok" : "diverged");
+        }
+    if (close_atomic(f, dir, "curves.csv", tmp)) return -1;
+
+    f = open_atomic(dir, "runs.csv", tmp, sizeof tmp);
+    if (!f) goto fail;
+    fprintf(f, "run,name,seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret\n");
+    for (int32_t r = 0; r < c->R; r++) {
+        const qf_log_point *p = c->n_logs ? &c->pts[(c->n_logs - 1) * c->R + r] : NULL;
+        int64_t n;
+        double rr = recent_return(c, r, &n);
+        fprintf(f, "%d,%s__%s__seed%u_run%d,%u,%s,%d,%lld", r, qf_env_spec_of(cfg->env)->name, cfg->explore,
+                fl->keys_host[2 * r], r, fl->keys_host[2 * r],
+                fl->diverged_at[r] >= 0 ? "diverged" : "finished", fl->diverged_at[r],
+                (long long)(p ? p->episodes : 0));
+        csv_num(f, rr);
+        csv_num(f, p ? p->td_loss : NAN);
+        csv_num(f, p ? p->q_values : NAN);
+        csv_num(f, p ? p->regret : NAN);
+        fprintf(f, "\n");
+    }
+    return close_atomic(f, dir, "runs.csv", tmp);
+fail:
+    fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
+    return -1;
+}
+
+int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
+    char dir[600];
+    if (cfg->out[0]) {
+        snprintf(dir, sizeof dir, "%s", cfg->out);
+    } else {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tmv;
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tmv));
+        snprintf(dir, sizeof dir, "results/%s__%s__%s", qf_env_spec_of(cfg->env)->name, cfg->explore, stamp);
+    }
+    qf_fleet fl;
+    char err[768];
+    if (qf_fleet_create(&fl, b, cfg, NULL, NULL, err, sizeof err) != QF_OK) {
+        fprintf(stderr, "qfleet: %s\n", err);
+        return 2;
+    }
+    if (mkdir_p(dir)) {
+        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+        qf_fleet_destroy(&fl);
+        return 1;
+    }
+    train_ctx c = {NULL, 0, 0, fl.R, cfg->steps, isatty(2)};
+    fprintf(stderr, "qfleet train: %d runs x %d envs of %s on %s; network %d", fl.R, fl.E,
+            qf_env_spec_of(cfg->env)->name, b->name, fl.net.w[0]);
+    for (int l = 1; l <= fl.net.L; l++) fprintf(stderr, "-%d", fl.net.w[l]);
+    fprintf(stderr, "%s; V*(s0) %s%.4g; results in %s\n", fl.embed ? " (embedding input)" : "",
+            isnan(fl.v_star) ? "unknown " : "", fl.v_star, dir);
+    int rc = qf_fleet_train(&fl, cfg->steps, on_log, &c, err, sizeof err);
+    if (c.tty) fprintf(stderr, "\n");
+    if (rc != QF_OK) fprintf(stderr, "qfleet: training failed: %s (writing what was logged)\n", err);
+
+    printf("%-4s %-9s %-10s %9s %14s %12s %12s %12s\n", "run", "seed", "status", "episodes",
+           "return(last20)", "td_loss", "q_values", "regret");
+    for (int32_t r = 0; r < fl.R && c.n_logs; r++) {
+        const qf_log_point *p = &c.pts[(c.n_logs - 1) * c.R + r];
+        int64_t n;
+        double rr = recent_return(&c, r, &n);
+        char status[32];
+        if (fl.diverged_at[r] >= 0)
+            snprintf(status, sizeof status, "div@%d", fl.diverged_at[r]);
+        else
+            snprintf(status, sizeof status, "ok");
+        printf("%-4d %-9u %-10s %9lld %14.4g %12.4g %12.4g %12.4g\n", r, fl.keys_host[2 * r], status,
+               (long long)p->episodes, rr, p->td_loss, p->q_values, p->regret);
+        if (r == 15 && fl.R > 20) {
+            printf("... (%d more runs in runs.csv)\n", fl.R - 16);
+            break;
+        }
+    }
+    int wrc = write_results(dir, cfg, &fl, &c);
+    free(c.pts);
+    qf_fleet_destroy(&fl);
+    if (rc != QF_OK || wrc) return 1;
+    return 0;
+}

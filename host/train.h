@@ -1,0 +1,17 @@
+/* train.h — `qfleet train`: one fleet, live progress, a final table per run, results on disk. */
+#ifndef QF_TRAIN_H
+#define QF_TRAIN_H
+#include "../kernels/backend.h"
+#include "config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Run the command; returns the exit code (0; 1 runtime failure; 2 bad input), messages printed. */
+int qf_cmd_train(const qf_config *cfg, qf_backend *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

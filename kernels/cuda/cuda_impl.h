@@ -1,0 +1,45 @@
+// cuda_impl.h — what the CUDA backend's translation units share: the private state behind
+// qf_backend.impl and the error-check macros (every CUDA and cuBLAS call, every launch).
+#ifndef QF_CUDA_IMPL_H
+#define QF_CUDA_IMPL_H
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+
+#include "../backend.h"
+
+typedef struct cuda_impl {
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    int sm_count;
+} cuda_impl;
+
+static inline cuda_impl *qf_cuda_impl(qf_backend *b) { return (cuda_impl *)b->impl; }
+
+#define QF_CUDA_TRY(b, call)                                                                        \
+    do {                                                                                            \
+        cudaError_t e_ = (call);                                                                    \
+        if (e_ != cudaSuccess) {                                                                    \
+            snprintf((b)->err, sizeof (b)->err, "cuda backend: %s failed at %s:%d: %s", #call,      \
+                     __FILE__, __LINE__, cudaGetErrorString(e_));                                   \
+            return QF_ERR;                                                                          \
+        }                                                                                           \
+    } while (0)
+
+#define QF_CUBLAS_TRY(b, call)                                                                      \
+    do {                                                                                            \
+        cublasStatus_t s_ = (call);                                                                 \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                          \
+            snprintf((b)->err, sizeof (b)->err, "cuda backend: %s failed at %s:%d: %s", #call,      \
+                     __FILE__, __LINE__, cublasGetStatusString(s_));                                \
+            return QF_ERR;                                                                          \
+        }                                                                                           \
+    } while (0)
+
+// After every launch: the launch error, named by the kernel.
+#define QF_LAUNCH_CHECK(b, name) QF_CUDA_TRY(b, (cudaGetLastError()))
+
+// Installs the learner operations (learn_cuda.cu).
+void qf_cuda_learn_ops(qf_backend *b);
+
+#endif

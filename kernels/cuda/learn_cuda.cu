@@ -1,0 +1,393 @@
+// learn_cuda.cu — the learner operations on the GPU: the same contracts as kernels/cpu/learn_cpu.c
+// (the reference), the same per-element math (kernels/learn.h). GEMMs are cuBLAS strided-batched
+// calls over the R runs of each head; everything else is one launch for all networks. Reductions
+// are deterministic (fixed-order loops or fixed trees; no floating-point atomics).
+#include <math.h>
+
+#include "cuda_impl.h"
+
+static const int kBlock = 256;
+static unsigned blocks_for(int64_t n) { return (unsigned)((n + kBlock - 1) / kBlock < 1 ? 1 : (n + kBlock - 1) / kBlock); }
+#define GRID_FOR(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+__host__ __device__ static inline int64_t hidden_off(const qf_net &n, int l) {
+    int64_t off = 0;
+    for (int i = 0; i < l; i++) off += n.w[i + 1];
+    return off;
+}
+
+// ------------------------------------------------------------------------------------------------
+// kernels
+
+__global__ void init_kernel(qf_net n, const uint32_t *keys, float *params) {
+    const int64_t total = (int64_t)n.R * n.K * n.P;
+    GRID_FOR(i, total) params[i] = qf_init_param(&n, keys, i / n.P, i % n.P);
+}
+
+// out[g][m][j] = bias_g[j] (ld ldo, per-network stride so), then the GEMM adds x Wt.
+__global__ void bias_kernel(qf_net n, int l, int32_t M, const float *params, float *out, int64_t ldo, int64_t so) {
+    const int32_t w = n.w[l + 1];
+    const int64_t G = (int64_t)n.R * n.K, total = G * M * w;
+    GRID_FOR(i, total) {
+        const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
+        out[g * so + m * ldo + j] = params[g * n.P + n.off_b[l] + j];
+    }
+}
+
+// Embedding first layer: out[g][m][:] = Wt0[s_m][:] + b0.
+__global__ void embed_kernel(qf_net n, int32_t M, const float *params, const int32_t *xi, float *out,
+                             int64_t ldo, int64_t so) {
+    const int32_t in_w = n.w[0], w = n.w[1];
+    const int64_t G = (int64_t)n.R * n.K, total = G * M * w;
+    GRID_FOR(i, total) {
+        const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
+        int32_t s = xi[(g / n.K) * M + m];
+        s = s < 0 ? 0 : (s >= in_w ? in_w - 1 : s);
+        const float *W = params + g * n.P;
+        out[g * so + m * ldo + j] = W[n.off_w[0] + (int64_t)s * w + j] + W[n.off_b[0] + j];
+    }
+}
+
+__global__ void relu_kernel(int64_t G, int32_t M, int32_t w, float *out, int64_t ldo, int64_t so) {
+    GRID_FOR(i, G * M * w) {
+        const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
+        float *p = out + g * so + m * ldo + j;
+        *p = *p > 0.0f ? *p : 0.0f;
+    }
+}
+
+// db[g][j] = sum_m dy[g][m][j] (fixed order), and for an embedding layer the row scatter
+// dWt0[s_m][j] += dy[m][j], one thread per (g, j) walking m in order: deterministic.
+__global__ void bias_grad_kernel(qf_net n, int l, int32_t M, const float *dy, int64_t lddy, int64_t sdy,
+                                 const int32_t *xi, int embed_layer, float *grads) {
+    const int32_t w = n.w[l + 1];
+    const int64_t G = (int64_t)n.R * n.K;
+    GRID_FOR(i, G * w) {
+        const int64_t g = i / w, j = i % w;
+        float *dW = grads + g * n.P;
+        float acc = 0.0f;
+        for (int32_t m = 0; m < M; m++) {
+            const float d = dy[g * sdy + m * lddy + j];
+            acc += d;
+            if (embed_layer) {
+                int32_t s = xi[(g / n.K) * M + m];
+                s = s < 0 ? 0 : (s >= n.w[0] ? n.w[0] - 1 : s);
+                dW[n.off_w[0] + (int64_t)s * w + j] += d;
+            }
+        }
+        dW[n.off_b[l] + j] = acc;
+    }
+}
+
+__global__ void relu_mask_kernel(int64_t G, int32_t M, int32_t w, const float *in, int64_t ldi, int64_t si,
+                                 float *dx, int64_t sdx) {
+    GRID_FOR(i, G * M * w) {
+        const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
+        if (!(in[g * si + m * ldi + j] > 0.0f)) dx[g * sdx + m * w + j] = 0.0f;
+    }
+}
+
+__global__ void td_kernel(qf_net n, const qf_run_hp *hp, int32_t B, const int32_t *action, const float *reward,
+                          const uint8_t *terminal, const float *q, const float *qt, const float *qo, float *dq,
+                          float *loss, float *qmean) {
+    const int64_t G = (int64_t)n.R * n.K, A = n.w[n.L];
+    GRID_FOR(g, G) {
+        const int64_t r = g / n.K;
+        float lsum = 0.0f, qsum = 0.0f;
+        for (int32_t j = 0; j < B; j++) {
+            const int64_t row = (g * B + j) * A, t = r * B + j;
+            lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, action[t],
+                              reward[t], terminal[t], dq + row);
+            qsum += q[row + action[t]];
+        }
+        loss[g] = lsum / (float)B;
+        qmean[g] = qsum / (float)B;
+    }
+}
+
+// One block per network: sum of squares in double, fixed tree.
+__global__ void gnorm_kernel(int64_t P, const float *grads, float *gnorm) {
+    __shared__ double part[kBlock];
+    const int64_t g = blockIdx.x;
+    double acc = 0.0;
+    for (int64_t j = threadIdx.x; j < P; j += blockDim.x) {
+        const double v = grads[g * P + j];
+        acc += v * v;
+    }
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) gnorm[g] = (float)sqrt(part[0]);
+}
+
+__global__ void mark_nonfinite_norm_kernel(int32_t R, int32_t K, const float *gnorm, int32_t *status) {
+    GRID_FOR(r, R) {
+        for (int32_t k = 0; k < K; k++)
+            if (!isfinite(gnorm[r * K + k])) status[r] = QF_RUN_DIVERGED;
+    }
+}
+
+__global__ void adam_kernel(qf_net n, const qf_run_hp *hp, float *params, const float *grads, float *m, float *v,
+                            const int32_t *adam_t, const int32_t *status, const float *gnorm) {
+    const int64_t G = (int64_t)n.R * n.K;
+    GRID_FOR(i, G * n.P) {
+        const int64_t g = i / n.P, r = g / n.K;
+        if (status[r] != QF_RUN_OK) continue;
+        const qf_run_hp *h = &hp[r];
+        const float t = (float)(adam_t[r] + 1);
+        const float c1 = 1.0f - powf(h->adam_b1, t), c2 = 1.0f - powf(h->adam_b2, t);
+        const float scale = (h->max_grad_norm > 0.0f && gnorm[g] > h->max_grad_norm) ? h->max_grad_norm / gnorm[g] : 1.0f;
+        qf_adam(&params[i], grads[i], &m[i], &v[i], h, scale, c1, c2);
+    }
+}
+
+// One block per run: count the step, then mark the run diverged if a parameter is not finite.
+__global__ void adam_finish_kernel(int64_t per_run, const float *params, int32_t *adam_t, int32_t *status) {
+    __shared__ int bad;
+    const int64_t r = blockIdx.x;
+    if (threadIdx.x == 0) bad = 0;
+    __syncthreads();
+    if (status[r] != QF_RUN_OK) return; // uniform across the block
+    for (int64_t j = threadIdx.x; j < per_run; j += blockDim.x)
+        if (!isfinite(params[r * per_run + j])) bad = 1; // benign race: every writer writes 1
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        adam_t[r] += 1;
+        if (bad) status[r] = QF_RUN_DIVERGED;
+    }
+}
+
+__global__ void target_kernel(int64_t per_run, int32_t R, const qf_run_hp *hp, const float *params, float *target,
+                              const int32_t *status, int copy) {
+    GRID_FOR(i, (int64_t)R * per_run) {
+        const int64_t r = i / per_run;
+        if (status[r] != QF_RUN_OK) continue;
+        const float tau = copy ? 1.0f : hp[r].tau;
+        target[i] = tau == 1.0f ? params[i] : tau * params[i] + (1.0f - tau) * target[i];
+    }
+}
+
+__global__ void act_kernel(qf_net n, const qf_run_hp *hp, int32_t E, const float *q, const uint32_t *keys,
+                           uint32_t t, int32_t *actions) {
+    const int32_t A = n.w[n.L];
+    GRID_FOR(i, (int64_t)n.R * E) {
+        const int64_t r = i / E, e = i % E;
+        qf_rng g = qf_rng_make(keys[2 * r], keys[2 * r + 1], QF_STREAM_ACT, (uint32_t)e, t);
+        const float *row = q + ((r * n.K) * E + e) * A;
+        actions[i] = qf_select_action(row, A, &hp[r], t, qf_rng_next(&g));
+    }
+}
+
+__global__ void store_kernel(qf_replay rp, int32_t E, int64_t ptr, const float *obs, const int32_t *obs_idx,
+                             const int32_t *actions, const float *reward, const uint8_t *flags,
+                             const float *next_obs, const int32_t *next_idx) {
+    GRID_FOR(src, (int64_t)rp.R * E) {
+        const int64_t r = src / E, e = src % E, dst = r * rp.C + (ptr + e) % rp.C;
+        if (rp.embed) {
+            rp.idx[dst] = obs_idx[src];
+            rp.next_idx[dst] = next_idx[src];
+        } else {
+            for (int32_t d = 0; d < rp.D; d++) {
+                rp.obs[dst * rp.D + d] = obs[src * rp.D + d];
+                rp.next_obs[dst * rp.D + d] = next_obs[src * rp.D + d];
+            }
+        }
+        rp.action[dst] = actions[src];
+        rp.reward[dst] = reward[src];
+        rp.terminal[dst] = (uint8_t)((flags[src] & QF_TERMINAL) != 0);
+    }
+}
+
+__global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t update, const uint32_t *keys,
+                              qf_sample out) {
+    GRID_FOR(dst, (int64_t)rp.R * B) {
+        const int32_t r = (int32_t)(dst / B), j = (int32_t)(dst % B);
+        const int64_t src = (int64_t)r * rp.C + qf_sample_slot(keys, r, update, j, size);
+        if (rp.embed) {
+            out.idx[dst] = rp.idx[src];
+            out.next_idx[dst] = rp.next_idx[src];
+        } else {
+            for (int32_t d = 0; d < rp.D; d++) {
+                out.obs[dst * rp.D + d] = rp.obs[src * rp.D + d];
+                out.next_obs[dst * rp.D + d] = rp.next_obs[src * rp.D + d];
+            }
+        }
+        out.action[dst] = rp.action[src];
+        out.reward[dst] = rp.reward[src];
+        out.terminal[dst] = rp.terminal[src];
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// operations
+
+#define LAUNCH(b, kernel, n, ...)                                                                   \
+    do {                                                                                            \
+        kernel<<<blocks_for(n), kBlock, 0, qf_cuda_impl(b)->stream>>>(__VA_ARGS__);                 \
+        QF_LAUNCH_CHECK(b, #kernel);                                                                \
+    } while (0)
+
+static int cu_net_init(qf_backend *b, const qf_net *net, const uint32_t *keys, float *params) {
+    LAUNCH(b, init_kernel, (int64_t)net->R * net->K * net->P, *net, keys, params);
+    return QF_OK;
+}
+
+// Row-major C (M x N, ldc) (+)= A (M x K, lda) * B (K x N, ldb) for each run of head k, as the
+// column-major product C^T = B^T A^T; transA/transB say whether A/B are stored transposed.
+static int gemm_rm(qf_backend *b, int transA, int transB, int M, int N, int K, const float *A, int64_t lda,
+                   int64_t sa, const float *Bm, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
+                   int64_t sc, int batch) {
+    const float one = 1.0f;
+    QF_CUBLAS_TRY(b, cublasSgemmStridedBatched(qf_cuda_impl(b)->blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                               transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &one, Bm, (int)ldb, sb,
+                                               A, (int)lda, sa, &beta, C, (int)ldc, sc, batch));
+    return QF_OK;
+}
+
+static int cu_net_forward(qf_backend *b, const qf_net *net, const float *params, int32_t M, const float *x,
+                          const int32_t *xi, float *acts, float *q) {
+    const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L], K = net->K;
+    for (int l = 0; l < net->L; l++) {
+        const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+        const int last = l == net->L - 1;
+        float *out = last ? q : acts + hidden_off(*net, l);
+        const int64_t ldo = last ? A : net->H, so = (int64_t)M * ldo;
+        if (l == 0 && net->embed) {
+            LAUNCH(b, embed_kernel, G * M * out_w, *net, M, params, xi, out, ldo, so);
+        } else {
+            LAUNCH(b, bias_kernel, G * M * out_w, *net, l, M, params, out, ldo, so);
+            for (int64_t k = 0; k < K; k++) {
+                const float *in;
+                int64_t ldi, si;
+                if (l == 0) {
+                    in = x;
+                    ldi = in_w;
+                    si = (int64_t)M * in_w; // runs' inputs; heads share them
+                } else {
+                    in = acts + k * (int64_t)M * net->H + hidden_off(*net, l - 1);
+                    ldi = net->H;
+                    si = K * (int64_t)M * net->H;
+                }
+                if (gemm_rm(b, 0, 0, M, out_w, in_w, in, ldi, si, params + k * net->P + net->off_w[l], out_w,
+                            K * net->P, 1.0f, out + k * so, ldo, K * so, net->R) != QF_OK)
+                    return QF_ERR;
+            }
+        }
+        if (!last) LAUNCH(b, relu_kernel, G * M * out_w, G, M, out_w, out, ldo, so);
+    }
+    return QF_OK;
+}
+
+static int cu_net_backward(qf_backend *b, const qf_net *net, const float *params, int32_t M, const float *x,
+                           const int32_t *xi, const float *acts, const float *dq, float *grads, float *work) {
+    const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L], K = net->K;
+    int32_t wmax = 0;
+    for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
+    const int64_t swork = 2 * (int64_t)M * wmax; // per network: two buffers of M x wmax
+    QF_CUDA_TRY(b, cudaMemsetAsync(grads, 0, sizeof(float) * (size_t)(G * net->P), qf_cuda_impl(b)->stream));
+    const float *dy = dq;
+    int64_t lddy = A, sdy = (int64_t)M * A;
+    for (int l = net->L - 1; l >= 0; l--) {
+        const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+        const int embed_layer = l == 0 && net->embed;
+        LAUNCH(b, bias_grad_kernel, G * out_w, *net, l, M, dy, lddy, sdy, xi, embed_layer, grads);
+        for (int64_t k = 0; k < K && !embed_layer; k++) {
+            const float *in;
+            int64_t ldi, si;
+            if (l == 0) {
+                in = x;
+                ldi = in_w;
+                si = (int64_t)M * in_w;
+            } else {
+                in = acts + k * (int64_t)M * net->H + hidden_off(*net, l - 1);
+                ldi = net->H;
+                si = K * (int64_t)M * net->H;
+            }
+            // dWt (in x out) = in^T (in x M) * dy (M x out)
+            if (gemm_rm(b, 1, 0, in_w, out_w, M, in, ldi, si, dy + k * sdy, lddy, K * sdy, 0.0f,
+                        grads + k * net->P + net->off_w[l], out_w, K * net->P, net->R) != QF_OK)
+                return QF_ERR;
+        }
+        if (l == 0) break;
+        float *dx = work + (l & 1) * (int64_t)M * wmax;
+        for (int64_t k = 0; k < K; k++) {
+            // dx (M x in) = dy (M x out) * Wt^T (out x in)
+            if (gemm_rm(b, 0, 1, M, in_w, out_w, dy + k * sdy, lddy, K * sdy, params + k * net->P + net->off_w[l],
+                        out_w, K * net->P, 0.0f, dx + k * swork, in_w, K * swork, net->R) != QF_OK)
+                return QF_ERR;
+        }
+        const float *in = acts + hidden_off(*net, l - 1);
+        LAUNCH(b, relu_mask_kernel, G * M * in_w, G, M, in_w, in, net->H, (int64_t)M * net->H, dx, swork);
+        dy = dx;
+        lddy = in_w;
+        sdy = swork;
+    }
+    return QF_OK;
+}
+
+static int cu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t B, const qf_sample *s, const float *q,
+                 const float *qt, const float *qo, float *dq, float *loss, float *qmean) {
+    LAUNCH(b, td_kernel, (int64_t)net->R * net->K, *net, hp, B, s->action, s->reward, s->terminal, q, qt, qo, dq,
+           loss, qmean);
+    return QF_OK;
+}
+
+static int cu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float *params, const float *grads,
+                   float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
+    const int64_t G = (int64_t)net->R * net->K;
+    cudaStream_t st = qf_cuda_impl(b)->stream;
+    gnorm_kernel<<<(unsigned)G, kBlock, 0, st>>>(net->P, grads, gnorm);
+    QF_LAUNCH_CHECK(b, "gnorm_kernel");
+    LAUNCH(b, mark_nonfinite_norm_kernel, net->R, net->R, net->K, gnorm, status);
+    LAUNCH(b, adam_kernel, G * net->P, *net, hp, params, grads, m, v, adam_t, status, gnorm);
+    adam_finish_kernel<<<(unsigned)net->R, kBlock, 0, st>>>((int64_t)net->K * net->P, params, adam_t, status);
+    QF_LAUNCH_CHECK(b, "adam_finish_kernel");
+    return QF_OK;
+}
+
+static int cu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
+                            float *target, const int32_t *status, int copy) {
+    const int64_t per_run = (int64_t)net->K * net->P;
+    LAUNCH(b, target_kernel, net->R * per_run, per_run, net->R, hp, params, target, status, copy);
+    return QF_OK;
+}
+
+static int cu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
+                  const uint32_t *keys, uint32_t t, int32_t *actions) {
+    LAUNCH(b, act_kernel, (int64_t)net->R * E, *net, hp, E, q, keys, t, actions);
+    return QF_OK;
+}
+
+static int cu_replay_store(qf_backend *b, const qf_replay *rp, int32_t E, int64_t ptr, const float *obs,
+                           const int32_t *obs_idx, const int32_t *actions, const float *reward, const uint8_t *flags,
+                           const float *next_obs, const int32_t *next_idx) {
+    LAUNCH(b, store_kernel, (int64_t)rp->R * E, *rp, E, ptr, obs, obs_idx, actions, reward, flags, next_obs, next_idx);
+    return QF_OK;
+}
+
+static int cu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
+                            const uint32_t *keys, qf_sample *out) {
+    LAUNCH(b, sample_kernel, (int64_t)rp->R * B, *rp, B, size, update, keys, *out);
+    return QF_OK;
+}
+
+static int cu_fill0(qf_backend *b, void *p, size_t bytes) {
+    QF_CUDA_TRY(b, cudaMemsetAsync(p, 0, bytes, qf_cuda_impl(b)->stream));
+    return QF_OK;
+}
+
+void qf_cuda_learn_ops(qf_backend *b) {
+    b->net_init = cu_net_init;
+    b->net_forward = cu_net_forward;
+    b->net_backward = cu_net_backward;
+    b->td = cu_td;
+    b->adam = cu_adam;
+    b->target_update = cu_target_update;
+    b->act = cu_act;
+    b->replay_store = cu_replay_store;
+    b->replay_sample = cu_replay_sample;
+    b->fill0 = cu_fill0;
+}
