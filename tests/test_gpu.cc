@@ -3,6 +3,8 @@
 // observations and auto-reset. Skips with the reason when this machine has no usable GPU.
 #include "batch_util.h"
 
+#include <cstdlib>
+
 namespace {
 
 struct Backends {
@@ -13,6 +15,9 @@ struct Backends {
         cpu = qf_cpu_open(err, sizeof err);
         cuda = qf_cuda_open(err, sizeof err);
         if (!cuda) why = err;
+        // Self-check of these tests' own code on a machine without a GPU: a second CPU backend
+        // stands in for CUDA (every comparison must then hold exactly). Not a GPU test.
+        if (!cuda && std::getenv("QFLEET_TEST_CPU_AS_GPU")) cuda = qf_cpu_open(err, sizeof err);
     }
     ~Backends() {
         qf_backend_close(cpu);
@@ -103,6 +108,196 @@ TEST(Gpu, GivenActionsAndObserveAgree) {
     expect_same(download_batch(c.v), download_batch(g.v), "cpu vs cuda, given actions");
     be.cuda->release(be.cuda, dacts);
     be.cuda->release(be.cuda, dobs);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------
+// Learner operations: the CUDA twin against the CPU reference on the same inputs. Initial
+// parameters, acting with the same Q, and replay are bit-identical; GEMM-based results agree to
+// float32 tolerance (cuBLAS and OpenBLAS sum in different orders).
+namespace {
+
+template <class T>
+struct DevBuf {
+    qf_backend *b;
+    T *p = nullptr;
+    size_t n;
+    DevBuf(qf_backend *be, size_t count) : b(be), n(count) {
+        p = (T *)b->alloc(b, sizeof(T) * (count ? count : 1));
+        EXPECT_NE(p, nullptr) << b->err;
+    }
+    DevBuf(qf_backend *be, const std::vector<T> &v) : DevBuf(be, v.size()) {
+        EXPECT_EQ(b->upload(b, p, v.data(), sizeof(T) * n), QF_OK) << b->err;
+    }
+    ~DevBuf() { b->release(b, p); }
+    std::vector<T> get() const {
+        std::vector<T> v(n);
+        EXPECT_EQ(b->download(b, v.data(), p, sizeof(T) * n), QF_OK) << b->err;
+        return v;
+    }
+};
+
+qf_net make_net(int R, int K, int embed, std::vector<int> w) {
+    qf_net n;
+    std::memset(&n, 0, sizeof n);
+    n.R = R;
+    n.K = K;
+    n.embed = embed;
+    n.L = (int)w.size() - 1;
+    for (size_t i = 0; i < w.size(); i++) n.w[i] = w[i];
+    qf_net_layout(&n);
+    return n;
+}
+
+std::vector<float> uniform(size_t n, uint32_t seed, float lo, float hi) {
+    std::vector<float> v(n);
+    uint32_t s = seed * 2654435761u + 1;
+    for (auto &x : v) {
+        s = s * 1664525u + 1013904223u;
+        x = lo + (hi - lo) * (float)(s >> 8) * 5.9604644775390625e-08f;
+    }
+    return v;
+}
+
+void expect_close(const std::vector<float> &a, const std::vector<float> &b, float rel, const char *what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    size_t bad = 0;
+    for (size_t i = 0; i < a.size(); i++)
+        if (!(std::fabs(a[i] - b[i]) <= rel * (1.0f + std::fabs(a[i])))) bad++;
+    EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << a.size() << " values differ beyond " << rel;
+}
+
+qf_run_hp test_hp() {
+    qf_run_hp h;
+    std::memset(&h, 0, sizeof h);
+    h.lr = 1e-3f;
+    h.gamma = 0.9f;
+    h.alpha = 0.1f;
+    h.eps_start = 0.5f;
+    h.eps_end = 0.1f;
+    h.eps_steps = 100;
+    h.tau = 0.5f;
+    h.max_grad_norm = 1.0f;
+    h.huber = 1.0f;
+    h.adam_b1 = 0.9f;
+    h.adam_b2 = 0.999f;
+    h.adam_eps = 1e-8f;
+    return h;
+}
+
+TEST(GpuLearn, InitForwardBackwardTdAdamAgree) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    for (int embed = 0; embed < 2; embed++) {
+        const int R = 3, K = 2, M = 37, B = M;
+        qf_net net = make_net(R, K, embed, embed ? std::vector<int>{11, 16, 8, 3} : std::vector<int>{5, 16, 8, 3});
+        const size_t G = (size_t)R * K, P = (size_t)net.P, A = 3;
+        std::vector<uint32_t> keys = {1, 0, 1, 1, 7, 9};
+        std::vector<float> x = uniform((size_t)R * M * 5, 3, -1, 1);
+        std::vector<int32_t> xi(R * M);
+        for (size_t i = 0; i < xi.size(); i++) xi[i] = (int32_t)((i * 7) % 11);
+        std::vector<float> hq[2], hgr[2], hdq[2], hloss[2], hp2[2], hinit[2];
+        qf_backend *bs[2] = {be.cpu, be.cuda};
+        for (int k = 0; k < 2; k++) {
+            qf_backend *b = bs[k];
+            DevBuf<uint32_t> dkeys(b, keys);
+            DevBuf<float> params(b, G * P), acts(b, G * M * (size_t)net.H), q(b, G * M * A), grads(b, G * P),
+                work(b, (size_t)qf_net_work_floats(&net, M)), dx(b, x);
+            DevBuf<int32_t> dxi(b, xi);
+            ASSERT_EQ(b->net_init(b, &net, dkeys.p, params.p), QF_OK) << b->err;
+            hinit[k] = params.get();
+            ASSERT_EQ(b->net_forward(b, &net, params.p, M, dx.p, dxi.p, acts.p, q.p), QF_OK) << b->err;
+            hq[k] = q.get();
+            // TD against a target = the same network (s' := s), then backward and one Adam step
+            std::vector<qf_run_hp> hp(R, test_hp());
+            hp[1].alpha = 0.0f;
+            hp[2].loss = QF_LOSS_SQUARED;
+            DevBuf<qf_run_hp> dhp(b, hp);
+            std::vector<int32_t> act(R * B);
+            std::vector<float> rew = uniform(R * B, 5, -1, 1);
+            std::vector<uint8_t> term(R * B);
+            for (size_t i = 0; i < act.size(); i++) {
+                act[i] = (int32_t)(i % 3);
+                term[i] = (uint8_t)(i % 5 == 0);
+            }
+            DevBuf<int32_t> dact(b, act);
+            DevBuf<float> drew(b, rew), dq(b, G * B * A), loss(b, G), qmean(b, G), m(b, G * P), v(b, G * P),
+                gnorm(b, G);
+            DevBuf<uint8_t> dterm(b, term);
+            DevBuf<int32_t> adam_t(b, R), status(b, R);
+            qf_sample s;
+            std::memset(&s, 0, sizeof s);
+            s.action = dact.p;
+            s.reward = drew.p;
+            s.terminal = dterm.p;
+            ASSERT_EQ(b->td(b, &net, dhp.p, B, &s, q.p, q.p, nullptr, dq.p, loss.p, qmean.p), QF_OK) << b->err;
+            hdq[k] = dq.get();
+            hloss[k] = loss.get();
+            ASSERT_EQ(b->net_backward(b, &net, params.p, M, dx.p, dxi.p, acts.p, dq.p, grads.p, work.p), QF_OK)
+                << b->err;
+            hgr[k] = grads.get();
+            ASSERT_EQ(b->adam(b, &net, dhp.p, params.p, grads.p, m.p, v.p, adam_t.p, status.p, gnorm.p), QF_OK)
+                << b->err;
+            hp2[k] = params.get();
+        }
+        EXPECT_TRUE(same_bits(hinit[0], hinit[1])) << "initial parameters differ (embed=" << embed << ")";
+        expect_close(hq[0], hq[1], 1e-5f, "forward q");
+        expect_close(hdq[0], hdq[1], 1e-4f, "td dq");
+        expect_close(hloss[0], hloss[1], 1e-4f, "td loss");
+        expect_close(hgr[0], hgr[1], 1e-4f, "backward grads");
+        expect_close(hp2[0], hp2[1], 1e-5f, "params after Adam");
+    }
+}
+
+TEST(GpuLearn, ActReplayAreBitIdentical) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 4, E = 300, A = 3, C = 517, B = 64, D = 2;
+    qf_net net = make_net(R, 1, 0, {D, A});
+    std::vector<float> q = uniform((size_t)R * E * A, 11, -1, 1);
+    std::vector<qf_run_hp> hp(R, test_hp());
+    hp[1].explore = QF_EXPLORE_BOLTZMANN;
+    hp[3].eps_steps = 0;
+    std::vector<uint32_t> keys = {4, 0, 4, 1, 4, 2, 4, 3};
+    std::vector<float> obs = uniform((size_t)R * E * D, 12, -2, 2), nobs = uniform((size_t)R * E * D, 13, -2, 2);
+    std::vector<float> rew = uniform((size_t)R * E, 14, 0, 1);
+    std::vector<uint8_t> flags(R * E);
+    for (size_t i = 0; i < flags.size(); i++) flags[i] = (uint8_t)(i % 7 == 0 ? QF_TERMINAL : (i % 7 == 1 ? QF_TRUNCATED : 0));
+    std::vector<int32_t> acts[2];
+    std::vector<float> sample_obs[2], sample_rew[2];
+    std::vector<int32_t> sample_act[2];
+    qf_backend *bs[2] = {be.cpu, be.cuda};
+    for (int k = 0; k < 2; k++) {
+        qf_backend *b = bs[k];
+        DevBuf<float> dq(b, q), dobs(b, obs), dnobs(b, nobs), drew(b, rew);
+        DevBuf<qf_run_hp> dhp(b, hp);
+        DevBuf<uint32_t> dkeys(b, keys);
+        DevBuf<int32_t> dact(b, (size_t)R * E);
+        DevBuf<uint8_t> dflags(b, flags);
+        for (uint32_t t = 0; t < 5; t++) ASSERT_EQ(b->act(b, &net, dhp.p, E, dq.p, dkeys.p, t * 37, dact.p), QF_OK);
+        acts[k] = dact.get();
+        DevBuf<float> ro(b, (size_t)R * C * D), rno(b, (size_t)R * C * D), rr(b, (size_t)R * C);
+        DevBuf<int32_t> ra(b, (size_t)R * C);
+        DevBuf<uint8_t> rt(b, (size_t)R * C);
+        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p};
+        for (int64_t step = 0; step < 3; step++)
+            ASSERT_EQ(b->replay_store(b, &rp, E, step * E % C, dobs.p, nullptr, dact.p, drew.p, dflags.p, dnobs.p,
+                                      nullptr),
+                      QF_OK);
+        DevBuf<float> so(b, (size_t)R * B * D), sno(b, (size_t)R * B * D), sr(b, (size_t)R * B);
+        DevBuf<int32_t> sa(b, (size_t)R * B);
+        DevBuf<uint8_t> stt(b, (size_t)R * B);
+        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, stt.p};
+        ASSERT_EQ(b->replay_sample(b, &rp, B, C, 3, dkeys.p, &smp), QF_OK);
+        sample_obs[k] = so.get();
+        sample_rew[k] = sr.get();
+        sample_act[k] = sa.get();
+    }
+    EXPECT_EQ(acts[0], acts[1]);
+    EXPECT_TRUE(same_bits(sample_obs[0], sample_obs[1]));
+    EXPECT_TRUE(same_bits(sample_rew[0], sample_rew[1]));
+    EXPECT_EQ(sample_act[0], sample_act[1]);
 }
 
 }  // namespace
