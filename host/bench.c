@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fleet.h"
 #include "vecenv.h"
 
 static double now_s(void) {
@@ -173,6 +174,55 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
             remove(tmp);
             return 1;
         }
+    }
+    return 0;
+}
+
+int qf_bench_train(const qf_config *cfg, qf_backend *b) {
+    static const int64_t sizes[] = {1, 16, 256, 4096};
+    printf("qfleet bench train: backend %s (%s), env %s, envs=%lld per run, batch=%lld, hidden ",
+           b->name, b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
+    for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
+    printf(", one update per env step\n");
+    printf("%7s %14s %12s %16s %14s %12s\n", "runs", "env-steps/s", "updates/s", "us per run-step",
+           "bytes per run", "steps timed");
+    for (int s = 0; s < 4; s++) {
+        if (sizes[s] > cfg->max_runs) break;
+        qf_config c = *cfg;
+        c.runs = sizes[s];
+        c.learning_starts = 0;
+        c.train_every = 1;
+        c.updates = 1;
+        c.log_every = 1000000000;
+        qf_fleet f;
+        char err[768];
+        if (qf_fleet_create(&f, b, &c, NULL, NULL, err, sizeof err) != QF_OK) {
+            printf("%7lld  (stops here: %s)\n", (long long)c.runs, err);
+            break;
+        }
+        /* warm-up fills the replay beyond one batch, then timed chunks until `seconds` */
+        int64_t warm = (c.batch + c.envs - 1) / c.envs + 1, total = 0;
+        double elapsed = 0;
+        int rc = qf_fleet_train(&f, warm, NULL, NULL, err, sizeof err);
+        for (int64_t chunk = 1; rc == QF_OK; chunk *= 2) {
+            double t0 = now_s();
+            rc = qf_fleet_train(&f, chunk, NULL, NULL, err, sizeof err);
+            if (rc == QF_OK) rc = b->sync(b);
+            elapsed += now_s() - t0;
+            total += chunk;
+            if (elapsed >= cfg->seconds && total >= 3) break;
+        }
+        if (rc != QF_OK) {
+            fprintf(stderr, "qfleet: %s\n", err[0] ? err : b->err);
+            qf_fleet_destroy(&f);
+            return 1;
+        }
+        const double run_steps = (double)total * (double)c.runs;
+        printf("%7lld %14.4g %12.4g %16.4g %14.4g %12lld\n", (long long)c.runs,
+               run_steps * (double)c.envs / elapsed, run_steps / elapsed, 1e6 * elapsed / run_steps,
+               (double)(f.bytes + qf_vecenv_bytes(c.runs, c.envs)) / (double)c.runs, (long long)total);
+        fflush(stdout);
+        qf_fleet_destroy(&f);
     }
     return 0;
 }

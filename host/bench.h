@@ -16,6 +16,10 @@ double qf_bench_bytes_per_step(int kind, const qf_env_params *p, const char *obs
  * 0, 1 (a backend failure, message printed) or 2 (a request that does not fit, message printed). */
 int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b);
 
+/* `qfleet bench train`: env-steps/s and updates/s of whole fleets as the number of runs grows
+ * (1, 16, 256, 4096, capped by max_runs and memory) at the shapes of cfg; memory per run. */
+int qf_bench_train(const qf_config *cfg, qf_backend *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,6 +41,8 @@ static const key_spec keys[] = {
      "bench: seconds of timing per table cell"},
     {"max_envs", K_INT, OFF(max_envs), 0, "1048576", 1, 1073741824, NULL,
      "bench: largest envs value (the sweep is 1k, 16k, 128k, 1M, capped here)"},
+    {"max_runs", K_INT, OFF(max_runs), 0, "4096", 1, 1048576, NULL,
+     "bench train: largest number of runs in the sweep 1, 16, 256, 4096"},
     {"csv", K_STRING, OFF(csv), SZ(csv), "", 0, 0, NULL, "bench: also write the table to this CSV file"},
     {"gamma", K_FLOAT, OFF(gamma), 0, "0.99", 0, 1, NULL, "discount factor"},
     {"alpha", K_FLOAT, OFF(alpha), 0, "0", 0, 1e6, NULL,

@@ -24,6 +24,7 @@ typedef struct qf_config {
     int64_t threads;   /* CPU threads (0: all cores) */
     double seconds;    /* bench: seconds of timing per table cell */
     int64_t max_envs;  /* bench: largest envs value in the sweep 1k..max */
+    int64_t max_runs;  /* bench train: largest fleet in the sweep 1, 16, 256, 4096 */
     char csv[512];     /* bench: also write results to this CSV file ("" = no) */
     double gamma;      /* discount */
     double alpha;      /* soft-Q temperature; 0 = hard max (DQN) */

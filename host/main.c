@@ -18,6 +18,7 @@ static void usage(FILE *f) {
             "  (none)        the main job: for now the environment benchmark on every environment\n"
             "  envs          list the environments, their shapes and parameters\n"
             "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
+            "  bench train   env-steps/s and updates/s of fleets of 1, 16, 256, 4096 runs\n"
             "  solve         exact soft/hard value iteration on deep_sea, chain, bandit: V*(s0)\n"
             "  train         train one fleet of runs by soft Q-learning; results in a folder\n"
             "  help [keys]   this text / the key table\n"
@@ -94,8 +95,9 @@ int main(int argc, char **argv) {
     int is_bench = strcmp(cmd, "bench") == 0, is_solve = strcmp(cmd, "solve") == 0;
     int is_train = strcmp(cmd, "train") == 0;
     if (is_bench) {
-        if (argc < 3 || strcmp(argv[2], "envs") != 0) {
-            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs)\n", argc > 2 ? argv[2] : "");
+        if (argc < 3 || (strcmp(argv[2], "envs") != 0 && strcmp(argv[2], "train") != 0)) {
+            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train)\n",
+                    argc > 2 ? argv[2] : "");
             return 2;
         }
         first_key = 3;
@@ -125,7 +127,8 @@ int main(int argc, char **argv) {
     if (!is_bench) {
         printf("qfleet main job: environment stepping benchmark (the trainer comes next; see README)\n");
     }
-    int rc = qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
+    int rc = is_bench && strcmp(argv[2], "train") == 0 ? qf_bench_train(&cfg, b)
+                                                       : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
     qf_backend_close(b);
     return rc;
 }
