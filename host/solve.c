@@ -1,9 +1,253 @@
-/* solve.c — (placeholder until the solver lands) */
+/* solve.c — `qfleet solve`: the exact optimal values of a tabular environment by soft (alpha > 0)
+ * or hard (alpha = 0) value iteration on the backend, one problem per run (run r has key (seed, r),
+ * which matters for DeepSea's env.map_per_run and for drawn bandit means).
+ *
+ * Prints V*(s0) per run (the first few and a summary when runs > 8) and, with policy=1, the optimal
+ * policy of run 0: greedy (R/L per state, '=' for a tie) when alpha = 0, else the soft policy
+ * pi(a|s) = exp((Q(s,a) - V(s)) / alpha) as probabilities. The discount is `gamma` as given (default
+ * 0.99): DeepSea's published optimal return 0.99 is the undiscounted one, `gamma=1`. The chain has
+ * no terminal state, so it needs gamma < 1. */
 #include "solve.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../envs/tabular.h"
+
+#define QF_SOLVE_MAX_ITERS 1000000
+#define QF_SOLVE_TOL 1e-10
+#define QF_SOLVE_RUNS_SHOWN 8  /* all runs up to this many; else the first 4 and a summary */
+#define QF_SOLVE_GRID_MAX 32   /* largest DeepSea grid printed cell by cell */
+#define QF_SOLVE_STATES_MAX 64 /* chain states printed */
+
+/* "name (key=value ...)" of the environment and its parameters. */
+static void describe_env(const qf_config *cfg, char *out, size_t len) {
+    const qf_env_spec *es = qf_env_spec_of(cfg->env);
+    size_t used = (size_t)snprintf(out, len, "%s (", es->name);
+    for (int j = 0; j < es->n_params && used < len; j++) {
+        const qf_param_spec *ps = &es->params[j];
+        if (ps->type == QF_P_LIST) {
+            const qf_bandit_params *bp = &cfg->env_params.bandit;
+            used += (size_t)snprintf(out + used, len - used, "%s%s=", j ? " " : "", ps->name);
+            if (bp->n_probs == 0 && used < len) used += (size_t)snprintf(out + used, len - used, "drawn");
+            for (int a = 0; a < bp->n_probs && used < len; a++)
+                used += (size_t)snprintf(out + used, len - used, "%s%g", a ? "," : "[", bp->probs[a]);
+            if (bp->n_probs > 0 && used < len) used += (size_t)snprintf(out + used, len - used, "]");
+        } else {
+            used += (size_t)snprintf(out + used, len - used, "%s%s=%g", j ? " " : "", ps->name,
+                                     qf_env_param_get(ps, &cfg->env_params));
+        }
+    }
+    if (used < len) snprintf(out + used, len - used, ")");
+}
+
+/* pi(.|s) from the Q row: soft (alpha > 0) or greedy with ties shared evenly. */
+static void policy_row(const double *q, int32_t A, double alpha, double *pi) {
+    double m = q[0];
+    for (int32_t a = 1; a < A; a++) m = q[a] > m ? q[a] : m;
+    double sum = 0.0;
+    for (int32_t a = 0; a < A; a++) {
+        if (alpha > 0.0)
+            pi[a] = exp((q[a] - m) / alpha);
+        else
+            pi[a] = fabs(q[a] - m) <= 1e-12 * (fabs(m) > 1.0 ? fabs(m) : 1.0) ? 1.0 : 0.0;
+        sum += pi[a];
+    }
+    for (int32_t a = 0; a < A; a++) pi[a] /= sum;
+}
+
+/* One cell of a two-action policy: R / L / = (tie) when greedy, P(right) when soft. */
+static void print_cell(double p_right, double alpha) {
+    if (alpha > 0.0)
+        printf(" %4.2f", p_right);
+    else
+        printf(" %c", p_right == 1.0 ? 'R' : (p_right == 0.0 ? 'L' : '='));
+}
+
+static void print_policy(const qf_config *cfg, const double *q, int32_t S, int32_t A) {
+    const qf_env_params *p = &cfg->env_params;
+    const uint32_t k0 = (uint32_t)cfg->seed, k1 = 0; /* run 0 */
+    const double alpha = cfg->alpha;
+    double pi[QF_MAX_ARMS];
+    if (cfg->env == QF_ENV_DEEP_SEA) {
+        const int32_t n = p->deep_sea.size;
+        if (n > QF_SOLVE_GRID_MAX) {
+            double lo = 1.0, sum = 0.0;
+            for (int32_t d = 0; d < n; d++) {
+                const int32_t s = d * n + d;
+                policy_row(q + (size_t)s * A, A, alpha, pi);
+                const double pr = pi[qf_deep_sea_right_action(&p->deep_sea, k0, k1, d, d)];
+                lo = pr < lo ? pr : lo;
+                sum += pr;
+            }
+            printf("policy of run 0: P(right) on the diagonal: min %.4f, mean %.4f (the grid is printed "
+                   "for env.size <= %d)\n", lo, sum / n, QF_SOLVE_GRID_MAX);
+            return;
+        }
+        printf("policy of run 0: %s per cell, row 0 (start) at the top; '.' = not reachable\n",
+               alpha > 0.0 ? "P(right)" : "greedy action (R right, L left, = tie)");
+        for (int32_t row = 0; row < n; row++) {
+            printf("  row %3d:", row);
+            for (int32_t col = 0; col < n; col++) {
+                if (col > row) {
+                    printf(alpha > 0.0 ? "    ." : " .");
+                    continue;
+                }
+                const int32_t s = row * n + col;
+                policy_row(q + (size_t)s * A, A, alpha, pi);
+                print_cell(pi[qf_deep_sea_right_action(&p->deep_sea, k0, k1, row, col)], alpha);
+            }
+            printf("\n");
+        }
+    } else if (cfg->env == QF_ENV_CHAIN) {
+        const int32_t shown = S < QF_SOLVE_STATES_MAX ? S : QF_SOLVE_STATES_MAX;
+        printf("policy of run 0: %s for states 0..%d%s\n ",
+               alpha > 0.0 ? "P(right)" : "greedy action (R right, L left, = tie)", shown - 1,
+               shown < S ? " (of the first states only)" : "");
+        for (int32_t s = 0; s < shown; s++) {
+            policy_row(q + (size_t)s * A, A, alpha, pi);
+            print_cell(pi[1], alpha);
+        }
+        printf("\n");
+    } else { /* bandit: one state */
+        policy_row(q, A, alpha, pi);
+        printf("policy of run 0: %s over arms 0..%d:\n ", alpha > 0.0 ? "pi(a)" : "greedy pi(a)", A - 1);
+        for (int32_t a = 0; a < A; a++) printf(" %.4f", pi[a]);
+        printf("\n  Q*(a):");
+        for (int32_t a = 0; a < A; a++) printf(" %.6f", q[a]);
+        printf("\n");
+    }
+}
+
 int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
-    (void)cfg;
-    (void)b;
-    fprintf(stderr, "qfleet: solve is not implemented yet\n");
-    return 1;
+    const int kind = cfg->env;
+    const char *name = qf_env_spec_of(kind)->name;
+    if (!qf_env_tabular(kind)) {
+        fprintf(stderr, "qfleet: solve needs a tabular environment (allowed: env=deep_sea, chain, bandit); "
+                        "env=%s has continuous states\n", name);
+        return 2;
+    }
+    if (kind == QF_ENV_CHAIN && cfg->gamma >= 1.0) {
+        fprintf(stderr, "qfleet: solve env=chain needs gamma < 1 (got gamma=%g): the chain never "
+                        "terminates, so its undiscounted value is infinite\n", cfg->gamma);
+        return 2;
+    }
+    const int32_t R = (int32_t)cfg->runs;
+    const int32_t S = qf_env_n_states(kind, &cfg->env_params), A = qf_env_n_actions(kind, &cfg->env_params);
+    const int32_t s0 = qf_env_start_state(kind, &cfg->env_params);
+    const size_t RS = (size_t)R * (size_t)S;
+    /* q, v and the solver's scratch copy of v, plus the small per-run arrays */
+    const double need = (double)RS * 8.0 * (double)(A + 2) + (double)R * (sizeof(qf_env_params) + 64.0);
+    if (need > (double)(b->mem_free / 10 * 9)) {
+        fprintf(stderr, "qfleet: solve of %s with runs=%d needs %.2f GiB, but the %s backend has %.2f GiB "
+                        "free (allowed: fewer runs or a smaller env.size)\n", name, R, need / (1 << 30),
+                b->name, (double)b->mem_free / (1 << 30));
+        return 2;
+    }
+
+    qf_env_params *params = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)R);
+    uint32_t *keys = (uint32_t *)malloc(sizeof(uint32_t) * 2 * (size_t)R);
+    double *gamma = (double *)malloc(sizeof(double) * (size_t)R);
+    double *alpha = (double *)malloc(sizeof(double) * (size_t)R);
+    double *v_host = (double *)malloc(sizeof(double) * RS);
+    double *q_host = cfg->policy ? (double *)malloc(sizeof(double) * (size_t)S * (size_t)A) : NULL;
+    void *d_params = NULL, *d_keys = NULL, *d_gamma = NULL, *d_alpha = NULL, *d_q = NULL, *d_v = NULL;
+    int rc = 1;
+    if (!params || !keys || !gamma || !alpha || !v_host || (cfg->policy && !q_host)) {
+        fprintf(stderr, "qfleet: out of host memory\n");
+        goto done;
+    }
+    for (int32_t r = 0; r < R; r++) {
+        params[r] = cfg->env_params;
+        keys[2 * r] = (uint32_t)cfg->seed;
+        keys[2 * r + 1] = (uint32_t)r;
+        gamma[r] = cfg->gamma;
+        alpha[r] = cfg->alpha;
+    }
+    if (!(d_params = b->alloc(b, sizeof(qf_env_params) * (size_t)R)) ||
+        !(d_keys = b->alloc(b, sizeof(uint32_t) * 2 * (size_t)R)) ||
+        !(d_gamma = b->alloc(b, sizeof(double) * (size_t)R)) ||
+        !(d_alpha = b->alloc(b, sizeof(double) * (size_t)R)) ||
+        !(d_q = b->alloc(b, sizeof(double) * RS * (size_t)A)) || !(d_v = b->alloc(b, sizeof(double) * RS)))
+        goto fail;
+    if (b->upload(b, d_params, params, sizeof(qf_env_params) * (size_t)R) ||
+        b->upload(b, d_keys, keys, sizeof(uint32_t) * 2 * (size_t)R) ||
+        b->upload(b, d_gamma, gamma, sizeof(double) * (size_t)R) ||
+        b->upload(b, d_alpha, alpha, sizeof(double) * (size_t)R))
+        goto fail;
+
+    char env_desc[768];
+    describe_env(cfg, env_desc, sizeof env_desc);
+    printf("qfleet solve: %s\n  %d run%s, %d state%s x %d actions, gamma=%g, alpha=%g%s, backend %s\n",
+           env_desc, R, R == 1 ? "" : "s", S, S == 1 ? "" : "s", A, cfg->gamma, cfg->alpha,
+           cfg->alpha > 0.0 ? " (soft value iteration)" : " (hard max)", b->name);
+    fflush(stdout);
+
+    qf_solve_problem prob;
+    memset(&prob, 0, sizeof prob);
+    prob.kind = kind;
+    prob.R = R;
+    prob.params = (const qf_env_params *)d_params;
+    prob.keys = (const uint32_t *)d_keys;
+    prob.gamma = (const double *)d_gamma;
+    prob.alpha = (const double *)d_alpha;
+    prob.n_states = S;
+    prob.n_actions = A;
+    prob.max_iters = QF_SOLVE_MAX_ITERS;
+    prob.tol = QF_SOLVE_TOL;
+    int32_t iters = 0;
+    if (b->solve(b, &prob, (double *)d_q, (double *)d_v, &iters) ||
+        b->download(b, v_host, d_v, sizeof(double) * RS) ||
+        (cfg->policy && b->download(b, q_host, d_q, sizeof(double) * (size_t)S * (size_t)A)))
+        goto fail;
+
+    printf("  %d sweeps", iters);
+    if (iters >= QF_SOLVE_MAX_ITERS) {
+        printf(" (the limit)\n");
+        fprintf(stderr, "qfleet: warning: value iteration stopped after %d sweeps before every |dV| < %g; "
+                        "the values below are not converged\n", iters, QF_SOLVE_TOL);
+    } else {
+        printf(" to max|dV| < %g\n", QF_SOLVE_TOL);
+    }
+    const int32_t shown = R <= QF_SOLVE_RUNS_SHOWN ? R : 4;
+    double lo = 0, hi = 0, sum = 0;
+    int32_t r_lo = 0, r_hi = 0;
+    for (int32_t r = 0; r < R; r++) {
+        const double v0 = v_host[(size_t)r * S + (size_t)s0];
+        if (r < shown) printf("run %d: V*(s0) = %.6f\n", r, v0);
+        if (r == 0 || v0 < lo) {
+            lo = v0;
+            r_lo = r;
+        }
+        if (r == 0 || v0 > hi) {
+            hi = v0;
+            r_hi = r;
+        }
+        sum += v0;
+    }
+    if (shown < R)
+        printf("runs 0..%d: V*(s0) mean %.6f, min %.6f (run %d), max %.6f (run %d)\n", R - 1, sum / R, lo,
+               r_lo, hi, r_hi);
+    if (cfg->policy) print_policy(cfg, q_host, S, A);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "qfleet: %s\n", b->err);
+    rc = 1;
+done:
+    if (d_params) b->release(b, d_params);
+    if (d_keys) b->release(b, d_keys);
+    if (d_gamma) b->release(b, d_gamma);
+    if (d_alpha) b->release(b, d_alpha);
+    if (d_q) b->release(b, d_q);
+    if (d_v) b->release(b, d_v);
+    free(params);
+    free(keys);
+    free(gamma);
+    free(alpha);
+    free(v_host);
+    free(q_host);
+    return rc;
 }
