@@ -1,0 +1,187 @@
+// test_train.cc — the fleet trainer on the CPU backend: isolation (a run alone equals the same run
+// inside a fleet of 64, bit for bit), divergence (a run poisoned with NaN is marked diverged and
+// frozen while the others stay bit-identical to a clean fleet), and `qfleet train` end to end
+// (results files, bad input).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "host/fleet.h"
+
+namespace {
+
+struct Cpu {
+    qf_backend *b = nullptr;
+    Cpu() {
+        char err[256];
+        b = qf_cpu_open(err, sizeof err);
+        EXPECT_NE(b, nullptr) << err;
+    }
+    ~Cpu() { qf_backend_close(b); }
+};
+
+qf_config small_config(int kind, int runs) {
+    qf_config c;
+    qf_config_default(&c);
+    const char *env = qf_env_spec_of(kind)->name;
+    std::string e = std::string("env=") + env;
+    std::vector<std::string> words = {e, "hidden=[16,16]", "batch=32", "buffer=500", "learning_starts=64",
+                                      "envs=2", "log_every=50", "eps_steps=200", "target_every=20"};
+    std::vector<char *> argv;
+    for (auto &w : words) argv.push_back(&w[0]);
+    char msg[512];
+    EXPECT_EQ(qf_config_parse(&c, (int)argv.size(), argv.data(), msg, sizeof msg), 0) << msg;
+    c.runs = runs;
+    return c;
+}
+
+std::vector<float> params_of(qf_fleet &f) {
+    std::vector<float> p((size_t)f.R * f.net.K * f.net.P);
+    EXPECT_EQ(qf_fleet_get_params(&f, p.data()), QF_OK);
+    return p;
+}
+
+TEST(Train, RunAloneEqualsTheSameRunInAFleetOf64) {
+    Cpu cpu;
+    for (int kind : {QF_ENV_CARTPOLE, QF_ENV_DEEP_SEA}) {
+        qf_config big = small_config(kind, 64), one = small_config(kind, 1);
+        std::vector<uint32_t> keys(2 * 64);
+        for (int r = 0; r < 64; r++) {
+            keys[2 * r] = 5;
+            keys[2 * r + 1] = (uint32_t)r;
+        }
+        // per-run hyperparameters differ across the fleet: the run under test must not notice
+        std::vector<qf_run_hp> hp(64);
+        for (int r = 0; r < 64; r++) {
+            qf_fleet_hp_from_config(&big, &hp[r]);
+            hp[r].lr = 1e-3f * (float)(1 + r % 5);
+            hp[r].gamma = 0.9f + 0.001f * (float)(r % 7);
+        }
+        const int who = 37;
+        qf_fleet fleet, alone;
+        char err[512];
+        ASSERT_EQ(qf_fleet_create(&fleet, cpu.b, &big, hp.data(), keys.data(), err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_create(&alone, cpu.b, &one, &hp[who], &keys[2 * who], err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_train(&fleet, 100, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_train(&alone, 100, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        std::vector<float> pf = params_of(fleet), pa = params_of(alone);
+        const size_t P = (size_t)alone.net.P;
+        ASSERT_EQ(pa.size(), P);
+        EXPECT_EQ(0, std::memcmp(pa.data(), pf.data() + who * P, P * sizeof(float)))
+            << qf_env_spec_of(kind)->name << ": run " << who << " differs alone vs in the fleet";
+        // and learning happened: parameters moved away from the initial ones
+        qf_fleet fresh;
+        ASSERT_EQ(qf_fleet_create(&fresh, cpu.b, &one, &hp[who], &keys[2 * who], err, sizeof err), QF_OK);
+        std::vector<float> p0 = params_of(fresh);
+        EXPECT_NE(0, std::memcmp(pa.data(), p0.data(), P * sizeof(float)));
+        qf_fleet_destroy(&fresh);
+        qf_fleet_destroy(&fleet);
+        qf_fleet_destroy(&alone);
+    }
+}
+
+TEST(Train, DivergedRunIsFrozenAndTheOthersAreUntouched) {
+    Cpu cpu;
+    qf_config c = small_config(QF_ENV_CARTPOLE, 4);
+    qf_fleet clean, poisoned;
+    char err[512];
+    ASSERT_EQ(qf_fleet_create(&clean, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(qf_fleet_create(&poisoned, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(qf_fleet_train(&clean, 120, nullptr, nullptr, err, sizeof err), QF_OK);
+    ASSERT_EQ(qf_fleet_train(&poisoned, 120, nullptr, nullptr, err, sizeof err), QF_OK);
+    std::vector<float> p = params_of(poisoned);
+    const size_t P = (size_t)poisoned.net.P;
+    p[2 * P + 3] = NAN; // one weight of run 2
+    ASSERT_EQ(qf_fleet_set_params(&poisoned, p.data()), QF_OK);
+    std::vector<qf_log_point> last(4);
+    auto keep = [](void *ctx, const qf_fleet *, const qf_log_point *pts) {
+        std::memcpy(ctx, pts, sizeof(qf_log_point) * 4);
+    };
+    ASSERT_EQ(qf_fleet_train(&clean, 200, keep, last.data(), err, sizeof err), QF_OK);
+    ASSERT_EQ(qf_fleet_train(&poisoned, 200, keep, last.data(), err, sizeof err), QF_OK);
+    std::vector<float> pc = params_of(clean), pp = params_of(poisoned);
+    for (int r : {0, 1, 3})
+        EXPECT_EQ(0, std::memcmp(pc.data() + r * P, pp.data() + r * P, P * sizeof(float))) << "run " << r;
+    EXPECT_EQ(last[2].status, QF_RUN_DIVERGED);
+    EXPECT_EQ(last[0].status, QF_RUN_OK);
+    EXPECT_GE(poisoned.diverged_at[2], 0) << "the step of divergence is recorded";
+    EXPECT_EQ(poisoned.diverged_at[0], -1);
+    // frozen: the diverged run's parameters no longer change
+    std::vector<float> before = params_of(poisoned);
+    ASSERT_EQ(qf_fleet_train(&poisoned, 50, nullptr, nullptr, err, sizeof err), QF_OK);
+    std::vector<float> after = params_of(poisoned);
+    EXPECT_EQ(0, std::memcmp(before.data() + 2 * P, after.data() + 2 * P, P * sizeof(float)));
+    qf_fleet_destroy(&clean);
+    qf_fleet_destroy(&poisoned);
+}
+
+struct Result {
+    int code = -1;
+    std::string out;
+};
+
+Result run(const std::string &args) {
+    Result r;
+    FILE *p = popen((std::string(QFLEET_BIN) + " " + args + " 2>&1").c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
+    int st = pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+std::string slurp(const std::string &path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+TEST(TrainCli, WritesConfigCurvesAndRuns) {
+    const std::string dir = ::testing::TempDir() + "qfleet_train_cli";
+    Result r = run("train env=chain env.size=5 backend=cpu runs=3 envs=2 steps=400 log_every=100 hidden=[] "
+                   "learning_starts=50 batch=16 buffer=400 out=" + dir);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("return(last20)"), std::string::npos) << r.out;
+    std::string cfg = slurp(dir + "/config.txt"), curves = slurp(dir + "/curves.csv"), runs = slurp(dir + "/runs.csv");
+    EXPECT_NE(cfg.find("env=chain"), std::string::npos);
+    EXPECT_NE(cfg.find("env.size=5"), std::string::npos);
+    EXPECT_NE(cfg.find("hidden=[]"), std::string::npos);
+    EXPECT_EQ(curves.rfind("run,step,env_steps,episodes,episodic_return,episodic_length,SPS,td_loss,q_values", 0), 0u);
+    // 4 log points x 3 runs + header
+    EXPECT_EQ(std::count(curves.begin(), curves.end(), '\n'), 13) << curves;
+    EXPECT_EQ(std::count(runs.begin(), runs.end(), '\n'), 4) << runs;
+    EXPECT_NE(runs.find("chain__epsilon__seed0_run2"), std::string::npos) << runs;
+    // chain: 400 steps x 2 envs / horizon 20 = 40 episodes per run
+    EXPECT_NE(curves.find("\n0,400,800,40,"), std::string::npos) << curves;
+}
+
+TEST(TrainCli, BadInput) {
+    Result a = run("train env=cartpole obs=none steps=10");
+    EXPECT_EQ(a.code, 2) << a.out;
+    EXPECT_NE(a.out.find("obs=none"), std::string::npos) << a.out;
+    Result b = run("train env=cartpole buffer=2 envs=4 steps=10");
+    EXPECT_EQ(b.code, 2) << b.out;
+    EXPECT_NE(b.out.find("buffer=2"), std::string::npos) << b.out;
+    Result c = run("train hidden=[64,x]");
+    EXPECT_EQ(c.code, 2) << c.out;
+    EXPECT_NE(c.out.find("bad value for hidden"), std::string::npos) << c.out;
+    Result d = run("train env=cartpole runs=1048576 buffer=1000000000 steps=1");
+    EXPECT_EQ(d.code, 2) << d.out;
+    EXPECT_NE(d.out.find("GiB"), std::string::npos) << d.out;
+    Result e = run("train env=cartpole steps=5 out=/proc/qfleet_cannot_write_here");
+    EXPECT_EQ(e.code, 1) << e.out;
+    EXPECT_NE(e.out.find("cannot create the results folder"), std::string::npos) << e.out;
+}
+
+}  // namespace
