@@ -3,4 +3,6 @@
 # GPU-labelled tests run on a machine with a usable GPU and skip, saying why, elsewhere.
 set -euo pipefail
 . "$(dirname "$0")/scripts/setup.sh"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" "$@"
+# One test at a time: each test already uses every core (OpenMP), and two multi-threaded tests on
+# the same cores make every parallel region wait for a descheduled thread.
+ctest --test-dir "$BUILD_DIR" --output-on-failure "$@"

@@ -123,6 +123,79 @@ TEST(Train, DivergedRunIsFrozenAndTheOthersAreUntouched) {
     qf_fleet_destroy(&poisoned);
 }
 
+// Tabular soft Q-learning (hidden=[], state-index input: the network is a Q table) on deterministic
+// tabular MDPs converges to the soft-VI Q* of the exact solver. The behaviour is uniform random
+// (eps = 1), which soft Q-learning, being off-policy, may use. Deterministic transitions make each
+// target exact, so the only error left is Adam's jitter around the fixed point (steps of ~lr) plus
+// the not-yet-propagated tail; tolerance: 0.03 * (1 + |Q*|).
+void expect_converges_to_soft_vi(const char *env_words, double gamma, double alpha, int64_t steps) {
+    Cpu cpu;
+    qf_config c;
+    qf_config_default(&c);
+    std::string w = std::string(env_words) + " hidden=[] obs=index envs=16 batch=64 buffer=20000 " +
+                    "learning_starts=256 eps_start=1 eps_end=1 lr=0.02 loss=squared tau=1 target_every=25 " +
+                    "log_every=100000";
+    std::vector<std::string> words;
+    std::istringstream in(w);
+    for (std::string t; in >> t;) words.push_back(t);
+    std::vector<char *> argv;
+    for (auto &x : words) argv.push_back(&x[0]);
+    char msg[512];
+    ASSERT_EQ(qf_config_parse(&c, (int)argv.size(), argv.data(), msg, sizeof msg), 0) << msg;
+    c.gamma = gamma;
+    c.alpha = alpha;
+    c.runs = 2;
+    qf_fleet f;
+    char err[512];
+    ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(qf_fleet_train(&f, steps, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    const int S = f.net.w[0], A = f.A;
+    // the learned table: Q(s, .) for every state index, through the network itself
+    std::vector<int32_t> xi((size_t)2 * S);
+    for (int r = 0; r < 2; r++)
+        for (int s = 0; s < S; s++) xi[(size_t)r * S + s] = s;
+    std::vector<float> q((size_t)2 * S * A), acts(1);
+    ASSERT_EQ(cpu.b->net_forward(cpu.b, &f.net, f.params, S, nullptr, xi.data(), acts.data(), q.data()), QF_OK);
+    // the exact answer
+    std::vector<double> qs((size_t)S * A), vs(S), g = {gamma}, a = {alpha};
+    qf_solve_problem prob;
+    prob.kind = c.env;
+    prob.R = 1;
+    prob.params = f.env.batch.params;
+    prob.keys = f.env.batch.keys;
+    prob.gamma = g.data();
+    prob.alpha = a.data();
+    prob.n_states = S;
+    prob.n_actions = A;
+    prob.max_iters = 100000;
+    prob.tol = 1e-12;
+    int32_t iters = 0;
+    ASSERT_EQ(cpu.b->solve(cpu.b, &prob, qs.data(), vs.data(), &iters), QF_OK) << cpu.b->err;
+    int compared = 0;
+    for (int r = 0; r < 2; r++)
+        for (int s = 0; s < S; s++) {
+            if (c.env == QF_ENV_DEEP_SEA) { // cells reachable from the start (col <= row), not the null state
+                const int n = c.env_params.deep_sea.size;
+                if (s >= n * n || s % n > s / n) continue;
+            }
+            for (int act = 0; act < A; act++) {
+                const double want = qs[(size_t)s * A + act], got = q[((size_t)r * S + s) * A + act];
+                EXPECT_NEAR(got, want, 0.03 * (1.0 + std::fabs(want))) << env_words << " run " << r << " s=" << s << " a=" << act;
+                compared++;
+            }
+        }
+    EXPECT_GT(compared, 0);
+    qf_fleet_destroy(&f);
+}
+
+TEST(TrainTabular, SoftQLearningOnChainConvergesToSoftVI) {
+    expect_converges_to_soft_vi("env=chain env.size=5 env.slip=0 env.r_small=0.1", 0.9, 0.2, 2500);
+}
+
+TEST(TrainTabular, SoftQLearningOnDeepSeaConvergesToSoftVI) {
+    expect_converges_to_soft_vi("env=deep_sea env.size=4", 1.0, 0.05, 2500);
+}
+
 struct Result {
     int code = -1;
     std::string out;

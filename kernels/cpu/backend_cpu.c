@@ -33,13 +33,15 @@ static int cpu_sync(qf_backend *b) {
 }
 
 /* Envs are visited in blocks of QF_CPU_BLOCK consecutive envs of one run, so (r, e) is computed
- * once per block; OpenMP shares the blocks statically (results do not depend on the thread count). */
+ * once per block; OpenMP shares the blocks statically (results do not depend on the thread count)
+ * once there are at least QF_CPU_BLOCK envs: below that a parallel region costs more than it saves,
+ * and on a busy machine its barrier waits for descheduled threads. */
 #define QF_CPU_BLOCK 2048
 #define QF_FOR_EACH_BLOCK(batch, BODY)                                                             \
     do {                                                                                           \
         const int64_t per_run_ = ((int64_t)(batch)->E + QF_CPU_BLOCK - 1) / QF_CPU_BLOCK;           \
-        const int64_t blocks_ = per_run_ * (batch)->R;                                             \
-        _Pragma("omp parallel for schedule(static) if(blocks_ > 1)")                               \
+        const int64_t blocks_ = per_run_ * (batch)->R, n_ = (int64_t)(batch)->R * (batch)->E;     \
+        _Pragma("omp parallel for schedule(static) if(blocks_ > 1 && n_ >= QF_CPU_BLOCK)")        \
         for (int64_t blk_ = 0; blk_ < blocks_; blk_++) {                                           \
             const int32_t r = (int32_t)(blk_ / per_run_);                                          \
             const int32_t e0 = (int32_t)(blk_ % per_run_) * QF_CPU_BLOCK;                          \

@@ -9,6 +9,10 @@
 
 #include "../backend.h"
 
+/* Parallel regions cost a fork and a barrier; on a busy machine a barrier waits for a descheduled
+ * thread. Loops over networks/runs go parallel only when there is enough work per call. */
+#define QF_PAR_MIN_WORK (1 << 20)
+
 /* Column offset of hidden layer l's output inside a row of acts ([M][H]). */
 static int64_t hidden_off(const qf_net *n, int l) {
     int64_t off = 0;
@@ -19,7 +23,7 @@ static int64_t hidden_off(const qf_net *n, int l) {
 static int cpu_net_init(qf_backend *b, const qf_net *net, const uint32_t *keys, float *params) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (G > 1 && G * net->P >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++)
         for (int64_t j = 0; j < net->P; j++) params[g * net->P + j] = qf_init_param(net, keys, g, j);
     return QF_OK;
@@ -40,7 +44,7 @@ static int cpu_net_forward(qf_backend *b, const qf_net *net, const float *params
                            const float *x, const int32_t *xi, float *acts, float *q) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (G > 1 && G * M * net->P >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++) {
         const float *W = params + g * net->P;
         float *acts_g = acts + g * (int64_t)M * net->H;
@@ -79,7 +83,7 @@ static int cpu_net_backward(qf_backend *b, const qf_net *net, const float *param
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
     int32_t wmax = 0;
     for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (G > 1 && G * M * net->P >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++) {
         const float *W = params + g * net->P;
         const float *acts_g = acts + g * (int64_t)M * net->H;
@@ -124,7 +128,7 @@ static int cpu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t
                   const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (G > 1 && G * B * A >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++) {
         const int64_t r = g / net->K;
         float lsum = 0.0f, qsum = 0.0f;
@@ -144,7 +148,8 @@ static int cpu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float
                     const float *grads, float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K, P = net->P;
-#pragma omp parallel for schedule(static)
+    const int par = G > 1 && G * P >= QF_PAR_MIN_WORK;
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t g = 0; g < G; g++) {
         double ss = 0.0;
         for (int64_t j = 0; j < P; j++) ss += (double)grads[g * P + j] * grads[g * P + j];
@@ -153,7 +158,7 @@ static int cpu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float
     for (int32_t r = 0; r < net->R; r++)
         for (int32_t k = 0; k < net->K; k++)
             if (!isfinite(gnorm[(int64_t)r * net->K + k])) status[r] = QF_RUN_DIVERGED;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t g = 0; g < G; g++) {
         const int64_t r = g / net->K;
         if (status[r] != QF_RUN_OK) continue;
@@ -180,7 +185,7 @@ static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *
                              float *target, const int32_t *status, int copy) {
     (void)b;
     const int64_t per_run = (int64_t)net->K * net->P;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (net->R > 1 && net->R * per_run >= QF_PAR_MIN_WORK)
     for (int32_t r = 0; r < net->R; r++) {
         if (status[r] != QF_RUN_OK) continue;
         const float tau = copy ? 1.0f : hp[r].tau;
@@ -195,7 +200,7 @@ static int cpu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_
                    const uint32_t *keys, uint32_t t, int32_t *actions) {
     (void)b;
     const int32_t A = net->w[net->L];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (net->R > 1 && (int64_t)net->R * E * A >= QF_PAR_MIN_WORK / 8)
     for (int32_t r = 0; r < net->R; r++)
         for (int32_t e = 0; e < E; e++) {
             qf_rng g = qf_rng_make(keys[2 * r], keys[2 * r + 1], QF_STREAM_ACT, (uint32_t)e, t);
@@ -209,7 +214,7 @@ static int cpu_replay_store(qf_backend *b, const qf_replay *rp, int32_t E, int64
                             const int32_t *obs_idx, const int32_t *actions, const float *reward,
                             const uint8_t *flags, const float *next_obs, const int32_t *next_idx) {
     (void)b;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rp->R > 1 && (int64_t)rp->R * E * (rp->D + 4) >= QF_PAR_MIN_WORK)
     for (int32_t r = 0; r < rp->R; r++)
         for (int32_t e = 0; e < E; e++) {
             const int64_t src = (int64_t)r * E + e, dst = (int64_t)r * rp->C + (ptr + e) % rp->C;
@@ -230,7 +235,7 @@ static int cpu_replay_store(qf_backend *b, const qf_replay *rp, int32_t E, int64
 static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                              const uint32_t *keys, qf_sample *out) {
     (void)b;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rp->R > 1 && (int64_t)rp->R * B * (rp->D + 4) >= QF_PAR_MIN_WORK)
     for (int32_t r = 0; r < rp->R; r++)
         for (int32_t j = 0; j < B; j++) {
             const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, j, size);
