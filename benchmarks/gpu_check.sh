@@ -2,15 +2,17 @@
 # gpu_check.sh REPORT_DIR — the one-call GPU check (see docs/gpu-check.md). On a GPU machine, in a
 # few minutes: prints the device, builds for the native architecture, runs the whole test suite
 # (the `gpu`-labelled tests included), runs compute-sanitizer (memcheck, racecheck) over the env
-# benchmark, runs `qfleet bench envs` on the GPU and on the CPU, and writes report.md plus the raw
-# logs and CSVs into REPORT_DIR. Every step runs even when an earlier one failed; the exit code is
+# benchmark and over a short training run, runs the benchmarks (`bench envs` on the GPU and the CPU,
+# `bench train`), a 64-run CartPole fleet and the learning tests, and writes report.md, the CSVs and
+# logs.tgz (every log) into REPORT_DIR. Every step runs even when an earlier one failed; the exit code is
 # non-zero when any step failed.
 #
 # On the device tool:  run(command="bash benchmarks/gpu_check.sh $OUT", carry=[".gpu-deps"])
 # after ./benchmarks/gpu_prepare.sh here (the GPU machine has no apt and no network).
 set -u
 report="${1:?usage: gpu_check.sh REPORT_DIR}"
-mkdir -p "$report"
+raw="$report/raw"   # logs and results; packed into logs.tgz at the end (the device tool returns <= 8 files)
+mkdir -p "$raw"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 build="$root/build-gpu"
@@ -21,10 +23,10 @@ export PATH="/usr/local/cuda/bin:$PATH"
 step() { # step NAME LOGFILE COMMAND... : run, record pass/fail and the time in the report
   local name="$1" log="$2"; shift 2
   local t0=$(date +%s)
-  echo "== $name: $*" | tee -a "$report/steps.log"
-  if "$@" >"$report/$log" 2>&1; then st=pass; else st="FAIL (exit $?)"; failed=1; fi
+  echo "== $name: $*" | tee -a "$raw/steps.log"
+  if "$@" >"$raw/$log" 2>&1; then st=pass; else st="FAIL (exit $?)"; failed=1; fi
   echo "| $name | $st | $(( $(date +%s) - t0 )) s | $log |" >>"$md"
-  tail -n 5 "$report/$log" | tee -a "$report/steps.log"
+  tail -n 5 "$raw/$log" | tee -a "$raw/steps.log"
 }
 
 {
@@ -45,12 +47,17 @@ step() { # step NAME LOGFILE COMMAND... : run, record pass/fail and the time in 
 deps=()
 [ -d .gpu-deps/include/Random123 ] && deps+=("-DRANDOM123_INCLUDE_DIR=$root/.gpu-deps/include")
 [ -d .gpu-deps/googletest ] && deps+=("-DQFLEET_GTEST_SOURCE=$root/.gpu-deps/googletest")
+if [ -d .gpu-deps/openblas ]; then
+  deps+=("-DCBLAS_INCLUDE_DIR=$root/.gpu-deps/openblas/include"
+         "-DOPENBLAS_LIBRARY=$root/.gpu-deps/openblas/lib/libopenblas.so")
+  export LD_LIBRARY_PATH="$root/.gpu-deps/openblas/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 
 step configure configure.log cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=native "${deps[@]}"
 step build build.log cmake --build "$build" -j "$(nproc)"
 step gpu-tests gpu_tests.log ctest --test-dir "$build" -L gpu --output-on-failure
-step all-tests all_tests.log ctest --test-dir "$build" --output-on-failure -j 8
+step all-tests all_tests.log ctest --test-dir "$build" --output-on-failure -LE slow
 
 san="$(command -v compute-sanitizer || ls /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null || true)"
 if [ -n "$san" ]; then
@@ -58,6 +65,9 @@ if [ -n "$san" ]; then
   step memcheck memcheck.log "$san" --tool memcheck --error-exitcode 3 "$build/qfleet" $small
   step racecheck racecheck.log "$san" --tool racecheck --error-exitcode 3 "$build/qfleet" $small
   step memcheck-tests memcheck_tests.log "$san" --tool memcheck --error-exitcode 3 "$build/tests/test_gpu"
+  short_train="train backend=cuda env=deep_sea runs=8 envs=4 steps=300 learning_starts=64 batch=32 log_every=100 out=$raw/san_train"
+  step memcheck-train memcheck_train.log "$san" --tool memcheck --error-exitcode 3 "$build/qfleet" $short_train
+  step racecheck-train racecheck_train.log "$san" --tool racecheck --error-exitcode 3 "$build/qfleet" $short_train
 else
   echo "| compute-sanitizer | not found | | |" >>"$md"
 fi
@@ -66,17 +76,26 @@ step bench-gpu bench_envs_gpu.log "$build/qfleet" bench envs backend=cuda second
   max_envs=16777216 csv="$report/bench_envs_gpu.csv"
 step bench-cpu bench_envs_cpu.log "$build/qfleet" bench envs backend=cpu seconds=0.3 \
   csv="$report/bench_envs_cpu.csv"
+step bench-train-gpu bench_train_gpu.log "$build/qfleet" bench train backend=cuda env=deep_sea env.size=20 seconds=1
+step train-gpu train_gpu.log "$build/qfleet" train backend=cuda env=cartpole runs=64 steps=20000 alpha=2 \
+  loss=squared lr=0.0005 batch=128 target_every=250 eps_steps=10000 eps_end=0.01 log_every=5000 out="$raw/train_gpu"
+step learning-gpu learning_gpu.log ctest --test-dir "$build" -L slow --output-on-failure
 
 {
   echo
   echo "## qfleet bench envs (GPU)"
   echo '```'
-  cat "$report/bench_envs_gpu.log" 2>/dev/null
+  cat "$raw/bench_envs_gpu.log" 2>/dev/null
   echo '```'
   echo "## qfleet bench envs (CPU of the same machine)"
   echo '```'
-  cat "$report/bench_envs_cpu.log" 2>/dev/null
+  cat "$raw/bench_envs_cpu.log" 2>/dev/null
+  echo '```'
+  echo "## qfleet bench train (GPU, DeepSea-20)"
+  echo '```'
+  cat "$raw/bench_train_gpu.log" 2>/dev/null
   echo '```'
 } >>"$md"
-echo "report: $md"
+tar czf "$report/logs.tgz" -C "$report" raw && rm -rf "$raw"
+echo "report: $md (logs: $report/logs.tgz)"
 exit $failed
