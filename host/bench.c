@@ -190,6 +190,7 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
         if (sizes[s] > cfg->max_runs) break;
         qf_config c = *cfg;
         c.runs = sizes[s];
+        c.seeds = 1;
         c.learning_starts = 0;
         c.train_every = 1;
         c.updates = 1;

@@ -30,7 +30,9 @@ static const key_spec keys[] = {
     {"backend", K_CHOICE, OFF(backend), SZ(backend), "auto", 0, 0, "auto|cpu|cuda",
      "device: auto picks the GPU when one is usable, else the CPU"},
     {"envs", K_INT, OFF(envs), 0, "1", 1, 1073741824, NULL, "environments per run (E)"},
-    {"runs", K_INT, OFF(runs), 0, "1", 1, 1048576, NULL, "independent runs (R)"},
+    {"runs", K_INT, OFF(runs), 0, "1", 1, 1048576, NULL, "independent runs (R = runs x seeds)"},
+    {"seeds", K_INT, OFF(seeds), 0, "1", 1, 1048576, NULL,
+     "seeds per run: run c, seed s uses key (seed + s, c); train and solve"},
     {"seed", K_INT, OFF(seed), 0, "0", 0, 4294967295.0, NULL, "base seed; run r draws from key (seed, r)"},
     {"steps", K_INT, OFF(steps), 0, "10000", 1, 1e12, NULL,
      "train: steps of every env (a run collects steps*envs transitions)"},
@@ -328,9 +330,15 @@ int qf_config_parse(qf_config *cfg, int argc, char **argv, char *msg, size_t n) 
         snprintf(msg, n, "%s", why);
         return -1;
     }
-    if (cfg->runs * cfg->envs > 2147483647LL) {
-        snprintf(msg, n, "runs=%lld x envs=%lld is %lld environments; at most 2^31-1 fit one batch",
-                 (long long)cfg->runs, (long long)cfg->envs, (long long)(cfg->runs * cfg->envs));
+    if (cfg->runs * cfg->seeds > 1048576) {
+        snprintf(msg, n, "runs=%lld x seeds=%lld is %lld runs; at most 1048576 fit one fleet",
+                 (long long)cfg->runs, (long long)cfg->seeds, (long long)(cfg->runs * cfg->seeds));
+        return -1;
+    }
+    if (cfg->runs * cfg->seeds * cfg->envs > 2147483647LL) {
+        snprintf(msg, n, "runs=%lld x seeds=%lld x envs=%lld is %lld environments; at most 2^31-1 fit "
+                 "one batch", (long long)cfg->runs, (long long)cfg->seeds, (long long)cfg->envs,
+                 (long long)(cfg->runs * cfg->seeds * cfg->envs));
         return -1;
     }
     return 0;

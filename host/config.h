@@ -17,7 +17,8 @@ typedef struct qf_config {
     char backend[16];  /* auto | cpu | cuda */
     int env;           /* environment kind */
     int64_t envs;      /* envs per run (E) */
-    int64_t runs;      /* runs (R) */
+    int64_t runs;      /* runs per seed: the fleet has runs * seeds runs */
+    int64_t seeds;     /* seeds per run: run (c, s) draws from key (seed + s, c) */
     int64_t seed;      /* base seed; run r gets key (seed, r) */
     int64_t steps;     /* steps to take (rollout) */
     char obs[16];      /* auto | index | dense | none */

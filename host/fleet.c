@@ -104,7 +104,7 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     memset(f, 0, sizeof *f);
     f->b = b;
     f->cfg = *cfg;
-    f->R = (int32_t)cfg->runs;
+    f->R = (int32_t)(cfg->runs * cfg->seeds);
     f->E = (int32_t)cfg->envs;
     f->B = (int32_t)cfg->batch;
     f->C = (int32_t)(cfg->buffer > 2147483647 ? 2147483647 : cfg->buffer);
@@ -164,8 +164,9 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     for (int32_t r = 0; r < f->R; r++) {
         if (hp) f->hp_host[r] = hp[r];
         else qf_fleet_hp_from_config(cfg, &f->hp_host[r]);
-        f->keys_host[2 * r] = keys ? keys[2 * r] : (uint32_t)cfg->seed;
-        f->keys_host[2 * r + 1] = keys ? keys[2 * r + 1] : (uint32_t)r;
+        /* run (c, s) = (r / seeds, r % seeds) draws from key (seed + s, c) */
+        f->keys_host[2 * r] = keys ? keys[2 * r] : (uint32_t)(cfg->seed + r % cfg->seeds);
+        f->keys_host[2 * r + 1] = keys ? keys[2 * r + 1] : (uint32_t)(r / cfg->seeds);
         f->diverged_at[r] = -1;
     }
     if (b->upload(b, f->hp, f->hp_host, sizeof(qf_run_hp) * (size_t)f->R) != QF_OK ||

@@ -66,8 +66,8 @@ typedef struct qf_fleet {
 /* The hyperparameters of a run from the configuration. */
 void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp);
 
-/* Create a fleet of cfg->runs runs. hp: [R] per-run hyperparameters (NULL: all from cfg); keys:
- * [R][2] (NULL: (seed, r)). Returns QF_OK, or QF_ERR with the reason in err (bad sizes say which
+/* Create a fleet of R = cfg->runs * cfg->seeds runs. hp: [R] per-run hyperparameters (NULL: all
+ * from cfg); keys: [R][2] (NULL: run r = (c, s) = (r / seeds, r % seeds) gets (seed + s, c)). Returns QF_OK, or QF_ERR with the reason in err (bad sizes say which
  * key; a fleet that does not fit in the backend's memory says how much it needs). */
 int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_run_hp *hp,
                     const uint32_t *keys, char *err, size_t err_len);

@@ -134,7 +134,7 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
                         "terminates, so its undiscounted value is infinite\n", cfg->gamma);
         return 2;
     }
-    const int32_t R = (int32_t)cfg->runs;
+    const int32_t R = (int32_t)(cfg->runs * cfg->seeds);
     const int32_t S = qf_env_n_states(kind, &cfg->env_params), A = qf_env_n_actions(kind, &cfg->env_params);
     const int32_t s0 = qf_env_start_state(kind, &cfg->env_params);
     const size_t RS = (size_t)R * (size_t)S;
@@ -161,8 +161,8 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
     }
     for (int32_t r = 0; r < R; r++) {
         params[r] = cfg->env_params;
-        keys[2 * r] = (uint32_t)cfg->seed;
-        keys[2 * r + 1] = (uint32_t)r;
+        keys[2 * r] = (uint32_t)(cfg->seed + r % cfg->seeds); /* same run keys as train */
+        keys[2 * r + 1] = (uint32_t)(r / cfg->seeds);
         gamma[r] = cfg->gamma;
         alpha[r] = cfg->alpha;
     }

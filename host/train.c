@@ -21,7 +21,15 @@ typedef struct train_ctx {
     int32_t R;
     int64_t steps;
     int tty;
+    uint32_t prev_updates;
+    double prev_time;
 } train_ctx;
+
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
     train_ctx *c = (train_ctx *)vctx;
@@ -41,8 +49,12 @@ static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
         eps += p[r].new_episodes;
         div += p[r].status != QF_RUN_OK;
     }
-    fprintf(stderr, "%sstep %lld/%lld  %.3g env-steps/s  %u updates  %lld episodes  mean return %.4g%s%s",
-            c->tty ? "\r" : "", (long long)p[0].step, (long long)c->steps, p[0].sps, f->n_updates,
+    const double now = wall_s();
+    const double ups = (double)(f->n_updates - c->prev_updates) * f->R / (now - c->prev_time + 1e-12);
+    c->prev_updates = f->n_updates;
+    c->prev_time = now;
+    fprintf(stderr, "%sstep %lld/%lld  %.3g env-steps/s  %.3g updates/s  %lld episodes  mean return %.4g%s%s",
+            c->tty ? "\r" : "", (long long)p[0].step, (long long)c->steps, p[0].sps, ups,
             (long long)p[0].episodes, eps ? ret / (double)eps : NAN, div ? "  DIVERGED runs: " : "",
             c->tty ? "   " : "\n");
     if (div) fprintf(stderr, "%lld%s", (long long)div, c->tty ? "" : "\n");
@@ -134,8 +146,8 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
         const qf_log_point *p = c->n_logs ? &c->pts[(c->n_logs - 1) * c->R + r] : NULL;
         int64_t n;
         double rr = recent_return(c, r, &n);
-        fprintf(f, "%d,%s__%s__seed%u_run%d,%u,%s,%d,%lld", r, qf_env_spec_of(cfg->env)->name, cfg->explore,
-                fl->keys_host[2 * r], r, fl->keys_host[2 * r],
+        fprintf(f, "%d,%s__%s__run%u__seed%u,%u,%s,%d,%lld", r, qf_env_spec_of(cfg->env)->name, cfg->explore,
+                fl->keys_host[2 * r + 1], fl->keys_host[2 * r], fl->keys_host[2 * r],
                 fl->diverged_at[r] >= 0 ? "diverged" : "finished", fl->diverged_at[r],
                 (long long)(p ? p->episodes : 0));
         csv_num(f, rr);
@@ -172,7 +184,7 @@ int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
         qf_fleet_destroy(&fl);
         return 1;
     }
-    train_ctx c = {NULL, 0, 0, fl.R, cfg->steps, isatty(2)};
+    train_ctx c = {NULL, 0, 0, fl.R, cfg->steps, isatty(2), 0, wall_s()};
     fprintf(stderr, "qfleet train: %d runs x %d envs of %s on %s; network %d", fl.R, fl.E,
             qf_env_spec_of(cfg->env)->name, b->name, fl.net.w[0]);
     for (int l = 1; l <= fl.net.L; l++) fprintf(stderr, "-%d", fl.net.w[l]);

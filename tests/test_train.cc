@@ -234,7 +234,7 @@ TEST(TrainCli, WritesConfigCurvesAndRuns) {
     // 4 log points x 3 runs + header
     EXPECT_EQ(std::count(curves.begin(), curves.end(), '\n'), 13) << curves;
     EXPECT_EQ(std::count(runs.begin(), runs.end(), '\n'), 4) << runs;
-    EXPECT_NE(runs.find("chain__epsilon__seed0_run2"), std::string::npos) << runs;
+    EXPECT_NE(runs.find("chain__epsilon__run2__seed0"), std::string::npos) << runs;
     // chain: 400 steps x 2 envs / horizon 20 = 40 episodes per run
     EXPECT_NE(curves.find("\n0,400,800,40,"), std::string::npos) << curves;
 }
