@@ -15,7 +15,7 @@ static void usage(FILE *f) {
             "\n"
             "usage: qfleet [command] [key=value ...]\n"
             "commands:\n"
-            "  (none)        the main job: for now the environment benchmark on every environment\n"
+            "  (none)        the main job: for now the environment benchmark (exploration comparison next)\n"
             "  envs          list the environments, their shapes and parameters\n"
             "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
             "  bench train   env-steps/s and updates/s of fleets of 1, 16, 256, 4096 runs\n"
@@ -125,7 +125,8 @@ int main(int argc, char **argv) {
         return rc;
     }
     if (!is_bench) {
-        printf("qfleet main job: environment stepping benchmark (the trainer comes next; see README)\n");
+        printf("qfleet main job: environment stepping benchmark (the exploration comparison will replace it; "
+               "train with: qfleet train ...)\n");
     }
     int rc = is_bench && strcmp(argv[2], "train") == 0 ? qf_bench_train(&cfg, b)
                                                        : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
