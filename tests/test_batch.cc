@@ -2,18 +2,10 @@
 // seeds differ, results independent of thread count and of the other runs in the batch (isolation),
 // and the s' / auto-reset contract of the step (next observation before reset, observation after).
 #include "batch_util.h"
+#include "test_util.h"
 
 namespace {
 
-struct CpuBackend {
-    qf_backend *b = nullptr;
-    CpuBackend() {
-        char err[256];
-        b = qf_cpu_open(err, sizeof err);
-        EXPECT_NE(b, nullptr) << err;
-    }
-    ~CpuBackend() { qf_backend_close(b); }
-};
 
 // Step `steps` times with random actions drawn in the step (actions = NULL).
 void run_random(qf_backend *b, Batch &bt, int steps, uint32_t t0 = 0) {

@@ -7,31 +7,13 @@
 #include <cstdio>
 #include <string>
 
-#include "kernels/backend.h"
+#include "test_util.h"
 
 namespace {
 
-struct Result {
-    int code = -1;
-    std::string out;
-};
-
-// Run `qfleet ARGS` with stdout and stderr captured together.
-Result run(const std::string &args) {
-    Result r;
-    std::string cmd = std::string(QFLEET_BIN) + " " + args + " 2>&1";
-    FILE *p = popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
-    int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    return r;
-}
 
 void expect_bad(const std::string &args, const std::string &needle1, const std::string &needle2 = "") {
-    Result r = run(args);
+    CliResult r = run_qfleet(args);
     EXPECT_EQ(r.code, 2) << "qfleet " << args << "\n" << r.out;
     EXPECT_NE(r.out.find(needle1), std::string::npos) << "qfleet " << args << "\n" << r.out;
     if (!needle2.empty()) {
@@ -41,7 +23,7 @@ void expect_bad(const std::string &args, const std::string &needle1, const std::
 }
 
 TEST(Cli, EnvsListsTheFiveEnvironments) {
-    Result r = run("envs");
+    CliResult r = run_qfleet("envs");
     ASSERT_EQ(r.code, 0) << r.out;
     for (const char *name : {"deep_sea", "cartpole", "mountain_car", "chain", "bandit"})
         EXPECT_NE(r.out.find(std::string(name) + " —"), std::string::npos) << name;
@@ -50,14 +32,14 @@ TEST(Cli, EnvsListsTheFiveEnvironments) {
 }
 
 TEST(Cli, HelpShowsTheKeyTable) {
-    Result r = run("help");
+    CliResult r = run_qfleet("help");
     ASSERT_EQ(r.code, 0);
     for (const char *key : {"backend", "envs", "runs", "seed", "obs", "max_envs"})
         EXPECT_NE(r.out.find(std::string("  ") + key + " "), std::string::npos) << key;
 }
 
 TEST(Cli, BenchPrintsATableRowPerSize) {
-    Result r = run("bench envs env=chain env.size=7 backend=cpu max_envs=2048 seconds=0.01");
+    CliResult r = run_qfleet("bench envs env=chain env.size=7 backend=cpu max_envs=2048 seconds=0.01");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("chain         index        1024"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("chain         index        2048"), std::string::npos) << r.out;
@@ -66,7 +48,7 @@ TEST(Cli, BenchPrintsATableRowPerSize) {
 
 TEST(Cli, MainJobRunsWithoutArguments) {
     // the real no-argument job takes seconds; keys shorten it but it is the same code path
-    Result r = run("backend=cpu max_envs=1024 seconds=0.01");
+    CliResult r = run_qfleet("backend=cpu max_envs=1024 seconds=0.01");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("main job"), std::string::npos);
     for (const char *name : {"deep_sea", "cartpole", "mountain_car", "chain", "bandit"})
@@ -100,11 +82,11 @@ TEST(Cli, ForcedCudaWithoutGpuFailsCleanly) {
         qf_backend_close(b);
         GTEST_SKIP() << "a GPU is present: backend=cuda works here";
     }
-    Result r = run("bench envs backend=cuda max_envs=1024 seconds=0.01");
+    CliResult r = run_qfleet("bench envs backend=cuda max_envs=1024 seconds=0.01");
     EXPECT_EQ(r.code, 1) << r.out;
     EXPECT_NE(r.out.find("backend=cuda cannot be used"), std::string::npos) << r.out;
     // and auto falls back to the CPU with one line saying so
-    Result a = run("bench envs backend=auto env=bandit max_envs=1024 seconds=0.01");
+    CliResult a = run_qfleet("bench envs backend=auto env=bandit max_envs=1024 seconds=0.01");
     EXPECT_EQ(a.code, 0) << a.out;
     EXPECT_NE(a.out.find("qfleet: backend cpu"), std::string::npos) << a.out;
 }

@@ -15,20 +15,12 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "test_util.h"
 
 namespace {
 
 constexpr double kU = 5.9604644775390625e-08;  // float32 unit roundoff, 2^-24
 
-struct CpuBackend {
-    qf_backend *b = nullptr;
-    CpuBackend() {
-        char err[256];
-        b = qf_cpu_open(err, sizeof err);
-        EXPECT_NE(b, nullptr) << err;
-    }
-    ~CpuBackend() { qf_backend_close(b); }
-};
 
 qf_net make_net(int R, int K, int embed, const std::vector<int> &w) {
     qf_net n;

@@ -23,6 +23,7 @@
 #include "batch_util.h"
 #include "envs/tabular.h"
 #include "kernels/backend.h"
+#include "test_util.h"
 
 namespace {
 
@@ -120,18 +121,9 @@ Solution solve_on(qf_backend *b, const Problem &pb) {
     return out;
 }
 
-struct Cpu {
-    qf_backend *b = nullptr;
-    Cpu() {
-        char err[512];
-        b = qf_cpu_open(err, sizeof err);
-        EXPECT_NE(b, nullptr) << err;
-    }
-    ~Cpu() { qf_backend_close(b); }
-};
 
 Solution solve_cpu(const Problem &pb) {
-    Cpu cpu;
+    CpuBackend cpu;
     Solution s = solve_on(cpu.b, pb);
     EXPECT_EQ(s.rc, QF_OK) << s.err;
     return s;
@@ -423,7 +415,7 @@ TEST(SolveDeepSea, GreedyPolicyRolloutReturnsTheOptimalValue) {
     const int n = 8, E = 100000;
     qf_env_params p = deep_sea(n, 1);
     Solution s = solve_cpu(make(QF_ENV_DEEP_SEA, p, 1.0, 0.0, 1, 2024));
-    Cpu cpu;
+    CpuBackend cpu;
     Batch batch(cpu.b, QF_ENV_DEEP_SEA, p, 1, E, 2024);
     ASSERT_TRUE(batch.ok);
     std::vector<int32_t> index(E), actions(E);
@@ -487,7 +479,7 @@ TEST(SolveBackend, SweepsSharedAmongThreadsGiveTheSameBits) {
 }
 
 TEST(SolveBackend, RejectsBadProblemsWithAReason) {
-    Cpu cpu;
+    CpuBackend cpu;
     auto expect_error = [&](const Problem &pb, const char *needle) {
         Solution s = solve_on(cpu.b, pb);
         EXPECT_EQ(s.rc, QF_ERR) << needle;
@@ -515,7 +507,7 @@ TEST(SolveBackend, CpuAndCudaAgree) {
     char err[512];
     qf_backend *cuda = qf_cuda_open(err, sizeof err);
     if (!cuda) GTEST_SKIP() << "no usable GPU: " << err;
-    Cpu cpu;
+    CpuBackend cpu;
     // hard max: the same double operations in the same order (no FMA): identical bits
     Problem ds = make(QF_ENV_DEEP_SEA, deep_sea(12, 1, 1), 1.0, 0.0, 3, 5);
     Solution c = solve_on(cpu.b, ds), g = solve_on(cuda, ds);
@@ -545,25 +537,9 @@ TEST(SolveBackend, CpuAndCudaAgree) {
 
 // ---- the command line ------------------------------------------------------------------------
 
-struct CliResult {
-    int code = -1;
-    std::string out;
-};
-
-CliResult qfleet(const std::string &args) {
-    CliResult r;
-    FILE *p = popen((std::string(QFLEET_BIN) + " " + args + " 2>&1").c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
-    const int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    return r;
-}
 
 TEST(SolveCli, DeepSeaPrintsTheOptimalValueAndADiagonalPolicy) {
-    CliResult r = qfleet("solve env=deep_sea env.size=10 alpha=0 gamma=1 policy=1 backend=cpu");
+    CliResult r = run_qfleet("solve env=deep_sea env.size=10 alpha=0 gamma=1 policy=1 backend=cpu");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("run 0: V*(s0) = 0.990000"), std::string::npos) << r.out;
     for (int d = 0; d < 10; d++) {  // row d of the grid: "  row   d:" then one cell per column
@@ -576,7 +552,7 @@ TEST(SolveCli, DeepSeaPrintsTheOptimalValueAndADiagonalPolicy) {
 }
 
 TEST(SolveCli, ManyRunsPrintASummary) {
-    CliResult r = qfleet("solve env=bandit runs=20 seed=4 backend=cpu");
+    CliResult r = run_qfleet("solve env=bandit runs=20 seed=4 backend=cpu");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("run 3: V*(s0)"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("run 4: V*(s0)"), std::string::npos) << r.out;
@@ -584,14 +560,14 @@ TEST(SolveCli, ManyRunsPrintASummary) {
 }
 
 TEST(SolveCli, NonTabularEnvironmentIsBadInput) {
-    CliResult r = qfleet("solve env=cartpole backend=cpu");
+    CliResult r = run_qfleet("solve env=cartpole backend=cpu");
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("env=cartpole"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("tabular"), std::string::npos) << r.out;
 }
 
 TEST(SolveCli, ChainNeedsADiscount) {
-    CliResult r = qfleet("solve env=chain gamma=1 backend=cpu");
+    CliResult r = run_qfleet("solve env=chain gamma=1 backend=cpu");
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("gamma < 1"), std::string::npos) << r.out;
 }

@@ -15,18 +15,10 @@
 #include <vector>
 
 #include "host/fleet.h"
+#include "test_util.h"
 
 namespace {
 
-struct Cpu {
-    qf_backend *b = nullptr;
-    Cpu() {
-        char err[256];
-        b = qf_cpu_open(err, sizeof err);
-        EXPECT_NE(b, nullptr) << err;
-    }
-    ~Cpu() { qf_backend_close(b); }
-};
 
 qf_config small_config(int kind, int runs) {
     qf_config c;
@@ -50,7 +42,7 @@ std::vector<float> params_of(qf_fleet &f) {
 }
 
 TEST(Train, RunAloneEqualsTheSameRunInAFleetOf64) {
-    Cpu cpu;
+    CpuBackend cpu;
     for (int kind : {QF_ENV_CARTPOLE, QF_ENV_DEEP_SEA}) {
         qf_config big = small_config(kind, 64), one = small_config(kind, 1);
         std::vector<uint32_t> keys(2 * 64);
@@ -89,7 +81,7 @@ TEST(Train, RunAloneEqualsTheSameRunInAFleetOf64) {
 }
 
 TEST(Train, DivergedRunIsFrozenAndTheOthersAreUntouched) {
-    Cpu cpu;
+    CpuBackend cpu;
     qf_config c = small_config(QF_ENV_CARTPOLE, 4);
     qf_fleet clean, poisoned;
     char err[512];
@@ -129,7 +121,7 @@ TEST(Train, DivergedRunIsFrozenAndTheOthersAreUntouched) {
 // target exact, so the only error left is Adam's jitter around the fixed point (steps of ~lr) plus
 // the not-yet-propagated tail; tolerance: 0.03 * (1 + |Q*|).
 void expect_converges_to_soft_vi(const char *env_words, double gamma, double alpha, int64_t steps) {
-    Cpu cpu;
+    CpuBackend cpu;
     qf_config c;
     qf_config_default(&c);
     std::string w = std::string(env_words) + " hidden=[] obs=index envs=16 batch=64 buffer=20000 " +
@@ -196,22 +188,6 @@ TEST(TrainTabular, SoftQLearningOnDeepSeaConvergesToSoftVI) {
     expect_converges_to_soft_vi("env=deep_sea env.size=4", 1.0, 0.05, 2500);
 }
 
-struct Result {
-    int code = -1;
-    std::string out;
-};
-
-Result run(const std::string &args) {
-    Result r;
-    FILE *p = popen((std::string(QFLEET_BIN) + " " + args + " 2>&1").c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
-    int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
 
 std::string slurp(const std::string &path) {
     std::ifstream f(path);
@@ -222,7 +198,7 @@ std::string slurp(const std::string &path) {
 
 TEST(TrainCli, WritesConfigCurvesAndRuns) {
     const std::string dir = ::testing::TempDir() + "qfleet_train_cli";
-    Result r = run("train env=chain env.size=5 backend=cpu runs=3 envs=2 steps=400 log_every=100 hidden=[] "
+    CliResult r = run_qfleet("train env=chain env.size=5 backend=cpu runs=3 envs=2 steps=400 log_every=100 hidden=[] "
                    "learning_starts=50 batch=16 buffer=400 out=" + dir);
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("return(last20)"), std::string::npos) << r.out;
@@ -240,19 +216,19 @@ TEST(TrainCli, WritesConfigCurvesAndRuns) {
 }
 
 TEST(TrainCli, BadInput) {
-    Result a = run("train env=cartpole obs=none steps=10");
+    CliResult a = run_qfleet("train env=cartpole obs=none steps=10");
     EXPECT_EQ(a.code, 2) << a.out;
     EXPECT_NE(a.out.find("obs=none"), std::string::npos) << a.out;
-    Result b = run("train env=cartpole buffer=2 envs=4 steps=10");
+    CliResult b = run_qfleet("train env=cartpole buffer=2 envs=4 steps=10");
     EXPECT_EQ(b.code, 2) << b.out;
     EXPECT_NE(b.out.find("buffer=2"), std::string::npos) << b.out;
-    Result c = run("train hidden=[64,x]");
+    CliResult c = run_qfleet("train hidden=[64,x]");
     EXPECT_EQ(c.code, 2) << c.out;
     EXPECT_NE(c.out.find("bad value for hidden"), std::string::npos) << c.out;
-    Result d = run("train env=cartpole runs=1048576 buffer=1000000000 steps=1");
+    CliResult d = run_qfleet("train env=cartpole runs=1048576 buffer=1000000000 steps=1");
     EXPECT_EQ(d.code, 2) << d.out;
     EXPECT_NE(d.out.find("GiB"), std::string::npos) << d.out;
-    Result e = run("train env=cartpole steps=5 out=/proc/qfleet_cannot_write_here");
+    CliResult e = run_qfleet("train env=cartpole steps=5 out=/proc/qfleet_cannot_write_here");
     EXPECT_EQ(e.code, 1) << e.out;
     EXPECT_NE(e.out.find("cannot create the results folder"), std::string::npos) << e.out;
 }

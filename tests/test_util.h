@@ -1,0 +1,40 @@
+// test_util.h — helpers shared by the test suites: a CPU backend for the length of a test, and
+// running the qfleet binary as a user would (stdout and stderr captured together, exit code).
+#pragma once
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+#include "kernels/backend.h"
+
+struct CpuBackend {
+    qf_backend *b = nullptr;
+    CpuBackend() {
+        char err[512];
+        b = qf_cpu_open(err, sizeof err);
+        EXPECT_NE(b, nullptr) << err;
+    }
+    ~CpuBackend() { qf_backend_close(b); }
+    CpuBackend(const CpuBackend &) = delete;
+    CpuBackend &operator=(const CpuBackend &) = delete;
+};
+
+struct CliResult {
+    int code = -1; // exit status; 128 + signal when killed by one
+    std::string out;
+};
+
+// Run `qfleet ARGS` (QFLEET_BIN is defined for every test target).
+inline CliResult run_qfleet(const std::string &args) {
+    CliResult r;
+    FILE *p = popen((std::string(QFLEET_BIN) + " " + args + " 2>&1").c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
+    const int st = pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return r;
+}
