@@ -2,6 +2,7 @@
 // backends, for every environment, with random actions drawn on the device, dense and index
 // observations and auto-reset. Skips with the reason when this machine has no usable GPU.
 #include "batch_util.h"
+#include "test_util.h"
 
 #include <cstdlib>
 
@@ -138,17 +139,6 @@ struct DevBuf {
     }
 };
 
-qf_net make_net(int R, int K, int embed, std::vector<int> w) {
-    qf_net n;
-    std::memset(&n, 0, sizeof n);
-    n.R = R;
-    n.K = K;
-    n.embed = embed;
-    n.L = (int)w.size() - 1;
-    for (size_t i = 0; i < w.size(); i++) n.w[i] = w[i];
-    qf_net_layout(&n);
-    return n;
-}
 
 std::vector<float> uniform(size_t n, uint32_t seed, float lo, float hi) {
     std::vector<float> v(n);

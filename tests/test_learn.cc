@@ -22,17 +22,6 @@ namespace {
 constexpr double kU = 5.9604644775390625e-08;  // float32 unit roundoff, 2^-24
 
 
-qf_net make_net(int R, int K, int embed, const std::vector<int> &w) {
-    qf_net n;
-    std::memset(&n, 0, sizeof n);
-    n.R = R;
-    n.K = K;
-    n.L = (int)w.size() - 1;
-    n.embed = embed;
-    for (size_t i = 0; i < w.size(); i++) n.w[i] = w[i];
-    qf_net_layout(&n);
-    return n;
-}
 
 qf_run_hp default_hp() {
     qf_run_hp h;

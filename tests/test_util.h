@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "kernels/backend.h"
 
@@ -37,4 +39,17 @@ inline CliResult run_qfleet(const std::string &args) {
     const int st = pclose(p);
     r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     return r;
+}
+
+// A network shape of R runs x K heads with widths w[0] -> ... -> w[L].
+inline qf_net make_net(int R, int K, int embed, const std::vector<int> &w) {
+    qf_net n;
+    std::memset(&n, 0, sizeof n);
+    n.R = R;
+    n.K = K;
+    n.L = (int)w.size() - 1;
+    n.embed = embed;
+    for (size_t i = 0; i < w.size(); i++) n.w[i] = w[i];
+    qf_net_layout(&n);
+    return n;
 }
