@@ -158,9 +158,9 @@ void expect_close(const std::vector<float> &a, const std::vector<float> &b, floa
     EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << a.size() << " values differ beyond " << rel;
 }
 
+
 qf_run_hp test_hp() {
-    qf_run_hp h;
-    std::memset(&h, 0, sizeof h);
+    qf_run_hp h = default_hp();
     h.lr = 1e-3f;
     h.gamma = 0.9f;
     h.alpha = 0.1f;
@@ -169,10 +169,6 @@ qf_run_hp test_hp() {
     h.eps_steps = 100;
     h.tau = 0.5f;
     h.max_grad_norm = 1.0f;
-    h.huber = 1.0f;
-    h.adam_b1 = 0.9f;
-    h.adam_b2 = 0.999f;
-    h.adam_eps = 1e-8f;
     return h;
 }
 

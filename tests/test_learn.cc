@@ -23,26 +23,6 @@ constexpr double kU = 5.9604644775390625e-08;  // float32 unit roundoff, 2^-24
 
 
 
-qf_run_hp default_hp() {
-    qf_run_hp h;
-    std::memset(&h, 0, sizeof h);
-    h.lr = 1e-2f;
-    h.gamma = 0.99f;
-    h.alpha = 0.0f;
-    h.eps_start = 1.0f;
-    h.eps_end = 0.05f;
-    h.tau = 1.0f;
-    h.max_grad_norm = 0.0f;
-    h.huber = 1.0f;
-    h.adam_b1 = 0.9f;
-    h.adam_b2 = 0.999f;
-    h.adam_eps = 1e-8f;
-    h.eps_steps = 1000;
-    h.explore = QF_EXPLORE_EPSILON;
-    h.loss = QF_LOSS_HUBER;
-    h.double_q = 0;
-    return h;
-}
 
 template <class T>
 bool same_bits(const T *a, const T *b, size_t n) {
