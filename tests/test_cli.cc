@@ -13,13 +13,8 @@ namespace {
 
 
 void expect_bad(const std::string &args, const std::string &needle1, const std::string &needle2 = "") {
-    CliResult r = run_qfleet(args);
-    EXPECT_EQ(r.code, 2) << "qfleet " << args << "\n" << r.out;
-    EXPECT_NE(r.out.find(needle1), std::string::npos) << "qfleet " << args << "\n" << r.out;
-    if (!needle2.empty()) {
-        EXPECT_NE(r.out.find(needle2), std::string::npos) << "qfleet " << args << "\n" << r.out;
-    }
-    EXPECT_EQ(r.out.find("Segmentation"), std::string::npos);
+    expect_cli(args, 2, needle1);
+    if (!needle2.empty()) expect_cli(args, 2, needle2);
 }
 
 TEST(Cli, EnvsListsTheFiveEnvironments) {
@@ -82,13 +77,9 @@ TEST(Cli, ForcedCudaWithoutGpuFailsCleanly) {
         qf_backend_close(b);
         GTEST_SKIP() << "a GPU is present: backend=cuda works here";
     }
-    CliResult r = run_qfleet("bench envs backend=cuda max_envs=1024 seconds=0.01");
-    EXPECT_EQ(r.code, 1) << r.out;
-    EXPECT_NE(r.out.find("backend=cuda cannot be used"), std::string::npos) << r.out;
+    expect_cli("bench envs backend=cuda max_envs=1024 seconds=0.01", 1, "backend=cuda cannot be used");
     // and auto falls back to the CPU with one line saying so
-    CliResult a = run_qfleet("bench envs backend=auto env=bandit max_envs=1024 seconds=0.01");
-    EXPECT_EQ(a.code, 0) << a.out;
-    EXPECT_NE(a.out.find("qfleet: backend cpu"), std::string::npos) << a.out;
+    expect_cli("bench envs backend=auto env=bandit max_envs=1024 seconds=0.01", 0, "qfleet: backend cpu");
 }
 
 }  // namespace

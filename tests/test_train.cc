@@ -216,21 +216,11 @@ TEST(TrainCli, WritesConfigCurvesAndRuns) {
 }
 
 TEST(TrainCli, BadInput) {
-    CliResult a = run_qfleet("train env=cartpole obs=none steps=10");
-    EXPECT_EQ(a.code, 2) << a.out;
-    EXPECT_NE(a.out.find("obs=none"), std::string::npos) << a.out;
-    CliResult b = run_qfleet("train env=cartpole buffer=2 envs=4 steps=10");
-    EXPECT_EQ(b.code, 2) << b.out;
-    EXPECT_NE(b.out.find("buffer=2"), std::string::npos) << b.out;
-    CliResult c = run_qfleet("train hidden=[64,x]");
-    EXPECT_EQ(c.code, 2) << c.out;
-    EXPECT_NE(c.out.find("bad value for hidden"), std::string::npos) << c.out;
-    CliResult d = run_qfleet("train env=cartpole runs=1048576 buffer=1000000000 steps=1");
-    EXPECT_EQ(d.code, 2) << d.out;
-    EXPECT_NE(d.out.find("GiB"), std::string::npos) << d.out;
-    CliResult e = run_qfleet("train env=cartpole steps=5 out=/proc/qfleet_cannot_write_here");
-    EXPECT_EQ(e.code, 1) << e.out;
-    EXPECT_NE(e.out.find("cannot create the results folder"), std::string::npos) << e.out;
+    expect_cli("train env=cartpole obs=none steps=10", 2, "obs=none");
+    expect_cli("train env=cartpole buffer=2 envs=4 steps=10", 2, "buffer=2");
+    expect_cli("train hidden=[64,x]", 2, "bad value for hidden");
+    expect_cli("train env=cartpole runs=1048576 buffer=1000000000 steps=1", 2, "GiB");
+    expect_cli("train env=cartpole steps=5 out=/proc/qfleet_cannot_write_here", 1, "cannot create the results folder");
 }
 
 }  // namespace

@@ -41,6 +41,14 @@ inline CliResult run_qfleet(const std::string &args) {
     return r;
 }
 
+// Run `qfleet ARGS` and expect exit code `code` and `needle` in its output.
+inline void expect_cli(const std::string &args, int code, const std::string &needle) {
+    CliResult r = run_qfleet(args);
+    EXPECT_EQ(r.code, code) << "qfleet " << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << "qfleet " << args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("Segmentation"), std::string::npos) << "qfleet " << args;
+}
+
 // A network shape of R runs x K heads with widths w[0] -> ... -> w[L].
 inline qf_net make_net(int R, int K, int embed, const std::vector<int> &w) {
     qf_net n;
