@@ -31,7 +31,12 @@ enum {
     QF_STREAM_ARMS = 5,   /* bandit arm means drawn per run                                      */
     QF_STREAM_ACT = 6,    /* the learner's action selection (epsilon coin, Boltzmann sample)     */
     QF_STREAM_INIT = 7,   /* initial network parameters                                          */
-    QF_STREAM_SAMPLE = 8  /* replay sampling                                                     */
+    QF_STREAM_SAMPLE = 8, /* replay sampling                                                     */
+    QF_STREAM_MASK = 9,   /* bootstrap masks, drawn when a transition is stored                  */
+    QF_STREAM_HEAD = 10,  /* the ensemble head an env follows for an episode                     */
+    QF_STREAM_PRIOR = 11, /* the fixed random prior networks (and RND's fixed target)            */
+    QF_STREAM_HASH = 12,  /* SimHash projection matrices                                         */
+    QF_STREAM_BANDIT = 13 /* bandit agents' own draws (epsilon coins, Thompson samples)          */
 };
 
 typedef struct qf_rng {

@@ -31,7 +31,16 @@ typedef struct qf_config {
     double alpha;      /* soft-Q temperature; 0 = hard max (DQN) */
     int64_t policy;    /* solve: also print the optimal policy */
     /* trainer */
-    char explore[16];  /* epsilon | boltzmann */
+    char explore[16];  /* epsilon | boltzmann | bootstrap | rnd | count */
+    char bonus[16];    /* auto | none | rnd | count: intrinsic reward added to any strategy */
+    int64_t heads;     /* bootstrap: ensemble heads K */
+    double prior_scale, mask_p, ucb_c, beta;
+    char act[16];      /* bootstrap acting: sample (one head per episode) | ucb (mean + c std) */
+    int64_t rnd_width, rnd_dim, rnd_episodic;
+    char count[16];    /* auto | exact | simhash */
+    int64_t simhash_bits, count_table;
+    char strategies[128]; /* bandits: comma-separated strategies */
+    double bandit_eps, bandit_temp;
     char loss[16];     /* huber | squared */
     double lr, tau, eps_start, eps_end, huber, max_grad_norm;
     int64_t target_every, eps_steps, double_q, batch, buffer, learning_starts, train_every, updates;

@@ -19,6 +19,7 @@ enum { QF_OK = 0, QF_ERR = -1 };
 typedef enum { QF_BACKEND_CPU = 0, QF_BACKEND_CUDA = 1 } qf_backend_kind;
 
 typedef struct qf_backend qf_backend;
+struct qf_bandit_fleet; /* kernels/bandit_agent.h */
 struct qf_backend {
     qf_backend_kind kind;
     const char *name;       /* "cpu" or "cuda" */
@@ -85,6 +86,9 @@ struct qf_backend {
     /* bytes = 0 on backend memory */
     int (*fill0)(qf_backend *b, void *p, size_t bytes);
 
+    /* ---- bandit agents (kernels/bandit_agent.h): one step of every bandit instance ---- */
+    int (*bandit_step)(qf_backend *b, const struct qf_bandit_fleet *f, uint32_t t);
+
     void (*close)(qf_backend *b);
 };
 
@@ -107,6 +111,8 @@ qf_backend *qf_cuda_open(char *err, size_t err_len);
 
 /* Installs the CPU learner operations into b (kernels/cpu/learn_cpu.c). */
 void qf_cpu_learn_ops(qf_backend *b);
+/* Installs the CPU bandit-agent operations (kernels/cpu/bandit_cpu.c). */
+void qf_cpu_bandit_ops(qf_backend *b);
 
 /* The solver implementations (kernels/cpu/solve_cpu.c, kernels/cuda/solve_cuda.cu). */
 int qf_solve_cpu(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);

@@ -1,0 +1,2 @@
+// test_explore.cc — exploration operations against independent truths.
+#include <gtest/gtest.h>
