@@ -28,9 +28,25 @@ void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp) {
     hp->adam_b1 = 0.9f;
     hp->adam_b2 = 0.999f;
     hp->adam_eps = 1e-8f;
-    hp->explore = strcmp(cfg->explore, "boltzmann") == 0 ? QF_EXPLORE_BOLTZMANN : QF_EXPLORE_EPSILON;
+    static const char *strategies[] = {"epsilon", "boltzmann", "bootstrap", "rnd", "count"};
+    hp->explore = QF_EXPLORE_EPSILON;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(cfg->explore, strategies[i]) == 0) hp->explore = i;
     hp->loss = strcmp(cfg->loss, "squared") == 0 ? QF_LOSS_SQUARED : QF_LOSS_HUBER;
     hp->double_q = (int32_t)cfg->double_q;
+    const int boot = hp->explore == QF_EXPLORE_BOOTSTRAP;
+    hp->n_heads = boot ? (int32_t)cfg->heads : 1;
+    hp->prior_scale = boot ? (float)cfg->prior_scale : 0.0f;
+    hp->mask_p = boot ? (float)cfg->mask_p : 1.0f;
+    hp->act_mode = strcmp(cfg->act, "ucb") == 0 ? QF_ACT_UCB : QF_ACT_SAMPLE;
+    hp->ucb_c = (float)cfg->ucb_c;
+    if (strcmp(cfg->bonus, "rnd") == 0) hp->bonus = QF_BONUS_RND;
+    else if (strcmp(cfg->bonus, "count") == 0) hp->bonus = QF_BONUS_COUNT;
+    else if (strcmp(cfg->bonus, "none") == 0) hp->bonus = QF_BONUS_NONE;
+    else hp->bonus = hp->explore == QF_EXPLORE_RND ? QF_BONUS_RND
+                   : hp->explore == QF_EXPLORE_COUNT ? QF_BONUS_COUNT : QF_BONUS_NONE;
+    hp->beta = hp->bonus == QF_BONUS_NONE ? 0.0f : (float)cfg->beta;
+    hp->rnd_episodic = (int32_t)cfg->rnd_episodic;
 }
 
 static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
@@ -40,6 +56,7 @@ static size_t carve(qf_fleet *f, char *base) {
     const size_t R = (size_t)f->R, E = (size_t)f->E, B = (size_t)f->B, C = (size_t)f->C;
     const size_t D = (size_t)f->D, A = (size_t)f->A, G = R * (size_t)f->net.K;
     const size_t P = (size_t)f->net.P, H = (size_t)f->net.H;
+    const size_t M = E > B ? E : B;
     size_t off = 0;
 #define TAKE(ptr, type, count)                                                                     \
     do {                                                                                           \
@@ -89,6 +106,52 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->loss, float, G);
     TAKE(f->qmean, float, G);
     TAKE(f->gnorm, float, G);
+    TAKE(f->replay.mask, uint32_t, R * C);
+    TAKE(f->replay.intr, float, R * C);
+    TAKE(f->sample.mask, uint32_t, R * B);
+    TAKE(f->sample.intr, float, R * B);
+    TAKE(f->heads, int32_t, R * E);
+    TAKE(f->intr_env, float, R * E);
+    TAKE(f->imean, float, R);
+    if (f->has_prior) {
+        TAKE(f->prior, float, G * P);
+        TAKE(f->qp, float, G * M * A);
+    }
+    qf_counts *c = &f->counts;
+    if (c->mode == QF_COUNT_EXACT) TAKE(c->cnt, uint32_t, R * (size_t)c->S);
+    if (c->mode == QF_COUNT_SIMHASH) {
+        TAKE(c->cnt, uint32_t, R << c->log2cap);
+        TAKE(c->key, uint64_t, R << c->log2cap);
+        TAKE(c->proj, float, R * (size_t)c->bits * D);
+    }
+    if (f->has_rnd) {
+        qf_rnd *q = &f->rnd;
+        const size_t Pr = (size_t)q->net.P, Hr = (size_t)q->net.H, dim = (size_t)q->net.w[q->net.L];
+        TAKE(q->target, float, R * Pr);
+        TAKE(q->pred, float, R * Pr);
+        TAKE(q->adam_m, float, R * Pr);
+        TAKE(q->adam_v, float, R * Pr);
+        TAKE(q->grads, float, R * Pr);
+        TAKE(q->work, float, qf_net_work_floats(&q->net, (int32_t)M));
+        TAKE(q->adam_t, int32_t, R);
+        TAKE(q->acts_t, float, R * M * Hr);
+        TAKE(q->acts_p, float, R * M * Hr);
+        TAKE(q->out_t, float, R * M * dim);
+        TAKE(q->out_p, float, R * M * dim);
+        TAKE(q->dq, float, R * M * dim);
+        TAKE(q->loss, float, R);
+        TAKE(q->gnorm, float, R);
+        TAKE(q->ret, float, R * E);
+        TAKE(q->ret_mean, double, R);
+        TAKE(q->ret_m2, double, R);
+        TAKE(q->ret_n, double, R);
+        if (!f->embed) {
+            TAKE(q->xn, float, R * M * D);
+            TAKE(q->obs_mean, double, R * D);
+            TAKE(q->obs_m2, double, R * D);
+            TAKE(q->obs_n, double, R);
+        }
+    }
 #undef TAKE
     return off;
 }
@@ -117,15 +180,55 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->A = qf_env_n_actions(kind, p);
     if (!b->net_forward) FAIL("the %s backend has no learner operations yet (use backend=cpu)", b->name);
 
+    /* the runs' hyperparameters decide the fleet's shapes: K = the most heads any run uses */
+    f->hp_host = (qf_run_hp *)calloc((size_t)f->R, sizeof(qf_run_hp));
+    if (!f->hp_host) FAIL("out of host memory");
+    int32_t K = 1;
+    for (int32_t r = 0; r < f->R; r++) {
+        if (hp) f->hp_host[r] = hp[r];
+        else qf_fleet_hp_from_config(cfg, &f->hp_host[r]);
+        const qf_run_hp *h = &f->hp_host[r];
+        if (h->n_heads < 1 || h->n_heads > QF_MAX_HEADS) FAIL("run %d: heads=%d (allowed: 1 to %d)", r, h->n_heads, QF_MAX_HEADS);
+        K = h->n_heads > K ? h->n_heads : K;
+        f->has_prior |= h->prior_scale != 0.0f;
+        f->has_rnd |= h->bonus == QF_BONUS_RND;
+        f->any_bonus_count |= h->bonus == QF_BONUS_COUNT;
+    }
+    qf_counts *ct = &f->counts;
+    ct->R = f->R;
+    ct->mode = QF_COUNT_OFF;
+    const int want_simhash = strcmp(cfg->count, "simhash") == 0;
+    if (f->any_bonus_count && (want_simhash || !f->embed)) {
+        if (f->embed) FAIL("count=simhash hashes dense observations: use obs=dense with it");
+        ct->mode = QF_COUNT_SIMHASH;
+        ct->bits = (int32_t)cfg->simhash_bits;
+        ct->D = f->D;
+        ct->log2cap = (int32_t)cfg->count_table;
+    } else if (f->embed) { /* exact counts also give the distinct-states statistic */
+        if (strcmp(cfg->count, "simhash") == 0 && f->any_bonus_count) FAIL("count=simhash needs obs=dense");
+        ct->mode = QF_COUNT_EXACT;
+        ct->S = qf_env_n_states(kind, p);
+    }
     qf_net *n = &f->net;
     n->R = f->R;
-    n->K = 1;
+    n->K = K;
     n->embed = f->embed;
     n->L = (int32_t)cfg->n_hidden + 1;
     n->w[0] = f->embed ? qf_env_n_states(kind, p) : f->D;
     for (int i = 0; i < cfg->n_hidden; i++) n->w[i + 1] = (int32_t)cfg->hidden[i];
     n->w[n->L] = f->A;
     qf_net_layout(n);
+    if (f->has_rnd) {
+        qf_net *rn = &f->rnd.net;
+        rn->R = f->R;
+        rn->K = 1;
+        rn->embed = f->embed;
+        rn->L = 2;
+        rn->w[0] = n->w[0];
+        rn->w[1] = (int32_t)cfg->rnd_width;
+        rn->w[2] = (int32_t)cfg->rnd_dim;
+        qf_net_layout(rn);
+    }
     if (f->C < f->E) FAIL("buffer=%d is smaller than envs=%d: one step would overwrite itself", f->C, f->E);
 
     f->bytes = carve(f, NULL);
@@ -148,7 +251,6 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->sample.embed = f->embed;
 
     /* host copies of per-run data */
-    f->hp_host = (qf_run_hp *)calloc((size_t)f->R, sizeof(qf_run_hp));
     f->keys_host = (uint32_t *)calloc((size_t)f->R * 2, sizeof(uint32_t));
     f->diverged_at = (int32_t *)malloc(sizeof(int32_t) * (size_t)f->R);
     f->regret = (double *)calloc((size_t)f->R, sizeof(double));
@@ -158,12 +260,14 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->ep_host = (uint32_t *)calloc(N, sizeof(uint32_t));
     f->ret_sum_host = (float *)calloc(N, sizeof(float));
     f->len_sum_host = (int32_t *)calloc(N, sizeof(int32_t));
+    f->ft_host = (uint32_t *)calloc(N, sizeof(uint32_t));
+    f->solved_host = (uint32_t *)calloc(N, sizeof(uint32_t));
+    f->cnt_host = ct->mode == QF_COUNT_EXACT ? (uint32_t *)calloc((size_t)f->R * (size_t)ct->S, sizeof(uint32_t)) : NULL;
+    if ((ct->mode == QF_COUNT_EXACT && !f->cnt_host) || !f->ft_host || !f->solved_host) FAIL("out of host memory");
     if (!f->hp_host || !f->keys_host || !f->diverged_at || !f->regret || !f->episodes || !f->ep_prev ||
         !f->ep_host || !f->ret_sum_host || !f->len_sum_host)
         FAIL("out of host memory");
     for (int32_t r = 0; r < f->R; r++) {
-        if (hp) f->hp_host[r] = hp[r];
-        else qf_fleet_hp_from_config(cfg, &f->hp_host[r]);
         /* run (c, s) = (r / seeds, r % seeds) draws from key (seed + s, c) */
         f->keys_host[2 * r] = keys ? keys[2 * r] : (uint32_t)(cfg->seed + r % cfg->seeds);
         f->keys_host[2 * r + 1] = keys ? keys[2 * r + 1] : (uint32_t)(r / cfg->seeds);
@@ -171,9 +275,17 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     }
     if (b->upload(b, f->hp, f->hp_host, sizeof(qf_run_hp) * (size_t)f->R) != QF_OK ||
         b->upload(b, f->keys, f->keys_host, sizeof(uint32_t) * 2 * (size_t)f->R) != QF_OK ||
-        b->net_init(b, n, f->keys, f->params) != QF_OK ||
-        b->target_update(b, n, f->hp, f->params, f->target, f->status, 1) != QF_OK)
+        b->net_init(b, n, f->keys, QF_STREAM_INIT, f->params) != QF_OK ||
+        b->target_update(b, n, f->hp, f->params, f->target, f->status, 1) != QF_OK ||
+        (f->has_prior && b->net_init(b, n, f->keys, QF_STREAM_PRIOR, f->prior) != QF_OK) ||
+        (ct->mode != QF_COUNT_OFF && b->count_init(b, ct, f->keys) != QF_OK))
         FAIL("%s", b->err);
+    if (f->has_rnd) { /* RND's target draws from the PRIOR stream, the predictor from INIT (head 1) */
+        qf_net tn = f->rnd.net;
+        if (b->net_init(b, &tn, f->keys, QF_STREAM_PRIOR, f->rnd.target) != QF_OK ||
+            b->net_init(b, &tn, f->keys, QF_STREAM_RND_PRED, f->rnd.pred) != QF_OK)
+            FAIL("%s", b->err);
+    }
 
     /* the environments: every run's env params are cfg's (sweeps will vary them) */
     qf_env_params *ep = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)f->R);
@@ -209,7 +321,38 @@ void qf_fleet_destroy(qf_fleet *f) {
     free(f->ep_host);
     free(f->ret_sum_host);
     free(f->len_sum_host);
+    free(f->ft_host);
+    free(f->solved_host);
+    free(f->cnt_host);
     memset(f, 0, sizeof *f);
+}
+
+/* Q(s, .) of every network for M inputs, with the run's prior added (randomized priors). */
+static int q_forward(qf_fleet *f, const float *params, int32_t M, const float *x, const int32_t *xi,
+                     float *acts, float *q, float *scratch_acts) {
+    qf_backend *b = f->b;
+    if (b->net_forward(b, &f->net, params, M, x, xi, acts, q) != QF_OK) return QF_ERR;
+    if (!f->has_prior) return QF_OK;
+    return b->net_forward(b, &f->net, f->prior, M, x, xi, scratch_acts, f->qp) == QF_OK &&
+                   b->add_prior(b, &f->net, f->hp, M, q, f->qp) == QF_OK
+               ? QF_OK
+               : QF_ERR;
+}
+
+/* RND: target and predictor outputs for M inputs (dense: normalized first; update: the inputs
+ * also update the running observation statistics). */
+static int rnd_forward(qf_fleet *f, int32_t M, const float *x, const int32_t *xi, int update) {
+    qf_backend *b = f->b;
+    qf_rnd *q = &f->rnd;
+    const float *in = NULL;
+    if (!f->embed) {
+        if (b->rnd_input(b, q, M, x, update) != QF_OK) return QF_ERR;
+        in = q->xn;
+    }
+    return b->net_forward(b, &q->net, q->target, M, in, xi, q->acts_t, q->out_t) == QF_OK &&
+                   b->net_forward(b, &q->net, q->pred, M, in, xi, q->acts_p, q->out_p) == QF_OK
+               ? QF_OK
+               : QF_ERR;
 }
 
 /* One learner update of every run. */
@@ -219,13 +362,22 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     qf_sample *s = &f->sample;
     const int dq_on = f->cfg.double_q != 0;
     if (b->replay_sample(b, &f->replay, f->B, stored, f->n_updates, f->keys, s) != QF_OK ||
-        b->net_forward(b, n, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt) != QF_OK ||
-        (dq_on && b->net_forward(b, n, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo) != QF_OK) ||
-        b->net_forward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->q) != QF_OK ||
-        b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean) != QF_OK ||
+        (f->any_bonus_count && b->count_bonus(b, &f->counts, f->hp, f->B, s) != QF_OK) ||
+        q_forward(f, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp) != QF_OK ||
+        (dq_on && q_forward(f, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp) != QF_OK) ||
+        q_forward(f, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp) != QF_OK ||
+        b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean, f->imean) != QF_OK ||
         b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
         b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK)
         return QF_ERR;
+    if (f->has_rnd) { /* the predictor learns the target on the sampled next states */
+        qf_rnd *q = &f->rnd;
+        const float *in = f->embed ? NULL : q->xn;
+        if (rnd_forward(f, f->B, s->next_obs, s->next_idx, 0) != QF_OK || b->rnd_grad(b, q, f->B) != QF_OK ||
+            b->net_backward(b, &q->net, q->pred, f->B, in, s->next_idx, q->acts_p, q->dq, q->grads, q->work) != QF_OK ||
+            b->adam(b, &q->net, f->hp, q->pred, q->grads, q->adam_m, q->adam_v, q->adam_t, f->status, q->gnorm) != QF_OK)
+            return QF_ERR;
+    }
     f->n_updates++;
     if (f->cfg.tau < 1.0) return b->target_update(b, n, f->hp, f->params, f->target, f->status, 0);
     if (f->n_updates % (uint32_t)f->cfg.target_every == 0)
@@ -237,7 +389,7 @@ static int learn_once(qf_fleet *f, int64_t stored) {
 static int collect(qf_fleet *f, qf_log_point *pts) {
     qf_backend *b = f->b;
     const size_t N = (size_t)f->R * (size_t)f->E, G = (size_t)f->R * (size_t)f->net.K;
-    float *lq = (float *)malloc(sizeof(float) * 3 * G);
+    float *lq = (float *)malloc(sizeof(float) * (3 * G + (size_t)f->R));
     int32_t *st = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)f->R);
     if (!lq || !st) {
         free(lq);
@@ -253,16 +405,26 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
              b->download(b, lq + 2 * G, f->gnorm, sizeof(float) * G) == QF_OK &&
              b->download(b, st, f->status, sizeof(int32_t) * (size_t)f->R) == QF_OK &&
              b->download(b, st + f->R, f->adam_t, sizeof(int32_t) * (size_t)f->R) == QF_OK &&
+             b->download(b, lq + 3 * G, f->imean, sizeof(float) * (size_t)f->R) == QF_OK &&
+             b->download(b, f->ft_host, f->env.batch.first_treasure, sizeof(uint32_t) * N) == QF_OK &&
+             b->download(b, f->solved_host, f->env.batch.solved_at, sizeof(uint32_t) * N) == QF_OK &&
+             (!f->cnt_host || b->download(b, f->cnt_host, f->counts.cnt,
+                                          sizeof(uint32_t) * (size_t)f->R * (size_t)f->counts.S) == QF_OK) &&
              b->fill0(b, f->env.batch.ret_sum, sizeof(float) * N) == QF_OK &&
              b->fill0(b, f->env.batch.len_sum, sizeof(int32_t) * N) == QF_OK;
     if (ok) {
         const double t_now = now_s();
         const double sps = (double)(f->t - f->last_log_step) * (double)N / (t_now - f->last_log_time + 1e-12);
         for (int32_t r = 0; r < f->R; r++) {
-            int64_t neps = 0;
+            int64_t neps = 0, ft = 0, sv = 0;
             double ret = 0.0, len = 0.0;
             for (int32_t e = 0; e < f->E; e++) {
                 const size_t i = (size_t)r * f->E + e;
+                /* an env's k-th episode is about the run's ((k - 1) * E + 1)-th (exact for E = 1) */
+                const int64_t fte = f->ft_host[i] ? ((int64_t)f->ft_host[i] - 1) * f->E + 1 : 0;
+                const int64_t sve = f->solved_host[i] ? ((int64_t)f->solved_host[i] - 1) * f->E + 1 : 0;
+                if (fte && (!ft || fte < ft)) ft = fte;
+                if (sve && (!sv || sve < sv)) sv = sve;
                 neps += (int64_t)(f->ep_host[i] - f->ep_prev[i]);
                 f->ep_prev[i] = f->ep_host[i];
                 ret += f->ret_sum_host[i];
@@ -284,6 +446,15 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
             pt->grad_norm = learned ? lq[2 * G + (size_t)r * f->net.K] : NAN;
             pt->regret = isnan(f->v_star) ? NAN : f->regret[r];
             pt->sps = sps;
+            pt->intrinsic = learned && f->hp_host[r].bonus != QF_BONUS_NONE ? lq[3 * G + r] : NAN;
+            pt->first_treasure = ft;
+            pt->solved_at = sv;
+            pt->distinct = -1;
+            if (f->cnt_host) {
+                int64_t d = 0;
+                for (int32_t j = 0; j < f->counts.S; j++) d += f->cnt_host[(size_t)r * f->counts.S + j] != 0;
+                pt->distinct = d;
+            }
             pt->status = st[r];
         }
         f->last_log_time = t_now;
@@ -309,12 +480,17 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
         const int64_t ptr = (f->t * E) % f->C;
         /* act: Q(s, .) of every env's network, then each run's strategy */
         if (b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) != QF_OK ||
-            b->net_forward(b, n, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act) != QF_OK ||
-            b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->actions) != QF_OK ||
+            q_forward(f, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act) != QF_OK ||
+            b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) != QF_OK ||
             /* step with auto-reset; s' before the reset goes to the replay */
             b->env_step(b, &f->env.batch, f->actions, t, f->next_obs, f->next_idx) != QF_OK ||
-            b->replay_store(b, &f->replay, E, ptr, f->obs, f->obs_idx, f->actions, f->env.batch.reward,
-                            f->env.batch.flags, f->next_obs, f->next_idx) != QF_OK) {
+            (f->counts.mode != QF_COUNT_OFF &&
+             b->count_update(b, &f->counts, E, f->next_obs, f->next_idx) != QF_OK) ||
+            (f->has_rnd && (rnd_forward(f, E, f->next_obs, f->next_idx, 1) != QF_OK ||
+                            b->rnd_reward(b, &f->rnd, f->hp, E, f->env.batch.flags, f->intr_env) != QF_OK)) ||
+            b->replay_store(b, &f->replay, f->hp, f->keys, E, ptr, t, f->obs, f->obs_idx, f->actions,
+                            f->env.batch.reward, f->env.batch.flags, f->next_obs, f->next_idx,
+                            f->has_rnd ? f->intr_env : NULL) != QF_OK) {
             rc = QF_ERR;
             break;
         }

@@ -21,6 +21,10 @@ typedef struct qf_log_point {
     double td_loss, q_values, grad_norm;     /* last update's (NaN before learning starts) */
     double regret;         /* cumulative: sum over episodes of (V*(s0) - return); NaN if unknown */
     double sps;            /* env steps per second of the whole fleet since the previous point */
+    double intrinsic;      /* mean beta * intrinsic reward of the last update's batch (NaN: none) */
+    int64_t first_treasure;/* run episode that first found the DeepSea treasure (0: not yet) */
+    int64_t solved_at;     /* bsuite's episodes to solve: first episode with bad/episodes < 0.8 */
+    int64_t distinct;      /* distinct states visited (discrete envs with obs=index; -1 unknown) */
     int32_t status;        /* QF_RUN_OK or QF_RUN_DIVERGED */
 } qf_log_point;
 
@@ -38,6 +42,14 @@ typedef struct qf_fleet {
     uint32_t *keys;
     int32_t *adam_t, *status;
     float *params, *target, *adam_m, *adam_v, *grads, *work;
+    float *prior;               /* [G][P] fixed random prior networks (NULL: no run uses one) */
+    float *qp;                  /* [G][max(E,B)][A] prior outputs */
+    int32_t *heads;             /* [R][E] the head each env follows this episode */
+    float *intr_env;            /* [R][E] RND intrinsic reward of the last step */
+    float *imean;               /* [R] */
+    qf_counts counts;           /* visit counts (mode QF_COUNT_OFF: none) */
+    qf_rnd rnd;                 /* RND networks (rnd.target NULL: no run uses RND) */
+    int has_prior, has_rnd, any_bonus_count;
     float *obs, *next_obs;      /* [R][E][D] (dense) */
     int32_t *obs_idx, *next_idx;/* [R][E] (embed) */
     int32_t *actions;           /* [R][E] */
@@ -59,6 +71,8 @@ typedef struct qf_fleet {
     float *ret_sum_host;        /* scratch [R*E] */
     int32_t *len_sum_host;
     uint32_t *ep_host;
+    uint32_t *ft_host, *solved_host; /* [R*E] scratch */
+    uint32_t *cnt_host;              /* [R*S] scratch (exact counts) */
     double last_log_time;
     int64_t last_log_step;
 } qf_fleet;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "env_batch.h"
 #include "learn.h"
+#include "explore.h"
 #include "solve.h"
 
 #ifdef __cplusplus
@@ -47,8 +48,9 @@ struct qf_backend {
     int (*solve)(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
 
     /* ---- learner (kernels/learn.h). Networks g = r*K + k; heads of a run share its inputs. ---- */
-    /* params [G][P] = initial parameters from the run keys [R][2]. */
-    int (*net_init)(qf_backend *b, const qf_net *net, const uint32_t *keys, float *params);
+    /* params [G][P] = initial parameters from the run keys [R][2] and a stream (QF_STREAM_INIT for
+     * trained networks, QF_STREAM_PRIOR for fixed random ones). */
+    int (*net_init)(qf_backend *b, const qf_net *net, const uint32_t *keys, uint32_t stream, float *params);
     /* q [G][M][A] = forward of M inputs per network: x [R][M][w0] (embed = 0) or xi [R][M]
      * (embed = 1). acts [G][M][H] receives the hidden activations (after ReLU) for backward. */
     int (*net_forward)(qf_backend *b, const qf_net *net, const float *params, int32_t M,
@@ -60,9 +62,14 @@ struct qf_backend {
                         float *grads, float *work);
     /* TD step for B sampled transitions s [R][B]: dq [G][B][A] and per-network mean loss [G] and
      * mean Q(s, a) [G]. q: online Q(s, .) [G][B][A]; qt: target Q(s', .); qo: online Q(s', .) or
-     * NULL (double Q). */
+     * NULL (double Q). The reward is s->reward + beta * s->intr; head k of a run learns from a
+     * transition only when bit k of s->mask is set. imean [R] receives the batch's mean beta*intr. */
     int (*td)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t B, const qf_sample *s,
-              const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean);
+              const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
+              float *imean);
+    /* q [G][M][A] += prior_scale of the run * qp [G][M][A] (randomized prior functions) */
+    int (*add_prior)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t M, float *q,
+                     const float *qp);
     /* Adam on every network of a run that is not diverged: global-norm clipping per network,
      * bias correction with the run's step count adam_t [R] (incremented). A non-finite gradient
      * norm marks the run QF_RUN_DIVERGED in status [R] before any update (its parameters stay as
@@ -73,18 +80,43 @@ struct qf_backend {
     /* target = tau * params + (1 - tau) * target per run (copy: tau taken as 1); diverged runs skipped */
     int (*target_update)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
                          float *target, const int32_t *status, int copy);
-    /* actions [R][E] from head 0's q [G][E][A] by each run's strategy at env step t (ACT stream) */
+    /* actions [R][E] from q [G][E][A] by each run's strategy at env step t (ACT stream).
+     * heads [R][E]: the head each env follows; redrawn (HEAD stream) when t == 0 or the env's last
+     * step ended an episode (flags [R][E], the env batch's). Non-ensemble runs use head 0. */
     int (*act)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
-               const uint32_t *keys, uint32_t t, int32_t *actions);
-    /* write the E transitions of each run into its ring at slots (ptr + e) % C */
-    int (*replay_store)(qf_backend *b, const qf_replay *rp, int32_t E, int64_t ptr, const float *obs,
-                        const int32_t *obs_idx, const int32_t *actions, const float *reward,
-                        const uint8_t *flags, const float *next_obs, const int32_t *next_idx);
+               const uint32_t *keys, uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions);
+    /* write the E transitions of each run stored at env step t into its ring at slots
+     * (ptr + e) % C, with their bootstrap masks (MASK stream) and intrinsic rewards intr [R][E]
+     * (NULL: 0) */
+    int (*replay_store)(qf_backend *b, const qf_replay *rp, const qf_run_hp *hp, const uint32_t *keys,
+                        int32_t E, int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx,
+                        const int32_t *actions, const float *reward, const uint8_t *flags,
+                        const float *next_obs, const int32_t *next_idx, const float *intr);
     /* draw B slots uniformly from the `size` filled ones of each run (SAMPLE stream, `update`) */
     int (*replay_sample)(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                          const uint32_t *keys, qf_sample *out);
     /* bytes = 0 on backend memory */
     int (*fill0)(qf_backend *b, void *p, size_t bytes);
+
+    /* ---- exploration (kernels/explore.h) ---- */
+    /* SimHash projections from the run keys (no-op for exact counts); tables start empty */
+    int (*count_init)(qf_backend *b, const qf_counts *c, const uint32_t *keys);
+    /* count the arrival states of the E envs of every run: next_idx [R][E] (exact) or next_obs
+     * [R][E][D] (SimHash) */
+    int (*count_update)(qf_backend *b, const qf_counts *c, int32_t E, const float *next_obs,
+                        const int32_t *next_idx);
+    /* s->intr [R][B] = 1/sqrt(N(s')) for runs whose bonus is QF_BONUS_COUNT */
+    int (*count_bonus)(qf_backend *b, const qf_counts *c, const qf_run_hp *hp, int32_t B, qf_sample *s);
+    /* RND inputs: rnd->xn [R][M][D] = normalized, clipped x [R][M][D]; update = 1 first merges the
+     * M observations of each run into its running statistics */
+    int (*rnd_input)(qf_backend *b, const qf_rnd *rnd, int32_t M, const float *x, int update);
+    /* intr [R][E] from rnd->out_t / out_p of the E envs: squared error (mean over outputs) over
+     * the running std of the discounted intrinsic return (which these values update); the return
+     * restarts where flags [R][E] end an episode, for runs with rnd_episodic */
+    int (*rnd_reward)(qf_backend *b, const qf_rnd *rnd, const qf_run_hp *hp, int32_t E,
+                      const uint8_t *flags, float *intr);
+    /* predictor loss: rnd->dq [R][M][dim] = d/d out_p of the mean squared error, rnd->loss [R] */
+    int (*rnd_grad)(qf_backend *b, const qf_rnd *rnd, int32_t M);
 
     /* ---- bandit agents (kernels/bandit_agent.h): one step of every bandit instance ---- */
     int (*bandit_step)(qf_backend *b, const struct qf_bandit_fleet *f, uint32_t t);
@@ -111,6 +143,8 @@ qf_backend *qf_cuda_open(char *err, size_t err_len);
 
 /* Installs the CPU learner operations into b (kernels/cpu/learn_cpu.c). */
 void qf_cpu_learn_ops(qf_backend *b);
+/* Installs the CPU exploration operations (kernels/cpu/explore_cpu.c); called by qf_cpu_learn_ops. */
+void qf_cpu_explore_ops(qf_backend *b);
 /* Installs the CPU bandit-agent operations (kernels/cpu/bandit_cpu.c). */
 void qf_cpu_bandit_ops(qf_backend *b);
 

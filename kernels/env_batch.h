@@ -23,6 +23,10 @@ typedef struct qf_env_batch {
     int32_t *last_length;        /* [N] length of the last finished episode                 */
     uint32_t *treasures;         /* [N] episodes in which QF_TREASURE happened (DeepSea)    */
     uint32_t *bad_episodes;      /* [N] episodes flagged QF_BAD_EPISODE (DeepSea)           */
+    uint32_t *first_treasure;    /* [N] episode (1-based, of this env) that first found the
+                                    treasure; 0 = not yet (DeepSea)                          */
+    uint32_t *solved_at;         /* [N] first episode after which bad_episodes / episodes < 0.8
+                                    (bsuite's DeepSea "episodes to solve"); 0 = not yet       */
     float *ret_sum;              /* [N] sum of finished episodes' returns (host clears it)  */
     int32_t *len_sum;            /* [N] sum of finished episodes' lengths (host clears it)  */
 } qf_env_batch;
@@ -65,6 +69,8 @@ QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int32_t r, in
     b->last_length[idx] = 0;
     b->treasures[idx] = 0;
     b->bad_episodes[idx] = 0;
+    b->first_treasure[idx] = 0;
+    b->solved_at[idx] = 0;
     b->ret_sum[idx] = 0.0f;
     b->len_sum[idx] = 0;
 }
@@ -105,8 +111,15 @@ QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int32_t r, int
         b->episodes[idx] += 1;
         b->last_return[idx] = ret;
         b->last_length[idx] = s.t;
-        if (fl & QF_TREASURE) b->treasures[idx] += 1;
+        if (fl & QF_TREASURE) {
+            b->treasures[idx] += 1;
+            if (b->first_treasure[idx] == 0) b->first_treasure[idx] = b->episodes[idx];
+        }
         if (fl & QF_BAD_EPISODE) b->bad_episodes[idx] += 1;
+        /* bad / episodes < 0.8, in integers: 5 * bad < 4 * episodes */
+        if (b->kind == QF_ENV_DEEP_SEA && b->solved_at[idx] == 0 &&
+            5ull * b->bad_episodes[idx] < 4ull * b->episodes[idx])
+            b->solved_at[idx] = b->episodes[idx];
         b->ret_sum[idx] += ret;
         b->len_sum[idx] += s.t;
         ret = 0.0f;

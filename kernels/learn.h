@@ -25,8 +25,20 @@ typedef struct qf_net {
     int64_t H;                        /* hidden activations per input: w[1] + ... + w[L-1]     */
 } qf_net;
 
-/* Exploration strategies (per run). */
-enum { QF_EXPLORE_EPSILON = 0, QF_EXPLORE_BOLTZMANN = 1 };
+/* Exploration strategies (per run). BOOTSTRAP acts with one ensemble head per episode (or on the
+ * ensemble's mean + ucb_c * std); RND and COUNT act epsilon-greedily and add their bonus. */
+enum {
+    QF_EXPLORE_EPSILON = 0,
+    QF_EXPLORE_BOLTZMANN = 1,
+    QF_EXPLORE_BOOTSTRAP = 2,
+    QF_EXPLORE_RND = 3,
+    QF_EXPLORE_COUNT = 4
+};
+/* Intrinsic rewards (per run), weighted by beta. */
+enum { QF_BONUS_NONE = 0, QF_BONUS_RND = 1, QF_BONUS_COUNT = 2 };
+/* Ensemble acting. */
+enum { QF_ACT_SAMPLE = 0, QF_ACT_UCB = 1 };
+#define QF_MAX_HEADS 32
 /* Losses. */
 enum { QF_LOSS_HUBER = 0, QF_LOSS_SQUARED = 1 };
 /* Run status. */
@@ -44,6 +56,14 @@ typedef struct qf_run_hp {
     int32_t explore;                  /* QF_EXPLORE_*                                          */
     int32_t loss;                     /* QF_LOSS_*                                             */
     int32_t double_q;                 /* 1: a' chosen by the online network                    */
+    int32_t n_heads;                  /* ensemble heads this run uses (<= the fleet's K)        */
+    int32_t act_mode;                 /* QF_ACT_* (bootstrap)                                  */
+    int32_t bonus;                    /* QF_BONUS_*                                            */
+    int32_t rnd_episodic;             /* 1: the intrinsic return behind RND's normalizer resets */
+    float prior_scale;                /* scale of each head's fixed random prior (0: none)      */
+    float mask_p;                     /* bootstrap: P(head trains on a transition)             */
+    float ucb_c;                      /* act=ucb: weight of the ensemble std                   */
+    float beta;                       /* weight of the intrinsic reward                        */
 } qf_run_hp;
 
 /* Replay: a ring of C transitions per run, struct of arrays, run-major (slot j of run r at r*C+j).
@@ -55,6 +75,9 @@ typedef struct qf_replay {
     int32_t *action;           /* [R][C] */
     float *reward;             /* [R][C] */
     uint8_t *terminal;         /* [R][C] */
+    uint32_t *mask;            /* [R][C] bootstrap mask: bit k = head k trains on it    */
+    float *intr;               /* [R][C] intrinsic reward (unweighted; count bonuses are
+                                  written at sampling time, RND's when stored)           */
 } qf_replay;
 
 /* B transitions sampled per run, same layout with C = B. */
@@ -159,12 +182,13 @@ QF_HD static inline void qf_adam(float *p, float g, float *m, float *v, const qf
 /* Initial value of parameter j of network g = r*K + k: PyTorch's nn.Linear default,
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, from the run's key (INIT stream), so
  * both backends and any fleet composition give the same start. */
-QF_HD static inline float qf_init_param(const qf_net *n, const uint32_t *keys, int64_t g, int64_t j) {
+QF_HD static inline float qf_init_param(const qf_net *n, const uint32_t *keys, uint32_t stream,
+                                        int64_t g, int64_t j) {
     const int64_t r = g / n->K, k = g % n->K;
     int l = 0;
     while (l + 1 < n->L && j >= n->off_w[l + 1]) l++;
     philox4x32_key_t key = {{keys[2 * r], keys[2 * r + 1]}};
-    philox4x32_ctr_t ctr = {{QF_STREAM_INIT, (uint32_t)k, (uint32_t)(j >> 2), (uint32_t)(j >> 34)}};
+    philox4x32_ctr_t ctr = {{stream, (uint32_t)k, (uint32_t)(j >> 2), (uint32_t)(j >> 34)}};
     const float u = qf_u01(philox4x32(ctr, key).v[j & 3]);
     const float bound = 1.0f / sqrtf((float)n->w[l]);
     return (2.0f * u - 1.0f) * bound;
@@ -178,12 +202,13 @@ QF_HD static inline int32_t qf_sample_slot(const uint32_t *keys, int32_t r, uint
     return (int32_t)(((uint64_t)qf_rng_next(&g).v[0] * (uint64_t)size) >> 32);
 }
 
-/* The TD step of transition j for network g: writes dq[0..A) (d loss / d q, already divided by B)
- * and returns the transition's loss. q: online Q(s, .); qt: target Q(s', .); qo: online Q(s', .)
- * (double Q) or NULL. */
+/* The TD step of transition j for network g: writes dq[0..A) (d loss / d q, already divided by B,
+ * times the bootstrap weight w in {0, 1}) and returns the transition's loss (times w).
+ * q: online Q(s, .); qt: target Q(s', .); qo: online Q(s', .) (double Q) or NULL. reward already
+ * includes beta * intrinsic reward. */
 QF_HD static inline float qf_td_one(const qf_run_hp *hp, int32_t A, int32_t B, const float *q,
                                     const float *qt, const float *qo, int32_t action, float reward,
-                                    int terminal, float *dq) {
+                                    int terminal, float w, float *dq) {
     float v_next;
     if (hp->double_q && qo && hp->alpha <= 0.0f)
         v_next = qt[qf_argmax(qo, A)];
@@ -192,8 +217,8 @@ QF_HD static inline float qf_td_one(const qf_run_hp *hp, int32_t A, int32_t B, c
     const float y = qf_soft_target(reward, terminal, hp->gamma, v_next);
     const float delta = q[action] - y;
     for (int32_t a = 0; a < A; a++) dq[a] = 0.0f;
-    dq[action] = qf_loss_grad(delta, hp->loss, hp->huber) / (float)B;
-    return qf_loss_value(delta, hp->loss, hp->huber);
+    dq[action] = w * qf_loss_grad(delta, hp->loss, hp->huber) / (float)B;
+    return w * qf_loss_value(delta, hp->loss, hp->huber);
 }
 
 #endif /* QF_LEARN_H */

@@ -191,7 +191,7 @@ TEST(GpuLearn, InitForwardBackwardTdAdamAgree) {
             DevBuf<float> params(b, G * P), acts(b, G * M * (size_t)net.H), q(b, G * M * A), grads(b, G * P),
                 work(b, (size_t)qf_net_work_floats(&net, M)), dx(b, x);
             DevBuf<int32_t> dxi(b, xi);
-            ASSERT_EQ(b->net_init(b, &net, dkeys.p, params.p), QF_OK) << b->err;
+            ASSERT_EQ(b->net_init(b, &net, dkeys.p, QF_STREAM_INIT, params.p), QF_OK) << b->err;
             hinit[k] = params.get();
             ASSERT_EQ(b->net_forward(b, &net, params.p, M, dx.p, dxi.p, acts.p, q.p), QF_OK) << b->err;
             hq[k] = q.get();
@@ -212,12 +212,17 @@ TEST(GpuLearn, InitForwardBackwardTdAdamAgree) {
                 gnorm(b, G);
             DevBuf<uint8_t> dterm(b, term);
             DevBuf<int32_t> adam_t(b, R), status(b, R);
+            DevBuf<uint32_t> dmask(b, std::vector<uint32_t>((size_t)R * B, 0xffffffffu));
+            DevBuf<float> dintr(b, std::vector<float>((size_t)R * B, 0.0f)), imean(b, R);
             qf_sample s;
             std::memset(&s, 0, sizeof s);
             s.action = dact.p;
             s.reward = drew.p;
             s.terminal = dterm.p;
-            ASSERT_EQ(b->td(b, &net, dhp.p, B, &s, q.p, q.p, nullptr, dq.p, loss.p, qmean.p), QF_OK) << b->err;
+            s.mask = dmask.p;
+            s.intr = dintr.p;
+            ASSERT_EQ(b->td(b, &net, dhp.p, B, &s, q.p, q.p, nullptr, dq.p, loss.p, qmean.p, imean.p), QF_OK)
+                << b->err;
             hdq[k] = dq.get();
             hloss[k] = loss.get();
             ASSERT_EQ(b->net_backward(b, &net, params.p, M, dx.p, dxi.p, acts.p, dq.p, grads.p, work.p), QF_OK)
@@ -261,20 +266,26 @@ TEST(GpuLearn, ActReplayAreBitIdentical) {
         DevBuf<uint32_t> dkeys(b, keys);
         DevBuf<int32_t> dact(b, (size_t)R * E);
         DevBuf<uint8_t> dflags(b, flags);
-        for (uint32_t t = 0; t < 5; t++) ASSERT_EQ(b->act(b, &net, dhp.p, E, dq.p, dkeys.p, t * 37, dact.p), QF_OK);
+        DevBuf<int32_t> dheads(b, (size_t)R * E);
+        for (uint32_t t = 0; t < 5; t++)
+            ASSERT_EQ(b->act(b, &net, dhp.p, E, dq.p, dkeys.p, t * 37, dflags.p, dheads.p, dact.p), QF_OK);
         acts[k] = dact.get();
         DevBuf<float> ro(b, (size_t)R * C * D), rno(b, (size_t)R * C * D), rr(b, (size_t)R * C);
         DevBuf<int32_t> ra(b, (size_t)R * C);
         DevBuf<uint8_t> rt(b, (size_t)R * C);
-        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p};
+        DevBuf<uint32_t> rm(b, (size_t)R * C);
+        DevBuf<float> ri(b, (size_t)R * C);
+        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p};
         for (int64_t step = 0; step < 3; step++)
-            ASSERT_EQ(b->replay_store(b, &rp, E, step * E % C, dobs.p, nullptr, dact.p, drew.p, dflags.p, dnobs.p,
-                                      nullptr),
+            ASSERT_EQ(b->replay_store(b, &rp, dhp.p, dkeys.p, E, step * E % C, (uint32_t)step, dobs.p, nullptr, dact.p,
+                                      drew.p, dflags.p, dnobs.p, nullptr, nullptr),
                       QF_OK);
         DevBuf<float> so(b, (size_t)R * B * D), sno(b, (size_t)R * B * D), sr(b, (size_t)R * B);
         DevBuf<int32_t> sa(b, (size_t)R * B);
         DevBuf<uint8_t> stt(b, (size_t)R * B);
-        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, stt.p};
+        DevBuf<uint32_t> sm(b, (size_t)R * B);
+        DevBuf<float> si(b, (size_t)R * B);
+        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, stt.p, sm.p, si.p};
         ASSERT_EQ(b->replay_sample(b, &rp, B, C, 3, dkeys.p, &smp), QF_OK);
         sample_obs[k] = so.get();
         sample_rew[k] = sr.get();

@@ -550,8 +550,9 @@ TEST(Adam, ParameterOverflowMarksRunAfterTheStep) {
 struct TdCase {
     int R = 2, K = 2, B = 4, A = 3;
     qf_net n;
-    std::vector<float> q, qt, qo, dq, loss, qmean, reward;
+    std::vector<float> q, qt, qo, dq, loss, qmean, imean, reward, intr;
     std::vector<int32_t> action;
+    std::vector<uint32_t> mask;
     std::vector<uint8_t> terminal;
     qf_sample smp;
     TdCase() : n(make_net(2, 2, 1, {5, 3})) {
@@ -561,7 +562,10 @@ struct TdCase {
         dq.assign(G * B * A, 99.0f);
         loss.assign(G, 0.0f);
         qmean.assign(G, 0.0f);
+        imean.assign(R, 0.0f);
         reward.assign(R * B, 0.0f);
+        intr.assign(R * B, 0.0f);
+        mask.assign(R * B, 0xffffffffu);
         action.assign(R * B, 0);
         terminal.assign(R * B, 0);
         std::memset(&smp, 0, sizeof smp);
@@ -571,10 +575,12 @@ struct TdCase {
         smp.action = action.data();
         smp.reward = reward.data();
         smp.terminal = terminal.data();
+        smp.mask = mask.data();
+        smp.intr = intr.data();
     }
     int run(qf_backend *b, const std::vector<qf_run_hp> &hp, bool with_qo) {
         return b->td(b, &n, hp.data(), B, &smp, q.data(), qt.data(), with_qo ? qo.data() : nullptr, dq.data(),
-                     loss.data(), qmean.data());
+                     loss.data(), qmean.data(), imean.data());
     }
 };
 
@@ -749,6 +755,8 @@ TEST(Act, EpsilonGreedyFrequenciesAndSchedule) {
     ASSERT_NE(b, nullptr);
     const int R = 2, K = 2, E = 20000, A = 2;
     const qf_net n = make_net(R, K, 1, {4, A});
+    const std::vector<uint8_t> no_flags((size_t)R * E, 0);
+    std::vector<int32_t> heads((size_t)R * E, 0);
     std::vector<qf_run_hp> hp(R, default_hp());
     hp[0].eps_start = hp[0].eps_end = 0.3f;  // constant epsilon
     hp[1].eps_start = 1.0f;                  // linear 1 -> 0 over 100 steps
@@ -777,7 +785,7 @@ TEST(Act, EpsilonGreedyFrequenciesAndSchedule) {
     const uint32_t ts[3] = {0, 50, 100};
     const double p1_run1[3] = {0.5, 0.75, 1.0};  // 1 - eps + eps/2
     for (int i = 0; i < 3; i++) {
-        ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), ts[i], act.data()), QF_OK);
+        ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), ts[i], no_flags.data(), heads.data(), act.data()), QF_OK);
         for (int32_t a : act) ASSERT_TRUE(a == 0 || a == 1);
         // run 0: P(1) = 1 - 0.3 + 0.3/2 = 0.85, binomial SE = sqrt(p(1-p)/E)
         const double p0 = 0.7 + 0.3 / 2;
@@ -789,11 +797,11 @@ TEST(Act, EpsilonGreedyFrequenciesAndSchedule) {
             EXPECT_NEAR(frac(act, 1, E, 1), p1, 5 * std::sqrt(p1 * (1 - p1) / E)) << "t=" << ts[i];
         }
         // same t: same actions; next t: different draws
-        ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), ts[i], again.data()), QF_OK);
+        ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), ts[i], no_flags.data(), heads.data(), again.data()), QF_OK);
         EXPECT_EQ(act, again);
     }
-    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 1, act.data()), QF_OK);
-    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 2, again.data()), QF_OK);
+    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 1, no_flags.data(), heads.data(), act.data()), QF_OK);
+    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 2, no_flags.data(), heads.data(), again.data()), QF_OK);
     EXPECT_NE(act, again);
 }
 
@@ -803,6 +811,8 @@ TEST(Act, BoltzmannFrequenciesAreSoftmax) {
     ASSERT_NE(b, nullptr);
     const int R = 1, K = 2, E = 20000, A = 3;
     const qf_net n = make_net(R, K, 1, {4, A});
+    const std::vector<uint8_t> no_flags((size_t)R * E, 0);
+    std::vector<int32_t> heads((size_t)R * E, 0);
     std::vector<qf_run_hp> hp(R, default_hp());
     hp[0].explore = QF_EXPLORE_BOLTZMANN;
     hp[0].alpha = 0.5f;
@@ -814,7 +824,7 @@ TEST(Act, BoltzmannFrequenciesAreSoftmax) {
         }
     const std::vector<uint32_t> keys = {3, 9};
     std::vector<int32_t> act(E);
-    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 12345u, act.data()), QF_OK);
+    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 12345u, no_flags.data(), heads.data(), act.data()), QF_OK);
     const double z = 1.0 + std::exp(1.0) + std::exp(2.0);  // softmax(Q / alpha) = softmax(0, 1, 2)
     for (int a = 0; a < A; a++) {
         const double p = std::exp((double)a) / z;
@@ -828,6 +838,8 @@ struct Ring {
     std::vector<float> obs, next_obs, reward;
     std::vector<int32_t> idx, next_idx, action;
     std::vector<uint8_t> terminal;
+    std::vector<uint32_t> mask;
+    std::vector<float> intr;
     qf_replay rp;
     Ring(int R_, int C_, int D_, int embed_) : R(R_), C(C_), D(D_), embed(embed_) {
         obs.assign((size_t)R * C * D, 0.0f);
@@ -836,6 +848,8 @@ struct Ring {
         idx.assign((size_t)R * C, 0);
         next_idx = action = idx;
         terminal.assign((size_t)R * C, 0);
+        mask.assign((size_t)R * C, 0);
+        intr.assign((size_t)R * C, 0.0f);
         std::memset(&rp, 0, sizeof rp);
         rp.R = R;
         rp.C = C;
@@ -848,6 +862,8 @@ struct Ring {
         rp.action = action.data();
         rp.reward = reward.data();
         rp.terminal = terminal.data();
+        rp.mask = mask.data();
+        rp.intr = intr.data();
     }
 };
 
@@ -878,8 +894,10 @@ void store_step(qf_backend *b, Ring &ring, int E, int step) {
             rew[i] = code(r, n);
             fl[i] = flags_of(n);
         }
-    ASSERT_EQ(b->replay_store(b, &ring.rp, E, (int64_t)step * E, obs.data(), oi.data(), act.data(), rew.data(),
-                              fl.data(), nobs.data(), ni.data()),
+    std::vector<qf_run_hp> hp((size_t)R, default_hp());
+    std::vector<uint32_t> keys((size_t)2 * R, 3u);
+    ASSERT_EQ(b->replay_store(b, &ring.rp, hp.data(), keys.data(), E, (int64_t)step * E, (uint32_t)step, obs.data(),
+                              oi.data(), act.data(), rew.data(), fl.data(), nobs.data(), ni.data(), nullptr),
               QF_OK);
 }
 
@@ -988,9 +1006,9 @@ TEST(NetInit, BoundsMomentsAndIndependenceOfTheFleet) {
     const int64_t P = n3.P;
     const std::vector<uint32_t> keys3 = {11, 0, 11, 1, 12, 2}, keys1 = {12, 2};
     std::vector<float> p3(3 * K * P), p3b(3 * K * P), p1(K * P);
-    ASSERT_EQ(b->net_init(b, &n3, keys3.data(), p3.data()), QF_OK);
-    ASSERT_EQ(b->net_init(b, &n3, keys3.data(), p3b.data()), QF_OK);
-    ASSERT_EQ(b->net_init(b, &n1, keys1.data(), p1.data()), QF_OK);
+    ASSERT_EQ(b->net_init(b, &n3, keys3.data(), QF_STREAM_INIT, p3.data()), QF_OK);
+    ASSERT_EQ(b->net_init(b, &n3, keys3.data(), QF_STREAM_INIT, p3b.data()), QF_OK);
+    ASSERT_EQ(b->net_init(b, &n1, keys1.data(), QF_STREAM_INIT, p1.data()), QF_OK);
     EXPECT_TRUE(same_bits(p3.data(), p3b.data(), p3.size())) << "same keys, different parameters";
     EXPECT_TRUE(same_bits(&p3[2 * K * P], p1.data(), p1.size())) << "run 2 of 3 differs from the same run alone";
     EXPECT_FALSE(same_bits(&p3[0], &p3[K * P], K * P)) << "runs 0 and 1 (other keys) coincide";
@@ -1045,7 +1063,7 @@ TEST(NetIsolation, RunAloneEqualsRunInFleetAndThreadCountDoesNotMatter) {
         Out o;
         o.q.resize((size_t)G * M * A);
         o.grads.resize(G * P);
-        EXPECT_EQ(b->net_init(b, &n, keys.data(), params.data()), QF_OK);
+        EXPECT_EQ(b->net_init(b, &n, keys.data(), QF_STREAM_INIT, params.data()), QF_OK);
         EXPECT_EQ(b->net_forward(b, &n, params.data(), M, x, nullptr, acts.data(), o.q.data()), QF_OK);
         EXPECT_EQ(b->net_backward(b, &n, params.data(), M, x, nullptr, acts.data(), dq, o.grads.data(), work.data()),
                   QF_OK);

@@ -81,5 +81,7 @@ inline qf_run_hp default_hp() {
     h.explore = QF_EXPLORE_EPSILON;
     h.loss = QF_LOSS_HUBER;
     h.double_q = 0;
+    h.n_heads = 1;
+    h.mask_p = 1.0f;
     return h;
 }

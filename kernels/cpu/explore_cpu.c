@@ -1,2 +1,179 @@
-/* explore_cpu.c — the CPU reference of the exploration operations (kernels/explore.h). */
+/* explore_cpu.c — the CPU reference of the exploration operations (kernels/explore.h): counts,
+ * SimHash, RND normalization, rewards and loss. One run's work is done in a fixed order by one
+ * thread, so results do not depend on the thread count or on the other runs. */
+#include <math.h>
+#include <string.h>
+
 #include "../backend.h"
+
+#define QF_PAR_MIN_WORK (1 << 20)
+
+static int cpu_count_init(qf_backend *b, const qf_counts *c, const uint32_t *keys) {
+    (void)b;
+    if (c->mode != QF_COUNT_SIMHASH) return QF_OK;
+#pragma omp parallel for schedule(static) if (c->R > 1 && (int64_t)c->R * c->bits * c->D >= QF_PAR_MIN_WORK / 16)
+    for (int32_t r = 0; r < c->R; r++)
+        for (int32_t i = 0; i < c->bits; i++)
+            for (int32_t d = 0; d < c->D; d++)
+                c->proj[((int64_t)r * c->bits + i) * c->D + d] = qf_simhash_proj(keys[2 * r], keys[2 * r + 1], i, d);
+    return QF_OK;
+}
+
+/* Insert-or-increment a code in one run's table. A full table counts nothing more (the caller's
+ * table size bounds the distinct codes; qfleet sizes it from count_table). */
+static void hash_add(uint64_t *key, uint32_t *cnt, int32_t log2cap, uint64_t code) {
+    const uint32_t cap = 1u << log2cap, mask = cap - 1u;
+    uint32_t s = qf_hash_home(code, log2cap);
+    for (uint32_t probe = 0; probe < cap; probe++, s = (s + 1u) & mask) {
+        if (key[s] == 0) key[s] = code + 1;
+        if (key[s] == code + 1) {
+            cnt[s] += 1;
+            return;
+        }
+    }
+}
+
+static int cpu_count_update(qf_backend *b, const qf_counts *c, int32_t E, const float *next_obs,
+                            const int32_t *next_idx) {
+    (void)b;
+    if (c->mode == QF_COUNT_OFF) return QF_OK;
+    const int64_t per = c->mode == QF_COUNT_SIMHASH ? (int64_t)E * c->bits * c->D : E;
+#pragma omp parallel for schedule(static) if (c->R > 1 && c->R * per >= QF_PAR_MIN_WORK / 16)
+    for (int32_t r = 0; r < c->R; r++) {
+        if (c->mode == QF_COUNT_EXACT) {
+            for (int32_t e = 0; e < E; e++) {
+                int32_t s = next_idx[(int64_t)r * E + e];
+                s = s < 0 ? 0 : (s >= c->S ? c->S - 1 : s);
+                c->cnt[(int64_t)r * c->S + s] += 1;
+            }
+        } else {
+            const int64_t cap = (int64_t)1 << c->log2cap;
+            const float *proj = c->proj + (int64_t)r * c->bits * c->D;
+            for (int32_t e = 0; e < E; e++) {
+                const uint64_t code = qf_simhash_code(proj, c->bits, c->D, next_obs + ((int64_t)r * E + e) * c->D);
+                hash_add(c->key + r * cap, c->cnt + r * cap, c->log2cap, code);
+            }
+        }
+    }
+    return QF_OK;
+}
+
+static int cpu_count_bonus(qf_backend *b, const qf_counts *c, const qf_run_hp *hp, int32_t B, qf_sample *s) {
+    (void)b;
+    if (c->mode == QF_COUNT_OFF) return QF_OK;
+    const int64_t per = c->mode == QF_COUNT_SIMHASH ? (int64_t)B * c->bits * c->D : B;
+#pragma omp parallel for schedule(static) if (c->R > 1 && c->R * per >= QF_PAR_MIN_WORK / 16)
+    for (int32_t r = 0; r < c->R; r++) {
+        if (hp[r].bonus != QF_BONUS_COUNT) continue;
+        const int64_t cap = (int64_t)1 << c->log2cap;
+        for (int32_t j = 0; j < B; j++) {
+            const int64_t t = (int64_t)r * B + j;
+            uint32_t n;
+            if (c->mode == QF_COUNT_EXACT) {
+                int32_t st = s->next_idx[t];
+                st = st < 0 ? 0 : (st >= c->S ? c->S - 1 : st);
+                n = c->cnt[(int64_t)r * c->S + st];
+            } else {
+                const uint64_t code = qf_simhash_code(c->proj + (int64_t)r * c->bits * c->D, c->bits, c->D,
+                                                      s->next_obs + t * c->D);
+                n = qf_hash_count(c->key + r * cap, c->cnt + r * cap, c->log2cap, code);
+            }
+            s->intr[t] = qf_count_bonus(n);
+        }
+    }
+    return QF_OK;
+}
+
+static int cpu_rnd_input(qf_backend *b, const qf_rnd *rnd, int32_t M, const float *x, int update) {
+    (void)b;
+    const int32_t R = rnd->net.R, D = rnd->net.w[0];
+#pragma omp parallel for schedule(static) if (R > 1 && (int64_t)R * M * D >= QF_PAR_MIN_WORK / 4)
+    for (int32_t r = 0; r < R; r++) {
+        const float *xr = x + (int64_t)r * M * D;
+        double *mean = rnd->obs_mean + (int64_t)r * D, *m2 = rnd->obs_m2 + (int64_t)r * D;
+        if (update) {
+            for (int32_t d = 0; d < D; d++) {
+                double n = rnd->obs_n[r], bm = 0.0, bm2 = 0.0;
+                for (int32_t m = 0; m < M; m++) bm += xr[(int64_t)m * D + d];
+                bm /= M;
+                for (int32_t m = 0; m < M; m++) {
+                    const double dd = xr[(int64_t)m * D + d] - bm;
+                    bm2 += dd * dd;
+                }
+                qf_stats_merge(&n, &mean[d], &m2[d], (double)M, bm, bm2);
+            }
+            rnd->obs_n[r] += M;
+        }
+        float *out = rnd->xn + (int64_t)r * M * D;
+        for (int32_t m = 0; m < M; m++)
+            for (int32_t d = 0; d < D; d++)
+                out[(int64_t)m * D + d] = qf_rnd_norm(xr[(int64_t)m * D + d], mean[d], m2[d], rnd->obs_n[r]);
+    }
+    return QF_OK;
+}
+
+/* Mean over the outputs of the squared error of row m of run r. */
+static float rnd_err(const qf_rnd *rnd, int64_t row) {
+    const int32_t dim = rnd->net.w[rnd->net.L];
+    float s = 0.0f;
+    for (int32_t j = 0; j < dim; j++) {
+        const float d = rnd->out_p[row * dim + j] - rnd->out_t[row * dim + j];
+        s += d * d;
+    }
+    return s / (float)dim;
+}
+
+static int cpu_rnd_reward(qf_backend *b, const qf_rnd *rnd, const qf_run_hp *hp, int32_t E,
+                          const uint8_t *flags, float *intr) {
+    (void)b;
+    const int32_t R = rnd->net.R;
+#pragma omp parallel for schedule(static) if (R > 1 && (int64_t)R * E * rnd->net.w[rnd->net.L] >= QF_PAR_MIN_WORK / 4)
+    for (int32_t r = 0; r < R; r++) {
+        double bm = 0.0, bm2 = 0.0;
+        for (int32_t e = 0; e < E; e++) {
+            const int64_t i = (int64_t)r * E + e;
+            intr[i] = rnd_err(rnd, i);
+            rnd->ret[i] = rnd->ret[i] * hp[r].gamma + intr[i];
+            bm += rnd->ret[i];
+        }
+        bm /= E;
+        for (int32_t e = 0; e < E; e++) {
+            const double d = rnd->ret[(int64_t)r * E + e] - bm;
+            bm2 += d * d;
+        }
+        qf_stats_merge(&rnd->ret_n[r], &rnd->ret_mean[r], &rnd->ret_m2[r], (double)E, bm, bm2);
+        for (int32_t e = 0; e < E; e++) {
+            const int64_t i = (int64_t)r * E + e;
+            intr[i] = qf_rnd_scale(intr[i], rnd->ret_m2[r], rnd->ret_n[r]);
+            if (hp[r].rnd_episodic && (flags[i] & (QF_TERMINAL | QF_TRUNCATED))) rnd->ret[i] = 0.0f;
+        }
+    }
+    return QF_OK;
+}
+
+static int cpu_rnd_grad(qf_backend *b, const qf_rnd *rnd, int32_t M) {
+    (void)b;
+    const int32_t R = rnd->net.R, dim = rnd->net.w[rnd->net.L];
+    for (int32_t r = 0; r < R; r++) {
+        float l = 0.0f;
+        for (int32_t m = 0; m < M; m++) {
+            const int64_t row = (int64_t)r * M + m;
+            for (int32_t j = 0; j < dim; j++) {
+                const float d = rnd->out_p[row * dim + j] - rnd->out_t[row * dim + j];
+                rnd->dq[row * dim + j] = 2.0f * d / (float)((int64_t)M * dim);
+            }
+            l += rnd_err(rnd, row);
+        }
+        rnd->loss[r] = l / (float)M;
+    }
+    return QF_OK;
+}
+
+void qf_cpu_explore_ops(qf_backend *b) {
+    b->count_init = cpu_count_init;
+    b->count_update = cpu_count_update;
+    b->count_bonus = cpu_count_bonus;
+    b->rnd_input = cpu_rnd_input;
+    b->rnd_reward = cpu_rnd_reward;
+    b->rnd_grad = cpu_rnd_grad;
+}

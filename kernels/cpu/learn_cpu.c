@@ -20,12 +20,12 @@ static int64_t hidden_off(const qf_net *n, int l) {
     return off;
 }
 
-static int cpu_net_init(qf_backend *b, const qf_net *net, const uint32_t *keys, float *params) {
+static int cpu_net_init(qf_backend *b, const qf_net *net, const uint32_t *keys, uint32_t stream, float *params) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K;
 #pragma omp parallel for schedule(static) if (G > 1 && G * net->P >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++)
-        for (int64_t j = 0; j < net->P; j++) params[g * net->P + j] = qf_init_param(net, keys, g, j);
+        for (int64_t j = 0; j < net->P; j++) params[g * net->P + j] = qf_init_param(net, keys, stream, g, j);
     return QF_OK;
 }
 
@@ -125,21 +125,39 @@ static int cpu_net_backward(qf_backend *b, const qf_net *net, const float *param
 }
 
 static int cpu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t B, const qf_sample *s,
-                  const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean) {
+                  const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
+                  float *imean) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
 #pragma omp parallel for schedule(static) if (G > 1 && G * B * A >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++) {
-        const int64_t r = g / net->K;
-        float lsum = 0.0f, qsum = 0.0f;
+        const int64_t r = g / net->K, k = g % net->K;
+        const float beta = hp[r].beta;
+        float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
         for (int32_t j = 0; j < B; j++) {
             const int64_t row = (g * B + j) * A, t = r * B + j;
+            const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
             lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL,
-                              s->action[t], s->reward[t], s->terminal[t], dq + row);
+                              s->action[t], s->reward[t] + bonus, s->terminal[t], w, dq + row);
             qsum += q[row + s->action[t]];
+            isum += bonus;
         }
         loss[g] = lsum / (float)B;
         qmean[g] = qsum / (float)B;
+        if (k == 0) imean[r] = isum / (float)B;
+    }
+    return QF_OK;
+}
+
+static int cpu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t M, float *q,
+                         const float *qp) {
+    (void)b;
+    const int64_t G = (int64_t)net->R * net->K, per = (int64_t)M * net->w[net->L];
+#pragma omp parallel for schedule(static) if (G > 1 && G * per >= QF_PAR_MIN_WORK)
+    for (int64_t g = 0; g < G; g++) {
+        const float c = hp[g / net->K].prior_scale;
+        if (c == 0.0f) continue;
+        for (int64_t i = 0; i < per; i++) q[g * per + i] += c * qp[g * per + i];
     }
     return QF_OK;
 }
@@ -197,22 +215,28 @@ static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *
 }
 
 static int cpu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
-                   const uint32_t *keys, uint32_t t, int32_t *actions) {
+                   const uint32_t *keys, uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions) {
     (void)b;
     const int32_t A = net->w[net->L];
 #pragma omp parallel for schedule(static) if (net->R > 1 && (int64_t)net->R * E * A >= QF_PAR_MIN_WORK / 8)
     for (int32_t r = 0; r < net->R; r++)
         for (int32_t e = 0; e < E; e++) {
+            const int64_t i = (int64_t)r * E + e;
+            if (hp[r].explore != QF_EXPLORE_BOOTSTRAP)
+                heads[i] = 0;
+            else if (t == 0 || (flags[i] & (QF_TERMINAL | QF_TRUNCATED)))
+                heads[i] = qf_draw_head(keys[2 * r], keys[2 * r + 1], e, t, hp[r].n_heads);
             qf_rng g = qf_rng_make(keys[2 * r], keys[2 * r + 1], QF_STREAM_ACT, (uint32_t)e, t);
             const float *row = q + (((int64_t)r * net->K) * E + e) * A;
-            actions[(int64_t)r * E + e] = qf_select_action(row, A, &hp[r], t, qf_rng_next(&g));
+            actions[i] = qf_act_one(row, (int64_t)E * A, A, &hp[r], heads[i], t, qf_rng_next(&g));
         }
     return QF_OK;
 }
 
-static int cpu_replay_store(qf_backend *b, const qf_replay *rp, int32_t E, int64_t ptr, const float *obs,
-                            const int32_t *obs_idx, const int32_t *actions, const float *reward,
-                            const uint8_t *flags, const float *next_obs, const int32_t *next_idx) {
+static int cpu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp *hp, const uint32_t *keys,
+                            int32_t E, int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx,
+                            const int32_t *actions, const float *reward, const uint8_t *flags,
+                            const float *next_obs, const int32_t *next_idx, const float *intr) {
     (void)b;
 #pragma omp parallel for schedule(static) if (rp->R > 1 && (int64_t)rp->R * E * (rp->D + 4) >= QF_PAR_MIN_WORK)
     for (int32_t r = 0; r < rp->R; r++)
@@ -228,6 +252,8 @@ static int cpu_replay_store(qf_backend *b, const qf_replay *rp, int32_t E, int64
             rp->action[dst] = actions[src];
             rp->reward[dst] = reward[src];
             rp->terminal[dst] = (uint8_t)((flags[src] & QF_TERMINAL) != 0);
+            rp->mask[dst] = qf_draw_mask(keys[2 * r], keys[2 * r + 1], e, t, hp[r].n_heads, hp[r].mask_p);
+            rp->intr[dst] = intr ? intr[src] : 0.0f;
         }
     return QF_OK;
 }
@@ -250,6 +276,8 @@ static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int6
             out->action[dst] = rp->action[src];
             out->reward[dst] = rp->reward[src];
             out->terminal[dst] = rp->terminal[src];
+            out->mask[dst] = rp->mask[src];
+            out->intr[dst] = rp->intr[src];
         }
     return QF_OK;
 }
@@ -266,10 +294,12 @@ void qf_cpu_learn_ops(qf_backend *b) {
     b->net_forward = cpu_net_forward;
     b->net_backward = cpu_net_backward;
     b->td = cpu_td;
+    b->add_prior = cpu_add_prior;
     b->adam = cpu_adam;
     b->target_update = cpu_target_update;
     b->act = cpu_act;
     b->replay_store = cpu_replay_store;
     b->replay_sample = cpu_replay_sample;
     b->fill0 = cpu_fill0;
+    qf_cpu_explore_ops(b);
 }

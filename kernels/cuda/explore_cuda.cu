@@ -1,2 +1,193 @@
-// explore_cuda.cu — the CUDA twins of the exploration operations (kernels/explore.h).
+// explore_cuda.cu — the exploration operations on the GPU: the contracts of kernels/backend.h, the
+// reference is kernels/cpu/explore_cpu.c, the per-element math is kernels/explore.h. Counts use
+// integer atomics (the counts do not depend on the order; SimHash slots may, the counts per code do
+// not); statistics are reduced per run by one thread in a fixed order, as on the CPU.
+#include <math.h>
+
 #include "cuda_impl.h"
+
+static const int kBlock = 256;
+static unsigned blocks_for(int64_t n) { return (unsigned)((n + kBlock - 1) / kBlock < 1 ? 1 : (n + kBlock - 1) / kBlock); }
+#define GRID_FOR(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+#define LAUNCH(b, kernel, n, ...)                                                                   \
+    do {                                                                                            \
+        kernel<<<blocks_for(n), kBlock, 0, qf_cuda_impl(b)->stream>>>(__VA_ARGS__);                 \
+        QF_LAUNCH_CHECK(b, #kernel);                                                                \
+    } while (0)
+
+__global__ void proj_kernel(qf_counts c, const uint32_t *keys) {
+    GRID_FOR(i, (int64_t)c.R * c.bits * c.D) {
+        const int64_t r = i / ((int64_t)c.bits * c.D), row = (i / c.D) % c.bits, d = i % c.D;
+        c.proj[i] = qf_simhash_proj(keys[2 * r], keys[2 * r + 1], (int32_t)row, (int32_t)d);
+    }
+}
+
+__device__ static void hash_add(unsigned long long *key, uint32_t *cnt, int32_t log2cap, uint64_t code) {
+    const uint32_t cap = 1u << log2cap, mask = cap - 1u;
+    uint32_t s = qf_hash_home(code, log2cap);
+    const unsigned long long want = (unsigned long long)(code + 1);
+    for (uint32_t probe = 0; probe < cap; probe++, s = (s + 1u) & mask) {
+        const unsigned long long old = atomicCAS(&key[s], 0ull, want);
+        if (old == 0ull || old == want) {
+            atomicAdd(&cnt[s], 1u);
+            return;
+        }
+    }
+}
+
+__global__ void count_update_kernel(qf_counts c, int32_t E, const float *next_obs, const int32_t *next_idx) {
+    GRID_FOR(i, (int64_t)c.R * E) {
+        const int64_t r = i / E;
+        if (c.mode == QF_COUNT_EXACT) {
+            int32_t s = next_idx[i];
+            s = s < 0 ? 0 : (s >= c.S ? c.S - 1 : s);
+            atomicAdd(&c.cnt[r * c.S + s], 1u);
+        } else {
+            const int64_t cap = (int64_t)1 << c.log2cap;
+            const uint64_t code = qf_simhash_code(c.proj + r * c.bits * c.D, c.bits, c.D, next_obs + i * c.D);
+            hash_add((unsigned long long *)c.key + r * cap, c.cnt + r * cap, c.log2cap, code);
+        }
+    }
+}
+
+__global__ void count_bonus_kernel(qf_counts c, const qf_run_hp *hp, int32_t B, qf_sample s) {
+    GRID_FOR(t, (int64_t)c.R * B) {
+        const int64_t r = t / B;
+        if (hp[r].bonus != QF_BONUS_COUNT) continue;
+        uint32_t n;
+        if (c.mode == QF_COUNT_EXACT) {
+            int32_t st = s.next_idx[t];
+            st = st < 0 ? 0 : (st >= c.S ? c.S - 1 : st);
+            n = c.cnt[r * c.S + st];
+        } else {
+            const int64_t cap = (int64_t)1 << c.log2cap;
+            const uint64_t code = qf_simhash_code(c.proj + r * c.bits * c.D, c.bits, c.D, s.next_obs + t * c.D);
+            n = qf_hash_count(c.key + r * cap, c.cnt + r * cap, c.log2cap, code);
+        }
+        s.intr[t] = qf_count_bonus(n);
+    }
+}
+
+// One thread per (run, dimension): merge the M new values, in order, as the CPU does.
+__global__ void rnd_stats_kernel(qf_rnd q, int32_t M, const float *x) {
+    const int32_t D = q.net.w[0];
+    GRID_FOR(i, (int64_t)q.net.R * D) {
+        const int64_t r = i / D, d = i % D;
+        const float *xr = x + r * M * D;
+        double n = q.obs_n[r], bm = 0.0, bm2 = 0.0;
+        for (int32_t m = 0; m < M; m++) bm += xr[(int64_t)m * D + d];
+        bm /= M;
+        for (int32_t m = 0; m < M; m++) {
+            const double dd = xr[(int64_t)m * D + d] - bm;
+            bm2 += dd * dd;
+        }
+        qf_stats_merge(&n, &q.obs_mean[i], &q.obs_m2[i], (double)M, bm, bm2);
+    }
+}
+
+__global__ void rnd_count_kernel(qf_rnd q, int32_t M) {
+    GRID_FOR(r, (int64_t)q.net.R) q.obs_n[r] += M;
+}
+
+__global__ void rnd_norm_kernel(qf_rnd q, int32_t M, const float *x) {
+    const int32_t D = q.net.w[0];
+    GRID_FOR(i, (int64_t)q.net.R * M * D) {
+        const int64_t r = i / ((int64_t)M * D), d = i % D;
+        q.xn[i] = qf_rnd_norm(x[i], q.obs_mean[r * D + d], q.obs_m2[r * D + d], q.obs_n[r]);
+    }
+}
+
+__device__ static float rnd_err(const qf_rnd &q, int64_t row) {
+    const int32_t dim = q.net.w[q.net.L];
+    float s = 0.0f;
+    for (int32_t j = 0; j < dim; j++) {
+        const float d = q.out_p[row * dim + j] - q.out_t[row * dim + j];
+        s += d * d;
+    }
+    return s / (float)dim;
+}
+
+// One thread per run: the E errors, returns and the statistics merge in the CPU's order.
+__global__ void rnd_reward_kernel(qf_rnd q, const qf_run_hp *hp, int32_t E, const uint8_t *flags, float *intr) {
+    GRID_FOR(r, (int64_t)q.net.R) {
+        double bm = 0.0, bm2 = 0.0;
+        for (int32_t e = 0; e < E; e++) {
+            const int64_t i = r * E + e;
+            intr[i] = rnd_err(q, i);
+            q.ret[i] = q.ret[i] * hp[r].gamma + intr[i];
+            bm += q.ret[i];
+        }
+        bm /= E;
+        for (int32_t e = 0; e < E; e++) {
+            const double d = q.ret[r * E + e] - bm;
+            bm2 += d * d;
+        }
+        qf_stats_merge(&q.ret_n[r], &q.ret_mean[r], &q.ret_m2[r], (double)E, bm, bm2);
+        for (int32_t e = 0; e < E; e++) {
+            const int64_t i = r * E + e;
+            intr[i] = qf_rnd_scale(intr[i], q.ret_m2[r], q.ret_n[r]);
+            if (hp[r].rnd_episodic && (flags[i] & (QF_TERMINAL | QF_TRUNCATED))) q.ret[i] = 0.0f;
+        }
+    }
+}
+
+__global__ void rnd_dq_kernel(qf_rnd q, int32_t M) {
+    const int32_t dim = q.net.w[q.net.L];
+    GRID_FOR(i, (int64_t)q.net.R * M * dim) q.dq[i] = 2.0f * (q.out_p[i] - q.out_t[i]) / (float)((int64_t)M * dim);
+}
+
+__global__ void rnd_loss_kernel(qf_rnd q, int32_t M) {
+    GRID_FOR(r, (int64_t)q.net.R) {
+        float l = 0.0f;
+        for (int32_t m = 0; m < M; m++) l += rnd_err(q, r * M + m);
+        q.loss[r] = l / (float)M;
+    }
+}
+
+static int cu_count_init(qf_backend *b, const qf_counts *c, const uint32_t *keys) {
+    if (c->mode != QF_COUNT_SIMHASH) return QF_OK;
+    LAUNCH(b, proj_kernel, (int64_t)c->R * c->bits * c->D, *c, keys);
+    return QF_OK;
+}
+
+static int cu_count_update(qf_backend *b, const qf_counts *c, int32_t E, const float *next_obs, const int32_t *next_idx) {
+    if (c->mode == QF_COUNT_OFF) return QF_OK;
+    LAUNCH(b, count_update_kernel, (int64_t)c->R * E, *c, E, next_obs, next_idx);
+    return QF_OK;
+}
+
+static int cu_count_bonus(qf_backend *b, const qf_counts *c, const qf_run_hp *hp, int32_t B, qf_sample *s) {
+    if (c->mode == QF_COUNT_OFF) return QF_OK;
+    LAUNCH(b, count_bonus_kernel, (int64_t)c->R * B, *c, hp, B, *s);
+    return QF_OK;
+}
+
+static int cu_rnd_input(qf_backend *b, const qf_rnd *q, int32_t M, const float *x, int update) {
+    if (update) {
+        LAUNCH(b, rnd_stats_kernel, (int64_t)q->net.R * q->net.w[0], *q, M, x);
+        LAUNCH(b, rnd_count_kernel, q->net.R, *q, M);
+    }
+    LAUNCH(b, rnd_norm_kernel, (int64_t)q->net.R * M * q->net.w[0], *q, M, x);
+    return QF_OK;
+}
+
+static int cu_rnd_reward(qf_backend *b, const qf_rnd *q, const qf_run_hp *hp, int32_t E, const uint8_t *flags,
+                         float *intr) {
+    LAUNCH(b, rnd_reward_kernel, q->net.R, *q, hp, E, flags, intr);
+    return QF_OK;
+}
+
+static int cu_rnd_grad(qf_backend *b, const qf_rnd *q, int32_t M) {
+    LAUNCH(b, rnd_dq_kernel, (int64_t)q->net.R * M * q->net.w[q->net.L], *q, M);
+    LAUNCH(b, rnd_loss_kernel, q->net.R, *q, M);
+    return QF_OK;
+}
+
+void qf_cuda_explore_ops(qf_backend *b) {
+    b->count_init = cu_count_init;
+    b->count_update = cu_count_update;
+    b->count_bonus = cu_count_bonus;
+    b->rnd_input = cu_rnd_input;
+    b->rnd_reward = cu_rnd_reward;
+    b->rnd_grad = cu_rnd_grad;
+}

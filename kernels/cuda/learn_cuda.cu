@@ -6,6 +6,8 @@
 
 #include "cuda_impl.h"
 
+void qf_cuda_explore_ops(qf_backend *b); // explore_cuda.cu
+
 static const int kBlock = 256;
 static unsigned blocks_for(int64_t n) { return (unsigned)((n + kBlock - 1) / kBlock < 1 ? 1 : (n + kBlock - 1) / kBlock); }
 #define GRID_FOR(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
@@ -19,9 +21,9 @@ __host__ __device__ static inline int64_t hidden_off(const qf_net &n, int l) {
 // ------------------------------------------------------------------------------------------------
 // kernels
 
-__global__ void init_kernel(qf_net n, const uint32_t *keys, float *params) {
+__global__ void init_kernel(qf_net n, const uint32_t *keys, uint32_t stream, float *params) {
     const int64_t total = (int64_t)n.R * n.K * n.P;
-    GRID_FOR(i, total) params[i] = qf_init_param(&n, keys, i / n.P, i % n.P);
+    GRID_FOR(i, total) params[i] = qf_init_param(&n, keys, stream, i / n.P, i % n.P);
 }
 
 // out[g][m][j] = bias_g[j] (ld ldo, per-network stride so), then the GEMM adds x Wt.
@@ -87,21 +89,31 @@ __global__ void relu_mask_kernel(int64_t G, int32_t M, int32_t w, const float *i
     }
 }
 
-__global__ void td_kernel(qf_net n, const qf_run_hp *hp, int32_t B, const int32_t *action, const float *reward,
-                          const uint8_t *terminal, const float *q, const float *qt, const float *qo, float *dq,
-                          float *loss, float *qmean) {
+__global__ void td_kernel(qf_net n, const qf_run_hp *hp, int32_t B, qf_sample s, const float *q, const float *qt,
+                          const float *qo, float *dq, float *loss, float *qmean, float *imean) {
     const int64_t G = (int64_t)n.R * n.K, A = n.w[n.L];
     GRID_FOR(g, G) {
-        const int64_t r = g / n.K;
-        float lsum = 0.0f, qsum = 0.0f;
+        const int64_t r = g / n.K, k = g % n.K;
+        const float beta = hp[r].beta;
+        float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
         for (int32_t j = 0; j < B; j++) {
             const int64_t row = (g * B + j) * A, t = r * B + j;
-            lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, action[t],
-                              reward[t], terminal[t], dq + row);
-            qsum += q[row + action[t]];
+            const float w = (float)((s.mask[t] >> k) & 1u), bonus = beta * s.intr[t];
+            lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s.action[t],
+                              s.reward[t] + bonus, s.terminal[t], w, dq + row);
+            qsum += q[row + s.action[t]];
+            isum += bonus;
         }
         loss[g] = lsum / (float)B;
         qmean[g] = qsum / (float)B;
+        if (k == 0) imean[r] = isum / (float)B;
+    }
+}
+
+__global__ void add_prior_kernel(qf_net n, const qf_run_hp *hp, int64_t per, float *q, const float *qp) {
+    GRID_FOR(i, (int64_t)n.R * n.K * per) {
+        const float c = hp[(i / per) / n.K].prior_scale;
+        if (c != 0.0f) q[i] += c * qp[i];
     }
 }
 
@@ -171,19 +183,24 @@ __global__ void target_kernel(int64_t per_run, int32_t R, const qf_run_hp *hp, c
 }
 
 __global__ void act_kernel(qf_net n, const qf_run_hp *hp, int32_t E, const float *q, const uint32_t *keys,
-                           uint32_t t, int32_t *actions) {
+                           uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions) {
     const int32_t A = n.w[n.L];
     GRID_FOR(i, (int64_t)n.R * E) {
         const int64_t r = i / E, e = i % E;
+        if (hp[r].explore != QF_EXPLORE_BOOTSTRAP)
+            heads[i] = 0;
+        else if (t == 0 || (flags[i] & (QF_TERMINAL | QF_TRUNCATED)))
+            heads[i] = qf_draw_head(keys[2 * r], keys[2 * r + 1], (int32_t)e, t, hp[r].n_heads);
         qf_rng g = qf_rng_make(keys[2 * r], keys[2 * r + 1], QF_STREAM_ACT, (uint32_t)e, t);
         const float *row = q + ((r * n.K) * E + e) * A;
-        actions[i] = qf_select_action(row, A, &hp[r], t, qf_rng_next(&g));
+        actions[i] = qf_act_one(row, (int64_t)E * A, A, &hp[r], heads[i], t, qf_rng_next(&g));
     }
 }
 
-__global__ void store_kernel(qf_replay rp, int32_t E, int64_t ptr, const float *obs, const int32_t *obs_idx,
-                             const int32_t *actions, const float *reward, const uint8_t *flags,
-                             const float *next_obs, const int32_t *next_idx) {
+__global__ void store_kernel(qf_replay rp, const qf_run_hp *hp, const uint32_t *keys, int32_t E, int64_t ptr,
+                             uint32_t t, const float *obs, const int32_t *obs_idx, const int32_t *actions,
+                             const float *reward, const uint8_t *flags, const float *next_obs,
+                             const int32_t *next_idx, const float *intr) {
     GRID_FOR(src, (int64_t)rp.R * E) {
         const int64_t r = src / E, e = src % E, dst = r * rp.C + (ptr + e) % rp.C;
         if (rp.embed) {
@@ -198,6 +215,8 @@ __global__ void store_kernel(qf_replay rp, int32_t E, int64_t ptr, const float *
         rp.action[dst] = actions[src];
         rp.reward[dst] = reward[src];
         rp.terminal[dst] = (uint8_t)((flags[src] & QF_TERMINAL) != 0);
+        rp.mask[dst] = qf_draw_mask(keys[2 * r], keys[2 * r + 1], (int32_t)e, t, hp[r].n_heads, hp[r].mask_p);
+        rp.intr[dst] = intr ? intr[src] : 0.0f;
     }
 }
 
@@ -218,6 +237,8 @@ __global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t up
         out.action[dst] = rp.action[src];
         out.reward[dst] = rp.reward[src];
         out.terminal[dst] = rp.terminal[src];
+        out.mask[dst] = rp.mask[src];
+        out.intr[dst] = rp.intr[src];
     }
 }
 
@@ -230,8 +251,8 @@ __global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t up
         QF_LAUNCH_CHECK(b, #kernel);                                                                \
     } while (0)
 
-static int cu_net_init(qf_backend *b, const qf_net *net, const uint32_t *keys, float *params) {
-    LAUNCH(b, init_kernel, (int64_t)net->R * net->K * net->P, *net, keys, params);
+static int cu_net_init(qf_backend *b, const qf_net *net, const uint32_t *keys, uint32_t stream, float *params) {
+    LAUNCH(b, init_kernel, (int64_t)net->R * net->K * net->P, *net, keys, stream, params);
     return QF_OK;
 }
 
@@ -329,9 +350,14 @@ static int cu_net_backward(qf_backend *b, const qf_net *net, const float *params
 }
 
 static int cu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t B, const qf_sample *s, const float *q,
-                 const float *qt, const float *qo, float *dq, float *loss, float *qmean) {
-    LAUNCH(b, td_kernel, (int64_t)net->R * net->K, *net, hp, B, s->action, s->reward, s->terminal, q, qt, qo, dq,
-           loss, qmean);
+                 const float *qt, const float *qo, float *dq, float *loss, float *qmean, float *imean) {
+    LAUNCH(b, td_kernel, (int64_t)net->R * net->K, *net, hp, B, *s, q, qt, qo, dq, loss, qmean, imean);
+    return QF_OK;
+}
+
+static int cu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t M, float *q, const float *qp) {
+    const int64_t per = (int64_t)M * net->w[net->L];
+    LAUNCH(b, add_prior_kernel, (int64_t)net->R * net->K * per, *net, hp, per, q, qp);
     return QF_OK;
 }
 
@@ -356,15 +382,17 @@ static int cu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *h
 }
 
 static int cu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
-                  const uint32_t *keys, uint32_t t, int32_t *actions) {
-    LAUNCH(b, act_kernel, (int64_t)net->R * E, *net, hp, E, q, keys, t, actions);
+                  const uint32_t *keys, uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions) {
+    LAUNCH(b, act_kernel, (int64_t)net->R * E, *net, hp, E, q, keys, t, flags, heads, actions);
     return QF_OK;
 }
 
-static int cu_replay_store(qf_backend *b, const qf_replay *rp, int32_t E, int64_t ptr, const float *obs,
-                           const int32_t *obs_idx, const int32_t *actions, const float *reward, const uint8_t *flags,
-                           const float *next_obs, const int32_t *next_idx) {
-    LAUNCH(b, store_kernel, (int64_t)rp->R * E, *rp, E, ptr, obs, obs_idx, actions, reward, flags, next_obs, next_idx);
+static int cu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp *hp, const uint32_t *keys, int32_t E,
+                           int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx, const int32_t *actions,
+                           const float *reward, const uint8_t *flags, const float *next_obs, const int32_t *next_idx,
+                           const float *intr) {
+    LAUNCH(b, store_kernel, (int64_t)rp->R * E, *rp, hp, keys, E, ptr, t, obs, obs_idx, actions, reward, flags,
+           next_obs, next_idx, intr);
     return QF_OK;
 }
 
@@ -384,10 +412,12 @@ void qf_cuda_learn_ops(qf_backend *b) {
     b->net_forward = cu_net_forward;
     b->net_backward = cu_net_backward;
     b->td = cu_td;
+    b->add_prior = cu_add_prior;
     b->adam = cu_adam;
     b->target_update = cu_target_update;
     b->act = cu_act;
     b->replay_store = cu_replay_store;
     b->replay_sample = cu_replay_sample;
     b->fill0 = cu_fill0;
+    qf_cuda_explore_ops(b);
 }

@@ -1,0 +1,175 @@
+/* explore.h — exploration on the device: per-element math and state layouts, written once for the
+ * CPU reference (kernels/cpu/explore_cpu.c) and the CUDA kernels (kernels/cuda/explore_cuda.cu).
+ *
+ * - Bootstrapped ensembles (Osband et al. 2016, 2018): K heads per run are K networks of the fleet
+ *   (g = r*K + k). Each head has a fixed random prior network of the same shape, never trained,
+ *   whose output times prior_scale is added to the head's output in acting and in targets. Each
+ *   stored transition carries a K-bit mask drawn from Bernoulli(mask_p) (MASK stream); head k learns
+ *   from it only when bit k is set. Every env draws one head at each episode start (HEAD stream).
+ * - Counts: exact visit counts N(s) of arrival states for discrete envs, or SimHash pseudo-counts
+ *   (Tang et al. 2017): code = sign bits of A x for a fixed Gaussian A [k][D] per run, counted in
+ *   an open-addressing table per run. Bonus 1/sqrt(N(s')), computed when a transition is sampled,
+ *   so it is never stale.
+ * - RND (Burda et al. 2018): a fixed random target network and a trained predictor; inputs are
+ *   observations normalized by running per-dimension statistics and clipped to +-5; the intrinsic
+ *   reward is the predictor's squared error divided by a running std of the discounted intrinsic
+ *   return. */
+#ifndef QF_EXPLORE_H
+#define QF_EXPLORE_H
+#include "learn.h"
+
+/* ---- ensembles ---------------------------------------------------------------------------- */
+
+/* Head followed by env e of the run with key (k0, k1) for the episode that starts at step t. */
+QF_HD static inline int32_t qf_draw_head(uint32_t k0, uint32_t k1, int32_t e, uint32_t t, int32_t n_heads) {
+    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_HEAD, (uint32_t)e, t);
+    return (int32_t)(((uint64_t)qf_rng_next(&g).v[0] * (uint64_t)(uint32_t)n_heads) >> 32);
+}
+
+/* Bootstrap mask of the transition env e stores at step t: bit k ~ Bernoulli(mask_p) for the run's
+ * n_heads heads (mask_p >= 1 or one head: every head trains on everything). */
+QF_HD static inline uint32_t qf_draw_mask(uint32_t k0, uint32_t k1, int32_t e, uint32_t t, int32_t n_heads,
+                                          float mask_p) {
+    if (n_heads <= 1 || mask_p >= 1.0f) return n_heads >= 32 ? 0xffffffffu : ((1u << n_heads) - 1u);
+    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_MASK, (uint32_t)e, t);
+    uint32_t m = 0;
+    philox4x32_ctr_t bits = {{0, 0, 0, 0}};
+    for (int32_t k = 0; k < n_heads; k++) {
+        if ((k & 3) == 0) bits = qf_rng_next(&g);
+        if (qf_u01(bits.v[k & 3]) < mask_p) m |= 1u << k;
+    }
+    return m;
+}
+
+/* Action of one env. q: its Q row of head 0, head k's row at q + k * head_stride; head: the head it
+ * follows this episode. bits: 4 fresh random words (ACT stream). */
+QF_HD static inline int32_t qf_act_one(const float *q, int64_t head_stride, int32_t A, const qf_run_hp *hp,
+                                       int32_t head, uint32_t t, philox4x32_ctr_t bits) {
+    if (hp->explore != QF_EXPLORE_BOOTSTRAP) return qf_select_action(q, A, hp, t, bits);
+    if (hp->act_mode == QF_ACT_UCB) { /* argmax_a mean_k Q_k + c std_k Q_k */
+        int32_t best = 0;
+        float best_v = 0.0f;
+        for (int32_t a = 0; a < A; a++) {
+            float s = 0.0f, ss = 0.0f;
+            for (int32_t k = 0; k < hp->n_heads; k++) s += q[k * head_stride + a];
+            const float mean = s / (float)hp->n_heads;
+            for (int32_t k = 0; k < hp->n_heads; k++) {
+                const float d = q[k * head_stride + a] - mean;
+                ss += d * d;
+            }
+            const float v = mean + hp->ucb_c * sqrtf(ss / (float)hp->n_heads);
+            if (a == 0 || v > best_v || best_v != best_v) {
+                best = a;
+                best_v = v;
+            }
+        }
+        return best;
+    }
+    /* greedy with the episode's head, or Boltzmann at alpha > 0 */
+    qf_run_hp h = *hp;
+    h.explore = hp->alpha > 0.0f ? QF_EXPLORE_BOLTZMANN : QF_EXPLORE_EPSILON;
+    h.eps_start = h.eps_end = 0.0f;
+    h.eps_steps = 0;
+    return qf_select_action(q + head * head_stride, A, &h, t, bits);
+}
+
+/* ---- counts ------------------------------------------------------------------------------- */
+
+enum { QF_COUNT_OFF = 0, QF_COUNT_EXACT = 1, QF_COUNT_SIMHASH = 2 };
+
+typedef struct qf_counts {
+    int32_t R, mode;      /* QF_COUNT_*                                                   */
+    int32_t S;            /* exact: states per run                                         */
+    int32_t bits, D;      /* SimHash: code length k and input width                        */
+    int32_t log2cap;      /* SimHash: log2 of the table slots per run                      */
+    uint32_t *cnt;        /* exact: [R][S]; SimHash: [R][2^log2cap] counts                  */
+    uint64_t *key;        /* SimHash: [R][2^log2cap] code + 1 (0 = empty slot)             */
+    float *proj;          /* SimHash: [R][bits][D] Gaussian projection                     */
+} qf_counts;
+
+/* Entry d of row i of run r's SimHash projection: N(0, 1) from the HASH stream. */
+QF_HD static inline float qf_simhash_proj(uint32_t k0, uint32_t k1, int32_t i, int32_t d) {
+    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_HASH, (uint32_t)i, (uint32_t)d);
+    philox4x32_ctr_t u = qf_rng_next(&g);
+    return qf_normal(u.v[0], u.v[1]);
+}
+
+/* k-bit SimHash code of x [D]: bit i = (A_i . x > 0). The dot product runs in a fixed order. */
+QF_HD static inline uint64_t qf_simhash_code(const float *proj, int32_t bits, int32_t D, const float *x) {
+    uint64_t c = 0;
+    for (int32_t i = 0; i < bits; i++) {
+        float s = 0.0f;
+        for (int32_t d = 0; d < D; d++) s += proj[(int64_t)i * D + d] * x[d];
+        if (s > 0.0f) c |= (uint64_t)1 << i;
+    }
+    return c;
+}
+
+/* First probe slot of a code (Fibonacci hashing of the 64-bit code). */
+QF_HD static inline uint32_t qf_hash_home(uint64_t code, int32_t log2cap) {
+    return (uint32_t)(((code + 1) * 0x9E3779B97F4A7C15ull) >> (64 - log2cap));
+}
+
+/* The pseudo-count of a code in one run's table (linear probing; 0 when absent). */
+QF_HD static inline uint32_t qf_hash_count(const uint64_t *key, const uint32_t *cnt, int32_t log2cap,
+                                           uint64_t code) {
+    const uint32_t cap = 1u << log2cap, mask = cap - 1u;
+    uint32_t s = qf_hash_home(code, log2cap);
+    for (uint32_t probe = 0; probe < cap; probe++, s = (s + 1u) & mask) {
+        if (key[s] == code + 1) return cnt[s];
+        if (key[s] == 0) return 0;
+    }
+    return 0;
+}
+
+/* Count bonus for a state seen n times (n >= 1 once the state was stored; 0 treated as 1). */
+QF_HD static inline float qf_count_bonus(uint32_t n) { return 1.0f / sqrtf((float)(n ? n : 1u)); }
+
+/* ---- RND ---------------------------------------------------------------------------------- */
+
+typedef struct qf_rnd {
+    qf_net net;              /* R runs, K = 1: input -> rnd_width -> rnd_dim                   */
+    float *target, *pred;    /* [R][P] fixed target, trained predictor                         */
+    float *adam_m, *adam_v, *grads, *work;
+    int32_t *adam_t;         /* [R]                                                            */
+    float *acts_t, *acts_p;  /* [R][M][H] hidden activations, M = max(E, B)                    */
+    float *out_t, *out_p;    /* [R][M][dim]                                                    */
+    float *dq;               /* [R][M][dim]                                                    */
+    float *xn;               /* [R][M][D] normalized inputs (dense observations)               */
+    double *obs_mean, *obs_m2; /* [R][D] running statistics of the observations (Chan et al.)   */
+    double *obs_n;           /* [R]                                                            */
+    float *ret;              /* [R][E] discounted intrinsic return per env                     */
+    double *ret_mean, *ret_m2, *ret_n; /* [R] running statistics of ret                       */
+    float *loss;             /* [R] predictor loss at the last update                          */
+    float *gnorm;            /* [R] predictor gradient norm at the last update                 */
+} qf_rnd;
+
+#define QF_RND_CLIP 5.0f
+/* The RND predictor's initial parameters: the INIT stream moved past any head index. */
+#define QF_STREAM_RND_PRED (QF_STREAM_INIT + 0x100u)
+
+/* Merge a batch (n_b values, mean mb, sum of squared deviations m2b) into running statistics. */
+QF_HD static inline void qf_stats_merge(double *n, double *mean, double *m2, double n_b, double mb, double m2b) {
+    const double tot = *n + n_b;
+    if (tot <= 0.0) return;
+    const double d = mb - *mean;
+    *mean = *mean + d * n_b / tot;
+    *m2 = *m2 + m2b + d * d * *n * n_b / tot;
+    *n = tot;
+}
+
+/* Normalized, clipped input: (x - mean) / sqrt(var + 1e-8), var = m2 / n. */
+QF_HD static inline float qf_rnd_norm(float x, double mean, double m2, double n) {
+    const double var = n > 0.0 ? m2 / n : 1.0;
+    float z = (float)(((double)x - mean) / sqrt(var + 1e-8));
+    return z > QF_RND_CLIP ? QF_RND_CLIP : (z < -QF_RND_CLIP ? -QF_RND_CLIP : z);
+}
+
+/* The intrinsic reward from a squared prediction error and the running return statistics:
+ * err / std, std = sqrt(m2 / n) (1 while the statistics have no spread yet). */
+QF_HD static inline float qf_rnd_scale(float err, double m2, double n) {
+    const double sd = n > 1.0 ? sqrt(m2 / n) : 0.0;
+    return sd > 1e-8 ? (float)((double)err / sd) : err;
+}
+
+#endif /* QF_EXPLORE_H */
