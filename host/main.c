@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../kernels/backend.h"
+#include "bandits.h"
 #include "bench.h"
 #include "config.h"
 #include "solve.h"
@@ -21,10 +22,13 @@ static void usage(FILE *f) {
             "  bench train   env-steps/s and updates/s of fleets of 1, 16, 256, 4096 runs\n"
             "  solve         exact soft/hard value iteration on deep_sea, chain, bandit: V*(s0)\n"
             "  train         train one fleet of runs by soft Q-learning; results in a folder\n"
+            "  bandits       bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances\n"
+            "                each, one fleet: pseudo-regret table and curves (env=bandit)\n"
             "  help [keys]   this text / the key table\n"
             "\n");
     qf_config_print_keys(f);
-    fprintf(f, "\nexamples:\n  qfleet envs\n  qfleet bench envs env=cartpole backend=cpu max_envs=65536\n");
+    fprintf(f, "\nexamples:\n  qfleet envs\n  qfleet bench envs env=cartpole backend=cpu max_envs=65536\n"
+               "  qfleet bandits env.probs=[0.9,0.8,0.7] envs=4096 steps=10000\n");
 }
 
 static void list_envs(void) {
@@ -93,7 +97,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     int is_bench = strcmp(cmd, "bench") == 0, is_solve = strcmp(cmd, "solve") == 0;
-    int is_train = strcmp(cmd, "train") == 0;
+    int is_train = strcmp(cmd, "train") == 0, is_bandits = strcmp(cmd, "bandits") == 0;
     if (is_bench) {
         if (argc < 3 || (strcmp(argv[2], "envs") != 0 && strcmp(argv[2], "train") != 0)) {
             fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train)\n",
@@ -101,8 +105,8 @@ int main(int argc, char **argv) {
             return 2;
         }
         first_key = 3;
-    } else if (cmd[0] && !is_solve && !is_train) {
-        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, train, help; or none for "
+    } else if (cmd[0] && !is_solve && !is_train && !is_bandits) {
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, train, bandits, help; or none for "
                         "the main job)\n", cmd);
         return 2;
     }
@@ -110,17 +114,33 @@ int main(int argc, char **argv) {
     qf_config cfg;
     qf_config_default(&cfg);
     char msg[768];
-    if (qf_config_parse(&cfg, argc - first_key, argv + first_key, msg, sizeof msg)) {
+    int env_given = 0;
+    for (int i = first_key; i < argc; i++) env_given |= strncmp(argv[i], "env=", 4) == 0;
+    if (is_bandits) {
+        /* bandits: env=bandit and envs=4096 unless given (the user's words come after, so they win) */
+        static char env_word[] = "env=bandit", envs_word[] = "envs=4096";
+        char *words[256];
+        if (argc - first_key > 254) {
+            fprintf(stderr, "qfleet: too many arguments (%d)\n", argc - first_key);
+            return 2;
+        }
+        words[0] = env_word;
+        words[1] = envs_word;
+        for (int i = first_key; i < argc; i++) words[2 + i - first_key] = argv[i];
+        if (qf_config_parse(&cfg, 2 + argc - first_key, words, msg, sizeof msg) ||
+            qf_bandits_check(&cfg, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            return 2;
+        }
+    } else if (qf_config_parse(&cfg, argc - first_key, argv + first_key, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
         return 2;
     }
-    int env_given = 0;
-    for (int i = first_key; i < argc; i++) env_given |= strncmp(argv[i], "env=", 4) == 0;
 
     qf_backend *b;
     if (open_backend(&cfg, &b)) return 1;
-    if (is_solve || is_train) {
-        int rc = is_solve ? qf_cmd_solve(&cfg, b) : qf_cmd_train(&cfg, b);
+    if (is_solve || is_train || is_bandits) {
+        int rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, b) : qf_cmd_bandits(&cfg, b);
         qf_backend_close(b);
         return rc;
     }

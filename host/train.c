@@ -123,7 +123,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
     f = open_atomic(dir, "curves.csv", tmp, sizeof tmp);
     if (!f) goto fail;
     fprintf(f, "run,step,env_steps,episodes,episodic_return,episodic_length,SPS,td_loss,q_values,"
-               "grad_norm,regret,status\n");
+               "grad_norm,regret,intrinsic_reward,distinct_states,status\n");
     for (int64_t i = 0; i < c->n_logs; i++)
         for (int32_t r = 0; r < c->R; r++) {
             const qf_log_point *p = &c->pts[i * c->R + r];
@@ -135,13 +135,16 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
             csv_num(f, p->q_values);
             csv_num(f, p->grad_norm);
             csv_num(f, p->regret);
+            csv_num(f, p->intrinsic);
+            csv_num(f, p->distinct >= 0 ? (double)p->distinct : NAN);
             fprintf(f, ",%s\n", p->status == QF_RUN_OK ? "ok" : "diverged");
         }
     if (close_atomic(f, dir, "curves.csv", tmp)) return -1;
 
     f = open_atomic(dir, "runs.csv", tmp, sizeof tmp);
     if (!f) goto fail;
-    fprintf(f, "run,name,seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret\n");
+    fprintf(f, "run,name,seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret,"
+               "first_treasure,episodes_to_solve,distinct_states,intrinsic_reward\n");
     for (int32_t r = 0; r < c->R; r++) {
         const qf_log_point *p = c->n_logs ? &c->pts[(c->n_logs - 1) * c->R + r] : NULL;
         int64_t n;
@@ -154,6 +157,10 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
         csv_num(f, p ? p->td_loss : NAN);
         csv_num(f, p ? p->q_values : NAN);
         csv_num(f, p ? p->regret : NAN);
+        csv_num(f, p && p->first_treasure ? (double)p->first_treasure : NAN);
+        csv_num(f, p && p->solved_at ? (double)p->solved_at : NAN);
+        csv_num(f, p && p->distinct >= 0 ? (double)p->distinct : NAN);
+        csv_num(f, p ? p->intrinsic : NAN);
         fprintf(f, "\n");
     }
     return close_atomic(f, dir, "runs.csv", tmp);

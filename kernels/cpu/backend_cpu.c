@@ -134,6 +134,7 @@ qf_backend *qf_cpu_open(char *err, size_t err_len) {
     b->env_observe = cpu_env_observe;
     b->solve = qf_solve_cpu;
     qf_cpu_learn_ops(b);
+    qf_cpu_bandit_ops(b);
     b->close = cpu_close;
     return b;
 }

@@ -184,8 +184,11 @@ static int cpu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float
         const float t = (float)(adam_t[r] + 1);
         const float c1 = 1.0f - powf(h->adam_b1, t), c2 = 1.0f - powf(h->adam_b2, t);
         const float scale = (h->max_grad_norm > 0.0f && gnorm[g] > h->max_grad_norm) ? h->max_grad_norm / gnorm[g] : 1.0f;
-        for (int64_t j = 0; j < P; j++)
-            qf_adam(&params[g * P + j], grads[g * P + j], &m[g * P + j], &v[g * P + j], h, scale, c1, c2);
+        /* restrict: the four arrays never overlap, so the loop vectorizes */
+        float *restrict pg = params + g * P, *restrict mg = m + g * P, *restrict vg = v + g * P;
+        const float *restrict gg = grads + g * P;
+        const qf_run_hp hl = *h;
+        for (int64_t j = 0; j < P; j++) qf_adam(&pg[j], gg[j], &mg[j], &vg[j], &hl, scale, c1, c2);
     }
     for (int32_t r = 0; r < net->R; r++) {
         if (status[r] != QF_RUN_OK) continue;

@@ -200,6 +200,7 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     b->env_observe = cuda_env_observe;
     b->solve = qf_solve_cuda;
     qf_cuda_learn_ops(b);
+    qf_cuda_bandit_ops(b);
     b->close = cuda_close;
     return b;
 }

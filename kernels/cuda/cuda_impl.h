@@ -41,5 +41,7 @@ static inline cuda_impl *qf_cuda_impl(qf_backend *b) { return (cuda_impl *)b->im
 
 // Installs the learner operations (learn_cuda.cu).
 void qf_cuda_learn_ops(qf_backend *b);
+// Installs the bandit-agent operations (bandit_cuda.cu).
+void qf_cuda_bandit_ops(qf_backend *b);
 
 #endif

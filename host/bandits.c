@@ -1,0 +1,411 @@
+/* bandits.c — `qfleet bandits`: epsilon-greedy, UCB1, Thompson sampling and Boltzmann exploration
+ * over E bandit instances each, all in one fleet (one bandit_step per step for every strategy).
+ * Pseudo-regret is reduced per strategy on the host at log points only (one download of the pull
+ * counts). Prints a table (mean regret +- standard error across instances at T/100, T/10, T, and
+ * UCB1's bound when the means are given) and writes config.txt and curves.csv (long format:
+ * strategy, step, mean_regret, stderr_regret) into the results folder, atomically. */
+#define _POSIX_C_SOURCE 200809L
+#include "bandits.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const strategy_names[QF_BANDIT_N_STRATEGIES] = {"epsilon", "ucb1", "thompson", "boltzmann"};
+
+const char *qf_bandit_strategy_name(int32_t strategy) {
+    return strategy >= 0 && strategy < QF_BANDIT_N_STRATEGIES ? strategy_names[strategy] : "?";
+}
+
+int qf_bandit_parse_strategies(const char *list, int32_t *ids, int max, char *msg, size_t n) {
+    int count = 0;
+    const char *p = list;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        int found = -1;
+        for (int k = 0; k < QF_BANDIT_N_STRATEGIES; k++)
+            if (strlen(strategy_names[k]) == len && strncmp(p, strategy_names[k], len) == 0) found = k;
+        if (found < 0) {
+            snprintf(msg, n, "strategies=%s: unknown strategy '%.*s' (allowed: epsilon, ucb1, thompson, "
+                             "boltzmann, comma-separated)", list, (int)(len > 40 ? 40 : len), p);
+            return -1;
+        }
+        for (int j = 0; j < count; j++)
+            if (ids[j] == found) {
+                snprintf(msg, n, "strategies=%s: strategy '%s' is listed twice", list, strategy_names[found]);
+                return -1;
+            }
+        if (count == max) {
+            snprintf(msg, n, "strategies=%s: at most %d strategies", list, max);
+            return -1;
+        }
+        ids[count++] = found;
+        if (!end) break;
+        p = end + 1;
+    }
+    return count;
+}
+
+int qf_bandits_check(const qf_config *cfg, char *msg, size_t n) {
+    if (cfg->env != QF_ENV_BANDIT) {
+        snprintf(msg, n, "env=%s: qfleet bandits runs env=bandit only (its arms: env.probs=[...] or env.arms=K)",
+                 qf_env_spec_of(cfg->env)->name);
+        return -1;
+    }
+    int32_t ids[QF_BANDIT_N_STRATEGIES];
+    const int S = qf_bandit_parse_strategies(cfg->strategies, ids, QF_BANDIT_N_STRATEGIES, msg, n);
+    if (S < 0) return -1;
+    if (cfg->runs != 1) {
+        snprintf(msg, n, "runs=%lld: qfleet bandits makes one run per strategy and seed; use strategies=, "
+                         "seeds= and envs= (instances per run)", (long long)cfg->runs);
+        return -1;
+    }
+    if (cfg->steps > 2147483647LL) {
+        snprintf(msg, n, "steps=%lld: qfleet bandits takes at most 2^31-1 steps", (long long)cfg->steps);
+        return -1;
+    }
+    const int64_t N = (int64_t)S * cfg->seeds * cfg->envs;
+    if (N > 2147483647LL) {
+        snprintf(msg, n, "strategies (%d) x seeds=%lld x envs=%lld is %lld instances; at most 2^31-1 fit one "
+                         "fleet", S, (long long)cfg->seeds, (long long)cfg->envs, (long long)N);
+        return -1;
+    }
+    return 0;
+}
+
+double qf_ucb1_bound(const double *mu, int32_t K, int64_t T) {
+    double best = mu[0];
+    for (int32_t a = 1; a < K; a++) best = mu[a] > best ? mu[a] : best;
+    double sum_log = 0.0, sum_gap = 0.0;
+    for (int32_t a = 0; a < K; a++) {
+        const double gap = best - mu[a];
+        if (gap > 0.0) sum_log += log((double)T) / gap;
+        sum_gap += gap;
+    }
+    return 8.0 * sum_log + (1.0 + 3.14159265358979323846 * 3.14159265358979323846 / 3.0) * sum_gap;
+}
+
+void qf_bandits_destroy(qf_bandits *bf) {
+    if (bf->b) {
+        bf->b->release(bf->b, (void *)bf->f.keys);
+        bf->b->release(bf->b, (void *)bf->f.hp);
+        bf->b->release(bf->b, bf->f.pulls);
+        bf->b->release(bf->b, bf->f.wins);
+    }
+    free(bf->keys_host);
+    free(bf->mu);
+    free(bf->pulls_host);
+    memset(bf, 0, sizeof *bf);
+}
+
+int qf_bandits_create(qf_bandits *bf, qf_backend *b, const qf_config *cfg, int *bad_input, char *err,
+                      size_t err_len) {
+    memset(bf, 0, sizeof *bf);
+    *bad_input = 1;
+    if (qf_bandits_check(cfg, err, err_len)) return QF_ERR;
+    bf->S = qf_bandit_parse_strategies(cfg->strategies, bf->strategy, QF_BANDIT_N_STRATEGIES, err, err_len);
+    bf->seeds = (int32_t)cfg->seeds;
+    bf->R = bf->S * bf->seeds;
+    bf->E = (int32_t)cfg->envs;
+    bf->K = cfg->env_params.bandit.arms;
+    const int64_t N = (int64_t)bf->R * bf->E;
+    const double bytes = 2.0 * 4.0 * (double)bf->K * (double)N + 32.0 * bf->R;
+    if (b->mem_free && bytes > 0.9 * (double)b->mem_free) {
+        snprintf(err, err_len, "envs=%lld: %d runs x %lld instances x %d arms need %.3g GB; the %s backend has "
+                               "%.3g GB free", (long long)cfg->envs, bf->R, (long long)cfg->envs, bf->K,
+                 bytes / 1e9, b->name, (double)b->mem_free / 1e9);
+        return QF_ERR;
+    }
+    *bad_input = 0;
+    bf->b = b;
+    qf_bandit_hp *hp = (qf_bandit_hp *)calloc((size_t)bf->R, sizeof *hp);
+    bf->keys_host = (uint32_t *)calloc((size_t)bf->R * 2, sizeof(uint32_t));
+    bf->mu = (double *)calloc((size_t)bf->R * bf->K, sizeof(double));
+    bf->pulls_host = (int32_t *)calloc((size_t)(N * bf->K), sizeof(int32_t));
+    if (!hp || !bf->keys_host || !bf->mu || !bf->pulls_host) {
+        free(hp);
+        snprintf(err, err_len, "out of host memory for %lld instances", (long long)N);
+        qf_bandits_destroy(bf);
+        return QF_ERR;
+    }
+    bf->f.R = bf->R;
+    bf->f.E = bf->E;
+    bf->f.K = bf->K;
+    bf->f.env = cfg->env_params.bandit;
+    for (int32_t i = 0; i < bf->S; i++)
+        for (int32_t s = 0; s < bf->seeds; s++) {
+            const int32_t r = i * bf->seeds + s;
+            hp[r].strategy = bf->strategy[i];
+            hp[r].eps = (float)cfg->bandit_eps;
+            hp[r].temp = (float)cfg->bandit_temp;
+            bf->keys_host[2 * r] = (uint32_t)(cfg->seed + s);
+            bf->keys_host[2 * r + 1] = 0;
+            for (int32_t a = 0; a < bf->K; a++)
+                bf->mu[(int64_t)r * bf->K + a] = qf_bandit_mean(&bf->f.env, bf->keys_host[2 * r], 0, a);
+        }
+    uint32_t *keys = (uint32_t *)b->alloc(b, sizeof(uint32_t) * 2 * (size_t)bf->R);
+    bf->f.keys = keys;
+    qf_bandit_hp *hp_dev = (qf_bandit_hp *)b->alloc(b, sizeof(qf_bandit_hp) * (size_t)bf->R);
+    bf->f.hp = hp_dev;
+    bf->f.pulls = (int32_t *)b->alloc(b, sizeof(int32_t) * (size_t)(N * bf->K));
+    bf->f.wins = (int32_t *)b->alloc(b, sizeof(int32_t) * (size_t)(N * bf->K));
+    int ok = keys && hp_dev && bf->f.pulls && bf->f.wins;
+    ok = ok && b->upload(b, keys, bf->keys_host, sizeof(uint32_t) * 2 * (size_t)bf->R) == QF_OK;
+    ok = ok && b->upload(b, hp_dev, hp, sizeof(qf_bandit_hp) * (size_t)bf->R) == QF_OK;
+    free(hp);
+    if (!ok) {
+        snprintf(err, err_len, "%s", b->err);
+        qf_bandits_destroy(bf);
+        return QF_ERR;
+    }
+    return QF_OK;
+}
+
+int qf_bandits_run(qf_bandits *bf, int64_t until, char *err, size_t err_len) {
+    for (; bf->t < until; bf->t++)
+        if (bf->b->bandit_step(bf->b, &bf->f, (uint32_t)bf->t) != QF_OK) {
+            snprintf(err, err_len, "%s", bf->b->err);
+            return QF_ERR;
+        }
+    return QF_OK;
+}
+
+int qf_bandits_regret(qf_bandits *bf, double *regret, int32_t *pulls, char *err, size_t err_len) {
+    const int64_t N = (int64_t)bf->R * bf->E;
+    int32_t *h = pulls ? pulls : bf->pulls_host;
+    if (bf->b->download(bf->b, h, bf->f.pulls, sizeof(int32_t) * (size_t)(N * bf->K)) != QF_OK) {
+        snprintf(err, err_len, "%s", bf->b->err);
+        return QF_ERR;
+    }
+    for (int32_t r = 0; r < bf->R; r++) {
+        const double *mu = bf->mu + (int64_t)r * bf->K;
+        double best = mu[0];
+        for (int32_t a = 1; a < bf->K; a++) best = mu[a] > best ? mu[a] : best;
+        for (int64_t idx = (int64_t)r * bf->E; idx < (int64_t)(r + 1) * bf->E; idx++) {
+            double sum = 0.0;
+            for (int32_t a = 0; a < bf->K; a++) sum += (double)h[a * N + idx] * (best - mu[a]);
+            regret[idx] = sum;
+        }
+    }
+    return QF_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The command. */
+
+/* The results-folder helpers of host/train.c (static there). */
+static int mkdir_p(const char *path) {
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *s = buf + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+            *s = '/';
+        }
+    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
+}
+
+static FILE *open_atomic(const char *dir, const char *name, char *tmp, size_t len) {
+    snprintf(tmp, len, "%s/%s.tmp", dir, name);
+    return fopen(tmp, "w");
+}
+
+static int close_atomic(FILE *f, const char *dir, const char *name, const char *tmp) {
+    int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    char dst[700];
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    if (!ok || rename(tmp, dst) != 0) {
+        fprintf(stderr, "qfleet: cannot write %s: %s\n", dst, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct bandit_point {
+    double mean, se;
+} bandit_point;
+
+/* Mean and standard error across the seeds x E instances of each strategy. */
+static void reduce(const qf_bandits *bf, const double *regret, bandit_point *out) {
+    const int64_t per = (int64_t)bf->seeds * bf->E;
+    for (int32_t i = 0; i < bf->S; i++) {
+        const double *x = regret + (int64_t)i * per; /* runs i*seeds .. : contiguous */
+        double sum = 0.0;
+        for (int64_t j = 0; j < per; j++) sum += x[j];
+        const double mean = sum / (double)per;
+        double ss = 0.0;
+        for (int64_t j = 0; j < per; j++) ss += (x[j] - mean) * (x[j] - mean);
+        out[i].mean = mean;
+        out[i].se = per > 1 ? sqrt(ss / (double)(per - 1) / (double)per) : NAN;
+    }
+}
+
+static int write_results(const char *dir, const qf_config *cfg, const qf_bandits *bf, const int64_t *steps,
+                         int64_t n_points, const bandit_point *pts) {
+    char tmp[700];
+    FILE *f = open_atomic(dir, "config.txt", tmp, sizeof tmp);
+    if (!f) goto fail;
+    qf_config_print(f, cfg);
+    if (close_atomic(f, dir, "config.txt", tmp)) return -1;
+    f = open_atomic(dir, "curves.csv", tmp, sizeof tmp);
+    if (!f) goto fail;
+    fprintf(f, "strategy,step,mean_regret,stderr_regret\n");
+    for (int32_t i = 0; i < bf->S; i++)
+        for (int64_t p = 0; p < n_points; p++) {
+            const bandit_point *q = &pts[p * bf->S + i];
+            fprintf(f, "%s,%lld,%.9g,", qf_bandit_strategy_name(bf->strategy[i]), (long long)steps[p], q->mean);
+            if (!isnan(q->se)) fprintf(f, "%.9g", q->se);
+            fprintf(f, "\n");
+        }
+    return close_atomic(f, dir, "curves.csv", tmp);
+fail:
+    fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
+    return -1;
+}
+
+int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
+    char err[768];
+    qf_bandits bf;
+    int bad_input = 0;
+    if (qf_bandits_create(&bf, b, cfg, &bad_input, err, sizeof err) != QF_OK) {
+        fprintf(stderr, "qfleet: %s\n", err);
+        return bad_input ? 2 : 1;
+    }
+    const int64_t T = cfg->steps, N = (int64_t)bf.R * bf.E;
+    /* log points: every log_every steps, the checkpoints T/100, T/10 and T */
+    const int64_t n_every = T / cfg->log_every;
+    int64_t *steps = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_every + 4));
+    double *regret = (double *)malloc(sizeof(double) * (size_t)N);
+    const int64_t checks[3] = {T / 100, T / 10, T};
+    int64_t n_points = 0;
+    bandit_point *pts = NULL;
+    if (steps && regret) {
+        for (int64_t k = 1; k <= n_every; k++) steps[n_points++] = k * cfg->log_every;
+        for (int c = 0; c < 3; c++)
+            if (checks[c] >= 1) steps[n_points++] = checks[c];
+        qsort(steps, (size_t)n_points, sizeof *steps, cmp_i64);
+        int64_t u = 0;
+        for (int64_t p = 0; p < n_points; p++)
+            if (u == 0 || steps[p] != steps[u - 1]) steps[u++] = steps[p];
+        n_points = u;
+        pts = (bandit_point *)calloc((size_t)(n_points * bf.S), sizeof *pts);
+    }
+    if (!pts) {
+        fprintf(stderr, "qfleet: out of host memory for the regret log\n");
+        free(steps);
+        free(regret);
+        qf_bandits_destroy(&bf);
+        return 1;
+    }
+
+    char dir[600];
+    if (cfg->out[0]) {
+        snprintf(dir, sizeof dir, "%s", cfg->out);
+    } else {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tmv;
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tmv));
+        snprintf(dir, sizeof dir, "results/bandits__%s", stamp);
+    }
+    if (mkdir_p(dir)) {
+        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+        free(steps);
+        free(regret);
+        free(pts);
+        qf_bandits_destroy(&bf);
+        return 1;
+    }
+
+    const qf_bandit_params *bp = &cfg->env_params.bandit;
+    fprintf(stderr, "qfleet bandits: %d strategies x %d seeds x %d instances of a %d-armed bandit (%s) on %s, "
+                    "T=%lld; results in %s\n", bf.S, bf.seeds, bf.E, bf.K,
+            bp->n_probs ? "means from env.probs" : "means drawn per seed", b->name, (long long)T, dir);
+    const int tty = isatty(2);
+    const double t0 = wall_s();
+    double t_prev = t0;
+    int64_t s_prev = 0;
+    int rc = QF_OK;
+    int64_t done = 0;
+    for (int64_t p = 0; p < n_points; p++) {
+        rc = qf_bandits_run(&bf, steps[p], err, sizeof err);
+        if (rc == QF_OK) rc = qf_bandits_regret(&bf, regret, NULL, err, sizeof err);
+        if (rc != QF_OK) {
+            fprintf(stderr, "%sqfleet: bandits failed at step %lld: %s (writing what was logged)\n",
+                    tty ? "\n" : "", (long long)bf.t, err);
+            break;
+        }
+        reduce(&bf, regret, pts + p * bf.S);
+        done = p + 1;
+        const double now = wall_s();
+        fprintf(stderr, "%sstep %lld/%lld  %.3g pulls/s%s", tty ? "\r" : "", (long long)steps[p], (long long)T,
+                (double)(steps[p] - s_prev) * (double)N / (now - t_prev + 1e-12), tty ? "   " : "\n");
+        t_prev = now;
+        s_prev = steps[p];
+    }
+    if (tty) fprintf(stderr, "\n");
+    const double elapsed = wall_s() - t0;
+
+    /* the table: mean pseudo-regret +- standard error at the checkpoints that were reached */
+    int64_t cols[3];
+    int n_cols = 0;
+    for (int c = 0; c < 3; c++)
+        if (checks[c] >= 1 && (n_cols == 0 || cols[n_cols - 1] != checks[c])) cols[n_cols++] = checks[c];
+    printf("pseudo-regret sum_t (mu* - mu_a_t): mean +- standard error over %lld instances per strategy\n",
+           (long long)bf.seeds * bf.E);
+    printf("%-10s", "strategy");
+    for (int c = 0; c < n_cols; c++) {
+        char h[40];
+        snprintf(h, sizeof h, "T=%lld", (long long)cols[c]);
+        printf(" %22s", h);
+    }
+    printf("\n");
+    for (int32_t i = 0; i < bf.S; i++) {
+        printf("%-10s", qf_bandit_strategy_name(bf.strategy[i]));
+        for (int c = 0; c < n_cols; c++) {
+            int64_t p = 0;
+            while (p < done && steps[p] != cols[c]) p++;
+            char cell[64];
+            if (p < done)
+                snprintf(cell, sizeof cell, "%.4g +- %.2g", pts[p * bf.S + i].mean, pts[p * bf.S + i].se);
+            else
+                snprintf(cell, sizeof cell, "-");
+            printf(" %22s", cell);
+        }
+        printf("\n");
+    }
+    if (bp->n_probs > 0) {
+        printf("UCB1 bound (Auer et al. 2002, Thm 1) at T=%lld: 8 sum ln T/Delta_i + (1 + pi^2/3) sum Delta_i = "
+               "%.5g\n", (long long)T, qf_ucb1_bound(bf.mu, bf.K, T));
+    }
+    printf("%lld pulls in %.3g s (%.3g pulls/s) on %s\n", (long long)(bf.t * N), elapsed,
+           (double)bf.t * (double)N / (elapsed + 1e-12), b->device);
+    fflush(stdout);
+
+    const int wrc = write_results(dir, cfg, &bf, steps, done, pts);
+    free(steps);
+    free(regret);
+    free(pts);
+    qf_bandits_destroy(&bf);
+    return rc != QF_OK || wrc ? 1 : 0;
+}
