@@ -6,6 +6,7 @@
  * strategy, step, mean_regret, stderr_regret) into the results folder, atomically. */
 #define _POSIX_C_SOURCE 200809L
 #include "bandits.h"
+#include "results.h"
 
 #include <errno.h>
 #include <math.h>
@@ -199,42 +200,9 @@ int qf_bandits_regret(qf_bandits *bf, double *regret, int32_t *pulls, char *err,
 /* ------------------------------------------------------------------------------------------------
  * The command. */
 
-/* The results-folder helpers of host/train.c (static there). */
-static int mkdir_p(const char *path) {
-    char buf[600];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *s = buf + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-            *s = '/';
-        }
-    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
-}
 
-static FILE *open_atomic(const char *dir, const char *name, char *tmp, size_t len) {
-    snprintf(tmp, len, "%s/%s.tmp", dir, name);
-    return fopen(tmp, "w");
-}
 
-static int close_atomic(FILE *f, const char *dir, const char *name, const char *tmp) {
-    int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    char dst[700];
-    snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    if (!ok || rename(tmp, dst) != 0) {
-        fprintf(stderr, "qfleet: cannot write %s: %s\n", dst, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_i64(const void *a, const void *b) {
     const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -263,11 +231,11 @@ static void reduce(const qf_bandits *bf, const double *regret, bandit_point *out
 static int write_results(const char *dir, const qf_config *cfg, const qf_bandits *bf, const int64_t *steps,
                          int64_t n_points, const bandit_point *pts) {
     char tmp[700];
-    FILE *f = open_atomic(dir, "config.txt", tmp, sizeof tmp);
+    FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (!f) goto fail;
     qf_config_print(f, cfg);
-    if (close_atomic(f, dir, "config.txt", tmp)) return -1;
-    f = open_atomic(dir, "curves.csv", tmp, sizeof tmp);
+    if (qf_close_atomic(f, dir, "config.txt", tmp)) return -1;
+    f = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
     if (!f) goto fail;
     fprintf(f, "strategy,step,mean_regret,stderr_regret\n");
     for (int32_t i = 0; i < bf->S; i++)
@@ -277,7 +245,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_bandits
             if (!isnan(q->se)) fprintf(f, "%.9g", q->se);
             fprintf(f, "\n");
         }
-    return close_atomic(f, dir, "curves.csv", tmp);
+    return qf_close_atomic(f, dir, "curves.csv", tmp);
 fail:
     fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
     return -1;
@@ -319,16 +287,8 @@ int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
     }
 
     char dir[600];
-    if (cfg->out[0]) {
-        snprintf(dir, sizeof dir, "%s", cfg->out);
-    } else {
-        char stamp[32];
-        time_t now = time(NULL);
-        struct tm tmv;
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tmv));
-        snprintf(dir, sizeof dir, "results/bandits__%s", stamp);
-    }
-    if (mkdir_p(dir)) {
+    qf_results_dir(dir, sizeof dir, cfg->out, "bandits");
+    if (qf_mkdir_p(dir)) {
         fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
         free(steps);
         free(regret);
@@ -342,7 +302,7 @@ int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
                     "T=%lld; results in %s\n", bf.S, bf.seeds, bf.E, bf.K,
             bp->n_probs ? "means from env.probs" : "means drawn per seed", b->name, (long long)T, dir);
     const int tty = isatty(2);
-    const double t0 = wall_s();
+    const double t0 = qf_wall_s();
     double t_prev = t0;
     int64_t s_prev = 0;
     int rc = QF_OK;
@@ -357,14 +317,14 @@ int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
         }
         reduce(&bf, regret, pts + p * bf.S);
         done = p + 1;
-        const double now = wall_s();
+        const double now = qf_wall_s();
         fprintf(stderr, "%sstep %lld/%lld  %.3g pulls/s%s", tty ? "\r" : "", (long long)steps[p], (long long)T,
                 (double)(steps[p] - s_prev) * (double)N / (now - t_prev + 1e-12), tty ? "   " : "\n");
         t_prev = now;
         s_prev = steps[p];
     }
     if (tty) fprintf(stderr, "\n");
-    const double elapsed = wall_s() - t0;
+    const double elapsed = qf_wall_s() - t0;
 
     /* the table: mean pseudo-regret +- standard error at the checkpoints that were reached */
     int64_t cols[3];

@@ -59,7 +59,7 @@ static const key_spec keys[] = {
     {"heads", K_INT, OFF(heads), 0, "10", 1, 32, NULL, "bootstrap: ensemble heads K"},
     {"prior_scale", K_FLOAT, OFF(prior_scale), 0, "3", 0, 1e6, NULL,
      "bootstrap: scale of each head's fixed random prior network (0: no prior)"},
-    {"mask_p", K_FLOAT, OFF(mask_p), 0, "0.5", 0, 1, NULL,
+    {"mask_p", K_FLOAT, OFF(mask_p), 0, "1", 0, 1, NULL,
      "bootstrap: probability that a head trains on a transition (drawn when stored)"},
     {"act", K_CHOICE, OFF(act), SZ(act), "sample", 0, 0, "sample|ucb",
      "bootstrap acting: one head drawn per episode, or ensemble mean + ucb_c * std"},

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fleet.h"
+#include "results.h"
 
 typedef struct train_ctx {
     qf_log_point *pts; /* [n_logs][R] */
@@ -25,11 +26,6 @@ typedef struct train_ctx {
     double prev_time;
 } train_ctx;
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
     train_ctx *c = (train_ctx *)vctx;
@@ -49,7 +45,7 @@ static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
         eps += p[r].new_episodes;
         div += p[r].status != QF_RUN_OK;
     }
-    const double now = wall_s();
+    const double now = qf_wall_s();
     const double ups = (double)(f->n_updates - c->prev_updates) * f->R / (now - c->prev_time + 1e-12);
     c->prev_updates = f->n_updates;
     c->prev_time = now;
@@ -75,52 +71,18 @@ static double recent_return(const train_ctx *c, int32_t r, int64_t *count) {
     return n ? sum / (double)n : NAN;
 }
 
-static int mkdir_p(const char *path) {
-    char buf[600];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *s = buf + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-            *s = '/';
-        }
-    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
-}
 
-/* Open dir/name.tmp for writing; finish with close_atomic. */
-static FILE *open_atomic(const char *dir, const char *name, char *tmp, size_t len) {
-    snprintf(tmp, len, "%s/%s.tmp", dir, name);
-    return fopen(tmp, "w");
-}
 
-static int close_atomic(FILE *f, const char *dir, const char *name, const char *tmp) {
-    int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    char dst[700];
-    snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    if (!ok || rename(tmp, dst) != 0) {
-        fprintf(stderr, "qfleet: cannot write %s: %s\n", dst, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
 
-static void csv_num(FILE *f, double v) {
-    if (isnan(v))
-        fprintf(f, ",");
-    else
-        fprintf(f, ",%.9g", v);
-}
 
 static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *fl, const train_ctx *c) {
     char tmp[700];
-    FILE *f = open_atomic(dir, "config.txt", tmp, sizeof tmp);
+    FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (!f) goto fail;
     qf_config_print(f, cfg);
-    if (close_atomic(f, dir, "config.txt", tmp)) return -1;
+    if (qf_close_atomic(f, dir, "config.txt", tmp)) return -1;
 
-    f = open_atomic(dir, "curves.csv", tmp, sizeof tmp);
+    f = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
     if (!f) goto fail;
     fprintf(f, "run,step,env_steps,episodes,episodic_return,episodic_length,SPS,td_loss,q_values,"
                "grad_norm,regret,intrinsic_reward,distinct_states,status\n");
@@ -128,20 +90,20 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
         for (int32_t r = 0; r < c->R; r++) {
             const qf_log_point *p = &c->pts[i * c->R + r];
             fprintf(f, "%d,%lld,%lld,%lld", r, (long long)p->step, (long long)p->env_steps, (long long)p->episodes);
-            csv_num(f, p->episodic_return);
-            csv_num(f, p->episodic_length);
-            csv_num(f, p->sps);
-            csv_num(f, p->td_loss);
-            csv_num(f, p->q_values);
-            csv_num(f, p->grad_norm);
-            csv_num(f, p->regret);
-            csv_num(f, p->intrinsic);
-            csv_num(f, p->distinct >= 0 ? (double)p->distinct : NAN);
+            qf_csv_num(f, p->episodic_return);
+            qf_csv_num(f, p->episodic_length);
+            qf_csv_num(f, p->sps);
+            qf_csv_num(f, p->td_loss);
+            qf_csv_num(f, p->q_values);
+            qf_csv_num(f, p->grad_norm);
+            qf_csv_num(f, p->regret);
+            qf_csv_num(f, p->intrinsic);
+            qf_csv_num(f, p->distinct >= 0 ? (double)p->distinct : NAN);
             fprintf(f, ",%s\n", p->status == QF_RUN_OK ? "ok" : "diverged");
         }
-    if (close_atomic(f, dir, "curves.csv", tmp)) return -1;
+    if (qf_close_atomic(f, dir, "curves.csv", tmp)) return -1;
 
-    f = open_atomic(dir, "runs.csv", tmp, sizeof tmp);
+    f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
     if (!f) goto fail;
     fprintf(f, "run,name,seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret,"
                "first_treasure,episodes_to_solve,distinct_states,intrinsic_reward\n");
@@ -153,17 +115,17 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
                 fl->keys_host[2 * r + 1], fl->keys_host[2 * r], fl->keys_host[2 * r],
                 fl->diverged_at[r] >= 0 ? "diverged" : "finished", fl->diverged_at[r],
                 (long long)(p ? p->episodes : 0));
-        csv_num(f, rr);
-        csv_num(f, p ? p->td_loss : NAN);
-        csv_num(f, p ? p->q_values : NAN);
-        csv_num(f, p ? p->regret : NAN);
-        csv_num(f, p && p->first_treasure ? (double)p->first_treasure : NAN);
-        csv_num(f, p && p->solved_at ? (double)p->solved_at : NAN);
-        csv_num(f, p && p->distinct >= 0 ? (double)p->distinct : NAN);
-        csv_num(f, p ? p->intrinsic : NAN);
+        qf_csv_num(f, rr);
+        qf_csv_num(f, p ? p->td_loss : NAN);
+        qf_csv_num(f, p ? p->q_values : NAN);
+        qf_csv_num(f, p ? p->regret : NAN);
+        qf_csv_num(f, p && p->first_treasure ? (double)p->first_treasure : NAN);
+        qf_csv_num(f, p && p->solved_at ? (double)p->solved_at : NAN);
+        qf_csv_num(f, p && p->distinct >= 0 ? (double)p->distinct : NAN);
+        qf_csv_num(f, p ? p->intrinsic : NAN);
         fprintf(f, "\n");
     }
-    return close_atomic(f, dir, "runs.csv", tmp);
+    return qf_close_atomic(f, dir, "runs.csv", tmp);
 fail:
     fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
     return -1;
@@ -171,27 +133,21 @@ fail:
 
 int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
     char dir[600];
-    if (cfg->out[0]) {
-        snprintf(dir, sizeof dir, "%s", cfg->out);
-    } else {
-        char stamp[32];
-        time_t now = time(NULL);
-        struct tm tmv;
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tmv));
-        snprintf(dir, sizeof dir, "results/%s__%s__%s", qf_env_spec_of(cfg->env)->name, cfg->explore, stamp);
-    }
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s__%s", qf_env_spec_of(cfg->env)->name, cfg->explore);
+    qf_results_dir(dir, sizeof dir, cfg->out, prefix);
     qf_fleet fl;
     char err[768];
     if (qf_fleet_create(&fl, b, cfg, NULL, NULL, err, sizeof err) != QF_OK) {
         fprintf(stderr, "qfleet: %s\n", err);
         return 2;
     }
-    if (mkdir_p(dir)) {
+    if (qf_mkdir_p(dir)) {
         fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
         qf_fleet_destroy(&fl);
         return 1;
     }
-    train_ctx c = {NULL, 0, 0, fl.R, cfg->steps, isatty(2), 0, wall_s()};
+    train_ctx c = {NULL, 0, 0, fl.R, cfg->steps, isatty(2), 0, qf_wall_s()};
     fprintf(stderr, "qfleet train: %d runs x %d envs of %s on %s; network %d", fl.R, fl.E,
             qf_env_spec_of(cfg->env)->name, b->name, fl.net.w[0]);
     for (int l = 1; l <= fl.net.L; l++) fprintf(stderr, "-%d", fl.net.w[l]);

@@ -1,0 +1,65 @@
+/* results.c — results-folder helpers (see results.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "results.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int qf_mkdir_p(const char *path) {
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *s = buf + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+            *s = '/';
+        }
+    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
+}
+
+FILE *qf_open_atomic(const char *dir, const char *name, char *tmp, size_t len) {
+    snprintf(tmp, len, "%s/%s.tmp", dir, name);
+    return fopen(tmp, "w");
+}
+
+int qf_close_atomic(FILE *f, const char *dir, const char *name, const char *tmp) {
+    int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    char dst[700];
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    if (!ok || rename(tmp, dst) != 0) {
+        fprintf(stderr, "qfleet: cannot write %s: %s\n", dst, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+void qf_results_dir(char *dir, size_t len, const char *out, const char *prefix) {
+    if (out && out[0]) {
+        snprintf(dir, len, "%s", out);
+        return;
+    }
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tmv));
+    snprintf(dir, len, "results/%s__%s", prefix, stamp);
+}
+
+void qf_csv_num(FILE *f, double v) {
+    if (isnan(v))
+        fprintf(f, ",");
+    else
+        fprintf(f, ",%.9g", v);
+}
+
+double qf_wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

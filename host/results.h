@@ -1,0 +1,30 @@
+/* results.h — what every command that writes a results folder shares: creating the folder, writing
+ * each file atomically (temporary file, fsync, rename: a crash or a full disk never leaves a
+ * half-written file under the final name), the default folder name, CSV numbers, wall time. */
+#ifndef QF_RESULTS_H
+#define QF_RESULTS_H
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* mkdir -p; 0 or -1 (errno set). */
+int qf_mkdir_p(const char *path);
+/* Open dir/name.tmp for writing (tmp receives its path); finish with qf_close_atomic. */
+FILE *qf_open_atomic(const char *dir, const char *name, char *tmp, size_t len);
+/* Flush, fsync and rename the temporary file to dir/name; on failure say so on stderr, remove the
+ * temporary file and return -1. */
+int qf_close_atomic(FILE *f, const char *dir, const char *name, const char *tmp);
+/* dir = out when given, else results/<prefix>__<date-time>. */
+void qf_results_dir(char *dir, size_t len, const char *out, const char *prefix);
+/* ",<v>" with 9 significant digits, or "," for NaN. */
+void qf_csv_num(FILE *f, double v);
+/* Monotonic wall-clock seconds. */
+double qf_wall_s(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
