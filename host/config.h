@@ -40,6 +40,9 @@ typedef struct qf_config {
     char count[16];    /* auto | exact | simhash */
     int64_t simhash_bits, count_table;
     char strategies[128]; /* bandits: comma-separated strategies */
+    char explorers[128];  /* compare: comma-separated exploration strategies */
+    char sizes[128];      /* compare: comma-separated DeepSea sizes */
+    int64_t episodes;     /* compare: episodes per run and size */
     double bandit_eps, bandit_temp;
     char loss[16];     /* huber | squared */
     double lr, tau, eps_start, eps_end, huber, max_grad_norm;

@@ -113,6 +113,7 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->heads, int32_t, R * E);
     TAKE(f->intr_env, float, R * E);
     TAKE(f->imean, float, R);
+    TAKE(f->active, int32_t, 2 * R); /* [R] Q heads in use, then [R] 1 for runs with RND */
     if (f->has_prior) {
         TAKE(f->prior, float, G * P);
         TAKE(f->qp, float, G * M * A);
@@ -198,6 +199,9 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     ct->R = f->R;
     ct->mode = QF_COUNT_OFF;
     const int want_simhash = strcmp(cfg->count, "simhash") == 0;
+    if (f->any_bonus_count && strcmp(cfg->count, "exact") == 0 && !f->embed)
+        FAIL("count=exact counts state indices: it needs a discrete env (deep_sea, chain, bandit) with obs=index "
+             "or auto (allowed otherwise: count=simhash or auto)");
     if (f->any_bonus_count && (want_simhash || !f->embed)) {
         if (f->embed) FAIL("count=simhash hashes dense observations: use obs=dense with it");
         ct->mode = QF_COUNT_SIMHASH;
@@ -205,7 +209,6 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         ct->D = f->D;
         ct->log2cap = (int32_t)cfg->count_table;
     } else if (f->embed) { /* exact counts also give the distinct-states statistic */
-        if (strcmp(cfg->count, "simhash") == 0 && f->any_bonus_count) FAIL("count=simhash needs obs=dense");
         ct->mode = QF_COUNT_EXACT;
         ct->S = qf_env_n_states(kind, p);
     }
@@ -273,7 +276,17 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         f->keys_host[2 * r + 1] = keys ? keys[2 * r + 1] : (uint32_t)(r / cfg->seeds);
         f->diverged_at[r] = -1;
     }
-    if (b->upload(b, f->hp, f->hp_host, sizeof(qf_run_hp) * (size_t)f->R) != QF_OK ||
+    int32_t *active = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)f->R);
+    if (!active) FAIL("out of host memory");
+    for (int32_t r = 0; r < f->R; r++) {
+        active[r] = f->hp_host[r].n_heads;
+        active[f->R + r] = f->hp_host[r].bonus == QF_BONUS_RND;
+    }
+    const int up = b->upload(b, f->active, active, sizeof(int32_t) * 2 * (size_t)f->R);
+    free(active);
+    n->active = f->active;
+    f->rnd.net.active = f->active + f->R; /* runs without RND skip its networks */
+    if (up != QF_OK || b->upload(b, f->hp, f->hp_host, sizeof(qf_run_hp) * (size_t)f->R) != QF_OK ||
         b->upload(b, f->keys, f->keys_host, sizeof(uint32_t) * 2 * (size_t)f->R) != QF_OK ||
         b->net_init(b, n, f->keys, QF_STREAM_INIT, f->params) != QF_OK ||
         b->target_update(b, n, f->hp, f->params, f->target, f->status, 1) != QF_OK ||

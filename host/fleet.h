@@ -45,6 +45,7 @@ typedef struct qf_fleet {
     float *prior;               /* [G][P] fixed random prior networks (NULL: no run uses one) */
     float *qp;                  /* [G][max(E,B)][A] prior outputs */
     int32_t *heads;             /* [R][E] the head each env follows this episode */
+    int32_t *active;            /* [R] heads each run uses (net.active) */
     float *intr_env;            /* [R][E] RND intrinsic reward of the last step */
     float *imean;               /* [R] */
     qf_counts counts;           /* visit counts (mode QF_COUNT_OFF: none) */

@@ -5,6 +5,7 @@
 
 #include "../kernels/backend.h"
 #include "bandits.h"
+#include "compare.h"
 #include "bench.h"
 #include "config.h"
 #include "solve.h"
@@ -16,7 +17,9 @@ static void usage(FILE *f) {
             "\n"
             "usage: qfleet [command] [key=value ...]\n"
             "commands:\n"
-            "  (none)        the main job: for now the environment benchmark (exploration comparison next)\n"
+            "  (none)        the main job: `compare` with its defaults\n"
+            "  compare       exploration strategies side by side on DeepSea (explorers=, sizes=, episodes=,\n"
+            "                seeds=): table of solved fraction, episodes to solve, regret; results + plot\n"
             "  envs          list the environments, their shapes and parameters\n"
             "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
             "  bench train   env-steps/s and updates/s of fleets of 1, 16, 256, 4096 runs\n"
@@ -98,6 +101,7 @@ int main(int argc, char **argv) {
     }
     int is_bench = strcmp(cmd, "bench") == 0, is_solve = strcmp(cmd, "solve") == 0;
     int is_train = strcmp(cmd, "train") == 0, is_bandits = strcmp(cmd, "bandits") == 0;
+    int is_compare = strcmp(cmd, "compare") == 0 || cmd[0] == 0;
     if (is_bench) {
         if (argc < 3 || (strcmp(argv[2], "envs") != 0 && strcmp(argv[2], "train") != 0)) {
             fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train)\n",
@@ -105,8 +109,8 @@ int main(int argc, char **argv) {
             return 2;
         }
         first_key = 3;
-    } else if (cmd[0] && !is_solve && !is_train && !is_bandits) {
-        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, train, bandits, help; or none for "
+    } else if (!is_compare && !is_solve && !is_train && !is_bandits) {
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, train, bandits, compare, help; or none for "
                         "the main job)\n", cmd);
         return 2;
     }
@@ -116,7 +120,10 @@ int main(int argc, char **argv) {
     char msg[768];
     int env_given = 0;
     for (int i = first_key; i < argc; i++) env_given |= strncmp(argv[i], "env=", 4) == 0;
-    if (is_bandits) {
+    if (is_compare) {
+        const int rc0 = qf_compare_config(argc - first_key, argv + first_key, &cfg);
+        if (rc0) return rc0;
+    } else if (is_bandits) {
         /* bandits: env=bandit and envs=4096 unless given (the user's words come after, so they win) */
         static char env_word[] = "env=bandit", envs_word[] = "envs=4096";
         char *words[256];
@@ -144,9 +151,10 @@ int main(int argc, char **argv) {
         qf_backend_close(b);
         return rc;
     }
-    if (!is_bench) {
-        printf("qfleet main job: environment stepping benchmark (the exploration comparison will replace it; "
-               "train with: qfleet train ...)\n");
+    if (is_compare) {
+        int rc = qf_cmd_compare(argc - first_key, argv + first_key, &cfg, b);
+        qf_backend_close(b);
+        return rc;
     }
     int rc = is_bench && strcmp(argv[2], "train") == 0 ? qf_bench_train(&cfg, b)
                                                        : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);

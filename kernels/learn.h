@@ -23,7 +23,16 @@ typedef struct qf_net {
     int64_t off_b[QF_MAX_LAYERS];     /* offset of b_l                                         */
     int64_t P;                        /* floats per network                                    */
     int64_t H;                        /* hidden activations per input: w[1] + ... + w[L-1]     */
+    const int32_t *active;            /* [R] heads in use per run (backend memory), or NULL: all
+                                         K. Heads k >= active[r] never learn (their bootstrap mask
+                                         bit is clear, so their gradient is 0 and Adam leaves them
+                                         as they are); a backend may skip their work entirely. */
 } qf_net;
+
+/* Whether network g is a head its run uses. */
+QF_HD static inline int qf_head_on(const qf_net *n, int64_t g) {
+    return !n->active || (int32_t)(g % n->K) < n->active[g / n->K];
+}
 
 /* Exploration strategies (per run). BOOTSTRAP acts with one ensemble head per episode (or on the
  * ensemble's mean + ucb_c * std); RND and COUNT act epsilon-greedily and add their bonus. */

@@ -3,8 +3,10 @@
 // cannot fit in memory) gives one clear line naming the key and value and exit code 2, never a crash.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "test_util.h"
@@ -42,12 +44,40 @@ TEST(Cli, BenchPrintsATableRowPerSize) {
 }
 
 TEST(Cli, MainJobRunsWithoutArguments) {
-    // the real no-argument job takes seconds; keys shorten it but it is the same code path
-    CliResult r = run_qfleet("backend=cpu max_envs=1024 seconds=0.01");
+    // the no-argument job is `compare` with its defaults (about a minute); keys shorten it but it is
+    // the same code path: every strategy, a table row each, and the results folder with its plot
+    const std::string dir = "/tmp/qfleet_cli_main_" + std::to_string(getpid());
+    CliResult r = run_qfleet("backend=cpu sizes=4,6 episodes=150 seeds=2 out=" + dir);
     ASSERT_EQ(r.code, 0) << r.out;
-    EXPECT_NE(r.out.find("main job"), std::string::npos);
-    for (const char *name : {"deep_sea", "cartpole", "mountain_car", "chain", "bandit"})
-        EXPECT_NE(r.out.find(name), std::string::npos) << name;
+    EXPECT_NE(r.out.find("DeepSea exploration comparison"), std::string::npos) << r.out;
+    for (const char *name : {"epsilon ", "boltzmann ", "bootstrap ", "count ", "rnd "})
+        EXPECT_NE(r.out.find(std::string("\n") + name), std::string::npos) << name << "\n" << r.out;
+    EXPECT_NE(r.out.find("N=4"), std::string::npos);
+    EXPECT_NE(r.out.find("N=6"), std::string::npos);
+    for (const char *file : {"summary.md", "runs.csv", "curves.csv", "scaling.svg", "config.txt"}) {
+        FILE *f = fopen((dir + "/" + file).c_str(), "r");
+        EXPECT_NE(f, nullptr) << file;
+        if (f) fclose(f);
+    }
+    // runs.csv: a row per (size, strategy, seed)
+    FILE *f = fopen((dir + "/runs.csv").c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    int lines = 0;
+    for (int c; (c = fgetc(f)) != EOF;) lines += c == '\n';
+    fclose(f);
+    EXPECT_EQ(lines, 1 + 2 * 5 * 2);
+    std::system(("rm -rf " + dir).c_str());
+}
+
+TEST(Cli, CompareRejectsBadInput) {
+    expect_bad("compare explorers=epsilon,nope", "unknown strategy in explorers: 'nope'", "bootstrap");
+    expect_bad("compare explorers=count,count", "explorers names 'count' twice");
+    expect_bad("compare sizes=8,0", "bad value in sizes: '0'", "[1, 4096]");
+    expect_bad("compare sizes=", "bad value for sizes");
+    expect_bad("compare env=cartpole", "compare runs on DeepSea");
+    expect_bad("compare env.size=9", "sizes=");
+    expect_bad("compare explore=rnd", "explorers=");
+    expect_bad("compare episodes=0", "bad value for episodes: '0'");
 }
 
 TEST(Cli, UnknownEnvironment) { expect_bad("bench envs env=nope", "unknown environment: env=nope", "deep_sea"); }

@@ -1,2 +1,1376 @@
-// test_explore.cc — exploration operations against independent truths.
+// test_explore.cc — the exploration operations of the CPU backend (kernels/explore.h,
+// kernels/cpu/explore_cpu.c and the exploration parts of kernels/cpu/learn_cpu.c) against
+// independent truths: binomial standard errors of mask bits and head draws, argmax / UCB / logsumexp
+// computed in double, std::map visit counts, SimHash sign bits of a double projection, two-pass
+// double statistics, central differences of the RND loss, a hand-run RND training loop, and a
+// fleet-level equivalence (a one-head bootstrap is greedy DQN).
+// Every suite name starts with "Explore" (ctest -R Explore selects them all).
+// The CPU backend's memory is host memory, so plain std::vector arrays are passed as device arrays.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "host/fleet.h"
+#include "kernels/backend.h"
+#include "test_util.h"
+
+namespace {
+
+// Binomial standard error of a frequency with probability p over n trials.
+double se(double p, double n) { return std::sqrt(p * (1.0 - p) / n); }
+
+// alpha * log sum_a exp(q_a / alpha), in double, stable.
+double logsumexp_d(const float *q, int n, double alpha) {
+    double m = q[0];
+    for (int a = 1; a < n; a++) m = std::max(m, (double)q[a]);
+    double s = 0.0;
+    for (int a = 0; a < n; a++) s += std::exp(((double)q[a] - m) / alpha);
+    return m + alpha * std::log(s);
+}
+
+template <class T>
+bool same_bits(const T *a, const T *b, size_t n) {
+    return std::memcmp(a, b, n * sizeof(T)) == 0;
+}
+
+// ================================================================================================
+// 1. qf_draw_mask
+// ================================================================================================
+
+TEST(ExploreMask, BitFrequenciesMatchMaskPAndBitsArePairwiseIndependent) {
+    const int n_e = 160, n_t = 125;  // 20000 masks per case
+    const double N = (double)n_e * n_t;
+    for (float p : {0.1f, 0.5f, 0.9f}) {
+        for (int heads : {2, 5, 10, 32}) {
+            std::vector<int64_t> per_bit(32, 0);
+            int64_t both01 = 0, above = 0;
+            for (int e = 0; e < n_e; e++)
+                for (int t = 0; t < n_t; t++) {
+                    const uint32_t m = qf_draw_mask(77u, 3u, e, (uint32_t)t * 13u, heads, p);
+                    for (int k = 0; k < 32; k++) per_bit[k] += (m >> k) & 1u;
+                    both01 += (m & 3u) == 3u;
+                    if (heads < 32) above += (m >> heads) != 0;
+                }
+            int64_t total = 0;
+            for (int k = 0; k < heads; k++) {
+                total += per_bit[k];
+                // every bit on its own is Bernoulli(p)
+                EXPECT_NEAR(per_bit[k] / N, p, 5 * se(p, N)) << "p=" << p << " heads=" << heads << " bit " << k;
+            }
+            EXPECT_NEAR(total / (N * heads), p, 5 * se(p, N * heads)) << "p=" << p << " heads=" << heads;
+            EXPECT_EQ(above, 0) << "bits >= n_heads set (p=" << p << " heads=" << heads << ")";
+            // independence of bits 0 and 1 (both drawn from the same Philox block)
+            const double p2 = (double)p * p;
+            EXPECT_NEAR(both01 / N, p2, 5 * se(p2, N)) << "p=" << p << " heads=" << heads;
+        }
+    }
+}
+
+TEST(ExploreMask, FullMaskWhenMaskPIsOneOrOneHeadAndDeterministic) {
+    for (int heads = 1; heads <= 32; heads++) {
+        const uint32_t full = heads == 32 ? 0xffffffffu : ((1u << heads) - 1u);
+        for (int e = 0; e < 50; e++) {
+            EXPECT_EQ(qf_draw_mask(5u, 6u, e, (uint32_t)e * 7u, heads, 1.0f), full) << "heads=" << heads;
+            EXPECT_EQ(qf_draw_mask(5u, 6u, e, 3u, heads, 1.5f), full) << "heads=" << heads;
+        }
+    }
+    for (float p : {0.0f, 0.3f, 0.99f})
+        for (int e = 0; e < 50; e++) EXPECT_EQ(qf_draw_mask(5u, 6u, e, 9u, 1, p), 1u) << "one head, p=" << p;
+    // mask_p = 0 with several heads: no head trains on the transition
+    for (int e = 0; e < 50; e++) EXPECT_EQ(qf_draw_mask(5u, 6u, e, 9u, 8, 0.0f), 0u);
+    // the mask is a function of (key, e, t): recomputable, and it changes with each coordinate
+    int same_e = 0, same_t = 0, same_k = 0;
+    for (int e = 0; e < 200; e++) {
+        const uint32_t m = qf_draw_mask(1u, 2u, e, 10u, 16, 0.5f);
+        EXPECT_EQ(m, qf_draw_mask(1u, 2u, e, 10u, 16, 0.5f));
+        same_e += m == qf_draw_mask(1u, 2u, e + 1, 10u, 16, 0.5f);
+        same_t += m == qf_draw_mask(1u, 2u, e, 11u, 16, 0.5f);
+        same_k += m == qf_draw_mask(1u, 3u, e, 10u, 16, 0.5f);
+    }
+    // two independent 16-bit masks agree with probability 2^-16
+    EXPECT_LE(same_e, 2);
+    EXPECT_LE(same_t, 2);
+    EXPECT_LE(same_k, 2);
+}
+
+// ================================================================================================
+// 2. act with bootstrap runs
+// ================================================================================================
+
+TEST(ExploreAct, BootstrapHeadsUniformKeptPerEpisodeRedrawnAtEpisodeEnds) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 4, K = 5, A = 5, E = 20000;
+    const qf_net n = make_net(R, K, 1, {3, A});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].explore = QF_EXPLORE_BOOTSTRAP;  // 4 of the fleet's 5 heads
+    hp[0].n_heads = 4;
+    hp[1].explore = QF_EXPLORE_BOOTSTRAP;  // all 5
+    hp[1].n_heads = 5;
+    hp[2].explore = QF_EXPLORE_EPSILON;    // constant epsilon 0.3 on head 0
+    hp[2].eps_start = hp[2].eps_end = 0.3f;
+    hp[3].explore = QF_EXPLORE_BOLTZMANN;  // softmax of head 0 at alpha 0.5
+    hp[3].alpha = 0.5f;
+    // Q [G][E][A]. Bootstrap runs: head k of env e prefers action (k + e) % A (margin >= 0.5 over
+    // small per-entry noise), so the action names the head. Runs 2, 3: head 0 is a fixed row,
+    // heads k > 0 strongly prefer action 0 and must be ignored.
+    std::vector<float> q((size_t)R * K * E * A);
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> U(0.0f, 0.5f);
+    const float boltz_row[A] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < K; k++)
+            for (int e = 0; e < E; e++)
+                for (int a = 0; a < A; a++) {
+                    float &v = q[(((size_t)r * K + k) * E + e) * A + a];
+                    if (r < 2) v = U(rng) + (a == (k + e) % A ? 1.0f : 0.0f);
+                    else if (k > 0) v = a == 0 ? 10.0f : 0.0f;
+                    else if (r == 2) v = a == 2 ? 1.0f : 0.0f;
+                    else v = boltz_row[a];
+                }
+    const std::vector<uint32_t> keys = {21, 0, 21, 1, 21, 2, 21, 3};
+    std::vector<int32_t> heads((size_t)R * E, -1), act((size_t)R * E, -1);
+    // flags at t = 0 are arbitrary: every env draws a head anyway
+    std::vector<uint8_t> flags((size_t)R * E);
+    for (size_t i = 0; i < flags.size(); i++) flags[i] = (uint8_t)(i % 3 == 0 ? QF_TREASURE : 0);
+    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 0, flags.data(), heads.data(), act.data()), QF_OK);
+    for (int r = 0; r < 2; r++) {
+        const int nh = hp[r].n_heads;
+        std::vector<int64_t> freq(K, 0);
+        int bad_head = 0, bad_draw = 0, bad_act = 0;
+        for (int e = 0; e < E; e++) {
+            const int32_t h = heads[(size_t)r * E + e];
+            if (h < 0 || h >= nh) {
+                bad_head++;
+                continue;
+            }
+            freq[h]++;
+            bad_draw += h != qf_draw_head(keys[2 * r], keys[2 * r + 1], e, 0, nh);
+            bad_act += act[(size_t)r * E + e] != (h + e) % A;
+        }
+        EXPECT_EQ(bad_head, 0) << "run " << r << ": heads outside [0, n_heads)";
+        EXPECT_EQ(bad_draw, 0) << "run " << r << ": heads differ from qf_draw_head(key, e, 0)";
+        EXPECT_EQ(bad_act, 0) << "run " << r << ": actions are not the argmax of the env's head";
+        for (int k = 0; k < nh; k++)
+            EXPECT_NEAR(freq[k] / (double)E, 1.0 / nh, 5 * se(1.0 / nh, E)) << "run " << r << " head " << k;
+    }
+    // non-bootstrap runs: head 0, epsilon / Boltzmann frequencies of head 0's row
+    auto check_plain = [&](const char *when) {
+        for (int r = 2; r < 4; r++) {
+            std::vector<int64_t> cnt(A, 0);
+            for (int e = 0; e < E; e++) {
+                EXPECT_EQ(heads[(size_t)r * E + e], 0) << when << " run " << r << " e=" << e;
+                cnt[act[(size_t)r * E + e]]++;
+            }
+            double z = 0.0;
+            for (int a = 0; a < A; a++) z += std::exp(boltz_row[a] / 0.5);
+            for (int a = 0; a < A; a++) {
+                const double p = r == 2 ? (a == 2 ? 0.7 + 0.3 / A : 0.3 / A) : std::exp(boltz_row[a] / 0.5) / z;
+                EXPECT_NEAR(cnt[a] / (double)E, p, 5 * se(p, E)) << when << " run " << r << " action " << a;
+            }
+        }
+    };
+    check_plain("t=0");
+
+    // later steps: random episode ends; only TERMINAL / TRUNCATED redraw
+    std::uniform_real_distribution<double> U01(0.0, 1.0);
+    int64_t redrawn[2] = {0, 0}, changed[2] = {0, 0};
+    for (uint32_t t = 1; t <= 6; t++) {
+        for (auto &f : flags) {
+            const double u = U01(rng);
+            f = (uint8_t)(u < 0.55 ? 0
+                          : u < 0.65 ? QF_TERMINAL
+                          : u < 0.75 ? QF_TRUNCATED
+                          : u < 0.85 ? (QF_TERMINAL | QF_TREASURE | QF_BAD_EPISODE)
+                          : u < 0.93 ? QF_TREASURE
+                                     : QF_BAD_EPISODE);
+        }
+        const std::vector<int32_t> before = heads;
+        ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), t * 101u, flags.data(), heads.data(), act.data()),
+                  QF_OK);
+        for (int r = 0; r < 2; r++) {
+            int bad_keep = 0, bad_draw = 0, bad_act = 0;
+            for (int e = 0; e < E; e++) {
+                const size_t i = (size_t)r * E + e;
+                if (flags[i] & (QF_TERMINAL | QF_TRUNCATED)) {
+                    redrawn[r]++;
+                    changed[r] += heads[i] != before[i];
+                    bad_draw += heads[i] != qf_draw_head(keys[2 * r], keys[2 * r + 1], e, t * 101u, hp[r].n_heads);
+                } else {
+                    bad_keep += heads[i] != before[i];
+                }
+                bad_act += act[i] != (heads[i] + e) % A;
+            }
+            EXPECT_EQ(bad_keep, 0) << "t=" << t << " run " << r << ": heads changed without an episode end";
+            EXPECT_EQ(bad_draw, 0) << "t=" << t << " run " << r << ": redrawn heads differ from qf_draw_head(key, e, t)";
+            EXPECT_EQ(bad_act, 0) << "t=" << t << " run " << r << ": actions are not the argmax of the env's head";
+        }
+        check_plain(("t=" + std::to_string(t)).c_str());
+    }
+    // a redraw is a fresh uniform draw: it lands on another head with probability 1 - 1/n_heads
+    for (int r = 0; r < 2; r++) {
+        const double p = 1.0 - 1.0 / hp[r].n_heads;
+        EXPECT_NEAR(changed[r] / (double)redrawn[r], p, 5 * se(p, (double)redrawn[r])) << "run " << r;
+    }
+}
+
+TEST(ExploreAct, UcbIsArgmaxOfEnsembleMeanPlusCStd) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 3, K = 6, A = 6, E = 3000;
+    const qf_net n = make_net(R, K, 1, {3, A});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    for (auto &h : hp) {
+        h.explore = QF_EXPLORE_BOOTSTRAP;
+        h.act_mode = QF_ACT_UCB;
+    }
+    hp[0].n_heads = 4;  // heads 4, 5 of the fleet are not this run's: they hold huge values
+    hp[0].ucb_c = 1.5f;
+    hp[1].n_heads = 6;
+    hp[1].ucb_c = 0.0f;  // the ensemble mean
+    hp[2].n_heads = 3;
+    hp[2].ucb_c = 20.0f;  // dominated by the std
+    hp[2].alpha = 0.7f;   // UCB ignores the temperature
+    std::vector<float> q((size_t)R * K * E * A);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> N01(0.0f, 1.0f);
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < K; k++)
+            for (int e = 0; e < E; e++)
+                for (int a = 0; a < A; a++)
+                    q[(((size_t)r * K + k) * E + e) * A + a] = k >= hp[r].n_heads ? (a == 0 ? 1e3f : -1e3f) : N01(rng);
+    const std::vector<uint32_t> keys = {8, 0, 8, 1, 8, 2};
+    const std::vector<uint8_t> flags((size_t)R * E, 0);
+    std::vector<int32_t> heads((size_t)R * E, 0), act((size_t)R * E), act2((size_t)R * E);
+    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 0, flags.data(), heads.data(), act.data()), QF_OK);
+    ASSERT_EQ(b->act(b, &n, hp.data(), E, q.data(), keys.data(), 7, flags.data(), heads.data(), act2.data()), QF_OK);
+    EXPECT_EQ(act, act2) << "UCB acting is deterministic: it depends on neither t nor the head";
+    for (int r = 0; r < R; r++) {
+        const int nh = hp[r].n_heads;
+        int checked = 0, bad = 0;
+        for (int e = 0; e < E; e++) {
+            std::vector<double> v(A);
+            for (int a = 0; a < A; a++) {
+                double s = 0.0, ss = 0.0;
+                for (int k = 0; k < nh; k++) s += q[(((size_t)r * K + k) * E + e) * A + a];
+                const double mean = s / nh;
+                for (int k = 0; k < nh; k++) {
+                    const double d = q[(((size_t)r * K + k) * E + e) * A + a] - mean;
+                    ss += d * d;
+                }
+                v[a] = mean + (double)hp[r].ucb_c * std::sqrt(ss / nh);  // population std
+            }
+            std::vector<double> sorted = v;
+            std::sort(sorted.rbegin(), sorted.rend());
+            // float32 rounding of mean and std: ~1e-6 of |v| (~|c| * 3); skip near-ties
+            if (sorted[0] - sorted[1] < 1e-4 * (1.0 + hp[r].ucb_c)) continue;
+            checked++;
+            bad += act[(size_t)r * E + e] != (int32_t)(std::max_element(v.begin(), v.end()) - v.begin());
+        }
+        EXPECT_GT(checked, E * 9 / 10) << "run " << r;
+        EXPECT_EQ(bad, 0) << "run " << r << ": UCB actions differ from argmax mean + c std (of " << checked << ")";
+    }
+}
+
+// ================================================================================================
+// 3. add_prior
+// ================================================================================================
+
+TEST(ExplorePrior, AddPriorIsQPlusScaleTimesPriorBitwise) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 3, K = 2, M = 7, A = 4;
+    const qf_net n = make_net(R, K, 1, {5, A});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].prior_scale = 3.0f;
+    hp[1].prior_scale = 0.0f;
+    hp[2].prior_scale = 0.3f;  // not a power of two: the product rounds
+    const size_t per = (size_t)M * A, total = (size_t)R * K * per;
+    std::vector<float> q(total), qp(total);
+    std::mt19937 rng(2);
+    std::normal_distribution<float> N01(0.0f, 1.0f);
+    for (size_t i = 0; i < total; i++) {
+        q[i] = N01(rng);
+        qp[i] = N01(rng);
+    }
+    // run 1 (scale 0) must not even read its prior: NaN and inf there would poison q
+    for (size_t i = 1 * K * per; i < 2 * K * per; i++) qp[i] = i % 2 ? NAN : INFINITY;
+    const std::vector<float> q0 = q;
+    ASSERT_EQ(b->add_prior(b, &n, hp.data(), M, q.data(), qp.data()), QF_OK);
+    for (int r = 0; r < R; r++)
+        for (size_t i = (size_t)r * K * per; i < (size_t)(r + 1) * K * per; i++) {
+            if (hp[r].prior_scale == 0.0f) {
+                EXPECT_TRUE(same_bits(&q[i], &q0[i], 1)) << "run " << r << " i=" << i;
+                continue;
+            }
+            volatile float prod = hp[r].prior_scale * qp[i];  // rounded on its own: no fused multiply-add
+            const float want = q0[i] + prod;
+            EXPECT_TRUE(same_bits(&q[i], &want, 1)) << "run " << r << " i=" << i << ": " << q[i] << " vs " << want;
+        }
+}
+
+// ================================================================================================
+// 4. td with bootstrap masks and intrinsic rewards
+// ================================================================================================
+
+struct TdMaskCase {
+    static constexpr int R = 3, K = 3, B = 16, A = 3;
+    qf_net n = make_net(R, K, 1, {5, A});
+    std::vector<float> q, qt, dq, loss, qmean, imean, reward, intr;
+    std::vector<int32_t> action;
+    std::vector<uint32_t> mask;
+    std::vector<uint8_t> terminal;
+    qf_sample smp;
+    TdMaskCase() {
+        q.assign((size_t)R * K * B * A, 0.0f);
+        qt = q;
+        dq.assign(q.size(), 99.0f);
+        loss.assign(R * K, 0.0f);
+        qmean.assign(R * K, 0.0f);
+        imean.assign(R, -1.0f);
+        reward.assign(R * B, 0.0f);
+        intr.assign(R * B, 0.0f);
+        mask.assign(R * B, 0xffffffffu);
+        action.assign(R * B, 0);
+        terminal.assign(R * B, 0);
+        std::memset(&smp, 0, sizeof smp);
+        smp.R = R;
+        smp.C = B;
+        smp.embed = 1;
+        smp.action = action.data();
+        smp.reward = reward.data();
+        smp.terminal = terminal.data();
+        smp.mask = mask.data();
+        smp.intr = intr.data();
+    }
+    int run(qf_backend *b, const std::vector<qf_run_hp> &hp) {
+        return b->td(b, &n, hp.data(), B, &smp, q.data(), qt.data(), nullptr, dq.data(), loss.data(), qmean.data(),
+                     imean.data());
+    }
+};
+
+TEST(ExploreTd, MasksZeroHeadsAndTargetsUseRewardPlusBetaIntrinsic) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    constexpr int R = TdMaskCase::R, K = TdMaskCase::K, B = TdMaskCase::B, A = TdMaskCase::A;
+    TdMaskCase c;
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].alpha = 0.0f;  // hard max, squared loss, beta 0.5
+    hp[0].gamma = 0.9f;
+    hp[0].loss = QF_LOSS_SQUARED;
+    hp[0].beta = 0.5f;
+    hp[1].alpha = 0.3f;  // soft, squared loss, beta 2
+    hp[1].gamma = 0.8f;
+    hp[1].loss = QF_LOSS_SQUARED;
+    hp[1].beta = 2.0f;
+    hp[2].alpha = 0.0f;  // hard max, Huber 1, beta 0: the intrinsic reward is ignored
+    hp[2].gamma = 0.95f;
+    hp[2].beta = 0.0f;
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> U(-3.0f, 3.0f), U01(0.0f, 1.0f);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < B; j++) {
+            const size_t t = (size_t)r * B + j;
+            c.action[t] = (j * 7 + r) % A;
+            c.reward[t] = U(rng) / 3.0f;
+            c.intr[t] = U01(rng);
+            c.terminal[t] = j % 5 == 4;
+            for (int k = 0; k < K; k++)
+                for (int a = 0; a < A; a++) {
+                    const size_t row = (((size_t)r * K + k) * B + j) * A;
+                    c.q[row + a] = U(rng);
+                    c.qt[row + a] = U(rng);
+                }
+        }
+    // Hand-computed transitions (j = 0, every head; masks all set in the first pass):
+    //  run 0: Qt(s') = (1, 3, 2), r = 0.5, intr = 0.4, beta = 0.5, a = 0, Q(s, a) = 1
+    //         -> y = 0.5 + 0.2 + 0.9 * 3 = 3.4, dq = (1 - 3.4) / B = -2.4 / B
+    //  run 1: Qt(s') = (0, 0, 0), alpha 0.3 -> V = 0.3 ln 3; r = 1, intr = 0.25, beta = 2, Q = 0
+    //         -> y = 1.5 + 0.8 * 0.3 ln 3, dq = -y / B
+    for (int k = 0; k < K; k++)
+        for (int a = 0; a < A; a++) {
+            c.qt[((size_t)(0 * K + k) * B) * A + a] = (float)(a == 0 ? 1 : a == 1 ? 3 : 2);
+            c.qt[((size_t)(1 * K + k) * B) * A + a] = 0.0f;
+            c.q[((size_t)(0 * K + k) * B) * A + a] = a == 0 ? 1.0f : 40.0f;
+            c.q[((size_t)(1 * K + k) * B) * A + a] = a == 0 ? 0.0f : -40.0f;
+        }
+    c.action[0] = 0, c.reward[0] = 0.5f, c.intr[0] = 0.4f, c.terminal[0] = 0;
+    c.action[B] = 0, c.reward[B] = 1.0f, c.intr[B] = 0.25f, c.terminal[B] = 0;
+
+    // pass 1: every head learns from everything
+    ASSERT_EQ(c.run(b, hp), QF_OK);
+    const std::vector<float> dq_full = c.dq, qmean_full = c.qmean;
+    for (int k = 0; k < K; k++) {
+        EXPECT_NEAR(c.dq[((size_t)(0 * K + k) * B) * A], -2.4 / B, 1e-6) << "head " << k;
+        EXPECT_NEAR(c.dq[((size_t)(1 * K + k) * B) * A], -(1.5 + 0.8 * 0.3 * std::log(3.0)) / B, 1e-6) << "head " << k;
+    }
+    for (int r = 0; r < R; r++) {
+        double isum = 0.0;
+        for (int j = 0; j < B; j++) isum += (double)hp[r].beta * c.intr[(size_t)r * B + j];
+        EXPECT_NEAR(c.imean[r], isum / B, 1e-6 * std::max(1.0, isum / B)) << "run " << r;
+        if (hp[r].beta == 0.0f) { EXPECT_EQ(c.imean[r], 0.0f); }
+        for (int k = 0; k < K; k++) {
+            const int g = r * K + k;
+            double qs = 0.0;
+            for (int j = 0; j < B; j++) {
+                const size_t t = (size_t)r * B + j, row = ((size_t)g * B + j) * A;
+                const int a = c.action[t];
+                const double v = hp[r].alpha > 0.0f ? logsumexp_d(&c.qt[row], A, hp[r].alpha)
+                                                    : (double)*std::max_element(&c.qt[row], &c.qt[row] + A);
+                const double rt = (double)c.reward[t] + (double)hp[r].beta * c.intr[t];
+                const double y = c.terminal[t] ? rt : rt + (double)hp[r].gamma * v;
+                const double d = c.q[row + a] - y;
+                const double want = hp[r].loss == QF_LOSS_SQUARED ? d / B : std::max(-1.0, std::min(1.0, d)) / B;
+                // float32 roundings of y (terms <= ~5 in size) dominate: ~4 ulp of 10, over B
+                const double tol = 4e-6 * (1.0 + std::fabs(y) + std::fabs(c.q[row + a])) / B;
+                for (int i = 0; i < A; i++) {
+                    if (i == a) { EXPECT_NEAR(c.dq[row + i], want, tol) << "g=" << g << " j=" << j; }
+                    else { EXPECT_EQ(c.dq[row + i], 0.0f) << "g=" << g << " j=" << j; }
+                }
+                qs += c.q[row + a];
+            }
+            EXPECT_NEAR(c.qmean[g], qs / B, 1e-6 * std::max(1.0, std::fabs(qs / B))) << "g=" << g;
+        }
+    }
+
+    // pass 2: random masks; head k learns from transition j only when bit k is set
+    std::uniform_int_distribution<uint32_t> bits(0, 7);
+    for (auto &m : c.mask) m = bits(rng) | 0xfffffff8u;  // bits >= K are set and must not matter
+    c.mask[0] = 0xfffffff8u;                              // no head of run 0 learns from j = 0
+    std::vector<float> loss_full = c.loss;
+    ASSERT_EQ(c.run(b, hp), QF_OK);
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < K; k++) {
+            const int g = r * K + k;
+            int set = 0, clear = 0;
+            double ls = 0.0;
+            for (int j = 0; j < B; j++) {
+                const size_t row = ((size_t)g * B + j) * A;
+                if ((c.mask[(size_t)r * B + j] >> k) & 1u) {
+                    set++;
+                    EXPECT_TRUE(same_bits(&c.dq[row], &dq_full[row], A)) << "g=" << g << " j=" << j << ": masked-in row differs";
+                    const double d = dq_full[row + c.action[(size_t)r * B + j]] * B;  // = delta (or clipped)
+                    if (hp[r].loss == QF_LOSS_SQUARED) ls += 0.5 * d * d;
+                } else {
+                    clear++;
+                    for (int a = 0; a < A; a++) EXPECT_EQ(c.dq[row + a], 0.0f) << "g=" << g << " j=" << j << ": masked-out row";
+                }
+            }
+            EXPECT_GT(set, 0);
+            EXPECT_GT(clear, 0);
+            if (hp[r].loss == QF_LOSS_SQUARED) {
+                EXPECT_NEAR(c.loss[g], ls / B, 1e-5 * std::max(1.0, ls / B)) << "g=" << g << ": loss counts masked-in transitions only";
+            }
+            EXPECT_LE(c.loss[g], loss_full[g] * (1.0f + 1e-6f)) << "g=" << g;
+            EXPECT_EQ(c.qmean[g], qmean_full[g]) << "g=" << g << ": the mean Q is over the whole batch";
+        }
+}
+
+// ================================================================================================
+// 5. replay_store / replay_sample carry masks and intrinsic rewards
+// ================================================================================================
+
+TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 3, E = 20, C = 50, B = 64;
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].explore = QF_EXPLORE_BOOTSTRAP;
+    hp[0].n_heads = 7;
+    hp[0].mask_p = 0.5f;
+    hp[1].n_heads = 1;  // everything trains head 0
+    hp[1].mask_p = 1.0f;
+    hp[2].explore = QF_EXPLORE_BOOTSTRAP;
+    hp[2].n_heads = 32;
+    hp[2].mask_p = 0.3f;
+    const std::vector<uint32_t> keys = {31, 4, 31, 5, 32, 4};
+    std::vector<int32_t> ridx(R * C), rnidx(R * C), ract(R * C);
+    std::vector<float> rrew(R * C);
+    std::vector<uint8_t> rterm(R * C);
+    std::vector<uint32_t> rmask(R * C, 0xdeadbeefu);
+    std::vector<float> rintr(R * C, -9.0f);
+    qf_replay rp = {R, C, 1, 1, nullptr, nullptr, ridx.data(), rnidx.data(), ract.data(),
+                    rrew.data(), rterm.data(), rmask.data(), rintr.data()};
+    // expected slot contents: the last writer of each slot
+    std::vector<uint32_t> want_mask(R * C, 0);
+    std::vector<float> want_intr(R * C, 0.0f);
+    std::vector<int32_t> want_idx(R * C, -1);
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> U(0.0f, 2.0f);
+    for (uint32_t t = 0; t < 5; t++) {
+        const int64_t ptr = (int64_t)t * E % C;
+        std::vector<int32_t> idx(R * E), nidx(R * E), act(R * E);
+        std::vector<float> rew(R * E, 0.5f), intr(R * E);
+        std::vector<uint8_t> flags(R * E, 0);
+        for (int i = 0; i < R * E; i++) {
+            idx[i] = (int32_t)(t * 1000 + i);
+            nidx[i] = idx[i] + 1;
+            act[i] = i % 3;
+            intr[i] = U(rng);
+        }
+        const bool null_intr = t == 4;  // the last store passes NULL: 0 stored
+        ASSERT_EQ(b->replay_store(b, &rp, hp.data(), keys.data(), E, ptr, t, nullptr, idx.data(), act.data(),
+                                  rew.data(), flags.data(), nullptr, nidx.data(), null_intr ? nullptr : intr.data()),
+                  QF_OK);
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < E; e++) {
+                const size_t dst = (size_t)r * C + (size_t)((ptr + e) % C);
+                want_mask[dst] = qf_draw_mask(keys[2 * r], keys[2 * r + 1], e, t, hp[r].n_heads, hp[r].mask_p);
+                want_intr[dst] = null_intr ? 0.0f : intr[(size_t)r * E + e];
+                want_idx[dst] = idx[(size_t)r * E + e];
+            }
+    }
+    ASSERT_EQ(ridx, want_idx);  // every slot was written, by the expected (e, t)
+    EXPECT_EQ(rmask, want_mask);
+    EXPECT_TRUE(same_bits(rintr.data(), want_intr.data(), rintr.size()));
+    for (int i = 0; i < C; i++) EXPECT_EQ(rmask[(size_t)C + i], 1u) << "one head: mask 1";
+    for (int i = 0; i < C; i++) EXPECT_EQ(rmask[(size_t)0 * C + i] >> 7, 0u) << "bits >= n_heads";
+    // the mask bits of the stored transitions are Bernoulli(mask_p): run 2, 32 bits x 50 slots
+    int64_t set2 = 0;
+    for (int i = 0; i < C; i++) set2 += __builtin_popcount(rmask[(size_t)2 * C + i]);
+    EXPECT_NEAR(set2 / (32.0 * C), 0.3, 5 * se(0.3, 32.0 * C));
+
+    std::vector<int32_t> sidx(R * B), snidx(R * B), sact(R * B);
+    std::vector<float> srew(R * B);
+    std::vector<uint8_t> sterm(R * B);
+    std::vector<uint32_t> smask(R * B);
+    std::vector<float> sintr(R * B, -5.0f);
+    qf_sample s = {R, B, 1, 1, nullptr, nullptr, sidx.data(), snidx.data(), sact.data(),
+                   srew.data(), sterm.data(), smask.data(), sintr.data()};
+    for (int64_t size : {(int64_t)C, (int64_t)17}) {
+        ASSERT_EQ(b->replay_sample(b, &rp, B, size, 12, keys.data(), &s), QF_OK);
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < B; j++) {
+                const int slot = qf_sample_slot(keys.data(), r, 12, j, size);
+                ASSERT_TRUE(slot >= 0 && slot < size);
+                const size_t src = (size_t)r * C + slot, dst = (size_t)r * B + j;
+                EXPECT_EQ(sidx[dst], ridx[src]);
+                EXPECT_EQ(smask[dst], rmask[src]) << "r=" << r << " j=" << j;
+                EXPECT_TRUE(same_bits(&sintr[dst], &rintr[src], 1)) << "r=" << r << " j=" << j;
+            }
+    }
+}
+
+// ================================================================================================
+// 6. exact counts
+// ================================================================================================
+
+TEST(ExploreCount, ExactCountsEqualAMapAndBonusOnlyForCountRuns) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 3, S = 37, E = 16, steps = 60, B = 100;
+    std::vector<uint32_t> cnt((size_t)R * S, 0);
+    qf_counts c;
+    std::memset(&c, 0, sizeof c);
+    c.R = R;
+    c.mode = QF_COUNT_EXACT;
+    c.S = S;
+    c.cnt = cnt.data();
+    const std::vector<uint32_t> keys = {1, 0, 1, 1, 1, 2};
+    ASSERT_EQ(b->count_init(b, &c, keys.data()), QF_OK);
+    std::vector<std::map<int, uint32_t>> ref(R);
+    std::mt19937 rng(6);
+    for (int s = 0; s < steps; s++) {
+        std::vector<int32_t> nidx((size_t)R * E);
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < E; e++) {
+                // skewed over [0, 30): states 30..36 are never visited
+                const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+                const int st = (int)(30.0 * u * u);
+                nidx[(size_t)r * E + e] = st;
+                ref[r][st]++;
+            }
+        ASSERT_EQ(b->count_update(b, &c, E, nullptr, nidx.data()), QF_OK);
+    }
+    for (int r = 0; r < R; r++)
+        for (int st = 0; st < S; st++) {
+            const auto it = ref[r].find(st);
+            EXPECT_EQ(cnt[(size_t)r * S + st], it == ref[r].end() ? 0u : it->second) << "r=" << r << " s=" << st;
+        }
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].bonus = QF_BONUS_COUNT;
+    hp[1].bonus = QF_BONUS_NONE;
+    hp[2].bonus = QF_BONUS_RND;
+    std::vector<int32_t> snidx((size_t)R * B);
+    for (int i = 0; i < R * B; i++) snidx[i] = (int32_t)((i * 13) % S);
+    std::vector<float> sintr((size_t)R * B, -7.0f);
+    qf_sample smp;
+    std::memset(&smp, 0, sizeof smp);
+    smp.R = R;
+    smp.C = B;
+    smp.embed = 1;
+    smp.next_idx = snidx.data();
+    smp.intr = sintr.data();
+    ASSERT_EQ(b->count_bonus(b, &c, hp.data(), B, &smp), QF_OK);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < B; j++) {
+            const float got = sintr[(size_t)r * B + j];
+            if (hp[r].bonus != QF_BONUS_COUNT) {
+                EXPECT_EQ(got, -7.0f) << "run " << r << " has no count bonus: intr untouched";
+                continue;
+            }
+            const auto it = ref[r].find(snidx[(size_t)r * B + j]);
+            const double nn = it == ref[r].end() ? 0.0 : it->second;
+            const double want = 1.0 / std::sqrt(std::max(1.0, nn));  // never seen: treated as once
+            EXPECT_NEAR(got, want, 2.5e-7 * want) << "r=" << r << " j=" << j << " n=" << nn;
+        }
+}
+
+// ================================================================================================
+// 7. SimHash
+// ================================================================================================
+
+struct HashCounts {
+    qf_counts c;
+    std::vector<uint32_t> cnt;
+    std::vector<uint64_t> key;
+    std::vector<float> proj;
+    HashCounts(int R, int bits, int D, int log2cap) {
+        std::memset(&c, 0, sizeof c);
+        c.R = R;
+        c.mode = QF_COUNT_SIMHASH;
+        c.bits = bits;
+        c.D = D;
+        c.log2cap = log2cap;
+        cnt.assign((size_t)R << log2cap, 0);
+        key.assign((size_t)R << log2cap, 0);
+        proj.assign((size_t)R * bits * D, 0.0f);
+        c.cnt = cnt.data();
+        c.key = key.data();
+        c.proj = proj.data();
+    }
+    const float *proj_of(int r) const { return proj.data() + (size_t)r * c.bits * c.D; }
+    uint32_t count_of(int r, uint64_t code) const {
+        const size_t cap = (size_t)1 << c.log2cap;
+        return qf_hash_count(key.data() + r * cap, cnt.data() + r * cap, c.log2cap, code);
+    }
+    int occupied(int r) const {
+        const size_t cap = (size_t)1 << c.log2cap;
+        int o = 0;
+        for (size_t s = 0; s < cap; s++) o += key[r * cap + s] != 0;
+        return o;
+    }
+    uint64_t total(int r) const {
+        const size_t cap = (size_t)1 << c.log2cap;
+        uint64_t t = 0;
+        for (size_t s = 0; s < cap; s++) t += cnt[r * cap + s];
+        return t;
+    }
+};
+
+// Sign bits of the projection in double; *ambiguous = a row with |dot| < tol.
+uint64_t code_d(const float *proj, int bits, int D, const float *x, double tol, bool *ambiguous) {
+    uint64_t c = 0;
+    *ambiguous = false;
+    for (int i = 0; i < bits; i++) {
+        double s = 0.0;
+        for (int d = 0; d < D; d++) s += (double)proj[(size_t)i * D + d] * x[d];
+        if (std::fabs(s) < tol) *ambiguous = true;
+        if (s > 0.0) c |= (uint64_t)1 << i;
+    }
+    return c;
+}
+
+TEST(ExploreSimHash, ProjectionIsGaussianAndCodesAreSignBitsOfTheDoubleProjection) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 2, bits = 62, D = 100;
+    HashCounts h(R, bits, D, 10);
+    const std::vector<uint32_t> keys = {40, 1, 41, 1};
+    ASSERT_EQ(b->count_init(b, &h.c, keys.data()), QF_OK);
+    for (int r = 0; r < R; r++) {
+        double s = 0.0, ss = 0.0;
+        int bad = 0;
+        for (int i = 0; i < bits; i++)
+            for (int d = 0; d < D; d++) {
+                const float v = h.proj[((size_t)r * bits + i) * D + d];
+                const float want = qf_simhash_proj(keys[2 * r], keys[2 * r + 1], i, d);
+                bad += !same_bits(&v, &want, 1);
+                s += v;
+                ss += (double)v * v;
+            }
+        EXPECT_EQ(bad, 0) << "run " << r << ": projection differs from qf_simhash_proj";
+        const double N = (double)bits * D, mean = s / N, var = ss / N - mean * mean;
+        EXPECT_NEAR(mean, 0.0, 5.0 / std::sqrt(N)) << "run " << r;
+        EXPECT_NEAR(var, 1.0, 5.0 * std::sqrt(2.0 / N)) << "run " << r;
+    }
+    // the two runs' projections are independent draws
+    EXPECT_FALSE(same_bits(h.proj_of(0), h.proj_of(1), (size_t)bits * D));
+    std::mt19937 rng(12);
+    std::normal_distribution<float> N01(0.0f, 1.0f);
+    int compared = 0, bad = 0;
+    for (int n = 0; n < 300; n++) {
+        std::vector<float> x(D);
+        for (auto &v : x) v = N01(rng);
+        const int r = n % R;
+        const uint64_t got = qf_simhash_code(h.proj_of(r), bits, D, x.data());
+        for (int i = 0; i < bits; i++) {
+            double s = 0.0;
+            for (int d = 0; d < D; d++) s += (double)h.proj_of(r)[(size_t)i * D + d] * x[d];
+            if (std::fabs(s) < 1e-4) continue;  // float and double may disagree on the sign
+            compared++;
+            bad += (int)((got >> i) & 1u) != (s > 0.0);
+        }
+        EXPECT_EQ(got >> bits, 0u);
+    }
+    EXPECT_GT(compared, 300 * bits * 99 / 100);
+    EXPECT_EQ(bad, 0) << "code bits differ from the sign of the double projection";
+}
+
+TEST(ExploreSimHash, TableCountsEqualAMapOfCodesWithProbing) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    // 40 distinct observations per run in a 64-slot table: many probe chains
+    const int R = 2, bits = 20, D = 16, log2cap = 6, NV = 40, E = 10, steps = 50;
+    HashCounts h(R, bits, D, log2cap);
+    const std::vector<uint32_t> keys = {3, 30, 4, 30};
+    ASSERT_EQ(b->count_init(b, &h.c, keys.data()), QF_OK);
+    std::mt19937 rng(13);
+    std::normal_distribution<float> N01(0.0f, 1.0f);
+    std::vector<std::vector<float>> vecs((size_t)R * NV);
+    std::vector<uint64_t> codes((size_t)R * NV);
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) {
+            bool amb = true;
+            std::vector<float> x(D);
+            while (amb) {  // an observation whose code is unambiguous in float and double
+                for (auto &e : x) e = N01(rng);
+                codes[(size_t)r * NV + v] = code_d(h.proj_of(r), bits, D, x.data(), 1e-3, &amb);
+            }
+            ASSERT_EQ(qf_simhash_code(h.proj_of(r), bits, D, x.data()), codes[(size_t)r * NV + v]);
+            vecs[(size_t)r * NV + v] = x;
+        }
+    std::vector<std::map<uint64_t, uint32_t>> ref(R);
+    for (int s = 0; s < steps; s++) {
+        std::vector<float> obs((size_t)R * E * D);
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < E; e++) {
+                const int v = (int)(rng() % NV);
+                std::copy(vecs[(size_t)r * NV + v].begin(), vecs[(size_t)r * NV + v].end(), &obs[((size_t)r * E + e) * D]);
+                ref[r][codes[(size_t)r * NV + v]]++;
+            }
+        ASSERT_EQ(b->count_update(b, &h.c, E, obs.data(), nullptr), QF_OK);
+    }
+    for (int r = 0; r < R; r++) {
+        EXPECT_EQ(h.occupied(r), (int)ref[r].size()) << "run " << r << ": one slot per distinct code";
+        EXPECT_EQ(h.total(r), (uint64_t)E * steps) << "run " << r;
+        for (const auto &kv : ref[r]) EXPECT_EQ(h.count_of(r, kv.first), kv.second) << "run " << r << " code " << kv.first;
+        const size_t cap = (size_t)1 << log2cap;
+        for (size_t sl = 0; sl < cap; sl++) {
+            const uint64_t k = h.key[r * cap + sl];
+            if (k) { EXPECT_EQ(ref[r].count(k - 1), 1u) << "run " << r << ": slot " << sl << " holds an unknown code"; }
+            else { EXPECT_EQ(h.cnt[r * cap + sl], 0u); }
+        }
+    }
+    // bonuses of sampled observations (and one never seen: its code's count, 0 -> bonus 1)
+    const int B = 30;
+    std::vector<float> snobs((size_t)R * B * D), sintr((size_t)R * B, -1.0f);
+    std::vector<uint64_t> scode((size_t)R * B);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < B; j++) {
+            std::vector<float> x = vecs[(size_t)r * NV + (j * 7) % NV];
+            if (j == B - 1)
+                for (auto &e : x) e = N01(rng);
+            std::copy(x.begin(), x.end(), &snobs[((size_t)r * B + j) * D]);
+            scode[(size_t)r * B + j] = qf_simhash_code(h.proj_of(r), bits, D, x.data());
+        }
+    std::vector<qf_run_hp> hp(R, default_hp());
+    for (auto &x : hp) x.bonus = QF_BONUS_COUNT;
+    qf_sample smp;
+    std::memset(&smp, 0, sizeof smp);
+    smp.R = R;
+    smp.C = B;
+    smp.D = D;
+    smp.next_obs = snobs.data();
+    smp.intr = sintr.data();
+    ASSERT_EQ(b->count_bonus(b, &h.c, hp.data(), B, &smp), QF_OK);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < B; j++) {
+            const auto it = ref[r].find(scode[(size_t)r * B + j]);
+            const double nn = it == ref[r].end() ? 0.0 : it->second;
+            const double want = 1.0 / std::sqrt(std::max(1.0, nn));
+            EXPECT_NEAR(sintr[(size_t)r * B + j], want, 2.5e-7 * want) << "r=" << r << " j=" << j;
+        }
+}
+
+// DeepSea N = 10: dense observations are one-hot over D = N*N cells, all zeros for the null
+// observation after the episode ends (state index N*N).
+struct DeepSeaSequence {
+    static constexpr int N = 10, D = N * N, S = D + 1;
+    int R, E, steps;
+    std::vector<std::vector<int32_t>> idx;  // per step [R][E]
+    DeepSeaSequence(int r, int e, int st, uint32_t seed) : R(r), E(e), steps(st) {
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<double> U(0.0, 1.0);
+        for (int s = 0; s < steps; s++) {
+            std::vector<int32_t> v((size_t)R * E);
+            for (auto &x : v) {
+                const double u = U(rng);  // rows 0..8 (cells 0..89) skewed to the top, or the null state
+                x = u < 0.1 ? D : (int32_t)(90.0 * (u - 0.1) / 0.9 * (u - 0.1) / 0.9);
+            }
+            idx.push_back(v);
+        }
+    }
+    std::vector<float> obs(int s) const {
+        std::vector<float> o((size_t)R * E * D, 0.0f);
+        for (size_t i = 0; i < idx[s].size(); i++)
+            if (idx[s][i] < D) o[i * D + idx[s][i]] = 1.0f;
+        return o;
+    }
+};
+
+// Bonuses of every DeepSea state (all S, visited or not) after the sequence, from the counts c.
+std::vector<float> deep_sea_bonuses(qf_backend *b, const qf_counts *c, int R) {
+    constexpr int D = DeepSeaSequence::D, S = DeepSeaSequence::S;
+    std::vector<int32_t> nidx((size_t)R * S);
+    std::vector<float> nobs((size_t)R * S * D, 0.0f), intr((size_t)R * S, -1.0f);
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            nidx[(size_t)r * S + s] = s;
+            if (s < D) nobs[((size_t)r * S + s) * D + s] = 1.0f;
+        }
+    std::vector<qf_run_hp> hp(R, default_hp());
+    for (auto &h : hp) h.bonus = QF_BONUS_COUNT;
+    qf_sample smp;
+    std::memset(&smp, 0, sizeof smp);
+    smp.R = R;
+    smp.C = S;
+    smp.D = D;
+    smp.next_obs = nobs.data();
+    smp.next_idx = nidx.data();
+    smp.intr = intr.data();
+    EXPECT_EQ(b->count_bonus(b, c, hp.data(), S, &smp), QF_OK);
+    return intr;
+}
+
+TEST(ExploreSimHash, LongCodesOnDeepSeaGiveTheExactCountBonuses) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    constexpr int D = DeepSeaSequence::D, S = DeepSeaSequence::S;
+    const int R = 2, E = 8;
+    DeepSeaSequence seq(R, E, 250, 21);
+    const std::vector<uint32_t> keys = {0, 0, 0, 1};
+    std::vector<uint32_t> cnt((size_t)R * S, 0);
+    qf_counts ex;
+    std::memset(&ex, 0, sizeof ex);
+    ex.R = R;
+    ex.mode = QF_COUNT_EXACT;
+    ex.S = S;
+    ex.cnt = cnt.data();
+    HashCounts h(R, 62, D, 12);
+    ASSERT_EQ(b->count_init(b, &ex, keys.data()), QF_OK);
+    ASSERT_EQ(b->count_init(b, &h.c, keys.data()), QF_OK);
+    std::vector<std::set<int32_t>> visited(R);
+    for (int s = 0; s < seq.steps; s++) {
+        const std::vector<float> o = seq.obs(s);
+        ASSERT_EQ(b->count_update(b, &ex, E, nullptr, seq.idx[s].data()), QF_OK);
+        ASSERT_EQ(b->count_update(b, &h.c, E, o.data(), nullptr), QF_OK);
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < E; e++) visited[r].insert(seq.idx[s][(size_t)r * E + e]);
+    }
+    for (int r = 0; r < R; r++) {
+        EXPECT_EQ(h.occupied(r), (int)visited[r].size()) << "run " << r << ": 62-bit codes of distinct cells collide";
+        EXPECT_GT((int)visited[r].size(), 60);
+        EXPECT_LT((int)visited[r].size(), S) << "some cells must stay unvisited";
+    }
+    const std::vector<float> be = deep_sea_bonuses(b, &ex, R), bh = deep_sea_bonuses(b, &h.c, R);
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            const size_t i = (size_t)r * S + s;
+            EXPECT_TRUE(same_bits(&be[i], &bh[i], 1)) << "run " << r << " state " << s << ": exact " << be[i]
+                                                      << " vs SimHash " << bh[i] << " (n = " << cnt[i] << ")";
+            EXPECT_NEAR(be[i], 1.0 / std::sqrt(std::max(1.0, (double)cnt[i])), 2.5e-7) << "run " << r << " state " << s;
+        }
+}
+
+TEST(ExploreSimHash, TwoBitCodesOnlyMergeStates) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    constexpr int D = DeepSeaSequence::D, S = DeepSeaSequence::S;
+    const int R = 2, E = 8;
+    DeepSeaSequence seq(R, E, 250, 22);
+    const std::vector<uint32_t> keys = {5, 0, 5, 1};
+    std::vector<uint32_t> cnt((size_t)R * S, 0);
+    qf_counts ex;
+    std::memset(&ex, 0, sizeof ex);
+    ex.R = R;
+    ex.mode = QF_COUNT_EXACT;
+    ex.S = S;
+    ex.cnt = cnt.data();
+    HashCounts h(R, 2, D, 4);
+    ASSERT_EQ(b->count_init(b, &h.c, keys.data()), QF_OK);
+    std::vector<std::set<int32_t>> visited(R);
+    for (int s = 0; s < seq.steps; s++) {
+        const std::vector<float> o = seq.obs(s);
+        ASSERT_EQ(b->count_update(b, &ex, E, nullptr, seq.idx[s].data()), QF_OK);
+        ASSERT_EQ(b->count_update(b, &h.c, E, o.data(), nullptr), QF_OK);
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < E; e++) visited[r].insert(seq.idx[s][(size_t)r * E + e]);
+    }
+    const std::vector<float> be = deep_sea_bonuses(b, &ex, R), bh = deep_sea_bonuses(b, &h.c, R);
+    for (int r = 0; r < R; r++) {
+        EXPECT_LE(h.occupied(r), 4) << "run " << r << ": at most 2^2 codes";
+        EXPECT_LT(h.occupied(r), (int)visited[r].size()) << "run " << r << ": states must merge";
+        EXPECT_EQ(h.total(r), (uint64_t)E * seq.steps) << "run " << r;
+        std::vector<float> onehot(D);
+        for (int s = 0; s < S; s++) {
+            std::fill(onehot.begin(), onehot.end(), 0.0f);
+            if (s < D) onehot[s] = 1.0f;
+            const uint32_t pseudo = h.count_of(r, qf_simhash_code(h.proj_of(r), 2, D, onehot.data()));
+            const uint32_t exact = cnt[(size_t)r * S + s];
+            EXPECT_GE(pseudo, exact) << "run " << r << " state " << s;
+            EXPECT_LE(bh[(size_t)r * S + s], be[(size_t)r * S + s]) << "run " << r << " state " << s;
+        }
+    }
+}
+
+// ================================================================================================
+// 8. RND
+// ================================================================================================
+
+// A hand-built qf_rnd: nets R runs x 1 head, input D, every field in std::vectors.
+struct RndState {
+    qf_rnd q;
+    int R, M, E, D, dim;
+    std::vector<float> target, pred, adam_m, adam_v, grads, work, acts_t, acts_p, out_t, out_p, dq, xn, ret, loss,
+        gnorm;
+    std::vector<int32_t> adam_t, status;
+    std::vector<double> obs_mean, obs_m2, obs_n, ret_mean, ret_m2, ret_n;
+    RndState(int r, int m, int e, const std::vector<int> &w) : R(r), M(m), E(e) {
+        std::memset(&q, 0, sizeof q);
+        q.net = make_net(R, 1, 0, w);
+        D = w.front();
+        dim = w.back();
+        const size_t P = (size_t)q.net.P, H = (size_t)std::max<int64_t>(1, q.net.H);
+        target.assign(R * P, 0.0f);
+        pred = adam_m = adam_v = grads = target;
+        work.assign((size_t)qf_net_work_floats(&q.net, M), 0.0f);
+        acts_t.assign((size_t)R * M * H, 0.0f);
+        acts_p = acts_t;
+        out_t.assign((size_t)R * M * dim, 0.0f);
+        out_p = dq = out_t;
+        xn.assign((size_t)R * M * D, 0.0f);
+        ret.assign((size_t)R * E, 0.0f);
+        loss.assign(R, 0.0f);
+        gnorm.assign(R, 0.0f);
+        adam_t.assign(R, 0);
+        status.assign(R, QF_RUN_OK);
+        obs_mean.assign((size_t)R * D, 0.0);
+        obs_m2 = obs_mean;
+        obs_n.assign(R, 0.0);
+        ret_mean.assign(R, 0.0);
+        ret_m2 = ret_n = ret_mean;
+        q.target = target.data();
+        q.pred = pred.data();
+        q.adam_m = adam_m.data();
+        q.adam_v = adam_v.data();
+        q.grads = grads.data();
+        q.work = work.data();
+        q.adam_t = adam_t.data();
+        q.acts_t = acts_t.data();
+        q.acts_p = acts_p.data();
+        q.out_t = out_t.data();
+        q.out_p = out_p.data();
+        q.dq = dq.data();
+        q.xn = xn.data();
+        q.obs_mean = obs_mean.data();
+        q.obs_m2 = obs_m2.data();
+        q.obs_n = obs_n.data();
+        q.ret = ret.data();
+        q.ret_mean = ret_mean.data();
+        q.ret_m2 = ret_m2.data();
+        q.ret_n = ret_n.data();
+        q.loss = loss.data();
+        q.gnorm = gnorm.data();
+    }
+    RndState(const RndState &) = delete;
+    RndState &operator=(const RndState &) = delete;
+};
+
+TEST(ExploreRnd, InputStatisticsAreTwoPassAndInputsAreNormalizedAndClipped) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 2, D = 5, Mmax = 50;
+    RndState st(R, Mmax, 1, {D, 8, 4});
+    std::mt19937 rng(17);
+    std::normal_distribution<double> N01(0.0, 1.0);
+    // per-run, per-dimension offsets and scales; dimension 3 is constant
+    const double off[R][D] = {{1000, -3e4, 0.5, 42.5, 1e3}, {-1000, 7, 1e4, -3.25, 0}};
+    const double scl[R][D] = {{50, 0.01, 1, 0, 1e-3}, {5, 300, 2e3, 0, 1}};
+    std::vector<std::vector<double>> fed((size_t)R * D);
+    for (int M : {7, 50, 1, 13, 50}) {
+        std::vector<float> x((size_t)R * M * D);
+        for (int r = 0; r < R; r++)
+            for (int m = 0; m < M; m++)
+                for (int d = 0; d < D; d++) {
+                    const float v = (float)(off[r][d] + scl[r][d] * N01(rng));
+                    x[((size_t)r * M + m) * D + d] = v;
+                    fed[(size_t)r * D + d].push_back(v);
+                }
+        ASSERT_EQ(b->rnd_input(b, &st.q, M, x.data(), 1), QF_OK);
+        int in_range = 0;
+        for (int r = 0; r < R; r++) {
+            const double n = (double)fed[(size_t)r * D].size();
+            EXPECT_EQ(st.obs_n[r], n) << "run " << r;
+            for (int d = 0; d < D; d++) {
+                const std::vector<double> &v = fed[(size_t)r * D + d];
+                double mean = 0.0, m2 = 0.0;
+                for (double e : v) mean += e;
+                mean /= n;
+                for (double e : v) m2 += (e - mean) * (e - mean);
+                const double var = m2 / n, var_got = st.obs_m2[(size_t)r * D + d] / st.obs_n[r];
+                EXPECT_NEAR(st.obs_mean[(size_t)r * D + d], mean, 1e-6 * (std::fabs(mean) + std::sqrt(var)) + 1e-300)
+                    << "run " << r << " dim " << d << " after " << n;
+                EXPECT_NEAR(var_got, var, 1e-6 * var + 1e-300) << "run " << r << " dim " << d << " after " << n;
+                if (scl[r][d] == 0.0) { EXPECT_EQ(st.obs_m2[(size_t)r * D + d], 0.0) << "constant dimension"; }
+                for (int m = 0; m < M; m++) {
+                    const size_t i = ((size_t)r * M + m) * D + d;
+                    const float z = st.xn[i];
+                    ASSERT_TRUE(z >= -QF_RND_CLIP && z <= QF_RND_CLIP) << z;
+                    const double zd = ((double)x[i] - mean) / std::sqrt(var + 1e-8);
+                    if (std::fabs(zd) < QF_RND_CLIP - 1e-3) {
+                        in_range++;
+                        // float rounding of a value <= 5: 3e-7; statistics: ~1e-12 relative
+                        EXPECT_NEAR(z, zd, 1e-6) << "run " << r << " dim " << d << " m=" << m;
+                    } else if (std::fabs(zd) > QF_RND_CLIP + 1e-3) {
+                        EXPECT_EQ(z, zd > 0 ? QF_RND_CLIP : -QF_RND_CLIP);
+                    }
+                    if (scl[r][d] == 0.0) { EXPECT_EQ(z, 0.0f) << "constant dimension normalizes to 0"; }
+                }
+            }
+        }
+        EXPECT_GT(in_range, R * M * D / 2);
+    }
+    // outliers with update = 0: exactly +-5, and the statistics do not move
+    const std::vector<double> mean0 = st.obs_mean, m20 = st.obs_m2, n0 = st.obs_n;
+    std::vector<float> x((size_t)R * 2 * D);
+    for (int r = 0; r < R; r++)
+        for (int d = 0; d < D; d++) {
+            const double sd = std::sqrt(st.obs_m2[(size_t)r * D + d] / st.obs_n[r] + 1e-8);
+            x[((size_t)r * 2 + 0) * D + d] = (float)(st.obs_mean[(size_t)r * D + d] + 1e3 * sd + 1.0);
+            x[((size_t)r * 2 + 1) * D + d] = (float)(st.obs_mean[(size_t)r * D + d] - 1e3 * sd - 1.0);
+        }
+    ASSERT_EQ(b->rnd_input(b, &st.q, 2, x.data(), 0), QF_OK);
+    for (int r = 0; r < R; r++)
+        for (int d = 0; d < D; d++) {
+            EXPECT_EQ(st.xn[((size_t)r * 2 + 0) * D + d], QF_RND_CLIP) << "run " << r << " dim " << d;
+            EXPECT_EQ(st.xn[((size_t)r * 2 + 1) * D + d], -QF_RND_CLIP) << "run " << r << " dim " << d;
+        }
+    EXPECT_TRUE(same_bits(mean0.data(), st.obs_mean.data(), mean0.size()));
+    EXPECT_TRUE(same_bits(m20.data(), st.obs_m2.data(), m20.size()));
+    EXPECT_TRUE(same_bits(n0.data(), st.obs_n.data(), n0.size()));
+}
+
+TEST(ExploreRnd, GradIsTheDerivativeOfTheMeanSquaredErrorAndLossIsIt) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 2, M = 5, dim = 4;
+    RndState st(R, M, 1, {3, 8, dim});
+    std::mt19937 rng(19);
+    std::normal_distribution<float> N01(0.0f, 1.0f);
+    for (auto &v : st.out_t) v = N01(rng);
+    for (auto &v : st.out_p) v = N01(rng) * 2.0f;
+    ASSERT_EQ(b->rnd_grad(b, &st.q, M), QF_OK);
+    for (int r = 0; r < R; r++) {
+        std::vector<double> p(st.out_p.begin() + (size_t)r * M * dim, st.out_p.begin() + (size_t)(r + 1) * M * dim);
+        const float *t = &st.out_t[(size_t)r * M * dim];
+        auto loss = [&](const std::vector<double> &pp) {
+            double s = 0.0;
+            for (int m = 0; m < M; m++) {
+                double sm = 0.0;
+                for (int j = 0; j < dim; j++) sm += (pp[(size_t)m * dim + j] - t[m * dim + j]) * (pp[(size_t)m * dim + j] - t[m * dim + j]);
+                s += sm / dim;
+            }
+            return s / M;
+        };
+        const double l = loss(p);
+        EXPECT_NEAR(st.loss[r], l, 1e-6 * l) << "run " << r;
+        const double h = 1e-3;  // the loss is quadratic: central differences are exact up to rounding
+        for (size_t i = 0; i < p.size(); i++) {
+            std::vector<double> pp = p, pm = p;
+            pp[i] += h;
+            pm[i] -= h;
+            const double fd = (loss(pp) - loss(pm)) / (2.0 * h);
+            EXPECT_NEAR(st.dq[(size_t)r * M * dim + i], fd, 1e-6 * std::max(0.1, std::fabs(fd))) << "run " << r << " i=" << i;
+        }
+    }
+}
+
+TEST(ExploreRnd, RewardIsErrorOverTheRunningStdOfTheDiscountedIntrinsicReturn) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 2, E = 5, dim = 3;
+    RndState st(R, E, E, {2, 4, dim});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].gamma = 0.9f;
+    hp[0].rnd_episodic = 1;
+    hp[1].gamma = 0.5f;
+    hp[1].rnd_episodic = 0;
+    std::mt19937 rng(23);
+    std::normal_distribution<float> N01(0.0f, 1.0f);
+    std::vector<double> ret_ref((size_t)R * E, 0.0);
+    std::vector<std::vector<double>> all(R);
+    std::vector<float> intr((size_t)R * E);
+    for (int call = 0; call < 6; call++) {
+        for (auto &v : st.out_t) v = N01(rng);
+        for (auto &v : st.out_p) v = N01(rng);
+        std::vector<uint8_t> flags((size_t)R * E, 0);
+        for (size_t i = 0; i < flags.size(); i++) flags[i] = (uint8_t)((i + call) % 3 == 0 ? QF_TERMINAL : (i + call) % 7 == 0 ? QF_TRUNCATED : 0);
+        ASSERT_EQ(b->rnd_reward(b, &st.q, hp.data(), E, flags.data(), intr.data()), QF_OK);
+        for (int r = 0; r < R; r++) {
+            std::vector<double> err(E);
+            for (int e = 0; e < E; e++) {
+                double s = 0.0;
+                for (int j = 0; j < dim; j++) {
+                    const double d = (double)st.out_p[((size_t)r * E + e) * dim + j] - st.out_t[((size_t)r * E + e) * dim + j];
+                    s += d * d;
+                }
+                err[e] = s / dim;
+                double &rt = ret_ref[(size_t)r * E + e];
+                rt = rt * hp[r].gamma + err[e];
+                all[r].push_back(rt);
+            }
+            double mean = 0.0, m2 = 0.0;
+            for (double v : all[r]) mean += v;
+            mean /= (double)all[r].size();
+            for (double v : all[r]) m2 += (v - mean) * (v - mean);
+            const double sd = std::sqrt(m2 / (double)all[r].size());
+            EXPECT_EQ(st.ret_n[r], (double)all[r].size());
+            EXPECT_NEAR(st.ret_mean[r], mean, 1e-5 * mean) << "call " << call << " run " << r;
+            EXPECT_NEAR(st.ret_m2[r] / st.ret_n[r], m2 / (double)all[r].size(), 1e-5 * m2 / (double)all[r].size());
+            for (int e = 0; e < E; e++) {
+                const size_t i = (size_t)r * E + e;
+                const double want = err[e] / sd;  // sd > 0: the returns have spread from the first call on
+                EXPECT_NEAR(intr[i], want, 1e-5 * want) << "call " << call << " run " << r << " e=" << e;
+                if (hp[r].rnd_episodic && (flags[i] & (QF_TERMINAL | QF_TRUNCATED))) ret_ref[i] = 0.0;
+                if (ret_ref[i] == 0.0) { EXPECT_EQ(st.ret[i], 0.0f) << "episodic return restarts"; }
+                else { EXPECT_NEAR(st.ret[i], ret_ref[i], 1e-5 * ret_ref[i]) << "call " << call << " run " << r << " e=" << e; }
+            }
+        }
+    }
+}
+
+// The predictor learns to imitate the target on a state presented over and over: its error (and
+// the intrinsic reward of that state) decays towards zero, while a state it never saw keeps its error.
+TEST(ExploreRnd, RepeatedStateRewardDecaysWhileANovelStateKeepsItsError) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 2, E = 8, M = 8, D = 4, steps = 300;
+    RndState st(R, M, E, {D, 16, 8});
+    const std::vector<uint32_t> keys = {101, 0, 101, 1};
+    ASSERT_EQ(b->net_init(b, &st.q.net, keys.data(), QF_STREAM_PRIOR, st.target.data()), QF_OK);
+    ASSERT_EQ(b->net_init(b, &st.q.net, keys.data(), QF_STREAM_RND_PRED, st.pred.data()), QF_OK);
+    EXPECT_FALSE(same_bits(st.target.data(), st.pred.data(), st.target.size())) << "target and predictor differ";
+    std::vector<qf_run_hp> hp(R, default_hp());  // lr 1e-2
+    std::mt19937 rng(29);
+    std::normal_distribution<float> N01(0.0f, 1.0f);
+    auto draw_obs = [&]() {
+        std::vector<float> o(D);
+        for (int d = 0; d < D; d++) o[d] = 10.0f * (float)d + (float)(d + 1) * N01(rng);
+        return o;
+    };
+    // observation statistics from 64 diverse observations, then frozen (update = 0)
+    for (int k = 0; k < 8; k++) {
+        std::vector<float> x((size_t)R * M * D);
+        for (int i = 0; i < R * M; i++) {
+            const std::vector<float> o = draw_obs();
+            std::copy(o.begin(), o.end(), &x[(size_t)i * D]);
+        }
+        ASSERT_EQ(b->rnd_input(b, &st.q, M, x.data(), 1), QF_OK);
+    }
+    const std::vector<float> seen = draw_obs(), novel = draw_obs();
+    auto batch_of = [&](const std::vector<float> &o) {
+        std::vector<float> x((size_t)R * M * D);
+        for (int i = 0; i < R * M; i++) std::copy(o.begin(), o.end(), &x[(size_t)i * D]);
+        return x;
+    };
+    const std::vector<float> xs = batch_of(seen), xv = batch_of(novel);
+    // mean squared error of run r, row 0, computed from the outputs in double
+    auto forward_err = [&](const std::vector<float> &x, std::vector<double> &err) {
+        ASSERT_EQ(b->rnd_input(b, &st.q, M, x.data(), 0), QF_OK);
+        ASSERT_EQ(b->net_forward(b, &st.q.net, st.target.data(), M, st.xn.data(), nullptr, st.acts_t.data(), st.out_t.data()), QF_OK);
+        ASSERT_EQ(b->net_forward(b, &st.q.net, st.pred.data(), M, st.xn.data(), nullptr, st.acts_p.data(), st.out_p.data()), QF_OK);
+        err.assign(R, 0.0);
+        for (int r = 0; r < R; r++) {
+            for (int j = 0; j < st.dim; j++) {
+                const double d = (double)st.out_p[(size_t)r * M * st.dim + j] - st.out_t[(size_t)r * M * st.dim + j];
+                err[r] += d * d / st.dim;
+            }
+        }
+    };
+    std::vector<double> e0, e_novel0;
+    forward_err(xv, e_novel0);
+    std::vector<float> intr((size_t)R * E), intr_first, intr_last;
+    const std::vector<uint8_t> flags((size_t)R * E, 0);
+    for (int it = 0; it < steps; it++) {
+        std::vector<double> e;
+        forward_err(xs, e);
+        if (it == 0) e0 = e;
+        ASSERT_EQ(b->rnd_reward(b, &st.q, hp.data(), E, flags.data(), intr.data()), QF_OK);
+        if (it == 0) intr_first = intr;
+        intr_last = intr;
+        ASSERT_EQ(b->rnd_grad(b, &st.q, M), QF_OK);
+        for (int r = 0; r < R; r++) EXPECT_NEAR(st.loss[r], e[r], 1e-5 * e[r]) << "it=" << it;
+        ASSERT_EQ(b->net_backward(b, &st.q.net, st.pred.data(), M, st.xn.data(), nullptr, st.acts_p.data(), st.dq.data(),
+                                  st.grads.data(), st.work.data()),
+                  QF_OK);
+        ASSERT_EQ(b->adam(b, &st.q.net, hp.data(), st.pred.data(), st.grads.data(), st.adam_m.data(), st.adam_v.data(),
+                          st.adam_t.data(), st.status.data(), st.gnorm.data()),
+                  QF_OK);
+    }
+    std::vector<double> eT, e_novel;
+    forward_err(xs, eT);
+    forward_err(xv, e_novel);
+    for (int r = 0; r < R; r++) {
+        EXPECT_EQ(st.adam_t[r], steps);
+        EXPECT_GT(e0[r], 1e-3) << "run " << r << ": untrained predictor already matches the target";
+        EXPECT_LT(eT[r], 0.01 * e0[r]) << "run " << r << ": error of the repeated state did not decay";
+        EXPECT_GT(e_novel[r], 10.0 * eT[r]) << "run " << r << ": the novel state's error collapsed too";
+        EXPECT_GT(e_novel[r], 0.1 * e_novel0[r]) << "run " << r << ": the novel state's error collapsed too";
+        // the intrinsic reward of the repeated state: all envs alike, decaying across calls
+        for (int e = 1; e < E; e++) EXPECT_EQ(intr_last[(size_t)r * E + e], intr_last[(size_t)r * E]);
+        EXPECT_GT(intr_first[(size_t)r * E], 0.0f);
+        EXPECT_LT(intr_last[(size_t)r * E], 0.01f * intr_first[(size_t)r * E])
+            << "run " << r << ": first " << intr_first[(size_t)r * E] << ", last " << intr_last[(size_t)r * E];
+    }
+}
+
+// ================================================================================================
+// 9. fleet: a one-head bootstrap that trains on everything, without a prior, is greedy DQN
+// ================================================================================================
+
+qf_config fleet_config(const std::vector<std::string> &extra) {
+    qf_config c;
+    qf_config_default(&c);
+    std::vector<std::string> words = {"env=deep_sea", "env.size=8", "envs=4", "batch=16", "buffer=400",
+                                      "learning_starts=32", "alpha=0", "target_every=10", "lr=0.01",
+                                      "log_every=100000", "seed=5", "runs=2"};
+    words.insert(words.end(), extra.begin(), extra.end());
+    std::vector<char *> argv;
+    for (auto &w : words) argv.push_back(&w[0]);
+    char msg[512];
+    EXPECT_EQ(qf_config_parse(&c, (int)argv.size(), argv.data(), msg, sizeof msg), 0) << msg;
+    return c;
+}
+
+std::vector<float> train_params(qf_backend *b, const qf_config &c, int64_t steps, std::vector<float> *init) {
+    qf_fleet f;
+    char err[512];
+    std::vector<float> p;
+    EXPECT_EQ(qf_fleet_create(&f, b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    if (!f.block) return p;
+    p.resize((size_t)f.R * f.net.K * f.net.P);
+    if (init) {
+        init->resize(p.size());
+        EXPECT_EQ(qf_fleet_get_params(&f, init->data()), QF_OK);
+    }
+    EXPECT_EQ(qf_fleet_train(&f, steps, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    EXPECT_EQ(qf_fleet_get_params(&f, p.data()), QF_OK);
+    qf_fleet_destroy(&f);
+    return p;
+}
+
+TEST(ExploreFleet, OneHeadBootstrapWithoutPriorOrMasksIsGreedyEpsilon) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    const char *greedy[] = {"explore=epsilon", "eps_start=0", "eps_end=0"};
+    for (const std::vector<std::string> &net :
+         {std::vector<std::string>{"hidden=[]"}, std::vector<std::string>{"hidden=[16]", "obs=dense"}}) {
+        std::vector<std::string> eps = net, boot = net, ucb = net;
+        eps.insert(eps.end(), std::begin(greedy), std::end(greedy));
+        for (const char *w : {"explore=bootstrap", "heads=1", "prior_scale=0", "mask_p=1"}) {
+            boot.push_back(w);
+            ucb.push_back(w);
+        }
+        ucb.push_back("act=ucb");  // one head: mean = Q, std = 0
+        std::vector<float> init;
+        const std::vector<float> pe = train_params(cpu.b, fleet_config(eps), 300, &init);
+        const std::vector<float> pb = train_params(cpu.b, fleet_config(boot), 300, nullptr);
+        const std::vector<float> pu = train_params(cpu.b, fleet_config(ucb), 300, nullptr);
+        ASSERT_FALSE(pe.empty());
+        ASSERT_EQ(pe.size(), pb.size()) << net[0];
+        ASSERT_EQ(pe.size(), pu.size()) << net[0];
+        EXPECT_FALSE(same_bits(pe.data(), init.data(), pe.size())) << net[0] << ": nothing was learned";
+        EXPECT_TRUE(same_bits(pe.data(), pb.data(), pe.size())) << net[0] << ": bootstrap(1 head) != greedy epsilon";
+        EXPECT_TRUE(same_bits(pe.data(), pu.data(), pe.size())) << net[0] << ": bootstrap(1 head, ucb) != greedy epsilon";
+    }
+}
+
+
+// Runs with different exploration strategies share one fleet (and its shapes: K = the most heads,
+// prior networks, RND networks, SimHash tables) without noticing: each run trained alone, with its
+// own hyperparameters and key, ends with bit-identical parameters.
+TEST(ExploreFleet, MixedStrategiesInOneFleetEqualEachRunAlone) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    const std::vector<std::string> base = {"hidden=[16]", "obs=dense", "simhash_bits=16", "count_table=8"};
+    const std::vector<std::vector<std::string>> strategies = {
+        {"explore=epsilon"},
+        {"explore=bootstrap", "heads=3", "prior_scale=3", "mask_p=0.5"},
+        {"explore=rnd", "beta=0.5"},
+        {"explore=count", "beta=0.2"},
+        {"explore=bootstrap", "heads=2", "act=ucb", "prior_scale=0", "bonus=count"},
+        {"explore=boltzmann", "alpha=0.1"}};
+    const int R = (int)strategies.size();
+    std::vector<qf_run_hp> hp(R);
+    std::vector<uint32_t> keys;
+    for (int r = 0; r < R; r++) {
+        std::vector<std::string> w = base;
+        w.insert(w.end(), strategies[r].begin(), strategies[r].end());
+        const qf_config c = fleet_config(w);
+        qf_fleet_hp_from_config(&c, &hp[r]);
+        keys.push_back(900u + (uint32_t)r);
+        keys.push_back((uint32_t)r);
+    }
+    qf_config fc = fleet_config(base), one = fleet_config(base);
+    fc.runs = R;
+    fc.seeds = 1;
+    one.runs = 1;
+    one.seeds = 1;
+    char err[512];
+    qf_fleet fleet;
+    ASSERT_EQ(qf_fleet_create(&fleet, cpu.b, &fc, hp.data(), keys.data(), err, sizeof err), QF_OK) << err;
+    EXPECT_EQ(fleet.net.K, 3);
+    EXPECT_TRUE(fleet.has_prior && fleet.has_rnd && fleet.any_bonus_count);
+    EXPECT_EQ(fleet.counts.mode, QF_COUNT_SIMHASH);
+    ASSERT_EQ(qf_fleet_train(&fleet, 200, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    std::vector<float> pf((size_t)R * fleet.net.K * fleet.net.P);
+    ASSERT_EQ(qf_fleet_get_params(&fleet, pf.data()), QF_OK);
+    const int64_t P = fleet.net.P, Kf = fleet.net.K;
+    for (int r = 0; r < R; r++) {
+        qf_fleet alone;
+        ASSERT_EQ(qf_fleet_create(&alone, cpu.b, &one, &hp[r], &keys[2 * r], err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(alone.net.P, P);
+        ASSERT_EQ(qf_fleet_train(&alone, 200, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        std::vector<float> pa((size_t)alone.net.K * P);
+        ASSERT_EQ(qf_fleet_get_params(&alone, pa.data()), QF_OK);
+        EXPECT_TRUE(same_bits(pa.data(), &pf[(size_t)r * Kf * P], pa.size()))
+            << "run " << r << " (" << strategies[r][0] << ") differs alone vs in the mixed fleet";
+        qf_fleet_destroy(&alone);
+    }
+    qf_fleet_destroy(&fleet);
+}
+
+}  // namespace

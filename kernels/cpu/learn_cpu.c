@@ -46,6 +46,7 @@ static int cpu_net_forward(qf_backend *b, const qf_net *net, const float *params
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
 #pragma omp parallel for schedule(static) if (G > 1 && G * M * net->P >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++) {
+        if (!qf_head_on(net, g)) continue;
         const float *W = params + g * net->P;
         float *acts_g = acts + g * (int64_t)M * net->H;
         for (int l = 0; l < net->L; l++) {
@@ -85,6 +86,7 @@ static int cpu_net_backward(qf_backend *b, const qf_net *net, const float *param
     for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
 #pragma omp parallel for schedule(static) if (G > 1 && G * M * net->P >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++) {
+        if (!qf_head_on(net, g)) continue;
         const float *W = params + g * net->P;
         const float *acts_g = acts + g * (int64_t)M * net->H;
         float *dW = grads + g * net->P;
@@ -132,6 +134,7 @@ static int cpu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t
 #pragma omp parallel for schedule(static) if (G > 1 && G * B * A >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++) {
         const int64_t r = g / net->K, k = g % net->K;
+        if (!qf_head_on(net, g)) continue;
         const float beta = hp[r].beta;
         float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
         for (int32_t j = 0; j < B; j++) {
@@ -156,7 +159,7 @@ static int cpu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, 
 #pragma omp parallel for schedule(static) if (G > 1 && G * per >= QF_PAR_MIN_WORK)
     for (int64_t g = 0; g < G; g++) {
         const float c = hp[g / net->K].prior_scale;
-        if (c == 0.0f) continue;
+        if (c == 0.0f || !qf_head_on(net, g)) continue;
         for (int64_t i = 0; i < per; i++) q[g * per + i] += c * qp[g * per + i];
     }
     return QF_OK;
@@ -169,6 +172,10 @@ static int cpu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float
     const int par = G > 1 && G * P >= QF_PAR_MIN_WORK;
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t g = 0; g < G; g++) {
+        if (!qf_head_on(net, g)) {
+            gnorm[g] = 0.0f; /* an unused head: no gradient, nothing to do */
+            continue;
+        }
         double ss = 0.0;
         for (int64_t j = 0; j < P; j++) ss += (double)grads[g * P + j] * grads[g * P + j];
         gnorm[g] = (float)sqrt(ss);
@@ -179,7 +186,7 @@ static int cpu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t g = 0; g < G; g++) {
         const int64_t r = g / net->K;
-        if (status[r] != QF_RUN_OK) continue;
+        if (status[r] != QF_RUN_OK || !qf_head_on(net, g)) continue;
         const qf_run_hp *h = &hp[r];
         const float t = (float)(adam_t[r] + 1);
         const float c1 = 1.0f - powf(h->adam_b1, t), c2 = 1.0f - powf(h->adam_b2, t);

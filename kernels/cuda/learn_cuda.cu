@@ -118,9 +118,13 @@ __global__ void add_prior_kernel(qf_net n, const qf_run_hp *hp, int64_t per, flo
 }
 
 // One block per network: sum of squares in double, fixed tree.
-__global__ void gnorm_kernel(int64_t P, const float *grads, float *gnorm) {
+__global__ void gnorm_kernel(qf_net n, int64_t P, const float *grads, float *gnorm) {
     __shared__ double part[kBlock];
     const int64_t g = blockIdx.x;
+    if (!qf_head_on(&n, g)) { // an unused head: no gradient (uniform across the block)
+        if (threadIdx.x == 0) gnorm[g] = 0.0f;
+        return;
+    }
     double acc = 0.0;
     for (int64_t j = threadIdx.x; j < P; j += blockDim.x) {
         const double v = grads[g * P + j];
@@ -147,7 +151,7 @@ __global__ void adam_kernel(qf_net n, const qf_run_hp *hp, float *params, const 
     const int64_t G = (int64_t)n.R * n.K;
     GRID_FOR(i, G * n.P) {
         const int64_t g = i / n.P, r = g / n.K;
-        if (status[r] != QF_RUN_OK) continue;
+        if (status[r] != QF_RUN_OK || !qf_head_on(&n, g)) continue;
         const qf_run_hp *h = &hp[r];
         const float t = (float)(adam_t[r] + 1);
         const float c1 = 1.0f - powf(h->adam_b1, t), c2 = 1.0f - powf(h->adam_b2, t);
@@ -365,7 +369,7 @@ static int cu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float 
                    float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
     const int64_t G = (int64_t)net->R * net->K;
     cudaStream_t st = qf_cuda_impl(b)->stream;
-    gnorm_kernel<<<(unsigned)G, kBlock, 0, st>>>(net->P, grads, gnorm);
+    gnorm_kernel<<<(unsigned)G, kBlock, 0, st>>>(*net, net->P, grads, gnorm);
     QF_LAUNCH_CHECK(b, "gnorm_kernel");
     LAUNCH(b, mark_nonfinite_norm_kernel, net->R, net->R, net->K, gnorm, status);
     LAUNCH(b, adam_kernel, G * net->P, *net, hp, params, grads, m, v, adam_t, status, gnorm);

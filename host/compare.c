@@ -1,0 +1,494 @@
+/* compare.c — `qfleet compare` and the main job: DeepSea exploration comparison (see compare.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "compare.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet.h"
+#include "results.h"
+
+#define MAX_STRATS 8
+#define MAX_SIZES 16
+
+/* Tabular soft Q-learning (an embedding of the one-hot cell, no hidden layer), small batches,
+ * bsuite BootDQN's target period of 4 updates; 5 seeds. Sized so the whole comparison takes about a
+ * minute on a 2-core CPU. */
+const char *const qf_compare_defaults[] = {"env=deep_sea", "hidden=[]", "batch=32", "learning_starts=32",
+                                           "lr=0.01", "target_every=4", "seeds=5"};
+const int qf_compare_n_defaults = (int)(sizeof qf_compare_defaults / sizeof qf_compare_defaults[0]);
+
+/* Each strategy's own words (the user's words come after them and win). */
+typedef struct strategy {
+    const char *name;
+    const char *words[4];
+    const char *doc;
+} strategy;
+static const strategy strategies[] = {
+    {"epsilon", {"explore=epsilon", "eps_start=0.1", "eps_end=0.1", NULL}, "epsilon-greedy, epsilon = 0.1"},
+    {"boltzmann", {"explore=boltzmann", "alpha=0.1", NULL}, "soft-Q targets and Boltzmann sampling at alpha = 0.1"},
+    {"bootstrap", {"explore=bootstrap", NULL}, "10 heads with randomized priors (scale 3), one head per episode"},
+    {"count", {"explore=count", "eps_start=0.1", "eps_end=0.1", NULL}, "bonus beta/sqrt(N(s')), epsilon = 0.1"},
+    {"rnd", {"explore=rnd", "eps_start=0.1", "eps_end=0.1", NULL}, "RND bonus, epsilon = 0.1"},
+};
+#define N_STRATEGIES ((int)(sizeof strategies / sizeof strategies[0]))
+
+static int find_strategy(const char *name) {
+    for (int i = 0; i < N_STRATEGIES; i++)
+        if (strcmp(strategies[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Split "a,b,c" into at most cap tokens of at most 31 characters; returns the count or -1. */
+static int split(const char *s, char out[][32], int cap) {
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        size_t w = strcspn(p, ",");
+        if (w == 0 || w >= 32 || n == cap) return -1;
+        memcpy(out[n], p, w);
+        out[n][w] = 0;
+        n++;
+        p += w + (p[w] == ',');
+    }
+    return n;
+}
+
+typedef struct plan {
+    int n_strats, n_sizes;
+    int strat[MAX_STRATS];
+    int size[MAX_SIZES];
+} plan;
+
+static int make_plan(const qf_config *cfg, plan *pl, char *msg, size_t n) {
+    char tok[MAX_SIZES > MAX_STRATS ? MAX_SIZES : MAX_STRATS][32];
+    int k = split(cfg->explorers, tok, MAX_STRATS);
+    if (k <= 0) {
+        snprintf(msg, n, "bad value for explorers: '%s' (allowed: a comma-separated list of up to %d of "
+                         "epsilon, boltzmann, bootstrap, count, rnd)", cfg->explorers, MAX_STRATS);
+        return -1;
+    }
+    pl->n_strats = k;
+    for (int i = 0; i < k; i++) {
+        pl->strat[i] = find_strategy(tok[i]);
+        if (pl->strat[i] < 0) {
+            snprintf(msg, n, "unknown strategy in explorers: '%s' (allowed: epsilon, boltzmann, bootstrap, count, rnd)", tok[i]);
+            return -1;
+        }
+        for (int j = 0; j < i; j++)
+            if (pl->strat[j] == pl->strat[i]) {
+                snprintf(msg, n, "explorers names '%s' twice", tok[i]);
+                return -1;
+            }
+    }
+    k = split(cfg->sizes, tok, MAX_SIZES);
+    if (k <= 0) {
+        snprintf(msg, n, "bad value for sizes: '%s' (allowed: a comma-separated list of up to %d integers "
+                         "in [1, 4096], e.g. 8,12,16)", cfg->sizes, MAX_SIZES);
+        return -1;
+    }
+    pl->n_sizes = k;
+    for (int i = 0; i < k; i++) {
+        char *end;
+        errno = 0;
+        long v = strtol(tok[i], &end, 10);
+        if (errno || *end || v < 1 || v > 4096) {
+            snprintf(msg, n, "bad value in sizes: '%s' (allowed: integers in [1, 4096])", tok[i]);
+            return -1;
+        }
+        pl->size[i] = (int)v;
+    }
+    return 0;
+}
+
+/* cfg = defaults, then extra words, then the user's words, then tail words. */
+static int build_config(qf_config *cfg, const char *const *extra, int argc, char **argv, const char *tail,
+                        char *msg, size_t n) {
+    char *words[64];
+    int k = 0;
+    for (int i = 0; i < qf_compare_n_defaults; i++) words[k++] = (char *)qf_compare_defaults[i];
+    for (int i = 0; extra && extra[i]; i++) words[k++] = (char *)extra[i];
+    if (k + argc + 1 > 64) {
+        snprintf(msg, n, "too many key=value words (at most %d)", 64 - k - 1);
+        return -1;
+    }
+    for (int i = 0; i < argc; i++) words[k++] = argv[i];
+    if (tail) words[k++] = (char *)tail;
+    qf_config_default(cfg);
+    return qf_config_parse(cfg, k, words, msg, n);
+}
+
+int qf_compare_config(int argc, char **argv, qf_config *cfg) {
+    char msg[768];
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "env.size=", 9) == 0) {
+            fprintf(stderr, "qfleet: compare sets env.size from sizes= (e.g. sizes=8,12,16)\n");
+            return 2;
+        }
+        if (strncmp(argv[i], "explore=", 8) == 0) {
+            fprintf(stderr, "qfleet: compare runs every strategy in explorers= (e.g. explorers=bootstrap,count)\n");
+            return 2;
+        }
+    }
+    plan pl;
+    if (build_config(cfg, NULL, argc, argv, NULL, msg, sizeof msg) || make_plan(cfg, &pl, msg, sizeof msg)) {
+        fprintf(stderr, "qfleet: %s\n", msg);
+        return 2;
+    }
+    if (cfg->env != QF_ENV_DEEP_SEA) {
+        fprintf(stderr, "qfleet: compare runs on DeepSea (env=deep_sea); for other environments use qfleet train\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* What a run ends with (the last log point) and its curve. */
+typedef struct run_result {
+    int strat, seed, size;
+    qf_log_point last;
+} run_result;
+
+typedef struct curve_ctx {
+    FILE *f;            /* curves.csv being written */
+    int size, seeds;
+    const plan *pl;
+    qf_log_point *last; /* [R] the latest log point of every run */
+} curve_ctx;
+
+static void on_log(void *vctx, const qf_fleet *fl, const qf_log_point *p) {
+    curve_ctx *c = (curve_ctx *)vctx;
+    memcpy(c->last, p, sizeof(qf_log_point) * (size_t)fl->R);
+    for (int32_t r = 0; r < fl->R; r++) {
+        const int i = r / c->seeds, s = r % c->seeds;
+        fprintf(c->f, "%d,%s,%d,%lld,%lld", c->size, strategies[c->pl->strat[i]].name, s, (long long)p[r].step,
+                (long long)p[r].episodes);
+        qf_csv_num(c->f, p[r].episodic_return);
+        qf_csv_num(c->f, p[r].regret);
+        qf_csv_num(c->f, p[r].distinct >= 0 ? (double)p[r].distinct : NAN);
+        qf_csv_num(c->f, p[r].intrinsic);
+        fprintf(c->f, ",%s\n", p[r].status == QF_RUN_OK ? "ok" : "diverged");
+    }
+}
+
+/* bsuite's deadline: a DeepSea-N run counts as solved only before episode 2^N + 100. */
+static int64_t deadline(int n) { return n >= 40 ? INT64_MAX : ((int64_t)1 << n) + 100; }
+
+static int solved(const run_result *r) {
+    return r->last.status == QF_RUN_OK && r->last.solved_at > 0 && r->last.solved_at <= deadline(r->size);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Summary of one (strategy, size) cell. */
+typedef struct cell {
+    int solved, seeds;
+    double median;  /* episodes to solve; INFINITY when the median seed did not solve */
+    double regret;  /* mean cumulative regret */
+} cell;
+
+static cell summarize(const run_result *res, int n, int strat, int size) {
+    cell c = {0, 0, INFINITY, 0.0};
+    int64_t eps[256];
+    for (int i = 0; i < n; i++) {
+        if (res[i].strat != strat || res[i].size != size) continue;
+        const int ok = solved(&res[i]);
+        if (c.seeds < 256) eps[c.seeds] = ok ? res[i].last.solved_at : INT64_MAX;
+        c.solved += ok;
+        c.regret += res[i].last.regret;
+        c.seeds++;
+    }
+    if (!c.seeds) return c;
+    c.regret /= c.seeds;
+    const int m = c.seeds < 256 ? c.seeds : 256;
+    qsort(eps, (size_t)m, sizeof eps[0], cmp_i64);
+    const int64_t lo = eps[(m - 1) / 2], hi = eps[m / 2];
+    c.median = (lo == INT64_MAX || hi == INT64_MAX) ? INFINITY : 0.5 * ((double)lo + (double)hi);
+    return c;
+}
+
+static void print_table(FILE *f, const plan *pl, const run_result *res, int n, int64_t episodes, int md) {
+    fprintf(f, md ? "| strategy |" : "%-10s", md ? "" : "strategy");
+    for (int j = 0; j < pl->n_sizes; j++)
+        fprintf(f, md ? " N=%d solved | N=%d median episodes | N=%d regret |" : " | N=%-3d solved  median  regret",
+                pl->size[j], pl->size[j], pl->size[j]);
+    fprintf(f, "\n");
+    if (md) {
+        fprintf(f, "|---|");
+        for (int j = 0; j < pl->n_sizes; j++) fprintf(f, "---:|---:|---:|");
+        fprintf(f, "\n");
+    }
+    for (int i = 0; i < pl->n_strats; i++) {
+        fprintf(f, md ? "| %s |" : "%-10s", strategies[pl->strat[i]].name);
+        for (int j = 0; j < pl->n_sizes; j++) {
+            const cell c = summarize(res, n, pl->strat[i], pl->size[j]);
+            char med[32], frac[16];
+            const int64_t cap = deadline(pl->size[j]) < episodes ? deadline(pl->size[j]) : episodes;
+            if (isinf(c.median))
+                snprintf(med, sizeof med, ">%lld", (long long)cap);
+            else
+                snprintf(med, sizeof med, "%.0f", c.median);
+            snprintf(frac, sizeof frac, "%d/%d", c.solved, c.seeds);
+            if (md)
+                fprintf(f, " %s | %s | %.1f |", frac, med, c.regret);
+            else
+                fprintf(f, " | %9s %7s %7.1f", frac, med, c.regret);
+        }
+        fprintf(f, "\n");
+    }
+}
+
+/* scaling.svg: median episodes to solve against N per strategy (log scale), bsuite's manner;
+ * unsolved medians as crosses on the top line; 2^N + 100 (dithering's deadline) dashed. */
+static void write_svg(FILE *f, const plan *pl, const run_result *res, int n, int64_t episodes) {
+    const double W = 640, H = 420, x0 = 70, x1 = 470, y0 = 360, y1 = 40;
+    static const char *colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+    int nmin = pl->size[0], nmax = pl->size[0];
+    for (int j = 1; j < pl->n_sizes; j++) {
+        nmin = pl->size[j] < nmin ? pl->size[j] : nmin;
+        nmax = pl->size[j] > nmax ? pl->size[j] : nmax;
+    }
+    if (nmax == nmin) nmax = nmin + 1;
+    const double lmin = 0.0, lmax = ceil(log10((double)episodes * 1.5));
+#define XP(N) (x0 + (x1 - x0) * ((double)(N) - nmin) / (double)(nmax - nmin))
+#define YP(E) (y0 - (y0 - y1) * (log10(E) - lmin) / (lmax - lmin))
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%.0f\" y=\"22\" font-size=\"14\">DeepSea: median episodes to solve (bsuite criterion), "
+               "%lld episodes per run</text>\n", x0, (long long)episodes);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", x0, y0, x1, y0);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", x0, y0, x0, y1);
+    for (int k = (int)lmin; k <= (int)lmax; k++) {
+        const double y = YP(pow(10.0, k));
+        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", x0, y, x1, y);
+        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n", x0 - 6, y + 4, k);
+    }
+    for (int j = 0; j < pl->n_sizes; j++)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%d</text>\n", XP(pl->size[j]), y0 + 18, pl->size[j]);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">DeepSea size N</text>\n", (x0 + x1) / 2, y0 + 38);
+    /* 2^N + 100, clipped to the plot */
+    fprintf(f, "<polyline fill=\"none\" stroke=\"#999\" stroke-dasharray=\"5,4\" points=\"");
+    for (int k = 0; k <= 100; k++) {
+        const double N = nmin + (nmax - nmin) * k / 100.0, e = pow(2.0, N) + 100.0;
+        if (log10(e) <= lmax) fprintf(f, "%.1f,%.1f ", XP(N), YP(e));
+    }
+    fprintf(f, "\"/>\n");
+    for (int i = 0; i < pl->n_strats; i++) {
+        const char *col = colors[i % 8];
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", col);
+        for (int j = 0; j < pl->n_sizes; j++) {
+            const cell c = summarize(res, n, pl->strat[i], pl->size[j]);
+            if (!isinf(c.median)) fprintf(f, "%.1f,%.1f ", XP(pl->size[j]), YP(c.median > 1 ? c.median : 1));
+        }
+        fprintf(f, "\"/>\n");
+        for (int j = 0; j < pl->n_sizes; j++) {
+            const cell c = summarize(res, n, pl->strat[i], pl->size[j]);
+            const double x = XP(pl->size[j]) + (i - pl->n_strats / 2.0) * 3;
+            if (isinf(c.median))
+                fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" text-anchor=\"middle\">x</text>\n", x, y1 + 4, col);
+            else
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", x,
+                        YP(c.median > 1 ? c.median : 1), col);
+        }
+        fprintf(f, "<rect x=\"490\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/><text x=\"510\" y=\"%d\">%s</text>\n",
+                60 + 20 * i, col, 66 + 20 * i, strategies[pl->strat[i]].name);
+    }
+    fprintf(f, "<line x1=\"490\" y1=\"%d\" x2=\"504\" y2=\"%d\" stroke=\"#999\" stroke-dasharray=\"5,4\"/>"
+               "<text x=\"510\" y=\"%d\">2^N + 100</text>\n", 62 + 20 * pl->n_strats, 62 + 20 * pl->n_strats,
+            66 + 20 * pl->n_strats);
+    fprintf(f, "<text x=\"490\" y=\"%d\">x: median seed unsolved</text>\n", 86 + 20 * pl->n_strats);
+    fprintf(f, "</svg>\n");
+#undef XP
+#undef YP
+}
+
+int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
+    char msg[768], dir[600], tmp[700];
+    plan pl;
+    if (make_plan(cfg, &pl, msg, sizeof msg)) {
+        fprintf(stderr, "qfleet: %s\n", msg);
+        return 2;
+    }
+    const int seeds = (int)cfg->seeds, E = (int)cfg->envs;
+    const int R = pl.n_strats * seeds;
+    run_result *res = (run_result *)calloc((size_t)R * pl.n_sizes, sizeof(run_result));
+    qf_run_hp *hp = (qf_run_hp *)calloc((size_t)R, sizeof(qf_run_hp));
+    uint32_t *keys = (uint32_t *)calloc((size_t)R * 2, sizeof(uint32_t));
+    if (!res || !hp || !keys) {
+        free(res);
+        free(hp);
+        free(keys);
+        fprintf(stderr, "qfleet: out of host memory\n");
+        return 1;
+    }
+    qf_results_dir(dir, sizeof dir, cfg->out, "deep_sea_compare");
+    int rc = 0;
+    FILE *curves = NULL;
+    if (qf_mkdir_p(dir)) {
+        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    curves = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
+    if (!curves) {
+        fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    fprintf(curves, "size,strategy,seed,step,episodes,episodic_return,regret,distinct_states,intrinsic_reward,status\n");
+    printf("qfleet: DeepSea exploration comparison on %s (%s): %d strategies x %d seeds, sizes %s, %lld episodes "
+           "per run; results in %s\n", b->name, b->device, pl.n_strats, seeds, cfg->sizes, (long long)cfg->episodes, dir);
+    const double t_start = qf_wall_s();
+    int done_sizes = 0;
+    for (int j = 0; j < pl.n_sizes && rc == 0; j++) {
+        const int N = pl.size[j];
+        char size_word[32];
+        snprintf(size_word, sizeof size_word, "env.size=%d", N);
+        qf_config fc;
+        if (build_config(&fc, NULL, argc, argv, size_word, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            rc = 2;
+            break;
+        }
+        for (int i = 0; i < pl.n_strats; i++) {
+            qf_config sc;
+            if (build_config(&sc, strategies[pl.strat[i]].words, argc, argv, size_word, msg, sizeof msg)) {
+                fprintf(stderr, "qfleet: %s\n", msg);
+                rc = 2;
+                break;
+            }
+            for (int s = 0; s < seeds; s++) {
+                const int r = i * seeds + s;
+                qf_fleet_hp_from_config(&sc, &hp[r]);
+                keys[2 * r] = (uint32_t)(cfg->seed + (uint64_t)s);
+                keys[2 * r + 1] = (uint32_t)pl.strat[i];
+            }
+        }
+        if (rc) break;
+        const int64_t eps_per_env = (cfg->episodes + E - 1) / E;
+        fc.runs = pl.n_strats;
+        fc.seeds = seeds;
+        fc.steps = eps_per_env * N;
+        fc.log_every = (int64_t)N * (eps_per_env / 20 > 0 ? eps_per_env / 20 : 1);
+        qf_fleet fl;
+        char err[768];
+        if (qf_fleet_create(&fl, b, &fc, hp, keys, err, sizeof err) != QF_OK) {
+            fprintf(stderr, "qfleet: size %d: %s\n", N, err);
+            rc = 2;
+            break;
+        }
+        qf_log_point *last = (qf_log_point *)calloc((size_t)R, sizeof(qf_log_point));
+        if (!last) {
+            qf_fleet_destroy(&fl);
+            fprintf(stderr, "qfleet: out of host memory\n");
+            rc = 1;
+            break;
+        }
+        curve_ctx cc = {curves, N, seeds, &pl, last};
+        const double t0 = qf_wall_s();
+        if (qf_fleet_train(&fl, fc.steps, on_log, &cc, err, sizeof err) != QF_OK) {
+            fprintf(stderr, "qfleet: size %d: training failed: %s (the sizes before it are kept)\n", N, err);
+            rc = 1;
+        }
+        int n_solved = 0, n_div = 0;
+        for (int r = 0; r < R; r++) {
+            run_result *rr = &res[(size_t)j * R + r];
+            rr->strat = pl.strat[r / seeds];
+            rr->seed = r % seeds;
+            rr->size = N;
+            rr->last = last[r];
+            n_solved += solved(rr);
+            n_div += last[r].status != QF_RUN_OK;
+        }
+        fprintf(stderr, "  N=%-3d %d runs, %lld steps each: %.1f s, %d of %d runs solved%s\n", N, R,
+                (long long)fc.steps, qf_wall_s() - t0, n_solved, R, n_div ? " (some runs diverged and were frozen)" : "");
+        free(last);
+        qf_fleet_destroy(&fl);
+        if (rc == 0) done_sizes = j + 1;
+    }
+    if (done_sizes > 0) {
+        plan shown = pl;
+        shown.n_sizes = done_sizes;
+        const int n = R * done_sizes;
+        printf("\n");
+        print_table(stdout, &shown, res, n, cfg->episodes, 0);
+        printf("\nsolved: seeds with bad episodes / episodes < 0.8 before episode min(2^N + 100, %lld) (bsuite); "
+               "median: episodes to solve; regret: mean cumulative regret against V*(s0) (exact solver). "
+               "%.0f s in all.\n", (long long)cfg->episodes, qf_wall_s() - t_start);
+        int wrc = qf_close_atomic(curves, dir, "curves.csv", tmp);
+        curves = NULL;
+        FILE *f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp);
+        if (f) {
+            fprintf(f, "# DeepSea exploration comparison\n\n%d seeds per cell, %lld episodes per run, backend %s (%s).\n\n",
+                    seeds, (long long)cfg->episodes, b->name, b->device);
+            print_table(f, &shown, res, n, cfg->episodes, 1);
+            fprintf(f, "\nsolved: seeds with bad episodes / episodes < 0.8 before episode min(2^N + 100, episodes) "
+                       "(bsuite's criterion); median episodes to solve (>x: the median seed did not solve); regret: "
+                       "mean cumulative regret against the exact solver's V*(s0).\n\nStrategies:\n\n");
+            for (int i = 0; i < pl.n_strats; i++)
+                fprintf(f, "- %s: %s\n", strategies[pl.strat[i]].name, strategies[pl.strat[i]].doc);
+            wrc |= qf_close_atomic(f, dir, "summary.md", tmp);
+        } else {
+            wrc = -1;
+        }
+        f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
+        if (f) {
+            fprintf(f, "size,strategy,seed,name,status,episodes,first_treasure,episodes_to_solve,solved,regret,"
+                       "distinct_states\n");
+            for (int i = 0; i < n; i++) {
+                const run_result *rr = &res[i];
+                const char *sn = strategies[rr->strat].name;
+                fprintf(f, "%d,%s,%d,deep_sea%d__%s__seed%d,%s,%lld", rr->size, sn, rr->seed, rr->size, sn, rr->seed,
+                        rr->last.status == QF_RUN_OK ? "finished" : "diverged", (long long)rr->last.episodes);
+                qf_csv_num(f, rr->last.first_treasure ? (double)rr->last.first_treasure : NAN);
+                qf_csv_num(f, rr->last.solved_at ? (double)rr->last.solved_at : NAN);
+                fprintf(f, ",%d", solved(rr));
+                qf_csv_num(f, rr->last.regret);
+                qf_csv_num(f, rr->last.distinct >= 0 ? (double)rr->last.distinct : NAN);
+                fprintf(f, "\n");
+            }
+            wrc |= qf_close_atomic(f, dir, "runs.csv", tmp);
+        } else {
+            wrc = -1;
+        }
+        f = qf_open_atomic(dir, "scaling.svg", tmp, sizeof tmp);
+        if (f) {
+            write_svg(f, &shown, res, n, cfg->episodes);
+            wrc |= qf_close_atomic(f, dir, "scaling.svg", tmp);
+        } else {
+            wrc = -1;
+        }
+        f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
+        if (f) {
+            qf_config_print(f, cfg);
+            for (int i = 0; i < pl.n_strats; i++) {
+                fprintf(f, "# %s:", strategies[pl.strat[i]].name);
+                for (int k = 0; strategies[pl.strat[i]].words[k]; k++) fprintf(f, " %s", strategies[pl.strat[i]].words[k]);
+                fprintf(f, " (then the user's words)\n");
+            }
+            wrc |= qf_close_atomic(f, dir, "config.txt", tmp);
+        } else {
+            wrc = -1;
+        }
+        if (wrc) {
+            fprintf(stderr, "qfleet: writing the results into %s failed: %s\n", dir, strerror(errno));
+            rc = rc ? rc : 1;
+        } else {
+            printf("results: %s/{summary.md,runs.csv,curves.csv,scaling.svg,config.txt}\n", dir);
+        }
+    }
+done:
+    if (curves) {
+        fclose(curves);
+        remove(tmp);
+    }
+    free(res);
+    free(hp);
+    free(keys);
+    return rc;
+}
