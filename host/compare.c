@@ -24,14 +24,14 @@ const int qf_compare_n_defaults = (int)(sizeof qf_compare_defaults / sizeof qf_c
 /* Each strategy's own words (the user's words come after them and win). */
 typedef struct strategy {
     const char *name;
-    const char *words[4];
+    const char *words[5];
     const char *doc;
 } strategy;
 static const strategy strategies[] = {
     {"epsilon", {"explore=epsilon", "eps_start=0.1", "eps_end=0.1", NULL}, "epsilon-greedy, epsilon = 0.1"},
     {"boltzmann", {"explore=boltzmann", "alpha=0.1", NULL}, "soft-Q targets and Boltzmann sampling at alpha = 0.1"},
     {"bootstrap", {"explore=bootstrap", NULL}, "10 heads with randomized priors (scale 3), one head per episode"},
-    {"count", {"explore=count", "eps_start=0.1", "eps_end=0.1", NULL}, "bonus beta/sqrt(N(s')), epsilon = 0.1"},
+    {"count", {"explore=count", "beta=1", "eps_start=0.1", "eps_end=0.1"}, "bonus 1/sqrt(N(s')) (beta = 1), epsilon = 0.1"},
     {"rnd", {"explore=rnd", "eps_start=0.1", "eps_end=0.1", NULL}, "RND bonus, epsilon = 0.1"},
 };
 #define N_STRATEGIES ((int)(sizeof strategies / sizeof strategies[0]))
