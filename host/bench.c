@@ -178,12 +178,44 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
     return 0;
 }
 
+/* Time a fleet of c->runs runs: warm-up past one batch, then doubling chunks until `seconds`.
+ * Returns QF_OK with microseconds per run-step, bytes per run and steps timed. */
+static int time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
+                      int64_t *steps, char *err, size_t err_len) {
+    qf_config c = *cfg;
+    c.learning_starts = 0;
+    c.train_every = 1;
+    c.updates = 1;
+    c.log_every = 1000000000;
+    qf_fleet f;
+    if (qf_fleet_create(&f, b, &c, hp, NULL, err, err_len) != QF_OK) return QF_ERR;
+    int64_t warm = (c.batch + c.envs - 1) / c.envs + 1, total = 0;
+    double elapsed = 0;
+    int rc = qf_fleet_train(&f, warm, NULL, NULL, err, err_len);
+    for (int64_t chunk = 1; rc == QF_OK; chunk *= 2) {
+        double t0 = now_s();
+        rc = qf_fleet_train(&f, chunk, NULL, NULL, err, err_len);
+        if (rc == QF_OK && b->sync(b) != QF_OK) {
+            snprintf(err, err_len, "%s", b->err);
+            rc = QF_ERR;
+        }
+        elapsed += now_s() - t0;
+        total += chunk;
+        if (elapsed >= cfg->seconds && total >= 3) break;
+    }
+    *us = 1e6 * elapsed / ((double)total * (double)(c.runs * c.seeds));
+    *bytes = (double)(f.bytes + qf_vecenv_bytes(f.R, c.envs)) / (double)f.R;
+    *steps = total;
+    qf_fleet_destroy(&f);
+    return rc;
+}
+
 int qf_bench_train(const qf_config *cfg, qf_backend *b) {
     static const int64_t sizes[] = {1, 16, 256, 4096};
     printf("qfleet bench train: backend %s (%s), env %s, envs=%lld per run, batch=%lld, hidden ",
            b->name, b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
     for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
-    printf(", one update per env step\n");
+    printf(", explore=%s, one update per env step\n", cfg->explore);
     printf("%7s %14s %12s %16s %14s %12s\n", "runs", "env-steps/s", "updates/s", "us per run-step",
            "bytes per run", "steps timed");
     for (int s = 0; s < 4; s++) {
@@ -191,39 +223,50 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
         qf_config c = *cfg;
         c.runs = sizes[s];
         c.seeds = 1;
-        c.learning_starts = 0;
-        c.train_every = 1;
-        c.updates = 1;
-        c.log_every = 1000000000;
-        qf_fleet f;
+        double us, bytes;
+        int64_t total;
         char err[768];
-        if (qf_fleet_create(&f, b, &c, NULL, NULL, err, sizeof err) != QF_OK) {
+        if (time_fleet(&c, b, NULL, &us, &bytes, &total, err, sizeof err) != QF_OK) {
             printf("%7lld  (stops here: %s)\n", (long long)c.runs, err);
             break;
         }
-        /* warm-up fills the replay beyond one batch, then timed chunks until `seconds` */
-        int64_t warm = (c.batch + c.envs - 1) / c.envs + 1, total = 0;
-        double elapsed = 0;
-        int rc = qf_fleet_train(&f, warm, NULL, NULL, err, sizeof err);
-        for (int64_t chunk = 1; rc == QF_OK; chunk *= 2) {
-            double t0 = now_s();
-            rc = qf_fleet_train(&f, chunk, NULL, NULL, err, sizeof err);
-            if (rc == QF_OK) rc = b->sync(b);
-            elapsed += now_s() - t0;
-            total += chunk;
-            if (elapsed >= cfg->seconds && total >= 3) break;
-        }
-        if (rc != QF_OK) {
-            fprintf(stderr, "qfleet: %s\n", err[0] ? err : b->err);
-            qf_fleet_destroy(&f);
-            return 1;
-        }
-        const double run_steps = (double)total * (double)c.runs;
-        printf("%7lld %14.4g %12.4g %16.4g %14.4g %12lld\n", (long long)c.runs,
-               run_steps * (double)c.envs / elapsed, run_steps / elapsed, 1e6 * elapsed / run_steps,
-               (double)(f.bytes + qf_vecenv_bytes(c.runs, c.envs)) / (double)c.runs, (long long)total);
+        printf("%7lld %14.4g %12.4g %16.4g %14.4g %12lld\n", (long long)c.runs, 1e6 * (double)c.envs / us, 1e6 / us,
+               us, bytes, (long long)total);
         fflush(stdout);
-        qf_fleet_destroy(&f);
+    }
+    return 0;
+}
+
+int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
+    static const char *const names[] = {"epsilon", "boltzmann", "bootstrap", "count", "rnd"};
+    static const int64_t sizes[] = {1, 64, 1024};
+    printf("qfleet bench explore: backend %s (%s), env %s, envs=%lld per run, batch=%lld, hidden ", b->name,
+           b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
+    for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
+    printf(", heads=%lld (bootstrap), one update per env step; cost relative to epsilon-greedy\n", (long long)cfg->heads);
+    printf("%7s %-10s %14s %16s %10s %14s\n", "runs", "explore", "env-steps/s", "us per run-step", "vs epsilon",
+           "bytes per run");
+    for (int s = 0; s < 3; s++) {
+        if (sizes[s] > cfg->max_runs) break;
+        double base = 0.0;
+        for (int k = 0; k < 5; k++) {
+            qf_config c = *cfg;
+            c.runs = sizes[s];
+            c.seeds = 1;
+            snprintf(c.explore, sizeof c.explore, "%s", names[k]);
+            if (k == 1 && c.alpha <= 0.0) c.alpha = 0.1; /* Boltzmann needs a temperature */
+            double us, bytes;
+            int64_t total;
+            char err[768];
+            if (time_fleet(&c, b, NULL, &us, &bytes, &total, err, sizeof err) != QF_OK) {
+                printf("%7lld %-10s (stops here: %s)\n", (long long)c.runs, names[k], err);
+                return 0;
+            }
+            if (k == 0) base = us;
+            printf("%7lld %-10s %14.4g %16.4g %9.2fx %14.4g\n", (long long)c.runs, names[k],
+                   1e6 * (double)c.runs * (double)c.envs / us, us, us / base, bytes);
+            fflush(stdout);
+        }
     }
     return 0;
 }

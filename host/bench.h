@@ -19,6 +19,9 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b);
 /* `qfleet bench train`: env-steps/s and updates/s of whole fleets as the number of runs grows
  * (1, 16, 256, 4096, capped by max_runs and memory) at the shapes of cfg; memory per run. */
 int qf_bench_train(const qf_config *cfg, qf_backend *b);
+/* `qfleet bench explore`: every exploration strategy on fleets of 1, 64, 1024 runs (capped at
+ * max_runs): microseconds per run-step and the ratio to epsilon-greedy. */
+int qf_bench_explore(const qf_config *cfg, qf_backend *b);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@ static void usage(FILE *f) {
             "  envs          list the environments, their shapes and parameters\n"
             "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
             "  bench train   env-steps/s and updates/s of fleets of 1, 16, 256, 4096 runs\n"
+            "  bench explore cost per run-step of every exploration strategy vs epsilon (1, 64, 1024 runs)\n"
             "  solve         exact soft/hard value iteration on deep_sea, chain, bandit: V*(s0)\n"
             "  train         train one fleet of runs by soft Q-learning; results in a folder\n"
             "  bandits       bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances\n"
@@ -103,8 +104,9 @@ int main(int argc, char **argv) {
     int is_train = strcmp(cmd, "train") == 0, is_bandits = strcmp(cmd, "bandits") == 0;
     int is_compare = strcmp(cmd, "compare") == 0 || cmd[0] == 0;
     if (is_bench) {
-        if (argc < 3 || (strcmp(argv[2], "envs") != 0 && strcmp(argv[2], "train") != 0)) {
-            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train)\n",
+        if (argc < 3 || (strcmp(argv[2], "envs") != 0 && strcmp(argv[2], "train") != 0 &&
+                         strcmp(argv[2], "explore") != 0)) {
+            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train, bench explore)\n",
                     argc > 2 ? argv[2] : "");
             return 2;
         }
@@ -156,8 +158,9 @@ int main(int argc, char **argv) {
         qf_backend_close(b);
         return rc;
     }
-    int rc = is_bench && strcmp(argv[2], "train") == 0 ? qf_bench_train(&cfg, b)
-                                                       : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
+    int rc = strcmp(argv[2], "train") == 0     ? qf_bench_train(&cfg, b)
+             : strcmp(argv[2], "explore") == 0 ? qf_bench_explore(&cfg, b)
+                                               : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
     qf_backend_close(b);
     return rc;
 }
