@@ -65,6 +65,10 @@ if [ -n "$san" ]; then
   step memcheck memcheck.log "$san" --tool memcheck --error-exitcode 3 "$build/qfleet" $small
   step racecheck racecheck.log "$san" --tool racecheck --error-exitcode 3 "$build/qfleet" $small
   step memcheck-tests memcheck_tests.log "$san" --tool memcheck --error-exitcode 3 "$build/tests/test_gpu"
+  step memcheck-explore memcheck_explore.log "$san" --tool memcheck --error-exitcode 3 "$build/tests/test_explore_gpu"
+  step racecheck-explore racecheck_explore.log "$san" --tool racecheck --error-exitcode 3 "$build/tests/test_explore_gpu"
+  short_compare="compare backend=cuda sizes=4 episodes=40 seeds=2 out=$raw/san_compare"
+  step memcheck-compare memcheck_compare.log "$san" --tool memcheck --error-exitcode 3 "$build/qfleet" $short_compare
   short_train="train backend=cuda env=deep_sea runs=8 envs=4 steps=300 learning_starts=64 batch=32 log_every=100 out=$raw/san_train"
   step memcheck-train memcheck_train.log "$san" --tool memcheck --error-exitcode 3 "$build/qfleet" $short_train
   step racecheck-train racecheck_train.log "$san" --tool racecheck --error-exitcode 3 "$build/qfleet" $short_train
@@ -80,6 +84,11 @@ step bench-train-gpu bench_train_gpu.log "$build/qfleet" bench train backend=cud
 step train-gpu train_gpu.log "$build/qfleet" train backend=cuda env=cartpole runs=64 steps=20000 alpha=2 \
   loss=squared lr=0.0005 batch=128 target_every=250 eps_steps=10000 eps_end=0.01 log_every=5000 out="$raw/train_gpu"
 step learning-gpu learning_gpu.log ctest --test-dir "$build" -L slow --output-on-failure
+step bench-explore-gpu bench_explore_gpu.log "$build/qfleet" bench explore backend=cuda env=deep_sea env.size=20 \
+  hidden=[50,50] seconds=1
+step compare-gpu compare_gpu.log "$build/qfleet" compare backend=cuda out="$raw/compare_gpu"
+step compare-gpu-large compare_gpu_large.log "$build/qfleet" compare backend=cuda sizes=10,20,30 episodes=3000 \
+  seeds=20 out="$raw/compare_gpu_large"
 
 {
   echo
@@ -94,6 +103,14 @@ step learning-gpu learning_gpu.log ctest --test-dir "$build" -L slow --output-on
   echo "## qfleet bench train (GPU, DeepSea-20)"
   echo '```'
   cat "$raw/bench_train_gpu.log" 2>/dev/null
+  echo '```'
+  echo "## qfleet bench explore (GPU, DeepSea-20, MLP 50-50)"
+  echo '```'
+  cat "$raw/bench_explore_gpu.log" 2>/dev/null
+  echo '```'
+  echo "## qfleet compare (GPU: the main job, then sizes 10, 20, 30 with 20 seeds)"
+  echo '```'
+  cat "$raw/compare_gpu.log" "$raw/compare_gpu_large.log" 2>/dev/null
   echo '```'
 } >>"$md"
 tar czf "$report/logs.tgz" -C "$report" raw && rm -rf "$raw"
