@@ -31,7 +31,7 @@ static const strategy strategies[] = {
     {"epsilon", {"explore=epsilon", "eps_start=0.1", "eps_end=0.1", NULL}, "epsilon-greedy, epsilon = 0.1"},
     {"boltzmann", {"explore=boltzmann", "alpha=0.1", NULL}, "soft-Q targets and Boltzmann sampling at alpha = 0.1"},
     {"bootstrap", {"explore=bootstrap", NULL}, "10 heads with randomized priors (scale 3), one head per episode"},
-    {"count", {"explore=count", "beta=1", "eps_start=0.1", "eps_end=0.1"}, "bonus 1/sqrt(N(s')) (beta = 1), epsilon = 0.1"},
+    {"count", {"explore=count", "beta=0.5", "eps_start=0.1", "eps_end=0.1"}, "reward bonus beta/sqrt(N(s')) and acting on Q + beta/sqrt(N(s,a)+1), beta = 0.5; epsilon = 0.1"},
     {"rnd", {"explore=rnd", "eps_start=0.1", "eps_end=0.1", NULL}, "RND bonus, epsilon = 0.1"},
 };
 #define N_STRATEGIES ((int)(sizeof strategies / sizeof strategies[0]))

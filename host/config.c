@@ -71,6 +71,8 @@ static const key_spec keys[] = {
      "RND: 0 = the intrinsic return behind the normalizer runs across episode ends"},
     {"count", K_CHOICE, OFF(count), SZ(count), "auto", 0, 0, "auto|exact|simhash",
      "count bonus: exact state counts (discrete envs with obs=index) or SimHash pseudo-counts"},
+    {"count_act", K_INT, OFF(count_act), 0, "1", 0, 1, NULL,
+     "count bonus: also act on Q(s,a) + beta/sqrt(N(s,a)+1), so untried actions look better"},
     {"simhash_bits", K_INT, OFF(simhash_bits), 0, "32", 1, 62, NULL, "SimHash: code length k in bits"},
     {"count_table", K_INT, OFF(count_table), 0, "16", 4, 26, NULL,
      "SimHash: log2 of the hash-table slots per run"},

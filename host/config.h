@@ -38,7 +38,7 @@ typedef struct qf_config {
     char act[16];      /* bootstrap acting: sample (one head per episode) | ucb (mean + c std) */
     int64_t rnd_width, rnd_dim, rnd_episodic;
     char count[16];    /* auto | exact | simhash */
-    int64_t simhash_bits, count_table;
+    int64_t simhash_bits, count_table, count_act;
     char strategies[128]; /* bandits: comma-separated strategies */
     char explorers[128];  /* compare: comma-separated exploration strategies */
     char sizes[128];      /* compare: comma-separated DeepSea sizes */

@@ -47,6 +47,7 @@ void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp) {
                    : hp->explore == QF_EXPLORE_COUNT ? QF_BONUS_COUNT : QF_BONUS_NONE;
     hp->beta = hp->bonus == QF_BONUS_NONE ? 0.0f : (float)cfg->beta;
     hp->rnd_episodic = (int32_t)cfg->rnd_episodic;
+    hp->count_act = (int32_t)cfg->count_act;
 }
 
 static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
@@ -119,11 +120,18 @@ static size_t carve(qf_fleet *f, char *base) {
         TAKE(f->qp, float, G * M * A);
     }
     qf_counts *c = &f->counts;
-    if (c->mode == QF_COUNT_EXACT) TAKE(c->cnt, uint32_t, R * (size_t)c->S);
+    if (c->mode == QF_COUNT_EXACT) {
+        TAKE(c->cnt, uint32_t, R * (size_t)c->S);
+        if (c->A) TAKE(c->cnt_sa, uint32_t, R * (size_t)c->S * (size_t)c->A);
+    }
     if (c->mode == QF_COUNT_SIMHASH) {
         TAKE(c->cnt, uint32_t, R << c->log2cap);
         TAKE(c->key, uint64_t, R << c->log2cap);
         TAKE(c->proj, float, R * (size_t)c->bits * D);
+        if (c->A) {
+            TAKE(c->cnt_sa, uint32_t, R << c->log2cap);
+            TAKE(c->key_sa, uint64_t, R << c->log2cap);
+        }
     }
     if (f->has_rnd) {
         qf_rnd *q = &f->rnd;
@@ -194,10 +202,12 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         f->has_prior |= h->prior_scale != 0.0f;
         f->has_rnd |= h->bonus == QF_BONUS_RND;
         f->any_bonus_count |= h->bonus == QF_BONUS_COUNT;
+        f->any_count_act |= h->bonus == QF_BONUS_COUNT && h->count_act;
     }
     qf_counts *ct = &f->counts;
     ct->R = f->R;
     ct->mode = QF_COUNT_OFF;
+    ct->A = f->any_count_act ? f->A : 0; /* (state, action) counts only where a run acts on them */
     const int want_simhash = strcmp(cfg->count, "simhash") == 0;
     if (f->any_bonus_count && strcmp(cfg->count, "exact") == 0 && !f->embed)
         FAIL("count=exact counts state indices: it needs a discrete env (deep_sea, chain, bandit) with obs=index "
@@ -494,11 +504,13 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
         /* act: Q(s, .) of every env's network, then each run's strategy */
         if (b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) != QF_OK ||
             q_forward(f, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act) != QF_OK ||
+            (f->any_count_act && b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) != QF_OK) ||
             b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) != QF_OK ||
             /* step with auto-reset; s' before the reset goes to the replay */
             b->env_step(b, &f->env.batch, f->actions, t, f->next_obs, f->next_idx) != QF_OK ||
             (f->counts.mode != QF_COUNT_OFF &&
              b->count_update(b, &f->counts, E, f->next_obs, f->next_idx) != QF_OK) ||
+            (f->any_count_act && b->count_sa_update(b, &f->counts, E, f->obs, f->obs_idx, f->actions) != QF_OK) ||
             (f->has_rnd && (rnd_forward(f, E, f->next_obs, f->next_idx, 1) != QF_OK ||
                             b->rnd_reward(b, &f->rnd, f->hp, E, f->env.batch.flags, f->intr_env) != QF_OK)) ||
             b->replay_store(b, &f->replay, f->hp, f->keys, E, ptr, t, f->obs, f->obs_idx, f->actions,

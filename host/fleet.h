@@ -50,7 +50,7 @@ typedef struct qf_fleet {
     float *imean;               /* [R] */
     qf_counts counts;           /* visit counts (mode QF_COUNT_OFF: none) */
     qf_rnd rnd;                 /* RND networks (rnd.target NULL: no run uses RND) */
-    int has_prior, has_rnd, any_bonus_count;
+    int has_prior, has_rnd, any_bonus_count, any_count_act;
     float *obs, *next_obs;      /* [R][E][D] (dense) */
     int32_t *obs_idx, *next_idx;/* [R][E] (embed) */
     int32_t *actions;           /* [R][E] */

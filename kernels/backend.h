@@ -105,6 +105,14 @@ struct qf_backend {
      * [R][E][D] (SimHash) */
     int (*count_update)(qf_backend *b, const qf_counts *c, int32_t E, const float *next_obs,
                         const int32_t *next_idx);
+    /* count the (state, action) pairs of the E envs: obs_idx [R][E] (exact) or obs [R][E][D]
+     * (SimHash), actions [R][E]; only when c->A > 0 */
+    int (*count_sa_update)(qf_backend *b, const qf_counts *c, int32_t E, const float *obs,
+                           const int32_t *obs_idx, const int32_t *actions);
+    /* q [G][E][A] (every head's rows) += beta / sqrt(N(s, a) + 1) for runs whose bonus is
+     * QF_BONUS_COUNT with count_act set */
+    int (*count_act)(qf_backend *b, const qf_counts *c, const qf_net *net, const qf_run_hp *hp, int32_t E,
+                     const float *obs, const int32_t *obs_idx, float *q);
     /* s->intr [R][B] = 1/sqrt(N(s')) for runs whose bonus is QF_BONUS_COUNT */
     int (*count_bonus)(qf_backend *b, const qf_counts *c, const qf_run_hp *hp, int32_t B, qf_sample *s);
     /* RND inputs: rnd->xn [R][M][D] = normalized, clipped x [R][M][D]; update = 1 first merges the

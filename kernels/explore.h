@@ -80,11 +80,14 @@ enum { QF_COUNT_OFF = 0, QF_COUNT_EXACT = 1, QF_COUNT_SIMHASH = 2 };
 typedef struct qf_counts {
     int32_t R, mode;      /* QF_COUNT_*                                                   */
     int32_t S;            /* exact: states per run                                         */
+    int32_t A;            /* actions; A > 0 also counts (state, action) pairs (optimistic acting) */
     int32_t bits, D;      /* SimHash: code length k and input width                        */
     int32_t log2cap;      /* SimHash: log2 of the table slots per run                      */
     uint32_t *cnt;        /* exact: [R][S]; SimHash: [R][2^log2cap] counts                  */
     uint64_t *key;        /* SimHash: [R][2^log2cap] code + 1 (0 = empty slot)             */
     float *proj;          /* SimHash: [R][bits][D] Gaussian projection                     */
+    uint32_t *cnt_sa;     /* (state, action) counts: exact [R][S][A]; SimHash [R][2^log2cap]  */
+    uint64_t *key_sa;     /* SimHash: [R][2^log2cap] keys of (code, action) pairs          */
 } qf_counts;
 
 /* Entry d of row i of run r's SimHash projection: N(0, 1) from the HASH stream. */
@@ -105,22 +108,39 @@ QF_HD static inline uint64_t qf_simhash_code(const float *proj, int32_t bits, in
     return c;
 }
 
-/* First probe slot of a code (Fibonacci hashing of the 64-bit code). */
-QF_HD static inline uint32_t qf_hash_home(uint64_t code, int32_t log2cap) {
-    return (uint32_t)(((code + 1) * 0x9E3779B97F4A7C15ull) >> (64 - log2cap));
+/* Hash-table keys are nonzero (0 marks an empty slot): a state code c is stored as c + 1, a
+ * (code, action) pair as qf_sa_key (injective for codes of up to 57 bits). */
+QF_HD static inline uint64_t qf_sa_key(uint64_t code, int32_t a) {
+    const uint64_t k = (((code << 6) | (uint64_t)(uint32_t)a) ^ (code >> 58)) + 1;
+    return k ? k : 1;
 }
 
-/* The pseudo-count of a code in one run's table (linear probing; 0 when absent). */
-QF_HD static inline uint32_t qf_hash_count(const uint64_t *key, const uint32_t *cnt, int32_t log2cap,
-                                           uint64_t code) {
+/* First probe slot of a key (Fibonacci hashing). */
+QF_HD static inline uint32_t qf_hash_home_key(uint64_t k, int32_t log2cap) {
+    return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> (64 - log2cap));
+}
+QF_HD static inline uint32_t qf_hash_home(uint64_t code, int32_t log2cap) { return qf_hash_home_key(code + 1, log2cap); }
+
+/* The count stored under key k in one run's table (linear probing; 0 when absent). */
+QF_HD static inline uint32_t qf_hash_count_key(const uint64_t *key, const uint32_t *cnt, int32_t log2cap, uint64_t k) {
     const uint32_t cap = 1u << log2cap, mask = cap - 1u;
-    uint32_t s = qf_hash_home(code, log2cap);
+    uint32_t s = qf_hash_home_key(k, log2cap);
     for (uint32_t probe = 0; probe < cap; probe++, s = (s + 1u) & mask) {
-        if (key[s] == code + 1) return cnt[s];
+        if (key[s] == k) return cnt[s];
         if (key[s] == 0) return 0;
     }
     return 0;
 }
+
+/* The pseudo-count of a state code in one run's table. */
+QF_HD static inline uint32_t qf_hash_count(const uint64_t *key, const uint32_t *cnt, int32_t log2cap,
+                                           uint64_t code) {
+    return qf_hash_count_key(key, cnt, log2cap, code + 1);
+}
+
+/* Optimism of acting for count runs: beta / sqrt(N(s, a) + 1) is added to Q(s, a), so an action
+ * never tried in s looks beta better than its estimate (MBIE-EB style). */
+QF_HD static inline float qf_count_act_bonus(float beta, uint32_t n_sa) { return beta / sqrtf((float)n_sa + 1.0f); }
 
 /* Count bonus for a state seen n times (n >= 1 once the state was stored; 0 treated as 1). */
 QF_HD static inline float qf_count_bonus(uint32_t n) { return 1.0f / sqrtf((float)(n ? n : 1u)); }

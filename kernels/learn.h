@@ -69,6 +69,7 @@ typedef struct qf_run_hp {
     int32_t act_mode;                 /* QF_ACT_* (bootstrap)                                  */
     int32_t bonus;                    /* QF_BONUS_*                                            */
     int32_t rnd_episodic;             /* 1: the intrinsic return behind RND's normalizer resets */
+    int32_t count_act;                /* count bonus runs: act on Q + beta / sqrt(N(s, a) + 1)   */
     float prior_scale;                /* scale of each head's fixed random prior (0: none)      */
     float mask_p;                     /* bootstrap: P(head trains on a transition)             */
     float ucb_c;                      /* act=ucb: weight of the ensemble std                   */

@@ -630,6 +630,74 @@ TEST(ExploreCount, ExactCountsEqualAMapAndBonusOnlyForCountRuns) {
         }
 }
 
+// (state, action) counts, and acting on Q + beta / sqrt(N(s, a) + 1) for count runs with count_act:
+// counts against a map, bonuses against the formula in double, other runs untouched.
+TEST(ExploreCount, StateActionCountsAndOptimisticActing) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 3, S = 11, A = 3, E = 8, K = 2, steps = 40;
+    std::vector<uint32_t> cnt((size_t)R * S, 0), cnt_sa((size_t)R * S * A, 0);
+    qf_counts c;
+    std::memset(&c, 0, sizeof c);
+    c.R = R;
+    c.mode = QF_COUNT_EXACT;
+    c.S = S;
+    c.A = A;
+    c.cnt = cnt.data();
+    c.cnt_sa = cnt_sa.data();
+    std::map<std::pair<int, int>, uint32_t> ref[R];
+    std::mt19937 rng(9);
+    for (int t = 0; t < steps; t++) {
+        std::vector<int32_t> idx((size_t)R * E), act((size_t)R * E);
+        for (int i = 0; i < R * E; i++) {
+            idx[i] = (int32_t)(rng() % 6);  // states 6..10 never seen
+            act[i] = (int32_t)(rng() % 2);  // action 2 never taken
+            ref[i / E][{idx[i], act[i]}]++;
+        }
+        ASSERT_EQ(b->count_sa_update(b, &c, E, nullptr, idx.data(), act.data()), QF_OK);
+    }
+    for (int r = 0; r < R; r++)
+        for (int st = 0; st < S; st++)
+            for (int a = 0; a < A; a++) {
+                const auto it = ref[r].find({st, a});
+                EXPECT_EQ(cnt_sa[((size_t)r * S + st) * A + a], it == ref[r].end() ? 0u : it->second);
+            }
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].bonus = QF_BONUS_COUNT;
+    hp[0].count_act = 1;
+    hp[0].beta = 0.5f;
+    hp[1].bonus = QF_BONUS_COUNT;  // count bonus, but acting without optimism
+    hp[1].count_act = 0;
+    hp[1].beta = 0.5f;
+    hp[2].bonus = QF_BONUS_NONE;
+    hp[2].count_act = 1;
+    const qf_net n = make_net(R, K, 1, {S, A});
+    std::vector<int32_t> idx((size_t)R * E);
+    for (int i = 0; i < R * E; i++) idx[i] = (int32_t)(i % S);
+    std::vector<float> q((size_t)R * K * E * A), q0;
+    for (auto &x : q) x = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+    q0 = q;
+    ASSERT_EQ(b->count_act(b, &c, &n, hp.data(), E, nullptr, idx.data(), q.data()), QF_OK);
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < K; k++)
+            for (int e = 0; e < E; e++)
+                for (int a = 0; a < A; a++) {
+                    const size_t i = (((size_t)r * K + k) * E + e) * A + a;
+                    if (r != 0) {
+                        EXPECT_EQ(q[i], q0[i]) << "run " << r << " must be untouched";
+                        continue;
+                    }
+                    const auto it = ref[r].find({idx[(size_t)r * E + e], a});
+                    const double nsa = it == ref[r].end() ? 0.0 : it->second;
+                    const double want = q0[i] + 0.5 / std::sqrt(nsa + 1.0);
+                    EXPECT_NEAR(q[i], want, 1e-6) << "e=" << e << " a=" << a << " n=" << nsa;
+                    if (a == 2) {
+                        EXPECT_NEAR(q[i] - q0[i], 0.5, 1e-6) << "an untried action gets the full beta";
+                    }
+                }
+}
+
 // ================================================================================================
 // 7. SimHash
 // ================================================================================================
@@ -637,9 +705,10 @@ TEST(ExploreCount, ExactCountsEqualAMapAndBonusOnlyForCountRuns) {
 struct HashCounts {
     qf_counts c;
     std::vector<uint32_t> cnt;
-    std::vector<uint64_t> key;
+    std::vector<uint64_t> key, key_sa;
+    std::vector<uint32_t> cnt_sa;
     std::vector<float> proj;
-    HashCounts(int R, int bits, int D, int log2cap) {
+    HashCounts(int R, int bits, int D, int log2cap, int A = 0) {
         std::memset(&c, 0, sizeof c);
         c.R = R;
         c.mode = QF_COUNT_SIMHASH;
@@ -652,6 +721,13 @@ struct HashCounts {
         c.cnt = cnt.data();
         c.key = key.data();
         c.proj = proj.data();
+        c.A = A;
+        if (A) {
+            cnt_sa.assign((size_t)R << log2cap, 0);
+            key_sa.assign((size_t)R << log2cap, 0);
+            c.cnt_sa = cnt_sa.data();
+            c.key_sa = key_sa.data();
+        }
     }
     const float *proj_of(int r) const { return proj.data() + (size_t)r * c.bits * c.D; }
     uint32_t count_of(int r, uint64_t code) const {
@@ -898,6 +974,64 @@ TEST(ExploreSimHash, LongCodesOnDeepSeaGiveTheExactCountBonuses) {
                                                       << " vs SimHash " << bh[i] << " (n = " << cnt[i] << ")";
             EXPECT_NEAR(be[i], 1.0 / std::sqrt(std::max(1.0, (double)cnt[i])), 2.5e-7) << "run " << r << " state " << s;
         }
+}
+
+// (state, action) pseudo-counts with 57-bit codes (pair keys are injective up to 57 bits) give the
+// same optimistic-acting bonuses as exact (state, action) counts on one-hot DeepSea observations.
+TEST(ExploreSimHash, StateActionPseudoCountsEqualExactCountsForLongCodes) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    constexpr int D = DeepSeaSequence::D, S = DeepSeaSequence::S, A = 2;
+    const int R = 2, E = 8, K = 1;
+    DeepSeaSequence seq(R, E, 200, 33);
+    const std::vector<uint32_t> keys = {5, 0, 5, 1};
+    std::vector<uint32_t> cnt((size_t)R * S, 0), cnt_sa((size_t)R * S * A, 0);
+    qf_counts ex;
+    std::memset(&ex, 0, sizeof ex);
+    ex.R = R;
+    ex.mode = QF_COUNT_EXACT;
+    ex.S = S;
+    ex.A = A;
+    ex.cnt = cnt.data();
+    ex.cnt_sa = cnt_sa.data();
+    HashCounts h(R, 57, D, 12, A);
+    ASSERT_EQ(b->count_init(b, &h.c, keys.data()), QF_OK);
+    std::mt19937 rng(4);
+    for (int t = 0; t < seq.steps; t++) {
+        const std::vector<float> o = seq.obs(t);
+        std::vector<int32_t> act((size_t)R * E);
+        for (auto &a : act) a = (int32_t)(rng() % A);
+        ASSERT_EQ(b->count_sa_update(b, &ex, E, nullptr, seq.idx[t].data(), act.data()), QF_OK);
+        ASSERT_EQ(b->count_sa_update(b, &h.c, E, o.data(), nullptr, act.data()), QF_OK);
+    }
+    // every state as one env: the acting bonuses of both count kinds
+    std::vector<int32_t> idx((size_t)R * S);
+    std::vector<float> obs((size_t)R * S * D, 0.0f);
+    for (int r = 0; r < R; r++)
+        for (int st = 0; st < S; st++) {
+            idx[(size_t)r * S + st] = st;
+            if (st < D) obs[((size_t)r * S + st) * D + st] = 1.0f;
+        }
+    std::vector<qf_run_hp> hp(R, default_hp());
+    for (auto &x : hp) {
+        x.bonus = QF_BONUS_COUNT;
+        x.count_act = 1;
+        x.beta = 1.0f;
+    }
+    const qf_net n = make_net(R, K, 1, {S, A});
+    std::vector<float> qe((size_t)R * S * A, 0.0f), qh = qe;
+    ASSERT_EQ(b->count_act(b, &ex, &n, hp.data(), S, nullptr, idx.data(), qe.data()), QF_OK);
+    ASSERT_EQ(b->count_act(b, &h.c, &n, hp.data(), S, obs.data(), nullptr, qh.data()), QF_OK);
+    int tried = 0;
+    for (int r = 0; r < R; r++)
+        for (int st = 0; st < S; st++)
+            for (int a = 0; a < A; a++) {
+                const size_t i = ((size_t)r * S + st) * A + a;
+                EXPECT_TRUE(same_bits(&qe[i], &qh[i], 1)) << "r=" << r << " s=" << st << " a=" << a;
+                tried += cnt_sa[i] > 0;
+            }
+    EXPECT_GT(tried, 100) << "the sequence must try many pairs";
 }
 
 TEST(ExploreSimHash, TwoBitCodesOnlyMergeStates) {

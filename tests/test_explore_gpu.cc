@@ -551,4 +551,84 @@ TEST(ExploreGpu, RndInputRewardAndGradAgree) {
     EXPECT_EQ(xn[1][rounds - 1][5 * D], QF_RND_CLIP) << "outlier clipped";
 }
 
+// (state, action) counts and optimistic acting: exact and SimHash, identical on both backends.
+TEST(ExploreGpu, StateActionCountsAndOptimisticActingAreIdentical) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 2, S = 26, D = 25, A = 2, E = 300, K = 3, steps = 10, log2cap = 10;
+    std::vector<qf_run_hp> hp(R, default_hp());
+    for (auto &h : hp) {
+        h.bonus = QF_BONUS_COUNT;
+        h.count_act = 1;
+        h.beta = 0.7f;
+    }
+    hp[1].count_act = 0;
+    const std::vector<uint32_t> keys = {2, 0, 2, 1};
+    std::mt19937 rng(27);
+    std::vector<std::vector<int32_t>> sidx(steps, std::vector<int32_t>((size_t)R * E)), sact = sidx;
+    for (int t = 0; t < steps; t++)
+        for (int i = 0; i < R * E; i++) {
+            sidx[t][i] = (int32_t)(rng() % 20);
+            sact[t][i] = (int32_t)(rng() % A);
+        }
+    auto onehot = [&](const std::vector<int32_t> &v) {
+        std::vector<float> o(v.size() * D, 0.0f);
+        for (size_t i = 0; i < v.size(); i++)
+            if (v[i] < D) o[i * D + v[i]] = 1.0f;
+        return o;
+    };
+    const qf_net n = make_net(R, K, 1, {S, A});
+    std::vector<float> q0((size_t)R * K * E * A);
+    for (auto &x : q0) x = (float)(rng() % 1000) / 1000.0f;
+    std::vector<float> out[2][2];
+    qf_backend *bs[2] = {be.cpu, be.cuda};
+    for (int mode = 0; mode < 2; mode++)
+        for (int k = 0; k < 2; k++) {
+            qf_backend *b = bs[k];
+            const size_t cap = (size_t)1 << log2cap;
+            DevBuf<uint32_t> dcnt(b, (size_t)R * cap), dcsa(b, (size_t)R * cap), dkeys(b, keys);
+            DevBuf<uint64_t> dkey(b, (size_t)R * cap), dksa(b, (size_t)R * cap);
+            DevBuf<float> dproj(b, (size_t)R * 40 * D);
+            ASSERT_EQ(b->fill0(b, dcnt.p, sizeof(uint32_t) * R * cap), QF_OK);
+            ASSERT_EQ(b->fill0(b, dcsa.p, sizeof(uint32_t) * R * cap), QF_OK);
+            ASSERT_EQ(b->fill0(b, dkey.p, sizeof(uint64_t) * R * cap), QF_OK);
+            ASSERT_EQ(b->fill0(b, dksa.p, sizeof(uint64_t) * R * cap), QF_OK);
+            qf_counts c;
+            std::memset(&c, 0, sizeof c);
+            c.R = R;
+            c.A = A;
+            c.cnt = dcnt.p;
+            c.cnt_sa = dcsa.p;
+            if (mode == 0) {
+                c.mode = QF_COUNT_EXACT;
+                c.S = S;
+            } else {
+                c.mode = QF_COUNT_SIMHASH;
+                c.bits = 40;
+                c.D = D;
+                c.log2cap = log2cap;
+                c.key = dkey.p;
+                c.key_sa = dksa.p;
+                c.proj = dproj.p;
+            }
+            ASSERT_EQ(b->count_init(b, &c, dkeys.p), QF_OK) << b->err;
+            DevBuf<int32_t> didx(b, (size_t)R * E), dact(b, (size_t)R * E);
+            DevBuf<float> dobs(b, (size_t)R * E * D);
+            for (int t = 0; t < steps; t++) {
+                didx.put(sidx[t]);
+                dact.put(sact[t]);
+                dobs.put(onehot(sidx[t]));
+                ASSERT_EQ(b->count_sa_update(b, &c, E, dobs.p, didx.p, dact.p), QF_OK) << b->err;
+            }
+            DevBuf<float> dq(b, q0);
+            DevBuf<qf_run_hp> dhp(b, hp);
+            ASSERT_EQ(b->count_act(b, &c, &n, dhp.p, E, dobs.p, didx.p, dq.p), QF_OK) << b->err;
+            out[mode][k] = dq.get();
+        }
+    for (int mode = 0; mode < 2; mode++) {
+        EXPECT_TRUE(same_bits(out[mode][0], out[mode][1])) << (mode ? "SimHash" : "exact");
+        EXPECT_TRUE(same_bits(out[0][0], out[1][0])) << "40-bit codes of one-hot states: SimHash equals exact";
+    }
+}
+
 }  // namespace

@@ -19,18 +19,73 @@ static int cpu_count_init(qf_backend *b, const qf_counts *c, const uint32_t *key
     return QF_OK;
 }
 
-/* Insert-or-increment a code in one run's table. A full table counts nothing more (the caller's
- * table size bounds the distinct codes; qfleet sizes it from count_table). */
-static void hash_add(uint64_t *key, uint32_t *cnt, int32_t log2cap, uint64_t code) {
+/* Insert-or-increment key k (nonzero) in one run's table. A full table counts nothing more (the
+ * caller's table size bounds the distinct keys; qfleet sizes it from count_table). */
+static void hash_add_key(uint64_t *key, uint32_t *cnt, int32_t log2cap, uint64_t k) {
     const uint32_t cap = 1u << log2cap, mask = cap - 1u;
-    uint32_t s = qf_hash_home(code, log2cap);
+    uint32_t s = qf_hash_home_key(k, log2cap);
     for (uint32_t probe = 0; probe < cap; probe++, s = (s + 1u) & mask) {
-        if (key[s] == 0) key[s] = code + 1;
-        if (key[s] == code + 1) {
+        if (key[s] == 0) key[s] = k;
+        if (key[s] == k) {
             cnt[s] += 1;
             return;
         }
     }
+}
+static void hash_add(uint64_t *key, uint32_t *cnt, int32_t log2cap, uint64_t code) {
+    hash_add_key(key, cnt, log2cap, code + 1);
+}
+
+static int32_t clamp_state(const qf_counts *c, int32_t s) { return s < 0 ? 0 : (s >= c->S ? c->S - 1 : s); }
+
+static int cpu_count_sa_update(qf_backend *b, const qf_counts *c, int32_t E, const float *obs, const int32_t *obs_idx,
+                               const int32_t *actions) {
+    (void)b;
+    if (c->mode == QF_COUNT_OFF || c->A <= 0) return QF_OK;
+    const int64_t per = c->mode == QF_COUNT_SIMHASH ? (int64_t)E * c->bits * c->D : E;
+#pragma omp parallel for schedule(static) if (c->R > 1 && c->R * per >= QF_PAR_MIN_WORK / 16)
+    for (int32_t r = 0; r < c->R; r++) {
+        const int64_t cap = (int64_t)1 << c->log2cap;
+        for (int32_t e = 0; e < E; e++) {
+            const int64_t i = (int64_t)r * E + e;
+            int32_t a = actions[i];
+            a = a < 0 ? 0 : (a >= c->A ? c->A - 1 : a);
+            if (c->mode == QF_COUNT_EXACT) {
+                c->cnt_sa[((int64_t)r * c->S + clamp_state(c, obs_idx[i])) * c->A + a] += 1;
+            } else {
+                const uint64_t code = qf_simhash_code(c->proj + (int64_t)r * c->bits * c->D, c->bits, c->D, obs + i * c->D);
+                hash_add_key(c->key_sa + r * cap, c->cnt_sa + r * cap, c->log2cap, qf_sa_key(code, a));
+            }
+        }
+    }
+    return QF_OK;
+}
+
+static int cpu_count_act(qf_backend *b, const qf_counts *c, const qf_net *net, const qf_run_hp *hp, int32_t E,
+                         const float *obs, const int32_t *obs_idx, float *q) {
+    (void)b;
+    if (c->mode == QF_COUNT_OFF || c->A <= 0) return QF_OK;
+    const int32_t A = c->A, K = net->K;
+#pragma omp parallel for schedule(static) if (c->R > 1 && (int64_t)c->R * E * A * K >= QF_PAR_MIN_WORK / 16)
+    for (int32_t r = 0; r < c->R; r++) {
+        if (hp[r].bonus != QF_BONUS_COUNT || !hp[r].count_act) continue;
+        const int64_t cap = (int64_t)1 << c->log2cap;
+        for (int32_t e = 0; e < E; e++) {
+            const int64_t i = (int64_t)r * E + e;
+            uint64_t code = 0;
+            if (c->mode == QF_COUNT_SIMHASH)
+                code = qf_simhash_code(c->proj + (int64_t)r * c->bits * c->D, c->bits, c->D, obs + i * c->D);
+            for (int32_t a = 0; a < A; a++) {
+                const uint32_t n = c->mode == QF_COUNT_EXACT
+                                       ? c->cnt_sa[((int64_t)r * c->S + clamp_state(c, obs_idx[i])) * A + a]
+                                       : qf_hash_count_key(c->key_sa + r * cap, c->cnt_sa + r * cap, c->log2cap,
+                                                           qf_sa_key(code, a));
+                const float bonus = qf_count_act_bonus(hp[r].beta, n);
+                for (int32_t k = 0; k < K; k++) q[(((int64_t)r * K + k) * E + e) * A + a] += bonus;
+            }
+        }
+    }
+    return QF_OK;
 }
 
 static int cpu_count_update(qf_backend *b, const qf_counts *c, int32_t E, const float *next_obs,
@@ -173,6 +228,8 @@ void qf_cpu_explore_ops(qf_backend *b) {
     b->count_init = cpu_count_init;
     b->count_update = cpu_count_update;
     b->count_bonus = cpu_count_bonus;
+    b->count_sa_update = cpu_count_sa_update;
+    b->count_act = cpu_count_act;
     b->rnd_input = cpu_rnd_input;
     b->rnd_reward = cpu_rnd_reward;
     b->rnd_grad = cpu_rnd_grad;

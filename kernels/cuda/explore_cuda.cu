@@ -22,10 +22,10 @@ __global__ void proj_kernel(qf_counts c, const uint32_t *keys) {
     }
 }
 
-__device__ static void hash_add(unsigned long long *key, uint32_t *cnt, int32_t log2cap, uint64_t code) {
+__device__ static void hash_add_key(unsigned long long *key, uint32_t *cnt, int32_t log2cap, uint64_t k) {
     const uint32_t cap = 1u << log2cap, mask = cap - 1u;
-    uint32_t s = qf_hash_home(code, log2cap);
-    const unsigned long long want = (unsigned long long)(code + 1);
+    uint32_t s = qf_hash_home_key(k, log2cap);
+    const unsigned long long want = (unsigned long long)k;
     for (uint32_t probe = 0; probe < cap; probe++, s = (s + 1u) & mask) {
         const unsigned long long old = atomicCAS(&key[s], 0ull, want);
         if (old == 0ull || old == want) {
@@ -45,7 +45,44 @@ __global__ void count_update_kernel(qf_counts c, int32_t E, const float *next_ob
         } else {
             const int64_t cap = (int64_t)1 << c.log2cap;
             const uint64_t code = qf_simhash_code(c.proj + r * c.bits * c.D, c.bits, c.D, next_obs + i * c.D);
-            hash_add((unsigned long long *)c.key + r * cap, c.cnt + r * cap, c.log2cap, code);
+            hash_add_key((unsigned long long *)c.key + r * cap, c.cnt + r * cap, c.log2cap, code + 1);
+        }
+    }
+}
+
+__device__ static int32_t clamp_state(const qf_counts &c, int32_t s) { return s < 0 ? 0 : (s >= c.S ? c.S - 1 : s); }
+
+__global__ void count_sa_kernel(qf_counts c, int32_t E, const float *obs, const int32_t *obs_idx,
+                                const int32_t *actions) {
+    GRID_FOR(i, (int64_t)c.R * E) {
+        const int64_t r = i / E;
+        int32_t a = actions[i];
+        a = a < 0 ? 0 : (a >= c.A ? c.A - 1 : a);
+        if (c.mode == QF_COUNT_EXACT) {
+            atomicAdd(&c.cnt_sa[(r * c.S + clamp_state(c, obs_idx[i])) * c.A + a], 1u);
+        } else {
+            const int64_t cap = (int64_t)1 << c.log2cap;
+            const uint64_t code = qf_simhash_code(c.proj + r * c.bits * c.D, c.bits, c.D, obs + i * c.D);
+            hash_add_key((unsigned long long *)c.key_sa + r * cap, c.cnt_sa + r * cap, c.log2cap, qf_sa_key(code, a));
+        }
+    }
+}
+
+// One thread per (run, env): the bonus of each action, added to every head's row (no races).
+__global__ void count_act_kernel(qf_counts c, int32_t K, const qf_run_hp *hp, int32_t E, const float *obs,
+                                 const int32_t *obs_idx, float *q) {
+    GRID_FOR(i, (int64_t)c.R * E) {
+        const int64_t r = i / E, e = i % E;
+        if (hp[r].bonus != QF_BONUS_COUNT || !hp[r].count_act) continue;
+        const int64_t cap = (int64_t)1 << c.log2cap;
+        uint64_t code = 0;
+        if (c.mode == QF_COUNT_SIMHASH) code = qf_simhash_code(c.proj + r * c.bits * c.D, c.bits, c.D, obs + i * c.D);
+        for (int32_t a = 0; a < c.A; a++) {
+            const uint32_t n = c.mode == QF_COUNT_EXACT
+                                   ? c.cnt_sa[(r * c.S + clamp_state(c, obs_idx[i])) * c.A + a]
+                                   : qf_hash_count_key(c.key_sa + r * cap, c.cnt_sa + r * cap, c.log2cap, qf_sa_key(code, a));
+            const float bonus = qf_count_act_bonus(hp[r].beta, n);
+            for (int32_t k = 0; k < K; k++) q[((r * K + k) * E + e) * c.A + a] += bonus;
         }
     }
 }
@@ -156,6 +193,20 @@ static int cu_count_update(qf_backend *b, const qf_counts *c, int32_t E, const f
     return QF_OK;
 }
 
+static int cu_count_sa_update(qf_backend *b, const qf_counts *c, int32_t E, const float *obs, const int32_t *obs_idx,
+                              const int32_t *actions) {
+    if (c->mode == QF_COUNT_OFF || c->A <= 0) return QF_OK;
+    LAUNCH(b, count_sa_kernel, (int64_t)c->R * E, *c, E, obs, obs_idx, actions);
+    return QF_OK;
+}
+
+static int cu_count_act(qf_backend *b, const qf_counts *c, const qf_net *net, const qf_run_hp *hp, int32_t E,
+                        const float *obs, const int32_t *obs_idx, float *q) {
+    if (c->mode == QF_COUNT_OFF || c->A <= 0) return QF_OK;
+    LAUNCH(b, count_act_kernel, (int64_t)c->R * E, *c, net->K, hp, E, obs, obs_idx, q);
+    return QF_OK;
+}
+
 static int cu_count_bonus(qf_backend *b, const qf_counts *c, const qf_run_hp *hp, int32_t B, qf_sample *s) {
     if (c->mode == QF_COUNT_OFF) return QF_OK;
     LAUNCH(b, count_bonus_kernel, (int64_t)c->R * B, *c, hp, B, *s);
@@ -187,6 +238,8 @@ void qf_cuda_explore_ops(qf_backend *b) {
     b->count_init = cu_count_init;
     b->count_update = cu_count_update;
     b->count_bonus = cu_count_bonus;
+    b->count_sa_update = cu_count_sa_update;
+    b->count_act = cu_count_act;
     b->rnd_input = cu_rnd_input;
     b->rnd_reward = cu_rnd_reward;
     b->rnd_grad = cu_rnd_grad;
