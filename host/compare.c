@@ -343,6 +343,7 @@ int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
     fprintf(curves, "size,strategy,seed,step,episodes,episodic_return,regret,distinct_states,intrinsic_reward,status\n");
     printf("qfleet: DeepSea exploration comparison on %s (%s): %d strategies x %d seeds, sizes %s, %lld episodes "
            "per run; results in %s\n", b->name, b->device, pl.n_strats, seeds, cfg->sizes, (long long)cfg->episodes, dir);
+    fflush(stdout);
     const double t_start = qf_wall_s();
     int done_sizes = 0;
     for (int j = 0; j < pl.n_sizes && rc == 0; j++) {
