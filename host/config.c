@@ -82,6 +82,8 @@ static const key_spec keys[] = {
      "compare: exploration strategies compared (epsilon, boltzmann, bootstrap, count, rnd)"},
     {"sizes", K_STRING, OFF(sizes), SZ(sizes), "8,12,16", 0, 0, NULL, "compare: DeepSea sizes N, e.g. 8,12,16"},
     {"episodes", K_INT, OFF(episodes), 0, "2000", 1, 1e9, NULL, "compare: episodes per run and size"},
+    {"trials", K_INT, OFF(trials), 0, "10", 1, 1000000, NULL,
+     "sweep: points drawn for random-search axes (uniform, loguniform, choice)"},
     {"bandit_eps", K_FLOAT, OFF(bandit_eps), 0, "0.1", 0, 1, NULL, "bandits: fixed epsilon of epsilon-greedy"},
     {"bandit_temp", K_FLOAT, OFF(bandit_temp), 0, "0.1", 1e-6, 1e6, NULL,
      "bandits: temperature of Boltzmann over empirical means"},
@@ -396,28 +398,66 @@ void qf_config_print_keys(FILE *f) {
     fprintf(f, "  env.<name>  parameters of the chosen environment (see: qfleet envs)\n");
 }
 
+/* The value of key ks in cfg as text (what `key=` would take back). */
+static void format_key(const key_spec *ks, const qf_config *cfg, char *out, size_t len) {
+    const char *src = (const char *)cfg + ks->offset;
+    if (ks->type == K_INT) {
+        int64_t v;
+        memcpy(&v, src, sizeof v);
+        snprintf(out, len, "%lld", (long long)v);
+    } else if (ks->type == K_FLOAT) {
+        double v;
+        memcpy(&v, src, sizeof v);
+        snprintf(out, len, "%.17g", v);
+        /* the shortest text that reads back the same double */
+        for (int p = 6; p < 17; p++) {
+            char t[64];
+            snprintf(t, sizeof t, "%.*g", p, v);
+            if (strtod(t, NULL) == v) {
+                snprintf(out, len, "%s", t);
+                break;
+            }
+        }
+    } else if (ks->type == K_ENV) {
+        snprintf(out, len, "%s", qf_env_spec_of(cfg->env)->name);
+    } else if (ks->type == K_WIDTHS) {
+        size_t used = (size_t)snprintf(out, len, "[");
+        for (int i = 0; i < cfg->n_hidden && used < len; i++)
+            used += (size_t)snprintf(out + used, len - used, "%s%lld", i ? "," : "", (long long)cfg->hidden[i]);
+        if (used < len) snprintf(out + used, len - used, "]");
+    } else {
+        snprintf(out, len, "%s", src);
+    }
+}
+
+int qf_config_get(const qf_config *cfg, const char *key, char *out, size_t len) {
+    if (strncmp(key, "env.", 4) == 0) {
+        const qf_param_spec *ps = qf_env_param_find(cfg->env, key + 4);
+        if (!ps) return -1;
+        if (ps->type == QF_P_LIST) {
+            size_t used = (size_t)snprintf(out, len, "[");
+            for (int a = 0; a < cfg->env_params.bandit.n_probs && used < len; a++)
+                used += (size_t)snprintf(out + used, len - used, "%s%g", a ? "," : "", cfg->env_params.bandit.probs[a]);
+            if (used < len) snprintf(out + used, len - used, "]");
+        } else {
+            snprintf(out, len, "%g", qf_env_param_get(ps, &cfg->env_params));
+        }
+        return 0;
+    }
+    const key_spec *ks = find_key(key);
+    if (!ks) return -1;
+    format_key(ks, cfg, out, len);
+    return 0;
+}
+
+int qf_config_key_count(void) { return N_KEYS; }
+const char *qf_config_key_name(int i) { return i >= 0 && i < N_KEYS ? keys[i].name : NULL; }
+
 void qf_config_print(FILE *f, const qf_config *cfg) {
     for (int k = 0; k < N_KEYS; k++) {
-        const key_spec *ks = &keys[k];
-        const char *src = (const char *)cfg + ks->offset;
-        fprintf(f, "%s=", ks->name);
-        if (ks->type == K_INT) {
-            int64_t v;
-            memcpy(&v, src, sizeof v);
-            fprintf(f, "%lld\n", (long long)v);
-        } else if (ks->type == K_FLOAT) {
-            double v;
-            memcpy(&v, src, sizeof v);
-            fprintf(f, "%g\n", v);
-        } else if (ks->type == K_ENV) {
-            fprintf(f, "%s\n", qf_env_spec_of(cfg->env)->name);
-        } else if (ks->type == K_WIDTHS) {
-            fprintf(f, "[");
-            for (int i = 0; i < cfg->n_hidden; i++) fprintf(f, "%s%lld", i ? "," : "", (long long)cfg->hidden[i]);
-            fprintf(f, "]\n");
-        } else {
-            fprintf(f, "%s\n", src);
-        }
+        char v[600];
+        format_key(&keys[k], cfg, v, sizeof v);
+        fprintf(f, "%s=%s\n", keys[k].name, v);
     }
     const qf_env_spec *es = qf_env_spec_of(cfg->env);
     for (int j = 0; j < es->n_params; j++) {

@@ -43,6 +43,7 @@ typedef struct qf_config {
     char explorers[128];  /* compare: comma-separated exploration strategies */
     char sizes[128];      /* compare: comma-separated DeepSea sizes */
     int64_t episodes;     /* compare: episodes per run and size */
+    int64_t trials;       /* sweep: draws of the random-search axes */
     double bandit_eps, bandit_temp;
     char loss[16];     /* huber | squared */
     double lr, tau, eps_start, eps_end, huber, max_grad_norm;
@@ -63,6 +64,13 @@ int qf_config_parse(qf_config *cfg, int argc, char **argv, char *msg, size_t msg
 
 /* Print the key table (for --help). */
 void qf_config_print_keys(FILE *f);
+
+/* The value of `key` (a key of the table or env.<name> of cfg's env) as text that parses back to
+ * the same value; 0, or -1 for an unknown key. */
+int qf_config_get(const qf_config *cfg, const char *key, char *out, size_t len);
+/* The key table, by index (0 .. qf_config_key_count() - 1). */
+int qf_config_key_count(void);
+const char *qf_config_key_name(int i);
 
 /* Print the resolved configuration as `key=value` lines (with the env's parameters). */
 void qf_config_print(FILE *f, const qf_config *cfg);

@@ -540,3 +540,17 @@ int qf_fleet_get_params(qf_fleet *f, float *params) {
 int qf_fleet_set_params(qf_fleet *f, const float *params) {
     return f->b->upload(f->b, f->params, params, sizeof(float) * (size_t)f->R * f->net.K * (size_t)f->net.P);
 }
+
+double qf_recent_return(const qf_log_point *pts, int64_t n_logs, int32_t R, int32_t r, int64_t *count) {
+    double sum = 0.0;
+    int64_t n = 0;
+    for (int64_t i = n_logs - 1; i >= 0 && n < 20; i--) {
+        const qf_log_point *p = &pts[i * R + r];
+        if (p->new_episodes) {
+            sum += p->episodic_return * (double)p->new_episodes;
+            n += p->new_episodes;
+        }
+    }
+    *count = n;
+    return n ? sum / (double)n : NAN;
+}

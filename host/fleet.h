@@ -97,6 +97,10 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
 /* Set f->v_star = V*(s0) from the exact solver (host/fleet_solve.c); NaN when unavailable. */
 int qf_fleet_solve_v0(qf_fleet *f);
 
+/* Mean return of run r over its last >= 20 episodes (whole log intervals from the end) of the log
+ * points pts [n_logs][R]; count receives the episodes used (0: NaN). */
+double qf_recent_return(const qf_log_point *pts, int64_t n_logs, int32_t R, int32_t r, int64_t *count);
+
 /* Copy the parameters of all runs to host memory params [G][P] (for tests). */
 int qf_fleet_get_params(qf_fleet *f, float *params);
 /* Overwrite them (tests poison a run with NaN). */

@@ -1,11 +1,14 @@
 /* main.c — the qfleet command line: `qfleet <command> [key=value ...]`.
  * Exit codes: 0 success, 1 a runtime failure (a backend or file error), 2 bad input. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../kernels/backend.h"
 #include "bandits.h"
 #include "compare.h"
+#include "sweep.h"
+#include "words.h"
 #include "bench.h"
 #include "config.h"
 #include "solve.h"
@@ -26,6 +29,9 @@ static void usage(FILE *f) {
             "  bench explore cost per run-step of every exploration strategy vs epsilon (1, 64, 1024 runs)\n"
             "  solve         exact soft/hard value iteration on deep_sea, chain, bandit: V*(s0)\n"
             "  train         train one fleet of runs by soft Q-learning; results in a folder\n"
+            "  sweep         a hyperparameter sweep: key=a,b,c grids, key=loguniform(lo,hi) with trials=N,\n"
+            "                seeds=N; runs of equal shapes share fleets; --dry-run plans only, --quiet\n"
+            "  (any command) file.yaml arguments: the same keys as key=value words, which override them\n"
             "  bandits       bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances\n"
             "                each, one fleet: pseudo-regret table and curves (env=bandit)\n"
             "  help [keys]   this text / the key table\n"
@@ -102,7 +108,7 @@ int main(int argc, char **argv) {
     }
     int is_bench = strcmp(cmd, "bench") == 0, is_solve = strcmp(cmd, "solve") == 0;
     int is_train = strcmp(cmd, "train") == 0, is_bandits = strcmp(cmd, "bandits") == 0;
-    int is_compare = strcmp(cmd, "compare") == 0 || cmd[0] == 0;
+    int is_compare = strcmp(cmd, "compare") == 0 || cmd[0] == 0, is_sweep = strcmp(cmd, "sweep") == 0;
     if (is_bench) {
         if (argc < 3 || (strcmp(argv[2], "envs") != 0 && strcmp(argv[2], "train") != 0 &&
                          strcmp(argv[2], "explore") != 0)) {
@@ -111,39 +117,68 @@ int main(int argc, char **argv) {
             return 2;
         }
         first_key = 3;
-    } else if (!is_compare && !is_solve && !is_train && !is_bandits) {
-        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, train, bandits, compare, help; or none for "
+    } else if (!is_compare && !is_solve && !is_train && !is_bandits && !is_sweep) {
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, train, sweep, bandits, compare, help; or none for "
                         "the main job)\n", cmd);
         return 2;
     }
 
     qf_config cfg;
     qf_config_default(&cfg);
-    char msg[768];
+    char msg[1024];
+    /* words: YAML files expanded in place, each word knowing where it came from */
+    qf_words ws;
+    memset(&ws, 0, sizeof ws);
+    if (qf_words_collect(&ws, argc - first_key, argv + first_key, msg, sizeof msg)) {
+        fprintf(stderr, "qfleet: %s\n", msg);
+        qf_words_free(&ws);
+        return 2;
+    }
+    if ((ws.dry_run || ws.quiet || ws.resume[0]) && !is_sweep) {
+        fprintf(stderr, "qfleet: --dry-run, --quiet and --resume belong to `qfleet sweep`\n");
+        qf_words_free(&ws);
+        return 2;
+    }
+    if (ws.resume[0]) {
+        fprintf(stderr, "qfleet: --resume: checkpoints are not built yet (issue 5); a sweep cannot be resumed\n");
+        qf_words_free(&ws);
+        return 2;
+    }
+    char **texts = (char **)malloc(sizeof(char *) * (size_t)(ws.n + 1));
+    if (!texts) {
+        qf_words_free(&ws);
+        return 1;
+    }
     int env_given = 0;
-    for (int i = first_key; i < argc; i++) env_given |= strncmp(argv[i], "env=", 4) == 0;
+    for (int i = 0; i < ws.n; i++) {
+        texts[i] = ws.w[i].text;
+        env_given |= strncmp(ws.w[i].text, "env=", 4) == 0;
+    }
+    int bad = 0;
     if (is_compare) {
-        const int rc0 = qf_compare_config(argc - first_key, argv + first_key, &cfg);
-        if (rc0) return rc0;
+        bad = qf_compare_config(ws.n, texts, &cfg);
+    } else if (is_sweep) {
+        bad = qf_sweep_check(&ws, &cfg);
     } else if (is_bandits) {
         /* bandits: env=bandit and envs=4096 unless given (the user's words come after, so they win) */
-        static char env_word[] = "env=bandit", envs_word[] = "envs=4096";
-        char *words[256];
-        if (argc - first_key > 254) {
-            fprintf(stderr, "qfleet: too many arguments (%d)\n", argc - first_key);
-            return 2;
-        }
-        words[0] = env_word;
-        words[1] = envs_word;
-        for (int i = first_key; i < argc; i++) words[2 + i - first_key] = argv[i];
-        if (qf_config_parse(&cfg, 2 + argc - first_key, words, msg, sizeof msg) ||
-            qf_bandits_check(&cfg, msg, sizeof msg)) {
+        qf_words bw;
+        memset(&bw, 0, sizeof bw);
+        qf_words_add(&bw, "env=bandit", "bandits default");
+        qf_words_add(&bw, "envs=4096", "bandits default");
+        for (int i = 0; i < ws.n; i++) qf_words_add(&bw, ws.w[i].text, ws.w[i].origin);
+        if (qf_config_from_words(&cfg, &bw, msg, sizeof msg) || qf_bandits_check(&cfg, msg, sizeof msg)) {
             fprintf(stderr, "qfleet: %s\n", msg);
-            return 2;
+            bad = 2;
         }
-    } else if (qf_config_parse(&cfg, argc - first_key, argv + first_key, msg, sizeof msg)) {
+        qf_words_free(&bw);
+    } else if (qf_config_from_words(&cfg, &ws, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
-        return 2;
+        bad = 2;
+    }
+    if (bad) {
+        free(texts);
+        qf_words_free(&ws);
+        return bad;
     }
 
     qf_backend *b;
@@ -153,11 +188,15 @@ int main(int argc, char **argv) {
         qf_backend_close(b);
         return rc;
     }
-    if (is_compare) {
-        int rc = qf_cmd_compare(argc - first_key, argv + first_key, &cfg, b);
+    if (is_compare || is_sweep) {
+        int rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b);
         qf_backend_close(b);
+        free(texts);
+        qf_words_free(&ws);
         return rc;
     }
+    free(texts);
+    qf_words_free(&ws);
     int rc = strcmp(argv[2], "train") == 0     ? qf_bench_train(&cfg, b)
              : strcmp(argv[2], "explore") == 0 ? qf_bench_explore(&cfg, b)
                                                : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);

@@ -56,20 +56,6 @@ static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
     if (div) fprintf(stderr, "%lld%s", (long long)div, c->tty ? "" : "\n");
 }
 
-/* Mean return over the last >= 20 episodes of run r (whole log intervals, from the end). */
-static double recent_return(const train_ctx *c, int32_t r, int64_t *count) {
-    double sum = 0.0;
-    int64_t n = 0;
-    for (int64_t i = c->n_logs - 1; i >= 0 && n < 20; i--) {
-        const qf_log_point *p = &c->pts[i * c->R + r];
-        if (p->new_episodes) {
-            sum += p->episodic_return * (double)p->new_episodes;
-            n += p->new_episodes;
-        }
-    }
-    *count = n;
-    return n ? sum / (double)n : NAN;
-}
 
 
 
@@ -110,7 +96,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
     for (int32_t r = 0; r < c->R; r++) {
         const qf_log_point *p = c->n_logs ? &c->pts[(c->n_logs - 1) * c->R + r] : NULL;
         int64_t n;
-        double rr = recent_return(c, r, &n);
+        double rr = qf_recent_return(c->pts, c->n_logs, c->R, r, &n);
         fprintf(f, "%d,%s__%s__run%u__seed%u,%u,%s,%d,%lld", r, qf_env_spec_of(cfg->env)->name, cfg->explore,
                 fl->keys_host[2 * r + 1], fl->keys_host[2 * r], fl->keys_host[2 * r],
                 fl->diverged_at[r] >= 0 ? "diverged" : "finished", fl->diverged_at[r],
@@ -162,7 +148,7 @@ int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
     for (int32_t r = 0; r < fl.R && c.n_logs; r++) {
         const qf_log_point *p = &c.pts[(c.n_logs - 1) * c.R + r];
         int64_t n;
-        double rr = recent_return(&c, r, &n);
+        double rr = qf_recent_return(c.pts, c.n_logs, c.R, r, &n);
         char status[32];
         if (fl.diverged_at[r] >= 0)
             snprintf(status, sizeof status, "div@%d", fl.diverged_at[r]);

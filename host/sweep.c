@@ -1,0 +1,732 @@
+/* sweep.c — `qfleet sweep`: expansion into points, packing into fleets, running, results (sweep.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "sweep.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fleet.h"
+#include "results.h"
+
+#define MAX_AXES 16
+#define MAX_VALUES 64
+#define MAX_POINTS 10000
+
+enum { AX_GRID = 0, AX_UNIFORM = 1, AX_LOGUNIFORM = 2, AX_CHOICE = 3 };
+
+typedef struct axis {
+    char key[128];
+    int kind, n;
+    char vals[MAX_VALUES][96]; /* grid and choice values */
+    double lo, hi;             /* uniform, loguniform */
+    char origin[320];
+} axis;
+
+typedef struct sweep {
+    qf_words base;   /* every non-axis word (the last of each key), in order */
+    axis ax[MAX_AXES];
+    int n_axes, n_grid, has_random;
+    int64_t n_points, trials, seeds;
+} sweep;
+
+/* Keys that are per-run hyperparameters (qf_run_hp): points differing only in these share a fleet. */
+static const char *const per_run_keys[] = {"lr", "gamma", "alpha", "eps_start", "eps_end", "eps_steps", "max_grad_norm",
+                                           "huber", "explore", "loss", "heads", "prior_scale", "mask_p", "act",
+                                           "ucb_c", "beta", "bonus", "rnd_episodic", "count_act",
+                                           /* and what is not a shape at all */
+                                           "seed", "seeds", "out", "runs", "trials", "backend", "threads"};
+
+static int is_per_run(const char *key) {
+    for (size_t i = 0; i < sizeof per_run_keys / sizeof per_run_keys[0]; i++)
+        if (strcmp(per_run_keys[i], key) == 0) return 1;
+    return 0;
+}
+
+/* Split at commas outside [] and (); returns the count or -1 when there are too many or too long. */
+static int split_top(const char *v, char out[][96], int cap) {
+    int n = 0, depth = 0;
+    const char *start = v;
+    for (const char *p = v;; p++) {
+        if (*p == '[' || *p == '(') depth++;
+        if (*p == ']' || *p == ')') depth--;
+        if (*p == 0 || (*p == ',' && depth == 0)) {
+            const size_t w = (size_t)(p - start);
+            if (n == cap || w >= 96) return -1;
+            memcpy(out[n], start, w);
+            out[n][w] = 0;
+            n++;
+            start = p + 1;
+        }
+        if (*p == 0) break;
+    }
+    return n;
+}
+
+static void key_of(const char *word, char *key, size_t len) {
+    const char *eq = strchr(word, '=');
+    size_t w = eq ? (size_t)(eq - word) : strlen(word);
+    if (w >= len) w = len - 1;
+    memcpy(key, word, w);
+    key[w] = 0;
+}
+
+/* "name(a,b)" -> the parts inside; returns the count or -1 when it is not of that form. */
+static int call_args(const char *v, const char *name, char out[][96], int cap) {
+    const size_t n = strlen(name), len = strlen(v);
+    if (strncmp(v, name, n) != 0 || v[n] != '(' || len < n + 2 || v[len - 1] != ')') return -1;
+    char inner[1024];
+    if (len - n - 2 >= sizeof inner) return -1;
+    memcpy(inner, v + n + 1, len - n - 2);
+    inner[len - n - 2] = 0;
+    return split_top(inner, out, cap);
+}
+
+static int parse_num(const char *s, double *v) {
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    while (*end == ' ') end++;
+    return errno || end == s || *end || !isfinite(*v) ? -1 : 0;
+}
+
+static void sweep_free(sweep *sw) { qf_words_free(&sw->base); }
+
+/* Build the axes and base words; check every axis value against the key table. */
+static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, size_t n) {
+    memset(sw, 0, sizeof *sw);
+    for (int i = 0; i < ws->n; i++) {
+        const qf_word *w = &ws->w[i];
+        char key[128];
+        key_of(w->text, key, sizeof key);
+        const char *eq = strchr(w->text, '=');
+        if (!eq) { /* qf_config_from_words reports it */
+            if (qf_words_add(&sw->base, w->text, w->origin)) goto oom;
+            continue;
+        }
+        const char *val = eq + 1;
+        /* a later word for the same key replaces an earlier axis or value */
+        for (int a = 0; a < sw->n_axes; a++)
+            if (strcmp(sw->ax[a].key, key) == 0) {
+                memmove(&sw->ax[a], &sw->ax[a + 1], sizeof(axis) * (size_t)(sw->n_axes - a - 1));
+                sw->n_axes--;
+                break;
+            }
+        for (int b = 0; b < sw->base.n; b++) {
+            char k2[128];
+            key_of(sw->base.w[b].text, k2, sizeof k2);
+            if (strcmp(k2, key) == 0) {
+                memmove(&sw->base.w[b], &sw->base.w[b + 1], sizeof(qf_word) * (size_t)(sw->base.n - b - 1));
+                sw->base.n--;
+                break;
+            }
+        }
+        axis ax;
+        memset(&ax, 0, sizeof ax);
+        snprintf(ax.key, sizeof ax.key, "%s", key);
+        snprintf(ax.origin, sizeof ax.origin, "%s", w->origin);
+        char parts[MAX_VALUES][96];
+        int k;
+        static const char *const rnd[] = {"uniform", "loguniform", "choice"};
+        int kind = -1;
+        for (int r = 0; r < 3 && kind < 0; r++)
+            if ((k = call_args(val, rnd[r], parts, MAX_VALUES)) >= 0) kind = r + 1;
+        if (kind < 0) {
+            k = split_top(val, parts, MAX_VALUES);
+            if (k < 0) {
+                snprintf(msg, n, "%s: %s: at most %d values of at most 95 characters in a grid", w->origin, key, MAX_VALUES);
+                goto fail;
+            }
+            if (k <= 1) { /* a plain value */
+                if (qf_words_add(&sw->base, w->text, w->origin)) goto oom;
+                continue;
+            }
+            kind = AX_GRID;
+        }
+        if (strcmp(key, "seeds") == 0 || strcmp(key, "trials") == 0 || strcmp(key, "out") == 0 ||
+            strcmp(key, "backend") == 0) {
+            snprintf(msg, n, "%s: %s cannot be swept (one value per sweep)", w->origin, key);
+            goto fail;
+        }
+        if (sw->n_axes == MAX_AXES) {
+            snprintf(msg, n, "%s: at most %d swept keys", w->origin, MAX_AXES);
+            goto fail;
+        }
+        ax.kind = kind;
+        ax.n = k;
+        if (kind == AX_UNIFORM || kind == AX_LOGUNIFORM) {
+            if (k != 2 || parse_num(parts[0], &ax.lo) || parse_num(parts[1], &ax.hi) || !(ax.lo < ax.hi) ||
+                (kind == AX_LOGUNIFORM && ax.lo <= 0.0)) {
+                snprintf(msg, n, "%s: bad value for %s: '%s' (allowed: %s(lo,hi) with numbers lo < hi%s)", w->origin,
+                         key, val, rnd[kind - 1], kind == AX_LOGUNIFORM ? " and lo > 0" : "");
+                goto fail;
+            }
+            snprintf(ax.vals[0], 96, "%.6g", ax.lo);
+            snprintf(ax.vals[1], 96, "%.6g", ax.hi);
+        } else {
+            for (int j = 0; j < k; j++) memcpy(ax.vals[j], parts[j], sizeof ax.vals[j]);
+        }
+        sw->ax[sw->n_axes++] = ax;
+    }
+    /* the base alone must parse; then each axis value (bounds of random axes) on top of it */
+    if (qf_config_from_words(first, &sw->base, msg, n)) goto fail;
+    sw->seeds = first->seeds;
+    sw->trials = first->trials;
+    sw->n_points = 1;
+    for (int a = 0; a < sw->n_axes; a++) {
+        axis *ax = &sw->ax[a];
+        if (ax->kind == AX_GRID) sw->n_points *= ax->n;
+        else sw->has_random = 1;
+        const int nv = ax->kind == AX_UNIFORM || ax->kind == AX_LOGUNIFORM ? 2 : ax->n;
+        for (int j = 0; j < nv; j++) {
+            qf_words t = {0};
+            char text[1024], m[768];
+            snprintf(text, sizeof text, "%s=%s", ax->key, ax->vals[j]);
+            int bad = 0;
+            for (int b = 0; b < sw->base.n && !bad; b++) bad = qf_words_add(&t, sw->base.w[b].text, sw->base.w[b].origin);
+            bad = bad || qf_words_add(&t, text, ax->origin);
+            qf_config c;
+            if (!bad && qf_config_from_words(&c, &t, m, sizeof m)) {
+                snprintf(msg, n, "%s", m);
+                qf_words_free(&t);
+                goto fail;
+            }
+            qf_words_free(&t);
+            if (bad) goto oom;
+        }
+        if (sw->n_points > MAX_POINTS) break;
+    }
+    if (sw->has_random) sw->n_points *= sw->trials;
+    if (sw->n_points > MAX_POINTS) {
+        snprintf(msg, n, "the sweep has more than %d points (grid x trials); split it", MAX_POINTS);
+        goto fail;
+    }
+    return 0;
+oom:
+    snprintf(msg, n, "out of memory");
+fail:
+    sweep_free(sw);
+    return -1;
+}
+
+/* The value of axis a at point p (grid index from p's mixed radix; random draws from the seed). */
+static void axis_value(const sweep *sw, int a, int64_t p, uint32_t seed, char *out, size_t len) {
+    const axis *ax = &sw->ax[a];
+    int64_t grid_index = p / (sw->has_random ? sw->trials : 1), trial = p % (sw->has_random ? sw->trials : 1);
+    if (ax->kind == AX_GRID) {
+        int64_t stride = 1;
+        for (int b = a + 1; b < sw->n_axes; b++)
+            if (sw->ax[b].kind == AX_GRID) stride *= sw->ax[b].n;
+        snprintf(out, len, "%s", ax->vals[(grid_index / stride) % ax->n]);
+        return;
+    }
+    qf_rng g = qf_rng_make(seed, 0x73776565u /* "swee" */, 14u, (uint32_t)a, (uint32_t)trial);
+    const double u = (double)(qf_rng_next(&g).v[0] >> 8) / 16777216.0;
+    if (ax->kind == AX_CHOICE)
+        snprintf(out, len, "%s", ax->vals[(int)(u * ax->n) < ax->n ? (int)(u * ax->n) : ax->n - 1]);
+    else if (ax->kind == AX_UNIFORM)
+        snprintf(out, len, "%.6g", ax->lo + u * (ax->hi - ax->lo));
+    else
+        snprintf(out, len, "%.6g", exp(log(ax->lo) + u * (log(ax->hi) - log(ax->lo))));
+}
+
+/* The configuration of point p. */
+static int point_config(const sweep *sw, int64_t p, uint32_t seed, qf_config *cfg, char *msg, size_t n) {
+    qf_words t = {0};
+    int bad = 0;
+    for (int b = 0; b < sw->base.n && !bad; b++) bad = qf_words_add(&t, sw->base.w[b].text, sw->base.w[b].origin);
+    for (int a = 0; a < sw->n_axes && !bad; a++) {
+        char v[96], text[300];
+        axis_value(sw, a, p, seed, v, sizeof v);
+        snprintf(text, sizeof text, "%s=%s", sw->ax[a].key, v);
+        bad = qf_words_add(&t, text, sw->ax[a].origin);
+    }
+    int rc = bad ? -1 : qf_config_from_words(cfg, &t, msg, n);
+    if (bad) snprintf(msg, n, "out of memory");
+    qf_words_free(&t);
+    return rc;
+}
+
+/* What decides a fleet's shapes: every key but the per-run ones, and the env's parameters. */
+static void shape_key(const qf_config *c, char *out, size_t len) {
+    size_t used = 0;
+    out[0] = 0;
+    for (int k = 0; k < qf_config_key_count(); k++) {
+        const char *name = qf_config_key_name(k);
+        if (is_per_run(name)) continue;
+        char v[600];
+        qf_config_get(c, name, v, sizeof v);
+        const int w = snprintf(out + used, len - used, "%s=%s;", name, v);
+        if (w < 0 || (size_t)w >= len - used) return;
+        used += (size_t)w;
+    }
+    const qf_env_spec *es = qf_env_spec_of(c->env);
+    for (int j = 0; j < es->n_params; j++) {
+        char name[80], v[600];
+        snprintf(name, sizeof name, "env.%s", es->params[j].name);
+        qf_config_get(c, name, v, sizeof v);
+        const int w = snprintf(out + used, len - used, "%s=%s;", name, v);
+        if (w < 0 || (size_t)w >= len - used) return;
+        used += (size_t)w;
+    }
+}
+
+int qf_sweep_check(const qf_words *ws, qf_config *cfg) {
+    sweep sw;
+    char msg[1024];
+    if (build(ws, &sw, cfg, msg, sizeof msg)) {
+        fprintf(stderr, "qfleet: %s\n", msg);
+        return 2;
+    }
+    int rc = 0;
+    qf_config c;
+    if (point_config(&sw, 0, (uint32_t)cfg->seed, &c, msg, sizeof msg)) {
+        fprintf(stderr, "qfleet: %s\n", msg);
+        rc = 2;
+    } else {
+        *cfg = c;
+    }
+    sweep_free(&sw);
+    return rc;
+}
+
+/* ---- running ----------------------------------------------------------------------------------- */
+
+typedef struct fleet_plan {
+    int64_t first, count; /* points [first, first + count) of the sorted order */
+    double bytes_per_run, us_per_run_step;
+} fleet_plan;
+
+typedef struct point {
+    int64_t index;       /* point number in the sweep */
+    char shape[4096];
+    qf_config cfg;
+} point;
+
+static int cmp_point(const void *a, const void *b) {
+    const point *x = (const point *)a, *y = (const point *)b;
+    const int c = strcmp(x->shape, y->shape);
+    if (c) return c;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+typedef struct log_ctx {
+    qf_log_point *pts; /* [n_logs][R] */
+    int64_t n_logs, cap;
+    int32_t R;
+    int quiet, tty;
+    int fleet, n_fleets;
+    int64_t steps, runs_done, runs_total;
+    double t0, total_est;
+} log_ctx;
+
+static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
+    log_ctx *c = (log_ctx *)vctx;
+    if (c->n_logs == c->cap) {
+        const int64_t cap = c->cap ? 2 * c->cap : 64;
+        qf_log_point *np = (qf_log_point *)realloc(c->pts, sizeof(qf_log_point) * (size_t)(cap * c->R));
+        if (!np) return;
+        c->pts = np;
+        c->cap = cap;
+    }
+    memcpy(c->pts + c->n_logs * c->R, p, sizeof(qf_log_point) * (size_t)c->R);
+    c->n_logs++;
+    if (c->quiet) return;
+    const double frac = (double)p[0].step / (double)c->steps, el = qf_wall_s() - c->t0;
+    const double done = (double)c->runs_done + frac * f->R;
+    const double eta = done > 0 ? el * ((double)c->runs_total - done) / done : NAN;
+    fprintf(stderr, "%sfleet %d/%d  runs %lld/%lld done  %.3g env-steps/s  ETA %.0f s%s", c->tty ? "\r" : "",
+            c->fleet + 1, c->n_fleets, (long long)c->runs_done, (long long)c->runs_total, p[0].sps, eta,
+            c->tty ? "   " : "\n");
+}
+
+static const char *const metric_names[] = {"episodic_return", "episodic_length", "SPS", "td_loss", "q_values",
+                                           "grad_norm", "regret", "intrinsic_reward", "distinct_states"};
+static double metric(const qf_log_point *p, int m) {
+    switch (m) {
+    case 0: return p->episodic_return;
+    case 1: return p->episodic_length;
+    case 2: return p->sps;
+    case 3: return p->td_loss;
+    case 4: return p->q_values;
+    case 5: return p->grad_norm;
+    case 6: return p->regret;
+    case 7: return p->intrinsic;
+    default: return p->distinct >= 0 ? (double)p->distinct : NAN;
+    }
+}
+
+/* One finished run. */
+typedef struct run_row {
+    int64_t point;
+    int seed, fleet;
+    qf_log_point last;
+    double ret20;
+    int32_t diverged_at;
+} run_row;
+
+static void run_name(const sweep *sw, const point *pt, int seed, uint32_t base_seed, char *out, size_t len) {
+    size_t used = (size_t)snprintf(out, len, "%s__%s", qf_env_spec_of(pt->cfg.env)->name, pt->cfg.explore);
+    for (int a = 0; a < sw->n_axes && used < len; a++) {
+        if (strcmp(sw->ax[a].key, "explore") == 0 || strcmp(sw->ax[a].key, "env") == 0) continue;
+        char v[96];
+        axis_value(sw, a, pt->index, base_seed, v, sizeof v);
+        used += (size_t)snprintf(out + used, len - used, "__%s=%s", sw->ax[a].key, v);
+    }
+    if (used < len) snprintf(out + used, len - used, "__seed%d", seed);
+}
+
+static void mean_se(const double *v, int n, double *mean, double *se) {
+    double s = 0.0, ss = 0.0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i])) {
+            s += v[i];
+            k++;
+        }
+    *mean = k ? s / k : NAN;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i])) ss += (v[i] - *mean) * (v[i] - *mean);
+    *se = k > 1 ? sqrt(ss / (k - 1) / k) : NAN;
+}
+
+static void print_summary(FILE *f, const sweep *sw, const point *pts, const run_row *rows, int64_t n_rows,
+                          uint32_t base_seed, int md) {
+    const int S = (int)sw->seeds;
+    double *ret = (double *)malloc(sizeof(double) * (size_t)S), *reg = (double *)malloc(sizeof(double) * (size_t)S);
+    if (!ret || !reg) {
+        free(ret);
+        free(reg);
+        return;
+    }
+    if (md) fprintf(f, "| point |");
+    else fprintf(f, "%-6s", "point");
+    for (int a = 0; a < sw->n_axes; a++) fprintf(f, md ? " %s |" : " %-12s", sw->ax[a].key);
+    fprintf(f, md ? " runs | diverged | return (last 20) | regret |\n" : " %5s %8s %22s %22s\n", "runs", "diverged",
+            "return(last 20)", "regret");
+    if (md) {
+        fprintf(f, "|---|");
+        for (int a = 0; a < sw->n_axes; a++) fprintf(f, "---|");
+        fprintf(f, "---:|---:|---:|---:|\n");
+    }
+    for (int64_t p = 0; p < sw->n_points; p++) {
+        int k = 0, div = 0;
+        for (int64_t i = 0; i < n_rows; i++)
+            if (rows[i].point == p && k < S) {
+                ret[k] = rows[i].ret20;
+                reg[k] = rows[i].last.regret;
+                div += rows[i].diverged_at >= 0;
+                k++;
+            }
+        if (!k) continue;
+        const point *pt = NULL;
+        for (int64_t i = 0; i < sw->n_points; i++)
+            if (pts[i].index == p) pt = &pts[i];
+        fprintf(f, md ? "| %lld |" : "%-6lld", (long long)p);
+        for (int a = 0; a < sw->n_axes; a++) {
+            char v[96];
+            axis_value(sw, a, pt ? pt->index : p, base_seed, v, sizeof v);
+            fprintf(f, md ? " %s |" : " %-12s", v);
+        }
+        double m1, s1, m2, s2;
+        mean_se(ret, k, &m1, &s1);
+        mean_se(reg, k, &m2, &s2);
+        char r1[64], r2[64];
+        snprintf(r1, sizeof r1, "%.4g +- %.2g", m1, s1);
+        snprintf(r2, sizeof r2, "%.4g +- %.2g", m2, s2);
+        fprintf(f, md ? " %d | %d | %s | %s |\n" : " %5d %8d %22s %22s\n", k, div, r1, r2);
+    }
+    free(ret);
+    free(reg);
+}
+
+int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
+    sweep sw;
+    qf_config first;
+    char msg[1024], dir[600], tmp[700];
+    if (build(ws, &sw, &first, msg, sizeof msg)) {
+        fprintf(stderr, "qfleet: %s\n", msg);
+        return 2;
+    }
+    const uint32_t base_seed = (uint32_t)first.seed;
+    int rc = 0;
+    point *pts = (point *)calloc((size_t)sw.n_points, sizeof(point));
+    run_row *rows = (run_row *)calloc((size_t)(sw.n_points * sw.seeds), sizeof(run_row));
+    fleet_plan *plans = (fleet_plan *)calloc((size_t)sw.n_points, sizeof(fleet_plan));
+    FILE *curves = NULL;
+    if (!pts || !rows || !plans) {
+        fprintf(stderr, "qfleet: out of host memory for %lld points\n", (long long)sw.n_points);
+        rc = 1;
+        goto done;
+    }
+    for (int64_t p = 0; p < sw.n_points; p++) {
+        pts[p].index = p;
+        if (point_config(&sw, p, base_seed, &pts[p].cfg, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: point %lld: %s\n", (long long)p, msg);
+            rc = 2;
+            goto done;
+        }
+        shape_key(&pts[p].cfg, pts[p].shape, sizeof pts[p].shape);
+    }
+    qsort(pts, (size_t)sw.n_points, sizeof(point), cmp_point);
+
+    /* pack: consecutive points of one shape, as many as memory and max_runs allow */
+    int n_fleets = 0;
+    for (int64_t p = 0; p < sw.n_points;) {
+        int64_t q = p;
+        while (q < sw.n_points && strcmp(pts[q].shape, pts[p].shape) == 0) q++;
+        /* bytes per run and speed from one run of this shape (a few timed steps) */
+        qf_config c1 = pts[p].cfg;
+        c1.runs = 1;
+        c1.seeds = 1;
+        c1.learning_starts = 0;
+        c1.log_every = 1000000000;
+        qf_fleet f1;
+        char err[768];
+        if (qf_fleet_create(&f1, b, &c1, NULL, NULL, err, sizeof err) != QF_OK) {
+            fprintf(stderr, "qfleet: point %lld: %s\n", (long long)pts[p].index, err);
+            rc = 2;
+            goto done;
+        }
+        const double bpr = (double)(f1.bytes + qf_vecenv_bytes(1, c1.envs));
+        const int64_t warm = (c1.batch + c1.envs - 1) / c1.envs + 1;
+        int trc = qf_fleet_train(&f1, warm, NULL, NULL, err, sizeof err);
+        const double t0 = qf_wall_s();
+        if (trc == QF_OK) trc = qf_fleet_train(&f1, 20, NULL, NULL, err, sizeof err);
+        if (trc == QF_OK) trc = b->sync(b);
+        const double us = 1e6 * (qf_wall_s() - t0) / 20.0;
+        qf_fleet_destroy(&f1);
+        if (trc != QF_OK) {
+            fprintf(stderr, "qfleet: point %lld: %s\n", (long long)pts[p].index, err);
+            rc = 1;
+            goto done;
+        }
+        const double mem_runs = 0.8 * (double)b->mem_free / bpr;
+        int64_t cap_runs = pts[p].cfg.max_runs < (int64_t)mem_runs ? pts[p].cfg.max_runs : (int64_t)mem_runs;
+        int64_t per_fleet = cap_runs / sw.seeds;
+        if (per_fleet < 1) {
+            fprintf(stderr, "qfleet: point %lld: %lld seeds of %.3g MB each do not fit one fleet (max_runs=%lld, "
+                            "%.3g GB free)\n", (long long)pts[p].index, (long long)sw.seeds, bpr / 1e6,
+                    (long long)pts[p].cfg.max_runs, (double)b->mem_free / 1e9);
+            rc = 2;
+            goto done;
+        }
+        for (int64_t s = p; s < q; s += per_fleet) {
+            plans[n_fleets].first = s;
+            plans[n_fleets].count = q - s < per_fleet ? q - s : per_fleet;
+            plans[n_fleets].bytes_per_run = bpr;
+            plans[n_fleets].us_per_run_step = us;
+            n_fleets++;
+        }
+        p = q;
+    }
+    const int64_t runs_total = sw.n_points * sw.seeds;
+    double est_total = 0.0;
+    for (int i = 0; i < n_fleets; i++)
+        est_total += 1e-6 * plans[i].us_per_run_step * (double)plans[i].count * (double)sw.seeds *
+                     (double)pts[plans[i].first].cfg.steps;
+    printf("qfleet sweep: %lld points x %lld seeds = %lld runs in %d fleet%s on %s (%s)\n", (long long)sw.n_points,
+           (long long)sw.seeds, (long long)runs_total, n_fleets, n_fleets == 1 ? "" : "s", b->name, b->device);
+    for (int a = 0; a < sw.n_axes; a++) {
+        static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
+        printf("  axis %-14s %-10s", sw.ax[a].key, kinds[sw.ax[a].kind]);
+        const int nv = sw.ax[a].kind == AX_UNIFORM || sw.ax[a].kind == AX_LOGUNIFORM ? 2 : sw.ax[a].n;
+        for (int j = 0; j < nv; j++) printf("%s%s", j ? ", " : " ", sw.ax[a].vals[j]);
+        printf("  (%s)\n", sw.ax[a].origin);
+    }
+    if (ws->dry_run) {
+        printf("%6s %7s %7s %14s %12s  %s\n", "fleet", "points", "runs", "bytes/run", "est. time", "shape");
+        for (int i = 0; i < n_fleets; i++) {
+            const qf_config *c = &pts[plans[i].first].cfg;
+            char hid[64];
+            qf_config_get(c, "hidden", hid, sizeof hid);
+            printf("%6d %7lld %7lld %14.4g %11.1fs  %s envs=%lld hidden=%s batch=%lld buffer=%lld steps=%lld\n", i + 1,
+                   (long long)plans[i].count, (long long)(plans[i].count * sw.seeds), plans[i].bytes_per_run,
+                   1e-6 * plans[i].us_per_run_step * (double)(plans[i].count * sw.seeds) * (double)c->steps,
+                   qf_env_spec_of(c->env)->name, (long long)c->envs, hid, (long long)c->batch, (long long)c->buffer,
+                   (long long)c->steps);
+        }
+        printf("estimated time: %.0f s (from 20 timed steps of one run per shape; a GPU fleet scales better than "
+               "this linear estimate). --dry-run: nothing was trained.\n", est_total);
+        goto done;
+    }
+
+    qf_results_dir(dir, sizeof dir, first.out, "sweep");
+    if (qf_mkdir_p(dir)) {
+        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    curves = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
+    if (!curves) {
+        fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    printf("results: %s (estimated %.0f s)\n", dir, est_total);
+    fflush(stdout);
+    fprintf(curves, "run,name,step,env_steps,metric,value\n");
+    int64_t n_rows = 0;
+    const double t_start = qf_wall_s();
+    for (int i = 0; i < n_fleets && rc == 0; i++) {
+        const fleet_plan *pl = &plans[i];
+        const int32_t R = (int32_t)(pl->count * sw.seeds);
+        qf_run_hp *hp = (qf_run_hp *)calloc((size_t)R, sizeof(qf_run_hp));
+        uint32_t *keys = (uint32_t *)calloc((size_t)R * 2, sizeof(uint32_t));
+        if (!hp || !keys) {
+            free(hp);
+            free(keys);
+            fprintf(stderr, "qfleet: out of host memory\n");
+            rc = 1;
+            break;
+        }
+        for (int64_t j = 0; j < pl->count; j++)
+            for (int s = 0; s < sw.seeds; s++) {
+                const point *pt = &pts[pl->first + j];
+                const int64_t r = j * sw.seeds + s;
+                qf_fleet_hp_from_config(&pt->cfg, &hp[r]);
+                keys[2 * r] = (uint32_t)(pt->cfg.seed + (uint64_t)s); /* run (point, seed): key (seed + s, point) */
+                keys[2 * r + 1] = (uint32_t)pt->index;
+            }
+        qf_config fc = pts[pl->first].cfg;
+        fc.runs = pl->count;
+        fc.seeds = sw.seeds;
+        qf_fleet fl;
+        char err[768];
+        if (qf_fleet_create(&fl, b, &fc, hp, keys, err, sizeof err) != QF_OK) {
+            fprintf(stderr, "qfleet: fleet %d: %s\n", i + 1, err);
+            free(hp);
+            free(keys);
+            rc = 2;
+            break;
+        }
+        log_ctx lc;
+        memset(&lc, 0, sizeof lc);
+        lc.R = R;
+        lc.quiet = ws->quiet;
+        lc.tty = isatty(2);
+        lc.fleet = i;
+        lc.n_fleets = n_fleets;
+        lc.steps = fc.steps;
+        lc.runs_done = n_rows;
+        lc.runs_total = runs_total;
+        lc.t0 = t_start;
+        const int trc = qf_fleet_train(&fl, fc.steps, on_log, &lc, err, sizeof err);
+        if (trc != QF_OK) {
+            fprintf(stderr, "%sqfleet: fleet %d: training failed: %s (finished fleets are kept)\n", lc.tty ? "\n" : "",
+                    i + 1, err);
+            rc = 1;
+        }
+        for (int32_t r = 0; r < R && trc == QF_OK && lc.n_logs; r++) {
+            const point *pt = &pts[pl->first + r / sw.seeds];
+            run_row *row = &rows[n_rows];
+            row->point = pt->index;
+            row->seed = (int)(r % sw.seeds);
+            row->fleet = i;
+            row->last = lc.pts[(lc.n_logs - 1) * R + r];
+            int64_t cnt;
+            row->ret20 = qf_recent_return(lc.pts, lc.n_logs, R, r, &cnt);
+            row->diverged_at = fl.diverged_at[r];
+            char name[512];
+            run_name(&sw, pt, row->seed, base_seed, name, sizeof name);
+            for (int64_t l = 0; l < lc.n_logs; l++) {
+                const qf_log_point *p = &lc.pts[l * R + r];
+                for (int m = 0; m < 9; m++) {
+                    const double v = metric(p, m);
+                    if (isnan(v)) continue;
+                    fprintf(curves, "%lld,%s,%lld,%lld,%s,%.9g\n", (long long)n_rows, name, (long long)p->step,
+                            (long long)p->env_steps, metric_names[m], v);
+                }
+            }
+            n_rows++;
+        }
+        free(lc.pts);
+        qf_fleet_destroy(&fl);
+        free(hp);
+        free(keys);
+    }
+    if (!ws->quiet && isatty(2)) fprintf(stderr, "\n");
+    if (n_rows) {
+        int wrc = qf_close_atomic(curves, dir, "curves.csv", tmp);
+        curves = NULL;
+        FILE *f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
+        if (f) {
+            fprintf(f, "run,name,fleet,point");
+            for (int a = 0; a < sw.n_axes; a++) fprintf(f, ",%s", sw.ax[a].key);
+            fprintf(f, ",seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret,first_treasure,"
+                       "episodes_to_solve,distinct_states,intrinsic_reward\n");
+            for (int64_t i = 0; i < n_rows; i++) {
+                const run_row *rw = &rows[i];
+                const point *pt = NULL;
+                for (int64_t p = 0; p < sw.n_points && !pt; p++)
+                    if (pts[p].index == rw->point) pt = &pts[p];
+                char name[512];
+                run_name(&sw, pt, rw->seed, base_seed, name, sizeof name);
+                fprintf(f, "%lld,%s,%d,%lld", (long long)i, name, rw->fleet + 1, (long long)rw->point);
+                for (int a = 0; a < sw.n_axes; a++) {
+                    char v[96];
+                    axis_value(&sw, a, rw->point, base_seed, v, sizeof v);
+                    fprintf(f, ",\"%s\"", v);
+                }
+                fprintf(f, ",%lld,%s,%d,%lld", (long long)(pt->cfg.seed + rw->seed),
+                        rw->diverged_at >= 0 ? "diverged" : "finished", rw->diverged_at, (long long)rw->last.episodes);
+                qf_csv_num(f, rw->ret20);
+                qf_csv_num(f, rw->last.td_loss);
+                qf_csv_num(f, rw->last.q_values);
+                qf_csv_num(f, rw->last.regret);
+                qf_csv_num(f, rw->last.first_treasure ? (double)rw->last.first_treasure : NAN);
+                qf_csv_num(f, rw->last.solved_at ? (double)rw->last.solved_at : NAN);
+                qf_csv_num(f, rw->last.distinct >= 0 ? (double)rw->last.distinct : NAN);
+                qf_csv_num(f, rw->last.intrinsic);
+                fprintf(f, "\n");
+            }
+            wrc |= qf_close_atomic(f, dir, "runs.csv", tmp);
+        } else {
+            wrc = -1;
+        }
+        f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp);
+        if (f) {
+            fprintf(f, "# Sweep summary\n\n%lld points x %lld seeds; mean +- standard error over seeds.\n\n",
+                    (long long)sw.n_points, (long long)sw.seeds);
+            print_summary(f, &sw, pts, rows, n_rows, base_seed, 1);
+            wrc |= qf_close_atomic(f, dir, "summary.md", tmp);
+        } else {
+            wrc = -1;
+        }
+        f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
+        if (f) {
+            qf_config_print(f, &first);
+            for (int a = 0; a < sw.n_axes; a++) {
+                static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
+                fprintf(f, "# sweep axis %s: %s", sw.ax[a].key, kinds[sw.ax[a].kind]);
+                const int nv = sw.ax[a].kind == AX_UNIFORM || sw.ax[a].kind == AX_LOGUNIFORM ? 2 : sw.ax[a].n;
+                for (int j = 0; j < nv; j++) fprintf(f, "%s%s", j ? ", " : " ", sw.ax[a].vals[j]);
+                fprintf(f, "\n");
+            }
+            wrc |= qf_close_atomic(f, dir, "config.txt", tmp);
+        } else {
+            wrc = -1;
+        }
+        printf("\n");
+        print_summary(stdout, &sw, pts, rows, n_rows, base_seed, 0);
+        printf("\n%lld runs in %.1f s; results: %s/{runs.csv,curves.csv,summary.md,config.txt}\n", (long long)n_rows,
+               qf_wall_s() - t_start, dir);
+        if (wrc) {
+            fprintf(stderr, "qfleet: writing the results into %s failed: %s\n", dir, strerror(errno));
+            rc = rc ? rc : 1;
+        }
+    }
+done:
+    if (curves) {
+        fclose(curves);
+        remove(tmp);
+    }
+    free(pts);
+    free(rows);
+    free(plans);
+    sweep_free(&sw);
+    return rc;
+}

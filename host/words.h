@@ -1,0 +1,46 @@
+/* words.h — where configuration comes from: `key=value` words from YAML files and the command
+ * line, each remembering its origin (file:line, or "command line"), so every error names the file,
+ * the line, the key, the bad value and what is allowed. A YAML file is a mapping of the same keys as
+ * the words (`lr: 0.001`, `env.size: 10`, `hidden: [64, 64]`, or nested `env: {size: 10}` next to
+ * `env: deep_sea` written as `env: {name: deep_sea, size: 10}`); sweep values are
+ * `lr: {grid: [0.001, 0.01]}`, `lr: {loguniform: [1e-4, 1e-2]}`, `lr: {uniform: [a, b]}` and
+ * `explore: {choice: [epsilon, bootstrap]}` (or the command-line forms `lr=0.001,0.01`,
+ * `lr=loguniform(1e-4,1e-2)`). Later words win over earlier ones: the command line over files. */
+#ifndef QF_WORDS_H
+#define QF_WORDS_H
+#include <stddef.h>
+
+#include "config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qf_word {
+    char text[1024];  /* key=value */
+    char origin[320]; /* "file.yaml:12" or "command line" */
+} qf_word;
+
+typedef struct qf_words {
+    qf_word *w;
+    int n, cap;
+    int dry_run, quiet; /* --dry-run, --quiet seen */
+    char resume[512];   /* --resume DIR */
+} qf_words;
+
+/* Collect words from args: *.yaml / *.yml files are read in place, --dry-run / --quiet / --resume
+ * DIR are flags, everything else is a command-line word. 0, or -1 with one line in msg. */
+int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_len);
+/* Append the words of a YAML file. 0, or -1 with "file:line: problem" in msg. */
+int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len);
+int qf_words_add(qf_words *ws, const char *text, const char *origin);
+void qf_words_free(qf_words *ws);
+
+/* cfg = defaults, then each word in order (env= first), stopping at the first bad one with
+ * "origin: message" in msg. 0 or -1. */
+int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
