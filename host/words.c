@@ -317,5 +317,16 @@ int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t m
                 return -1;
             }
         }
-    return 0;
+    /* checks across keys (e.g. env.arms against env.probs) need all words at once */
+    char **all = (char **)malloc(sizeof(char *) * (size_t)(ws->n ? ws->n : 1));
+    if (!all) {
+        snprintf(msg, msg_len, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < ws->n; i++) all[i] = (char *)ws->w[i].text;
+    qf_config whole;
+    qf_config_default(&whole);
+    const int rc = qf_config_parse(&whole, ws->n, all, msg, msg_len);
+    free(all);
+    return rc;
 }

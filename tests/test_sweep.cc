@@ -1,0 +1,206 @@
+// test_sweep.cc — configuration files and sweeps, through the qfleet binary as a user runs them:
+// YAML files give the same configuration as key=value words and the command line overrides them;
+// every malformed file or value is refused with file:line, key, value and what is allowed; sweeps
+// expand into the right points, pack equal shapes into fleets, draw random axes reproducibly, and
+// a run inside a sweep fleet equals the same run trained alone, bit for bit.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace {
+
+std::string tmp_path(const std::string &name) { return "/tmp/qfleet_sweep_" + std::to_string(getpid()) + "_" + name; }
+
+std::string write_file(const std::string &name, const std::string &text) {
+    const std::string p = tmp_path(name);
+    std::ofstream(p) << text;
+    return p;
+}
+
+std::string read_file(const std::string &p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// key=value lines of a results folder's config.txt
+std::map<std::string, std::string> config_of(const std::string &dir) {
+    std::map<std::string, std::string> m;
+    std::ifstream in(dir + "/config.txt");
+    for (std::string line; std::getline(in, line);) {
+        const size_t eq = line.find('=');
+        if (eq != std::string::npos && line[0] != '#') m[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    return m;
+}
+
+// CSV rows (header first), naive split (the tests' fields have no commas except quoted axis values
+// without commas)
+std::vector<std::vector<std::string>> csv(const std::string &path) {
+    std::vector<std::vector<std::string>> rows;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+        std::vector<std::string> f;
+        std::stringstream ss(line);
+        for (std::string tok; std::getline(ss, tok, ',');) {
+            if (tok.size() >= 2 && tok.front() == '"' && tok.back() == '"') tok = tok.substr(1, tok.size() - 2);
+            f.push_back(tok);
+        }
+        rows.push_back(f);
+    }
+    return rows;
+}
+
+int column(const std::vector<std::string> &header, const std::string &name) {
+    for (size_t i = 0; i < header.size(); i++)
+        if (header[i] == name) return (int)i;
+    ADD_FAILURE() << "no column " << name;
+    return 0;
+}
+
+TEST(Config, YamlEqualsWordsAndTheCommandLineWins) {
+    const std::string y = write_file("a.yaml",
+                                     "# a comment\n"
+                                     "env: {name: chain, size: 7}\n"
+                                     "hidden: [16, 8]\n"
+                                     "lr: 0.003\n"
+                                     "explore: bootstrap\n"
+                                     "heads: 4\n"
+                                     "steps: 20\n");
+    const std::string d1 = tmp_path("out1"), d2 = tmp_path("out2"), d3 = tmp_path("out3");
+    CliResult a = run_qfleet("train " + y + " backend=cpu out=" + d1);
+    ASSERT_EQ(a.code, 0) << a.out;
+    CliResult b = run_qfleet("train backend=cpu env=chain env.size=7 hidden=[16,8] lr=0.003 explore=bootstrap "
+                             "heads=4 steps=20 out=" + d2);
+    ASSERT_EQ(b.code, 0) << b.out;
+    auto ca = config_of(d1), cb = config_of(d2);
+    ca.erase("out");
+    cb.erase("out");
+    EXPECT_EQ(ca, cb);
+    EXPECT_EQ(ca["env.size"], "7");
+    EXPECT_EQ(ca["hidden"], "[16,8]");
+    EXPECT_EQ(read_file(d1 + "/runs.csv"), read_file(d2 + "/runs.csv")) << "same configuration, same results";
+    CliResult c = run_qfleet("train " + y + " lr=0.02 heads=2 backend=cpu out=" + d3);
+    ASSERT_EQ(c.code, 0) << c.out;
+    auto cc = config_of(d3);
+    EXPECT_EQ(cc["lr"], "0.02");
+    EXPECT_EQ(cc["heads"], "2");
+    EXPECT_EQ(cc["hidden"], "[16,8]");
+    std::system(("rm -rf " + d1 + " " + d2 + " " + d3 + " " + y).c_str());
+}
+
+TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
+    struct Case {
+        std::string text, needle1, needle2;
+    } cases[] = {
+        {"env: deep_sea\nlr: fast\n", ":2: bad value for lr: 'fast'", "a number in [1e-08, 10]"},
+        {"env: deep_sea\n\ncolour: red\n", ":3: unknown key: 'colour'", "help keys"},
+        {"env: nope\n", ":1: unknown environment: env=nope", "deep_sea"},
+        {"env: deep_sea\nenv.size: 0\n", ":2: bad value for env.size: '0'", "[1, 4096]"},
+        {"hidden: [64, 64\n", "did not find expected", ".yaml:"},
+        {"lr: 0.1\nlr: 0.2\n", ":2: key lr given twice (first at line 1)", ""},
+        {"- lr\n- 0.1\n", ":1: the file must be a mapping", "key: value"},
+        {"env: {size: {grid: [1, 2]}, name: deep_sea}\n", "nesting deeper", ""},
+        {"hidden: [[1], 2]\n", "a list may hold only plain values", ""},
+        {"lr: {uniform: 0.1}\n", "takes a list", ""},
+    };
+    int i = 0;
+    for (const Case &c : cases) {
+        const std::string y = write_file("bad" + std::to_string(i++) + ".yaml", c.text);
+        expect_cli("train " + y + " backend=cpu steps=5", 2, c.needle1);
+        if (!c.needle2.empty()) expect_cli("train " + y + " backend=cpu steps=5", 2, c.needle2);
+        std::remove(y.c_str());
+    }
+    expect_cli("train /nonexistent/x.yaml", 2, "cannot read /nonexistent/x.yaml");
+    expect_cli("train --dry-run", 2, "belong to `qfleet sweep`");
+    expect_cli("sweep --frobnicate", 2, "unknown option '--frobnicate'");
+    expect_cli("sweep 'lr=loguniform(0,1)' --dry-run", 2, "lo > 0");
+    expect_cli("sweep 'lr=uniform(1)' --dry-run", 2, "uniform(lo,hi)");
+    expect_cli("sweep seeds=1,2 --dry-run", 2, "seeds cannot be swept");
+    expect_cli("sweep lr=0.1,zzz --dry-run", 2, "bad value for lr: 'zzz'");
+}
+
+TEST(Sweep, DryRunExpandsGridsPacksShapesAndKeepsBracketedListsWhole) {
+    CliResult a = run_qfleet("sweep backend=cpu env=deep_sea env.size=5 hidden=[] lr=0.001,0.01 "
+                             "explore=epsilon,bootstrap,count seeds=2 steps=100 --dry-run");
+    ASSERT_EQ(a.code, 0) << a.out;
+    EXPECT_NE(a.out.find("6 points x 2 seeds = 12 runs in 1 fleet"), std::string::npos) << a.out;
+    EXPECT_NE(a.out.find("nothing was trained"), std::string::npos);
+    // sizes differ in shape: one fleet per size; max_runs splits a shape into several fleets
+    CliResult b = run_qfleet("sweep backend=cpu env=deep_sea env.size=4,6 hidden=[] lr=0.001,0.01,0.1 seeds=2 "
+                             "steps=100 max_runs=4 --dry-run");
+    ASSERT_EQ(b.code, 0) << b.out;
+    EXPECT_NE(b.out.find("6 points x 2 seeds = 12 runs in 4 fleets"), std::string::npos) << b.out;
+    // [0.9,0.8,0.7] is one value, and hidden=[8,8] too: a single point
+    CliResult c = run_qfleet("sweep backend=cpu env=bandit env.probs=[0.9,0.8,0.7] hidden=[8,8] steps=50 --dry-run");
+    ASSERT_EQ(c.code, 0) << c.out;
+    EXPECT_NE(c.out.find("1 points x 1 seeds = 1 runs in 1 fleet"), std::string::npos) << c.out;
+    // nothing written by a dry run
+    EXPECT_EQ(c.out.find("results:"), std::string::npos);
+}
+
+TEST(Sweep, RandomSearchDrawsWithinBoundsAndReproducibly) {
+    const std::string d1 = tmp_path("r1"), d2 = tmp_path("r2"), d3 = tmp_path("r3");
+    const std::string args = "sweep backend=cpu env=deep_sea env.size=4 hidden=[] 'lr=loguniform(1e-4,1e-2)' "
+                             "'gamma=uniform(0.9,0.99)' trials=6 steps=40 learning_starts=8 batch=8 --quiet out=";
+    ASSERT_EQ(run_qfleet(args + d1).code, 0);
+    ASSERT_EQ(run_qfleet(args + d2).code, 0);
+    ASSERT_EQ(run_qfleet(args + d3 + " seed=7").code, 0);
+    auto r1 = csv(d1 + "/runs.csv"), r2 = csv(d2 + "/runs.csv"), r3 = csv(d3 + "/runs.csv");
+    ASSERT_EQ(r1.size(), 7u);  // header + 6 trials x 1 seed
+    const int lr = column(r1[0], "lr"), gm = column(r1[0], "gamma");
+    std::vector<double> lrs;
+    for (size_t i = 1; i < r1.size(); i++) {
+        const double v = std::atof(r1[i][lr].c_str()), g = std::atof(r1[i][gm].c_str());
+        EXPECT_GE(v, 1e-4 * (1 - 1e-5));
+        EXPECT_LE(v, 1e-2 * (1 + 1e-5));
+        EXPECT_GE(g, 0.9 * (1 - 1e-5));
+        EXPECT_LE(g, 0.99 * (1 + 1e-5));
+        lrs.push_back(v);
+    }
+    std::sort(lrs.begin(), lrs.end());
+    EXPECT_LT(lrs.front() * 3, lrs.back()) << "six log-uniform draws over two decades spread out";
+    EXPECT_EQ(read_file(d1 + "/runs.csv"), read_file(d2 + "/runs.csv")) << "same seed, same sweep";
+    EXPECT_NE(r1[1][lr], r3[1][lr]) << "another seed draws other values";
+    std::system(("rm -rf " + d1 + " " + d2 + " " + d3).c_str());
+}
+
+// A run packed into a sweep fleet with other points equals the same run trained alone: point 0,
+// seed 0 of the sweep has the key (seed, 0), as run 0 of `qfleet train` does.
+TEST(Sweep, ARunInASweepFleetEqualsTheSameRunTrainedAlone) {
+    const std::string ds = tmp_path("s"), dt = tmp_path("t");
+    const std::string common = " backend=cpu env=deep_sea env.size=6 hidden=[] batch=16 learning_starts=16 "
+                               "steps=1500 log_every=500 explore=bootstrap heads=3";
+    CliResult s = run_qfleet("sweep" + common + " lr=0.01,0.1 alpha=0,0.1 seeds=2 --quiet out=" + ds);
+    ASSERT_EQ(s.code, 0) << s.out;
+    CliResult t = run_qfleet("train" + common + " lr=0.01 alpha=0 out=" + dt);
+    ASSERT_EQ(t.code, 0) << t.out;
+    auto rs = csv(ds + "/runs.csv"), rt = csv(dt + "/runs.csv");
+    ASSERT_EQ(rs.size(), 1u + 4 * 2);
+    ASSERT_EQ(rt.size(), 2u);
+    for (const char *col : {"episodes", "return_last20", "td_loss", "q_values", "regret", "first_treasure"}) {
+        const int cs = column(rs[0], col), ct = column(rt[0], col);
+        EXPECT_EQ(rs[1][cs], rt[1][ct]) << col;
+    }
+    EXPECT_EQ(rs[1][column(rs[0], "name")], "deep_sea__bootstrap__lr=0.01__alpha=0__seed0");
+    // curves: long format, conventional names
+    const std::string curves = read_file(ds + "/curves.csv");
+    EXPECT_EQ(curves.rfind("run,name,step,env_steps,metric,value\n", 0), 0u);
+    for (const char *m : {",episodic_return,", ",td_loss,", ",regret,", ",distinct_states,", ",SPS,"})
+        EXPECT_NE(curves.find(m), std::string::npos) << m;
+    EXPECT_NE(read_file(ds + "/summary.md").find("| lr | alpha |"), std::string::npos);
+    std::system(("rm -rf " + ds + " " + dt).c_str());
+}
+
+}  // namespace
