@@ -1,4 +1,5 @@
 /* config.c — the key table and the `key=value` parser. */
+#define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
 #include <ctype.h>

@@ -165,6 +165,9 @@ static int read_map(yreader *y, qf_words *ws, const char *key, size_t line) {
     (void)line;
 }
 
+/* Read the events of an initialized parser into words. */
+static int load_events(yreader *yp, qf_words *ws);
+
 int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -182,6 +185,31 @@ int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len
         return -1;
     }
     yaml_parser_set_input_file(&y.p, f);
+    const int rc = load_events(&y, ws);
+    yaml_parser_delete(&y.p);
+    fclose(f);
+    return rc;
+}
+
+int qf_words_load_yaml_buffer(qf_words *ws, const char *name, const unsigned char *data, size_t size, char *msg,
+                              size_t msg_len) {
+    yreader y;
+    memset(&y, 0, sizeof y);
+    y.path = name;
+    y.msg = msg;
+    y.len = msg_len;
+    if (!yaml_parser_initialize(&y.p)) {
+        snprintf(msg, msg_len, "cannot start the YAML parser");
+        return -1;
+    }
+    yaml_parser_set_input_string(&y.p, data, size);
+    const int rc = load_events(&y, ws);
+    yaml_parser_delete(&y.p);
+    return rc;
+}
+
+static int load_events(yreader *yp, qf_words *ws) {
+#define y (*yp) /* the body reads as if the reader were a local */
     int rc = -1, depth = 0, done = 0;
     while (!done) {
         yaml_event_t ev;
@@ -258,12 +286,17 @@ int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len
         yaml_event_delete(&ev);
     }
     if (done == 1) rc = 0;
-    yaml_parser_delete(&y.p);
-    fclose(f);
     return rc;
+#undef y
 }
 
 #else
+int qf_words_load_yaml_buffer(qf_words *ws, const char *name, const unsigned char *data, size_t size, char *msg,
+                              size_t msg_len) {
+    (void)data;
+    (void)size;
+    return qf_words_load_yaml(ws, name, msg, msg_len);
+}
 int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len) {
     (void)ws;
     snprintf(msg, msg_len, "cannot read %s: this qfleet was built without libyaml (apt-get install libyaml-dev, "

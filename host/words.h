@@ -33,6 +33,9 @@ typedef struct qf_words {
 int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_len);
 /* Append the words of a YAML file. 0, or -1 with "file:line: problem" in msg. */
 int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len);
+/* The same from memory (name stands for the file in messages). */
+int qf_words_load_yaml_buffer(qf_words *ws, const char *name, const unsigned char *data, size_t size, char *msg,
+                              size_t msg_len);
 int qf_words_add(qf_words *ws, const char *text, const char *origin);
 void qf_words_free(qf_words *ws);
 
