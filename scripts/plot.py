@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""plot.py RESULTS_DIR [...] — plots of a qfleet results folder, written next to its CSV files.
+
+- a sweep folder (curves.csv in long format: run,name,step,env_steps,metric,value):
+  learning_curves.png — episodic return against env steps, one line per point (runs that differ
+  only in their seed), mean with a 95% confidence band over seeds; regret.png when regret is known.
+- a comparison folder (`qfleet compare`: curves.csv with size,strategy,seed,...; runs.csv):
+  regret.png — cumulative regret against episodes per strategy, one panel per DeepSea size, mean
+  with a 95% band over seeds; scaling.png — median episodes to solve against N per strategy (log
+  scale), unsolved medians marked at the top, with 2^N + 100 (bsuite's deadline) dashed.
+
+Needs matplotlib (pip install matplotlib); the standard library does the rest.
+"""
+import csv
+import math
+import os
+import re
+import sys
+from collections import defaultdict
+
+
+def band(rows):
+    """rows: list of equal-length lists (one per seed) -> mean, half-width of a 95% normal band."""
+    n = len(rows)
+    means, half = [], []
+    for vals in zip(*rows):
+        vals = [v for v in vals if v == v]
+        if not vals:
+            means.append(float("nan"))
+            half.append(0.0)
+            continue
+        m = sum(vals) / len(vals)
+        sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+        means.append(m)
+        half.append(1.96 * sd / math.sqrt(len(vals)))
+    return means, half, n
+
+
+def num(s):
+    try:
+        return float(s)
+    except ValueError:
+        return float("nan")
+
+
+def plot_sweep(d, plt):
+    series = defaultdict(lambda: defaultdict(dict))  # metric -> point name -> {run: [(step, v)]}
+    with open(os.path.join(d, "curves.csv")) as f:
+        for r in csv.DictReader(f):
+            point = re.sub(r"__seed\d+$", "", r["name"])
+            series[r["metric"]][point].setdefault(r["run"], []).append((int(r["env_steps"]), num(r["value"])))
+    made = []
+    for metric, fname, ylabel in (("episodic_return", "learning_curves.png", "episodic return"),
+                                  ("regret", "regret.png", "cumulative regret")):
+        if metric not in series:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for point, runs in sorted(series[metric].items()):
+            curves = [sorted(v) for v in runs.values()]
+            n = min(len(c) for c in curves)
+            xs = [p[0] for p in curves[0][:n]]
+            m, h, k = band([[p[1] for p in c[:n]] for c in curves])
+            ax.plot(xs, m, label=f"{point} ({k} seeds)")
+            ax.fill_between(xs, [a - b for a, b in zip(m, h)], [a + b for a, b in zip(m, h)], alpha=0.2)
+        ax.set_xlabel("env steps per run")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(d, fname), dpi=120)
+        plt.close(fig)
+        made.append(fname)
+    return made
+
+
+def plot_compare(d, plt):
+    curves = defaultdict(lambda: defaultdict(dict))  # size -> strategy -> seed -> [(episodes, regret)]
+    with open(os.path.join(d, "curves.csv")) as f:
+        for r in csv.DictReader(f):
+            curves[int(r["size"])][r["strategy"]].setdefault(r["seed"], []).append((int(r["episodes"]), num(r["regret"])))
+    sizes = sorted(curves)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4), squeeze=False)
+    for ax, n in zip(axes[0], sizes):
+        for strat, seeds in curves[n].items():
+            cs = [sorted(v) for v in seeds.values()]
+            k = min(len(c) for c in cs)
+            xs = [p[0] for p in cs[0][:k]]
+            m, h, _ = band([[p[1] for p in c[:k]] for c in cs])
+            ax.plot(xs, m, label=strat)
+            ax.fill_between(xs, [a - b for a, b in zip(m, h)], [a + b for a, b in zip(m, h)], alpha=0.2)
+        ax.set_title(f"DeepSea N={n}")
+        ax.set_xlabel("episodes")
+        ax.set_ylabel("cumulative regret")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(d, "regret.png"), dpi=120)
+    plt.close(fig)
+
+    solve = defaultdict(lambda: defaultdict(list))  # strategy -> size -> [episodes to solve or inf]
+    with open(os.path.join(d, "runs.csv")) as f:
+        for r in csv.DictReader(f):
+            e = num(r["episodes_to_solve"]) if r["solved"] == "1" else float("inf")
+            solve[r["strategy"]][int(r["size"])].append(e)
+    top = max(max(len(v) for v in s.values()) for s in solve.values())
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ymax = 1.0
+    for strat, by_size in solve.items():
+        xs, ys, xu = [], [], []
+        for n in sorted(by_size):
+            v = sorted(by_size[n])
+            med = v[(len(v) - 1) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
+            (xu if math.isinf(med) else xs).append(n)
+            if not math.isinf(med):
+                ys.append(med)
+                ymax = max(ymax, med)
+        line, = ax.plot(xs, ys, marker="o", label=strat)
+        ax.plot(xu, [None] * len(xu))
+        for n in xu:
+            ax.annotate("x", (n, 1), xycoords=("data", "axes fraction"), color=line.get_color(), ha="center", va="top")
+    ns = sorted({n for s in solve.values() for n in s})
+    ax.plot(ns, [2 ** n + 100 for n in ns], "--", color="gray", label="2^N + 100")
+    ax.set_yscale("log")
+    ax.set_ylim(1, max(ymax * 10, 10))
+    ax.set_xlabel("DeepSea size N")
+    ax.set_ylabel("median episodes to solve (x: median seed unsolved)")
+    ax.set_title(f"DeepSea scaling ({top} seeds per point)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(d, "scaling.png"), dpi=120)
+    plt.close(fig)
+    return ["regret.png", "scaling.png"]
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__.strip())
+        return 2
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot.py: matplotlib is missing (pip install matplotlib)", file=sys.stderr)
+        return 1
+    rc = 0
+    for d in argv[1:]:
+        path = os.path.join(d, "curves.csv")
+        if not os.path.exists(path):
+            print(f"plot.py: {path} not found (a qfleet results folder has it)", file=sys.stderr)
+            rc = 2
+            continue
+        with open(path) as f:
+            header = f.readline().strip().split(",")
+        made = plot_compare(d, plt) if header[:2] == ["size", "strategy"] else plot_sweep(d, plt)
+        print(f"{d}: " + ", ".join(made))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
