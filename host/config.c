@@ -85,6 +85,8 @@ static const key_spec keys[] = {
     {"episodes", K_INT, OFF(episodes), 0, "2000", 1, 1e9, NULL, "compare: episodes per run and size"},
     {"trials", K_INT, OFF(trials), 0, "10", 1, 1000000, NULL,
      "sweep: points drawn for random-search axes (uniform, loguniform, choice)"},
+    {"checkpoint_seconds", K_FLOAT, OFF(checkpoint_seconds), 0, "60", 0, 1e9, NULL,
+     "sweep: seconds between checkpoints, written at log points (0: none)"},
     {"bandit_eps", K_FLOAT, OFF(bandit_eps), 0, "0.1", 0, 1, NULL, "bandits: fixed epsilon of epsilon-greedy"},
     {"bandit_temp", K_FLOAT, OFF(bandit_temp), 0, "0.1", 1e-6, 1e6, NULL,
      "bandits: temperature of Boltzmann over empirical means"},

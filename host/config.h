@@ -44,6 +44,7 @@ typedef struct qf_config {
     char sizes[128];      /* compare: comma-separated DeepSea sizes */
     int64_t episodes;     /* compare: episodes per run and size */
     int64_t trials;       /* sweep: draws of the random-search axes */
+    double checkpoint_seconds; /* sweep: seconds between checkpoints (0: none) */
     double bandit_eps, bandit_temp;
     char loss[16];     /* huber | squared */
     double lr, tau, eps_start, eps_end, huber, max_grad_norm;

@@ -499,6 +499,7 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
     }
     int rc = QF_OK;
     for (int64_t s = 0; s < steps && rc == QF_OK; s++) {
+        if (f->stop && *f->stop) break; /* a signal asked to stop: between two whole steps */
         const uint32_t t = (uint32_t)f->t;
         const int64_t ptr = (f->t * E) % f->C;
         /* act: Q(s, .) of every env's network, then each run's strategy */
@@ -554,3 +555,63 @@ double qf_recent_return(const qf_log_point *pts, int64_t n_logs, int32_t R, int3
     *count = n;
     return n ? sum / (double)n : NAN;
 }
+
+/* Snapshot layout: the learner block, the env block, then the host scalars and arrays. */
+size_t qf_fleet_snapshot_bytes(const qf_fleet *f) {
+    const size_t R = (size_t)f->R, N = R * (size_t)f->E;
+    return f->bytes + f->env.bytes + 2 * sizeof(int64_t) + sizeof(uint32_t) + sizeof(double) +
+           R * (sizeof(int32_t) + sizeof(double) + sizeof(int64_t)) + N * sizeof(uint32_t);
+}
+
+#define PUT(src, n)                                                                                \
+    do {                                                                                           \
+        if (buf) memcpy(buf + off, (src), (n));                                                    \
+        off += (n);                                                                                \
+    } while (0)
+#define GET(dst, n)                                                                                \
+    do {                                                                                           \
+        memcpy((dst), buf + off, (n));                                                             \
+        off += (n);                                                                                \
+    } while (0)
+
+int qf_fleet_snapshot(qf_fleet *f, void *out) {
+    char *buf = (char *)out;
+    size_t off = 0;
+    qf_backend *b = f->b;
+    if (b->sync(b) != QF_OK || b->download(b, buf, f->block, f->bytes) != QF_OK ||
+        b->download(b, buf + f->bytes, f->env.block, f->env.bytes) != QF_OK)
+        return QF_ERR;
+    off = f->bytes + f->env.bytes;
+    const size_t R = (size_t)f->R, N = R * (size_t)f->E;
+    PUT(&f->t, sizeof f->t);
+    PUT(&f->last_log_step, sizeof f->last_log_step);
+    PUT(&f->n_updates, sizeof f->n_updates);
+    PUT(&f->v_star, sizeof f->v_star);
+    PUT(f->diverged_at, R * sizeof(int32_t));
+    PUT(f->regret, R * sizeof(double));
+    PUT(f->episodes, R * sizeof(int64_t));
+    PUT(f->ep_prev, N * sizeof(uint32_t));
+    return QF_OK;
+}
+
+int qf_fleet_restore(qf_fleet *f, const void *in) {
+    const char *buf = (const char *)in;
+    size_t off = 0;
+    qf_backend *b = f->b;
+    if (b->upload(b, f->block, buf, f->bytes) != QF_OK || b->upload(b, f->env.block, buf + f->bytes, f->env.bytes) != QF_OK)
+        return QF_ERR;
+    off = f->bytes + f->env.bytes;
+    const size_t R = (size_t)f->R, N = R * (size_t)f->E;
+    GET(&f->t, sizeof f->t);
+    GET(&f->last_log_step, sizeof f->last_log_step);
+    GET(&f->n_updates, sizeof f->n_updates);
+    GET(&f->v_star, sizeof f->v_star);
+    GET(f->diverged_at, R * sizeof(int32_t));
+    GET(f->regret, R * sizeof(double));
+    GET(f->episodes, R * sizeof(int64_t));
+    GET(f->ep_prev, N * sizeof(uint32_t));
+    f->last_log_time = now_s();
+    return b->sync(b);
+}
+#undef PUT
+#undef GET

@@ -76,6 +76,7 @@ typedef struct qf_fleet {
     uint32_t *cnt_host;              /* [R*S] scratch (exact counts) */
     double last_log_time;
     int64_t last_log_step;
+    volatile int *stop;         /* when set and *stop != 0, qf_fleet_train returns after the current step */
 } qf_fleet;
 
 /* The hyperparameters of a run from the configuration. */
@@ -96,6 +97,14 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
 
 /* Set f->v_star = V*(s0) from the exact solver (host/fleet_solve.c); NaN when unavailable. */
 int qf_fleet_solve_v0(qf_fleet *f);
+
+/* Checkpoints: every byte of run state (parameters, target, Adam moments, replay, env states and
+ * statistics, counters, host statistics) in qf_fleet_snapshot_bytes(f) bytes. A snapshot restores
+ * into a fleet created with the same configuration, hyperparameters and keys, and training goes on
+ * exactly as if it had never stopped (CPU: bit for bit; only the SPS timing differs). */
+size_t qf_fleet_snapshot_bytes(const qf_fleet *f);
+int qf_fleet_snapshot(qf_fleet *f, void *out);
+int qf_fleet_restore(qf_fleet *f, const void *in);
 
 /* Mean return of run r over its last >= 20 episodes (whole log intervals from the end) of the log
  * points pts [n_logs][R]; count receives the episodes used (0: NaN). */

@@ -1,5 +1,6 @@
 /* main.c — the qfleet command line: `qfleet <command> [key=value ...]`.
  * Exit codes: 0 success, 1 a runtime failure (a backend or file error), 2 bad input. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,10 +140,30 @@ int main(int argc, char **argv) {
         qf_words_free(&ws);
         return 2;
     }
-    if (ws.resume[0]) {
-        fprintf(stderr, "qfleet: --resume: checkpoints are not built yet (issue 5); a sweep cannot be resumed\n");
-        qf_words_free(&ws);
-        return 2;
+    if (ws.resume[0]) { /* the sweep is the one saved in DIR/sweep.words */
+        if (ws.n) {
+            fprintf(stderr, "qfleet: --resume DIR continues the sweep saved in DIR; it takes no other keys (got '%s')\n",
+                    ws.w[0].text);
+            qf_words_free(&ws);
+            return 2;
+        }
+        char path[700], line[2048];
+        snprintf(path, sizeof path, "%s/sweep.words", ws.resume);
+        FILE *f = fopen(path, "r");
+        if (!f) {
+            fprintf(stderr, "qfleet: --resume %s: cannot read %s (%s); is it a sweep's results folder?\n", ws.resume,
+                    path, strerror(errno));
+            qf_words_free(&ws);
+            return 2;
+        }
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\n")] = 0;
+            char *tab = strchr(line, '\t');
+            if (!tab) continue;
+            *tab = 0;
+            qf_words_add(&ws, tab + 1, line);
+        }
+        fclose(f);
     }
     char **texts = (char **)malloc(sizeof(char *) * (size_t)(ws.n + 1));
     if (!texts) {

@@ -9,8 +9,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include "fleet.h"
 #include "results.h"
+
+/* SIGINT / SIGTERM: finish the current step, write a checkpoint, exit. */
+static volatile int g_stop;
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
 
 #define MAX_AXES 16
 #define MAX_VALUES 64
@@ -38,7 +47,7 @@ static const char *const per_run_keys[] = {"lr", "gamma", "alpha", "eps_start", 
                                            "huber", "explore", "loss", "heads", "prior_scale", "mask_p", "act",
                                            "ucb_c", "beta", "bonus", "rnd_episodic", "count_act",
                                            /* and what is not a shape at all */
-                                           "seed", "seeds", "out", "runs", "trials", "backend", "threads"};
+                                           "seed", "seeds", "out", "runs", "trials", "backend", "threads", "checkpoint_seconds"};
 
 static int is_per_run(const char *key) {
     for (size_t i = 0; i < sizeof per_run_keys / sizeof per_run_keys[0]; i++)
@@ -321,7 +330,133 @@ typedef struct log_ctx {
     int fleet, n_fleets;
     int64_t steps, runs_done, runs_total;
     double t0, total_est;
+    /* checkpoints */
+    const char *dir;
+    uint64_t hash;
+    double every, last;  /* seconds between checkpoints (0: never), time of the last one */
+    int ckpt_failed;
 } log_ctx;
+
+/* ---- checkpoint files: magic, version, the sweep's hash, sizes, payload, FNV-1a checksum ---------- */
+
+#define CKPT_MAGIC "QFLTCKPT"
+#define ROWS_MAGIC "QFLTROWS"
+#define CKPT_VERSION 1u
+
+typedef struct file_header {
+    char magic[8];
+    uint32_t version, fleet;
+    uint64_t hash, a, b, c; /* checkpoint: state bytes, log points, runs; rows: rows, 0, 0 */
+    uint64_t checksum;      /* of the payload */
+} file_header;
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+#define FNV_INIT 0xcbf29ce484222325ull
+
+static uint64_t words_hash(const qf_words *ws) {
+    uint64_t h = FNV_INIT;
+    for (int i = 0; i < ws->n; i++) h = fnv1a(h, ws->w[i].text, strlen(ws->w[i].text) + 1);
+    return h;
+}
+
+/* Write header + parts atomically as dir/name. */
+static int write_parts(const char *dir, const char *name, file_header *h, const void *p1, size_t n1, const void *p2,
+                       size_t n2) {
+    char tmp[700];
+    h->checksum = fnv1a(fnv1a(FNV_INIT, p1, n1), p2, n2);
+    FILE *f = qf_open_atomic(dir, name, tmp, sizeof tmp);
+    if (!f) {
+        fprintf(stderr, "qfleet: cannot write %s/%s: %s\n", dir, name, strerror(errno));
+        return -1;
+    }
+    const int ok = fwrite(h, sizeof *h, 1, f) == 1 && (n1 == 0 || fwrite(p1, n1, 1, f) == 1) &&
+                   (n2 == 0 || fwrite(p2, n2, 1, f) == 1);
+    if (!ok) {
+        fprintf(stderr, "qfleet: cannot write %s/%s: %s\n", dir, name, strerror(errno));
+        fclose(f);
+        remove(tmp);
+        return -1;
+    }
+    return qf_close_atomic(f, dir, name, tmp);
+}
+
+/* Read and check dir/name: the payload (malloc'd) of a file written by write_parts. 1 when the file
+ * does not exist, 0 when it was read, -1 (message printed) when it is not a valid file of this sweep. */
+static int read_parts(const char *dir, const char *name, const char *magic, uint64_t hash, file_header *h,
+                      char **payload, size_t *n) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 1 : (fprintf(stderr, "qfleet: cannot read %s: %s\n", path, strerror(errno)), -1);
+    *payload = NULL;
+    if (fread(h, sizeof *h, 1, f) != 1 || memcmp(h->magic, magic, 8) != 0) {
+        fprintf(stderr, "qfleet: %s is not a qfleet %s file (or is truncated before its header)\n", path,
+                strcmp(magic, CKPT_MAGIC) == 0 ? "checkpoint" : "results");
+        fclose(f);
+        return -1;
+    }
+    if (h->version != CKPT_VERSION) {
+        fprintf(stderr, "qfleet: %s was written by format version %u; this qfleet reads version %u\n", path,
+                h->version, CKPT_VERSION);
+        fclose(f);
+        return -1;
+    }
+    if (h->hash != hash) {
+        fprintf(stderr, "qfleet: %s belongs to another sweep (its configuration differs from sweep.words)\n", path);
+        fclose(f);
+        return -1;
+    }
+    fseek(f, 0, SEEK_END);
+    const long end = ftell(f);
+    fseek(f, (long)sizeof *h, SEEK_SET);
+    *n = end > (long)sizeof *h ? (size_t)(end - (long)sizeof *h) : 0;
+    *payload = (char *)malloc(*n ? *n : 1);
+    if (!*payload || (*n && fread(*payload, *n, 1, f) != 1)) {
+        fprintf(stderr, "qfleet: cannot read %s\n", path);
+        free(*payload);
+        *payload = NULL;
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    if (fnv1a(FNV_INIT, *payload, *n) != h->checksum) {
+        fprintf(stderr, "qfleet: %s is corrupted or truncated (checksum mismatch); remove it to start that fleet "
+                        "again\n", path);
+        free(*payload);
+        *payload = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int write_checkpoint(log_ctx *c, qf_fleet *f) {
+    const size_t sb = qf_fleet_snapshot_bytes(f);
+    char *state = (char *)malloc(sb);
+    if (!state) return -1;
+    if (qf_fleet_snapshot(f, state) != QF_OK) {
+        fprintf(stderr, "qfleet: checkpoint: %s\n", f->b->err);
+        free(state);
+        return -1;
+    }
+    file_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, CKPT_MAGIC, 8);
+    h.version = CKPT_VERSION;
+    h.fleet = (uint32_t)c->fleet;
+    h.hash = c->hash;
+    h.a = sb;
+    h.b = (uint64_t)c->n_logs;
+    h.c = (uint64_t)c->R;
+    const int rc = write_parts(c->dir, "checkpoint.bin", &h, state, sb, c->pts,
+                               sizeof(qf_log_point) * (size_t)(c->n_logs * c->R));
+    free(state);
+    c->last = qf_wall_s();
+    return rc;
+}
 
 static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
     log_ctx *c = (log_ctx *)vctx;
@@ -334,6 +469,8 @@ static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
     }
     memcpy(c->pts + c->n_logs * c->R, p, sizeof(qf_log_point) * (size_t)c->R);
     c->n_logs++;
+    if (c->every > 0 && qf_wall_s() - c->last >= c->every && p[0].step < c->steps && !c->ckpt_failed)
+        c->ckpt_failed = write_checkpoint(c, (qf_fleet *)f) != 0; /* a failed checkpoint is said once */
     if (c->quiet) return;
     const double frac = (double)p[0].step / (double)c->steps, el = qf_wall_s() - c->t0;
     const double done = (double)c->runs_done + frac * f->R;
@@ -554,26 +691,66 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
         goto done;
     }
 
-    qf_results_dir(dir, sizeof dir, first.out, "sweep");
-    if (qf_mkdir_p(dir)) {
-        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
-        rc = 1;
-        goto done;
+    if (ws->resume[0])
+        snprintf(dir, sizeof dir, "%s", ws->resume);
+    else
+        qf_results_dir(dir, sizeof dir, first.out, "sweep");
+    const uint64_t hash = words_hash(ws);
+    if (!ws->resume[0]) {
+        if (qf_mkdir_p(dir)) {
+            fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+            rc = 1;
+            goto done;
+        }
+        /* the words, so that --resume rebuilds exactly this sweep */
+        FILE *wf = qf_open_atomic(dir, "sweep.words", tmp, sizeof tmp);
+        if (!wf) {
+            fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
+            rc = 1;
+            goto done;
+        }
+        for (int i = 0; i < ws->n; i++) fprintf(wf, "%s\t%s\n", ws->w[i].origin, ws->w[i].text);
+        if (qf_close_atomic(wf, dir, "sweep.words", tmp)) {
+            rc = 1;
+            goto done;
+        }
     }
-    curves = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
-    if (!curves) {
-        fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
-        rc = 1;
-        goto done;
-    }
-    printf("results: %s (estimated %.0f s)\n", dir, est_total);
+    printf("results: %s (estimated %.0f s)%s\n", dir, est_total, ws->resume[0] ? ", resuming" : "");
     fflush(stdout);
-    fprintf(curves, "run,name,step,env_steps,metric,value\n");
     int64_t n_rows = 0;
     const double t_start = qf_wall_s();
+    g_stop = 0;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     for (int i = 0; i < n_fleets && rc == 0; i++) {
         const fleet_plan *pl = &plans[i];
         const int32_t R = (int32_t)(pl->count * sw.seeds);
+        char part[64];
+        /* a finished fleet: its rows are on disk */
+        snprintf(part, sizeof part, "fleet_%d.rows", i + 1);
+        file_header h;
+        char *payload = NULL;
+        size_t pn = 0;
+        int rr = read_parts(dir, part, ROWS_MAGIC, hash, &h, &payload, &pn);
+        if (rr < 0) {
+            rc = 1;
+            break;
+        }
+        if (rr == 0) {
+            if (h.a != (uint64_t)R || pn != sizeof(run_row) * (size_t)R) {
+                fprintf(stderr, "qfleet: %s/%s does not match fleet %d of this sweep\n", dir, part, i + 1);
+                free(payload);
+                rc = 1;
+                break;
+            }
+            memcpy(&rows[n_rows], payload, pn);
+            n_rows += R;
+            free(payload);
+            continue;
+        }
         qf_run_hp *hp = (qf_run_hp *)calloc((size_t)R, sizeof(qf_run_hp));
         uint32_t *keys = (uint32_t *)calloc((size_t)R * 2, sizeof(uint32_t));
         if (!hp || !keys) {
@@ -603,6 +780,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
             rc = 2;
             break;
         }
+        fl.stop = &g_stop;
         log_ctx lc;
         memset(&lc, 0, sizeof lc);
         lc.R = R;
@@ -614,13 +792,57 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
         lc.runs_done = n_rows;
         lc.runs_total = runs_total;
         lc.t0 = t_start;
-        const int trc = qf_fleet_train(&fl, fc.steps, on_log, &lc, err, sizeof err);
+        lc.dir = dir;
+        lc.hash = hash;
+        lc.every = first.checkpoint_seconds;
+        lc.last = qf_wall_s();
+        /* a fleet stopped part-way: its checkpoint */
+        rr = read_parts(dir, "checkpoint.bin", CKPT_MAGIC, hash, &h, &payload, &pn);
+        if (rr == 0 && h.fleet == (uint32_t)i) {
+            const size_t sb = qf_fleet_snapshot_bytes(&fl);
+            if (h.a != sb || h.c != (uint64_t)R || pn != sb + sizeof(qf_log_point) * (size_t)(h.b * h.c)) {
+                fprintf(stderr, "qfleet: %s/checkpoint.bin does not match fleet %d of this sweep (sizes differ)\n",
+                        dir, i + 1);
+                rr = -1;
+            } else if (qf_fleet_restore(&fl, payload) != QF_OK) {
+                fprintf(stderr, "qfleet: restoring the checkpoint: %s\n", b->err);
+                rr = -1;
+            } else {
+                lc.n_logs = lc.cap = (int64_t)h.b;
+                lc.pts = (qf_log_point *)malloc(sizeof(qf_log_point) * (size_t)(lc.cap * R + 1));
+                if (lc.pts) memcpy(lc.pts, payload + sb, sizeof(qf_log_point) * (size_t)(lc.n_logs * R));
+                if (!ws->quiet)
+                    fprintf(stderr, "qfleet: fleet %d resumes at step %lld of %lld\n", i + 1, (long long)fl.t,
+                            (long long)fc.steps);
+            }
+        } else if (rr == 0) {
+            fprintf(stderr, "qfleet: %s/checkpoint.bin is for fleet %u, but fleet %d is the first unfinished one\n", dir,
+                    h.fleet + 1, i + 1);
+            rr = -1;
+        }
+        free(payload);
+        if (rr < 0) {
+            qf_fleet_destroy(&fl);
+            free(hp);
+            free(keys);
+            rc = 1;
+            break;
+        }
+        const int trc = qf_fleet_train(&fl, fc.steps - fl.t, on_log, &lc, err, sizeof err);
         if (trc != QF_OK) {
             fprintf(stderr, "%sqfleet: fleet %d: training failed: %s (finished fleets are kept)\n", lc.tty ? "\n" : "",
                     i + 1, err);
             rc = 1;
+        } else if (g_stop && fl.t < fc.steps) {
+            const int cw = write_checkpoint(&lc, &fl);
+            fprintf(stderr, "%sqfleet: interrupted at step %lld of fleet %d; %s\n", lc.tty ? "\n" : "", (long long)fl.t,
+                    i + 1, cw ? "the checkpoint could not be written (the last one, if any, is kept)"
+                              : "checkpoint written");
+            fprintf(stderr, "qfleet: resume with: qfleet sweep --resume %s\n", dir);
+            rc = 130;
         }
-        for (int32_t r = 0; r < R && trc == QF_OK && lc.n_logs; r++) {
+        int64_t first_row = n_rows;
+        for (int32_t r = 0; r < R && trc == QF_OK && rc == 0 && lc.n_logs; r++) {
             const point *pt = &pts[pl->first + r / sw.seeds];
             run_row *row = &rows[n_rows];
             row->point = pt->index;
@@ -630,26 +852,74 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
             int64_t cnt;
             row->ret20 = qf_recent_return(lc.pts, lc.n_logs, R, r, &cnt);
             row->diverged_at = fl.diverged_at[r];
-            char name[512];
-            run_name(&sw, pt, row->seed, base_seed, name, sizeof name);
-            for (int64_t l = 0; l < lc.n_logs; l++) {
-                const qf_log_point *p = &lc.pts[l * R + r];
-                for (int m = 0; m < 9; m++) {
-                    const double v = metric(p, m);
-                    if (isnan(v)) continue;
-                    fprintf(curves, "%lld,%s,%lld,%lld,%s,%.9g\n", (long long)n_rows, name, (long long)p->step,
-                            (long long)p->env_steps, metric_names[m], v);
+            n_rows++;
+        }
+        if (rc == 0) {
+            /* this fleet's curves, then its rows (the rows mark it finished), then no checkpoint */
+            char cpart[64];
+            snprintf(cpart, sizeof cpart, "fleet_%d.curves", i + 1);
+            FILE *cf = qf_open_atomic(dir, cpart, tmp, sizeof tmp);
+            int wrc = cf ? 0 : -1;
+            for (int32_t r = 0; r < R && cf; r++) {
+                char name[512];
+                run_name(&sw, &pts[pl->first + r / sw.seeds], (int)(r % sw.seeds), base_seed, name, sizeof name);
+                for (int64_t l = 0; l < lc.n_logs; l++) {
+                    const qf_log_point *p = &lc.pts[l * R + r];
+                    for (int m = 0; m < 9; m++) {
+                        const double v = metric(p, m);
+                        if (isnan(v)) continue;
+                        fprintf(cf, "%lld,%s,%lld,%lld,%s,%.9g\n", (long long)(first_row + r), name, (long long)p->step,
+                                (long long)p->env_steps, metric_names[m], v);
+                    }
                 }
             }
-            n_rows++;
+            if (cf) wrc = qf_close_atomic(cf, dir, cpart, tmp);
+            memset(&h, 0, sizeof h);
+            memcpy(h.magic, ROWS_MAGIC, 8);
+            h.version = CKPT_VERSION;
+            h.fleet = (uint32_t)i;
+            h.hash = hash;
+            h.a = (uint64_t)R;
+            if (wrc || write_parts(dir, part, &h, &rows[first_row], sizeof(run_row) * (size_t)R, NULL, 0)) {
+                fprintf(stderr, "qfleet: cannot record fleet %d in %s (disk full?); the earlier fleets are kept\n",
+                        i + 1, dir);
+                rc = 1;
+            } else {
+                char ck[700];
+                snprintf(ck, sizeof ck, "%s/checkpoint.bin", dir);
+                remove(ck);
+            }
         }
         free(lc.pts);
         qf_fleet_destroy(&fl);
         free(hp);
         free(keys);
     }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc == 0) { /* every fleet finished: merge the curves */
+        curves = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
+        if (!curves) {
+            fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
+            rc = 1;
+        } else {
+            fprintf(curves, "run,name,step,env_steps,metric,value\n");
+            for (int i = 0; i < n_fleets; i++) {
+                char path[700], line[2048];
+                snprintf(path, sizeof path, "%s/fleet_%d.curves", dir, i + 1);
+                FILE *cf = fopen(path, "r");
+                if (!cf) {
+                    fprintf(stderr, "qfleet: %s is missing\n", path);
+                    rc = 1;
+                    break;
+                }
+                while (fgets(line, sizeof line, cf)) fputs(line, curves);
+                fclose(cf);
+            }
+        }
+    }
     if (!ws->quiet && isatty(2)) fprintf(stderr, "\n");
-    if (n_rows) {
+    if (rc == 0 && n_rows) {
         int wrc = qf_close_atomic(curves, dir, "curves.csv", tmp);
         curves = NULL;
         FILE *f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
@@ -717,6 +987,14 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
         if (wrc) {
             fprintf(stderr, "qfleet: writing the results into %s failed: %s\n", dir, strerror(errno));
             rc = rc ? rc : 1;
+        } else {
+            for (int i = 0; i < n_fleets; i++) { /* merged: the parts go */
+                char path[700];
+                snprintf(path, sizeof path, "%s/fleet_%d.curves", dir, i + 1);
+                remove(path);
+                snprintf(path, sizeof path, "%s/fleet_%d.rows", dir, i + 1);
+                remove(path);
+            }
         }
     }
 done:

@@ -4,6 +4,9 @@
 // expand into the right points, pack equal shapes into fleets, draw random axes reproducibly, and
 // a run inside a sweep fleet equals the same run trained alone, bit for bit.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -201,6 +204,132 @@ TEST(Sweep, ARunInASweepFleetEqualsTheSameRunTrainedAlone) {
         EXPECT_NE(curves.find(m), std::string::npos) << m;
     EXPECT_NE(read_file(ds + "/summary.md").find("| lr | alpha |"), std::string::npos);
     std::system(("rm -rf " + ds + " " + dt).c_str());
+}
+
+// ---- checkpoint and resume -------------------------------------------------------------------
+
+const char *const kLongSweep[] = {"sweep", "backend=cpu", "env=deep_sea", "env.size=8", "hidden=[]", "batch=16",
+                                  "learning_starts=16", "steps=30000", "log_every=500", "explore=bootstrap,count",
+                                  "lr=0.01,0.03", "seeds=2", "checkpoint_seconds=0.0001", "max_runs=4", "--quiet"};
+
+// Start the long sweep into dir in the background; returns the child's pid.
+pid_t spawn_sweep(const std::string &dir) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        std::vector<char *> argv;
+        argv.push_back((char *)QFLEET_BIN);
+        for (const char *a : kLongSweep) argv.push_back((char *)a);
+        std::string out = "out=" + dir;
+        argv.push_back((char *)out.c_str());
+        argv.push_back(nullptr);
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execv(QFLEET_BIN, argv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+bool exists(const std::string &p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0;
+}
+
+// Wait (up to 60 s) until the child wrote a checkpoint; false if it exited first.
+bool wait_for_checkpoint(pid_t pid, const std::string &dir) {
+    for (int i = 0; i < 6000; i++) {
+        if (exists(dir + "/checkpoint.bin")) return true;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) return false;
+        usleep(10000);
+    }
+    return false;
+}
+
+std::string long_sweep_args(const std::string &dir) {
+    std::string a;
+    for (const char *w : kLongSweep) a += std::string(w) + " ";
+    return a + "out=" + dir;
+}
+
+// kill -9 in the middle of a fleet, resume: the results equal an uninterrupted sweep's, bit for bit
+// (all but the SPS timing), and the finished fleets are neither lost nor repeated.
+TEST(Checkpoint, KillNineResumeEqualsAnUninterruptedSweep) {
+    const std::string full = tmp_path("full"), cut = tmp_path("cut");
+    ASSERT_EQ(run_qfleet(long_sweep_args(full)).code, 0);
+    const pid_t pid = spawn_sweep(cut);
+    ASSERT_TRUE(wait_for_checkpoint(pid, cut)) << "the sweep must write a checkpoint while it runs";
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFSIGNALED(st));
+    EXPECT_FALSE(exists(cut + "/runs.csv")) << "killed before the end: no final results yet";
+    CliResult r = run_qfleet("sweep --resume " + cut);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(read_file(full + "/runs.csv"), read_file(cut + "/runs.csv"));
+    auto no_sps = [](const std::string &t) {
+        std::stringstream in(t), out;
+        for (std::string line; std::getline(in, line);)
+            if (line.find(",SPS,") == std::string::npos) out << line << "\n";
+        return out.str();
+    };
+    EXPECT_EQ(no_sps(read_file(full + "/curves.csv")), no_sps(read_file(cut + "/curves.csv")));
+    EXPECT_FALSE(exists(cut + "/checkpoint.bin")) << "a finished sweep leaves no checkpoint";
+    std::system(("rm -rf " + full + " " + cut).c_str());
+}
+
+// SIGINT finishes the current step, writes a checkpoint and exits 130 with the resume command.
+TEST(Checkpoint, SigintWritesACheckpointAndSaysHowToResume) {
+    const std::string dir = tmp_path("int");
+    const pid_t pid = spawn_sweep(dir);
+    ASSERT_TRUE(wait_for_checkpoint(pid, dir));
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 130);
+    EXPECT_TRUE(exists(dir + "/checkpoint.bin"));
+    CliResult r = run_qfleet("sweep --resume " + dir);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_TRUE(exists(dir + "/runs.csv"));
+    std::system(("rm -rf " + dir).c_str());
+}
+
+// Corrupted, truncated, foreign and mismatched checkpoints are refused with a clear error.
+TEST(Checkpoint, BadCheckpointsAreRefused) {
+    const std::string dir = tmp_path("bad");
+    const pid_t pid = spawn_sweep(dir);
+    ASSERT_TRUE(wait_for_checkpoint(pid, dir));
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    const std::string ck = dir + "/checkpoint.bin", good = read_file(ck);
+    ASSERT_GT(good.size(), 1000u);
+    auto put = [&](const std::string &bytes) { std::ofstream(ck, std::ios::binary) << bytes; };
+    std::string flipped = good;
+    flipped[good.size() / 2] ^= 0x5a;
+    put(flipped);
+    expect_cli("sweep --resume " + dir, 1, "corrupted or truncated (checksum mismatch)");
+    put(good.substr(0, good.size() - 100));
+    expect_cli("sweep --resume " + dir, 1, "corrupted or truncated");
+    put(good.substr(0, 20));
+    expect_cli("sweep --resume " + dir, 1, "is not a qfleet checkpoint file");
+    put("hello, this is not a checkpoint at all, but long enough to hold a header of sixty bytes");
+    expect_cli("sweep --resume " + dir, 1, "is not a qfleet checkpoint file");
+    std::string other = good;
+    other[8] = 9;  // version
+    put(other);
+    expect_cli("sweep --resume " + dir, 1, "format version 9");
+    put(good);
+    const std::string words = read_file(dir + "/sweep.words");
+    std::ofstream(dir + "/sweep.words") << words << "command line\tgamma=0.9\n";
+    expect_cli("sweep --resume " + dir, 1, "belongs to another sweep");
+    std::ofstream(dir + "/sweep.words") << words;
+    expect_cli("sweep --resume /nonexistent/dir", 2, "cannot read /nonexistent/dir/sweep.words");
+    expect_cli("sweep lr=0.1 --resume " + dir, 2, "takes no other keys");
+    CliResult r = run_qfleet("sweep --resume " + dir);  // the good checkpoint still resumes
+    EXPECT_EQ(r.code, 0) << r.out;
+    std::system(("rm -rf " + dir).c_str());
 }
 
 }  // namespace
