@@ -306,11 +306,12 @@ int qf_sweep_check(const qf_words *ws, qf_config *cfg) {
 
 typedef struct fleet_plan {
     int64_t first, count; /* points [first, first + count) of the sorted order */
-    double bytes_per_run, us_per_run_step;
+    double bytes_per_run, seconds; /* memory per run, estimated training time */
 } fleet_plan;
 
 typedef struct point {
     int64_t index;       /* point number in the sweep */
+    double us;           /* estimated microseconds per run-step */
     char shape[4096];
     qf_config cfg;
 } point;
@@ -580,6 +581,30 @@ static void print_summary(FILE *f, const sweep *sw, const point *pts, const run_
     free(reg);
 }
 
+/* Bytes per run and microseconds per run-step of one run of configuration c (20 timed steps after
+ * a warm-up that fills one batch). */
+static int probe(qf_backend *b, const qf_config *c, double *bytes, double *us, char *err, size_t n) {
+    qf_config c1 = *c;
+    c1.runs = 1;
+    c1.seeds = 1;
+    c1.learning_starts = 0;
+    c1.log_every = 1000000000;
+    qf_fleet f1;
+    if (qf_fleet_create(&f1, b, &c1, NULL, NULL, err, n) != QF_OK) return -1;
+    *bytes = (double)(f1.bytes + qf_vecenv_bytes(1, c1.envs));
+    const int64_t warm = (c1.batch + c1.envs - 1) / c1.envs + 1;
+    int trc = qf_fleet_train(&f1, warm, NULL, NULL, err, n);
+    const double t0 = qf_wall_s();
+    if (trc == QF_OK) trc = qf_fleet_train(&f1, 20, NULL, NULL, err, n);
+    if (trc == QF_OK && b->sync(b) != QF_OK) {
+        snprintf(err, n, "%s", b->err);
+        trc = QF_ERR;
+    }
+    *us = 1e6 * (qf_wall_s() - t0) / 20.0;
+    qf_fleet_destroy(&f1);
+    return trc == QF_OK ? 0 : -1;
+}
+
 int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
     sweep sw;
     qf_config first;
@@ -615,31 +640,29 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
     for (int64_t p = 0; p < sw.n_points;) {
         int64_t q = p;
         while (q < sw.n_points && strcmp(pts[q].shape, pts[p].shape) == 0) q++;
-        /* bytes per run and speed from one run of this shape (a few timed steps) */
-        qf_config c1 = pts[p].cfg;
-        c1.runs = 1;
-        c1.seeds = 1;
-        c1.learning_starts = 0;
-        c1.log_every = 1000000000;
-        qf_fleet f1;
-        char err[768];
-        if (qf_fleet_create(&f1, b, &c1, NULL, NULL, err, sizeof err) != QF_OK) {
-            fprintf(stderr, "qfleet: point %lld: %s\n", (long long)pts[p].index, err);
-            rc = 2;
-            goto done;
-        }
-        const double bpr = (double)(f1.bytes + qf_vecenv_bytes(1, c1.envs));
-        const int64_t warm = (c1.batch + c1.envs - 1) / c1.envs + 1;
-        int trc = qf_fleet_train(&f1, warm, NULL, NULL, err, sizeof err);
-        const double t0 = qf_wall_s();
-        if (trc == QF_OK) trc = qf_fleet_train(&f1, 20, NULL, NULL, err, sizeof err);
-        if (trc == QF_OK) trc = b->sync(b);
-        const double us = 1e6 * (qf_wall_s() - t0) / 20.0;
-        qf_fleet_destroy(&f1);
-        if (trc != QF_OK) {
-            fprintf(stderr, "qfleet: point %lld: %s\n", (long long)pts[p].index, err);
-            rc = 1;
-            goto done;
+        /* bytes per run and speed from one run of each cost class (strategy, heads, bonus) of this
+         * shape: a few timed steps each; a fleet's runs take the largest class's bytes (K heads) */
+        double bpr = 0.0;
+        struct { char cls[64]; double us, bytes; } probes[16];
+        int n_probes = 0;
+        for (int64_t j = p; j < q; j++) {
+            char cls[64];
+            snprintf(cls, sizeof cls, "%s/%lld/%s", pts[j].cfg.explore, (long long)pts[j].cfg.heads, pts[j].cfg.bonus);
+            int k = 0;
+            while (k < n_probes && strcmp(probes[k].cls, cls) != 0) k++;
+            if (k == n_probes && n_probes < 16) {
+                char err[768];
+                if (probe(b, &pts[j].cfg, &probes[k].bytes, &probes[k].us, err, sizeof err)) {
+                    fprintf(stderr, "qfleet: point %lld: %s\n", (long long)pts[j].index, err);
+                    rc = 2;
+                    goto done;
+                }
+                snprintf(probes[k].cls, sizeof probes[k].cls, "%s", cls);
+                n_probes++;
+            }
+            if (k == 16) k = 15;
+            pts[j].us = probes[k].us;
+            bpr = probes[k].bytes > bpr ? probes[k].bytes : bpr;
         }
         const double mem_runs = 0.8 * (double)b->mem_free / bpr;
         int64_t cap_runs = pts[p].cfg.max_runs < (int64_t)mem_runs ? pts[p].cfg.max_runs : (int64_t)mem_runs;
@@ -655,16 +678,16 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
             plans[n_fleets].first = s;
             plans[n_fleets].count = q - s < per_fleet ? q - s : per_fleet;
             plans[n_fleets].bytes_per_run = bpr;
-            plans[n_fleets].us_per_run_step = us;
+            plans[n_fleets].seconds = 0.0;
+            for (int64_t j = s; j < s + plans[n_fleets].count; j++)
+                plans[n_fleets].seconds += 1e-6 * pts[j].us * (double)sw.seeds * (double)pts[j].cfg.steps;
             n_fleets++;
         }
         p = q;
     }
     const int64_t runs_total = sw.n_points * sw.seeds;
     double est_total = 0.0;
-    for (int i = 0; i < n_fleets; i++)
-        est_total += 1e-6 * plans[i].us_per_run_step * (double)plans[i].count * (double)sw.seeds *
-                     (double)pts[plans[i].first].cfg.steps;
+    for (int i = 0; i < n_fleets; i++) est_total += plans[i].seconds;
     printf("qfleet sweep: %lld points x %lld seeds = %lld runs in %d fleet%s on %s (%s)\n", (long long)sw.n_points,
            (long long)sw.seeds, (long long)runs_total, n_fleets, n_fleets == 1 ? "" : "s", b->name, b->device);
     for (int a = 0; a < sw.n_axes; a++) {
@@ -682,12 +705,12 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
             qf_config_get(c, "hidden", hid, sizeof hid);
             printf("%6d %7lld %7lld %14.4g %11.1fs  %s envs=%lld hidden=%s batch=%lld buffer=%lld steps=%lld\n", i + 1,
                    (long long)plans[i].count, (long long)(plans[i].count * sw.seeds), plans[i].bytes_per_run,
-                   1e-6 * plans[i].us_per_run_step * (double)(plans[i].count * sw.seeds) * (double)c->steps,
+                   plans[i].seconds,
                    qf_env_spec_of(c->env)->name, (long long)c->envs, hid, (long long)c->batch, (long long)c->buffer,
                    (long long)c->steps);
         }
-        printf("estimated time: %.0f s (from 20 timed steps of one run per shape; a GPU fleet scales better than "
-               "this linear estimate). --dry-run: nothing was trained.\n", est_total);
+        printf("estimated time: %.0f s (from 20 timed steps of one run per strategy and shape; a GPU fleet scales "
+               "better than this linear estimate). --dry-run: nothing was trained.\n", est_total);
         goto done;
     }
 
