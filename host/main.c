@@ -8,6 +8,7 @@
 #include "../kernels/backend.h"
 #include "bandits.h"
 #include "compare.h"
+#include "dist.h"
 #include "sweep.h"
 #include "words.h"
 #include "bench.h"
@@ -85,7 +86,7 @@ static int open_backend(const qf_config *cfg, qf_backend **out) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+static int run_main(int argc, char **argv, const qf_dist *dist) {
     const char *cmd = argc > 1 ? argv[1] : "";
     int first_key = 2;
     if (strchr(cmd, '=')) { /* `qfleet key=value ...`: the main job with keys */
@@ -124,6 +125,12 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    if (dist->size > 1 && !is_sweep) {
+        if (dist->rank == 0)
+            fprintf(stderr, "qfleet: under mpirun only `qfleet sweep` is split across ranks; run %s alone\n",
+                    cmd[0] ? cmd : "the main job");
+        return 2;
+    }
     qf_config cfg;
     qf_config_default(&cfg);
     char msg[1024];
@@ -210,7 +217,7 @@ int main(int argc, char **argv) {
         return rc;
     }
     if (is_compare || is_sweep) {
-        int rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b);
+        int rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
         qf_backend_close(b);
         free(texts);
         qf_words_free(&ws);
@@ -222,5 +229,13 @@ int main(int argc, char **argv) {
              : strcmp(argv[2], "explore") == 0 ? qf_bench_explore(&cfg, b)
                                                : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
     qf_backend_close(b);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    qf_dist dist;
+    qf_dist_init(&dist, &argc, &argv); /* MPI only when launched by mpirun */
+    const int rc = run_main(argc, argv, &dist);
+    qf_dist_finalize(&dist);
     return rc;
 }

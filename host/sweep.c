@@ -11,6 +11,7 @@
 
 #include <signal.h>
 
+#include "dist.h"
 #include "fleet.h"
 #include "results.h"
 
@@ -452,7 +453,9 @@ static int write_checkpoint(log_ctx *c, qf_fleet *f) {
     h.a = sb;
     h.b = (uint64_t)c->n_logs;
     h.c = (uint64_t)c->R;
-    const int rc = write_parts(c->dir, "checkpoint.bin", &h, state, sb, c->pts,
+    char name[64];
+    snprintf(name, sizeof name, "fleet_%d.ckpt", c->fleet + 1);
+    const int rc = write_parts(c->dir, name, &h, state, sb, c->pts,
                                sizeof(qf_log_point) * (size_t)(c->n_logs * c->R));
     free(state);
     c->last = qf_wall_s();
@@ -605,7 +608,7 @@ static int probe(qf_backend *b, const qf_config *c, double *bytes, double *us, c
     return trc == QF_OK ? 0 : -1;
 }
 
-int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
+int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     sweep sw;
     qf_config first;
     char msg[1024], dir[600], tmp[700];
@@ -637,7 +640,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
 
     /* pack: consecutive points of one shape, as many as memory and max_runs allow */
     int n_fleets = 0;
-    for (int64_t p = 0; p < sw.n_points;) {
+    for (int64_t p = 0; p < sw.n_points && d->rank == 0;) { /* rank 0 plans, the others receive the plan */
         int64_t q = p;
         while (q < sw.n_points && strcmp(pts[q].shape, pts[p].shape) == 0) q++;
         /* bytes per run and speed from one run of each cost class (strategy, heads, bonus) of this
@@ -655,7 +658,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
                 if (probe(b, &pts[j].cfg, &probes[k].bytes, &probes[k].us, err, sizeof err)) {
                     fprintf(stderr, "qfleet: point %lld: %s\n", (long long)pts[j].index, err);
                     rc = 2;
-                    goto done;
+                    goto planned;
                 }
                 snprintf(probes[k].cls, sizeof probes[k].cls, "%s", cls);
                 n_probes++;
@@ -672,7 +675,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
                             "%.3g GB free)\n", (long long)pts[p].index, (long long)sw.seeds, bpr / 1e6,
                     (long long)pts[p].cfg.max_runs, (double)b->mem_free / 1e9);
             rc = 2;
-            goto done;
+            goto planned;
         }
         for (int64_t s = p; s < q; s += per_fleet) {
             plans[n_fleets].first = s;
@@ -685,18 +688,26 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
         }
         p = q;
     }
+planned:
+    rc = qf_dist_max(d, rc);
+    if (rc) goto done;
+    qf_dist_bcast(d, &n_fleets, sizeof n_fleets);
+    qf_dist_bcast(d, plans, sizeof(fleet_plan) * (size_t)n_fleets);
     const int64_t runs_total = sw.n_points * sw.seeds;
     double est_total = 0.0;
     for (int i = 0; i < n_fleets; i++) est_total += plans[i].seconds;
-    printf("qfleet sweep: %lld points x %lld seeds = %lld runs in %d fleet%s on %s (%s)\n", (long long)sw.n_points,
-           (long long)sw.seeds, (long long)runs_total, n_fleets, n_fleets == 1 ? "" : "s", b->name, b->device);
-    for (int a = 0; a < sw.n_axes; a++) {
+    if (d->rank == 0)
+        printf("qfleet sweep: %lld points x %lld seeds = %lld runs in %d fleet%s on %s (%s)%s\n", (long long)sw.n_points,
+               (long long)sw.seeds, (long long)runs_total, n_fleets, n_fleets == 1 ? "" : "s", b->name, b->device,
+               d->size > 1 ? ", across MPI ranks" : "");
+    for (int a = 0; a < sw.n_axes && d->rank == 0; a++) {
         static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
         printf("  axis %-14s %-10s", sw.ax[a].key, kinds[sw.ax[a].kind]);
         const int nv = sw.ax[a].kind == AX_UNIFORM || sw.ax[a].kind == AX_LOGUNIFORM ? 2 : sw.ax[a].n;
         for (int j = 0; j < nv; j++) printf("%s%s", j ? ", " : " ", sw.ax[a].vals[j]);
         printf("  (%s)\n", sw.ax[a].origin);
     }
+    if (ws->dry_run && d->rank > 0) goto done;
     if (ws->dry_run) {
         printf("%6s %7s %7s %14s %12s  %s\n", "fleet", "points", "runs", "bytes/run", "est. time", "shape");
         for (int i = 0; i < n_fleets; i++) {
@@ -718,8 +729,9 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
         snprintf(dir, sizeof dir, "%s", ws->resume);
     else
         qf_results_dir(dir, sizeof dir, first.out, "sweep");
+    qf_dist_bcast(d, dir, sizeof dir); /* rank 0 names the folder (its clock) */
     const uint64_t hash = words_hash(ws);
-    if (!ws->resume[0]) {
+    if (!ws->resume[0] && d->rank == 0) {
         if (qf_mkdir_p(dir)) {
             fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
             rc = 1;
@@ -738,7 +750,9 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
             goto done;
         }
     }
-    printf("results: %s (estimated %.0f s)%s\n", dir, est_total, ws->resume[0] ? ", resuming" : "");
+    rc = qf_dist_max(d, rc);
+    if (rc) goto done;
+    if (d->rank == 0) printf("results: %s (estimated %.0f s)%s\n", dir, est_total, ws->resume[0] ? ", resuming" : "");
     fflush(stdout);
     int64_t n_rows = 0;
     const double t_start = qf_wall_s();
@@ -748,7 +762,9 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    for (int i = 0; i < n_fleets && rc == 0; i++) {
+    int64_t first_row = 0;
+    for (int i = 0; i < n_fleets && rc == 0; first_row += plans[i].count * sw.seeds, i++) {
+        if (i % d->size != d->rank) continue; /* another rank's fleet */
         const fleet_plan *pl = &plans[i];
         const int32_t R = (int32_t)(pl->count * sw.seeds);
         char part[64];
@@ -769,8 +785,6 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
                 rc = 1;
                 break;
             }
-            memcpy(&rows[n_rows], payload, pn);
-            n_rows += R;
             free(payload);
             continue;
         }
@@ -807,7 +821,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
         log_ctx lc;
         memset(&lc, 0, sizeof lc);
         lc.R = R;
-        lc.quiet = ws->quiet;
+        lc.quiet = ws->quiet || d->rank > 0;
         lc.tty = isatty(2);
         lc.fleet = i;
         lc.n_fleets = n_fleets;
@@ -820,12 +834,14 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
         lc.every = first.checkpoint_seconds;
         lc.last = qf_wall_s();
         /* a fleet stopped part-way: its checkpoint */
-        rr = read_parts(dir, "checkpoint.bin", CKPT_MAGIC, hash, &h, &payload, &pn);
+        char ckname[64];
+        snprintf(ckname, sizeof ckname, "fleet_%d.ckpt", i + 1);
+        rr = read_parts(dir, ckname, CKPT_MAGIC, hash, &h, &payload, &pn);
         if (rr == 0 && h.fleet == (uint32_t)i) {
             const size_t sb = qf_fleet_snapshot_bytes(&fl);
             if (h.a != sb || h.c != (uint64_t)R || pn != sb + sizeof(qf_log_point) * (size_t)(h.b * h.c)) {
-                fprintf(stderr, "qfleet: %s/checkpoint.bin does not match fleet %d of this sweep (sizes differ)\n",
-                        dir, i + 1);
+                fprintf(stderr, "qfleet: %s/%s does not match fleet %d of this sweep (sizes differ)\n", dir,
+                        ckname, i + 1);
                 rr = -1;
             } else if (qf_fleet_restore(&fl, payload) != QF_OK) {
                 fprintf(stderr, "qfleet: restoring the checkpoint: %s\n", b->err);
@@ -839,8 +855,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
                             (long long)fc.steps);
             }
         } else if (rr == 0) {
-            fprintf(stderr, "qfleet: %s/checkpoint.bin is for fleet %u, but fleet %d is the first unfinished one\n", dir,
-                    h.fleet + 1, i + 1);
+            fprintf(stderr, "qfleet: %s/%s is for fleet %u, not fleet %d\n", dir, ckname, h.fleet + 1, i + 1);
             rr = -1;
         }
         free(payload);
@@ -864,10 +879,9 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
             fprintf(stderr, "qfleet: resume with: qfleet sweep --resume %s\n", dir);
             rc = 130;
         }
-        int64_t first_row = n_rows;
         for (int32_t r = 0; r < R && trc == QF_OK && rc == 0 && lc.n_logs; r++) {
             const point *pt = &pts[pl->first + r / sw.seeds];
-            run_row *row = &rows[n_rows];
+            run_row *row = &rows[first_row + r];
             row->point = pt->index;
             row->seed = (int)(r % sw.seeds);
             row->fleet = i;
@@ -875,7 +889,6 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
             int64_t cnt;
             row->ret20 = qf_recent_return(lc.pts, lc.n_logs, R, r, &cnt);
             row->diverged_at = fl.diverged_at[r];
-            n_rows++;
         }
         if (rc == 0) {
             /* this fleet's curves, then its rows (the rows mark it finished), then no checkpoint */
@@ -909,7 +922,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
                 rc = 1;
             } else {
                 char ck[700];
-                snprintf(ck, sizeof ck, "%s/checkpoint.bin", dir);
+                snprintf(ck, sizeof ck, "%s/%s", dir, ckname);
                 remove(ck);
             }
         }
@@ -920,6 +933,33 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b) {
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    /* every rank's fleets are recorded in the folder: rank 0 reads them all, in fleet order */
+    {
+        const int rc_own = rc;
+        rc = qf_dist_max(d, rc);
+        qf_dist_barrier(d);
+        if (d->rank > 0 || rc) {
+            rc = rc_own ? rc_own : rc;
+            goto done;
+        }
+    }
+    for (int i = 0; i < n_fleets && rc == 0; i++) {
+        char part[64];
+        snprintf(part, sizeof part, "fleet_%d.rows", i + 1);
+        file_header h;
+        char *payload = NULL;
+        size_t pn = 0;
+        const int64_t R = plans[i].count * sw.seeds;
+        if (read_parts(dir, part, ROWS_MAGIC, hash, &h, &payload, &pn) != 0 || pn != sizeof(run_row) * (size_t)R) {
+            fprintf(stderr, "qfleet: fleet %d's results are missing or wrong in %s\n", i + 1, dir);
+            free(payload);
+            rc = 1;
+            break;
+        }
+        memcpy(&rows[n_rows], payload, pn);
+        n_rows += R;
+        free(payload);
+    }
     if (rc == 0) { /* every fleet finished: merge the curves */
         curves = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
         if (!curves) {

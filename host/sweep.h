@@ -19,12 +19,14 @@
 extern "C" {
 #endif
 
+struct qf_dist; /* dist.h: which rank of how many */
+
 /* Expand and check the sweep; cfg receives the configuration of its first point (for the backend).
  * Returns 0, or 2 after printing one line naming the origin, the key and the problem. */
 int qf_sweep_check(const qf_words *ws, qf_config *cfg);
 
 /* Run (or with ws->dry_run, plan) the sweep on backend b; returns the exit code. */
-int qf_cmd_sweep(const qf_words *ws, qf_backend *b);
+int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const struct qf_dist *d);
 
 #ifdef __cplusplus
 }

@@ -238,7 +238,7 @@ bool exists(const std::string &p) {
 // Wait (up to 60 s) until the child wrote a checkpoint; false if it exited first.
 bool wait_for_checkpoint(pid_t pid, const std::string &dir) {
     for (int i = 0; i < 6000; i++) {
-        if (exists(dir + "/checkpoint.bin")) return true;
+        if (exists(dir + "/fleet_1.ckpt")) return true;
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) return false;
         usleep(10000);
@@ -274,7 +274,7 @@ TEST(Checkpoint, KillNineResumeEqualsAnUninterruptedSweep) {
         return out.str();
     };
     EXPECT_EQ(no_sps(read_file(full + "/curves.csv")), no_sps(read_file(cut + "/curves.csv")));
-    EXPECT_FALSE(exists(cut + "/checkpoint.bin")) << "a finished sweep leaves no checkpoint";
+    EXPECT_FALSE(exists(cut + "/fleet_1.ckpt")) << "a finished sweep leaves no checkpoint";
     std::system(("rm -rf " + full + " " + cut).c_str());
 }
 
@@ -288,7 +288,7 @@ TEST(Checkpoint, SigintWritesACheckpointAndSaysHowToResume) {
     waitpid(pid, &st, 0);
     ASSERT_TRUE(WIFEXITED(st));
     EXPECT_EQ(WEXITSTATUS(st), 130);
-    EXPECT_TRUE(exists(dir + "/checkpoint.bin"));
+    EXPECT_TRUE(exists(dir + "/fleet_1.ckpt"));
     CliResult r = run_qfleet("sweep --resume " + dir);
     EXPECT_EQ(r.code, 0) << r.out;
     EXPECT_TRUE(exists(dir + "/runs.csv"));
@@ -303,7 +303,7 @@ TEST(Checkpoint, BadCheckpointsAreRefused) {
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
-    const std::string ck = dir + "/checkpoint.bin", good = read_file(ck);
+    const std::string ck = dir + "/fleet_1.ckpt", good = read_file(ck);
     ASSERT_GT(good.size(), 1000u);
     auto put = [&](const std::string &bytes) { std::ofstream(ck, std::ios::binary) << bytes; };
     std::string flipped = good;
@@ -330,6 +330,44 @@ TEST(Checkpoint, BadCheckpointsAreRefused) {
     CliResult r = run_qfleet("sweep --resume " + dir);  // the good checkpoint still resumes
     EXPECT_EQ(r.code, 0) << r.out;
     std::system(("rm -rf " + dir).c_str());
+}
+
+// ---- MPI ---------------------------------------------------------------------------------------
+
+// `mpirun -np 2 qfleet sweep` splits the fleets across two ranks and rank 0 merges them: the results
+// folder equals what one process writes (the SPS timing aside).
+TEST(Mpi, TwoRanksWriteTheSameResultsAsOneProcess) {
+#ifndef QFLEET_HAVE_MPI
+    GTEST_SKIP() << "this build has no MPI (apt-get install libopenmpi-dev openmpi-bin, then rebuild)";
+#else
+    if (std::system("mpirun --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not found";
+    const std::string one = tmp_path("mpi1"), two = tmp_path("mpi2");
+    const std::string args = " sweep backend=cpu env=deep_sea env.size=6 hidden=[] batch=16 learning_starts=16 "
+                             "steps=3000 log_every=500 explore=bootstrap,count lr=0.01,0.03 env.move_cost=0.01,0.02 "
+                             "seeds=2 max_runs=4 --quiet out=";
+    CliResult a = run_qfleet(args + one);
+    ASSERT_EQ(a.code, 0) << a.out;
+    EXPECT_NE(a.out.find("in 4 fleets"), std::string::npos) << a.out;
+    const std::string mpirun = "mpirun --allow-run-as-root --oversubscribe -np 2 " + std::string(QFLEET_BIN);
+    FILE *p = popen((mpirun + args + two + " 2>&1").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, got);
+    const int st = pclose(p);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << out;
+    EXPECT_NE(out.find("across MPI ranks"), std::string::npos) << out;
+    EXPECT_EQ(read_file(one + "/runs.csv"), read_file(two + "/runs.csv"));
+    EXPECT_EQ(read_file(one + "/summary.md"), read_file(two + "/summary.md"));
+    auto no_sps = [](const std::string &t) {
+        std::stringstream in(t), o;
+        for (std::string line; std::getline(in, line);)
+            if (line.find(",SPS,") == std::string::npos) o << line << "\n";
+        return o.str();
+    };
+    EXPECT_EQ(no_sps(read_file(one + "/curves.csv")), no_sps(read_file(two + "/curves.csv")));
+    std::system(("rm -rf " + one + " " + two).c_str());
+#endif
 }
 
 }  // namespace

@@ -138,10 +138,21 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
                  e != cudaSuccess ? cudaGetErrorString(e) : "no device found");
         return NULL;
     }
-    e = cudaSetDevice(0);
+    // one GPU per process: QFLEET_DEVICE, else the local rank under mpirun (rank r of a node takes
+    // GPU r mod count), else GPU 0
+    int dev = 0;
+    const char *names[] = {"QFLEET_DEVICE", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"};
+    for (const char *nm : names) {
+        const char *v = getenv(nm);
+        if (v && *v) {
+            dev = atoi(v) % count;
+            break;
+        }
+    }
+    e = cudaSetDevice(dev);
     if (e == cudaSuccess) e = cudaFree(0); // creates the context: driver problems surface here
     if (e != cudaSuccess) {
-        snprintf(err, err_len, "CUDA device 0 cannot be used: %s", cudaGetErrorString(e));
+        snprintf(err, err_len, "CUDA device %d cannot be used: %s", dev, cudaGetErrorString(e));
         return NULL;
     }
     qf_backend *b = (qf_backend *)calloc(1, sizeof *b);
@@ -156,9 +167,9 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     cudaDeviceProp prop;
     int clock_khz = 0, bus_bits = 0;
     size_t free_b = 0, total_b = 0;
-    e = cudaGetDeviceProperties(&prop, 0);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, 0);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, 0);
+    e = cudaGetDeviceProperties(&prop, dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev);
     if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking);
     if (e == cudaSuccess && cublasCreate(&impl->blas) != CUBLAS_STATUS_SUCCESS) {
@@ -185,7 +196,7 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     impl->sm_count = prop.multiProcessorCount;
     b->kind = QF_BACKEND_CUDA;
     b->name = "cuda";
-    snprintf(b->device, sizeof b->device, "%.180s, sm_%d%d, %d SMs, %.1f GiB", prop.name, prop.major,
+    snprintf(b->device, sizeof b->device, "GPU %d: %.170s, sm_%d%d, %d SMs, %.1f GiB", dev, prop.name, prop.major,
              prop.minor, prop.multiProcessorCount, (double)total_b / (1 << 30));
     b->mem_total = total_b;
     b->mem_free = free_b;
