@@ -73,6 +73,62 @@ def plot_sweep(d, plt):
     return made
 
 
+def median(v):
+    v = sorted(v)
+    return v[(len(v) - 1) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
+
+
+def scaling_plot(d, plt, solve, title):
+    """solve: strategy -> size -> [episodes to solve, inf when unsolved]; writes scaling.png."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ymax = 1.0
+    for strat, by_size in sorted(solve.items()):
+        xs, ys, xu = [], [], []
+        for n in sorted(by_size):
+            med = median(by_size[n])
+            if math.isinf(med):
+                xu.append(n)
+            else:
+                xs.append(n)
+                ys.append(med)
+                ymax = max(ymax, med)
+        line, = ax.plot(xs, ys, marker="o", label=strat)
+        for n in xu:
+            ax.annotate("x", (n, 1), xycoords=("data", "axes fraction"), color=line.get_color(), ha="center", va="top")
+    ns = sorted({n for s in solve.values() for n in s})
+    ax.plot(ns, [2 ** n + 100 for n in ns], "--", color="gray", label="2^N + 100")
+    ax.set_yscale("log")
+    ax.set_ylim(1, max(ymax * 10, 10))
+    ax.set_xlabel("DeepSea size N")
+    ax.set_ylabel("median episodes to solve (x: median seed unsolved)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(d, "scaling.png"), dpi=120)
+    plt.close(fig)
+
+
+def sweep_scaling(d, plt):
+    """A DeepSea sweep over env.size: episodes to solve per strategy (bsuite's criterion)."""
+    path = os.path.join(d, "runs.csv")
+    if not os.path.exists(path):
+        return []
+    solve = defaultdict(lambda: defaultdict(list))
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "env.size" not in rows[0] or "deep_sea" not in rows[0]["name"]:
+        return []
+    for r in rows:
+        n = int(float(r["env.size"]))
+        e = num(r["episodes_to_solve"])
+        ok = r["status"] == "finished" and e == e and e <= 2 ** n + 100
+        strat = re.sub(r"__env\.size=[^_]*", "", re.sub(r"__seed\d+$", "", r["name"]))
+        solve[strat][n].append(e if ok else float("inf"))
+    scaling_plot(d, plt, solve, "DeepSea scaling (sweep)")
+    return ["scaling.png"]
+
+
 def plot_compare(d, plt):
     curves = defaultdict(lambda: defaultdict(dict))  # size -> strategy -> seed -> [(episodes, regret)]
     with open(os.path.join(d, "curves.csv")) as f:
@@ -103,33 +159,7 @@ def plot_compare(d, plt):
             e = num(r["episodes_to_solve"]) if r["solved"] == "1" else float("inf")
             solve[r["strategy"]][int(r["size"])].append(e)
     top = max(max(len(v) for v in s.values()) for s in solve.values())
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ymax = 1.0
-    for strat, by_size in solve.items():
-        xs, ys, xu = [], [], []
-        for n in sorted(by_size):
-            v = sorted(by_size[n])
-            med = v[(len(v) - 1) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
-            (xu if math.isinf(med) else xs).append(n)
-            if not math.isinf(med):
-                ys.append(med)
-                ymax = max(ymax, med)
-        line, = ax.plot(xs, ys, marker="o", label=strat)
-        ax.plot(xu, [None] * len(xu))
-        for n in xu:
-            ax.annotate("x", (n, 1), xycoords=("data", "axes fraction"), color=line.get_color(), ha="center", va="top")
-    ns = sorted({n for s in solve.values() for n in s})
-    ax.plot(ns, [2 ** n + 100 for n in ns], "--", color="gray", label="2^N + 100")
-    ax.set_yscale("log")
-    ax.set_ylim(1, max(ymax * 10, 10))
-    ax.set_xlabel("DeepSea size N")
-    ax.set_ylabel("median episodes to solve (x: median seed unsolved)")
-    ax.set_title(f"DeepSea scaling ({top} seeds per point)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(d, "scaling.png"), dpi=120)
-    plt.close(fig)
+    scaling_plot(d, plt, solve, f"DeepSea scaling ({top} seeds per point)")
     return ["regret.png", "scaling.png"]
 
 
@@ -153,7 +183,10 @@ def main(argv):
             continue
         with open(path) as f:
             header = f.readline().strip().split(",")
-        made = plot_compare(d, plt) if header[:2] == ["size", "strategy"] else plot_sweep(d, plt)
+        if header[:2] == ["size", "strategy"]:
+            made = plot_compare(d, plt)
+        else:
+            made = plot_sweep(d, plt) + sweep_scaling(d, plt)
         print(f"{d}: " + ", ".join(made))
     return rc
 

@@ -332,6 +332,30 @@ TEST(Checkpoint, BadCheckpointsAreRefused) {
     std::system(("rm -rf " + dir).c_str());
 }
 
+// A full disk (here: a file-size limit, so writes fail as on a full disk) gives a clear error and a
+// non-zero exit; no half-written file is left under a final name, and the files written before stay.
+TEST(Sweep, AFullDiskGivesAClearErrorAndLeavesNoHalfWrittenFile) {
+    const std::string dir = tmp_path("full");
+    const std::string cmd = "bash -c 'ulimit -f 8; trap \"\" XFSZ; " + std::string(QFLEET_BIN) +
+                            " sweep backend=cpu env=deep_sea env.size=6 hidden=[] batch=16 learning_starts=16 "
+                            "steps=3000 log_every=100 lr=0.01,0.03 seeds=2 max_runs=2 --quiet out=" + dir + "' 2>&1";
+    FILE *p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, got);
+    const int st = pclose(p);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 1) << out;
+    EXPECT_NE(out.find("cannot write " + dir + "/fleet_1.curves: File too large"), std::string::npos) << out;
+    EXPECT_NE(out.find("disk full?"), std::string::npos) << out;
+    EXPECT_TRUE(exists(dir + "/sweep.words")) << "written before the disk filled up";
+    EXPECT_FALSE(exists(dir + "/runs.csv"));
+    EXPECT_FALSE(exists(dir + "/fleet_1.curves"));
+    EXPECT_FALSE(exists(dir + "/fleet_1.curves.tmp")) << "the temporary file is removed";
+    std::system(("rm -rf " + dir).c_str());
+}
+
 // ---- MPI ---------------------------------------------------------------------------------------
 
 // `mpirun -np 2 qfleet sweep` splits the fleets across two ranks and rank 0 merges them: the results
