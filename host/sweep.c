@@ -507,6 +507,7 @@ typedef struct run_row {
     qf_log_point last;
     double ret20;
     int32_t diverged_at;
+    int32_t failed; /* the fleet's training failed (a backend error): status "failed" */
 } run_row;
 
 static void run_name(const sweep *sw, const point *pt, int seed, uint32_t base_seed, char *out, size_t len) {
@@ -868,9 +869,8 @@ planned:
         }
         const int trc = qf_fleet_train(&fl, fc.steps - fl.t, on_log, &lc, err, sizeof err);
         if (trc != QF_OK) {
-            fprintf(stderr, "%sqfleet: fleet %d: training failed: %s (finished fleets are kept)\n", lc.tty ? "\n" : "",
-                    i + 1, err);
-            rc = 1;
+            fprintf(stderr, "%sqfleet: fleet %d: training failed: %s (its runs are marked failed; the other fleets go "
+                            "on)\n", lc.tty ? "\n" : "", i + 1, err);
         } else if (g_stop && fl.t < fc.steps) {
             const int cw = write_checkpoint(&lc, &fl);
             fprintf(stderr, "%sqfleet: interrupted at step %lld of fleet %d; %s\n", lc.tty ? "\n" : "", (long long)fl.t,
@@ -879,16 +879,23 @@ planned:
             fprintf(stderr, "qfleet: resume with: qfleet sweep --resume %s\n", dir);
             rc = 130;
         }
-        for (int32_t r = 0; r < R && trc == QF_OK && rc == 0 && lc.n_logs; r++) {
+        for (int32_t r = 0; r < R && rc == 0; r++) {
             const point *pt = &pts[pl->first + r / sw.seeds];
             run_row *row = &rows[first_row + r];
+            memset(row, 0, sizeof *row);
             row->point = pt->index;
             row->seed = (int)(r % sw.seeds);
             row->fleet = i;
+            row->diverged_at = fl.diverged_at[r];
+            row->failed = trc != QF_OK || !lc.n_logs;
+            if (row->failed) {
+                row->ret20 = row->last.td_loss = row->last.q_values = row->last.regret = row->last.intrinsic = NAN;
+                row->last.distinct = -1;
+                continue;
+            }
             row->last = lc.pts[(lc.n_logs - 1) * R + r];
             int64_t cnt;
             row->ret20 = qf_recent_return(lc.pts, lc.n_logs, R, r, &cnt);
-            row->diverged_at = fl.diverged_at[r];
         }
         if (rc == 0) {
             /* this fleet's curves, then its rows (the rows mark it finished), then no checkpoint */
@@ -1005,7 +1012,8 @@ planned:
                     fprintf(f, ",\"%s\"", v);
                 }
                 fprintf(f, ",%lld,%s,%d,%lld", (long long)(pt->cfg.seed + rw->seed),
-                        rw->diverged_at >= 0 ? "diverged" : "finished", rw->diverged_at, (long long)rw->last.episodes);
+                        rw->failed ? "failed" : rw->diverged_at >= 0 ? "diverged" : "finished", rw->diverged_at,
+                        (long long)rw->last.episodes);
                 qf_csv_num(f, rw->ret20);
                 qf_csv_num(f, rw->last.td_loss);
                 qf_csv_num(f, rw->last.q_values);
@@ -1047,6 +1055,13 @@ planned:
         print_summary(stdout, &sw, pts, rows, n_rows, base_seed, 0);
         printf("\n%lld runs in %.1f s; results: %s/{runs.csv,curves.csv,summary.md,config.txt}\n", (long long)n_rows,
                qf_wall_s() - t_start, dir);
+        int64_t n_failed = 0;
+        for (int64_t i = 0; i < n_rows; i++) n_failed += rows[i].failed;
+        if (n_failed) {
+            fprintf(stderr, "qfleet: %lld runs failed (status failed in runs.csv); the others finished\n",
+                    (long long)n_failed);
+            rc = rc ? rc : 1;
+        }
         if (wrc) {
             fprintf(stderr, "qfleet: writing the results into %s failed: %s\n", dir, strerror(errno));
             rc = rc ? rc : 1;
