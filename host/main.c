@@ -210,25 +210,20 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
     }
 
     qf_backend *b;
-    if (open_backend(&cfg, &b)) return 1;
-    if (is_solve || is_train || is_bandits) {
-        int rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, b) : qf_cmd_bandits(&cfg, b);
+    int rc = 1;
+    if (open_backend(&cfg, &b) == 0) {
+        if (is_solve || is_train || is_bandits)
+            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, b) : qf_cmd_bandits(&cfg, b);
+        else if (is_compare || is_sweep)
+            rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
+        else
+            rc = strcmp(argv[2], "train") == 0     ? qf_bench_train(&cfg, b)
+                 : strcmp(argv[2], "explore") == 0 ? qf_bench_explore(&cfg, b)
+                                                   : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
         qf_backend_close(b);
-        return rc;
-    }
-    if (is_compare || is_sweep) {
-        int rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
-        qf_backend_close(b);
-        free(texts);
-        qf_words_free(&ws);
-        return rc;
     }
     free(texts);
     qf_words_free(&ws);
-    int rc = strcmp(argv[2], "train") == 0     ? qf_bench_train(&cfg, b)
-             : strcmp(argv[2], "explore") == 0 ? qf_bench_explore(&cfg, b)
-                                               : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
-    qf_backend_close(b);
     return rc;
 }
 
