@@ -181,7 +181,7 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
 /* Time a fleet of c->runs runs: warm-up past one batch, then doubling chunks until `seconds`.
  * Returns QF_OK with microseconds per run-step, bytes per run and steps timed. */
 static int time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
-                      int64_t *steps, char *err, size_t err_len) {
+                      int64_t *steps, double *syncs, char *err, size_t err_len) {
     qf_config c = *cfg;
     c.learning_starts = 0;
     c.train_every = 1;
@@ -191,7 +191,10 @@ static int time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, 
     if (qf_fleet_create(&f, b, &c, hp, NULL, err, err_len) != QF_OK) return QF_ERR;
     int64_t warm = (c.batch + c.envs - 1) / c.envs + 1, total = 0;
     double elapsed = 0;
+    f.log_at_end = 0; /* log points only every log_every (never, here) */
     int rc = qf_fleet_train(&f, warm, NULL, NULL, err, err_len);
+    const unsigned long long syncs0 = b->n_sync;
+    int64_t chunks = 0;
     for (int64_t chunk = 1; rc == QF_OK; chunk *= 2) {
         double t0 = now_s();
         rc = qf_fleet_train(&f, chunk, NULL, NULL, err, err_len);
@@ -201,9 +204,13 @@ static int time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, 
         }
         elapsed += now_s() - t0;
         total += chunk;
+        chunks++;
         if (elapsed >= cfg->seconds && total >= 3) break;
     }
     *us = 1e6 * elapsed / ((double)total * (double)(c.runs * c.seeds));
+    /* host synchronizations per training iteration (the explicit sync closing each timed chunk taken
+     * out; no log points fall inside the timed chunks) */
+    *syncs = ((double)(b->n_sync - syncs0) - (double)chunks) / (double)total;
     *bytes = (double)(f.bytes + qf_vecenv_bytes(f.R, c.envs)) / (double)f.R;
     *steps = total;
     qf_fleet_destroy(&f);
@@ -216,22 +223,22 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
            b->name, b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
     for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
     printf(", explore=%s, one update per env step\n", cfg->explore);
-    printf("%7s %14s %12s %16s %14s %12s\n", "runs", "env-steps/s", "updates/s", "us per run-step",
-           "bytes per run", "steps timed");
+    printf("%7s %14s %12s %16s %14s %12s %12s\n", "runs", "env-steps/s", "updates/s", "us per run-step",
+           "bytes per run", "steps timed", "syncs/step");
     for (int s = 0; s < 4; s++) {
         if (sizes[s] > cfg->max_runs) break;
         qf_config c = *cfg;
         c.runs = sizes[s];
         c.seeds = 1;
-        double us, bytes;
+        double us, bytes, syncs;
         int64_t total;
         char err[768];
-        if (time_fleet(&c, b, NULL, &us, &bytes, &total, err, sizeof err) != QF_OK) {
+        if (time_fleet(&c, b, NULL, &us, &bytes, &total, &syncs, err, sizeof err) != QF_OK) {
             printf("%7lld  (stops here: %s)\n", (long long)c.runs, err);
             break;
         }
-        printf("%7lld %14.4g %12.4g %16.4g %14.4g %12lld\n", (long long)c.runs, 1e6 * (double)c.envs / us, 1e6 / us,
-               us, bytes, (long long)total);
+        printf("%7lld %14.4g %12.4g %16.4g %14.4g %12lld %12.3g\n", (long long)c.runs, 1e6 * (double)c.envs / us,
+               1e6 / us, us, bytes, (long long)total, syncs);
         fflush(stdout);
     }
     return 0;
@@ -255,10 +262,10 @@ int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
             c.seeds = 1;
             snprintf(c.explore, sizeof c.explore, "%s", names[k]);
             if (k == 1 && c.alpha <= 0.0) c.alpha = 0.1; /* Boltzmann needs a temperature */
-            double us, bytes;
+            double us, bytes, syncs;
             int64_t total;
             char err[768];
-            if (time_fleet(&c, b, NULL, &us, &bytes, &total, err, sizeof err) != QF_OK) {
+            if (time_fleet(&c, b, NULL, &us, &bytes, &total, &syncs, err, sizeof err) != QF_OK) {
                 printf("%7lld %-10s (stops here: %s)\n", (long long)c.runs, names[k], err);
                 return 0;
             }

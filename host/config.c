@@ -51,6 +51,8 @@ static const key_spec keys[] = {
     {"alpha", K_FLOAT, OFF(alpha), 0, "0", 0, 1e6, NULL,
      "soft-Q temperature: target alpha*logsumexp(Q/alpha); 0 = hard max (DQN)"},
     {"policy", K_INT, OFF(policy), 0, "0", 0, 1, NULL, "solve: also print the optimal (soft) policy"},
+    {"profile", K_INT, OFF(profile), 0, "0", 0, 1e9, NULL,
+     "train: warm up past learning_starts, then run this many iterations between cudaProfilerStart/Stop"},
     {"explore", K_CHOICE, OFF(explore), SZ(explore), "epsilon", 0, 0,
      "epsilon|boltzmann|bootstrap|rnd|count",
      "exploration: epsilon-greedy (eps_*), Boltzmann at alpha, bootstrapped ensemble with priors, "

@@ -30,6 +30,7 @@ typedef struct qf_config {
     double gamma;      /* discount */
     double alpha;      /* soft-Q temperature; 0 = hard max (DQN) */
     int64_t policy;    /* solve: also print the optimal policy */
+    int64_t profile;   /* train: warm up, then capture this many iterations for a profiler */
     /* trainer */
     char explore[16];  /* epsilon | boltzmann | bootstrap | rnd | count */
     char bonus[16];    /* auto | none | rnd | count: intrinsic reward added to any strategy */

@@ -1,6 +1,7 @@
 /* fleet.c — allocation of a fleet and the soft Q-learning loop (written once, backend-agnostic). */
 #define _POSIX_C_SOURCE 200809L
 #include "fleet.h"
+#include "prof.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -326,6 +327,7 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         qf_fleet_solve_v0(f); /* NaN when the solver cannot answer */
     }
     f->last_log_time = now_s();
+    f->log_at_end = 1;
     return QF_OK;
 fail:
     qf_fleet_destroy(f);
@@ -402,10 +404,14 @@ static int learn_once(qf_fleet *f, int64_t stored) {
             return QF_ERR;
     }
     f->n_updates++;
-    if (f->cfg.tau < 1.0) return b->target_update(b, n, f->hp, f->params, f->target, f->status, 0);
-    if (f->n_updates % (uint32_t)f->cfg.target_every == 0)
-        return b->target_update(b, n, f->hp, f->params, f->target, f->status, 1);
-    return QF_OK;
+    int rc = QF_OK;
+    QF_RANGE_PUSH("target");
+    if (f->cfg.tau < 1.0)
+        rc = b->target_update(b, n, f->hp, f->params, f->target, f->status, 0);
+    else if (f->n_updates % (uint32_t)f->cfg.target_every == 0)
+        rc = b->target_update(b, n, f->hp, f->params, f->target, f->status, 1);
+    QF_RANGE_POP();
+    return rc;
 }
 
 /* Reduce the statistics since the last log point into points [R]. */
@@ -503,30 +509,45 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
         const uint32_t t = (uint32_t)f->t;
         const int64_t ptr = (f->t * E) % f->C;
         /* act: Q(s, .) of every env's network, then each run's strategy */
-        if (b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) != QF_OK ||
-            q_forward(f, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act) != QF_OK ||
-            (f->any_count_act && b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) != QF_OK) ||
-            b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) != QF_OK ||
-            /* step with auto-reset; s' before the reset goes to the replay */
-            b->env_step(b, &f->env.batch, f->actions, t, f->next_obs, f->next_idx) != QF_OK ||
-            (f->counts.mode != QF_COUNT_OFF &&
-             b->count_update(b, &f->counts, E, f->next_obs, f->next_idx) != QF_OK) ||
-            (f->any_count_act && b->count_sa_update(b, &f->counts, E, f->obs, f->obs_idx, f->actions) != QF_OK) ||
-            (f->has_rnd && (rnd_forward(f, E, f->next_obs, f->next_idx, 1) != QF_OK ||
-                            b->rnd_reward(b, &f->rnd, f->hp, E, f->env.batch.flags, f->intr_env) != QF_OK)) ||
-            b->replay_store(b, &f->replay, f->hp, f->keys, E, ptr, t, f->obs, f->obs_idx, f->actions,
-                            f->env.batch.reward, f->env.batch.flags, f->next_obs, f->next_idx,
-                            f->has_rnd ? f->intr_env : NULL) != QF_OK) {
+        QF_RANGE_PUSH("act");
+        int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
+                 q_forward(f, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act) == QF_OK &&
+                 (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
+                 b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK;
+        QF_RANGE_POP();
+        /* step with auto-reset; s' before the reset goes to the replay */
+        QF_RANGE_PUSH("step");
+        ok = ok && b->env_step(b, &f->env.batch, f->actions, t, f->next_obs, f->next_idx) == QF_OK;
+        QF_RANGE_POP();
+        QF_RANGE_PUSH("bonus");
+        ok = ok && (f->counts.mode == QF_COUNT_OFF ||
+                    b->count_update(b, &f->counts, E, f->next_obs, f->next_idx) == QF_OK);
+        ok = ok && (!f->any_count_act ||
+                    b->count_sa_update(b, &f->counts, E, f->obs, f->obs_idx, f->actions) == QF_OK);
+        ok = ok && (!f->has_rnd || (rnd_forward(f, E, f->next_obs, f->next_idx, 1) == QF_OK &&
+                                    b->rnd_reward(b, &f->rnd, f->hp, E, f->env.batch.flags, f->intr_env) == QF_OK));
+        QF_RANGE_POP();
+        QF_RANGE_PUSH("store");
+        ok = ok && b->replay_store(b, &f->replay, f->hp, f->keys, E, ptr, t, f->obs, f->obs_idx, f->actions,
+                                   f->env.batch.reward, f->env.batch.flags, f->next_obs, f->next_idx,
+                                   f->has_rnd ? f->intr_env : NULL) == QF_OK;
+        QF_RANGE_POP();
+        if (!ok) {
             rc = QF_ERR;
             break;
         }
         f->t++;
         const int64_t total = f->t * E, stored = total < f->C ? total : f->C;
-        if (total >= f->cfg.learning_starts && (f->t - 1) % f->cfg.train_every == 0)
+        if (total >= f->cfg.learning_starts && (f->t - 1) % f->cfg.train_every == 0) {
+            QF_RANGE_PUSH("learn");
             for (int64_t u = 0; u < f->cfg.updates && rc == QF_OK; u++) rc = learn_once(f, stored);
-        if (rc == QF_OK && (f->t % f->cfg.log_every == 0 || s == steps - 1)) {
+            QF_RANGE_POP();
+        }
+        if (rc == QF_OK && (f->t % f->cfg.log_every == 0 || (s == steps - 1 && f->log_at_end))) {
+            QF_RANGE_PUSH("log"); /* the only place the host waits for the device */
             rc = collect(f, pts);
             if (rc == QF_OK && log) log(ctx, f, pts);
+            QF_RANGE_POP();
         }
     }
     if (rc != QF_OK) snprintf(err, err_len, "%s", b->err);

@@ -76,6 +76,7 @@ typedef struct qf_fleet {
     uint32_t *cnt_host;              /* [R*S] scratch (exact counts) */
     double last_log_time;
     int64_t last_log_step;
+    int log_at_end;             /* 1 (default): qf_fleet_train also logs after its last step */
     volatile int *stop;         /* when set and *stop != 0, qf_fleet_train returns after the current step */
 } qf_fleet;
 

@@ -128,6 +128,24 @@ int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
         fprintf(stderr, "qfleet: %s\n", err);
         return 2;
     }
+    if (cfg->profile > 0) { /* warm-up (learning has started), then the captured iterations, nothing written */
+        const int64_t warm = cfg->learning_starts / cfg->envs + 10;
+        fl.log_at_end = 0;
+        int prc = qf_fleet_train(&fl, warm, NULL, NULL, err, sizeof err);
+        if (prc == QF_OK && b->profile) prc = b->profile(b, 1);
+        const double t0 = qf_wall_s();
+        if (prc == QF_OK) prc = qf_fleet_train(&fl, cfg->profile, NULL, NULL, err, sizeof err);
+        if (prc == QF_OK) prc = b->sync(b);
+        const double el = qf_wall_s() - t0;
+        if (prc == QF_OK && b->profile) prc = b->profile(b, 0);
+        if (prc != QF_OK) fprintf(stderr, "qfleet: profile: %s\n", err[0] ? err : b->err);
+        else
+            printf("qfleet: profiled %lld iterations after %lld warm-up steps (%.3g ms per iteration)%s\n",
+                   (long long)cfg->profile, (long long)warm, 1e3 * el / (double)cfg->profile,
+                   b->profile ? "" : "; this backend has no profiler capture (the NVTX ranges still mark the phases)");
+        qf_fleet_destroy(&fl);
+        return prc == QF_OK ? 0 : 1;
+    }
     if (qf_mkdir_p(dir)) {
         fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
         qf_fleet_destroy(&fl);

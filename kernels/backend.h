@@ -30,12 +30,15 @@ struct qf_backend {
     double peak_bytes_per_s;/* memory bandwidth bound (0 when unknown) */
     char err[512];
     void *impl;
+    unsigned long long n_sync; /* host-device synchronizations so far (upload, download, sync) */
 
     void *(*alloc)(qf_backend *b, size_t bytes);                 /* zeroed; NULL on failure */
     void (*release)(qf_backend *b, void *p);
     int (*upload)(qf_backend *b, void *dst, const void *src, size_t bytes);
     int (*download)(qf_backend *b, void *dst, const void *src, size_t bytes);
     int (*sync)(qf_backend *b);
+    /* profiler capture on/off (cudaProfilerStart/Stop); NULL where there is nothing to capture */
+    int (*profile)(qf_backend *b, int on);
     /* every env of the batch starts a fresh episode; statistics cleared */
     int (*env_reset)(qf_backend *b, const qf_env_batch *batch);
     /* one step of every env at global step t; see qf_batch_step_one for the arguments */

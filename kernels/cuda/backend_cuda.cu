@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cuda_profiler_api.h>
+
 #include "cuda_impl.h"
 
 static cudaStream_t stream_of(qf_backend *b) { return ((cuda_impl *)b->impl)->stream; }
@@ -79,17 +81,30 @@ static void cuda_release(qf_backend *b, void *p) {
 static int cuda_upload(qf_backend *b, void *dst, const void *src, size_t bytes) {
     QF_CUDA_TRY(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_of(b)));
     QF_CUDA_TRY(b, cudaStreamSynchronize(stream_of(b)));
+    b->n_sync++;
     return QF_OK;
 }
 
 static int cuda_download(qf_backend *b, void *dst, const void *src, size_t bytes) {
     QF_CUDA_TRY(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_of(b)));
     QF_CUDA_TRY(b, cudaStreamSynchronize(stream_of(b)));
+    b->n_sync++;
     return QF_OK;
 }
 
 static int cuda_sync(qf_backend *b) {
     QF_CUDA_TRY(b, cudaStreamSynchronize(stream_of(b)));
+    b->n_sync++;
+    return QF_OK;
+}
+
+// profile=N: the iterations between start and stop are what `nsys --capture-range=cudaProfilerApi` records
+static int cuda_profile(qf_backend *b, int on) {
+    QF_CUDA_TRY(b, cudaStreamSynchronize(stream_of(b)));
+    if (on)
+        QF_CUDA_TRY(b, cudaProfilerStart());
+    else
+        QF_CUDA_TRY(b, cudaProfilerStop());
     return QF_OK;
 }
 
@@ -206,6 +221,7 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     b->upload = cuda_upload;
     b->download = cuda_download;
     b->sync = cuda_sync;
+    b->profile = cuda_profile;
     b->env_reset = cuda_env_reset;
     b->env_step = cuda_env_step;
     b->env_observe = cuda_env_observe;
