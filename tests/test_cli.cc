@@ -69,6 +69,30 @@ TEST(Cli, MainJobRunsWithoutArguments) {
     std::system(("rm -rf " + dir).c_str());
 }
 
+// profile=N: a warm-up past learning_starts, then N captured iterations, and nothing written.
+TEST(Cli, ProfileRunsTheCapturedIterationsAndWritesNothing) {
+    const std::string dir = "/tmp/qfleet_cli_profile_" + std::to_string(getpid());
+    CliResult r = run_qfleet("train backend=cpu env=deep_sea learning_starts=100 profile=20 out=" + dir);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("profiled 20 iterations after 110 warm-up steps"), std::string::npos) << r.out;
+    FILE *f = fopen((dir + "/runs.csv").c_str(), "r");
+    EXPECT_EQ(f, nullptr) << "a profiling run writes no results";
+    if (f) fclose(f);
+}
+
+// bench train reports host synchronizations per training iteration: none between log points.
+TEST(Cli, BenchTrainReportsNoHostSyncsBetweenLogPoints) {
+    CliResult r = run_qfleet("bench train backend=cpu env=chain max_runs=1 seconds=0.01 hidden=[8]");
+    ASSERT_EQ(r.code, 0) << r.out;
+    const size_t h = r.out.find("syncs/step");
+    ASSERT_NE(h, std::string::npos) << r.out;
+    const size_t row = r.out.find("\n      1 ", h);
+    ASSERT_NE(row, std::string::npos) << r.out;
+    const std::string line = r.out.substr(row + 1, r.out.find('\n', row + 1) - row - 1);
+    const std::string last = line.substr(line.find_last_of(' ') + 1);
+    EXPECT_EQ(last, "0") << line;
+}
+
 TEST(Cli, CompareRejectsBadInput) {
     expect_bad("compare explorers=epsilon,nope", "unknown strategy in explorers: 'nope'", "bootstrap");
     expect_bad("compare explorers=count,count", "explorers names 'count' twice");
