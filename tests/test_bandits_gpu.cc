@@ -9,26 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "gpu_util.h"
 #include "host/bandits.h"
 
 namespace {
-
-struct Backends {
-    qf_backend *cpu = nullptr, *cuda = nullptr;
-    std::string why;
-    Backends() {
-        char err[512];
-        cpu = qf_cpu_open(err, sizeof err);
-        cuda = qf_cuda_open(err, sizeof err);
-        if (!cuda) why = err;
-        // Self-check of this test's own code without a GPU: a second CPU backend stands in.
-        if (!cuda && std::getenv("QFLEET_TEST_CPU_AS_GPU")) cuda = qf_cpu_open(err, sizeof err);
-    }
-    ~Backends() {
-        qf_backend_close(cpu);
-        qf_backend_close(cuda);
-    }
-};
 
 qf_config config_of(std::vector<std::string> words) {
     qf_config c;

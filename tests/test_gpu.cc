@@ -2,29 +2,12 @@
 // backends, for every environment, with random actions drawn on the device, dense and index
 // observations and auto-reset. Skips with the reason when this machine has no usable GPU.
 #include "batch_util.h"
+#include "gpu_util.h"
 #include "test_util.h"
 
 #include <cstdlib>
 
 namespace {
-
-struct Backends {
-    qf_backend *cpu = nullptr, *cuda = nullptr;
-    std::string why;
-    Backends() {
-        char err[512];
-        cpu = qf_cpu_open(err, sizeof err);
-        cuda = qf_cuda_open(err, sizeof err);
-        if (!cuda) why = err;
-        // Self-check of these tests' own code on a machine without a GPU: a second CPU backend
-        // stands in for CUDA (every comparison must then hold exactly). Not a GPU test.
-        if (!cuda && std::getenv("QFLEET_TEST_CPU_AS_GPU")) cuda = qf_cpu_open(err, sizeof err);
-    }
-    ~Backends() {
-        qf_backend_close(cpu);
-        qf_backend_close(cuda);
-    }
-};
 
 // Device buffers for next_obs / next_index on one backend, with host copies.
 struct ObsBuffers {
@@ -119,27 +102,6 @@ TEST(Gpu, GivenActionsAndObserveAgree) {
 // float32 tolerance (cuBLAS and OpenBLAS sum in different orders).
 namespace {
 
-template <class T>
-struct DevBuf {
-    qf_backend *b;
-    T *p = nullptr;
-    size_t n;
-    DevBuf(qf_backend *be, size_t count) : b(be), n(count) {
-        p = (T *)b->alloc(b, sizeof(T) * (count ? count : 1));
-        EXPECT_NE(p, nullptr) << b->err;
-    }
-    DevBuf(qf_backend *be, const std::vector<T> &v) : DevBuf(be, v.size()) {
-        EXPECT_EQ(b->upload(b, p, v.data(), sizeof(T) * n), QF_OK) << b->err;
-    }
-    ~DevBuf() { b->release(b, p); }
-    std::vector<T> get() const {
-        std::vector<T> v(n);
-        EXPECT_EQ(b->download(b, v.data(), p, sizeof(T) * n), QF_OK) << b->err;
-        return v;
-    }
-};
-
-
 std::vector<float> uniform(size_t n, uint32_t seed, float lo, float hi) {
     std::vector<float> v(n);
     uint32_t s = seed * 2654435761u + 1;
@@ -149,15 +111,6 @@ std::vector<float> uniform(size_t n, uint32_t seed, float lo, float hi) {
     }
     return v;
 }
-
-void expect_close(const std::vector<float> &a, const std::vector<float> &b, float rel, const char *what) {
-    ASSERT_EQ(a.size(), b.size()) << what;
-    size_t bad = 0;
-    for (size_t i = 0; i < a.size(); i++)
-        if (!(std::fabs(a[i] - b[i]) <= rel * (1.0f + std::fabs(a[i])))) bad++;
-    EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << a.size() << " values differ beyond " << rel;
-}
-
 
 qf_run_hp test_hp() {
     qf_run_hp h = default_hp();
