@@ -702,6 +702,21 @@ TEST(ExploreCount, StateActionCountsAndOptimisticActing) {
 // 7. SimHash
 // ================================================================================================
 
+// Exact visit counts of R runs over S states in host memory (the CPU backend's memory).
+struct ExactCounts {
+    qf_counts c;
+    std::vector<uint32_t> cnt;
+    ExactCounts(int R, int S) : cnt((size_t)R * S, 0) {
+        std::memset(&c, 0, sizeof c);
+        c.R = R;
+        c.mode = QF_COUNT_EXACT;
+        c.S = S;
+        c.cnt = cnt.data();
+    }
+    ExactCounts(const ExactCounts &) = delete;
+    ExactCounts &operator=(const ExactCounts &) = delete;
+};
+
 struct HashCounts {
     qf_counts c;
     std::vector<uint32_t> cnt;
@@ -943,13 +958,9 @@ TEST(ExploreSimHash, LongCodesOnDeepSeaGiveTheExactCountBonuses) {
     const int R = 2, E = 8;
     DeepSeaSequence seq(R, E, 250, 21);
     const std::vector<uint32_t> keys = {0, 0, 0, 1};
-    std::vector<uint32_t> cnt((size_t)R * S, 0);
-    qf_counts ex;
-    std::memset(&ex, 0, sizeof ex);
-    ex.R = R;
-    ex.mode = QF_COUNT_EXACT;
-    ex.S = S;
-    ex.cnt = cnt.data();
+    ExactCounts exact(R, S);
+    qf_counts &ex = exact.c;
+    const std::vector<uint32_t> &cnt = exact.cnt;
     HashCounts h(R, 62, D, 12);
     ASSERT_EQ(b->count_init(b, &ex, keys.data()), QF_OK);
     ASSERT_EQ(b->count_init(b, &h.c, keys.data()), QF_OK);
@@ -1042,13 +1053,9 @@ TEST(ExploreSimHash, TwoBitCodesOnlyMergeStates) {
     const int R = 2, E = 8;
     DeepSeaSequence seq(R, E, 250, 22);
     const std::vector<uint32_t> keys = {5, 0, 5, 1};
-    std::vector<uint32_t> cnt((size_t)R * S, 0);
-    qf_counts ex;
-    std::memset(&ex, 0, sizeof ex);
-    ex.R = R;
-    ex.mode = QF_COUNT_EXACT;
-    ex.S = S;
-    ex.cnt = cnt.data();
+    ExactCounts exact(R, S);
+    qf_counts &ex = exact.c;
+    const std::vector<uint32_t> &cnt = exact.cnt;
     HashCounts h(R, 2, D, 4);
     ASSERT_EQ(b->count_init(b, &h.c, keys.data()), QF_OK);
     std::vector<std::set<int32_t>> visited(R);
