@@ -324,48 +324,13 @@ TEST(ExplorePrior, AddPriorIsQPlusScaleTimesPriorBitwise) {
 // 4. td with bootstrap masks and intrinsic rewards
 // ================================================================================================
 
-struct TdMaskCase {
-    static constexpr int R = 3, K = 3, B = 16, A = 3;
-    qf_net n = make_net(R, K, 1, {5, A});
-    std::vector<float> q, qt, dq, loss, qmean, imean, reward, intr;
-    std::vector<int32_t> action;
-    std::vector<uint32_t> mask;
-    std::vector<uint8_t> terminal;
-    qf_sample smp;
-    TdMaskCase() {
-        q.assign((size_t)R * K * B * A, 0.0f);
-        qt = q;
-        dq.assign(q.size(), 99.0f);
-        loss.assign(R * K, 0.0f);
-        qmean.assign(R * K, 0.0f);
-        imean.assign(R, -1.0f);
-        reward.assign(R * B, 0.0f);
-        intr.assign(R * B, 0.0f);
-        mask.assign(R * B, 0xffffffffu);
-        action.assign(R * B, 0);
-        terminal.assign(R * B, 0);
-        std::memset(&smp, 0, sizeof smp);
-        smp.R = R;
-        smp.C = B;
-        smp.embed = 1;
-        smp.action = action.data();
-        smp.reward = reward.data();
-        smp.terminal = terminal.data();
-        smp.mask = mask.data();
-        smp.intr = intr.data();
-    }
-    int run(qf_backend *b, const std::vector<qf_run_hp> &hp) {
-        return b->td(b, &n, hp.data(), B, &smp, q.data(), qt.data(), nullptr, dq.data(), loss.data(), qmean.data(),
-                     imean.data());
-    }
-};
 
 TEST(ExploreTd, MasksZeroHeadsAndTargetsUseRewardPlusBetaIntrinsic) {
     CpuBackend cpu;
     qf_backend *b = cpu.b;
     ASSERT_NE(b, nullptr);
-    constexpr int R = TdMaskCase::R, K = TdMaskCase::K, B = TdMaskCase::B, A = TdMaskCase::A;
-    TdMaskCase c;
+    constexpr int R = 3, K = 3, B = 16, A = 3;
+    TdCase c(R, K, B, A);
     std::vector<qf_run_hp> hp(R, default_hp());
     hp[0].alpha = 0.0f;  // hard max, squared loss, beta 0.5
     hp[0].gamma = 0.9f;

@@ -547,42 +547,6 @@ TEST(Adam, ParameterOverflowMarksRunAfterTheStep) {
 }
 
 // ---- 7. TD targets and gradients -------------------------------------------------------------
-struct TdCase {
-    int R = 2, K = 2, B = 4, A = 3;
-    qf_net n;
-    std::vector<float> q, qt, qo, dq, loss, qmean, imean, reward, intr;
-    std::vector<int32_t> action;
-    std::vector<uint32_t> mask;
-    std::vector<uint8_t> terminal;
-    qf_sample smp;
-    TdCase() : n(make_net(2, 2, 1, {5, 3})) {
-        const int G = R * K;
-        q.assign(G * B * A, 0.0f);
-        qt = qo = q;
-        dq.assign(G * B * A, 99.0f);
-        loss.assign(G, 0.0f);
-        qmean.assign(G, 0.0f);
-        imean.assign(R, 0.0f);
-        reward.assign(R * B, 0.0f);
-        intr.assign(R * B, 0.0f);
-        mask.assign(R * B, 0xffffffffu);
-        action.assign(R * B, 0);
-        terminal.assign(R * B, 0);
-        std::memset(&smp, 0, sizeof smp);
-        smp.R = R;
-        smp.C = B;
-        smp.embed = 1;
-        smp.action = action.data();
-        smp.reward = reward.data();
-        smp.terminal = terminal.data();
-        smp.mask = mask.data();
-        smp.intr = intr.data();
-    }
-    int run(qf_backend *b, const std::vector<qf_run_hp> &hp, bool with_qo) {
-        return b->td(b, &n, hp.data(), B, &smp, q.data(), qt.data(), with_qo ? qo.data() : nullptr, dq.data(),
-                     loss.data(), qmean.data(), imean.data());
-    }
-};
 
 // Reference of one transition in double: target, then d loss/d q and loss.
 struct TdRef {
@@ -620,7 +584,7 @@ TEST(Td, TargetsGradientsAndMeans) {
     CpuBackend cpu;
     qf_backend *b = cpu.b;
     ASSERT_NE(b, nullptr);
-    TdCase c;
+    TdCase c(2, 2, 4, 3);
     std::vector<qf_run_hp> hp(2, default_hp());
     hp[0].gamma = 0.9f;  // run 0: hard max, Huber 1
     hp[0].alpha = 0.0f;
@@ -699,7 +663,7 @@ TEST(Td, DoubleQUsesTargetAtOnlineArgmax) {
     CpuBackend cpu;
     qf_backend *b = cpu.b;
     ASSERT_NE(b, nullptr);
-    TdCase c;
+    TdCase c(2, 2, 4, 3);
     std::vector<qf_run_hp> hp(2, default_hp());
     hp[0].double_q = 1;  // alpha = 0: the online net picks a'
     hp[0].gamma = 0.5f;

@@ -85,3 +85,44 @@ inline qf_run_hp default_hp() {
     h.mask_p = 1.0f;
     return h;
 }
+
+// One TD call's inputs and outputs: R runs x K heads, B sampled transitions of an embedding net with
+// 5 states and A actions; every mask bit set, no intrinsic reward, all zeros until a test sets them.
+struct TdCase {
+    int R, K, B, A;
+    qf_net n;
+    std::vector<float> q, qt, qo, dq, loss, qmean, imean, reward, intr;
+    std::vector<int32_t> action;
+    std::vector<uint32_t> mask;
+    std::vector<uint8_t> terminal;
+    qf_sample smp;
+    TdCase(int R_, int K_, int B_, int A_) : R(R_), K(K_), B(B_), A(A_), n(make_net(R_, K_, 1, {5, A_})) {
+        const size_t G = (size_t)R * K;
+        q.assign(G * B * A, 0.0f);
+        qt = qo = q;
+        dq.assign(G * B * A, 99.0f);
+        loss.assign(G, 0.0f);
+        qmean.assign(G, 0.0f);
+        imean.assign(R, -1.0f);
+        reward.assign((size_t)R * B, 0.0f);
+        intr.assign((size_t)R * B, 0.0f);
+        mask.assign((size_t)R * B, 0xffffffffu);
+        action.assign((size_t)R * B, 0);
+        terminal.assign((size_t)R * B, 0);
+        std::memset(&smp, 0, sizeof smp);
+        smp.R = R;
+        smp.C = B;
+        smp.embed = 1;
+        smp.action = action.data();
+        smp.reward = reward.data();
+        smp.terminal = terminal.data();
+        smp.mask = mask.data();
+        smp.intr = intr.data();
+    }
+    TdCase(const TdCase &) = delete;
+    TdCase &operator=(const TdCase &) = delete;
+    int run(qf_backend *b, const std::vector<qf_run_hp> &hp, bool with_qo = false) {
+        return b->td(b, &n, hp.data(), B, &smp, q.data(), qt.data(), with_qo ? qo.data() : nullptr, dq.data(),
+                     loss.data(), qmean.data(), imean.data());
+    }
+};
