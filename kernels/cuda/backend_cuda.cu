@@ -108,7 +108,6 @@ static int cuda_profile(qf_backend *b, int on) {
     return QF_OK;
 }
 
-static const int kBlock = 256;
 
 static int cuda_env_reset(qf_backend *b, const qf_env_batch *batch) {
     const int64_t n = (int64_t)batch->R * batch->E;

@@ -39,6 +39,19 @@ static inline cuda_impl *qf_cuda_impl(qf_backend *b) { return (cuda_impl *)b->im
 // After every launch: the launch error, named by the kernel.
 #define QF_LAUNCH_CHECK(b, name) QF_CUDA_TRY(b, (cudaGetLastError()))
 
+// Elementwise kernels: blocks of kBlock threads, a grid-stride loop, one launch plus its check.
+static const int kBlock = 256;
+static inline unsigned blocks_for(int64_t n) {
+    return (unsigned)((n + kBlock - 1) / kBlock < 1 ? 1 : (n + kBlock - 1) / kBlock);
+}
+#define GRID_FOR(i, n) \
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+#define LAUNCH(b, kernel, n, ...)                                                                   \
+    do {                                                                                            \
+        kernel<<<blocks_for(n), kBlock, 0, qf_cuda_impl(b)->stream>>>(__VA_ARGS__);                 \
+        QF_LAUNCH_CHECK(b, #kernel);                                                                \
+    } while (0)
+
 // Installs the learner operations (learn_cuda.cu).
 void qf_cuda_learn_ops(qf_backend *b);
 // Installs the bandit-agent operations (bandit_cuda.cu).

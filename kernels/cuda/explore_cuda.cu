@@ -6,14 +6,6 @@
 
 #include "cuda_impl.h"
 
-static const int kBlock = 256;
-static unsigned blocks_for(int64_t n) { return (unsigned)((n + kBlock - 1) / kBlock < 1 ? 1 : (n + kBlock - 1) / kBlock); }
-#define GRID_FOR(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
-#define LAUNCH(b, kernel, n, ...)                                                                   \
-    do {                                                                                            \
-        kernel<<<blocks_for(n), kBlock, 0, qf_cuda_impl(b)->stream>>>(__VA_ARGS__);                 \
-        QF_LAUNCH_CHECK(b, #kernel);                                                                \
-    } while (0)
 
 __global__ void proj_kernel(qf_counts c, const uint32_t *keys) {
     GRID_FOR(i, (int64_t)c.R * c.bits * c.D) {

@@ -8,9 +8,6 @@
 
 void qf_cuda_explore_ops(qf_backend *b); // explore_cuda.cu
 
-static const int kBlock = 256;
-static unsigned blocks_for(int64_t n) { return (unsigned)((n + kBlock - 1) / kBlock < 1 ? 1 : (n + kBlock - 1) / kBlock); }
-#define GRID_FOR(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 __host__ __device__ static inline int64_t hidden_off(const qf_net &n, int l) {
     int64_t off = 0;
@@ -249,11 +246,6 @@ __global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t up
 // ------------------------------------------------------------------------------------------------
 // operations
 
-#define LAUNCH(b, kernel, n, ...)                                                                   \
-    do {                                                                                            \
-        kernel<<<blocks_for(n), kBlock, 0, qf_cuda_impl(b)->stream>>>(__VA_ARGS__);                 \
-        QF_LAUNCH_CHECK(b, #kernel);                                                                \
-    } while (0)
 
 static int cu_net_init(qf_backend *b, const qf_net *net, const uint32_t *keys, uint32_t stream, float *params) {
     LAUNCH(b, init_kernel, (int64_t)net->R * net->K * net->P, *net, keys, stream, params);
