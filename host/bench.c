@@ -180,8 +180,8 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
 
 /* Time a fleet of c->runs runs: warm-up past one batch, then doubling chunks until `seconds`.
  * Returns QF_OK with microseconds per run-step, bytes per run and steps timed. */
-static int time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
-                      int64_t *steps, double *syncs, char *err, size_t err_len) {
+int qf_bench_time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
+                        int64_t *steps, double *syncs, char *err, size_t err_len) {
     qf_config c = *cfg;
     c.learning_starts = 0;
     c.train_every = 1;
@@ -233,7 +233,7 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
         double us, bytes, syncs;
         int64_t total;
         char err[768];
-        if (time_fleet(&c, b, NULL, &us, &bytes, &total, &syncs, err, sizeof err) != QF_OK) {
+        if (qf_bench_time_fleet(&c, b, NULL, &us, &bytes, &total, &syncs, err, sizeof err) != QF_OK) {
             printf("%7lld  (stops here: %s)\n", (long long)c.runs, err);
             break;
         }
@@ -265,7 +265,7 @@ int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
             double us, bytes, syncs;
             int64_t total;
             char err[768];
-            if (time_fleet(&c, b, NULL, &us, &bytes, &total, &syncs, err, sizeof err) != QF_OK) {
+            if (qf_bench_time_fleet(&c, b, NULL, &us, &bytes, &total, &syncs, err, sizeof err) != QF_OK) {
                 printf("%7lld %-10s (stops here: %s)\n", (long long)c.runs, names[k], err);
                 return 0;
             }

@@ -19,6 +19,12 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b);
 /* `qfleet bench train`: env-steps/s and updates/s of whole fleets as the number of runs grows
  * (1, 16, 256, 4096, capped by max_runs and memory) at the shapes of cfg; memory per run. */
 int qf_bench_train(const qf_config *cfg, qf_backend *b);
+/* Time a fleet of cfg->runs x cfg->seeds runs (learning from the first batch on): a warm-up, then
+ * doubling chunks of steps until cfg->seconds have passed. Gives microseconds per run-step, bytes
+ * per run, steps timed and host synchronizations per step. QF_OK or QF_ERR (message in err). */
+int qf_bench_time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
+                        int64_t *steps, double *syncs, char *err, size_t err_len);
+
 /* `qfleet bench explore`: every exploration strategy on fleets of 1, 64, 1024 runs (capped at
  * max_runs): microseconds per run-step and the ratio to epsilon-greedy. */
 int qf_bench_explore(const qf_config *cfg, qf_backend *b);

@@ -11,6 +11,7 @@
 
 #include <signal.h>
 
+#include "bench.h"
 #include "dist.h"
 #include "fleet.h"
 #include "results.h"
@@ -585,28 +586,16 @@ static void print_summary(FILE *f, const sweep *sw, const point *pts, const run_
     free(reg);
 }
 
-/* Bytes per run and microseconds per run-step of one run of configuration c (20 timed steps after
- * a warm-up that fills one batch). */
+/* Bytes per run and microseconds per run-step of one run of configuration c (bench's timing loop,
+ * about 0.05 s of steps). */
 static int probe(qf_backend *b, const qf_config *c, double *bytes, double *us, char *err, size_t n) {
     qf_config c1 = *c;
     c1.runs = 1;
     c1.seeds = 1;
-    c1.learning_starts = 0;
-    c1.log_every = 1000000000;
-    qf_fleet f1;
-    if (qf_fleet_create(&f1, b, &c1, NULL, NULL, err, n) != QF_OK) return -1;
-    *bytes = (double)(f1.bytes + qf_vecenv_bytes(1, c1.envs));
-    const int64_t warm = (c1.batch + c1.envs - 1) / c1.envs + 1;
-    int trc = qf_fleet_train(&f1, warm, NULL, NULL, err, n);
-    const double t0 = qf_wall_s();
-    if (trc == QF_OK) trc = qf_fleet_train(&f1, 20, NULL, NULL, err, n);
-    if (trc == QF_OK && b->sync(b) != QF_OK) {
-        snprintf(err, n, "%s", b->err);
-        trc = QF_ERR;
-    }
-    *us = 1e6 * (qf_wall_s() - t0) / 20.0;
-    qf_fleet_destroy(&f1);
-    return trc == QF_OK ? 0 : -1;
+    c1.seconds = 0.05;
+    double syncs;
+    int64_t steps;
+    return qf_bench_time_fleet(&c1, b, NULL, us, bytes, &steps, &syncs, err, n) == QF_OK ? 0 : -1;
 }
 
 int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
@@ -721,7 +710,7 @@ planned:
                    qf_env_spec_of(c->env)->name, (long long)c->envs, hid, (long long)c->batch, (long long)c->buffer,
                    (long long)c->steps);
         }
-        printf("estimated time: %.0f s (from 20 timed steps of one run per strategy and shape; a GPU fleet scales "
+        printf("estimated time: %.0f s (from about 0.05 s of timed steps of one run per strategy and shape; a GPU fleet scales "
                "better than this linear estimate). --dry-run: nothing was trained.\n", est_total);
         goto done;
     }
