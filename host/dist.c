@@ -67,11 +67,3 @@ int qf_dist_max(const qf_dist *d, int v) {
     return v;
 #endif
 }
-
-int qf_dist_available(void) {
-#ifdef QFLEET_HAVE_MPI
-    return 1;
-#else
-    return 0;
-#endif
-}

@@ -23,8 +23,6 @@ void qf_dist_finalize(qf_dist *d);
 void qf_dist_barrier(const qf_dist *d);
 void qf_dist_bcast(const qf_dist *d, void *buf, size_t bytes); /* from rank 0 */
 int qf_dist_max(const qf_dist *d, int v);                       /* the largest v of all ranks */
-/* Whether this build has MPI. */
-int qf_dist_available(void);
 
 #ifdef __cplusplus
 }

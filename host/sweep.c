@@ -332,7 +332,7 @@ typedef struct log_ctx {
     int quiet, tty;
     int fleet, n_fleets;
     int64_t steps, runs_done, runs_total;
-    double t0, total_est;
+    double t0;
     /* checkpoints */
     const char *dir;
     uint64_t hash;
