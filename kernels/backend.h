@@ -152,6 +152,11 @@ void qf_backend_close(qf_backend *b);
 qf_backend *qf_cpu_open(char *err, size_t err_len);
 qf_backend *qf_cuda_open(char *err, size_t err_len);
 
+/* CPU backend: parallel regions cost a fork and a barrier, and on a busy machine a barrier waits for
+ * a descheduled thread, so loops over networks or runs go parallel only with at least this much
+ * work per call (kernels/cpu/). */
+#define QF_PAR_MIN_WORK (1 << 20)
+
 /* Installs the CPU learner operations into b (kernels/cpu/learn_cpu.c). */
 void qf_cpu_learn_ops(qf_backend *b);
 /* Installs the CPU exploration operations (kernels/cpu/explore_cpu.c); called by qf_cpu_learn_ops. */

@@ -6,8 +6,6 @@
 
 #include "../backend.h"
 
-#define QF_PAR_MIN_WORK (1 << 20)
-
 static int cpu_count_init(qf_backend *b, const qf_counts *c, const uint32_t *keys) {
     (void)b;
     if (c->mode != QF_COUNT_SIMHASH) return QF_OK;

@@ -9,10 +9,6 @@
 
 #include "../backend.h"
 
-/* Parallel regions cost a fork and a barrier; on a busy machine a barrier waits for a descheduled
- * thread. Loops over networks/runs go parallel only when there is enough work per call. */
-#define QF_PAR_MIN_WORK (1 << 20)
-
 /* Column offset of hidden layer l's output inside a row of acts ([M][H]). */
 static int64_t hidden_off(const qf_net *n, int l) {
     int64_t off = 0;
