@@ -1,42 +1,73 @@
 #!/usr/bin/env bash
-# run_train_peers.sh [STEPS] [REPEATS] — fleet training against rejax's DQN (jax on this machine's
-# default device), same machine, one run, interleaved repeats: CartPole-v1, MLP 64-64 (ReLU), batch
+# run_train_peers.sh [STEPS] [REPEATS] [RUNS_LIST] — fleet training against rejax's DQN and a
+# PureJaxRL-style DQN (purejaxrl_dqn.py; both jax on this machine's default device), same machine,
+# interleaved repeats (qfleet, rejax, purejaxrl, qfleet, ...): CartPole-v1, MLP 64-64 (ReLU), batch
 # 128, replay 10000, one env per run, one update per env step, Polyak target 0.99/step, double DQN,
 # Adam 3e-4, 2048 warm-up steps, epsilon 1 -> 0.05 over the first 10% of steps; RUNS seeds as one
-# vmapped call (rejax) or one fleet (qfleet). rejax's compilation is not timed; qfleet's whole
-# process is. Prints a markdown table of medians and ratios. Needs .venv-rejax (created here:
-# rejax with gymnax 0.0.9, the gymnax API rejax 0.1.3 was written for).
+# vmapped call (rejax, purejaxrl) or one fleet (qfleet), for each RUNS in RUNS_LIST (default
+# "1 16 64"). The jax sides' compilation is not timed; qfleet's whole process is. Prints a markdown
+# table of medians and ratios. Needs .venv-rejax (created here: rejax with gymnax 0.0.9, the gymnax
+# API rejax 0.1.3 was written for; purejaxrl_dqn.py uses the same venv).
+#
+#   QFLEET=path/to/qfleet   the qfleet binary (default build/qfleet; relative paths are taken from
+#                           the current directory, else from the repository root)
+#
+# Example: bash benchmarks/peers/run_train_peers.sh 10000 3 "1 16 64"
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 steps="${1:-10000}"
 repeats="${2:-3}"
+runs_list="${3:-1 16 64}"
 venv="$ROOT/.venv-rejax"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "gymnax==0.0.9" rejax
 fi
-qfleet="$ROOT/build/qfleet"
-[ -x "$qfleet" ] || { echo "build qfleet first (./test.sh or ./run.sh)" >&2; exit 1; }
+qfleet="${QFLEET:-build/qfleet}"
+case "$qfleet" in
+  /*) ;;
+  *) [ -x "$qfleet" ] && qfleet="$(pwd)/$qfleet" || qfleet="$ROOT/$qfleet" ;;
+esac
+[ -x "$qfleet" ] || { echo "no qfleet binary at $qfleet: build it (./test.sh or ./run.sh) or set QFLEET=..." >&2; exit 1; }
 export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-3000}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-echo "| runs | steps per run | qfleet s | rejax s | qfleet env-steps/s | rejax env-steps/s | qfleet / rejax |"
-echo "|---:|---:|---:|---:|---:|---:|---:|"
-for runs in 1 16 64; do
+# one timed repeat of a jax peer script; its seconds, or a failure message and exit
+jax_peer() {
+  local script="$1" runs="$2" out
+  if ! out="$("$venv/bin/python" "$ROOT/benchmarks/peers/$script" "$runs" "$steps" 1 2>"$tmp/err")"; then
+    echo "$script $runs $steps failed:" >&2
+    tail -5 "$tmp/err" >&2
+    exit 1
+  fi
+  awk 'NF == 4 {print $4}' <<<"$out"
+}
+echo "qfleet: $qfleet; steps per run $steps; $repeats interleaved repeats; medians" >&2
+echo "| runs | steps per run | qfleet s | rejax s | purejaxrl s | qfleet env-steps/s | rejax env-steps/s | purejaxrl env-steps/s | qfleet / rejax | qfleet / purejaxrl |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for runs in $runs_list; do
   : >"$tmp/q"
   : >"$tmp/r"
+  : >"$tmp/p"
   for rep in $(seq "$repeats"); do
     t0=$(date +%s.%N)
-    "$qfleet" train backend=cpu env=cartpole runs="$runs" steps="$steps" hidden=[64,64] batch=128 buffer=10000 \
+    if ! "$qfleet" train backend=cpu env=cartpole runs="$runs" steps="$steps" hidden=[64,64] batch=128 buffer=10000 \
       learning_starts=2048 tau=0.01 double_q=1 lr=0.0003 eps_steps=$((steps / 10)) log_every="$steps" \
-      out="$tmp/out" >/dev/null 2>&1
+      out="$tmp/out" >"$tmp/qlog" 2>&1; then
+      echo "qfleet train failed:" >&2
+      tail -5 "$tmp/qlog" >&2
+      exit 1
+    fi
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc -l >>"$tmp/q"
-    "$venv/bin/python" "$ROOT/benchmarks/peers/rejax_dqn.py" "$runs" "$steps" 1 2>/dev/null | awk '{print $4}' >>"$tmp/r"
+    jax_peer rejax_dqn.py "$runs" >>"$tmp/r"
+    jax_peer purejaxrl_dqn.py "$runs" >>"$tmp/p"
   done
   q=$(median <"$tmp/q")
   r=$(median <"$tmp/r")
-  awk -v n="$runs" -v s="$steps" -v q="$q" -v r="$r" 'BEGIN {
-    printf "| %d | %d | %.2f | %.2f | %.3g | %.3g | %.2fx |\n", n, s, q, r, n * s / q, n * s / r, r / q }'
+  p=$(median <"$tmp/p")
+  awk -v n="$runs" -v s="$steps" -v q="$q" -v r="$r" -v p="$p" 'BEGIN {
+    printf "| %d | %d | %.2f | %.2f | %.2f | %.3g | %.3g | %.3g | %.2fx | %.2fx |\n",
+      n, s, q, r, p, n * s / q, n * s / r, n * s / p, r / q, p / q }'
 done
