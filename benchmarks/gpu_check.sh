@@ -3,7 +3,8 @@
 # few minutes: prints the device, builds for the native architecture, runs the whole test suite
 # (the `gpu`-labelled tests included), runs compute-sanitizer (memcheck, racecheck) over the env
 # benchmark and over a short training run, runs the benchmarks (`bench envs` on the GPU and the CPU,
-# `bench train`), a 64-run CartPole fleet and the learning tests, and writes report.md, the CSVs and
+# `bench train`), every version of the kernel workbench (benchmarks/dev/), a 64-run CartPole fleet and
+# the learning tests, and writes report.md, the CSVs and
 # logs.tgz (every log) into REPORT_DIR. Every step runs even when an earlier one failed; the exit code is
 # non-zero when any step failed.
 #
@@ -58,6 +59,14 @@ step configure configure.log cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
 step build build.log cmake --build "$build" -j "$(nproc)"
 step gpu-tests gpu_tests.log ctest --test-dir "$build" -L gpu --output-on-failure
 step all-tests all_tests.log ctest --test-dir "$build" --output-on-failure -LE slow
+# kernel workbench (benchmarks/dev/): every version of every program, checked against its CPU
+# reference and timed (seconds each, so early); a log per version, appended to the report
+for op in adam soft_target act embed bonus; do
+  case $op in act) versions="1 2";; *) versions="1 2 3";; esac
+  for v in $versions; do
+    step "dev-$op-$v" "dev_$op.$v.log" "$build/benchmarks/dev/$op" "$v"
+  done
+done
 
 san="$(command -v compute-sanitizer || ls /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null || true)"
 if [ -n "$san" ]; then
@@ -111,6 +120,10 @@ step compare-gpu-large compare_gpu_large.log "$build/qfleet" compare backend=cud
   echo "## qfleet compare (GPU: the main job, then sizes 10, 20, 30 with 20 seeds)"
   echo '```'
   cat "$raw/compare_gpu.log" "$raw/compare_gpu_large.log" 2>/dev/null
+  echo '```'
+  echo "## kernel workbench (benchmarks/dev: each version checked against the CPU reference, then timed)"
+  echo '```'
+  for f in "$raw"/dev_*.log; do [ -f "$f" ] && { echo "--- $(basename "$f")"; cat "$f"; }; done
   echo '```'
 } >>"$md"
 tar czf "$report/logs.tgz" -C "$report" raw && rm -rf "$raw"
