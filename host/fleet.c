@@ -386,14 +386,24 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     const qf_net *n = &f->net;
     qf_sample *s = &f->sample;
     const int dq_on = f->cfg.double_q != 0;
+    const int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
+    /* the target update comes last, after RND's Adam (which may mark a run diverged) */
+    const int fused = b->learn_fused != NULL, target_in_fused = fused && !f->has_rnd;
     if (b->replay_sample(b, &f->replay, f->B, stored, f->n_updates, f->keys, s) != QF_OK ||
-        (f->any_bonus_count && b->count_bonus(b, &f->counts, f->hp, f->B, s) != QF_OK) ||
-        q_forward(f, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp) != QF_OK ||
-        (dq_on && q_forward(f, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp) != QF_OK) ||
-        q_forward(f, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp) != QF_OK ||
-        b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean, f->imean) != QF_OK ||
-        b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
-        b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK)
+        (f->any_bonus_count && b->count_bonus(b, &f->counts, f->hp, f->B, s) != QF_OK))
+        return QF_ERR;
+    if (fused) {
+        const qf_learn_args a = {n, f->hp, f->B, s, f->params, f->target, f->has_prior ? f->prior : NULL,
+                                 f->acts, f->acts_tmp, f->q, f->qt, dq_on ? f->qo : NULL, f->qp, f->dq,
+                                 f->grads, f->work, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm,
+                                 f->loss, f->qmean, f->imean, target_in_fused ? target_mode : 0};
+        if (b->learn_fused(b, &a) != QF_OK) return QF_ERR;
+    } else if (q_forward(f, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp) != QF_OK ||
+               (dq_on && q_forward(f, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp) != QF_OK) ||
+               q_forward(f, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp) != QF_OK ||
+               b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean, f->imean) != QF_OK ||
+               b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
+               b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK)
         return QF_ERR;
     if (f->has_rnd) { /* the predictor learns the target on the sampled next states */
         qf_rnd *q = &f->rnd;
@@ -405,12 +415,11 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     }
     f->n_updates++;
     int rc = QF_OK;
-    QF_RANGE_PUSH("target");
-    if (f->cfg.tau < 1.0)
-        rc = b->target_update(b, n, f->hp, f->params, f->target, f->status, 0);
-    else if (f->n_updates % (uint32_t)f->cfg.target_every == 0)
-        rc = b->target_update(b, n, f->hp, f->params, f->target, f->status, 1);
-    QF_RANGE_POP();
+    if (target_mode && !target_in_fused) {
+        QF_RANGE_PUSH("target");
+        rc = b->target_update(b, n, f->hp, f->params, f->target, f->status, target_mode == 2);
+        QF_RANGE_POP();
+    }
     return rc;
 }
 

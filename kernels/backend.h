@@ -21,6 +21,23 @@ typedef enum { QF_BACKEND_CPU = 0, QF_BACKEND_CUDA = 1 } qf_backend_kind;
 
 typedef struct qf_backend qf_backend;
 struct qf_bandit_fleet; /* kernels/bandit_agent.h */
+/* Everything one learner update touches (backend.h, learn_fused); arrays as for the operations. */
+typedef struct qf_learn_args {
+    const qf_net *net;
+    const qf_run_hp *hp;
+    int32_t B;
+    const qf_sample *s;
+    float *params, *target;
+    const float *prior;           /* NULL: no randomized prior                              */
+    float *acts, *acts_tmp;       /* [G][B][H]: forward(params, s) for backward; scratch    */
+    float *q, *qt, *qo, *qp, *dq; /* [G][B][A]; qo NULL: no double Q; qp: prior outputs     */
+    float *grads, *work;
+    float *adam_m, *adam_v;
+    int32_t *adam_t, *status;
+    float *gnorm, *loss, *qmean, *imean;
+    int target_mode; /* 0: none, 1: Polyak, 2: copy */
+} qf_learn_args;
+
 struct qf_backend {
     qf_backend_kind kind;
     const char *name;       /* "cpu" or "cuda" */
@@ -80,6 +97,12 @@ struct qf_backend {
      * run is frozen: no operation changes its parameters. gnorm [G] receives the norms. */
     int (*adam)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float *params,
                 const float *grads, float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm);
+    /* Optional (NULL: the host calls the operations above in turn). One whole learner update, equal
+     * bit for bit to forward(target, s'), forward(params, s') when a->qo, forward(params, s) (each
+     * with the prior added when a->prior), td, net_backward, adam, then target_update when
+     * a->target_mode is 1 (Polyak) or 2 (copy). The CPU backend does each run's networks on one
+     * core while their data is in its caches. */
+    int (*learn_fused)(qf_backend *b, const qf_learn_args *a);
     /* target = tau * params + (1 - tau) * target per run (copy: tau taken as 1); diverged runs skipped */
     int (*target_update)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
                          float *target, const int32_t *status, int copy);

@@ -178,15 +178,33 @@ QF_HD static inline int32_t qf_select_action(const float *q, int32_t n, const qf
     return qf_argmax(q, n);
 }
 
-/* One Adam step of one parameter (bias-corrected), with the gradient pre-scaled by `scale`
- * (gradient clipping). c1 = 1 - b1^t, c2 = 1 - b2^t. */
-QF_HD static inline void qf_adam(float *p, float g, float *m, float *v, const qf_run_hp *hp,
-                                 float scale, float c1, float c2) {
+/* Adam's per-network constants at step t (1-based): step = lr / (1 - b1^t) and
+ * ic2 = 1 / sqrt(1 - b2^t), the bias corrections folded as PyTorch folds them, so a parameter's
+ * update costs one division and one square root. */
+typedef struct qf_adam_k {
+    float b1, b2, step, ic2, eps;
+} qf_adam_k;
+
+QF_HD static inline qf_adam_k qf_adam_consts(const qf_run_hp *hp, int32_t t) {
+    qf_adam_k k;
+    k.b1 = hp->adam_b1;
+    k.b2 = hp->adam_b2;
+    k.step = hp->lr / (1.0f - powf(hp->adam_b1, (float)t));
+    k.ic2 = 1.0f / sqrtf(1.0f - powf(hp->adam_b2, (float)t));
+    k.eps = hp->adam_eps;
+    return k;
+}
+
+/* One Adam step of one parameter, with the gradient pre-scaled by `scale` (gradient clipping):
+ * m' = b1 m + (1-b1) g, v' = b2 v + (1-b2) g^2, p' = p - step m' / (sqrt(v') ic2 + eps), which is
+ * p - lr mhat / (sqrt(vhat) + eps) with mhat = m'/(1-b1^t), vhat = v'/(1-b2^t). */
+QF_HD static inline void qf_adam(float *p, float g, float *m, float *v, qf_adam_k k, float scale) {
     g = g * scale;
-    *m = hp->adam_b1 * *m + (1.0f - hp->adam_b1) * g;
-    *v = hp->adam_b2 * *v + (1.0f - hp->adam_b2) * g * g;
-    const float mhat = *m / c1, vhat = *v / c2;
-    *p = *p - hp->lr * mhat / (sqrtf(vhat) + hp->adam_eps);
+    const float mm = k.b1 * *m + (1.0f - k.b1) * g;
+    const float vv = k.b2 * *v + (1.0f - k.b2) * g * g;
+    *m = mm;
+    *v = vv;
+    *p = *p - k.step * mm / (sqrtf(vv) * k.ic2 + k.eps);
 }
 
 /* Initial value of parameter j of network g = r*K + k: PyTorch's nn.Linear default,

@@ -1479,4 +1479,66 @@ TEST(ExploreFleet, MixedStrategiesInOneFleetEqualEachRunAlone) {
     qf_fleet_destroy(&fleet);
 }
 
+
+// The CPU backend's fused learner update (learn_fused: each run's networks on one core, while
+// their data is in its caches) equals the operations called one after another, bit for bit: for a
+// fleet mixing every strategy (priors, masks, RND, count bonuses), with and without double Q and
+// with Polyak or copied targets. Parameters, targets and Adam moments are compared.
+TEST(ExploreFleet, FusedUpdateEqualsTheOperationsInTurn) {
+    CpuBackend fused, ops;
+    ASSERT_NE(fused.b, nullptr);
+    ASSERT_NE(ops.b, nullptr);
+    ASSERT_NE(fused.b->learn_fused, nullptr);
+    ops.b->learn_fused = nullptr; // the host then calls forward, td, backward, adam, target in turn
+    const std::vector<std::vector<std::string>> all = {
+        {"explore=epsilon"},
+        {"explore=bootstrap", "heads=3", "prior_scale=3", "mask_p=0.5"},
+        {"explore=rnd", "beta=0.5"},
+        {"explore=count", "beta=0.2"},
+        {"explore=bootstrap", "heads=2", "act=ucb", "prior_scale=0", "bonus=count"}};
+    std::vector<std::vector<std::string>> no_rnd = all;
+    no_rnd.erase(no_rnd.begin() + 2); // without RND the target update is part of the fused call
+    struct Case {
+        const std::vector<std::vector<std::string>> *strategies;
+        std::vector<std::string> extra;
+    };
+    for (const Case &cs : {Case{&all, {"double_q=1", "tau=0.05"}}, Case{&no_rnd, {"double_q=1", "tau=0.05"}},
+                           Case{&no_rnd, {"double_q=0", "target_every=7"}}}) {
+        const std::vector<std::vector<std::string>> &strategies = *cs.strategies;
+        const std::vector<std::string> &extra = cs.extra;
+        std::vector<std::string> base = {"hidden=[16,8]", "obs=dense", "simhash_bits=16", "count_table=8"};
+        base.insert(base.end(), extra.begin(), extra.end());
+        const int R = (int)strategies.size();
+        std::vector<qf_run_hp> hp(R);
+        std::vector<uint32_t> keys;
+        for (int r = 0; r < R; r++) {
+            std::vector<std::string> w = base;
+            w.insert(w.end(), strategies[r].begin(), strategies[r].end());
+            const qf_config c = fleet_config(w);
+            qf_fleet_hp_from_config(&c, &hp[r]);
+            keys.push_back(700u + (uint32_t)r);
+            keys.push_back((uint32_t)r);
+        }
+        qf_config fc = fleet_config(base);
+        fc.runs = R;
+        fc.seeds = 1;
+        char err[512];
+        qf_fleet a, b;
+        ASSERT_EQ(qf_fleet_create(&a, fused.b, &fc, hp.data(), keys.data(), err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_create(&b, ops.b, &fc, hp.data(), keys.data(), err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_train(&a, 150, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_train(&b, 150, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        ASSERT_GT(a.n_updates, 50u) << "the comparison must cover learner updates";
+        const size_t n = (size_t)R * a.net.K * a.net.P;
+        EXPECT_TRUE(same_bits(a.params, b.params, n)) << extra[0] << ": parameters differ";
+        EXPECT_TRUE(same_bits(a.target, b.target, n)) << extra[0] << ": targets differ";
+        EXPECT_TRUE(same_bits(a.adam_m, b.adam_m, n) && same_bits(a.adam_v, b.adam_v, n)) << extra[0] << ": Adam moments differ";
+        if (extra[1] == "tau=0.05") {
+            EXPECT_FALSE(same_bits(a.target, a.params, n)) << "Polyak targets lag the parameters";
+        }
+        qf_fleet_destroy(&a);
+        qf_fleet_destroy(&b);
+    }
+}
+
 }  // namespace

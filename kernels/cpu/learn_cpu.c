@@ -36,90 +36,153 @@ static const float *layer_input(const qf_net *n, int l, int64_t g, int32_t M, co
     return acts_g + hidden_off(n, l - 1);
 }
 
+/* y = x W + b, then ReLU unless it is the output layer: one pass over the GEMM's output. */
+static void bias_relu(float *restrict y, int64_t ldy, const float *restrict bias, int32_t M, int32_t n, int relu) {
+    for (int32_t m = 0; m < M; m++) {
+        float *restrict row = y + m * ldy;
+        if (relu) {
+#pragma omp simd
+            for (int32_t j = 0; j < n; j++) {
+                const float z = row[j] + bias[j];
+                row[j] = z > 0.0f ? z : 0.0f;
+            }
+        } else {
+#pragma omp simd
+            for (int32_t j = 0; j < n; j++) row[j] += bias[j];
+        }
+    }
+}
+
+/* Network g's forward pass for M inputs: acts [G][M][H] and q [G][M][A] (its slices). */
+static void forward_net(const qf_net *net, const float *params, int64_t g, int32_t M, const float *x,
+                        const int32_t *xi, float *acts, float *q) {
+    const int64_t A = net->w[net->L];
+    const float *W = params + g * net->P;
+    float *acts_g = acts + g * (int64_t)M * net->H;
+    for (int l = 0; l < net->L; l++) {
+        const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+        const float *Wt = W + net->off_w[l], *bias = W + net->off_b[l];
+        const int last = l == net->L - 1;
+        float *out = last ? q + g * (int64_t)M * A : acts_g + hidden_off(net, l);
+        const int64_t ldo = last ? A : net->H;
+        int64_t ldi;
+        const float *in = layer_input(net, l, g, M, x, acts_g, &ldi);
+        if (!in) { /* embedding: row gather of Wt_0 = the one-hot product */
+            const int32_t *s = xi + (g / net->K) * (int64_t)M;
+            for (int32_t m = 0; m < M; m++) {
+                const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
+                memcpy(out + m * ldo, Wt + (int64_t)sm * out_w, sizeof(float) * (size_t)out_w);
+            }
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, out_w, in_w, 1.0f, in, (int)ldi, Wt,
+                        out_w, 0.0f, out, (int)ldo);
+        }
+        bias_relu(out, ldo, bias, M, out_w, !last);
+    }
+}
+
 static int cpu_net_forward(qf_backend *b, const qf_net *net, const float *params, int32_t M,
                            const float *x, const int32_t *xi, float *acts, float *q) {
     (void)b;
-    const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
+    const int64_t G = (int64_t)net->R * net->K;
 #pragma omp parallel for schedule(static) if (G > 1 && G * M * net->P >= QF_PAR_MIN_WORK)
-    for (int64_t g = 0; g < G; g++) {
-        if (!qf_head_on(net, g)) continue;
-        const float *W = params + g * net->P;
-        float *acts_g = acts + g * (int64_t)M * net->H;
-        for (int l = 0; l < net->L; l++) {
-            const int32_t in_w = net->w[l], out_w = net->w[l + 1];
-            const float *Wt = W + net->off_w[l], *bias = W + net->off_b[l];
-            const int last = l == net->L - 1;
-            float *out = last ? q + g * (int64_t)M * A : acts_g + hidden_off(net, l);
-            const int64_t ldo = last ? A : net->H;
-            int64_t ldi;
-            const float *in = layer_input(net, l, g, M, x, acts_g, &ldi);
-            if (!in) { /* embedding: row gather of Wt_0 = the one-hot product */
-                const int32_t *s = xi + (g / net->K) * (int64_t)M;
-                for (int32_t m = 0; m < M; m++) {
-                    const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
-                    for (int32_t j = 0; j < out_w; j++) out[m * ldo + j] = Wt[(int64_t)sm * out_w + j] + bias[j];
-                }
-            } else {
-                for (int32_t m = 0; m < M; m++)
-                    for (int32_t j = 0; j < out_w; j++) out[m * ldo + j] = bias[j];
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, out_w, in_w, 1.0f, in,
-                            (int)ldi, Wt, out_w, 1.0f, out, (int)ldo);
-            }
-            if (!last)
-                for (int32_t m = 0; m < M; m++)
-                    for (int32_t j = 0; j < out_w; j++) out[m * ldo + j] = out[m * ldo + j] > 0.0f ? out[m * ldo + j] : 0.0f;
-        }
-    }
+    for (int64_t g = 0; g < G; g++)
+        if (qf_head_on(net, g)) forward_net(net, params, g, M, x, xi, acts, q);
     return QF_OK;
+}
+
+/* db += column sums of dy [M][n] (rows in order, so the sum's order is fixed). */
+static void bias_grad(float *restrict db, const float *restrict dy, int64_t lddy, int32_t M, int32_t n) {
+    for (int32_t m = 0; m < M; m++) {
+        const float *restrict row = dy + m * lddy;
+#pragma omp simd
+        for (int32_t j = 0; j < n; j++) db[j] += row[j];
+    }
+}
+
+/* dx = 0 where the layer's ReLU output x was not positive (the ReLU's derivative). */
+static void relu_grad(float *restrict dx, int64_t lddx, const float *restrict x, int64_t ldx, int32_t M, int32_t n) {
+    for (int32_t m = 0; m < M; m++) {
+        float *restrict d = dx + m * lddx;
+        const float *restrict xr = x + m * ldx;
+#pragma omp simd
+        for (int32_t j = 0; j < n; j++) d[j] = xr[j] > 0.0f ? d[j] : 0.0f;
+    }
+}
+
+static int32_t max_width(const qf_net *net) {
+    int32_t wmax = 0;
+    for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
+    return wmax;
+}
+
+/* Network g's backward pass: grads [G][P] (its slice), work: its 2*M*wmax floats of scratch. */
+static void backward_net(const qf_net *net, const float *params, int64_t g, int32_t M, const float *x,
+                         const int32_t *xi, const float *acts, const float *dq, float *grads, float *work) {
+    const int64_t A = net->w[net->L], wmax = max_width(net);
+    const float *W = params + g * net->P;
+    const float *acts_g = acts + g * (int64_t)M * net->H;
+    float *dW = grads + g * net->P;
+    float *buf[2] = {work + g * 2 * (int64_t)M * wmax, work + (g * 2 + 1) * (int64_t)M * wmax};
+    memset(dW, 0, sizeof(float) * (size_t)net->P);
+    const float *dy = dq + g * (int64_t)M * A;
+    int64_t lddy = A;
+    for (int l = net->L - 1; l >= 0; l--) {
+        const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+        int64_t ldi;
+        const float *in = layer_input(net, l, g, M, x, acts_g, &ldi);
+        float *dWt = dW + net->off_w[l], *db = dW + net->off_b[l];
+        bias_grad(db, dy, lddy, M, out_w);
+        if (!in) {
+            const int32_t *s = xi + (g / net->K) * (int64_t)M;
+            for (int32_t m = 0; m < M; m++) {
+                const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
+                for (int32_t j = 0; j < out_w; j++) dWt[(int64_t)sm * out_w + j] += dy[m * lddy + j];
+            }
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in_w, out_w, M, 1.0f, in, (int)ldi, dy,
+                        (int)lddy, 0.0f, dWt, out_w);
+        }
+        if (l == 0) break;
+        /* d input = dy Wt^T, through the ReLU of the layer below */
+        float *dx = buf[l & 1];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, in_w, out_w, 1.0f, dy, (int)lddy,
+                    W + net->off_w[l], out_w, 0.0f, dx, in_w);
+        relu_grad(dx, in_w, in, ldi, M, in_w);
+        dy = dx;
+        lddy = in_w;
+    }
 }
 
 static int cpu_net_backward(qf_backend *b, const qf_net *net, const float *params, int32_t M,
                             const float *x, const int32_t *xi, const float *acts, const float *dq,
                             float *grads, float *work) {
     (void)b;
-    const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
-    int32_t wmax = 0;
-    for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
+    const int64_t G = (int64_t)net->R * net->K;
 #pragma omp parallel for schedule(static) if (G > 1 && G * M * net->P >= QF_PAR_MIN_WORK)
-    for (int64_t g = 0; g < G; g++) {
-        if (!qf_head_on(net, g)) continue;
-        const float *W = params + g * net->P;
-        const float *acts_g = acts + g * (int64_t)M * net->H;
-        float *dW = grads + g * net->P;
-        float *buf[2] = {work + g * 2 * (int64_t)M * wmax, work + (g * 2 + 1) * (int64_t)M * wmax};
-        memset(dW, 0, sizeof(float) * (size_t)net->P);
-        const float *dy = dq + g * (int64_t)M * A;
-        int64_t lddy = A;
-        for (int l = net->L - 1; l >= 0; l--) {
-            const int32_t in_w = net->w[l], out_w = net->w[l + 1];
-            int64_t ldi;
-            const float *in = layer_input(net, l, g, M, x, acts_g, &ldi);
-            float *dWt = dW + net->off_w[l], *db = dW + net->off_b[l];
-            for (int32_t m = 0; m < M; m++)
-                for (int32_t j = 0; j < out_w; j++) db[j] += dy[m * lddy + j];
-            if (!in) {
-                const int32_t *s = xi + (g / net->K) * (int64_t)M;
-                for (int32_t m = 0; m < M; m++) {
-                    const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
-                    for (int32_t j = 0; j < out_w; j++) dWt[(int64_t)sm * out_w + j] += dy[m * lddy + j];
-                }
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in_w, out_w, M, 1.0f, in, (int)ldi,
-                            dy, (int)lddy, 0.0f, dWt, out_w);
-            }
-            if (l == 0) break;
-            /* d input = dy Wt^T, through the ReLU of the layer below */
-            float *dx = buf[l & 1];
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, in_w, out_w, 1.0f, dy, (int)lddy,
-                        W + net->off_w[l], out_w, 0.0f, dx, in_w);
-            for (int32_t m = 0; m < M; m++)
-                for (int32_t j = 0; j < in_w; j++)
-                    if (!(in[m * ldi + j] > 0.0f)) dx[m * in_w + j] = 0.0f;
-            dy = dx;
-            lddy = in_w;
-        }
-    }
+    for (int64_t g = 0; g < G; g++)
+        if (qf_head_on(net, g)) backward_net(net, params, g, M, x, xi, acts, dq, grads, work);
     return QF_OK;
+}
+
+/* Network g's TD step over its run's B sampled transitions (see backend.h, td). */
+static void td_net(const qf_net *net, const qf_run_hp *hp, int64_t g, int32_t B, const qf_sample *s,
+                   const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
+                   float *imean) {
+    const int64_t A = net->w[net->L], r = g / net->K, k = g % net->K;
+    const float beta = hp[r].beta;
+    float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
+    for (int32_t j = 0; j < B; j++) {
+        const int64_t row = (g * B + j) * A, t = r * B + j;
+        const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
+        lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s->action[t],
+                          s->reward[t] + bonus, s->terminal[t], w, dq + row);
+        qsum += q[row + s->action[t]];
+        isum += bonus;
+    }
+    loss[g] = lsum / (float)B;
+    qmean[g] = qsum / (float)B;
+    if (k == 0) imean[r] = isum / (float)B;
 }
 
 static int cpu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t B, const qf_sample *s,
@@ -128,24 +191,18 @@ static int cpu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t
     (void)b;
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
 #pragma omp parallel for schedule(static) if (G > 1 && G * B * A >= QF_PAR_MIN_WORK)
-    for (int64_t g = 0; g < G; g++) {
-        const int64_t r = g / net->K, k = g % net->K;
-        if (!qf_head_on(net, g)) continue;
-        const float beta = hp[r].beta;
-        float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
-        for (int32_t j = 0; j < B; j++) {
-            const int64_t row = (g * B + j) * A, t = r * B + j;
-            const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
-            lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL,
-                              s->action[t], s->reward[t] + bonus, s->terminal[t], w, dq + row);
-            qsum += q[row + s->action[t]];
-            isum += bonus;
-        }
-        loss[g] = lsum / (float)B;
-        qmean[g] = qsum / (float)B;
-        if (k == 0) imean[r] = isum / (float)B;
-    }
+    for (int64_t g = 0; g < G; g++)
+        if (qf_head_on(net, g)) td_net(net, hp, g, B, s, q, qt, qo, dq, loss, qmean, imean);
     return QF_OK;
+}
+
+/* q += prior_scale * qp for network g's M rows. */
+static void add_prior_net(const qf_net *net, const qf_run_hp *hp, int64_t g, int32_t M, float *q,
+                          const float *qp) {
+    const int64_t per = (int64_t)M * net->w[net->L];
+    const float c = hp[g / net->K].prior_scale;
+    if (c == 0.0f) return;
+    for (int64_t i = 0; i < per; i++) q[g * per + i] += c * qp[g * per + i];
 }
 
 static int cpu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t M, float *q,
@@ -153,56 +210,72 @@ static int cpu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, 
     (void)b;
     const int64_t G = (int64_t)net->R * net->K, per = (int64_t)M * net->w[net->L];
 #pragma omp parallel for schedule(static) if (G > 1 && G * per >= QF_PAR_MIN_WORK)
-    for (int64_t g = 0; g < G; g++) {
-        const float c = hp[g / net->K].prior_scale;
-        if (c == 0.0f || !qf_head_on(net, g)) continue;
-        for (int64_t i = 0; i < per; i++) q[g * per + i] += c * qp[g * per + i];
-    }
+    for (int64_t g = 0; g < G; g++)
+        if (qf_head_on(net, g)) add_prior_net(net, hp, g, M, q, qp);
     return QF_OK;
 }
 
-static int cpu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float *params,
-                    const float *grads, float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
-    (void)b;
-    const int64_t G = (int64_t)net->R * net->K, P = net->P;
-    const int par = G > 1 && G * P >= QF_PAR_MIN_WORK;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t g = 0; g < G; g++) {
+/* Adam for run r (see backend.h, adam): the gradient norm of each head in double, then one fused
+ * pass per head that updates p, m, v and accumulates p * 0 (NaN iff some new parameter is not
+ * finite). The simd reductions fix their own order, independent of threads and fleet. */
+static void adam_run(const qf_net *net, const qf_run_hp *hp, int32_t r, float *params, const float *grads,
+                     float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
+    const int64_t P = net->P, K = net->K;
+    for (int64_t g = r * K; g < (r + 1) * K; g++) {
         if (!qf_head_on(net, g)) {
             gnorm[g] = 0.0f; /* an unused head: no gradient, nothing to do */
             continue;
         }
+        const float *restrict gg = grads + g * P;
         double ss = 0.0;
-        for (int64_t j = 0; j < P; j++) ss += (double)grads[g * P + j] * grads[g * P + j];
+#pragma omp simd reduction(+ : ss)
+        for (int64_t j = 0; j < P; j++) ss += (double)gg[j] * gg[j];
         gnorm[g] = (float)sqrt(ss);
+        if (!isfinite(gnorm[g])) status[r] = QF_RUN_DIVERGED;
     }
-    for (int32_t r = 0; r < net->R; r++)
-        for (int32_t k = 0; k < net->K; k++)
-            if (!isfinite(gnorm[(int64_t)r * net->K + k])) status[r] = QF_RUN_DIVERGED;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t g = 0; g < G; g++) {
-        const int64_t r = g / net->K;
-        if (status[r] != QF_RUN_OK || !qf_head_on(net, g)) continue;
-        const qf_run_hp *h = &hp[r];
-        const float t = (float)(adam_t[r] + 1);
-        const float c1 = 1.0f - powf(h->adam_b1, t), c2 = 1.0f - powf(h->adam_b2, t);
+    if (status[r] != QF_RUN_OK) return;
+    const qf_run_hp *h = &hp[r];
+    const qf_adam_k ak = qf_adam_consts(h, adam_t[r] + 1);
+    float chk = 0.0f;
+    for (int64_t g = r * K; g < (r + 1) * K; g++) {
+        if (!qf_head_on(net, g)) continue;
         const float scale = (h->max_grad_norm > 0.0f && gnorm[g] > h->max_grad_norm) ? h->max_grad_norm / gnorm[g] : 1.0f;
         /* restrict: the four arrays never overlap, so the loop vectorizes */
         float *restrict pg = params + g * P, *restrict mg = m + g * P, *restrict vg = v + g * P;
         const float *restrict gg = grads + g * P;
-        const qf_run_hp hl = *h;
-        for (int64_t j = 0; j < P; j++) qf_adam(&pg[j], gg[j], &mg[j], &vg[j], &hl, scale, c1, c2);
+#pragma omp simd reduction(+ : chk)
+        for (int64_t j = 0; j < P; j++) {
+            qf_adam(&pg[j], gg[j], &mg[j], &vg[j], ak, scale);
+            chk += pg[j] * 0.0f;
+        }
     }
-    for (int32_t r = 0; r < net->R; r++) {
-        if (status[r] != QF_RUN_OK) continue;
-        adam_t[r] += 1;
-        for (int64_t j = 0; j < P * net->K; j++)
-            if (!isfinite(params[(int64_t)r * net->K * P + j])) {
-                status[r] = QF_RUN_DIVERGED;
-                break;
-            }
-    }
+    adam_t[r] += 1;
+    if (chk != 0.0f) status[r] = QF_RUN_DIVERGED; /* NaN compares unequal to everything */
+}
+
+/* One run per iteration: its K heads' norms decide together whether the run diverged, so no two
+ * threads write one run's status. */
+static int cpu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float *params,
+                    const float *grads, float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
+    (void)b;
+#pragma omp parallel for schedule(static) if (net->R > 1 && (int64_t)net->R * net->K * net->P >= QF_PAR_MIN_WORK)
+    for (int32_t r = 0; r < net->R; r++) adam_run(net, hp, r, params, grads, m, v, adam_t, status, gnorm);
     return QF_OK;
+}
+
+/* Run r's target networks: tau * params + (1 - tau) * target (copy: tau = 1). */
+static void target_run(const qf_net *net, const qf_run_hp *hp, int32_t r, const float *params, float *target,
+                       const int32_t *status, int copy) {
+    if (status[r] != QF_RUN_OK) return;
+    const int64_t per_run = (int64_t)net->K * net->P;
+    const float tau = copy ? 1.0f : hp[r].tau;
+    const float *restrict p = params + r * per_run;
+    float *restrict t = target + r * per_run;
+    if (tau == 1.0f)
+        memcpy(t, p, sizeof(float) * (size_t)per_run);
+    else
+#pragma omp simd
+        for (int64_t j = 0; j < per_run; j++) t[j] = tau * p[j] + (1.0f - tau) * t[j];
 }
 
 static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
@@ -210,13 +283,63 @@ static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *
     (void)b;
     const int64_t per_run = (int64_t)net->K * net->P;
 #pragma omp parallel for schedule(static) if (net->R > 1 && net->R * per_run >= QF_PAR_MIN_WORK)
-    for (int32_t r = 0; r < net->R; r++) {
-        if (status[r] != QF_RUN_OK) continue;
-        const float tau = copy ? 1.0f : hp[r].tau;
-        const float *p = params + r * per_run;
-        float *t = target + r * per_run;
-        for (int64_t j = 0; j < per_run; j++) t[j] = tau == 1.0f ? p[j] : tau * p[j] + (1.0f - tau) * t[j];
+    for (int32_t r = 0; r < net->R; r++) target_run(net, hp, r, params, target, status, copy);
+    return QF_OK;
+}
+
+/* Q(s, .) of network g with its prior added (the host's q_forward, for one network). */
+static void q_forward_net(const qf_learn_args *a, const float *params, int64_t g, const float *x,
+                          const int32_t *xi, float *acts, float *q) {
+    forward_net(a->net, params, g, a->B, x, xi, acts, q);
+    if (!a->prior) return;
+    forward_net(a->net, a->prior, g, a->B, x, xi, a->acts_tmp, a->qp);
+    add_prior_net(a->net, a->hp, g, a->B, q, a->qp);
+}
+
+/* The whole update of run r, its networks one after another while their data is in this core's
+ * caches: the same per-network functions, in the same order per network, as the operations. */
+static void learn_run(const qf_learn_args *a, int32_t r) {
+    const qf_net *net = a->net;
+    const qf_sample *s = a->s;
+    for (int64_t g = (int64_t)r * net->K; g < (int64_t)(r + 1) * net->K; g++) {
+        if (!qf_head_on(net, g)) continue;
+        q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt);
+        if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo);
+        q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q);
+        td_net(net, a->hp, g, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
+        backward_net(net, a->params, g, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work);
     }
+    adam_run(net, a->hp, r, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
+    if (a->target_mode) target_run(net, a->hp, r, a->params, a->target, a->status, a->target_mode == 2);
+}
+
+static int cpu_learn_fused(qf_backend *b, const qf_learn_args *a) {
+    const qf_net *net = a->net;
+    if (net->R < qf_cpu_threads() && net->K > 1) {
+        /* fewer runs than threads: the operations, parallel over the heads, keep every core busy */
+        const float *x2 = a->s->next_obs, *x1 = a->s->obs;
+        const int32_t *i2 = a->s->next_idx, *i1 = a->s->idx;
+        const float *srcs[3] = {a->target, a->params, a->params};
+        float *outs[3] = {a->qt, a->qo, a->q};
+        for (int i = 0; i < 3; i++) {
+            if (!outs[i]) continue;
+            const float *x = i < 2 ? x2 : x1;
+            const int32_t *xi = i < 2 ? i2 : i1;
+            float *acts = i < 2 ? a->acts_tmp : a->acts;
+            cpu_net_forward(b, net, srcs[i], a->B, x, xi, acts, outs[i]);
+            if (a->prior) {
+                cpu_net_forward(b, net, a->prior, a->B, x, xi, a->acts_tmp, a->qp);
+                cpu_add_prior(b, net, a->hp, a->B, outs[i], a->qp);
+            }
+        }
+        cpu_td(b, net, a->hp, a->B, a->s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
+        cpu_net_backward(b, net, a->params, a->B, x1, i1, a->acts, a->dq, a->grads, a->work);
+        cpu_adam(b, net, a->hp, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
+        if (a->target_mode) cpu_target_update(b, net, a->hp, a->params, a->target, a->status, a->target_mode == 2);
+        return QF_OK;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (net->R > 1 && (int64_t)net->R * net->K * a->B * net->P >= QF_PAR_MIN_WORK)
+    for (int32_t r = 0; r < net->R; r++) learn_run(a, r);
     return QF_OK;
 }
 
@@ -307,5 +430,6 @@ void qf_cpu_learn_ops(qf_backend *b) {
     b->replay_store = cpu_replay_store;
     b->replay_sample = cpu_replay_sample;
     b->fill0 = cpu_fill0;
+    b->learn_fused = cpu_learn_fused;
     qf_cpu_explore_ops(b);
 }

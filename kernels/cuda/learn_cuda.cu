@@ -150,10 +150,8 @@ __global__ void adam_kernel(qf_net n, const qf_run_hp *hp, float *params, const 
         const int64_t g = i / n.P, r = g / n.K;
         if (status[r] != QF_RUN_OK || !qf_head_on(&n, g)) continue;
         const qf_run_hp *h = &hp[r];
-        const float t = (float)(adam_t[r] + 1);
-        const float c1 = 1.0f - powf(h->adam_b1, t), c2 = 1.0f - powf(h->adam_b2, t);
         const float scale = (h->max_grad_norm > 0.0f && gnorm[g] > h->max_grad_norm) ? h->max_grad_norm / gnorm[g] : 1.0f;
-        qf_adam(&params[i], grads[i], &m[i], &v[i], h, scale, c1, c2);
+        qf_adam(&params[i], grads[i], &m[i], &v[i], qf_adam_consts(h, adam_t[r] + 1), scale);
     }
 }
 
