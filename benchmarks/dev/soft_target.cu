@@ -207,7 +207,7 @@ int main(int argc, char **argv) {
 
     // Tolerances (float32, eps = 2^-23), from the reference's magnitudes. The soft value
     // m + alpha log(sum exp((q - m) / alpha)): expf within 2 ulp on CUDA (1 on glibc), logf within 1,
-    // so |dv| <= 8 eps (|m| + alpha (1 + log A)); the max and the double-Q pick are exact. Then
+    // so |dv| <= 8 eps (max|q| + alpha (1 + log A)); the max and the double-Q pick are exact. Then
     // y = r + gamma v and delta = q_a - y add a rounding each: tol_delta = gamma tol_v +
     // 4 eps (|r| + gamma |v| + |q_a|). dq = w clip(delta) / B (clip is 1-Lipschitz, B a power of 2):
     // w tol_delta / B. Sums of B terms in another order (versions 2, 3): B eps sum |terms| (the
@@ -225,10 +225,10 @@ int main(int argc, char **argv) {
         double lterm = 0.0, ltol = 0.0, qabs = 0.0, iabs = 0.0, lsum_d = 0.0;
         for (int32_t j = 0; j < B; j++) {
             const int64_t row = (g * B + j) * A, t = r * B + j;
-            float m = qtr[row];
-            for (int32_t a = 1; a < A; a++) m = qtr[row + a] > m ? qtr[row + a] : m;
-            const double tol_v = h.alpha > 0.0f ? 8.0 * eps * (fabs(m) + h.alpha * (1.0 + log((double)A))) : 0.0;
-            const double v = fabs(m) + h.alpha * log((double)A); // bound on |v|
+            double mabs = 0.0; // max |Q_target(s', a)|: bounds the max and the double-Q pick alike
+            for (int32_t a = 0; a < A; a++) mabs = fabs(qtr[row + a]) > mabs ? fabs(qtr[row + a]) : mabs;
+            const double tol_v = h.alpha > 0.0f ? 8.0 * eps * (mabs + h.alpha * (1.0 + log((double)A))) : 0.0;
+            const double v = mabs + h.alpha * log((double)A); // bound on |v|
             const double rew = (double)s.reward[t] + (double)(h.beta * s.intr[t]);
             const int32_t act = s.action[t];
             const double tol_delta = h.gamma * tol_v + 4.0 * eps * (fabs(rew) + h.gamma * v + fabs(qr[row + act]));
