@@ -1,4 +1,5 @@
-/* bench.c — the environment-stepping benchmark. */
+/* bench.c — the benchmarks: env stepping, training fleets, exploration strategies; each against
+ * its roofline bound (host/roofline.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
 
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "fleet.h"
+#include "roofline.h"
 #include "vecenv.h"
 
 static double now_s(void) {
@@ -24,11 +26,15 @@ static const char *resolve_obs(const char *mode, int kind, const qf_env_params *
 }
 
 double qf_bench_bytes_per_step(int kind, const qf_env_params *p, const char *obs_mode) {
-    /* state fields and t: read and written; ep_return: read and written; reward and flags written */
-    double bytes = 2.0 * 4.0 * (qf_env_nf(kind) + qf_env_ni(kind) + 1) + 8.0 + 4.0 + 1.0;
-    if (strcmp(obs_mode, "index") == 0) bytes += 4.0;
-    if (strcmp(obs_mode, "dense") == 0) bytes += 4.0 * qf_env_obs_dim(kind, p);
-    return bytes;
+    return qf_roof_env_step_bytes(kind, p, obs_mode);
+}
+
+/* One line naming the peaks every bound below is computed from. */
+static const qf_roof_peaks *print_peaks(const qf_backend *b) {
+    fflush(stdout);
+    const qf_roof_peaks *pk = qf_roof_peaks_of(b);
+    printf("roofline peaks (%s): %s\n", b->name, pk->how);
+    return pk;
 }
 
 typedef struct row {
@@ -122,9 +128,10 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
     int n_rows = 0;
     printf("qfleet bench envs: backend %s (%s), runs=%lld, random actions drawn on the device\n",
            b->name, b->device, (long long)cfg->runs);
-    printf("%-13s %-6s %10s %14s %9s %10s", "env", "obs", "envs", "steps/s", "ns/step", "bytes/step");
-    if (b->peak_bytes_per_s > 0) printf(" %9s %8s", "GB/s", "of bound");
-    printf("\n");
+    const qf_roof_peaks *pk = print_peaks(b);
+    /* bound: the steps/s at which bytes/step would saturate the memory bandwidth */
+    printf("%-13s %-6s %10s %14s %9s %10s %9s %13s %8s\n", "env", "obs", "envs", "steps/s", "ns/step",
+           "bytes/step", "GB/s", "bound steps/s", "of bound");
     fflush(stdout);
     for (int kind = 0; kind < QF_ENV_COUNT; kind++) {
         if (only_env >= 0 && kind != only_env) continue;
@@ -144,13 +151,13 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
             int rc = bench_cell(cfg, kind, &p, list[s] / cfg->runs > 0 ? list[s] / cfg->runs : 1, b, r);
             if (rc) return rc;
             r->envs = list[s] / cfg->runs > 0 ? list[s] / cfg->runs * cfg->runs : cfg->runs;
-            printf("%-13s %-6s %10lld %14.4g %9.3f %10.0f", r->env, r->obs, (long long)r->envs,
-                   r->steps_per_s, 1e9 / r->steps_per_s, r->bytes_per_step);
-            if (b->peak_bytes_per_s > 0) {
-                double bw = r->steps_per_s * r->bytes_per_step;
-                printf(" %9.1f %7.1f%%", bw / 1e9, 100.0 * bw / b->peak_bytes_per_s);
-            }
-            printf("\n");
+            const double bw = r->steps_per_s * r->bytes_per_step;
+            printf("%-13s %-6s %10lld %14.4g %9.3f %10.0f %9.2f", r->env, r->obs, (long long)r->envs,
+                   r->steps_per_s, 1e9 / r->steps_per_s, r->bytes_per_step, bw / 1e9);
+            if (pk->bytes_per_s > 0)
+                printf(" %13.4g %7.1f%%\n", pk->bytes_per_s / r->bytes_per_step, 100.0 * bw / pk->bytes_per_s);
+            else
+                printf(" %13s %8s\n", "-", "-");
             fflush(stdout);
             n_rows++;
         }
@@ -161,11 +168,17 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
         FILE *f = fopen(tmp, "w");
         int ok = f != NULL;
         if (f) {
-            fprintf(f, "env,backend,device,obs,envs,runs,steps_per_s,bytes_per_step,peak_bytes_per_s\n");
-            for (int i = 0; i < n_rows; i++)
-                fprintf(f, "%s,%s,\"%s\",%s,%lld,%lld,%.6g,%.0f,%.6g\n", rows[i].env, b->name, b->device,
-                        rows[i].obs, (long long)rows[i].envs, (long long)cfg->runs, rows[i].steps_per_s,
-                        rows[i].bytes_per_step, b->peak_bytes_per_s);
+            /* bound_bytes_per_s: the roofline's bandwidth (measured; peak_bytes_per_s is the backend's
+             * theoretical figure, 0 on the CPU); bound_steps_per_s = bound_bytes_per_s / bytes_per_step */
+            fprintf(f, "env,backend,device,obs,envs,runs,steps_per_s,bytes_per_step,peak_bytes_per_s,"
+                       "bound_bytes_per_s,bound_steps_per_s,frac_of_bound\n");
+            for (int i = 0; i < n_rows; i++) {
+                const double bound = pk->bytes_per_s > 0 ? pk->bytes_per_s / rows[i].bytes_per_step : 0.0;
+                fprintf(f, "%s,%s,\"%s\",%s,%lld,%lld,%.6g,%.0f,%.6g,%.6g,%.6g,%.4g\n", rows[i].env, b->name,
+                        b->device, rows[i].obs, (long long)rows[i].envs, (long long)cfg->runs, rows[i].steps_per_s,
+                        rows[i].bytes_per_step, b->peak_bytes_per_s, pk->bytes_per_s, bound,
+                        bound > 0 ? rows[i].steps_per_s / bound : 0.0);
+            }
             ok = fflush(f) == 0 && !ferror(f);
             ok = (fclose(f) == 0) && ok;
         }
@@ -178,10 +191,35 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
     return 0;
 }
 
-/* Time a fleet of c->runs runs: warm-up past one batch, then doubling chunks until `seconds`.
- * Returns QF_OK with microseconds per run-step, bytes per run and steps timed. */
+/* The roofline shapes of a fleet (per run). */
+static void roof_shape(const qf_fleet *f, qf_roof_fleet *s) {
+    memset(s, 0, sizeof *s);
+    s->net = f->net;
+    s->E = f->E;
+    s->B = f->B;
+    s->obs_floats = f->embed ? 0 : f->D;
+    s->env_step_bytes = qf_roof_env_step_bytes(f->cfg.env, &f->cfg.env_params, f->embed ? "index" : "dense");
+    s->double_q = f->cfg.double_q != 0;
+    s->prior = f->has_prior;
+    s->tau = f->cfg.tau;
+    s->target_every = f->cfg.target_every;
+    s->rnd = f->has_rnd;
+    if (f->has_rnd) s->rnd_net = f->rnd.net;
+    s->count = f->counts.mode;
+    s->count_act = f->any_count_act;
+    s->count_bonus = f->any_bonus_count;
+    s->simhash_bits = f->counts.bits;
+}
+
 int qf_bench_time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
                         int64_t *steps, double *syncs, char *err, size_t err_len) {
+    return qf_bench_time_fleet_roof(cfg, b, hp, us, bytes, steps, syncs, NULL, err, err_len);
+}
+
+/* Time a fleet of c->runs runs: warm-up past one batch, then doubling chunks until `seconds`.
+ * Returns QF_OK with microseconds per run-step, bytes per run and steps timed. */
+int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
+                             int64_t *steps, double *syncs, qf_roof_work *work, char *err, size_t err_len) {
     qf_config c = *cfg;
     c.learning_starts = 0;
     c.train_every = 1;
@@ -213,6 +251,11 @@ int qf_bench_time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp
     *syncs = ((double)(b->n_sync - syncs0) - (double)chunks) / (double)total;
     *bytes = (double)(f.bytes + qf_vecenv_bytes(f.R, c.envs)) / (double)f.R;
     *steps = total;
+    if (work) {
+        qf_roof_fleet shape;
+        roof_shape(&f, &shape);
+        *work = qf_roof_run_step(&shape);
+    }
     qf_fleet_destroy(&f);
     return rc;
 }
@@ -223,8 +266,13 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
            b->name, b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
     for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
     printf(", explore=%s, one update per env step\n", cfg->explore);
+    const qf_roof_peaks *pk = print_peaks(b);
     printf("%7s %14s %12s %16s %14s %12s %12s\n", "runs", "env-steps/s", "updates/s", "us per run-step",
            "bytes per run", "steps timed", "syncs/step");
+    int64_t done_runs[4];
+    double done_us[4];
+    qf_roof_work work = {0, 0};
+    int n_done = 0;
     for (int s = 0; s < 4; s++) {
         if (sizes[s] > cfg->max_runs) break;
         qf_config c = *cfg;
@@ -233,13 +281,34 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
         double us, bytes, syncs;
         int64_t total;
         char err[768];
-        if (qf_bench_time_fleet(&c, b, NULL, &us, &bytes, &total, &syncs, err, sizeof err) != QF_OK) {
+        if (qf_bench_time_fleet_roof(&c, b, NULL, &us, &bytes, &total, &syncs, &work, err, sizeof err) != QF_OK) {
             printf("%7lld  (stops here: %s)\n", (long long)c.runs, err);
             break;
         }
         printf("%7lld %14.4g %12.4g %16.4g %14.4g %12lld %12.3g\n", (long long)c.runs, 1e6 * (double)c.envs / us,
                1e6 / us, us, bytes, (long long)total, syncs);
         fflush(stdout);
+        done_runs[n_done] = c.runs;
+        done_us[n_done++] = us;
+    }
+    if (n_done == 0) return 0;
+    /* the work per run-step does not depend on the number of runs; the bound divides it by the
+     * whole machine's peaks */
+    int mem_bound = 0;
+    const double bound_us = 1e6 * qf_roof_bound_s(work, pk, &mem_bound);
+    printf("roofline per run-step (act on envs=%lld, step, store, one update on batch=%lld): %.4g FLOP, %.4g bytes "
+           "(%.3g FLOP/byte); bound %.4g us (%s)\n",
+           (long long)cfg->envs, (long long)cfg->batch, work.flops, work.bytes, work.flops / work.bytes, bound_us,
+           mem_bound ? "memory" : "FLOPs");
+    printf("%7s %12s %10s %10s %11s\n", "runs", "GFLOP/s", "of peak", "GB/s", "of bound");
+    for (int i = 0; i < n_done; i++) {
+        const double sec = 1e-6 * done_us[i];
+        printf("%7lld %12.4g", (long long)done_runs[i], 1e-9 * work.flops / sec);
+        if (pk->flops > 0) printf(" %9.2f%%", 100.0 * work.flops / sec / pk->flops);
+        else printf(" %10s", "-");
+        printf(" %10.4g", 1e-9 * work.bytes / sec);
+        if (bound_us > 0) printf(" %10.2f%%\n", 100.0 * bound_us / done_us[i]);
+        else printf(" %11s\n", "-");
     }
     return 0;
 }
@@ -251,8 +320,11 @@ int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
            b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
     for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
     printf(", heads=%lld (bootstrap), one update per env step; cost relative to epsilon-greedy\n", (long long)cfg->heads);
-    printf("%7s %-10s %14s %16s %10s %14s\n", "runs", "explore", "env-steps/s", "us per run-step", "vs epsilon",
-           "bytes per run");
+    const qf_roof_peaks *pk = print_peaks(b);
+    /* roofline: FLOP/byte of one run-step of the strategy's fleet, the FLOP/s reached and the
+     * measured time against the bound max(FLOPs / peak, bytes / bandwidth) */
+    printf("%7s %-10s %14s %16s %10s %14s %10s %10s %10s\n", "runs", "explore", "env-steps/s", "us per run-step",
+           "vs epsilon", "bytes per run", "FLOP/byte", "GFLOP/s", "of bound");
     for (int s = 0; s < 3; s++) {
         if (sizes[s] > cfg->max_runs) break;
         double base = 0.0;
@@ -264,14 +336,19 @@ int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
             if (k == 1 && c.alpha <= 0.0) c.alpha = 0.1; /* Boltzmann needs a temperature */
             double us, bytes, syncs;
             int64_t total;
+            qf_roof_work work;
             char err[768];
-            if (qf_bench_time_fleet(&c, b, NULL, &us, &bytes, &total, &syncs, err, sizeof err) != QF_OK) {
+            if (qf_bench_time_fleet_roof(&c, b, NULL, &us, &bytes, &total, &syncs, &work, err, sizeof err) != QF_OK) {
                 printf("%7lld %-10s (stops here: %s)\n", (long long)c.runs, names[k], err);
                 return 0;
             }
             if (k == 0) base = us;
-            printf("%7lld %-10s %14.4g %16.4g %9.2fx %14.4g\n", (long long)c.runs, names[k],
-                   1e6 * (double)c.runs * (double)c.envs / us, us, us / base, bytes);
+            const double bound_us = 1e6 * qf_roof_bound_s(work, pk, NULL);
+            printf("%7lld %-10s %14.4g %16.4g %9.2fx %14.4g %10.3g %10.4g", (long long)c.runs, names[k],
+                   1e6 * (double)c.runs * (double)c.envs / us, us, us / base, bytes, work.flops / work.bytes,
+                   1e-3 * work.flops / us);
+            if (bound_us > 0) printf(" %9.2f%%\n", 100.0 * bound_us / us);
+            else printf(" %10s\n", "-");
             fflush(stdout);
         }
     }

@@ -1,15 +1,18 @@
-/* bench.h — `qfleet bench envs`: env-steps/s per environment on a backend, with random actions
- * drawn on the device, for a sweep of batch sizes; on the GPU also the bytes-moved bound. */
+/* bench.h — `qfleet bench envs|train|explore`: env-steps/s per environment, whole training fleets
+ * and exploration strategies on a backend, each with its roofline bound (bytes moved and FLOPs of
+ * its shapes against the machine's peaks, host/roofline.h) and the fraction of it reached. */
 #ifndef QF_BENCH_H
 #define QF_BENCH_H
 #include "../kernels/backend.h"
 #include "config.h"
+#include "roofline.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Bytes one env step must read and write for this kind and observation mode (the roofline). */
+/* Bytes one env step must read and write for this kind and observation mode (the roofline;
+ * qf_roof_env_step_bytes). */
 double qf_bench_bytes_per_step(int kind, const qf_env_params *p, const char *obs_mode);
 
 /* Run the benchmark. only_env: the one kind to measure, or -1 for all. Returns the exit code:
@@ -24,6 +27,10 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b);
  * per run, steps timed and host synchronizations per step. QF_OK or QF_ERR (message in err). */
 int qf_bench_time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
                         int64_t *steps, double *syncs, char *err, size_t err_len);
+/* The same, and work (unless NULL) receives the FLOPs and bytes of one run-step of that fleet
+ * (host/roofline.c qf_roof_run_step: act on its envs, step, store, one update). */
+int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
+                             int64_t *steps, double *syncs, qf_roof_work *work, char *err, size_t err_len);
 
 /* `qfleet bench explore`: every exploration strategy on fleets of 1, 64, 1024 runs (capped at
  * max_runs): microseconds per run-step and the ratio to epsilon-greedy. */

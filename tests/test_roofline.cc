@@ -1,0 +1,247 @@
+// test_roofline.cc — the roofline (host/roofline.c): the FLOP and byte formulas against counts done
+// by hand for small shapes, the machine probes giving finite numbers within physical limits, and
+// the benchmarks printing their bounds. No timed assertions.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "envs/spec.h"
+#include "host/roofline.h"
+#include "test_util.h"
+
+extern "C" int openblas_get_num_threads(void);
+
+namespace {
+
+qf_net mlp(std::initializer_list<int> widths, int embed = 0) {
+    qf_net n{};
+    n.R = 1;
+    n.K = 1;
+    n.embed = embed;
+    n.L = (int32_t)widths.size() - 1;
+    int i = 0;
+    for (int w : widths) n.w[i++] = w;
+    qf_net_layout(&n);
+    return n;
+}
+
+// The MLP 4-64-64-2 (CartPole's DQN network) at batch M = 128.
+//   P = (4*64 + 64) + (64*64 + 64) + (64*2 + 2) = 320 + 4160 + 130 = 4610 parameters, H = 64 + 64 = 128.
+//   GEMM multiply-adds per input: 4*64 + 64*64 + 64*2 = 256 + 4096 + 128 = 4480.
+TEST(Roofline, MlpShape) {
+    const qf_net n = mlp({4, 64, 64, 2});
+    EXPECT_EQ(n.P, 4610);
+    EXPECT_EQ(n.H, 128);
+}
+
+// Forward, M = 128:
+//   FLOPs = 2*128*4480 (GEMMs) + 128*(64 + 64 + 2) (biases) = 1,146,880 + 16,640 = 1,163,520
+//   bytes = 4*P = 18,440 (the parameters; inputs, activations and Q are intermediates)
+TEST(Roofline, ForwardOfAnMlp) {
+    const qf_net n = mlp({4, 64, 64, 2});
+    const qf_roof_work w = qf_roof_forward(&n, 128);
+    EXPECT_DOUBLE_EQ(w.flops, 1163520.0);
+    EXPECT_DOUBLE_EQ(w.bytes, 18440.0);
+}
+
+// Backward, M = 128:
+//   dW GEMMs 2*128*4480 = 1,146,880; bias gradients 16,640; dX GEMMs above layer 0:
+//   2*128*(64*64 + 64*2) = 256*4224 = 1,081,344; FLOPs = 2,244,864
+//   bytes = 4*((64*64 + 64*2) + P) = 4*(4224 + 4610) = 35,336 (weights above layer 0 read for dX,
+//   the gradients written)
+TEST(Roofline, BackwardOfAnMlp) {
+    const qf_net n = mlp({4, 64, 64, 2});
+    const qf_roof_work w = qf_roof_backward(&n, 128);
+    EXPECT_DOUBLE_EQ(w.flops, 2244864.0);
+    EXPECT_DOUBLE_EQ(w.bytes, 35336.0);
+}
+
+// Adam: 16 FLOPs and 32 bytes per parameter: 16*4610 = 73,760; 32*4610 = 147,520.
+// Target: a copy every 100 updates is 8*4610/100 = 368.8 bytes per update; Polyak (tau = 0.005)
+// 3*4610 = 13,830 FLOPs and 12*4610 = 55,320 bytes every update.
+TEST(Roofline, AdamAndTarget) {
+    const qf_net n = mlp({4, 64, 64, 2});
+    const qf_roof_work a = qf_roof_adam(&n);
+    EXPECT_DOUBLE_EQ(a.flops, 73760.0);
+    EXPECT_DOUBLE_EQ(a.bytes, 147520.0);
+    const qf_roof_work copy = qf_roof_target(&n, 1.0, 100);
+    EXPECT_DOUBLE_EQ(copy.flops, 0.0);
+    EXPECT_DOUBLE_EQ(copy.bytes, 368.8);
+    const qf_roof_work polyak = qf_roof_target(&n, 0.005, 100);
+    EXPECT_DOUBLE_EQ(polyak.flops, 13830.0);
+    EXPECT_DOUBLE_EQ(polyak.bytes, 55320.0);
+}
+
+// A table (DeepSea-10: 100 states -> 2 actions, embedded), M = 32: P = 100*2 + 2 = 202.
+//   forward: no GEMM, the bias add 32*2 = 64 FLOPs; bytes: of the table only the 32 rows gathered,
+//   4*(202 - 100*2 + 32*2) = 4*66 = 264
+//   backward: scatter-add 32*2 + bias 32*2 = 128 FLOPs; bytes: no weights above layer 0, the
+//   gradients written 4*202 = 808
+TEST(Roofline, TableForwardAndBackward) {
+    const qf_net n = mlp({100, 2}, 1);
+    EXPECT_EQ(n.P, 202);
+    const qf_roof_work f = qf_roof_forward(&n, 32), b = qf_roof_backward(&n, 32);
+    EXPECT_DOUBLE_EQ(f.flops, 64.0);
+    EXPECT_DOUBLE_EQ(f.bytes, 264.0);
+    EXPECT_DOUBLE_EQ(b.flops, 128.0);
+    EXPECT_DOUBLE_EQ(b.bytes, 808.0);
+}
+
+// Env steps: CartPole (4 float fields) with dense observations: 2*4*(4 + 0 + 1) + 8 + 4 + 1 + 4*4 = 69;
+// DeepSea (2 int fields) with indices: 2*4*(0 + 2 + 1) + 13 + 4 = 41.
+TEST(Roofline, EnvStepBytes) {
+    qf_env_params p;
+    qf_env_params_default(QF_ENV_CARTPOLE, &p);
+    EXPECT_DOUBLE_EQ(qf_roof_env_step_bytes(QF_ENV_CARTPOLE, &p, "dense"), 69.0);
+    qf_env_params_default(QF_ENV_DEEP_SEA, &p);
+    EXPECT_DOUBLE_EQ(qf_roof_env_step_bytes(QF_ENV_DEEP_SEA, &p, "index"), 41.0);
+}
+
+qf_roof_fleet dqn_cartpole() {
+    qf_roof_fleet s{};
+    s.net = mlp({4, 64, 64, 2});
+    s.E = 1;
+    s.B = 128;
+    s.obs_floats = 4;
+    s.env_step_bytes = 69.0;
+    s.tau = 1.0;
+    s.target_every = 100;
+    return s;
+}
+
+// One DQN update on CartPole (K = 1, B = 128, dense obs of 4 floats, no double Q, no prior, a target
+// copy every 100 updates). A transition is 2*4*4 + 17 = 49 bytes.
+//   sample:   128*49 = 6,272 bytes read from the ring
+//   forwards: target on s', online on s: 2 x (1,163,520 FLOPs, 18,440 bytes)
+//   backward 2,244,864 FLOPs, 35,336 bytes; Adam 73,760 FLOPs, 147,520 bytes; target 368.8 bytes
+//   FLOPs = 2,327,040 + 2,244,864 + 73,760 = 4,645,664
+//   bytes = 6,272 + 36,880 + 35,336 + 147,520 + 368.8 = 226,376.8
+// Collecting one step of its one env: the act forward of 1 input, 2*4480 + 130 = 9090 FLOPs and
+// 18,440 bytes; the env step 69; the transition stored 49: 18,558 bytes.
+TEST(Roofline, DqnUpdateAndCollect) {
+    const qf_roof_fleet s = dqn_cartpole();
+    const qf_roof_work u = qf_roof_update(&s), c = qf_roof_collect(&s), r = qf_roof_run_step(&s);
+    EXPECT_DOUBLE_EQ(u.flops, 4645664.0);
+    EXPECT_NEAR(u.bytes, 226376.8, 1e-6);
+    EXPECT_DOUBLE_EQ(c.flops, 9090.0);
+    EXPECT_DOUBLE_EQ(c.bytes, 18558.0);
+    EXPECT_DOUBLE_EQ(r.flops, u.flops + c.flops);
+    EXPECT_DOUBLE_EQ(r.bytes, u.bytes + c.bytes);
+}
+
+// Double Q adds one online forward on s'; K heads with priors multiply the forwards by K x 2 and
+// add the prior sums (1 FLOP per Q value); backward, Adam and target scale with K.
+TEST(Roofline, DoubleQAndEnsembleWithPriors) {
+    qf_roof_fleet s = dqn_cartpole();
+    const qf_roof_work base = qf_roof_update(&s), fwd = qf_roof_forward(&s.net, 128);
+    s.double_q = 1;
+    const qf_roof_work dq = qf_roof_update(&s);
+    EXPECT_DOUBLE_EQ(dq.flops - base.flops, fwd.flops);
+    EXPECT_NEAR(dq.bytes - base.bytes, fwd.bytes, 1e-6);
+
+    qf_roof_fleet e = dqn_cartpole();
+    e.net.K = 10;
+    e.prior = 1;
+    const qf_roof_work ens = qf_roof_update(&e);
+    const qf_roof_work bwd = qf_roof_backward(&e.net, 128), adam = qf_roof_adam(&e.net);
+    // 2 forwards x 10 heads x 2 (trained + prior) + 2 x 10 x 128 x 2 prior adds + backward + Adam
+    EXPECT_DOUBLE_EQ(ens.flops, 40.0 * fwd.flops + 2.0 * 10 * 128 * 2 + 10.0 * bwd.flops + 10.0 * adam.flops);
+}
+
+// RND adds two forwards on the batch, the predictor's backward and Adam.
+TEST(Roofline, RndAddsItsNetworks) {
+    qf_roof_fleet s = dqn_cartpole();
+    const qf_roof_work base = qf_roof_update(&s);
+    s.rnd = 1;
+    s.rnd_net = mlp({4, 64, 16});
+    const qf_roof_work r = qf_roof_update(&s);
+    const double expect = 2.0 * qf_roof_forward(&s.rnd_net, 128).flops + qf_roof_backward(&s.rnd_net, 128).flops +
+                          qf_roof_adam(&s.rnd_net).flops + 4.0 * 128 * 4 /* input normalization */ +
+                          3.0 * 128 * 16 /* loss gradient */;
+    EXPECT_DOUBLE_EQ(r.flops - base.flops, expect);
+}
+
+TEST(Roofline, BoundIsTheLargerTerm) {
+    qf_roof_peaks p{};
+    p.flops = 1e11;
+    p.bytes_per_s = 1e10;
+    int mem = -1;
+    EXPECT_DOUBLE_EQ(qf_roof_bound_s({2e9, 1e8}, &p, &mem), 0.02);  // 2e9/1e11 = 0.02 > 1e8/1e10 = 0.01
+    EXPECT_EQ(mem, 0);
+    EXPECT_DOUBLE_EQ(qf_roof_bound_s({1e9, 1e9}, &p, &mem), 0.1);
+    EXPECT_EQ(mem, 1);
+    p.flops = 0;  // unknown peak: no bound
+    EXPECT_EQ(qf_roof_bound_s({1e9, 1e9}, &p, nullptr), 0.0);
+}
+
+TEST(Roofline, Fp32LanesPerSm) {
+    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(9, 0), 128);  // H100
+    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(8, 0), 64);   // A100
+    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(8, 6), 128);  // GA10x
+    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(7, 0), 64);   // V100
+    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(3, 5), 0);    // unknown: no theoretical figure
+}
+
+// The probes: finite, positive, within physical limits; cached; OpenBLAS's thread count restored.
+TEST(Roofline, CpuProbesAreSane) {
+    const int blas_threads = openblas_get_num_threads();
+    const qf_roof_peaks *p = qf_roof_cpu_peaks();
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(std::isfinite(p->bytes_per_s));
+    EXPECT_GT(p->bytes_per_s, 1e8);   // 0.1 GB/s
+    EXPECT_LT(p->bytes_per_s, 1e13);  // 10 TB/s
+    EXPECT_TRUE(std::isfinite(p->flops));
+    EXPECT_GT(p->flops, 1e8);   // 0.1 GFLOP/s
+    EXPECT_LT(p->flops, 1e15);  // 1 PFLOP/s: no CPU is near
+    EXPECT_TRUE(p->theo_flops == 0.0 || (p->theo_flops > 1e8 && p->theo_flops < 1e15)) << p->theo_flops;
+    EXPECT_GE(p->threads, 1);
+    EXPECT_NE(std::string(p->how).find("triad"), std::string::npos) << p->how;
+    EXPECT_EQ(openblas_get_num_threads(), blas_threads);
+    EXPECT_EQ(qf_roof_cpu_peaks(), p);  // measured once per process
+}
+
+// Without a GPU (or a CUDA build) the GPU peaks fail soft with a reason; with one they are sane.
+TEST(Roofline, CudaPeaksFailSoftOrAreSane) {
+    qf_roof_peaks p;
+    char err[256] = "";
+    if (qf_roof_cuda_peaks(&p, err, sizeof err) != QF_OK) {
+        EXPECT_GT(std::strlen(err), 0u);
+        EXPECT_EQ(p.bytes_per_s, 0.0);
+        return;
+    }
+    EXPECT_GT(p.theo_bytes_per_s, 1e10);
+    EXPECT_LT(p.theo_bytes_per_s, 1e14);
+    EXPECT_GT(p.bytes_per_s, 1e9);
+    EXPECT_LT(p.bytes_per_s, 1e14);
+    EXPECT_TRUE(p.theo_flops == 0.0 || (p.theo_flops > 1e11 && p.theo_flops < 1e16)) << p.how;
+}
+
+// The benchmarks print the peaks and the bound columns (tests/test_cli.cc checks the main columns).
+TEST(Roofline, BenchmarksPrintTheirBounds) {
+    CliResult r = run_qfleet("bench train backend=cpu env=chain max_runs=1 seconds=0.01 hidden=[8]");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("roofline peaks (cpu): "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("roofline per run-step"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("of bound"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("inf"), std::string::npos) << r.out;
+
+    const std::string csv = "/tmp/qfleet_roofline_" + std::to_string(getpid()) + ".csv";
+    r = run_qfleet("bench envs env=chain backend=cpu max_envs=1024 seconds=0.01 csv=" + csv);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("bound steps/s"), std::string::npos) << r.out;
+    FILE *f = fopen(csv.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    char line[512] = "";
+    ASSERT_NE(fgets(line, sizeof line, f), nullptr);
+    fclose(f);
+    std::remove(csv.c_str());
+    EXPECT_NE(std::string(line).find(",bound_bytes_per_s,bound_steps_per_s,frac_of_bound"), std::string::npos) << line;
+}
+
+}  // namespace
