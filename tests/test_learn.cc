@@ -389,6 +389,29 @@ TEST(Adam, MatchesDoubleReferenceOverTenSteps) {
     }
 }
 
+// The CPU learner flushes denormals to zero inside its loops (learn_cpu.c: an x86 operation on a
+// denormal costs ~100 cycles), and leaves the caller's floating-point mode as it was. A gradient of
+// 1e-20 has (1 - b2) g^2 = 1e-43, a denormal: v must come out exactly 0, while m = (1 - b1) g =
+// 1e-21 is normal and kept, so the step is step * m / eps (v = 0) — all per the flush semantics.
+TEST(Adam, DenormalsAreFlushedInsideAndTheCallersModeIsKept) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    AdamSetup s(2, 1, {3, 2});
+    std::vector<qf_run_hp> hp(2, default_hp());
+    for (float &g : s.grads) g = 1e-20f;
+    ASSERT_EQ(s.step(cpu.b, hp), QF_OK);
+    for (int64_t j = 0; j < 2 * s.P; j++) {
+        EXPECT_EQ(s.v[j], 0.0f) << "j=" << j;
+        EXPECT_FLOAT_EQ(s.m[j], (1.0f - hp[0].adam_b1) * 1e-20f) << "j=" << j;
+        // t = 1: step = lr / (1 - b1), so p = -lr * g / eps
+        EXPECT_NEAR(s.params[j], -(double)hp[0].lr * 1e-20 / hp[0].adam_eps, 1e-6 * hp[0].lr) << "j=" << j;
+    }
+    volatile float tiny = 1e-30f, scale = 1e-10f; // volatile: computed at run time, on this thread
+    const float prod = tiny * scale;
+    EXPECT_GT(prod, 0.0f) << "the caller's thread must keep IEEE denormals";
+    EXPECT_LT(prod, 1.2e-38f);
+}
+
 // With a constant gradient, m_t = (1 - b1^t) g and v_t = (1 - b2^t) g^2 exactly, so every bias-
 // corrected step is lr * g / (|g| + eps), whatever t.
 TEST(Adam, ConstantGradientStepClosedForm) {

@@ -9,6 +9,39 @@
 
 #include "../backend.h"
 
+/* The learner's loops run with denormal floats flushed to zero (FTZ and DAZ on each thread of the
+ * loop, restored after it). Adam's second moments and the squared gradients of nearly dead units
+ * reach 1e-38, where every x86 operation on a denormal costs a microcode assist of about a hundred
+ * cycles: on CartPole (16 runs, MLP 64-64) Adam took a quarter of the training time until this.
+ * Values below 1.2e-38 carry nothing a learner can use. GPUs handle denormals at full speed, so
+ * the CUDA backend keeps IEEE semantics; the backends then differ by at most 1.2e-38 per
+ * operation, far inside every CPU-vs-CUDA tolerance. Environments and samplers are not affected. */
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+static inline unsigned ftz_on(void) {
+    const unsigned old = _mm_getcsr();
+    _mm_setcsr(old | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
+    return old;
+}
+static inline void ftz_off(unsigned old) { _mm_setcsr(old); }
+#else
+static inline unsigned ftz_on(void) { return 0; } /* other ISAs: IEEE denormals */
+static inline void ftz_off(unsigned old) { (void)old; }
+#endif
+#define QF_PRAGMA(...) _Pragma(#__VA_ARGS__)
+#define STATIC static
+#define DYNAMIC dynamic, 1
+#define QF_OMP_FOR(...) QF_PRAGMA(omp for schedule(__VA_ARGS__))
+/* LEARN_FOR(condition, STATIC or DYNAMIC, for-statement): the loop, in parallel when the condition
+ * holds, with denormals flushed on every thread that runs it. */
+#define LEARN_FOR(COND, SCHED, ...)                                                                \
+    QF_PRAGMA(omp parallel if (COND)) {                                                            \
+        const unsigned csr_ = ftz_on();                                                            \
+        QF_OMP_FOR(SCHED)                                                                          \
+        __VA_ARGS__;                                                                               \
+        ftz_off(csr_);                                                                             \
+    }
+
 /* Column offset of hidden layer l's output inside a row of acts ([M][H]). */
 static int64_t hidden_off(const qf_net *n, int l) {
     int64_t off = 0;
@@ -85,9 +118,9 @@ static int cpu_net_forward(qf_backend *b, const qf_net *net, const float *params
                            const float *x, const int32_t *xi, float *acts, float *q) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K;
-#pragma omp parallel for schedule(static) if (G > 1 && G * M * net->P >= QF_PAR_MIN_WORK)
+    LEARN_FOR(G > 1 && G * M * net->P >= QF_PAR_MIN_WORK, STATIC,
     for (int64_t g = 0; g < G; g++)
-        if (qf_head_on(net, g)) forward_net(net, params, g, M, x, xi, acts, q);
+        if (qf_head_on(net, g)) forward_net(net, params, g, M, x, xi, acts, q));
     return QF_OK;
 }
 
@@ -159,9 +192,9 @@ static int cpu_net_backward(qf_backend *b, const qf_net *net, const float *param
                             float *grads, float *work) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K;
-#pragma omp parallel for schedule(static) if (G > 1 && G * M * net->P >= QF_PAR_MIN_WORK)
+    LEARN_FOR(G > 1 && G * M * net->P >= QF_PAR_MIN_WORK, STATIC,
     for (int64_t g = 0; g < G; g++)
-        if (qf_head_on(net, g)) backward_net(net, params, g, M, x, xi, acts, dq, grads, work);
+        if (qf_head_on(net, g)) backward_net(net, params, g, M, x, xi, acts, dq, grads, work));
     return QF_OK;
 }
 
@@ -190,9 +223,9 @@ static int cpu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t
                   float *imean) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
-#pragma omp parallel for schedule(static) if (G > 1 && G * B * A >= QF_PAR_MIN_WORK)
+    LEARN_FOR(G > 1 && G * B * A >= QF_PAR_MIN_WORK, STATIC,
     for (int64_t g = 0; g < G; g++)
-        if (qf_head_on(net, g)) td_net(net, hp, g, B, s, q, qt, qo, dq, loss, qmean, imean);
+        if (qf_head_on(net, g)) td_net(net, hp, g, B, s, q, qt, qo, dq, loss, qmean, imean));
     return QF_OK;
 }
 
@@ -209,9 +242,9 @@ static int cpu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, 
                          const float *qp) {
     (void)b;
     const int64_t G = (int64_t)net->R * net->K, per = (int64_t)M * net->w[net->L];
-#pragma omp parallel for schedule(static) if (G > 1 && G * per >= QF_PAR_MIN_WORK)
+    LEARN_FOR(G > 1 && G * per >= QF_PAR_MIN_WORK, STATIC,
     for (int64_t g = 0; g < G; g++)
-        if (qf_head_on(net, g)) add_prior_net(net, hp, g, M, q, qp);
+        if (qf_head_on(net, g)) add_prior_net(net, hp, g, M, q, qp));
     return QF_OK;
 }
 
@@ -258,8 +291,8 @@ static void adam_run(const qf_net *net, const qf_run_hp *hp, int32_t r, float *p
 static int cpu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float *params,
                     const float *grads, float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
     (void)b;
-#pragma omp parallel for schedule(static) if (net->R > 1 && (int64_t)net->R * net->K * net->P >= QF_PAR_MIN_WORK)
-    for (int32_t r = 0; r < net->R; r++) adam_run(net, hp, r, params, grads, m, v, adam_t, status, gnorm);
+    LEARN_FOR(net->R > 1 && (int64_t)net->R * net->K * net->P >= QF_PAR_MIN_WORK, STATIC,
+    for (int32_t r = 0; r < net->R; r++) adam_run(net, hp, r, params, grads, m, v, adam_t, status, gnorm));
     return QF_OK;
 }
 
@@ -282,8 +315,8 @@ static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *
                              float *target, const int32_t *status, int copy) {
     (void)b;
     const int64_t per_run = (int64_t)net->K * net->P;
-#pragma omp parallel for schedule(static) if (net->R > 1 && net->R * per_run >= QF_PAR_MIN_WORK)
-    for (int32_t r = 0; r < net->R; r++) target_run(net, hp, r, params, target, status, copy);
+    LEARN_FOR(net->R > 1 && net->R * per_run >= QF_PAR_MIN_WORK, STATIC,
+    for (int32_t r = 0; r < net->R; r++) target_run(net, hp, r, params, target, status, copy));
     return QF_OK;
 }
 
@@ -338,8 +371,8 @@ static int cpu_learn_fused(qf_backend *b, const qf_learn_args *a) {
         if (a->target_mode) cpu_target_update(b, net, a->hp, a->params, a->target, a->status, a->target_mode == 2);
         return QF_OK;
     }
-#pragma omp parallel for schedule(dynamic, 1) if (net->R > 1 && (int64_t)net->R * net->K * a->B * net->P >= QF_PAR_MIN_WORK)
-    for (int32_t r = 0; r < net->R; r++) learn_run(a, r);
+    LEARN_FOR(net->R > 1 && (int64_t)net->R * net->K * a->B * net->P >= QF_PAR_MIN_WORK, DYNAMIC,
+    for (int32_t r = 0; r < net->R; r++) learn_run(a, r));
     return QF_OK;
 }
 
