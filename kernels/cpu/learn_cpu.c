@@ -157,7 +157,10 @@ static void backward_net(const qf_net *net, const float *params, int64_t g, int3
     const float *acts_g = acts + g * (int64_t)M * net->H;
     float *dW = grads + g * net->P;
     float *buf[2] = {work + g * 2 * (int64_t)M * wmax, work + (g * 2 + 1) * (int64_t)M * wmax};
-    memset(dW, 0, sizeof(float) * (size_t)net->P);
+    /* the weight GEMMs write with beta = 0; only the biases (and an embedding, a scatter-add)
+     * accumulate */
+    for (int l = 0; l < net->L; l++) memset(dW + net->off_b[l], 0, sizeof(float) * (size_t)net->w[l + 1]);
+    if (net->embed) memset(dW + net->off_w[0], 0, sizeof(float) * (size_t)net->w[0] * (size_t)net->w[1]);
     const float *dy = dq + g * (int64_t)M * A;
     int64_t lddy = A;
     for (int l = net->L - 1; l >= 0; l--) {
@@ -423,7 +426,11 @@ static int cpu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp 
 static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                              const uint32_t *keys, qf_sample *out) {
     (void)b;
-#pragma omp parallel for schedule(static) if (rp->R > 1 && (int64_t)rp->R * B * (rp->D + 4) >= QF_PAR_MIN_WORK)
+    /* random rows of a replay much larger than the caches: the time goes to cache misses, which
+     * two threads overlap better than one, so this goes parallel at a much smaller size than
+     * QF_PAR_MIN_WORK; rows of D floats are copied inline (a memcpy call per row cost more) */
+    const int64_t D = rp->D;
+#pragma omp parallel for schedule(static) if (rp->R > 1 && (int64_t)rp->R * B >= 2048)
     for (int32_t r = 0; r < rp->R; r++)
         for (int32_t j = 0; j < B; j++) {
             const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, j, size);
@@ -432,8 +439,10 @@ static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int6
                 out->idx[dst] = rp->idx[src];
                 out->next_idx[dst] = rp->next_idx[src];
             } else {
-                memcpy(out->obs + dst * rp->D, rp->obs + src * rp->D, sizeof(float) * (size_t)rp->D);
-                memcpy(out->next_obs + dst * rp->D, rp->next_obs + src * rp->D, sizeof(float) * (size_t)rp->D);
+                const float *restrict o = rp->obs + src * D, *restrict no = rp->next_obs + src * D;
+                float *restrict oo = out->obs + dst * D, *restrict ono = out->next_obs + dst * D;
+                for (int64_t d = 0; d < D; d++) oo[d] = o[d];
+                for (int64_t d = 0; d < D; d++) ono[d] = no[d];
             }
             out->action[dst] = rp->action[src];
             out->reward[dst] = rp->reward[src];
