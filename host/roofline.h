@@ -30,7 +30,9 @@ typedef struct qf_roof_work {
  * triad over 3 arrays of 64 MiB with every OpenMP thread (best of 5), fp32 FLOP/s from one
  * 1024^3 cblas_sgemm with OpenBLAS set to every OpenMP thread for the probe (best of 3; the
  * previous OpenBLAS thread count is restored). Theoretical FLOP/s from /proc/cpuinfo where the
- * vector width is known (assumes 2 FMA units per core, said in `how`); theoretical bandwidth: 0. */
+ * vector width is known (assumes 2 FMA units per core, said in `how`); theoretical bandwidth: 0.
+ * `flops` (the bound) is the larger of the measured and the theoretical FLOP/s, so a probe slowed by
+ * other processes cannot inflate the fractions reached. */
 const qf_roof_peaks *qf_roof_cpu_peaks(void);
 
 /* GPU peaks of the current CUDA device (CUDA builds only): theoretical DRAM bandwidth and fp32
