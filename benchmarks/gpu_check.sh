@@ -95,6 +95,14 @@ step train-gpu train_gpu.log "$build/qfleet" train backend=cuda env=cartpole run
 step learning-gpu learning_gpu.log ctest --test-dir "$build" -L slow --output-on-failure
 step bench-explore-gpu bench_explore_gpu.log "$build/qfleet" bench explore backend=cuda env=deep_sea env.size=20 \
   hidden=[50,50] seconds=1
+# Peers on the GPU: only where jax with CUDA is importable in .venv-rejax (the device machine has no
+# network, and the CUDA wheels are far over what the device tool carries), else said in the report.
+if [ -x .venv-rejax/bin/python ] && .venv-rejax/bin/python -c 'import jax, sys; sys.exit(jax.devices()[0].platform != "gpu")' 2>/dev/null; then
+  step peers-train-gpu peers_train_gpu.log env QFLEET="$build/qfleet" QFLEET_BACKEND=cuda \
+    bash benchmarks/peers/run_train_peers.sh 10000 3 "1 64 1024"
+else
+  echo "| peers-train-gpu | skipped: no jax with CUDA in .venv-rejax on this machine | | |" >>"$md"
+fi
 step compare-gpu compare_gpu.log "$build/qfleet" compare backend=cuda out="$raw/compare_gpu"
 step compare-gpu-large compare_gpu_large.log "$build/qfleet" compare backend=cuda sizes=10,20,30 episodes=3000 \
   seeds=20 out="$raw/compare_gpu_large"
@@ -117,6 +125,10 @@ step compare-gpu-large compare_gpu_large.log "$build/qfleet" compare backend=cud
   echo '```'
   cat "$raw/bench_explore_gpu.log" 2>/dev/null
   echo '```'
+  if [ -f "$raw/peers_train_gpu.log" ]; then
+    echo "## Fleet training against rejax and the PureJaxRL-style DQN (GPU)"
+    cat "$raw/peers_train_gpu.log"
+  fi
   echo "## qfleet compare (GPU: the main job, then sizes 10, 20, 30 with 20 seeds)"
   echo '```'
   cat "$raw/compare_gpu.log" "$raw/compare_gpu_large.log" 2>/dev/null

@@ -9,6 +9,7 @@
 # table of medians and ratios. Needs .venv-rejax (created here: rejax with gymnax 0.0.9, the gymnax
 # API rejax 0.1.3 was written for; purejaxrl_dqn.py uses the same venv).
 #
+#   QFLEET_BACKEND=cuda     qfleet's backend (default cpu; the GPU check sets cuda)
 #   QFLEET=path/to/qfleet   the qfleet binary (default build/qfleet; relative paths are taken from
 #                           the current directory, else from the repository root)
 #
@@ -52,7 +53,7 @@ for runs in $runs_list; do
   : >"$tmp/p"
   for rep in $(seq "$repeats"); do
     t0=$(date +%s.%N)
-    if ! "$qfleet" train backend=cpu env=cartpole runs="$runs" steps="$steps" hidden=[64,64] batch=128 buffer=10000 \
+    if ! "$qfleet" train backend="${QFLEET_BACKEND:-cpu}" env=cartpole runs="$runs" steps="$steps" hidden=[64,64] batch=128 buffer=10000 \
       learning_starts=2048 tau=0.01 double_q=1 lr=0.0003 eps_steps=$((steps / 10)) log_every="$steps" \
       out="$tmp/out" >"$tmp/qlog" 2>&1; then
       echo "qfleet train failed:" >&2
