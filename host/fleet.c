@@ -513,6 +513,10 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
         return QF_ERR;
     }
     int rc = QF_OK;
+    char range[96]; /* one NVTX range per fleet (the tool copies the text) */
+    snprintf(range, sizeof range, "fleet: %d runs x %d envs, %d heads", (int)f->R, (int)E, (int)n->K);
+    (void)range;
+    QF_RANGE_PUSH(range);
     for (int64_t s = 0; s < steps && rc == QF_OK; s++) {
         if (f->stop && *f->stop) break; /* a signal asked to stop: between two whole steps */
         const uint32_t t = (uint32_t)f->t;
@@ -559,6 +563,7 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
             QF_RANGE_POP();
         }
     }
+    QF_RANGE_POP();
     if (rc != QF_OK) snprintf(err, err_len, "%s", b->err);
     free(pts);
     return rc;
