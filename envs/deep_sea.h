@@ -46,8 +46,13 @@ QF_HD static inline int qf_deep_sea_right_action(const qf_deep_sea_params *p, ui
     ctr.v[2] = (uint32_t)col >> 7;
     ctr.v[3] = 0;
     philox4x32_ctr_t r = philox4x32(ctr, key);
-    return (int)((r.v[((uint32_t)col >> 5) & 3u] >> ((uint32_t)col & 31u)) & 1u);
+    const uint32_t w = ((uint32_t)col >> 5) & 3u; /* the word, by selects: loops over cells vectorize */
+    const uint32_t word = w == 0u ? r.v[0] : (w == 1u ? r.v[1] : (w == 2u ? r.v[2] : r.v[3]));
+    return (int)((word >> ((uint32_t)col & 31u)) & 1u);
 }
+
+/* The stochastic variant's N(0,1) reward noise at the last row's two end cells. */
+QF_HD_OUTLINE float qf_deep_sea_noise(uint32_t u1, uint32_t u2) { return qf_normal(u1, u2); }
 
 QF_HD static inline void qf_deep_sea_reset(qf_env_state *s) {
     s->t = 0;    /* row */
@@ -70,7 +75,8 @@ QF_HD static inline float qf_deep_sea_step(const qf_deep_sea_params *p, qf_env_s
     philox4x32_ctr_t bits = {{0, 0, 0, 0}};
     if (p->stochastic) {
         bits = qf_rng_next(g);
-        if (row == n - 1 && (col == 0 || col == n - 1)) reward = reward + qf_normal(bits.v[0], bits.v[1]);
+        if (row == n - 1 && (col == 0 || col == n - 1))
+            reward = reward + qf_deep_sea_noise(bits.v[0], bits.v[1]);
     }
     if (right) {
         if (!p->stochastic || qf_u01(bits.v[2]) > 1.0f / (float)n) col = col + 1 < n ? col + 1 : n - 1;

@@ -20,6 +20,17 @@
 #define QF_HD
 #endif
 
+/* A function kept out of line in host builds (GCC, Clang): for work under a rare branch, such as
+ * DeepSea's stochastic noise, so that its caller stays small enough to be inlined into the CPU
+ * backend's per-kind loops. Results are the same either way; CUDA inlines as usual. */
+#if defined(__CUDACC__)
+#define QF_HD_OUTLINE QF_HD static inline
+#elif defined(__GNUC__)
+#define QF_HD_OUTLINE static __attribute__((noinline, unused))
+#else
+#define QF_HD_OUTLINE static inline
+#endif
+
 /* ---------------------------------------------------------------------------------------------
  * Random bits. key = (seed, run id) of a run; counter = (stream, env, step, draw).
  * No generator state exists: any draw can be recomputed from its coordinates. */
@@ -97,12 +108,13 @@ QF_HD static inline void qf_sincosf(float x, float *s_out, float *c_out) {
     float s = r + r * z * (-1.6666654611e-1f + z * (8.3321608736e-3f + z * -1.9515295891e-4f));
     float c = 1.0f - 0.5f * z +
               z * z * (4.166664568298827e-2f + z * (-1.388731625493765e-3f + z * 2.443315711809948e-5f));
-    switch ((uint32_t)k & 3u) {
-    case 0: *s_out = s; *c_out = c; break;
-    case 1: *s_out = c; *c_out = -s; break;
-    case 2: *s_out = -s; *c_out = -c; break;
-    default: *s_out = -c; *c_out = s; break;
-    }
+    /* quadrant q = k mod 4: sin = (s, c, -s, -c)[q], cos = (c, -s, -c, s)[q]; written as selects
+     * (no switch) so that loops calling it vectorize; negation is exact, so the bits are those of
+     * the table */
+    const uint32_t q = (uint32_t)k & 3u;
+    const float sv = (q & 1u) ? c : s, cv = (q & 1u) ? s : c;
+    *s_out = (q & 2u) ? -sv : sv;
+    *c_out = ((q + 1u) & 2u) ? -cv : cv;
 }
 
 QF_HD static inline float qf_cosf(float x) {

@@ -31,21 +31,32 @@ typedef struct qf_env_batch {
     int32_t *len_sum;            /* [N] sum of finished episodes' lengths (host clears it)  */
 } qf_env_batch;
 
-QF_HD static inline qf_env_state qf_batch_load(const qf_env_batch *b, int64_t idx, int64_t n) {
+/* Load / store the state of element idx. The _k forms take the kind as an argument, so a caller
+ * that passes a constant gets code for that kind alone (the CPU backend's per-kind loops). */
+QF_HD static inline qf_env_state qf_batch_load_k(const qf_env_batch *b, int kind, int64_t idx, int64_t n) {
     qf_env_state s;
-    const int nf = qf_env_nf(b->kind), ni = qf_env_ni(b->kind);
+    const int nf = qf_env_nf(kind), ni = qf_env_ni(kind);
     for (int j = 0; j < QF_NF; j++) s.f[j] = j < nf ? b->sf[j * n + idx] : 0.0f;
     for (int j = 0; j < QF_NI; j++) s.i[j] = j < ni ? b->si[j * n + idx] : 0;
     s.t = b->si[QF_NI * n + idx];
     return s;
 }
 
-QF_HD static inline void qf_batch_store(const qf_env_batch *b, int64_t idx, int64_t n,
-                                        const qf_env_state *s) {
-    const int nf = qf_env_nf(b->kind), ni = qf_env_ni(b->kind);
+QF_HD static inline void qf_batch_store_k(const qf_env_batch *b, int kind, int64_t idx, int64_t n,
+                                          const qf_env_state *s) {
+    const int nf = qf_env_nf(kind), ni = qf_env_ni(kind);
     for (int j = 0; j < nf; j++) b->sf[j * n + idx] = s->f[j];
     for (int j = 0; j < ni; j++) b->si[j * n + idx] = s->i[j];
     b->si[QF_NI * n + idx] = s->t;
+}
+
+QF_HD static inline qf_env_state qf_batch_load(const qf_env_batch *b, int64_t idx, int64_t n) {
+    return qf_batch_load_k(b, b->kind, idx, n);
+}
+
+QF_HD static inline void qf_batch_store(const qf_env_batch *b, int64_t idx, int64_t n,
+                                        const qf_env_state *s) {
+    qf_batch_store_k(b, b->kind, idx, n, s);
 }
 
 /* The element functions below take env e of run r; idx = r*E + e. Callers compute (r, e) once per
@@ -83,22 +94,53 @@ QF_HD static inline int32_t qf_random_action(uint32_t k0, uint32_t k1, int32_t e
     return (int32_t)(((uint64_t)qf_rng_next(&g).v[0] * (uint64_t)(uint32_t)n_actions) >> 32);
 }
 
+/* The transition of one env alone: s steps under action a (STEP stream of env e at step t), the
+ * reward is returned and the flags ORed into *fl. No batch array is touched. */
+QF_HD static inline float qf_batch_transition(int kind, const qf_env_params *p, qf_env_state *s,
+                                              int32_t a, int32_t e, uint32_t t, uint32_t k0,
+                                              uint32_t k1, uint32_t *fl) {
+    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_STEP, (uint32_t)e, t);
+    return qf_env_step(kind, p, s, a, &g, k0, k1, fl);
+}
+
+/* The end of an episode of env (r, e) at global step t, after a step that set QF_TERMINAL or
+ * QF_TRUNCATED in fl: the finished-episode statistics (ret: its return, s->t: its length), then
+ * the reset of s (RESET stream, step t + 1). The caller stores s and sets ep_return to 0. */
+QF_HD static inline void qf_batch_end_episode(const qf_env_batch *b, int32_t r, int32_t e,
+                                              int64_t idx, qf_env_state *s, float ret, uint32_t fl,
+                                              uint32_t t) {
+    b->episodes[idx] += 1;
+    b->last_return[idx] = ret;
+    b->last_length[idx] = s->t;
+    if (fl & QF_TREASURE) {
+        b->treasures[idx] += 1;
+        if (b->first_treasure[idx] == 0) b->first_treasure[idx] = b->episodes[idx];
+    }
+    if (fl & QF_BAD_EPISODE) b->bad_episodes[idx] += 1;
+    /* bad / episodes < 0.8, in integers: 5 * bad < 4 * episodes */
+    if (b->kind == QF_ENV_DEEP_SEA && b->solved_at[idx] == 0 &&
+        5ull * b->bad_episodes[idx] < 4ull * b->episodes[idx])
+        b->solved_at[idx] = b->episodes[idx];
+    b->ret_sum[idx] += ret;
+    b->len_sum[idx] += s->t;
+    qf_rng gr = qf_rng_make(b->keys[2 * r], b->keys[2 * r + 1], QF_STREAM_RESET, (uint32_t)e, t + 1u);
+    qf_env_reset(b->kind, &b->params[r], s, &gr);
+}
+
 /* One step of env (r, e) at global step t.
  * a: the action (chosen by the agent, or qf_random_action for uniform random ones).
  * next_obs: [N][obs_dim] dense observation of the state reached (before any auto-reset: the s' of
  *           the transition), or NULL. next_index: [N] its state index, or NULL.
- * After an episode ends the env is reset (RESET stream, step t + 1) and its statistics updated. */
+ * After an episode ends the env is reset (RESET stream, step t + 1) and its statistics updated.
+ * The CPU backend runs the same pieces (transition, observation, end of episode) in separate
+ * passes over a block of envs (kernels/cpu/backend_cpu.c); the results are the same bits. */
 QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int32_t r, int32_t e, int32_t a,
                                            uint32_t t, float *next_obs, int32_t *next_index) {
     const int64_t n = (int64_t)b->R * b->E, idx = (int64_t)r * b->E + e;
     const qf_env_params *p = &b->params[r];
-    const uint32_t k0 = b->keys[2 * r], k1 = b->keys[2 * r + 1];
     qf_env_state s = qf_batch_load(b, idx, n);
-
-
-    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_STEP, (uint32_t)e, t);
     uint32_t fl = 0;
-    const float rew = qf_env_step(b->kind, p, &s, a, &g, k0, k1, &fl);
+    const float rew = qf_batch_transition(b->kind, p, &s, a, e, t, b->keys[2 * r], b->keys[2 * r + 1], &fl);
     float ret = b->ep_return[idx] + rew;
 
     if (next_obs) {
@@ -108,23 +150,8 @@ QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int32_t r, int
     if (next_index) next_index[idx] = qf_env_state_index(b->kind, p, &s);
 
     if (fl & (QF_TERMINAL | QF_TRUNCATED)) {
-        b->episodes[idx] += 1;
-        b->last_return[idx] = ret;
-        b->last_length[idx] = s.t;
-        if (fl & QF_TREASURE) {
-            b->treasures[idx] += 1;
-            if (b->first_treasure[idx] == 0) b->first_treasure[idx] = b->episodes[idx];
-        }
-        if (fl & QF_BAD_EPISODE) b->bad_episodes[idx] += 1;
-        /* bad / episodes < 0.8, in integers: 5 * bad < 4 * episodes */
-        if (b->kind == QF_ENV_DEEP_SEA && b->solved_at[idx] == 0 &&
-            5ull * b->bad_episodes[idx] < 4ull * b->episodes[idx])
-            b->solved_at[idx] = b->episodes[idx];
-        b->ret_sum[idx] += ret;
-        b->len_sum[idx] += s.t;
+        qf_batch_end_episode(b, r, e, idx, &s, ret, fl, t);
         ret = 0.0f;
-        qf_rng gr = qf_rng_make(k0, k1, QF_STREAM_RESET, (uint32_t)e, t + 1u);
-        qf_env_reset(b->kind, p, &s, &gr);
     }
     qf_batch_store(b, idx, n, &s);
     b->ep_return[idx] = ret;

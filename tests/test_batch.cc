@@ -1,6 +1,7 @@
 // test_batch.cc — the vectorized stepping on the CPU backend: determinism for a seed, different
 // seeds differ, results independent of thread count and of the other runs in the batch (isolation),
-// and the s' / auto-reset contract of the step (next observation before reset, observation after).
+// the s' / auto-reset contract of the step (next observation before reset, observation after), and
+// the CPU backend's per-kind block loops against the plain element function qf_batch_step_one.
 #include "batch_util.h"
 #include "test_util.h"
 
@@ -149,5 +150,110 @@ TEST(BatchStep, DeviceDrawnRandomActionsAreUniform) {
     const double n = (double)E * T, rate = hits / n, se = std::sqrt(0.25 * 0.75 / n);
     EXPECT_NEAR(rate, 0.25, 5 * se);
 }
+
+// The CPU backend steps a block of envs in per-kind passes (kernels/cpu/backend_cpu.c); the CUDA
+// kernel calls qf_batch_step_one per env. Both must give the same bits: here the backend's env_step
+// runs side by side with qf_batch_step_one called env by env (this file is C++ and compiled
+// without the backend's flags, so it is an independent build of the element functions), over
+// hundreds of steps with auto-resets, actions drawn in the step and given by the caller, and every
+// combination of next_obs / next_index, and every array is compared after every step.
+struct RefVariant {
+    const char *name;
+    int kind;
+    qf_env_params p;
+    int R, E, steps;
+};
+
+std::vector<RefVariant> ref_variants() {
+    std::vector<RefVariant> v;
+    auto add = [&](const char *name, int kind, auto tweak, int R, int E, int steps) {
+        qf_env_params p = default_params(kind);
+        tweak(p);
+        qf_env_params_check(kind, &p, nullptr, 0);
+        v.push_back({name, kind, p, R, E, steps});
+    };
+    const int E = 2048 + 777;  // a full block and a partial one per run
+    add("deep_sea", QF_ENV_DEEP_SEA, [](qf_env_params &) {}, 2, E, 260);
+    add("deep_sea_stochastic", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.stochastic = 1; }, 2, E, 260);
+    // 140 columns: the mapping bits come from every word of two Philox blocks
+    add("deep_sea_140_per_run", QF_ENV_DEEP_SEA,
+        [](qf_env_params &p) { p.deep_sea.size = 140; p.deep_sea.map_per_run = 1; }, 2, 40, 290);
+    add("deep_sea_140_stochastic", QF_ENV_DEEP_SEA,
+        [](qf_env_params &p) { p.deep_sea.size = 140; p.deep_sea.stochastic = 1; }, 1, 40, 290);
+    add("cartpole", QF_ENV_CARTPOLE, [](qf_env_params &) {}, 2, E, 260);
+    add("cartpole_horizon_30", QF_ENV_CARTPOLE, [](qf_env_params &p) { p.cartpole.horizon = 30; }, 2, E, 100);
+    add("mountain_car", QF_ENV_MOUNTAIN_CAR, [](qf_env_params &) {}, 2, E, 430);
+    add("chain", QF_ENV_CHAIN, [](qf_env_params &) {}, 2, E, 100);
+    add("chain_no_slip", QF_ENV_CHAIN, [](qf_env_params &p) { p.chain.slip = 0.0f; }, 2, E, 100);
+    add("bandit", QF_ENV_BANDIT, [](qf_env_params &) {}, 2, E, 40);
+    add("bandit_probs", QF_ENV_BANDIT,
+        [](qf_env_params &p) {
+            p.bandit.n_probs = p.bandit.arms = 3;
+            p.bandit.probs[0] = 0.9f;
+            p.bandit.probs[1] = 0.5f;
+            p.bandit.probs[2] = 0.1f;
+        },
+        2, E, 40);
+    return v;
+}
+
+class BlockLoopsMatchElementFunction : public ::testing::TestWithParam<int> {};
+
+TEST_P(BlockLoopsMatchElementFunction, EveryArrayEveryStep) {
+    const RefVariant c = ref_variants()[GetParam()];
+    CpuBackend cpu;
+    Batch fast(cpu.b, c.kind, c.p, c.R, c.E, 17), ref(cpu.b, c.kind, c.p, c.R, c.E, 17);
+    ASSERT_TRUE(fast.ok && ref.ok);
+    const qf_env_batch &rb = ref.v.batch;
+    const size_t n = (size_t)c.R * c.E, d = (size_t)qf_env_obs_dim(c.kind, &c.p);
+    const int32_t n_act = qf_env_n_actions(c.kind, &c.p);
+    std::vector<float> obs_fast(n * d), obs_ref(n * d);
+    std::vector<int32_t> idx_fast(n), idx_ref(n), actions(n);
+    int64_t episodes_ended = 0;
+    for (int step = 0; step < c.steps; step++) {
+        const uint32_t t = (uint32_t)step;
+        // next_obs / next_index: both, obs only, index only, neither; actions drawn in the step for
+        // half the steps, given (any valid ones, here a hash) for the other half
+        const bool with_obs = step % 4 < 2, with_idx = step % 4 == 0 || step % 4 == 2;
+        const bool given = step % 8 >= 4;
+        std::fill(obs_fast.begin(), obs_fast.end(), -7.0f);
+        std::fill(obs_ref.begin(), obs_ref.end(), -7.0f);
+        std::fill(idx_fast.begin(), idx_fast.end(), -7);
+        std::fill(idx_ref.begin(), idx_ref.end(), -7);
+        for (size_t i = 0; i < n; i++) actions[i] = (int32_t)((i * 2654435761u + t * 40503u) >> 7) % n_act;
+        ASSERT_EQ(cpu.b->env_step(cpu.b, &fast.v.batch, given ? actions.data() : nullptr, t,
+                                  with_obs ? obs_fast.data() : nullptr, with_idx ? idx_fast.data() : nullptr),
+                  QF_OK);
+        for (int32_t r = 0; r < c.R; r++)
+            for (int32_t e = 0; e < c.E; e++) {
+                const int32_t a = given ? actions[(size_t)r * c.E + e]
+                                        : qf_random_action(rb.keys[2 * r], rb.keys[2 * r + 1], e, t, n_act);
+                qf_batch_step_one(&rb, r, e, a, t, with_obs ? obs_ref.data() : nullptr,
+                                  with_idx ? idx_ref.data() : nullptr);
+            }
+        HostBatch hf = download_batch(fast.v), hr = download_batch(ref.v);
+        const std::string at = std::string(c.name) + " step " + std::to_string(step);
+        expect_same(hf, hr, at);
+        ASSERT_TRUE(same_bits(obs_fast, obs_ref)) << at << ": next_obs differs";
+        ASSERT_EQ(idx_fast, idx_ref) << at << ": next_index differs";
+        if (::testing::Test::HasFailure()) return;
+        for (size_t i = 0; i < n; i++) episodes_ended += (hr.flags[i] & (QF_TERMINAL | QF_TRUNCATED)) != 0;
+    }
+    // the statistics expect_same does not cover
+    auto same_array = [&](auto *a, auto *b) { return std::memcmp(a, b, sizeof(*a) * n) == 0; };
+    const qf_env_batch &fb = fast.v.batch;
+    EXPECT_TRUE(same_array(fb.first_treasure, rb.first_treasure)) << c.name << ": first_treasure differs";
+    EXPECT_TRUE(same_array(fb.solved_at, rb.solved_at)) << c.name << ": solved_at differs";
+    EXPECT_TRUE(same_array(fb.ret_sum, rb.ret_sum)) << c.name << ": ret_sum differs";
+    EXPECT_TRUE(same_array(fb.len_sum, rb.len_sum)) << c.name << ": len_sum differs";
+    // auto-resets happened, many times per env
+    EXPECT_GE(episodes_ended, (int64_t)(2 * n)) << c.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Batch, BlockLoopsMatchElementFunction,
+                         ::testing::Range(0, (int)ref_variants().size()),
+                         [](const ::testing::TestParamInfo<int> &i) {
+                             return std::string(ref_variants()[i.param].name);
+                         });
 
 }  // namespace
