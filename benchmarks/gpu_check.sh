@@ -5,8 +5,9 @@
 # benchmark and over a short training run, runs the benchmarks (`bench envs` on the GPU and the CPU,
 # `bench train`), every version of the kernel workbench (benchmarks/dev/), a 64-run CartPole fleet and
 # the learning tests, and writes report.md, the CSVs and
-# logs.tgz (every log) into REPORT_DIR. Every step runs even when an earlier one failed; the exit code is
-# non-zero when any step failed.
+# logs.tgz (every log) into REPORT_DIR. Every step runs even when an earlier one failed, within a time
+# budget (GPU_CHECK_BUDGET, default 540 s: the device tool's 600 s per command, less packing); the
+# exit code is non-zero when any step failed.
 #
 # On the device tool:  run(command="bash benchmarks/gpu_check.sh $OUT", carry=[".gpu-deps"])
 # after ./benchmarks/gpu_prepare.sh here (the GPU machine has no apt and no network).
@@ -21,11 +22,25 @@ md="$report/report.md"
 failed=0
 export PATH="/usr/local/cuda/bin:$PATH"
 
+# The device tool stops a command after 600 s and then returns at most a few files: every step gets
+# what is left of GPU_CHECK_BUDGET (default 540 s, leaving time to write the report and pack the
+# logs), and once it is spent the remaining steps are listed as skipped. The steps run most
+# informative first.
+t_start=$(date +%s)
+budget="${GPU_CHECK_BUDGET:-540}"
 step() { # step NAME LOGFILE COMMAND... : run, record pass/fail and the time in the report
   local name="$1" log="$2"; shift 2
   local t0=$(date +%s)
+  local left=$(( budget - (t0 - t_start) ))
+  if [ "$left" -le 5 ]; then
+    echo "| $name | skipped: the ${budget} s budget was spent | | |" >>"$md"
+    return 0
+  fi
   echo "== $name: $*" | tee -a "$raw/steps.log"
-  if "$@" >"$raw/$log" 2>&1; then st=pass; else st="FAIL (exit $?)"; failed=1; fi
+  if timeout "$left" "$@" >"$raw/$log" 2>&1; then st=pass; else
+    rc=$?; failed=1
+    if [ "$rc" = 124 ]; then st="FAIL (stopped at the budget, ${left} s)"; else st="FAIL (exit $rc)"; fi
+  fi
   echo "| $name | $st | $(( $(date +%s) - t0 )) s | $log |" >>"$md"
   tail -n 5 "$raw/$log" | tee -a "$raw/steps.log"
 }
@@ -58,7 +73,6 @@ step configure configure.log cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=native "${deps[@]}"
 step build build.log cmake --build "$build" -j "$(nproc)"
 step gpu-tests gpu_tests.log ctest --test-dir "$build" -L gpu --output-on-failure
-step all-tests all_tests.log ctest --test-dir "$build" --output-on-failure -LE slow
 # kernel workbench (benchmarks/dev/): every version of every program, checked against its CPU
 # reference and timed (seconds each, so early); a log per version, appended to the report
 for op in adam soft_target act embed bonus; do
@@ -68,6 +82,14 @@ for op in adam soft_target act embed bonus; do
   done
 done
 
+step bench-gpu bench_envs_gpu.log "$build/qfleet" bench envs backend=cuda seconds=0.5 \
+  max_envs=16777216 csv="$report/bench_envs_gpu.csv"
+step bench-train-gpu bench_train_gpu.log "$build/qfleet" bench train backend=cuda env=deep_sea env.size=20 seconds=1
+step bench-explore-gpu bench_explore_gpu.log "$build/qfleet" bench explore backend=cuda env=deep_sea env.size=20 \
+  hidden=[50,50] seconds=1
+step train-gpu train_gpu.log "$build/qfleet" train backend=cuda env=cartpole runs=64 steps=20000 alpha=2 \
+  loss=squared lr=0.0005 batch=128 target_every=250 eps_steps=10000 eps_end=0.01 log_every=5000 out="$raw/train_gpu"
+step compare-gpu compare_gpu.log "$build/qfleet" compare backend=cuda out="$raw/compare_gpu"
 san="$(command -v compute-sanitizer || ls /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null || true)"
 if [ -n "$san" ]; then
   small="bench envs backend=cuda max_envs=16384 seconds=0.02"
@@ -85,16 +107,10 @@ else
   echo "| compute-sanitizer | not found | | |" >>"$md"
 fi
 
-step bench-gpu bench_envs_gpu.log "$build/qfleet" bench envs backend=cuda seconds=0.5 \
-  max_envs=16777216 csv="$report/bench_envs_gpu.csv"
+step all-tests all_tests.log ctest --test-dir "$build" --output-on-failure -LE slow
+step learning-gpu learning_gpu.log ctest --test-dir "$build" -L slow --output-on-failure
 step bench-cpu bench_envs_cpu.log "$build/qfleet" bench envs backend=cpu seconds=0.3 \
   csv="$report/bench_envs_cpu.csv"
-step bench-train-gpu bench_train_gpu.log "$build/qfleet" bench train backend=cuda env=deep_sea env.size=20 seconds=1
-step train-gpu train_gpu.log "$build/qfleet" train backend=cuda env=cartpole runs=64 steps=20000 alpha=2 \
-  loss=squared lr=0.0005 batch=128 target_every=250 eps_steps=10000 eps_end=0.01 log_every=5000 out="$raw/train_gpu"
-step learning-gpu learning_gpu.log ctest --test-dir "$build" -L slow --output-on-failure
-step bench-explore-gpu bench_explore_gpu.log "$build/qfleet" bench explore backend=cuda env=deep_sea env.size=20 \
-  hidden=[50,50] seconds=1
 # Peers on the GPU: only where jax with CUDA is importable in .venv-rejax (the device machine has no
 # network, and the CUDA wheels are far over what the device tool carries), else said in the report.
 if [ -x .venv-rejax/bin/python ] && .venv-rejax/bin/python -c 'import jax, sys; sys.exit(jax.devices()[0].platform != "gpu")' 2>/dev/null; then
@@ -103,7 +119,6 @@ if [ -x .venv-rejax/bin/python ] && .venv-rejax/bin/python -c 'import jax, sys; 
 else
   echo "| peers-train-gpu | skipped: no jax with CUDA in .venv-rejax on this machine | | |" >>"$md"
 fi
-step compare-gpu compare_gpu.log "$build/qfleet" compare backend=cuda out="$raw/compare_gpu"
 step compare-gpu-large compare_gpu_large.log "$build/qfleet" compare backend=cuda sizes=10,20,30 episodes=3000 \
   seeds=20 out="$raw/compare_gpu_large"
 
