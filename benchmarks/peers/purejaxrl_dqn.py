@@ -1,4 +1,7 @@
-"""purejaxrl_dqn.py RUNS STEPS [REPEATS] [--check] — a PureJaxRL-style DQN on gymnax CartPole-v1.
+"""purejaxrl_dqn.py RUNS STEPS [REPEATS] [--check] [--env ENV] — a PureJaxRL-style DQN on a gymnax
+env: CartPole-v1 (default) or DeepSea-bsuite (gymnax 0.0.9's DeepSea at size 20, set through its
+constructor; deterministic, all-ones action map; its dense 20x20 one-hot observation is flattened to
+400 floats before the network and the buffer).
 
 Written for qfleet's peer benchmark in the style of PureJaxRL (not its code): the whole training
 run is one function of a PRNG key, its env steps are `jax.lax.scan` iterations, the replay buffer
@@ -7,13 +10,13 @@ is a flat circular buffer of jnp arrays in the scan carry, and RUNS seeds are `j
 `purejaxrl RUNS STEPS SECONDS`; the first call (compilation included) is not timed.
 
 Settings match rejax_dqn.py (rejax 0.1.3's DQN) and the qfleet command of run_train_peers.sh:
-MLP 64-64 ReLU (flax Dense, default init), batch 128, replay 10000, one env per run, one update per
+MLP 64-64 ReLU on CartPole, 50-50 on DeepSea (bsuite's) (flax Dense, default init), batch 128, replay 10000, one env per run, one update per
 env step after 2048 warm-up steps (uniformly random actions, no updates), Polyak target (0.99 kept
 per step), double DQN, gamma 0.99, Adam lr 3e-4 (no gradient clipping: rejax's max_grad_norm is
 inf), loss 0.5 * mean((Q - target)^2) (optax.l2_loss, as rejax), epsilon 1 -> 0.05 linearly over the
 first 10% of steps (evaluated at the global step, as rejax; when 10% of STEPS < 2048 it is already
 0.05 once the warm-up ends), bootstrapping masked by gymnax's `done` (termination or the 500-step
-truncation, as rejax). One difference in kind: the minibatch is drawn uniformly *with* replacement
+truncation, as rejax; on DeepSea the episode's end after N steps). One difference in kind: the minibatch is drawn uniformly *with* replacement
 (PureJaxRL's flashbax buffer does this; rejax draws without replacement through
 jax.random.choice(p=...)).
 
@@ -22,6 +25,7 @@ runs stay lean) and prints, per seed, the mean return of the random warm-up epis
 last 20 finished episodes. With REPEATS 0 only the check runs, e.g.
 `purejaxrl_dqn.py 4 50000 0 --check`.
 """
+import math
 import sys
 import time
 
@@ -31,7 +35,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-HIDDEN = (64, 64)
+# --env name: (gymnax.make arguments, MLP hidden widths)
+ENVS = {
+    "CartPole-v1": (("CartPole-v1", {}), (64, 64)),
+    "DeepSea-bsuite": (("DeepSea-bsuite", {"size": 20}), (50, 50)),
+}
 BATCH = 128
 BUFFER = 10_000
 WARMUP = 2048
@@ -44,19 +52,21 @@ LAST_EPISODES = 20  # --check: returns of the last this many episodes per seed
 
 class QNetwork(nn.Module):
     n_actions: int
+    hidden: tuple
 
     @nn.compact
     def __call__(self, x):
-        for width in HIDDEN:
+        for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
         return nn.Dense(self.n_actions)(x)
 
 
-def make_train(steps, check=False):
-    env, env_params = gymnax.make("CartPole-v1")
+def make_train(steps, check=False, env_name="CartPole-v1"):
+    (make_id, make_kwargs), hidden = ENVS[env_name]
+    env, env_params = gymnax.make(make_id, **make_kwargs)
     n_actions = env.action_space(env_params).n
-    obs_dim = env.observation_space(env_params).shape[0]
-    net = QNetwork(n_actions)
+    obs_dim = math.prod(env.observation_space(env_params).shape)  # observations flattened
+    net = QNetwork(n_actions, hidden)
     tx = optax.adam(LR)
     eps_steps = int(EPS_FRACTION * steps)
     warmup = min(WARMUP, steps)
@@ -77,6 +87,7 @@ def make_train(steps, check=False):
         """Step the env, write the transition at slot t % BUFFER of the circular buffer."""
         obs, env_state, buf = c["obs"], c["env_state"], c["buf"]
         next_obs, env_state, reward, done, _ = env.step(key, env_state, action, env_params)
+        next_obs = next_obs.reshape(-1)  # no-op on CartPole's (4,)
         i = t % BUFFER
         buf = {
             "obs": buf["obs"].at[i].set(obs),
@@ -125,6 +136,7 @@ def make_train(steps, check=False):
         key, k_net, k_reset = jax.random.split(key, 3)
         params = net.init(k_net, jnp.zeros((obs_dim,)))
         obs, env_state = env.reset(k_reset, env_params)
+        obs = obs.reshape(-1)
         c = {
             "key": key,
             "params": params,
@@ -165,6 +177,13 @@ def make_train(steps, check=False):
 def main():
     check = "--check" in sys.argv
     args = [a for a in sys.argv[1:] if a != "--check"]
+    env_name = "CartPole-v1"
+    if "--env" in args:
+        i = args.index("--env")
+        if i + 1 >= len(args) or args[i + 1] not in ENVS:
+            sys.exit(f"--env: one of {', '.join(ENVS)}")
+        env_name = args[i + 1]
+        del args[i:i + 2]
     if len(args) < 2:
         sys.exit(__doc__)
     runs, steps = int(args[0]), int(args[1])
@@ -172,7 +191,7 @@ def main():
     keys = jax.random.split(jax.random.PRNGKey(0), runs)
     if check:
         t0 = time.perf_counter()
-        out = jax.block_until_ready(jax.jit(jax.vmap(make_train(steps, check=True)))(keys))
+        out = jax.block_until_ready(jax.jit(jax.vmap(make_train(steps, check=True, env_name=env_name)))(keys))
         print(f"check: {runs} seeds x {steps} steps in {time.perf_counter() - t0:.1f} s (compile included)")
         for s in range(runs):
             print(f"seed {s}: random warm-up episodes mean return {float(out['random_mean'][s]):.1f}; "
@@ -182,7 +201,7 @@ def main():
               f"last episodes {float(out['last_mean'].mean()):.1f}", flush=True)
     if repeats <= 0:
         return
-    train = jax.jit(jax.vmap(make_train(steps)))
+    train = jax.jit(jax.vmap(make_train(steps, env_name=env_name)))
     out = train(keys)  # compile + first run
     jax.block_until_ready(out)
     for _ in range(repeats):
