@@ -324,24 +324,27 @@ static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *
 }
 
 /* Q(s, .) of network g with its prior added (the host's q_forward, for one network). */
+/* Q(s, .) of network g with its prior added (the host's q_forward, for one network). reuse: the
+ * prior's outputs for these inputs are already in qp (the same x as the previous call). */
 static void q_forward_net(const qf_learn_args *a, const float *params, int64_t g, const float *x,
-                          const int32_t *xi, float *acts, float *q) {
+                          const int32_t *xi, float *acts, float *q, int reuse) {
     forward_net(a->net, params, g, a->B, x, xi, acts, q);
     if (!a->prior) return;
-    forward_net(a->net, a->prior, g, a->B, x, xi, a->acts_tmp, a->qp);
+    if (!reuse) forward_net(a->net, a->prior, g, a->B, x, xi, a->acts_tmp, a->qp);
     add_prior_net(a->net, a->hp, g, a->B, q, a->qp);
 }
 
 /* The whole update of run r, its networks one after another while their data is in this core's
- * caches: the same per-network functions, in the same order per network, as the operations. */
+ * caches: the same per-network functions, in the same order per network, as the operations (the
+ * fixed prior's outputs on s' are computed once for the target and the double-Q online values). */
 static void learn_run(const qf_learn_args *a, int32_t r) {
     const qf_net *net = a->net;
     const qf_sample *s = a->s;
     for (int64_t g = (int64_t)r * net->K; g < (int64_t)(r + 1) * net->K; g++) {
         if (!qf_head_on(net, g)) continue;
-        q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt);
-        if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo);
-        q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q);
+        q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0);
+        if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1);
+        q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q, 0);
         td_net(net, a->hp, g, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
         backward_net(net, a->params, g, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work);
     }
@@ -363,8 +366,8 @@ static int cpu_learn_fused(qf_backend *b, const qf_learn_args *a) {
             const int32_t *xi = i < 2 ? i2 : i1;
             float *acts = i < 2 ? a->acts_tmp : a->acts;
             cpu_net_forward(b, net, srcs[i], a->B, x, xi, acts, outs[i]);
-            if (a->prior) {
-                cpu_net_forward(b, net, a->prior, a->B, x, xi, a->acts_tmp, a->qp);
+            if (a->prior) { /* qp still holds the prior on s' for the double-Q values (i == 1) */
+                if (i != 1) cpu_net_forward(b, net, a->prior, a->B, x, xi, a->acts_tmp, a->qp);
                 cpu_add_prior(b, net, a->hp, a->B, outs[i], a->qp);
             }
         }
