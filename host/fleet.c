@@ -352,13 +352,14 @@ void qf_fleet_destroy(qf_fleet *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* Q(s, .) of every network for M inputs, with the run's prior added (randomized priors). */
+/* Q(s, .) of every network for M inputs, with the run's prior added (randomized priors).
+ * reuse_prior: qp already holds the prior's outputs for these inputs (the previous call's x). */
 static int q_forward(qf_fleet *f, const float *params, int32_t M, const float *x, const int32_t *xi,
-                     float *acts, float *q, float *scratch_acts) {
+                     float *acts, float *q, float *scratch_acts, int reuse_prior) {
     qf_backend *b = f->b;
     if (b->net_forward(b, &f->net, params, M, x, xi, acts, q) != QF_OK) return QF_ERR;
     if (!f->has_prior) return QF_OK;
-    return b->net_forward(b, &f->net, f->prior, M, x, xi, scratch_acts, f->qp) == QF_OK &&
+    return (reuse_prior || b->net_forward(b, &f->net, f->prior, M, x, xi, scratch_acts, f->qp) == QF_OK) &&
                    b->add_prior(b, &f->net, f->hp, M, q, f->qp) == QF_OK
                ? QF_OK
                : QF_ERR;
@@ -388,22 +389,26 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     const int dq_on = f->cfg.double_q != 0;
     const int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
     /* the target update comes last, after RND's Adam (which may mark a run diverged) */
-    const int fused = b->learn_fused != NULL, target_in_fused = fused && !f->has_rnd;
+    const int target_in_fused = !f->has_rnd;
     if (b->replay_sample(b, &f->replay, f->B, stored, f->n_updates, f->keys, s) != QF_OK ||
         (f->any_bonus_count && b->count_bonus(b, &f->counts, f->hp, f->B, s) != QF_OK))
         return QF_ERR;
-    if (fused) {
+    int fused = QF_DECLINED;
+    if (b->learn_fused) {
         const qf_learn_args a = {n, f->hp, f->B, s, f->params, f->target, f->has_prior ? f->prior : NULL,
                                  f->acts, f->acts_tmp, f->q, f->qt, dq_on ? f->qo : NULL, f->qp, f->dq,
                                  f->grads, f->work, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm,
                                  f->loss, f->qmean, f->imean, target_in_fused ? target_mode : 0};
-        if (b->learn_fused(b, &a) != QF_OK) return QF_ERR;
-    } else if (q_forward(f, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp) != QF_OK ||
-               (dq_on && q_forward(f, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp) != QF_OK) ||
-               q_forward(f, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp) != QF_OK ||
-               b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean, f->imean) != QF_OK ||
-               b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
-               b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK)
+        if ((fused = b->learn_fused(b, &a)) == QF_ERR) return QF_ERR;
+    }
+    /* the operations in turn; the prior's outputs on s' serve the target and the double-Q values */
+    if (fused == QF_DECLINED &&
+        (q_forward(f, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp, 0) != QF_OK ||
+         (dq_on && q_forward(f, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp, 1) != QF_OK) ||
+         q_forward(f, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp, 0) != QF_OK ||
+         b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean, f->imean) != QF_OK ||
+         b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
+         b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK))
         return QF_ERR;
     if (f->has_rnd) { /* the predictor learns the target on the sampled next states */
         qf_rnd *q = &f->rnd;
@@ -415,7 +420,7 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     }
     f->n_updates++;
     int rc = QF_OK;
-    if (target_mode && !target_in_fused) {
+    if (target_mode && !(fused == QF_OK && target_in_fused)) {
         QF_RANGE_PUSH("target");
         rc = b->target_update(b, n, f->hp, f->params, f->target, f->status, target_mode == 2);
         QF_RANGE_POP();
@@ -524,7 +529,7 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
         /* act: Q(s, .) of every env's network, then each run's strategy */
         QF_RANGE_PUSH("act");
         int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
-                 q_forward(f, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act) == QF_OK &&
+                 q_forward(f, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
                  (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
                  b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK;
         QF_RANGE_POP();

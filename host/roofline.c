@@ -187,18 +187,6 @@ const qf_roof_peaks *qf_roof_cpu_peaks(void) {
     return &p;
 }
 
-int qf_roof_fp32_lanes_per_sm(int major, int minor) {
-    switch (major) {
-    case 5: return 128;                       /* Maxwell */
-    case 6: return minor == 0 ? 64 : 128;     /* Pascal: GP100 64, GP10x 128 */
-    case 7: return 64;                        /* Volta, Turing */
-    case 8: return minor == 0 ? 64 : 128;     /* Ampere: GA100 64; GA10x, Ada (8.9) 128 */
-    case 9: return 128;                       /* Hopper */
-    case 10: case 11: case 12: return 128;    /* Blackwell */
-    default: return 0;
-    }
-}
-
 #ifdef QFLEET_HAVE_CUDA
 #define CK(call)                                                                                            \
     do {                                                                                                    \

@@ -45,8 +45,18 @@ int qf_roof_cuda_peaks(qf_roof_peaks *out, char *err, size_t err_len);
  * b->peak_bytes_per_s). Never NULL; fields 0 where unknown. */
 const qf_roof_peaks *qf_roof_peaks_of(const qf_backend *b);
 
-/* FP32 lanes per SM for a compute capability (0: unknown). */
-int qf_roof_fp32_lanes_per_sm(int major, int minor);
+/* FP32 lanes per SM for a compute capability (0: unknown); also used by benchmarks/dev/. */
+static inline int qf_roof_fp32_lanes_per_sm(int major, int minor) {
+    switch (major) {
+    case 5: return 128;                       /* Maxwell */
+    case 6: return minor == 0 ? 64 : 128;     /* Pascal: GP100 64, GP10x 128 */
+    case 7: return 64;                        /* Volta, Turing */
+    case 8: return minor == 0 ? 64 : 128;     /* Ampere: GA100 64; GA10x, Ada (8.9) 128 */
+    case 9: return 128;                       /* Hopper */
+    case 10: case 11: case 12: return 128;    /* Blackwell */
+    default: return 0;
+    }
+}
 
 /* Bound time in seconds of work w on peaks p (0 when a needed peak is unknown); *memory_bound
  * (may be NULL) receives 1 when bytes / bandwidth is the larger term. */

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-enum { QF_OK = 0, QF_ERR = -1 };
+enum { QF_OK = 0, QF_ERR = -1, QF_DECLINED = 1 /* an optional operation that does not apply here */ };
 typedef enum { QF_BACKEND_CPU = 0, QF_BACKEND_CUDA = 1 } qf_backend_kind;
 
 typedef struct qf_backend qf_backend;
@@ -97,11 +97,12 @@ struct qf_backend {
      * run is frozen: no operation changes its parameters. gnorm [G] receives the norms. */
     int (*adam)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float *params,
                 const float *grads, float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm);
-    /* Optional (NULL: the host calls the operations above in turn). One whole learner update, equal
-     * bit for bit to forward(target, s'), forward(params, s') when a->qo, forward(params, s) (each
-     * with the prior added when a->prior), td, net_backward, adam, then target_update when
-     * a->target_mode is 1 (Polyak) or 2 (copy). The CPU backend does each run's networks on one
-     * core while their data is in its caches. */
+    /* Optional (NULL, or QF_DECLINED returned: the host calls the operations above in turn). One
+     * whole learner update, equal bit for bit to forward(target, s'), forward(params, s') when
+     * a->qo, forward(params, s) (each with the prior added when a->prior), td, net_backward, adam,
+     * then target_update when a->target_mode is 1 (Polyak) or 2 (copy). The CPU backend does each
+     * run's networks on one core while their data is in its caches, and declines when there are
+     * fewer runs than threads and several heads (the operations spread the heads over the cores). */
     int (*learn_fused)(qf_backend *b, const qf_learn_args *a);
     /* target = tau * params + (1 - tau) * target per run (copy: tau taken as 1); diverged runs skipped */
     int (*target_update)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
@@ -158,11 +159,16 @@ struct qf_backend {
     void (*close)(qf_backend *b);
 };
 
-/* Scratch floats net_backward needs for M inputs per network. */
-static inline int64_t qf_net_work_floats(const qf_net *net, int32_t M) {
+/* The widest layer of a network (input and output widths included). */
+static inline int32_t qf_net_max_width(const qf_net *net) {
     int32_t wmax = 0;
     for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
-    return (int64_t)net->R * net->K * 2 * M * wmax;
+    return wmax;
+}
+
+/* Scratch floats net_backward needs for M inputs per network: two buffers of M x the widest layer. */
+static inline int64_t qf_net_work_floats(const qf_net *net, int32_t M) {
+    return (int64_t)net->R * net->K * 2 * M * qf_net_max_width(net);
 }
 
 /* Open a backend. want: "auto" (CUDA if a usable GPU is present, else CPU, said in one line on

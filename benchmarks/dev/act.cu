@@ -366,10 +366,7 @@ int main(int argc, char **argv) {
         free(sel_ref);
         free(sel_tol);
         bad += vb;
-        if (vb) {
-            printf("version %d: FAIL (%lld mismatches); not timed\n", version, (long long)vb);
-            continue;
-        }
+        if (version_failed(version, vb)) continue;
         const float ms = time_ms(d, 100, [&]() {
             run(version);
         });

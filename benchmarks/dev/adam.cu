@@ -410,10 +410,7 @@ int main(int argc, char **argv) {
         vb += check_equal("adam_t", out.adam_t, ref.adam_t, R);
         vb += check_equal("status", out.status, ref.status, R);
         bad += vb;
-        if (vb) {
-            printf("version %d: FAIL (%lld mismatches); not timed\n", version, (long long)vb);
-            continue;
-        }
+        if (version_failed(version, vb)) continue;
         reset();
         const float ms = time_ms(d, 20, [&]() { run(version); });
         report_time(d, version, ms, bytes, flops, launches[version]);

@@ -218,10 +218,7 @@ int main(int argc, char **argv) {
         vb += check_equal("N(s,a)", cnt_sa, cr.cnt_sa, NSA);
         vb += check_close_ar("bonus", intr, sr.intr, NB, 0.0, 0.0); // the same IEEE operations: exact
         bad += vb;
-        if (vb) {
-            printf("version %d: FAIL (%lld mismatches); not timed\n", version, (long long)vb);
-            continue;
-        }
+        if (version_failed(version, vb)) continue;
         const float ms = time_ms(d, 200, [&]() { run(version); });
         report_time(d, version, ms, bytes, flops, launches[version]);
     }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/roofline.h" // qf_roof_fp32_lanes_per_sm: one table for qfleet and the workbench
+
 // ------------------------------------------------------------------------------------------------
 // error checks: every fallible call, every launch
 
@@ -91,13 +93,6 @@ typedef struct dev_info {
     cudaStream_t stream; // every version runs on it
 } dev_info;
 
-// FP32 lanes per SM by compute capability (CUDA C Programming Guide, "Arithmetic Instructions").
-static inline int fp32_lanes_per_sm(int major, int minor) {
-    if (major == 6) return minor == 0 ? 64 : 128;
-    if (major == 7 || (major == 8 && minor == 0)) return 64;
-    return 128; // 8.6, 8.7, 8.9, 9.x, 10.x, 12.x
-}
-
 // The first CUDA device, or the reason there is none. The CUDA 13 runtime has no clockRate and
 // memoryClockRate in cudaDeviceProp: the clocks come from cudaDeviceGetAttribute.
 static inline dev_info dev_open(void) {
@@ -129,7 +124,7 @@ static inline dev_info dev_open(void) {
     d.minor = p.minor;
     d.sm_count = p.multiProcessorCount;
     d.peak_bw = 2.0 * (double)mem_khz * 1e3 * (double)bus_bits / 8.0;
-    d.peak_flops = (double)d.sm_count * fp32_lanes_per_sm(p.major, p.minor) * 2.0 * (double)sm_khz * 1e3;
+    d.peak_flops = (double)d.sm_count * qf_roof_fp32_lanes_per_sm(p.major, p.minor) * 2.0 * (double)sm_khz * 1e3;
     d.l2_bytes = (size_t)l2;
     cudaCheck(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
     printf("device: %s, sm_%d%d, %d SMs; roofline peaks %.0f GB/s, %.1f FP32 TFLOP/s (FMA), L2 %.0f MiB\n", d.name,
@@ -229,6 +224,13 @@ template <class F> static float time_ms(const dev_info &d, int reps, F fn) {
 // One timing line: time, achieved GB/s and GFLOP/s of `bytes` and `flops` (what the version's
 // algorithm must at least move and compute), and the roofline bound of those on this device with
 // the fraction of it reached.
+// After a version's checks: a version with mismatches is reported as failed and not timed.
+static inline bool version_failed(int version, int64_t mismatches) {
+    if (!mismatches) return false;
+    printf("version %d: FAIL (%lld mismatches); not timed\n", version, (long long)mismatches);
+    return true;
+}
+
 static inline void report_time(const dev_info &d, int version, float ms, double bytes, double flops, int launches) {
     const double s = ms * 1e-3, t_bw = bytes / d.peak_bw, t_fl = flops / d.peak_flops;
     const double bound = t_bw > t_fl ? t_bw : t_fl;

@@ -332,10 +332,7 @@ int main(int argc, char **argv) {
         vb += check_close("qmean", qmean_out, qmean_ref, G, [&](int64_t i) { return (double)qmean_tol[i]; });
         vb += check_close("imean", imean_out, imean_ref, R, [&](int64_t i) { return (double)imean_tol[i]; });
         bad += vb;
-        if (vb) {
-            printf("version %d: FAIL (%lld mismatches); not timed\n", version, (long long)vb);
-            continue;
-        }
+        if (version_failed(version, vb)) continue;
         reset();
         const float ms = time_ms(d, 100, [&]() { run(version); });
         report_time(d, version, ms, bytes, flops, launches[version]);

@@ -143,16 +143,10 @@ static void relu_grad(float *restrict dx, int64_t lddx, const float *restrict x,
     }
 }
 
-static int32_t max_width(const qf_net *net) {
-    int32_t wmax = 0;
-    for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
-    return wmax;
-}
-
 /* Network g's backward pass: grads [G][P] (its slice), work: its 2*M*wmax floats of scratch. */
 static void backward_net(const qf_net *net, const float *params, int64_t g, int32_t M, const float *x,
                          const int32_t *xi, const float *acts, const float *dq, float *grads, float *work) {
-    const int64_t A = net->w[net->L], wmax = max_width(net);
+    const int64_t A = net->w[net->L], wmax = qf_net_max_width(net);
     const float *W = params + g * net->P;
     const float *acts_g = acts + g * (int64_t)M * net->H;
     float *dW = grads + g * net->P;
@@ -353,30 +347,9 @@ static void learn_run(const qf_learn_args *a, int32_t r) {
 }
 
 static int cpu_learn_fused(qf_backend *b, const qf_learn_args *a) {
+    (void)b;
     const qf_net *net = a->net;
-    if (net->R < qf_cpu_threads() && net->K > 1) {
-        /* fewer runs than threads: the operations, parallel over the heads, keep every core busy */
-        const float *x2 = a->s->next_obs, *x1 = a->s->obs;
-        const int32_t *i2 = a->s->next_idx, *i1 = a->s->idx;
-        const float *srcs[3] = {a->target, a->params, a->params};
-        float *outs[3] = {a->qt, a->qo, a->q};
-        for (int i = 0; i < 3; i++) {
-            if (!outs[i]) continue;
-            const float *x = i < 2 ? x2 : x1;
-            const int32_t *xi = i < 2 ? i2 : i1;
-            float *acts = i < 2 ? a->acts_tmp : a->acts;
-            cpu_net_forward(b, net, srcs[i], a->B, x, xi, acts, outs[i]);
-            if (a->prior) { /* qp still holds the prior on s' for the double-Q values (i == 1) */
-                if (i != 1) cpu_net_forward(b, net, a->prior, a->B, x, xi, a->acts_tmp, a->qp);
-                cpu_add_prior(b, net, a->hp, a->B, outs[i], a->qp);
-            }
-        }
-        cpu_td(b, net, a->hp, a->B, a->s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
-        cpu_net_backward(b, net, a->params, a->B, x1, i1, a->acts, a->dq, a->grads, a->work);
-        cpu_adam(b, net, a->hp, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
-        if (a->target_mode) cpu_target_update(b, net, a->hp, a->params, a->target, a->status, a->target_mode == 2);
-        return QF_OK;
-    }
+    if (net->R < qf_cpu_threads() && net->K > 1) return QF_DECLINED;
     LEARN_FOR(net->R > 1 && (int64_t)net->R * net->K * a->B * net->P >= QF_PAR_MIN_WORK, DYNAMIC,
     for (int32_t r = 0; r < net->R; r++) learn_run(a, r));
     return QF_OK;

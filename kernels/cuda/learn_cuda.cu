@@ -299,8 +299,7 @@ static int cu_net_forward(qf_backend *b, const qf_net *net, const float *params,
 static int cu_net_backward(qf_backend *b, const qf_net *net, const float *params, int32_t M, const float *x,
                            const int32_t *xi, const float *acts, const float *dq, float *grads, float *work) {
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L], K = net->K;
-    int32_t wmax = 0;
-    for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
+    const int32_t wmax = qf_net_max_width(net);
     const int64_t swork = 2 * (int64_t)M * wmax; // per network: two buffers of M x wmax
     QF_CUDA_TRY(b, cudaMemsetAsync(grads, 0, sizeof(float) * (size_t)(G * net->P), qf_cuda_impl(b)->stream));
     const float *dy = dq;
