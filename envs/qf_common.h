@@ -151,6 +151,40 @@ QF_HD static inline float qf_logf(float x) {
     return out + 0.693359375f * fe;
 }
 
+/* exp(x) (Cephes' expf: Cody-Waite reduction by ln 2, degree-6 polynomial, 2^k from the bits);
+ * a few ulp. Returns 0 below -87.3 (no subnormals) and +inf above 88.7. */
+QF_HD static inline float qf_expf(float x) {
+    if (x > 88.72283905f) return qf_u2f(0x7f800000u);
+    if (x < -87.33654475f) return 0.0f;
+    float kf = x * 1.44269504088896341f;
+    int32_t k = (int32_t)(kf >= 0.0f ? kf + 0.5f : kf - 0.5f);
+    float fk = (float)k;
+    float r = (x - fk * 0.693359375f) - fk * -2.12194440e-4f;
+    float z = r * r;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * z + r + 1.0f;
+    /* k in [-126, 128]; split 2^k in two factors so that k = 128 and k = -126 stay representable */
+    const int32_t k1 = k / 2, k2 = k - k1;
+    return y * qf_u2f((uint32_t)(k1 + 127) << 23) * qf_u2f((uint32_t)(k2 + 127) << 23);
+}
+
+/* b^n for an integer n >= 0 by repeated squaring: IEEE products only, so every machine rounds it
+ * alike (glibc's powf picks a per-CPU variant at load time). Within about log2(n) ulp of b^n. */
+QF_HD static inline float qf_powi(float b, int32_t n) {
+    float r = 1.0f;
+    while (n > 0) {
+        if (n & 1) r = r * b;
+        b = b * b;
+        n >>= 1;
+    }
+    return r;
+}
+
 /* One standard normal from two random words (Box-Muller). */
 QF_HD static inline float qf_normal(uint32_t u1, uint32_t u2) {
     float rad = sqrtf(-2.0f * qf_logf(qf_u01_open0(u1)));

@@ -211,9 +211,25 @@ static void roof_shape(const qf_fleet *f, qf_roof_fleet *s) {
     s->simhash_bits = f->counts.bits;
 }
 
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static double bench_cpu_elapsed; /* CPU seconds of the last timing loop's chunks */
+
 int qf_bench_time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
                         int64_t *steps, double *syncs, char *err, size_t err_len) {
     return qf_bench_time_fleet_roof(cfg, b, hp, us, bytes, steps, syncs, NULL, err, err_len);
+}
+
+int qf_bench_time_fleet_cpu(const qf_config *cfg, qf_backend *b, double *us, double *cpu_us, double *bytes,
+                            char *err, size_t err_len) {
+    int64_t steps;
+    double syncs;
+    const int rc = qf_bench_time_fleet_roof(cfg, b, NULL, us, bytes, &steps, &syncs, NULL, err, err_len);
+    *cpu_us = rc == QF_OK ? 1e6 * bench_cpu_elapsed / ((double)steps * (double)(cfg->runs * cfg->seeds)) : 0.0;
+    return rc;
 }
 
 /* Time a fleet of c->runs runs: warm-up past one batch, then doubling chunks until `seconds`.
@@ -233,7 +249,9 @@ int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_h
     int rc = qf_fleet_train(&f, warm, NULL, NULL, err, err_len);
     const unsigned long long syncs0 = b->n_sync;
     int64_t chunks = 0;
+    bench_cpu_elapsed = 0.0;
     for (int64_t chunk = 1; rc == QF_OK; chunk *= 2) {
+        const double c0 = cpu_s();
         double t0 = now_s();
         rc = qf_fleet_train(&f, chunk, NULL, NULL, err, err_len);
         if (rc == QF_OK && b->sync(b) != QF_OK) {
@@ -241,6 +259,7 @@ int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_h
             rc = QF_ERR;
         }
         elapsed += now_s() - t0;
+        bench_cpu_elapsed += cpu_s() - c0;
         total += chunk;
         chunks++;
         if (elapsed >= cfg->seconds && total >= 3) break;

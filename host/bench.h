@@ -27,6 +27,11 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b);
  * per run, steps timed and host synchronizations per step. QF_OK or QF_ERR (message in err). */
 int qf_bench_time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
                         int64_t *steps, double *syncs, char *err, size_t err_len);
+/* The same, and cpu_us receives the process's CPU microseconds per run-step over the timed chunks
+ * (all threads): the work, which other processes competing for the cores do not inflate as they do
+ * the wall time (sweep --dry-run estimates from it). */
+int qf_bench_time_fleet_cpu(const qf_config *cfg, qf_backend *b, double *us, double *cpu_us, double *bytes,
+                            char *err, size_t err_len);
 /* The same, and work (unless NULL) receives the FLOPs and bytes of one run-step of that fleet
  * (host/roofline.c qf_roof_run_step: act on its envs, step, store, one update). */
 int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,

@@ -587,15 +587,19 @@ static void print_summary(FILE *f, const sweep *sw, const point *pts, const run_
 }
 
 /* Bytes per run and microseconds per run-step of one run of configuration c (bench's timing loop,
- * about 0.05 s of steps). */
-static int probe(qf_backend *b, const qf_config *c, double *bytes, double *us, char *err, size_t n) {
+ * about 0.05 s of steps). The estimate uses the process's CPU time, not the wall time: on a machine
+ * where other processes hold the cores, a 0.05 s wall window may hold a small share of a core (an
+ * estimate 100x too long was seen), while the CPU time is the work itself. load receives wall/CPU. */
+static int probe(qf_backend *b, const qf_config *c, double *bytes, double *us, double *load, char *err, size_t n) {
     qf_config c1 = *c;
     c1.runs = 1;
     c1.seeds = 1;
     c1.seconds = 0.05;
-    double syncs;
-    int64_t steps;
-    return qf_bench_time_fleet(&c1, b, NULL, us, bytes, &steps, &syncs, err, n) == QF_OK ? 0 : -1;
+    double wall_us;
+    if (qf_bench_time_fleet_cpu(&c1, b, &wall_us, us, bytes, err, n) != QF_OK) return -1;
+    if (!(*us > 0.0)) *us = wall_us; /* a clock too coarse for the window: the wall time then */
+    *load = wall_us / *us;
+    return 0;
 }
 
 int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
@@ -630,13 +634,14 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
 
     /* pack: consecutive points of one shape, as many as memory and max_runs allow */
     int n_fleets = 0;
+    double probe_load = 1.0; /* the largest wall/CPU ratio a probe saw (> 1: other processes compete) */
     for (int64_t p = 0; p < sw.n_points && d->rank == 0;) { /* rank 0 plans, the others receive the plan */
         int64_t q = p;
         while (q < sw.n_points && strcmp(pts[q].shape, pts[p].shape) == 0) q++;
         /* bytes per run and speed from one run of each cost class (strategy, heads, bonus) of this
          * shape: a few timed steps each; a fleet's runs take the largest class's bytes (K heads) */
         double bpr = 0.0;
-        struct { char cls[64]; double us, bytes; } probes[16];
+        struct { char cls[64]; double us, bytes, load; } probes[16];
         int n_probes = 0;
         for (int64_t j = p; j < q; j++) {
             char cls[64];
@@ -645,7 +650,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
             while (k < n_probes && strcmp(probes[k].cls, cls) != 0) k++;
             if (k == n_probes && n_probes < 16) {
                 char err[768];
-                if (probe(b, &pts[j].cfg, &probes[k].bytes, &probes[k].us, err, sizeof err)) {
+                if (probe(b, &pts[j].cfg, &probes[k].bytes, &probes[k].us, &probes[k].load, err, sizeof err)) {
                     fprintf(stderr, "qfleet: point %lld: %s\n", (long long)pts[j].index, err);
                     rc = 2;
                     goto planned;
@@ -655,6 +660,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
             }
             if (k == 16) k = 15;
             pts[j].us = probes[k].us;
+            probe_load = probes[k].load > probe_load ? probes[k].load : probe_load;
             bpr = probes[k].bytes > bpr ? probes[k].bytes : bpr;
         }
         const double mem_runs = 0.8 * (double)b->mem_free / bpr;
@@ -710,8 +716,13 @@ planned:
                    qf_env_spec_of(c->env)->name, (long long)c->envs, hid, (long long)c->batch, (long long)c->buffer,
                    (long long)c->steps);
         }
-        printf("estimated time: %.0f s (from about 0.05 s of timed steps of one run per strategy and shape; a GPU fleet scales "
-               "better than this linear estimate). --dry-run: nothing was trained.\n", est_total);
+        printf("estimated time: %.0f s of CPU time (one run per strategy and shape timed for about 0.05 s, in CPU time so "
+               "that other processes do not inflate it; runs add up linearly in this estimate, so a fleet spread over "
+               "several cores or a GPU takes less wall time).", est_total);
+        if (probe_load > 1.5)
+            printf(" Other processes are competing for this machine now: a probe took %.1fx its CPU time in wall time.",
+                   probe_load);
+        printf(" --dry-run: nothing was trained.\n");
         goto done;
     }
 

@@ -160,6 +160,11 @@ int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
     int rc = qf_fleet_train(&fl, cfg->steps, on_log, &c, err, sizeof err);
     if (c.tty) fprintf(stderr, "\n");
     if (rc != QF_OK) fprintf(stderr, "qfleet: training failed: %s (writing what was logged)\n", err);
+    const qf_cpu_thread_stats ts = qf_cpu_thread_stats_get(); /* probes happen only in the CPU auto mode */
+    if (ts.probes)
+        fprintf(stderr, "qfleet: threads=auto: one thread was faster in %lld of %lld probes (other processes "
+                        "competing for the cores); %d in use at the end\n",
+                ts.picked_one, ts.probes, ts.current);
 
     printf("%-4s %-9s %-10s %9s %14s %12s %12s %12s\n", "run", "seed", "status", "episodes",
            "return(last20)", "td_loss", "q_values", "regret");

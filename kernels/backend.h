@@ -197,9 +197,21 @@ void qf_cpu_bandit_ops(qf_backend *b);
 int qf_solve_cpu(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
 int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
 
-/* Number of CPU threads the CPU backend uses (OpenMP), and setting it (n <= 0: all cores). */
+/* Number of CPU threads the CPU backend uses now (OpenMP), and setting it (kernels/cpu/threads_cpu.c):
+ * n > 0 fixes the team size; n <= 0 is "auto": every core, or one thread while probes measure that
+ * one is faster (other processes competing for the cores), re-measured every 0.5-8 s of training.
+ * The team size never changes a result, only the speed. */
 int qf_cpu_threads(void);
 void qf_cpu_set_threads(int n);
+/* Marks one training iteration (the CPU env_step calls it): drives the auto mode's probes. */
+void qf_cpu_threads_tick(void);
+typedef struct qf_cpu_thread_stats {
+    long long probes;     /* probes completed since the last qf_cpu_set_threads */
+    long long picked_one; /* how many of them chose one thread */
+    int current_choice;   /* the last probe's choice (0 before the first probe) */
+    int current;          /* team size in use now */
+} qf_cpu_thread_stats;
+qf_cpu_thread_stats qf_cpu_thread_stats_get(void);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,20 @@
 #define QF_LEARN_H
 #include "../envs/qf_common.h"
 
+/* Transcendentals of the learner. The default build uses the C library's (CUDA's on the device);
+ * glibc picks a variant per CPU at load time (FMA or not), which may round differently, so the
+ * portable build (QFLEET_PORTABLE, CMake option) uses qfleet's own, made of IEEE operations only,
+ * which every x86-64 machine rounds alike (envs/qf_common.h; a few ulp). */
+#if defined(QFLEET_PORTABLE) && !defined(__CUDACC__)
+#define QF_LEARN_EXPF qf_expf
+#define QF_LEARN_LOGF qf_logf
+#define QF_LEARN_POWI(b, n) qf_powi((b), (n))
+#else
+#define QF_LEARN_EXPF expf
+#define QF_LEARN_LOGF logf
+#define QF_LEARN_POWI(b, n) powf((b), (float)(n))
+#endif
+
 #define QF_MAX_LAYERS 4
 
 typedef struct qf_net {
@@ -122,8 +136,8 @@ QF_HD static inline float qf_soft_value(const float *q, int32_t n, float alpha) 
     if (has_nan) return NAN;
     if (alpha <= 0.0f) return m;
     float s = 0.0f;
-    for (int32_t a = 0; a < n; a++) s += expf((q[a] - m) / alpha);
-    return m + alpha * logf(s);
+    for (int32_t a = 0; a < n; a++) s += QF_LEARN_EXPF((q[a] - m) / alpha);
+    return m + alpha * QF_LEARN_LOGF(s);
 }
 
 /* Soft Bellman target for one transition. Termination cuts the bootstrap; truncation does not
@@ -164,11 +178,11 @@ QF_HD static inline int32_t qf_select_action(const float *q, int32_t n, const qf
     if (hp->explore == QF_EXPLORE_BOLTZMANN && hp->alpha > 0.0f) {
         /* sample from pi(a) = exp((q_a - m)/alpha) / Z by inversion */
         float m = q[qf_argmax(q, n)], z = 0.0f;
-        for (int32_t a = 0; a < n; a++) z += expf((q[a] - m) / hp->alpha);
+        for (int32_t a = 0; a < n; a++) z += QF_LEARN_EXPF((q[a] - m) / hp->alpha);
         if (!(z > 0.0f) || z != z) return qf_argmax(q, n);
         float u = qf_u01(bits.v[0]) * z, c = 0.0f;
         for (int32_t a = 0; a < n; a++) {
-            c += expf((q[a] - m) / hp->alpha);
+            c += QF_LEARN_EXPF((q[a] - m) / hp->alpha);
             if (u < c) return a;
         }
         return qf_argmax(q, n); /* u landed in the rounding gap at the top: the mode */
@@ -189,8 +203,8 @@ QF_HD static inline qf_adam_k qf_adam_consts(const qf_run_hp *hp, int32_t t) {
     qf_adam_k k;
     k.b1 = hp->adam_b1;
     k.b2 = hp->adam_b2;
-    k.step = hp->lr / (1.0f - powf(hp->adam_b1, (float)t));
-    k.ic2 = 1.0f / sqrtf(1.0f - powf(hp->adam_b2, (float)t));
+    k.step = hp->lr / (1.0f - QF_LEARN_POWI(hp->adam_b1, t));
+    k.ic2 = 1.0f / sqrtf(1.0f - QF_LEARN_POWI(hp->adam_b2, t));
     k.eps = hp->adam_eps;
     return k;
 }

@@ -23,8 +23,6 @@
 
 #include "../backend.h"
 
-int qf_cpu_threads(void) { return omp_get_max_threads(); }
-void qf_cpu_set_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }
 
 static void *cpu_alloc(qf_backend *b, size_t bytes) {
     void *p = calloc(1, bytes ? bytes : 1);
@@ -237,6 +235,7 @@ QF_STEP_BLOCK_FN(step_block_bandit, QF_ENV_BANDIT)
 static int cpu_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t *actions,
                         uint32_t t, float *next_obs, int32_t *next_index) {
     (void)b;
+    qf_cpu_threads_tick(); /* one env step per training iteration: the auto team size's clock */
     void (*const step)(const qf_env_batch *, int32_t, int32_t, int32_t, const int32_t *, uint32_t,
                        float *, int32_t *) =
         batch->kind == QF_ENV_DEEP_SEA       ? step_block_deep_sea
