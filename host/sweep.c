@@ -44,17 +44,11 @@ typedef struct sweep {
     int64_t n_points, trials, seeds;
 } sweep;
 
-/* Keys that are per-run hyperparameters (qf_run_hp): points differing only in these share a fleet. */
-static const char *const per_run_keys[] = {"lr", "gamma", "alpha", "eps_start", "eps_end", "eps_steps", "max_grad_norm",
-                                           "huber", "explore", "loss", "heads", "prior_scale", "mask_p", "act",
-                                           "ucb_c", "beta", "bonus", "rnd_episodic", "count_act",
-                                           /* and what is not a shape at all */
-                                           "seed", "seeds", "out", "runs", "trials", "backend", "threads", "checkpoint_seconds"};
-
+/* Points differing only in keys that shape no fleet (per-run hyperparameters, seed, ...; the key
+ * table's scope) share a fleet. */
 static int is_per_run(const char *key) {
-    for (size_t i = 0; i < sizeof per_run_keys / sizeof per_run_keys[0]; i++)
-        if (strcmp(per_run_keys[i], key) == 0) return 1;
-    return 0;
+    const int scope = qf_config_key_scope(key);
+    return scope >= 0 && scope != QF_SCOPE_FLEET;
 }
 
 /* Split at commas outside [] and (); returns the count or -1 when there are too many or too long. */
@@ -157,8 +151,7 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
             }
             kind = AX_GRID;
         }
-        if (strcmp(key, "seeds") == 0 || strcmp(key, "trials") == 0 || strcmp(key, "out") == 0 ||
-            strcmp(key, "backend") == 0) {
+        if (qf_config_key_scope(key) == QF_SCOPE_ONCE) {
             snprintf(msg, n, "%s: %s cannot be swept (one value per sweep)", w->origin, key);
             goto fail;
         }
@@ -300,6 +293,24 @@ int qf_sweep_check(const qf_words *ws, qf_config *cfg) {
     } else {
         *cfg = c;
     }
+    /* contradictions (explore=boltzmann with alpha=0, ...) are judged per point: an axis value may be
+     * fine with one value of another axis and not with the next */
+    for (int64_t p = 0; p < sw.n_points && rc == 0; p++) {
+        if (point_config(&sw, p, (uint32_t)cfg->seed, &c, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            rc = 2;
+        } else if (qf_config_check(&c, QF_CMD_SWEEP, msg, sizeof msg)) {
+            char at[512] = "";
+            size_t used = 0;
+            for (int a = 0; a < sw.n_axes && used < sizeof at; a++) {
+                char v[96];
+                axis_value(&sw, a, p, (uint32_t)cfg->seed, v, sizeof v);
+                used += (size_t)snprintf(at + used, sizeof at - used, " %s=%s", sw.ax[a].key, v);
+            }
+            fprintf(stderr, "qfleet: sweep point %lld (%s): %s\n", (long long)p, at[0] ? at + 1 : "no axes", msg);
+            rc = 2;
+        }
+    }
     sweep_free(&sw);
     return rc;
 }
@@ -369,7 +380,7 @@ static uint64_t words_hash(const qf_words *ws) {
 /* Write header + parts atomically as dir/name. */
 static int write_parts(const char *dir, const char *name, file_header *h, const void *p1, size_t n1, const void *p2,
                        size_t n2) {
-    char tmp[700];
+    char tmp[QF_RESULTS_PATH_CAP];
     h->checksum = fnv1a(fnv1a(FNV_INIT, p1, n1), p2, n2);
     FILE *f = qf_open_atomic(dir, name, tmp, sizeof tmp);
     if (!f) {
@@ -391,7 +402,7 @@ static int write_parts(const char *dir, const char *name, file_header *h, const 
  * does not exist, 0 when it was read, -1 (message printed) when it is not a valid file of this sweep. */
 static int read_parts(const char *dir, const char *name, const char *magic, uint64_t hash, file_header *h,
                       char **payload, size_t *n) {
-    char path[700];
+    char path[QF_RESULTS_PATH_CAP];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "rb");
     if (!f) return errno == ENOENT ? 1 : (fprintf(stderr, "qfleet: cannot read %s: %s\n", path, strerror(errno)), -1);
@@ -512,7 +523,8 @@ typedef struct run_row {
 } run_row;
 
 static void run_name(const sweep *sw, const point *pt, int seed, uint32_t base_seed, char *out, size_t len) {
-    size_t used = (size_t)snprintf(out, len, "%s__%s", qf_env_spec_of(pt->cfg.env)->name, pt->cfg.explore);
+    size_t used = (size_t)snprintf(out, len, "%s__%s", qf_env_spec_of(pt->cfg.env)->name,
+                                   qf_config_choice_name("explore", pt->cfg.explore));
     for (int a = 0; a < sw->n_axes && used < len; a++) {
         if (strcmp(sw->ax[a].key, "explore") == 0 || strcmp(sw->ax[a].key, "env") == 0) continue;
         char v[96];
@@ -601,7 +613,7 @@ static int probe(qf_backend *b, const qf_config *c, double *bytes, double *us, c
 int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     sweep sw;
     qf_config first;
-    char msg[1024], dir[600], tmp[700];
+    char msg[1024], dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
     if (build(ws, &sw, &first, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
         return 2;
@@ -640,7 +652,8 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
         int n_probes = 0;
         for (int64_t j = p; j < q; j++) {
             char cls[64];
-            snprintf(cls, sizeof cls, "%s/%lld/%s", pts[j].cfg.explore, (long long)pts[j].cfg.heads, pts[j].cfg.bonus);
+            snprintf(cls, sizeof cls, "%d/%lld/%d", (int)pts[j].cfg.explore, (long long)pts[j].cfg.heads,
+                     (int)pts[j].cfg.bonus);
             int k = 0;
             while (k < n_probes && strcmp(probes[k].cls, cls) != 0) k++;
             if (k == n_probes && n_probes < 16) {
@@ -917,7 +930,7 @@ planned:
                         i + 1, dir);
                 rc = 1;
             } else {
-                char ck[700];
+                char ck[QF_RESULTS_PATH_CAP];
                 snprintf(ck, sizeof ck, "%s/%s", dir, ckname);
                 remove(ck);
             }
@@ -964,7 +977,7 @@ planned:
         } else {
             fprintf(curves, "run,name,step,env_steps,metric,value\n");
             for (int i = 0; i < n_fleets; i++) {
-                char path[700], line[2048];
+                char path[QF_RESULTS_PATH_CAP], line[2048];
                 snprintf(path, sizeof path, "%s/fleet_%d.curves", dir, i + 1);
                 FILE *cf = fopen(path, "r");
                 if (!cf) {
@@ -1056,7 +1069,7 @@ planned:
             rc = rc ? rc : 1;
         } else {
             for (int i = 0; i < n_fleets; i++) { /* merged: the parts go */
-                char path[700];
+                char path[QF_RESULTS_PATH_CAP];
                 snprintf(path, sizeof path, "%s/fleet_%d.curves", dir, i + 1);
                 remove(path);
                 snprintf(path, sizeof path, "%s/fleet_%d.rows", dir, i + 1);

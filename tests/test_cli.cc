@@ -108,8 +108,9 @@ TEST(Cli, UnknownEnvironment) { expect_bad("bench envs env=nope", "unknown envir
 TEST(Cli, UnknownKey) { expect_bad("bench envs colour=red", "unknown key: 'colour'"); }
 TEST(Cli, UnknownEnvKey) { expect_bad("bench envs env=cartpole env.size=5", "env.size is not a parameter of env=cartpole", "env.horizon"); }
 TEST(Cli, GridSmallerThanOne) { expect_bad("bench envs env=deep_sea env.size=0", "env.size: '0'", "[1, 4096]"); }
-TEST(Cli, ZeroEnvs) { expect_bad("bench envs envs=0", "bad value for envs: '0'", "[1, "); }
-TEST(Cli, MalformedNumber) { expect_bad("bench envs envs=12x", "bad value for envs: '12x'"); }
+// (bench envs sweeps envs itself, so these go to train, which reads envs)
+TEST(Cli, ZeroEnvs) { expect_bad("train envs=0", "bad value for envs: '0'", "[1, "); }
+TEST(Cli, MalformedNumber) { expect_bad("train envs=12x", "bad value for envs: '12x'"); }
 TEST(Cli, MalformedFloat) { expect_bad("bench envs seconds=fast", "bad value for seconds: 'fast'"); }
 TEST(Cli, NotKeyValue) { expect_bad("bench envs cartpole", "expected key=value, got 'cartpole'"); }
 TEST(Cli, UnknownBackend) { expect_bad("bench envs backend=gpu", "bad value for backend: 'gpu'", "auto|cpu|cuda"); }
@@ -118,7 +119,7 @@ TEST(Cli, UnknownBenchmark) { expect_bad("bench fleets", "unknown benchmark 'fle
 TEST(Cli, BadList) { expect_bad("bench envs env=bandit env.probs=[0.9,x]", "bad value for env.probs"); }
 TEST(Cli, ProbabilityOutOfRange) { expect_bad("bench envs env=bandit env.probs=[0.9,1.5]", "bad value for env.probs"); }
 TEST(Cli, ArmsContradictProbs) { expect_bad("bench envs env=bandit env.arms=3 env.probs=[0.9,0.8]", "env.arms=3"); }
-TEST(Cli, TooManyEnvsForOneBatch) { expect_bad("bench envs envs=1073741824 runs=1048576", "at most 2^31-1"); }
+TEST(Cli, TooManyEnvsForOneBatch) { expect_bad("train envs=1073741824 runs=1048576", "at most 2^31-1"); }
 TEST(Cli, RequestThatCannotFitInMemory) {
     // 2^30 cartpole envs need > 60 GiB; this machine (and CI's) has far less free
     expect_bad("bench envs env=cartpole backend=cpu max_envs=1073741824 seconds=0.01", "GiB", "envs=1073741824");
