@@ -1,5 +1,6 @@
 /* main.c — the qfleet command line: `qfleet <command> [key=value ...]`.
  * Exit codes: 0 success, 1 a runtime failure (a backend or file error), 2 bad input. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +182,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_words_free(&ws);
             return 2;
         }
-        char path[QF_RESULTS_PATH_CAP], line[2048];
+        char path[QF_RESULTS_PATH_CAP];
         snprintf(path, sizeof path, "%s/sweep.words", ws.resume);
         FILE *f = fopen(path, "r");
         if (!f) {
@@ -190,13 +191,22 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_words_free(&ws);
             return 2;
         }
-        while (fgets(line, sizeof line, f)) {
+        char *line = NULL; /* any length: a word is never cut */
+        size_t cap = 0;
+        while (getline(&line, &cap, f) >= 0) {
             line[strcspn(line, "\n")] = 0;
             char *tab = strchr(line, '\t');
             if (!tab) continue;
             *tab = 0;
-            qf_words_add(&ws, tab + 1, line);
+            if (qf_words_add(&ws, tab + 1, line)) {
+                fprintf(stderr, "qfleet: out of memory\n");
+                free(line);
+                fclose(f);
+                qf_words_free(&ws);
+                return 1;
+            }
         }
+        free(line);
         fclose(f);
     }
     char **texts = (char **)malloc(sizeof(char *) * (size_t)(ws.n + 1));
