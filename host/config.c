@@ -389,14 +389,22 @@ static int widths_item(void *vc, const char *s, size_t len, int index, char *msg
     return 0;
 }
 
+/* A hint for a list given where one value goes: a list of values is a sweep axis. */
+static const char *axis_hint(const char *val) {
+    return strchr(val, ',') || strncmp(val, "uniform(", 8) == 0 || strncmp(val, "loguniform(", 11) == 0 ||
+                   strncmp(val, "choice(", 7) == 0
+               ? "; a list of values is a sweep axis, for `qfleet sweep`"
+               : "";
+}
+
 static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *msg, size_t n) {
     char *dst = (char *)cfg + ks->offset;
     switch (ks->type) {
     case K_INT: {
         long long v;
         if (parse_int(val, &v) || v < ks->lo || v > ks->hi) {
-            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: an integer in [%.0f, %.0f])", ks->name, val, ks->lo,
-                     ks->hi);
+            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: an integer in [%.0f, %.0f])%s", ks->name, val, ks->lo,
+                     ks->hi, axis_hint(val));
             return -1;
         }
         int64_t v64 = v;
@@ -406,8 +414,8 @@ static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *ms
     case K_FLOAT: {
         double v;
         if (parse_float(val, &v) || v < ks->lo || v > ks->hi) {
-            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: a number in [%g, %g])", ks->name, val, ks->lo,
-                     ks->hi);
+            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: a number in [%g, %g])%s", ks->name, val, ks->lo,
+                     ks->hi, axis_hint(val));
             return -1;
         }
         memcpy(dst, &v, sizeof v);
@@ -418,7 +426,7 @@ static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *ms
         if (v == -2) {
             char allowed[256];
             choice_list(ks, allowed, sizeof allowed);
-            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: %s)", ks->name, val, allowed);
+            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: %s)%s", ks->name, val, allowed, axis_hint(val));
             return -1;
         }
         memcpy(dst, &v, sizeof v);
@@ -898,13 +906,21 @@ static int check_bandit_temp(const qf_config *c, unsigned cmd, char *msg, size_t
     return 0;
 }
 
-int qf_config_check(const qf_config *cfg, unsigned cmd, char *msg, size_t n) {
+int qf_config_check_one(const qf_config *cfg, unsigned cmd, int k, int *unused, char *msg, size_t n) {
     if (!cmd) cmd = QF_CMD_TRAIN;
-    for (int k = 0; k < N_KEYS; k++) {
-        if (!keys[k].check || !((cfg->given[k / 64] >> (k % 64)) & 1u)) continue;
-        g_check_key = keys[k].name;
-        if (keys[k].check(cfg, cmd, msg, n)) return -1;
-    }
+    if (unused) *unused = 0;
+    if (k < 0 || k >= N_KEYS || !keys[k].check || !((cfg->given[k / 64] >> (k % 64)) & 1u)) return 0;
+    g_check_key = keys[k].name;
+    if (!keys[k].check(cfg, cmd, msg, n)) return 0;
+    /* the checks that find a configuration contradicting itself; the others find a key ignored */
+    const check_fn f = keys[k].check;
+    if (unused) *unused = !(f == check_explore || f == check_obs || f == check_double_q || f == check_bonus);
+    return -1;
+}
+
+int qf_config_check(const qf_config *cfg, unsigned cmd, char *msg, size_t n) {
+    for (int k = 0; k < N_KEYS; k++)
+        if (qf_config_check_one(cfg, cmd, k, NULL, msg, n)) return -1;
     return 0;
 }
 

@@ -121,6 +121,12 @@ int qf_config_key_for_command(const char *word, unsigned cmd, char *msg, size_t 
  * what to change. */
 int qf_config_check(const qf_config *cfg, unsigned cmd, char *msg, size_t msg_len);
 
+/* The check of key i of the table alone: 0 when it passes, the key was not given or has no check;
+ * -1 with msg otherwise, *unused (when not NULL) = 1 when the refusal says the key would be ignored
+ * (heads without a bootstrap run), 0 when the configuration contradicts itself (explore=boltzmann
+ * with alpha=0). A sweep refuses the first kind only when no point uses the key. */
+int qf_config_check_one(const qf_config *cfg, unsigned cmd, int i, int *unused, char *msg, size_t msg_len);
+
 /* Whether key `name` was set by a word. */
 int qf_config_given(const qf_config *cfg, const char *name);
 

@@ -321,24 +321,49 @@ int qf_sweep_check(const qf_words *ws, qf_config *cfg) {
     } else {
         *cfg = c;
     }
-    /* contradictions (explore=boltzmann with alpha=0, ...) are judged per point: an axis value may be
-     * fine with one value of another axis and not with the next */
+    /* the checks across keys are judged per point: a contradiction (explore=boltzmann with alpha=0)
+     * in any point is refused; a key that a point ignores (heads in an epsilon point) only when no
+     * point of the sweep uses it (explore=epsilon,bootstrap heads=2,4 is fine) */
+    const int nk = qf_config_key_count();
+    unsigned char *used = (unsigned char *)calloc((size_t)nk, 1);
+    char **unused_msg = (char **)calloc((size_t)nk, sizeof(char *));
+    if (!used || !unused_msg) {
+        fprintf(stderr, "qfleet: out of memory\n");
+        rc = 2;
+    }
     for (int64_t p = 0; p < sw.n_points && rc == 0; p++) {
         if (point_config(&sw, p, (uint32_t)cfg->seed, &c, msg, sizeof msg)) {
             fprintf(stderr, "qfleet: %s\n", msg);
             rc = 2;
-        } else if (qf_config_check(&c, QF_CMD_SWEEP, msg, sizeof msg)) {
-            char at[512] = "";
-            size_t used = 0;
-            for (int a = 0; a < sw.n_axes && used < sizeof at; a++) {
-                char buf[32];
-                used += (size_t)snprintf(at + used, sizeof at - used, " %s=%s", sw.ax[a].key,
-                                         axis_value(&sw, a, p, (uint32_t)cfg->seed, buf));
+            break;
+        }
+        char at[512] = "";
+        size_t used_at = 0;
+        for (int a = 0; a < sw.n_axes && used_at < sizeof at; a++) {
+            char buf[32];
+            used_at += (size_t)snprintf(at + used_at, sizeof at - used_at, " %s=%s", sw.ax[a].key,
+                                        axis_value(&sw, a, p, (uint32_t)cfg->seed, buf));
+        }
+        for (int k = 0; k < nk && rc == 0; k++) {
+            int unused = 0;
+            if (!qf_config_check_one(&c, QF_CMD_SWEEP, k, &unused, msg, sizeof msg)) {
+                used[k] |= qf_config_given(&c, qf_config_key_name(k));
+            } else if (!unused) {
+                fprintf(stderr, "qfleet: sweep point %lld (%s): %s\n", (long long)p, at[0] ? at + 1 : "no axes", msg);
+                rc = 2;
+            } else if (!unused_msg[k]) {
+                unused_msg[k] = strdup(msg);
             }
-            fprintf(stderr, "qfleet: sweep point %lld (%s): %s\n", (long long)p, at[0] ? at + 1 : "no axes", msg);
-            rc = 2;
         }
     }
+    for (int k = 0; k < nk && rc == 0 && used; k++)
+        if (unused_msg[k] && !used[k]) {
+            fprintf(stderr, "qfleet: %s (in every point of the sweep)\n", unused_msg[k]);
+            rc = 2;
+        }
+    for (int k = 0; unused_msg && k < nk; k++) free(unused_msg[k]);
+    free(unused_msg);
+    free(used);
     sweep_free(&sw);
     return rc;
 }
