@@ -96,6 +96,7 @@ static int check_rnd_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_count_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_simhash_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_target_every(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_huber(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bandit_eps(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bandit_temp(const qf_config *c, unsigned cmd, char *msg, size_t n);
@@ -180,7 +181,7 @@ static const key_spec keys[] = {
      NULL, "hidden layer widths of the Q-network, e.g. [64,64]; [] = linear (a table with obs=index)"},
     INT("batch", batch, "128", 1, 65536, C_LEARN, QF_SCOPE_FLEET, NULL, "transitions per update per run (B)"),
     INT("buffer", buffer, "10000", 1, 1e9, C_LEARN, QF_SCOPE_FLEET, NULL, "replay capacity per run (transitions)"),
-    INT("learning_starts", learning_starts, "1000", 0, 1e12, C_SCHEDULE, QF_SCOPE_FLEET, NULL,
+    INT("learning_starts", learning_starts, "1000", 0, 1e12, C_SCHEDULE, QF_SCOPE_FLEET, check_learning_starts,
         "transitions a run stores before it learns"),
     INT("train_every", train_every, "1", 1, 1e9, C_SCHEDULE, QF_SCOPE_FLEET, NULL, "env steps between learner steps"),
     INT("updates", updates, "1", 1, 1e6, C_SCHEDULE, QF_SCOPE_FLEET, NULL, "gradient updates per learner step"),
@@ -276,21 +277,57 @@ static int parse_float(const char *s, double *out) {
     return 0;
 }
 
-/* Whole-item parses over [s, s + len) (an item of a list, not NUL-terminated). */
+/* Whole-item parses over [s, s + len) (an item of a list, not NUL-terminated; the number ends at
+ * the ',' or ']' that follows it, so no copy and no length limit). */
 static int parse_int_n(const char *s, size_t len, long long *out) {
-    char buf[64];
-    if (len == 0 || len >= sizeof buf) return -1;
-    memcpy(buf, s, len);
-    buf[len] = 0;
-    return parse_int(buf, out);
+    if (len == 0 || isspace((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    const long long v = strtoll(s, &end, 10);
+    if (errno || end != s + len) return -1;
+    *out = v;
+    return 0;
 }
 
 static int parse_float_n(const char *s, size_t len, double *out) {
-    char buf[128];
-    if (len == 0 || len >= sizeof buf) return -1; /* no number needs 128 characters */
-    memcpy(buf, s, len);
-    buf[len] = 0;
-    return parse_float(buf, out);
+    if (len == 0 || isspace((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (errno || end != s + len || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* The shortest text that reads back as the same double (as_float: the same float). */
+static void format_number(char *out, size_t len, double v, int as_float) {
+    snprintf(out, len, "%.17g", v);
+    for (int p = 6; p < 17; p++) { /* from %g's 6 digits, the usual text when it is exact */
+        char t[64];
+        snprintf(t, sizeof t, "%.*g", p, v);
+        const double back = strtod(t, NULL);
+        if (as_float ? (float)back == (float)v : back == v) {
+            snprintf(out, len, "%s", t);
+            return;
+        }
+    }
+}
+
+/* An env parameter's value as text that parses back to it (ints whole, floats exactly). */
+static void format_env_param(const qf_config *cfg, const qf_param_spec *ps, char *out, size_t len) {
+    if (ps->type == QF_P_LIST) {
+        size_t used = (size_t)snprintf(out, len, "[");
+        for (int a = 0; a < cfg->env_params.bandit.n_probs && used < len; a++) {
+            char t[64];
+            format_number(t, sizeof t, cfg->env_params.bandit.probs[a], 1);
+            used += (size_t)snprintf(out + used, len - used, "%s%s", a ? "," : "", t);
+        }
+        if (used < len) snprintf(out + used, len - used, "]");
+    } else if (ps->type == QF_P_FLOAT) {
+        format_number(out, len, qf_env_param_get(ps, &cfg->env_params), 1);
+    } else {
+        snprintf(out, len, "%lld", (long long)qf_env_param_get(ps, &cfg->env_params));
+    }
 }
 
 /* The items of a comma-separated list: calls item(ctx, start, len, index) for each; an empty item
@@ -870,6 +907,17 @@ static int check_target_every(const qf_config *c, unsigned cmd, char *msg, size_
     return 0;
 }
 
+static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    /* train and sweep: a run collects steps * envs transitions (compare sets steps from episodes) */
+    if ((cmd & (QF_CMD_TRAIN | QF_CMD_SWEEP)) && c->learning_starts >= c->steps * c->envs) {
+        snprintf(msg, n, "learning_starts=%lld: a run collects steps*envs = %lld transitions, so it would never learn: "
+                         "lower learning_starts, or raise steps or envs", (long long)c->learning_starts,
+                 (long long)(c->steps * c->envs));
+        return -1;
+    }
+    return 0;
+}
+
 static int check_huber(const qf_config *c, unsigned cmd, char *msg, size_t n) {
     (void)cmd;
     if (c->loss != QF_LOSS_HUBER) {
@@ -914,7 +962,9 @@ int qf_config_check_one(const qf_config *cfg, unsigned cmd, int k, int *unused, 
     if (!keys[k].check(cfg, cmd, msg, n)) return 0;
     /* the checks that find a configuration contradicting itself; the others find a key ignored */
     const check_fn f = keys[k].check;
-    if (unused) *unused = !(f == check_explore || f == check_obs || f == check_double_q || f == check_bonus);
+    if (unused)
+        *unused = !(f == check_explore || f == check_obs || f == check_double_q || f == check_bonus ||
+                    f == check_learning_starts);
     return -1;
 }
 
@@ -985,16 +1035,7 @@ static void format_key(const key_spec *ks, const qf_config *cfg, char *out, size
     } else if (ks->type == K_FLOAT) {
         double v;
         memcpy(&v, src, sizeof v);
-        snprintf(out, len, "%.17g", v);
-        /* the shortest text that reads back the same double */
-        for (int p = 6; p < 17; p++) {
-            char t[64];
-            snprintf(t, sizeof t, "%.*g", p, v);
-            if (strtod(t, NULL) == v) {
-                snprintf(out, len, "%s", t);
-                break;
-            }
-        }
+        format_number(out, len, v, 0);
     } else if (ks->type == K_CHOICE) {
         int32_t v;
         memcpy(&v, src, sizeof v);
@@ -1028,14 +1069,7 @@ int qf_config_get(const qf_config *cfg, const char *key, char *out, size_t len) 
     if (strncmp(key, "env.", 4) == 0) {
         const qf_param_spec *ps = qf_env_param_find(cfg->env, key + 4);
         if (!ps) return -1;
-        if (ps->type == QF_P_LIST) {
-            size_t used = (size_t)snprintf(out, len, "[");
-            for (int a = 0; a < cfg->env_params.bandit.n_probs && used < len; a++)
-                used += (size_t)snprintf(out + used, len - used, "%s%g", a ? "," : "", cfg->env_params.bandit.probs[a]);
-            if (used < len) snprintf(out + used, len - used, "]");
-        } else {
-            snprintf(out, len, "%g", qf_env_param_get(ps, &cfg->env_params));
-        }
+        format_env_param(cfg, ps, out, len);
         return 0;
     }
     const key_spec *ks = find_key(key);
@@ -1068,15 +1102,8 @@ void qf_config_print(FILE *f, const qf_config *cfg) {
     }
     const qf_env_spec *es = qf_env_spec_of(cfg->env);
     for (int j = 0; j < es->n_params; j++) {
-        const qf_param_spec *ps = &es->params[j];
-        fprintf(f, "env.%s=", ps->name);
-        if (ps->type == QF_P_LIST) {
-            fprintf(f, "[");
-            for (int a = 0; a < cfg->env_params.bandit.n_probs; a++)
-                fprintf(f, "%s%g", a ? "," : "", cfg->env_params.bandit.probs[a]);
-            fprintf(f, "]\n");
-        } else {
-            fprintf(f, "%g\n", qf_env_param_get(ps, &cfg->env_params));
-        }
+        char v[QF_MAX_ARMS * 24 + 8];
+        format_env_param(cfg, &es->params[j], v, sizeof v);
+        fprintf(f, "env.%s=%s\n", es->params[j].name, v);
     }
 }

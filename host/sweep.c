@@ -289,7 +289,7 @@ static void shape_key(const qf_config *c, char *out, size_t len) {
     for (int k = 0; k < qf_config_key_count(); k++) {
         const char *name = qf_config_key_name(k);
         if (is_per_run(name)) continue;
-        char v[600];
+        char v[QF_PATH_CAP + 64];
         qf_config_get(c, name, v, sizeof v);
         const int w = snprintf(out + used, len - used, "%s=%s;", name, v);
         if (w < 0 || (size_t)w >= len - used) return;
@@ -297,7 +297,7 @@ static void shape_key(const qf_config *c, char *out, size_t len) {
     }
     const qf_env_spec *es = qf_env_spec_of(c->env);
     for (int j = 0; j < es->n_params; j++) {
-        char name[80], v[600];
+        char name[80], v[QF_MAX_ARMS * 24 + 8];
         snprintf(name, sizeof name, "env.%s", es->params[j].name);
         qf_config_get(c, name, v, sizeof v);
         const int w = snprintf(out + used, len - used, "%s=%s;", name, v);
@@ -575,16 +575,15 @@ typedef struct run_row {
     int32_t failed; /* the fleet's training failed (a backend error): status "failed" */
 } run_row;
 
-static void run_name(const sweep *sw, const point *pt, int seed, uint32_t base_seed, char *out, size_t len) {
-    size_t used = (size_t)snprintf(out, len, "%s__%s", qf_env_spec_of(pt->cfg.env)->name,
-                                   qf_config_choice_name("explore", pt->cfg.explore));
-    for (int a = 0; a < sw->n_axes && used < len; a++) {
+/* A run's name, written whole into f: env__explore__key=value...__seed<s>. */
+static void put_run_name(FILE *f, const sweep *sw, const point *pt, int seed, uint32_t base_seed) {
+    fprintf(f, "%s__%s", qf_env_spec_of(pt->cfg.env)->name, qf_config_choice_name("explore", pt->cfg.explore));
+    for (int a = 0; a < sw->n_axes; a++) {
         if (strcmp(sw->ax[a].key, "explore") == 0 || strcmp(sw->ax[a].key, "env") == 0) continue;
         char buf[32];
-        used += (size_t)snprintf(out + used, len - used, "__%s=%s", sw->ax[a].key,
-                                 axis_value(sw, a, pt->index, base_seed, buf));
+        fprintf(f, "__%s=%s", sw->ax[a].key, axis_value(sw, a, pt->index, base_seed, buf));
     }
-    if (used < len) snprintf(out + used, len - used, "__seed%d", seed);
+    fprintf(f, "__seed%d", seed);
 }
 
 static void mean_se(const double *v, int n, double *mean, double *se) {
@@ -958,15 +957,16 @@ planned:
             FILE *cf = qf_open_atomic(dir, cpart, tmp, sizeof tmp);
             int wrc = cf ? 0 : -1;
             for (int32_t r = 0; r < R && cf; r++) {
-                char name[512];
-                run_name(&sw, &pts[pl->first + r / sw.seeds], (int)(r % sw.seeds), base_seed, name, sizeof name);
+                const point *pt = &pts[pl->first + r / sw.seeds];
                 for (int64_t l = 0; l < lc.n_logs; l++) {
                     const qf_log_point *p = &lc.pts[l * R + r];
                     for (int m = 0; m < 9; m++) {
                         const double v = metric(p, m);
                         if (isnan(v)) continue;
-                        fprintf(cf, "%lld,%s,%lld,%lld,%s,%.9g\n", (long long)(first_row + r), name, (long long)p->step,
-                                (long long)p->env_steps, metric_names[m], v);
+                        fprintf(cf, "%lld,", (long long)(first_row + r));
+                        put_run_name(cf, &sw, pt, (int)(r % sw.seeds), base_seed);
+                        fprintf(cf, ",%lld,%lld,%s,%.9g\n", (long long)p->step, (long long)p->env_steps,
+                                metric_names[m], v);
                     }
                 }
             }
@@ -1057,9 +1057,9 @@ planned:
                 const point *pt = NULL;
                 for (int64_t p = 0; p < sw.n_points && !pt; p++)
                     if (pts[p].index == rw->point) pt = &pts[p];
-                char name[512];
-                run_name(&sw, pt, rw->seed, base_seed, name, sizeof name);
-                fprintf(f, "%lld,%s,%d,%lld", (long long)i, name, rw->fleet + 1, (long long)rw->point);
+                fprintf(f, "%lld,", (long long)i);
+                put_run_name(f, &sw, pt, rw->seed, base_seed);
+                fprintf(f, ",%d,%lld", rw->fleet + 1, (long long)rw->point);
                 for (int a = 0; a < sw.n_axes; a++) {
                     char buf[32];
                     fprintf(f, ",\"%s\"", axis_value(&sw, a, rw->point, base_seed, buf));

@@ -193,6 +193,8 @@ TEST(Cli, ContradictoryKeysAreRefusedWithWhatToChange) {
     expect_bad("train explore=rnd bonus=none", "explore=rnd with bonus=none is plain epsilon-greedy");
     expect_bad("train tau=0.5 target_every=10", "target_every counts the updates between copies", "tau=1");
     expect_bad("train loss=squared huber=2", "huber is the threshold of the Huber loss", "loss=huber");
+    expect_bad("train steps=100 envs=4 learning_starts=400", "learning_starts=400: a run collects steps*envs = 400",
+               "never learn");
     expect_bad("bandits strategies=ucb1,thompson bandit_eps=0.2", "bandit_eps is the epsilon of the strategy");
     expect_bad("bandits strategies=ucb1 bandit_temp=0.2", "bandit_temp is the temperature of the strategy");
     // compare judges each key against every strategy it runs
