@@ -845,12 +845,14 @@ static int check_eps(const qf_config *c, unsigned cmd, char *msg, size_t n) {
 }
 
 static int check_bonus(const qf_config *c, unsigned cmd, char *msg, size_t n) {
-    if ((c->explore == QF_EXPLORE_RND || c->explore == QF_EXPLORE_COUNT) && c->bonus == QF_BONUS_NONE &&
-        !(cmd & (QF_CMD_COMPARE | QF_CMD_BENCH_EXPLORE))) {
-        snprintf(msg, n, "explore=%s with bonus=none is plain epsilon-greedy: use explore=epsilon, or drop bonus=none",
-                 explore_names[c->explore]);
-        return -1;
-    }
+    static const int with_bonus[] = {QF_EXPLORE_RND, QF_EXPLORE_COUNT}; /* the strategies that are their bonus */
+    if (c->bonus != QF_BONUS_NONE) return 0;
+    for (int i = 0; i < 2; i++)
+        if (uses_explore(c, cmd, with_bonus[i])) {
+            snprintf(msg, n, "explore=%s with bonus=none is plain epsilon-greedy: use explore=epsilon, or drop "
+                             "bonus=none", explore_names[with_bonus[i]]);
+            return -1;
+        }
     return 0;
 }
 

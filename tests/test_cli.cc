@@ -191,6 +191,7 @@ TEST(Cli, ContradictoryKeysAreRefusedWithWhatToChange) {
     expect_bad("train explore=count count=exact simhash_bits=8", "simhash_bits is a setting of SimHash",
                "count=simhash");
     expect_bad("train explore=rnd bonus=none", "explore=rnd with bonus=none is plain epsilon-greedy");
+    expect_bad("compare explorers=epsilon,count bonus=none", "explore=count with bonus=none is plain epsilon-greedy");
     expect_bad("train tau=0.5 target_every=10", "target_every counts the updates between copies", "tau=1");
     expect_bad("train loss=squared huber=2", "huber is the threshold of the Huber loss", "loss=huber");
     expect_bad("train steps=100 envs=4 learning_starts=400", "learning_starts=400: a run collects steps*envs = 400",
