@@ -49,6 +49,10 @@ typedef struct key_spec {
     int scope;                 /* QF_SCOPE_* */
     check_fn check;
     const char *doc;
+    /* per-run hyperparameters: the field of qf_run_hp (kernels/learn.h) the value is copied to, as
+     * float (K_FLOAT) or int32 (K_INT, saturated; K_CHOICE) by qf_config_run_hp */
+    int to_hp;
+    size_t hp_offset;
 } key_spec;
 
 #define OFF(f) offsetof(qf_config, f)
@@ -65,15 +69,24 @@ static const char *const loss_names[] = {QF_LOSS_NAMES};
 static const char *const bandit_names[] = {QF_BANDIT_NAMES};
 
 /* Row makers: name, field, default, bounds or choices, commands, scope, check, doc. */
-#define INT(nm, f, d, lo, hi, cmds, sc, ck, doc) {nm, K_INT, OFF(f), 0, 0, d, lo, hi, NULL, 0, 0, cmds, sc, ck, doc}
-#define FLT(nm, f, d, lo, hi, cmds, sc, ck, doc) {nm, K_FLOAT, OFF(f), 0, 0, d, lo, hi, NULL, 0, 0, cmds, sc, ck, doc}
+#define NOHP , 0, 0 /* not copied into qf_run_hp */
+#define INT(nm, f, d, lo, hi, cmds, sc, ck, doc) {nm, K_INT, OFF(f), 0, 0, d, lo, hi, NULL, 0, 0, cmds, sc, ck, doc NOHP}
+#define FLT(nm, f, d, lo, hi, cmds, sc, ck, doc) {nm, K_FLOAT, OFF(f), 0, 0, d, lo, hi, NULL, 0, 0, cmds, sc, ck, doc NOHP}
 #define CHO(nm, f, d, names, aut, cmds, sc, ck, doc)                                                                   \
-    {nm, K_CHOICE, OFF(f), 0, 0, d, 0, 0, names, NN(names), aut, cmds, sc, ck, doc}
+    {nm, K_CHOICE, OFF(f), 0, 0, d, 0, 0, names, NN(names), aut, cmds, sc, ck, doc NOHP}
 #define CHOS(nm, f, cnt, d, names, cmds, sc, ck, doc)                                                                  \
-    {nm, K_CHOICES, OFF(f), NN(names), OFF(cnt), d, 0, 0, names, NN(names), 0, cmds, sc, ck, doc}
+    {nm, K_CHOICES, OFF(f), NN(names), OFF(cnt), d, 0, 0, names, NN(names), 0, cmds, sc, ck, doc NOHP}
 #define INTS(nm, f, cnt, d, lo, hi, cmds, sc, ck, doc)                                                                 \
-    {nm, K_INTS, OFF(f), QF_MAX_LIST, OFF(cnt), d, lo, hi, NULL, 0, 0, cmds, sc, ck, doc}
-#define STR(nm, f, d, cmds, sc, ck, doc) {nm, K_STRING, OFF(f), SZ(f), 0, d, 0, 0, NULL, 0, 0, cmds, sc, ck, doc}
+    {nm, K_INTS, OFF(f), QF_MAX_LIST, OFF(cnt), d, lo, hi, NULL, 0, 0, cmds, sc, ck, doc NOHP}
+/* ... and the same rows for keys copied into qf_run_hp field h */
+#define HP(h) , 1, offsetof(qf_run_hp, h)
+#define INT_HP(nm, f, h, d, lo, hi, cmds, sc, ck, doc)                                                                 \
+    {nm, K_INT, OFF(f), 0, 0, d, lo, hi, NULL, 0, 0, cmds, sc, ck, doc HP(h)}
+#define FLT_HP(nm, f, h, d, lo, hi, cmds, sc, ck, doc)                                                                 \
+    {nm, K_FLOAT, OFF(f), 0, 0, d, lo, hi, NULL, 0, 0, cmds, sc, ck, doc HP(h)}
+#define CHO_HP(nm, f, h, d, names, aut, cmds, sc, ck, doc)                                                            \
+    {nm, K_CHOICE, OFF(f), 0, 0, d, 0, 0, names, NN(names), aut, cmds, sc, ck, doc HP(h)}
+#define STR(nm, f, d, cmds, sc, ck, doc) {nm, K_STRING, OFF(f), SZ(f), 0, d, 0, 0, NULL, 0, 0, cmds, sc, ck, doc NOHP}
 
 /* Command sets. The learner's keys are read by every command that trains (train, sweep, compare)
  * and by the benchmarks that time training; bench train/explore set learning_starts, train_every,
@@ -103,7 +116,7 @@ static int check_bandit_temp(const qf_config *c, unsigned cmd, char *msg, size_t
 
 static const key_spec keys[] = {
     {"env", K_ENV, OFF(env), 0, 0, "deep_sea", 0, 0, NULL, 0, 0, QF_CMD_ALL, QF_SCOPE_FLEET, NULL,
-     "environment: deep_sea, cartpole, mountain_car, chain, bandit (see `qfleet envs`)"},
+     "environment: deep_sea, cartpole, mountain_car, chain, bandit (see `qfleet envs`)" NOHP},
     CHO("backend", backend, "auto", backend_names, 1, QF_CMD_ALL, QF_SCOPE_ONCE, NULL,
         "device: auto picks the GPU when one is usable, else the CPU"),
     INT("envs", envs, "1", 1, 1073741824, C_LEARN | QF_CMD_BANDITS, QF_SCOPE_FLEET, NULL,
@@ -126,36 +139,36 @@ static const key_spec keys[] = {
     INT("max_runs", max_runs, "4096", 1, 1048576, C_BENCH_LEARN | QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
         "bench: largest number of runs in the sweep 1, 16, 256, 4096; sweep: most runs in one fleet"),
     STR("csv", csv, "", QF_CMD_BENCH_ENVS, QF_SCOPE_ONCE, NULL, "also write the table to this CSV file"),
-    FLT("gamma", gamma, "0.99", 0, 1, C_LEARN | QF_CMD_SOLVE, QF_SCOPE_RUN, NULL, "discount factor"),
-    FLT("alpha", alpha, "0", 0, 1e6, C_LEARN | QF_CMD_SOLVE, QF_SCOPE_RUN, NULL,
+    FLT_HP("gamma", gamma, gamma, "0.99", 0, 1, C_LEARN | QF_CMD_SOLVE, QF_SCOPE_RUN, NULL, "discount factor"),
+    FLT_HP("alpha", alpha, alpha, "0", 0, 1e6, C_LEARN | QF_CMD_SOLVE, QF_SCOPE_RUN, NULL,
         "soft-Q temperature: target alpha*logsumexp(Q/alpha); 0 = hard max (DQN)"),
     INT("policy", policy, "0", 0, 1, QF_CMD_SOLVE, QF_SCOPE_ONCE, NULL, "also print the optimal (soft) policy"),
     INT("profile", profile, "0", 0, 1e9, QF_CMD_TRAIN, QF_SCOPE_ONCE, NULL,
         "warm up past learning_starts, then run this many iterations between cudaProfilerStart/Stop"),
-    CHO("explore", explore, "epsilon", explore_names, 0, C_TRAIN | QF_CMD_BENCH_TRAIN, QF_SCOPE_RUN, check_explore,
+    CHO_HP("explore", explore, explore, "epsilon", explore_names, 0, C_TRAIN | QF_CMD_BENCH_TRAIN, QF_SCOPE_RUN, check_explore,
         "exploration: epsilon-greedy (eps_*), Boltzmann at alpha > 0, bootstrapped ensemble with priors, RND "
         "bonus, count bonus"),
     CHO("bonus", bonus, "auto", bonus_names, 1, C_LEARN, QF_SCOPE_RUN, check_bonus,
         "intrinsic reward beta*bonus added to the reward (auto: rnd for explore=rnd, count for count, else none)"),
-    INT("heads", heads, "10", 1, QF_MAX_HEADS, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
+    INT_HP("heads", heads, n_heads, "10", 1, QF_MAX_HEADS, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
         "bootstrap: ensemble heads K"),
-    FLT("prior_scale", prior_scale, "3", 0, 1e6, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
+    FLT_HP("prior_scale", prior_scale, prior_scale, "3", 0, 1e6, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
         "bootstrap: scale of each head's fixed random prior network (0: no prior)"),
-    FLT("mask_p", mask_p, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
+    FLT_HP("mask_p", mask_p, mask_p, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
         "bootstrap: probability that a head trains on a transition (drawn when stored)"),
-    CHO("act", act, "sample", act_names, 0, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
+    CHO_HP("act", act, act_mode, "sample", act_names, 0, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
         "bootstrap acting: one head drawn per episode, or ensemble mean + ucb_c * std"),
-    FLT("ucb_c", ucb_c, "1", 0, 1e6, C_LEARN, QF_SCOPE_RUN, check_ucb_c, "bootstrap act=ucb: weight of the ensemble std"),
-    FLT("beta", beta, "0.1", 0, 1e6, C_LEARN, QF_SCOPE_RUN, check_beta, "weight of the intrinsic reward (bonus)"),
+    FLT_HP("ucb_c", ucb_c, ucb_c, "1", 0, 1e6, C_LEARN, QF_SCOPE_RUN, check_ucb_c, "bootstrap act=ucb: weight of the ensemble std"),
+    FLT_HP("beta", beta, beta, "0.1", 0, 1e6, C_LEARN, QF_SCOPE_RUN, check_beta, "weight of the intrinsic reward (bonus)"),
     INT("rnd_width", rnd_width, "64", 1, 65536, C_LEARN, QF_SCOPE_FLEET, check_rnd_key,
         "RND: hidden width of target and predictor"),
     INT("rnd_dim", rnd_dim, "32", 1, 65536, C_LEARN, QF_SCOPE_FLEET, check_rnd_key,
         "RND: output width of target and predictor"),
-    INT("rnd_episodic", rnd_episodic, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_rnd_key,
+    INT_HP("rnd_episodic", rnd_episodic, rnd_episodic, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_rnd_key,
         "RND: 0 = the intrinsic return behind the normalizer runs across episode ends"),
     CHO("count", count, "auto", count_names, 1, C_LEARN, QF_SCOPE_FLEET, check_count_key,
         "count bonus: exact state counts (discrete envs with obs=index) or SimHash pseudo-counts"),
-    INT("count_act", count_act, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_count_key,
+    INT_HP("count_act", count_act, count_act, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_count_key,
         "count bonus: also act on Q(s,a) + beta/sqrt(N(s,a)+1), so untried actions look better"),
     INT("simhash_bits", simhash_bits, "32", 1, 62, C_LEARN, QF_SCOPE_FLEET, check_simhash_key,
         "SimHash: code length k in bits"),
@@ -176,28 +189,28 @@ static const key_spec keys[] = {
         "fixed epsilon of epsilon-greedy"),
     FLT("bandit_temp", bandit_temp, "0.1", 1e-6, 1e6, QF_CMD_BANDITS, QF_SCOPE_ONCE, check_bandit_temp,
         "temperature of Boltzmann over empirical means"),
-    FLT("lr", lr, "0.001", 1e-8, 10, C_LEARN, QF_SCOPE_RUN, NULL, "Adam learning rate"),
+    FLT_HP("lr", lr, lr, "0.001", 1e-8, 10, C_LEARN, QF_SCOPE_RUN, NULL, "Adam learning rate"),
     {"hidden", K_WIDTHS, OFF(hidden), QF_MAX_HIDDEN, 0, "[64,64]", 1, 65536, NULL, 0, 0, C_LEARN, QF_SCOPE_FLEET,
-     NULL, "hidden layer widths of the Q-network, e.g. [64,64]; [] = linear (a table with obs=index)"},
+     NULL, "hidden layer widths of the Q-network, e.g. [64,64]; [] = linear (a table with obs=index)" NOHP},
     INT("batch", batch, "128", 1, 65536, C_LEARN, QF_SCOPE_FLEET, NULL, "transitions per update per run (B)"),
     INT("buffer", buffer, "10000", 1, 1e9, C_LEARN, QF_SCOPE_FLEET, NULL, "replay capacity per run (transitions)"),
     INT("learning_starts", learning_starts, "1000", 0, 1e12, C_SCHEDULE, QF_SCOPE_FLEET, check_learning_starts,
         "transitions a run stores before it learns"),
     INT("train_every", train_every, "1", 1, 1e9, C_SCHEDULE, QF_SCOPE_FLEET, NULL, "env steps between learner steps"),
     INT("updates", updates, "1", 1, 1e6, C_SCHEDULE, QF_SCOPE_FLEET, NULL, "gradient updates per learner step"),
-    FLT("tau", tau, "1", 0, 1, C_LEARN, QF_SCOPE_FLEET, NULL,
+    FLT_HP("tau", tau, tau, "1", 0, 1, C_LEARN, QF_SCOPE_FLEET, NULL,
         "target network: Polyak tau every update (< 1), or a copy every target_every updates (1)"),
     INT("target_every", target_every, "100", 1, 1e9, C_LEARN, QF_SCOPE_FLEET, check_target_every,
         "updates between target copies (tau=1)"),
-    INT("double_q", double_q, "0", 0, 1, C_LEARN, QF_SCOPE_FLEET, check_double_q,
+    INT_HP("double_q", double_q, double_q, "0", 0, 1, C_LEARN, QF_SCOPE_FLEET, check_double_q,
         "double-Q target (alpha=0 only): a' from the online network"),
-    CHO("loss", loss, "huber", loss_names, 0, C_LEARN, QF_SCOPE_RUN, NULL, "TD loss"),
-    FLT("huber", huber, "1", 1e-6, 1e9, C_LEARN, QF_SCOPE_RUN, check_huber, "Huber threshold (loss=huber)"),
-    FLT("max_grad_norm", max_grad_norm, "10", 0, 1e9, C_LEARN, QF_SCOPE_RUN, NULL,
+    CHO_HP("loss", loss, loss, "huber", loss_names, 0, C_LEARN, QF_SCOPE_RUN, NULL, "TD loss"),
+    FLT_HP("huber", huber, huber, "1", 1e-6, 1e9, C_LEARN, QF_SCOPE_RUN, check_huber, "Huber threshold (loss=huber)"),
+    FLT_HP("max_grad_norm", max_grad_norm, max_grad_norm, "10", 0, 1e9, C_LEARN, QF_SCOPE_RUN, NULL,
         "clip each network's gradient to this global norm (0: no clipping)"),
-    FLT("eps_start", eps_start, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_eps, "epsilon at step 0"),
-    FLT("eps_end", eps_end, "0.05", 0, 1, C_LEARN, QF_SCOPE_RUN, check_eps, "epsilon after eps_steps"),
-    INT("eps_steps", eps_steps, "10000", 0, 1e12, C_LEARN, QF_SCOPE_RUN, check_eps,
+    FLT_HP("eps_start", eps_start, eps_start, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_eps, "epsilon at step 0"),
+    FLT_HP("eps_end", eps_end, eps_end, "0.05", 0, 1, C_LEARN, QF_SCOPE_RUN, check_eps, "epsilon after eps_steps"),
+    INT_HP("eps_steps", eps_steps, eps_steps, "10000", 0, 1e12, C_LEARN, QF_SCOPE_RUN, check_eps,
         "env steps of the linear epsilon decay"),
     INT("log_every", log_every, "1000", 1, 1e12, C_TRAIN | QF_CMD_BANDITS, QF_SCOPE_FLEET, NULL,
         "env steps between log points (curves)"),
@@ -1078,6 +1091,28 @@ int qf_config_get(const qf_config *cfg, const char *key, char *out, size_t len) 
     if (!ks) return -1;
     format_key(ks, cfg, out, len);
     return 0;
+}
+
+void qf_config_run_hp(const qf_config *cfg, qf_run_hp *hp) {
+    for (int k = 0; k < N_KEYS; k++) {
+        const key_spec *ks = &keys[k];
+        if (!ks->to_hp) continue;
+        const char *src = (const char *)cfg + ks->offset;
+        char *dst = (char *)hp + ks->hp_offset;
+        if (ks->type == K_FLOAT) {
+            double v;
+            memcpy(&v, src, sizeof v);
+            const float f = (float)v;
+            memcpy(dst, &f, sizeof f);
+        } else if (ks->type == K_INT) {
+            int64_t v;
+            memcpy(&v, src, sizeof v);
+            const int32_t i = (int32_t)(v > 2147483647 ? 2147483647 : v < -2147483647 - 1 ? -2147483647 - 1 : v);
+            memcpy(dst, &i, sizeof i);
+        } else { /* K_CHOICE: already the int32 enum */
+            memcpy(dst, src, sizeof(int32_t));
+        }
+    }
 }
 
 int qf_config_key_count(void) { return N_KEYS; }

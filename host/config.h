@@ -127,6 +127,12 @@ int qf_config_check(const qf_config *cfg, unsigned cmd, char *msg, size_t msg_le
  * with alpha=0). A sweep refuses the first kind only when no point uses the key. */
 int qf_config_check_one(const qf_config *cfg, unsigned cmd, int i, int *unused, char *msg, size_t msg_len);
 
+/* Copy the keys that are per-run hyperparameters into hp (each row names its qf_run_hp field:
+ * floats as float, integers saturated to int32, choices as their enum); the rest of hp is left
+ * as it is (host/fleet.c derives what depends on several keys). */
+struct qf_run_hp;
+void qf_config_run_hp(const qf_config *cfg, struct qf_run_hp *hp);
+
 /* Whether key `name` was set by a word. */
 int qf_config_given(const qf_config *cfg, const char *name);
 

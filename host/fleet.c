@@ -17,33 +17,21 @@ static double now_s(void) {
 
 void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp) {
     memset(hp, 0, sizeof *hp);
-    hp->lr = (float)cfg->lr;
-    hp->gamma = (float)cfg->gamma;
-    hp->alpha = (float)cfg->alpha;
-    hp->eps_start = (float)cfg->eps_start;
-    hp->eps_end = (float)cfg->eps_end;
-    hp->eps_steps = (int32_t)(cfg->eps_steps > 2147483647 ? 2147483647 : cfg->eps_steps);
-    hp->tau = (float)cfg->tau;
-    hp->max_grad_norm = (float)cfg->max_grad_norm;
-    hp->huber = (float)cfg->huber;
+    qf_config_run_hp(cfg, hp); /* the keys whose row names a field of qf_run_hp */
     hp->adam_b1 = 0.9f;
     hp->adam_b2 = 0.999f;
     hp->adam_eps = 1e-8f;
-    hp->explore = cfg->explore;
-    hp->loss = cfg->loss;
-    hp->double_q = (int32_t)cfg->double_q;
+    /* what depends on several keys: the ensemble only for bootstrap runs, the bonus from explore */
     const int boot = hp->explore == QF_EXPLORE_BOOTSTRAP;
-    hp->n_heads = boot ? (int32_t)cfg->heads : 1;
-    hp->prior_scale = boot ? (float)cfg->prior_scale : 0.0f;
-    hp->mask_p = boot ? (float)cfg->mask_p : 1.0f;
-    hp->act_mode = cfg->act;
-    hp->ucb_c = (float)cfg->ucb_c;
+    if (!boot) {
+        hp->n_heads = 1;
+        hp->prior_scale = 0.0f;
+        hp->mask_p = 1.0f;
+    }
     if (cfg->bonus != QF_AUTO) hp->bonus = cfg->bonus;
     else hp->bonus = hp->explore == QF_EXPLORE_RND ? QF_BONUS_RND
                    : hp->explore == QF_EXPLORE_COUNT ? QF_BONUS_COUNT : QF_BONUS_NONE;
-    hp->beta = hp->bonus == QF_BONUS_NONE ? 0.0f : (float)cfg->beta;
-    hp->rnd_episodic = (int32_t)cfg->rnd_episodic;
-    hp->count_act = (int32_t)cfg->count_act;
+    if (hp->bonus == QF_BONUS_NONE) hp->beta = 0.0f;
 }
 
 static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
