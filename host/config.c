@@ -1018,6 +1018,9 @@ void qf_config_print_keys(FILE *f, unsigned cmds) {
         for (int g = 0; g < n_groups; g++) seen |= groups[g] == keys[k].cmds;
         if (!seen) groups[n_groups++] = keys[k].cmds;
     }
+    int name_w = 12; /* the name column fits the longest name */
+    for (int k = 0; k < N_KEYS; k++)
+        if ((int)strlen(keys[k].name) > name_w) name_w = (int)strlen(keys[k].name);
     if (cmds == QF_CMD_ALL)
         fprintf(f, "keys (key=value), grouped by the commands that use them; a key given to another command is "
                    "refused\n");
@@ -1032,12 +1035,13 @@ void qf_config_print_keys(FILE *f, unsigned cmds) {
             if (ks->cmds != groups[g]) continue;
             char range[300];
             type_text(ks, range, sizeof range);
-            fprintf(f, "  %-12s %-26s default %-10s %s%s\n", ks->name, range, *ks->def ? ks->def : "\"\"", ks->doc,
-                    ks->scope == QF_SCOPE_RUN ? " [per run]" : "");
+            fprintf(f, "  %-*s %-26s default %-10s %s%s\n", name_w, ks->name, range, *ks->def ? ks->def : "\"\"",
+                    ks->doc, ks->scope == QF_SCOPE_RUN ? " [per run]" : "");
         }
     }
-    fprintf(f, "\n  env.<name>   parameters of the chosen environment (see: qfleet envs)\n"
-               "  [per run]: may differ between the runs of one fleet (a sweep over it shares fleets)\n");
+    fprintf(f, "\n  %-*s parameters of the chosen environment (see: qfleet envs)\n"
+               "  [per run]: may differ between the runs of one fleet (a sweep over it shares fleets)\n",
+            name_w, "env.<name>");
 }
 
 /* The value of key ks in cfg as text (what `key=` would take back). */
