@@ -17,40 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const strategy_names[QF_BANDIT_N_STRATEGIES] = {"epsilon", "ucb1", "thompson", "boltzmann"};
+static const char *const strategy_names[QF_BANDIT_N_STRATEGIES] = {QF_BANDIT_NAMES};
 
 const char *qf_bandit_strategy_name(int32_t strategy) {
     return strategy >= 0 && strategy < QF_BANDIT_N_STRATEGIES ? strategy_names[strategy] : "?";
-}
-
-int qf_bandit_parse_strategies(const char *list, int32_t *ids, int max, char *msg, size_t n) {
-    int count = 0;
-    const char *p = list;
-    for (;;) {
-        const char *end = strchr(p, ',');
-        const size_t len = end ? (size_t)(end - p) : strlen(p);
-        int found = -1;
-        for (int k = 0; k < QF_BANDIT_N_STRATEGIES; k++)
-            if (strlen(strategy_names[k]) == len && strncmp(p, strategy_names[k], len) == 0) found = k;
-        if (found < 0) {
-            snprintf(msg, n, "strategies=%s: unknown strategy '%.*s' (allowed: epsilon, ucb1, thompson, "
-                             "boltzmann, comma-separated)", list, (int)(len > 40 ? 40 : len), p);
-            return -1;
-        }
-        for (int j = 0; j < count; j++)
-            if (ids[j] == found) {
-                snprintf(msg, n, "strategies=%s: strategy '%s' is listed twice", list, strategy_names[found]);
-                return -1;
-            }
-        if (count == max) {
-            snprintf(msg, n, "strategies=%s: at most %d strategies", list, max);
-            return -1;
-        }
-        ids[count++] = found;
-        if (!end) break;
-        p = end + 1;
-    }
-    return count;
 }
 
 int qf_bandits_check(const qf_config *cfg, char *msg, size_t n) {
@@ -59,9 +29,7 @@ int qf_bandits_check(const qf_config *cfg, char *msg, size_t n) {
                  qf_env_spec_of(cfg->env)->name);
         return -1;
     }
-    int32_t ids[QF_BANDIT_N_STRATEGIES];
-    const int S = qf_bandit_parse_strategies(cfg->strategies, ids, QF_BANDIT_N_STRATEGIES, msg, n);
-    if (S < 0) return -1;
+    const int S = cfg->n_strategies; /* parsed by the key table: known, distinct, at least one */
     if (cfg->runs != 1) {
         snprintf(msg, n, "runs=%lld: qfleet bandits makes one run per strategy and seed; use strategies=, "
                          "seeds= and envs= (instances per run)", (long long)cfg->runs);
@@ -110,7 +78,8 @@ int qf_bandits_create(qf_bandits *bf, qf_backend *b, const qf_config *cfg, int *
     memset(bf, 0, sizeof *bf);
     *bad_input = 1;
     if (qf_bandits_check(cfg, err, err_len)) return QF_ERR;
-    bf->S = qf_bandit_parse_strategies(cfg->strategies, bf->strategy, QF_BANDIT_N_STRATEGIES, err, err_len);
+    bf->S = cfg->n_strategies;
+    memcpy(bf->strategy, cfg->strategies, sizeof(int32_t) * (size_t)bf->S);
     bf->seeds = (int32_t)cfg->seeds;
     bf->R = bf->S * bf->seeds;
     bf->E = (int32_t)cfg->envs;
@@ -230,7 +199,7 @@ static void reduce(const qf_bandits *bf, const double *regret, bandit_point *out
 
 static int write_results(const char *dir, const qf_config *cfg, const qf_bandits *bf, const int64_t *steps,
                          int64_t n_points, const bandit_point *pts) {
-    char tmp[700];
+    char tmp[QF_RESULTS_PATH_CAP];
     FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (!f) goto fail;
     qf_config_print(f, cfg);
@@ -286,7 +255,7 @@ int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
         return 1;
     }
 
-    char dir[600];
+    char dir[QF_RESULTS_DIR_CAP];
     qf_results_dir(dir, sizeof dir, cfg->out, "bandits");
     if (qf_mkdir_p(dir)) {
         fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));

@@ -14,10 +14,6 @@ extern "C" {
 /* Name of a strategy (QF_BANDIT_*): "epsilon", "ucb1", "thompson", "boltzmann". */
 const char *qf_bandit_strategy_name(int32_t strategy);
 
-/* Parse a comma-separated list of strategy names into ids[] (at most max). Returns the count, or
- * -1 after writing one line to msg naming the bad entry (unknown, repeated, empty list). */
-int qf_bandit_parse_strategies(const char *list, int32_t *ids, int max, char *msg, size_t msg_len);
-
 /* Checks of `qfleet bandits` input that need no backend (env is bandit, strategies, sizes).
  * Returns 0, or -1 with one line in msg (exit code 2). */
 int qf_bandits_check(const qf_config *cfg, char *msg, size_t msg_len);

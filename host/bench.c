@@ -18,11 +18,11 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* index for discrete kinds, dense for continuous ones, unless the user chose. */
-static const char *resolve_obs(const char *mode, int kind, const qf_env_params *p) {
-    if (strcmp(mode, "auto") == 0) return qf_env_n_states(kind, p) > 0 ? "index" : "dense";
-    if (strcmp(mode, "index") == 0 && qf_env_n_states(kind, p) == 0) return "dense";
-    return mode;
+/* index for discrete kinds, dense for continuous ones, unless the user chose (the whole-table
+ * benchmark, without env=, writes dense vectors where a kind has no state index). */
+static const char *resolve_obs(int mode, int kind, const qf_env_params *p) {
+    if (mode == QF_AUTO || mode == QF_OBS_INDEX) mode = qf_env_n_states(kind, p) > 0 ? QF_OBS_INDEX : QF_OBS_DENSE;
+    return qf_config_choice_name("obs", mode);
 }
 
 double qf_bench_bytes_per_step(int kind, const qf_env_params *p, const char *obs_mode) {
@@ -163,7 +163,7 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
         }
     }
     if (cfg->csv[0]) {
-        char tmp[600];
+        char tmp[QF_PATH_CAP + 8];
         snprintf(tmp, sizeof tmp, "%s.tmp", cfg->csv);
         FILE *f = fopen(tmp, "w");
         int ok = f != NULL;
@@ -284,7 +284,7 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
     printf("qfleet bench train: backend %s (%s), env %s, envs=%lld per run, batch=%lld, hidden ",
            b->name, b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
     for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
-    printf(", explore=%s, one update per env step\n", cfg->explore);
+    printf(", explore=%s, one update per env step\n", qf_config_choice_name("explore", cfg->explore));
     const qf_roof_peaks *pk = print_peaks(b);
     printf("%7s %14s %12s %16s %14s %12s %12s\n", "runs", "env-steps/s", "updates/s", "us per run-step",
            "bytes per run", "steps timed", "syncs/step");
@@ -333,7 +333,8 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
 }
 
 int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
-    static const char *const names[] = {"epsilon", "boltzmann", "bootstrap", "count", "rnd"};
+    static const int strategies[] = {QF_EXPLORE_EPSILON, QF_EXPLORE_BOLTZMANN, QF_EXPLORE_BOOTSTRAP, QF_EXPLORE_COUNT,
+                                     QF_EXPLORE_RND};
     static const int64_t sizes[] = {1, 64, 1024};
     printf("qfleet bench explore: backend %s (%s), env %s, envs=%lld per run, batch=%lld, hidden ", b->name,
            b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
@@ -351,19 +352,20 @@ int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
             qf_config c = *cfg;
             c.runs = sizes[s];
             c.seeds = 1;
-            snprintf(c.explore, sizeof c.explore, "%s", names[k]);
-            if (k == 1 && c.alpha <= 0.0) c.alpha = 0.1; /* Boltzmann needs a temperature */
+            const char *name = qf_config_choice_name("explore", strategies[k]);
+            c.explore = strategies[k];
+            if (c.explore == QF_EXPLORE_BOLTZMANN && c.alpha <= 0.0) c.alpha = 0.1; /* Boltzmann needs a temperature */
             double us, bytes, syncs;
             int64_t total;
             qf_roof_work work;
             char err[768];
             if (qf_bench_time_fleet_roof(&c, b, NULL, &us, &bytes, &total, &syncs, &work, err, sizeof err) != QF_OK) {
-                printf("%7lld %-10s (stops here: %s)\n", (long long)c.runs, names[k], err);
+                printf("%7lld %-10s (stops here: %s)\n", (long long)c.runs, name, err);
                 return 0;
             }
             if (k == 0) base = us;
             const double bound_us = 1e6 * qf_roof_bound_s(work, pk, NULL);
-            printf("%7lld %-10s %14.4g %16.4g %9.2fx %14.4g %10.3g %10.4g", (long long)c.runs, names[k],
+            printf("%7lld %-10s %14.4g %16.4g %9.2fx %14.4g %10.3g %10.4g", (long long)c.runs, name,
                    1e6 * (double)c.runs * (double)c.envs / us, us, us / base, bytes, work.flops / work.bytes,
                    1e-3 * work.flops / us);
             if (bound_us > 0) printf(" %9.2f%%\n", 100.0 * bound_us / us);

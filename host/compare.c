@@ -11,8 +11,7 @@
 #include "fleet.h"
 #include "results.h"
 
-#define MAX_STRATS 8
-#define MAX_SIZES 16
+#define MAX_STRATS QF_EXPLORE_N
 
 /* Tabular soft Q-learning (an embedding of the one-hot cell, no hidden layer), small batches,
  * bsuite BootDQN's target period of 4 updates; 5 seeds. Sized so the whole comparison takes about a
@@ -21,104 +20,72 @@ const char *const qf_compare_defaults[] = {"env=deep_sea", "hidden=[]", "batch=3
                                            "lr=0.01", "target_every=4", "seeds=5"};
 const int qf_compare_n_defaults = (int)(sizeof qf_compare_defaults / sizeof qf_compare_defaults[0]);
 
-/* Each strategy's own words (the user's words come after them and win). */
+/* Each strategy's own words besides explore= (the user's words come after them and win). The order
+ * is part of the results: a strategy's index is the second word of its runs' keys. */
 typedef struct strategy {
-    const char *name;
+    int explore; /* QF_EXPLORE_* */
     const char *words[5];
     const char *doc;
 } strategy;
 static const strategy strategies[] = {
-    {"epsilon", {"explore=epsilon", "eps_start=0.1", "eps_end=0.1", NULL}, "epsilon-greedy, epsilon = 0.1"},
-    {"boltzmann", {"explore=boltzmann", "alpha=0.1", NULL}, "soft-Q targets and Boltzmann sampling at alpha = 0.1"},
-    {"bootstrap", {"explore=bootstrap", NULL}, "10 heads with randomized priors (scale 3), one head per episode"},
-    {"count", {"explore=count", "beta=0.5", "eps_start=0.1", "eps_end=0.1"}, "reward bonus beta/sqrt(N(s')) and acting on Q + beta/sqrt(N(s,a)+1), beta = 0.5; epsilon = 0.1"},
-    {"rnd", {"explore=rnd", "eps_start=0.1", "eps_end=0.1", NULL}, "RND bonus, epsilon = 0.1"},
+    {QF_EXPLORE_EPSILON, {"eps_start=0.1", "eps_end=0.1", NULL}, "epsilon-greedy, epsilon = 0.1"},
+    {QF_EXPLORE_BOLTZMANN, {"alpha=0.1", NULL}, "soft-Q targets and Boltzmann sampling at alpha = 0.1"},
+    {QF_EXPLORE_BOOTSTRAP, {NULL}, "10 heads with randomized priors (scale 3), one head per episode"},
+    {QF_EXPLORE_COUNT, {"beta=0.5", "eps_start=0.1", "eps_end=0.1", NULL}, "reward bonus beta/sqrt(N(s')) and acting on Q + beta/sqrt(N(s,a)+1), beta = 0.5; epsilon = 0.1"},
+    {QF_EXPLORE_RND, {"eps_start=0.1", "eps_end=0.1", NULL}, "RND bonus, epsilon = 0.1"},
 };
 #define N_STRATEGIES ((int)(sizeof strategies / sizeof strategies[0]))
 
-static int find_strategy(const char *name) {
-    for (int i = 0; i < N_STRATEGIES; i++)
-        if (strcmp(strategies[i].name, name) == 0) return i;
-    return -1;
-}
+static const char *sname(int i) { return qf_config_choice_name("explore", strategies[i].explore); }
 
-/* Split "a,b,c" into at most cap tokens of at most 31 characters; returns the count or -1. */
-static int split(const char *s, char out[][32], int cap) {
-    int n = 0;
-    const char *p = s;
-    while (*p) {
-        size_t w = strcspn(p, ",");
-        if (w == 0 || w >= 32 || n == cap) return -1;
-        memcpy(out[n], p, w);
-        out[n][w] = 0;
-        n++;
-        p += w + (p[w] == ',');
-    }
-    return n;
+static int find_strategy(int explore) {
+    for (int i = 0; i < N_STRATEGIES; i++)
+        if (strategies[i].explore == explore) return i;
+    return -1;
 }
 
 typedef struct plan {
     int n_strats, n_sizes;
     int strat[MAX_STRATS];
-    int size[MAX_SIZES];
+    int size[QF_MAX_LIST];
 } plan;
 
+/* The plan from explorers= and sizes= (parsed by the key table: known, distinct, non-empty). */
 static int make_plan(const qf_config *cfg, plan *pl, char *msg, size_t n) {
-    char tok[MAX_SIZES > MAX_STRATS ? MAX_SIZES : MAX_STRATS][32];
-    int k = split(cfg->explorers, tok, MAX_STRATS);
-    if (k <= 0) {
-        snprintf(msg, n, "bad value for explorers: '%s' (allowed: a comma-separated list of up to %d of "
-                         "epsilon, boltzmann, bootstrap, count, rnd)", cfg->explorers, MAX_STRATS);
-        return -1;
-    }
-    pl->n_strats = k;
-    for (int i = 0; i < k; i++) {
-        pl->strat[i] = find_strategy(tok[i]);
+    pl->n_strats = cfg->n_explorers;
+    for (int i = 0; i < cfg->n_explorers; i++) {
+        pl->strat[i] = find_strategy(cfg->explorers[i]);
         if (pl->strat[i] < 0) {
-            snprintf(msg, n, "unknown strategy in explorers: '%s' (allowed: epsilon, boltzmann, bootstrap, count, rnd)", tok[i]);
+            snprintf(msg, n, "explorers: compare has no preset for '%s'", qf_config_choice_name("explore", cfg->explorers[i]));
             return -1;
         }
-        for (int j = 0; j < i; j++)
-            if (pl->strat[j] == pl->strat[i]) {
-                snprintf(msg, n, "explorers names '%s' twice", tok[i]);
-                return -1;
-            }
     }
-    k = split(cfg->sizes, tok, MAX_SIZES);
-    if (k <= 0) {
-        snprintf(msg, n, "bad value for sizes: '%s' (allowed: a comma-separated list of up to %d integers "
-                         "in [1, 4096], e.g. 8,12,16)", cfg->sizes, MAX_SIZES);
-        return -1;
-    }
-    pl->n_sizes = k;
-    for (int i = 0; i < k; i++) {
-        char *end;
-        errno = 0;
-        long v = strtol(tok[i], &end, 10);
-        if (errno || *end || v < 1 || v > 4096) {
-            snprintf(msg, n, "bad value in sizes: '%s' (allowed: integers in [1, 4096])", tok[i]);
-            return -1;
-        }
-        pl->size[i] = (int)v;
-    }
+    pl->n_sizes = cfg->n_sizes;
+    for (int i = 0; i < cfg->n_sizes; i++) pl->size[i] = cfg->sizes[i];
     return 0;
 }
 
-/* cfg = defaults, then extra words, then the user's words, then tail words. */
-static int build_config(qf_config *cfg, const char *const *extra, int argc, char **argv, const char *tail,
-                        char *msg, size_t n) {
-    char *words[64];
+/* cfg = defaults, then strategy st's words (st < 0: none), then the user's words, then tail. */
+static int build_config(qf_config *cfg, int st, int argc, char **argv, const char *tail, char *msg, size_t n) {
+    char **words = (char **)malloc(sizeof(char *) * (size_t)(qf_compare_n_defaults + 8 + argc));
+    char explore_word[64];
+    if (!words) {
+        snprintf(msg, n, "out of memory");
+        return -1;
+    }
     int k = 0;
     for (int i = 0; i < qf_compare_n_defaults; i++) words[k++] = (char *)qf_compare_defaults[i];
-    for (int i = 0; extra && extra[i]; i++) words[k++] = (char *)extra[i];
-    if (k + argc + 1 > 64) {
-        snprintf(msg, n, "too many key=value words (at most %d)", 64 - k - 1);
-        return -1;
+    if (st >= 0) {
+        snprintf(explore_word, sizeof explore_word, "explore=%s", sname(st));
+        words[k++] = explore_word;
+        for (int i = 0; strategies[st].words[i]; i++) words[k++] = (char *)strategies[st].words[i];
     }
     for (int i = 0; i < argc; i++) words[k++] = argv[i];
     if (tail) words[k++] = (char *)tail;
     qf_config_default(cfg);
-    return qf_config_parse(cfg, k, words, msg, n);
+    const int rc = qf_config_parse(cfg, k, words, msg, n);
+    free(words);
+    return rc;
 }
 
 int qf_compare_config(int argc, char **argv, qf_config *cfg) {
@@ -133,10 +100,24 @@ int qf_compare_config(int argc, char **argv, qf_config *cfg) {
             return 2;
         }
     }
+    for (int i = 0; i < argc; i++)
+        if (qf_config_key_for_command(argv[i], QF_CMD_COMPARE, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            return 2;
+        }
     plan pl;
-    if (build_config(cfg, NULL, argc, argv, NULL, msg, sizeof msg) || make_plan(cfg, &pl, msg, sizeof msg)) {
+    if (build_config(cfg, -1, argc, argv, NULL, msg, sizeof msg) || make_plan(cfg, &pl, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
         return 2;
+    }
+    /* the checks across keys, on every strategy's configuration */
+    for (int i = 0; i < pl.n_strats; i++) {
+        qf_config sc;
+        if (build_config(&sc, pl.strat[i], argc, argv, NULL, msg, sizeof msg) ||
+            qf_config_check(&sc, QF_CMD_COMPARE, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            return 2;
+        }
     }
     if (cfg->env != QF_ENV_DEEP_SEA) {
         fprintf(stderr, "qfleet: compare runs on DeepSea (env=deep_sea); for other environments use qfleet train\n");
@@ -163,7 +144,7 @@ static void on_log(void *vctx, const qf_fleet *fl, const qf_log_point *p) {
     memcpy(c->last, p, sizeof(qf_log_point) * (size_t)fl->R);
     for (int32_t r = 0; r < fl->R; r++) {
         const int i = r / c->seeds, s = r % c->seeds;
-        fprintf(c->f, "%d,%s,%d,%lld,%lld", c->size, strategies[c->pl->strat[i]].name, s, (long long)p[r].step,
+        fprintf(c->f, "%d,%s,%d,%lld,%lld", c->size, sname(c->pl->strat[i]), s, (long long)p[r].step,
                 (long long)p[r].episodes);
         qf_csv_num(c->f, p[r].episodic_return);
         qf_csv_num(c->f, p[r].regret);
@@ -224,7 +205,7 @@ static void print_table(FILE *f, const plan *pl, const run_result *res, int n, i
         fprintf(f, "\n");
     }
     for (int i = 0; i < pl->n_strats; i++) {
-        fprintf(f, md ? "| %s |" : "%-10s", strategies[pl->strat[i]].name);
+        fprintf(f, md ? "| %s |" : "%-10s", sname(pl->strat[i]));
         for (int j = 0; j < pl->n_sizes; j++) {
             const cell c = summarize(res, n, pl->strat[i], pl->size[j]);
             char med[32], frac[16];
@@ -296,7 +277,7 @@ static void write_svg(FILE *f, const plan *pl, const run_result *res, int n, int
                         YP(c.median > 1 ? c.median : 1), col);
         }
         fprintf(f, "<rect x=\"490\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/><text x=\"510\" y=\"%d\">%s</text>\n",
-                60 + 20 * i, col, 66 + 20 * i, strategies[pl->strat[i]].name);
+                60 + 20 * i, col, 66 + 20 * i, sname(pl->strat[i]));
     }
     fprintf(f, "<line x1=\"490\" y1=\"%d\" x2=\"504\" y2=\"%d\" stroke=\"#999\" stroke-dasharray=\"5,4\"/>"
                "<text x=\"510\" y=\"%d\">2^N + 100</text>\n", 62 + 20 * pl->n_strats, 62 + 20 * pl->n_strats,
@@ -308,7 +289,7 @@ static void write_svg(FILE *f, const plan *pl, const run_result *res, int n, int
 }
 
 int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
-    char msg[768], dir[600], tmp[700];
+    char msg[768], dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
     plan pl;
     if (make_plan(cfg, &pl, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
@@ -341,8 +322,10 @@ int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
         goto done;
     }
     fprintf(curves, "size,strategy,seed,step,episodes,episodic_return,regret,distinct_states,intrinsic_reward,status\n");
+    char sizes[512];
+    qf_config_get(cfg, "sizes", sizes, sizeof sizes);
     printf("qfleet: DeepSea exploration comparison on %s (%s): %d strategies x %d seeds, sizes %s, %lld episodes "
-           "per run; results in %s\n", b->name, b->device, pl.n_strats, seeds, cfg->sizes, (long long)cfg->episodes, dir);
+           "per run; results in %s\n", b->name, b->device, pl.n_strats, seeds, sizes, (long long)cfg->episodes, dir);
     fflush(stdout);
     const double t_start = qf_wall_s();
     int done_sizes = 0;
@@ -351,14 +334,14 @@ int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
         char size_word[32];
         snprintf(size_word, sizeof size_word, "env.size=%d", N);
         qf_config fc;
-        if (build_config(&fc, NULL, argc, argv, size_word, msg, sizeof msg)) {
+        if (build_config(&fc, -1, argc, argv, size_word, msg, sizeof msg)) {
             fprintf(stderr, "qfleet: %s\n", msg);
             rc = 2;
             break;
         }
         for (int i = 0; i < pl.n_strats; i++) {
             qf_config sc;
-            if (build_config(&sc, strategies[pl.strat[i]].words, argc, argv, size_word, msg, sizeof msg)) {
+            if (build_config(&sc, pl.strat[i], argc, argv, size_word, msg, sizeof msg)) {
                 fprintf(stderr, "qfleet: %s\n", msg);
                 rc = 2;
                 break;
@@ -432,7 +415,7 @@ int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
                        "(bsuite's criterion); median episodes to solve (>x: the median seed did not solve); regret: "
                        "mean cumulative regret against the exact solver's V*(s0).\n\nStrategies:\n\n");
             for (int i = 0; i < pl.n_strats; i++)
-                fprintf(f, "- %s: %s\n", strategies[pl.strat[i]].name, strategies[pl.strat[i]].doc);
+                fprintf(f, "- %s: %s\n", sname(pl.strat[i]), strategies[pl.strat[i]].doc);
             wrc |= qf_close_atomic(f, dir, "summary.md", tmp);
         } else {
             wrc = -1;
@@ -443,7 +426,7 @@ int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
                        "distinct_states\n");
             for (int i = 0; i < n; i++) {
                 const run_result *rr = &res[i];
-                const char *sn = strategies[rr->strat].name;
+                const char *sn = sname(rr->strat);
                 fprintf(f, "%d,%s,%d,deep_sea%d__%s__seed%d,%s,%lld", rr->size, sn, rr->seed, rr->size, sn, rr->seed,
                         rr->last.status == QF_RUN_OK ? "finished" : "diverged", (long long)rr->last.episodes);
                 qf_csv_num(f, rr->last.first_treasure ? (double)rr->last.first_treasure : NAN);
@@ -468,7 +451,7 @@ int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
         if (f) {
             qf_config_print(f, cfg);
             for (int i = 0; i < pl.n_strats; i++) {
-                fprintf(f, "# %s:", strategies[pl.strat[i]].name);
+                fprintf(f, "# %s: explore=%s", sname(pl.strat[i]), sname(pl.strat[i]));
                 for (int k = 0; strategies[pl.strat[i]].words[k]; k++) fprintf(f, " %s", strategies[pl.strat[i]].words[k]);
                 fprintf(f, " (then the user's words)\n");
             }

@@ -13,48 +13,86 @@
 extern "C" {
 #endif
 
+/* Commands: every key names the commands that use it; a key given to another command is refused. */
+enum {
+    QF_CMD_TRAIN = 1u << 0,
+    QF_CMD_SWEEP = 1u << 1,
+    QF_CMD_COMPARE = 1u << 2, /* also the main job (no command) */
+    QF_CMD_SOLVE = 1u << 3,
+    QF_CMD_BANDITS = 1u << 4,
+    QF_CMD_BENCH_ENVS = 1u << 5,
+    QF_CMD_BENCH_TRAIN = 1u << 6,
+    QF_CMD_BENCH_EXPLORE = 1u << 7,
+    QF_CMD_COUNT = 8,
+    QF_CMD_ALL = (1u << QF_CMD_COUNT) - 1u
+};
+
+/* How a key may vary inside a sweep: FLEET keys shape a fleet (points that differ in one run in
+ * different fleets); RUN keys are per-run hyperparameters (qf_run_hp) and FREE keys change no shape
+ * (seed, runs, threads), so points that differ only in these share a fleet; ONCE keys take one value
+ * per sweep (cannot be swept). */
+enum { QF_SCOPE_FLEET = 0, QF_SCOPE_RUN = 1, QF_SCOPE_FREE = 2, QF_SCOPE_ONCE = 3 };
+
+/* Choice keys are parsed once into the enums the kernels use (kernels/learn.h, explore.h,
+ * bandit_agent.h); QF_AUTO is the value of `auto` where a key offers it. */
+#define QF_AUTO (-1)
+/* backend=: QF_AUTO (the GPU when usable) or a qf_backend_kind (kernels/backend.h: QF_BACKEND_CPU, _CUDA) */
+enum { QF_OBS_INDEX = 0, QF_OBS_DENSE = 1, QF_OBS_NONE = 2 }; /* obs= (QF_AUTO: index when discrete) */
+#define QF_OBS_NAMES "index", "dense", "none"
+
+#define QF_PATH_CAP 4096 /* out=, csv=: PATH_MAX on Linux, the longest path the system accepts */
+#define QF_MAX_LIST 64   /* sizes=: at most this many items */
+#define QF_MAX_HIDDEN 3  /* hidden=: at most this many layers */
+#define QF_MAX_KEYS 256  /* capacity of the table (and of the `given` bitset) */
+
 typedef struct qf_config {
-    char backend[16];  /* auto | cpu | cuda */
+    int32_t backend;   /* QF_AUTO | QF_BACKEND_* */
     int env;           /* environment kind */
     int64_t envs;      /* envs per run (E) */
     int64_t runs;      /* runs per seed: the fleet has runs * seeds runs */
     int64_t seeds;     /* seeds per run: run (c, s) draws from key (seed + s, c) */
     int64_t seed;      /* base seed; run r gets key (seed, r) */
     int64_t steps;     /* steps to take (rollout) */
-    char obs[16];      /* auto | index | dense | none */
+    int32_t obs;       /* QF_AUTO | QF_OBS_* */
     int64_t threads;   /* CPU threads (0: all cores) */
     double seconds;    /* bench: seconds of timing per table cell */
     int64_t max_envs;  /* bench: largest envs value in the sweep 1k..max */
     int64_t max_runs;  /* bench train: largest fleet in the sweep 1, 16, 256, 4096 */
-    char csv[512];     /* bench: also write results to this CSV file ("" = no) */
+    char csv[QF_PATH_CAP]; /* bench: also write results to this CSV file ("" = no) */
     double gamma;      /* discount */
     double alpha;      /* soft-Q temperature; 0 = hard max (DQN) */
     int64_t policy;    /* solve: also print the optimal policy */
     int64_t profile;   /* train: warm up, then capture this many iterations for a profiler */
     /* trainer */
-    char explore[16];  /* epsilon | boltzmann | bootstrap | rnd | count */
-    char bonus[16];    /* auto | none | rnd | count: intrinsic reward added to any strategy */
+    int32_t explore;   /* QF_EXPLORE_* */
+    int32_t bonus;     /* QF_AUTO | QF_BONUS_*: intrinsic reward added to any strategy */
     int64_t heads;     /* bootstrap: ensemble heads K */
     double prior_scale, mask_p, ucb_c, beta;
-    char act[16];      /* bootstrap acting: sample (one head per episode) | ucb (mean + c std) */
+    int32_t act;       /* QF_ACT_*: bootstrap acting (one head per episode | mean + c std) */
     int64_t rnd_width, rnd_dim, rnd_episodic;
-    char count[16];    /* auto | exact | simhash */
+    int32_t count;     /* QF_AUTO | QF_COUNT_EXACT | QF_COUNT_SIMHASH */
     int64_t simhash_bits, count_table, count_act;
-    char strategies[128]; /* bandits: comma-separated strategies */
-    char explorers[128];  /* compare: comma-separated exploration strategies */
-    char sizes[128];      /* compare: comma-separated DeepSea sizes */
+    int32_t strategies[QF_MAX_LIST]; /* bandits: QF_BANDIT_* strategies compared */
+    int32_t n_strategies;
+    int32_t explorers[QF_MAX_LIST];  /* compare: QF_EXPLORE_* strategies compared */
+    int32_t n_explorers;
+    int32_t sizes[QF_MAX_LIST];      /* compare: DeepSea sizes */
+    int32_t n_sizes;
     int64_t episodes;     /* compare: episodes per run and size */
     int64_t trials;       /* sweep: draws of the random-search axes */
     double checkpoint_seconds; /* sweep: seconds between checkpoints (0: none) */
     double bandit_eps, bandit_temp;
-    char loss[16];     /* huber | squared */
+    int32_t loss;      /* QF_LOSS_* */
     double lr, tau, eps_start, eps_end, huber, max_grad_norm;
     int64_t target_every, eps_steps, double_q, batch, buffer, learning_starts, train_every, updates;
     int64_t log_every;
-    int64_t hidden[4]; /* hidden widths */
+    int64_t hidden[QF_MAX_HIDDEN + 1]; /* hidden widths */
     int64_t n_hidden;  /* how many of them (0: linear / tabular) */
-    char out[512];     /* results folder ("" = results/<env>__<explore>__<time>) */
+    char out[QF_PATH_CAP]; /* results folder ("" = results/<env>__<explore>__<time>) */
     qf_env_params env_params; /* env.* keys over the environment's defaults */
+    /* which keys a word set (bit i: key i of the table), for the checks across keys: a default
+     * never triggers a refusal, only what the user (or a command's own preset) gave */
+    uint64_t given[QF_MAX_KEYS / 64];
 } qf_config;
 
 /* Fill cfg with defaults (deep_sea and its defaults). */
@@ -64,8 +102,44 @@ void qf_config_default(qf_config *cfg);
  * value and what is allowed. env= is applied first, so env.* keys may come in any order. */
 int qf_config_parse(qf_config *cfg, int argc, char **argv, char *msg, size_t msg_len);
 
-/* Print the key table (for --help). */
-void qf_config_print_keys(FILE *f);
+/* Print the key table grouped by the commands that use each key (`qfleet help keys`); with cmds
+ * other than QF_CMD_ALL, only the keys those commands use. */
+void qf_config_print_keys(FILE *f, unsigned cmds);
+
+/* The command bit of "train", "sweep", "compare", "solve", "bandits", "bench envs", "bench train",
+ * "bench explore" (also "envs", "train", "explore" after "bench"); 0 when unknown. */
+unsigned qf_config_command(const char *name);
+const char *qf_config_command_name(unsigned cmd);
+
+/* Whether the key of `word` (key=value; env.<name> counts as env) is used by command cmd: 0, or -1
+ * with "key lr is not used by `qfleet solve` ..." in msg. Unknown keys pass (the parser names them). */
+int qf_config_key_for_command(const char *word, unsigned cmd, char *msg, size_t msg_len);
+
+/* The checks across keys for command cmd (0: as train): contradictions such as explore=boltzmann
+ * with alpha=0, or a key that no run of cmd would read (heads without a bootstrap run), judged on
+ * what was given (cfg->given; a default never triggers one); 0, or -1 with one line in msg saying
+ * what to change. */
+int qf_config_check(const qf_config *cfg, unsigned cmd, char *msg, size_t msg_len);
+
+/* The check of key i of the table alone: 0 when it passes, the key was not given or has no check;
+ * -1 with msg otherwise, *unused (when not NULL) = 1 when the refusal says the key would be ignored
+ * (heads without a bootstrap run), 0 when the configuration contradicts itself (explore=boltzmann
+ * with alpha=0). A sweep refuses the first kind only when no point uses the key. */
+int qf_config_check_one(const qf_config *cfg, unsigned cmd, int i, int *unused, char *msg, size_t msg_len);
+
+/* Copy the keys that are per-run hyperparameters into hp (each row names its qf_run_hp field:
+ * floats as float, integers saturated to int32, choices as their enum); the rest of hp is left
+ * as it is (host/fleet.c derives what depends on several keys). */
+struct qf_run_hp;
+void qf_config_run_hp(const qf_config *cfg, struct qf_run_hp *hp);
+
+/* Whether key `name` was set by a word. */
+int qf_config_given(const qf_config *cfg, const char *name);
+
+/* The name of a choice value (e.g. qf_config_choice_name("explore", QF_EXPLORE_RND) = "rnd"). */
+const char *qf_config_choice_name(const char *key, int value);
+/* The value of a choice name for key, or -2 when name is not one of its choices. */
+int qf_config_choice_value(const char *key, const char *name);
 
 /* The value of `key` (a key of the table or env.<name> of cfg's env) as text that parses back to
  * the same value; 0, or -1 for an unknown key. */
@@ -73,6 +147,8 @@ int qf_config_get(const qf_config *cfg, const char *key, char *out, size_t len);
 /* The key table, by index (0 .. qf_config_key_count() - 1). */
 int qf_config_key_count(void);
 const char *qf_config_key_name(int i);
+/* The scope (QF_SCOPE_*) of key `name`; -1 for an unknown key. */
+int qf_config_key_scope(const char *name);
 
 /* Print the resolved configuration as `key=value` lines (with the env's parameters). */
 void qf_config_print(FILE *f, const qf_config *cfg);

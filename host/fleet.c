@@ -17,38 +17,21 @@ static double now_s(void) {
 
 void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp) {
     memset(hp, 0, sizeof *hp);
-    hp->lr = (float)cfg->lr;
-    hp->gamma = (float)cfg->gamma;
-    hp->alpha = (float)cfg->alpha;
-    hp->eps_start = (float)cfg->eps_start;
-    hp->eps_end = (float)cfg->eps_end;
-    hp->eps_steps = (int32_t)(cfg->eps_steps > 2147483647 ? 2147483647 : cfg->eps_steps);
-    hp->tau = (float)cfg->tau;
-    hp->max_grad_norm = (float)cfg->max_grad_norm;
-    hp->huber = (float)cfg->huber;
+    qf_config_run_hp(cfg, hp); /* the keys whose row names a field of qf_run_hp */
     hp->adam_b1 = 0.9f;
     hp->adam_b2 = 0.999f;
     hp->adam_eps = 1e-8f;
-    static const char *strategies[] = {"epsilon", "boltzmann", "bootstrap", "rnd", "count"};
-    hp->explore = QF_EXPLORE_EPSILON;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(cfg->explore, strategies[i]) == 0) hp->explore = i;
-    hp->loss = strcmp(cfg->loss, "squared") == 0 ? QF_LOSS_SQUARED : QF_LOSS_HUBER;
-    hp->double_q = (int32_t)cfg->double_q;
+    /* what depends on several keys: the ensemble only for bootstrap runs, the bonus from explore */
     const int boot = hp->explore == QF_EXPLORE_BOOTSTRAP;
-    hp->n_heads = boot ? (int32_t)cfg->heads : 1;
-    hp->prior_scale = boot ? (float)cfg->prior_scale : 0.0f;
-    hp->mask_p = boot ? (float)cfg->mask_p : 1.0f;
-    hp->act_mode = strcmp(cfg->act, "ucb") == 0 ? QF_ACT_UCB : QF_ACT_SAMPLE;
-    hp->ucb_c = (float)cfg->ucb_c;
-    if (strcmp(cfg->bonus, "rnd") == 0) hp->bonus = QF_BONUS_RND;
-    else if (strcmp(cfg->bonus, "count") == 0) hp->bonus = QF_BONUS_COUNT;
-    else if (strcmp(cfg->bonus, "none") == 0) hp->bonus = QF_BONUS_NONE;
+    if (!boot) {
+        hp->n_heads = 1;
+        hp->prior_scale = 0.0f;
+        hp->mask_p = 1.0f;
+    }
+    if (cfg->bonus != QF_AUTO) hp->bonus = cfg->bonus;
     else hp->bonus = hp->explore == QF_EXPLORE_RND ? QF_BONUS_RND
                    : hp->explore == QF_EXPLORE_COUNT ? QF_BONUS_COUNT : QF_BONUS_NONE;
-    hp->beta = hp->bonus == QF_BONUS_NONE ? 0.0f : (float)cfg->beta;
-    hp->rnd_episodic = (int32_t)cfg->rnd_episodic;
-    hp->count_act = (int32_t)cfg->count_act;
+    if (hp->bonus == QF_BONUS_NONE) hp->beta = 0.0f;
 }
 
 static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
@@ -184,8 +167,8 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     const qf_env_params *p = &cfg->env_params;
     const int kind = cfg->env;
     const int discrete = qf_env_n_states(kind, p) > 0;
-    if (strcmp(cfg->obs, "none") == 0) FAIL("obs=none: the learner needs observations (allowed: auto, index, dense)");
-    f->embed = discrete && strcmp(cfg->obs, "dense") != 0;
+    if (cfg->obs == QF_OBS_NONE) FAIL("obs=none: the learner needs observations (allowed: auto, index, dense)");
+    f->embed = discrete && cfg->obs != QF_OBS_DENSE;
     f->D = qf_env_obs_dim(kind, p);
     f->A = qf_env_n_actions(kind, p);
     if (!b->net_forward) FAIL("the %s backend has no learner operations yet (use backend=cpu)", b->name);
@@ -209,8 +192,8 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     ct->R = f->R;
     ct->mode = QF_COUNT_OFF;
     ct->A = f->any_count_act ? f->A : 0; /* (state, action) counts only where a run acts on them */
-    const int want_simhash = strcmp(cfg->count, "simhash") == 0;
-    if (f->any_bonus_count && strcmp(cfg->count, "exact") == 0 && !f->embed)
+    const int want_simhash = cfg->count == QF_COUNT_SIMHASH;
+    if (f->any_bonus_count && cfg->count == QF_COUNT_EXACT && !f->embed)
         FAIL("count=exact counts state indices: it needs a discrete env (deep_sea, chain, bandit) with obs=index "
              "or auto (allowed otherwise: count=simhash or auto)");
     if (f->any_bonus_count && (want_simhash || !f->embed)) {

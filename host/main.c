@@ -1,5 +1,6 @@
 /* main.c — the qfleet command line: `qfleet <command> [key=value ...]`.
  * Exit codes: 0 success, 1 a runtime failure (a backend or file error), 2 bad input. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "bandits.h"
 #include "compare.h"
 #include "dist.h"
+#include "results.h"
 #include "sweep.h"
 #include "words.h"
 #include "bench.h"
@@ -36,9 +38,10 @@ static void usage(FILE *f) {
             "  (any command) file.yaml arguments: the same keys as key=value words, which override them\n"
             "  bandits       bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances\n"
             "                each, one fleet: pseudo-regret table and curves (env=bandit)\n"
-            "  help [keys]   this text / the key table\n"
+            "  help [keys]   this text / the key table, grouped by the commands that use each key\n"
+            "  help COMMAND  the keys of one command (e.g. qfleet help train, qfleet help bench envs)\n"
             "\n");
-    qf_config_print_keys(f);
+    qf_config_print_keys(f, QF_CMD_ALL);
     fprintf(f, "\nexamples:\n  qfleet envs\n  qfleet bench envs env=cartpole backend=cpu max_envs=65536\n"
                "  qfleet bandits env.probs=[0.9,0.8,0.7] envs=4096 steps=10000\n");
 }
@@ -78,9 +81,10 @@ static void list_envs(void) {
 static int open_backend(const qf_config *cfg, qf_backend **out) {
     char err[512];
     qf_cpu_set_threads((int)cfg->threads);
-    *out = qf_backend_open(cfg->backend, err, sizeof err);
+    const char *name = qf_config_choice_name("backend", cfg->backend);
+    *out = qf_backend_open(name, err, sizeof err);
     if (!*out) {
-        fprintf(stderr, "qfleet: backend=%s cannot be used: %s\n", cfg->backend, err);
+        fprintf(stderr, "qfleet: backend=%s cannot be used: %s\n", name, err);
         return 1;
     }
     return 0;
@@ -94,8 +98,22 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         first_key = 1;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        if (argc > 2 && strcmp(argv[2], "keys") == 0)
-            qf_config_print_keys(stdout);
+        /* help | help keys | help COMMAND | help keys COMMAND (COMMAND may be two words: bench envs) */
+        int at = 2;
+        const int keys = argc > at && strcmp(argv[at], "keys") == 0;
+        at += keys;
+        char topic[64] = "";
+        for (int i = at; i < argc && i < at + 2; i++)
+            snprintf(topic + strlen(topic), sizeof topic - strlen(topic), "%s%.20s", i > at ? " " : "", argv[i]);
+        const unsigned c = topic[0] ? qf_config_command(strcmp(topic, "main") == 0 ? "compare" : topic) : QF_CMD_ALL;
+        if (!c || argc > at + (strncmp(topic, "bench ", 6) == 0 ? 2 : topic[0] ? 1 : 0)) {
+            fprintf(stderr, "qfleet: help: unknown topic '%s' (allowed: qfleet help, help keys, help COMMAND with "
+                            "COMMAND one of train, sweep, compare, solve, bandits, bench envs, bench train, bench "
+                            "explore)\n", argc > at ? argv[at] : "");
+            return 2;
+        }
+        if (keys || c != QF_CMD_ALL)
+            qf_config_print_keys(stdout, c);
         else
             usage(stdout);
         return 0;
@@ -142,6 +160,16 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         qf_words_free(&ws);
         return 2;
     }
+    char bench_name[32];
+    snprintf(bench_name, sizeof bench_name, "bench %s", is_bench ? argv[2] : "");
+    const unsigned cmd_bit = is_bench ? qf_config_command(bench_name) : is_compare ? QF_CMD_COMPARE : qf_config_command(cmd);
+    /* a key the command does not use is refused (compare checks its words itself, after its own hints) */
+    for (int i = 0; i < ws.n && !is_compare; i++)
+        if (qf_config_key_for_command(ws.w[i].text, cmd_bit, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s: %s\n", ws.w[i].origin, msg);
+            qf_words_free(&ws);
+            return 2;
+        }
     if ((ws.dry_run || ws.quiet || ws.resume[0]) && !is_sweep) {
         fprintf(stderr, "qfleet: --dry-run, --quiet and --resume belong to `qfleet sweep`\n");
         qf_words_free(&ws);
@@ -154,7 +182,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_words_free(&ws);
             return 2;
         }
-        char path[700], line[2048];
+        char path[QF_RESULTS_PATH_CAP];
         snprintf(path, sizeof path, "%s/sweep.words", ws.resume);
         FILE *f = fopen(path, "r");
         if (!f) {
@@ -163,13 +191,22 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_words_free(&ws);
             return 2;
         }
-        while (fgets(line, sizeof line, f)) {
+        char *line = NULL; /* any length: a word is never cut */
+        size_t cap = 0;
+        while (getline(&line, &cap, f) >= 0) {
             line[strcspn(line, "\n")] = 0;
             char *tab = strchr(line, '\t');
             if (!tab) continue;
             *tab = 0;
-            qf_words_add(&ws, tab + 1, line);
+            if (qf_words_add(&ws, tab + 1, line)) {
+                fprintf(stderr, "qfleet: out of memory\n");
+                free(line);
+                fclose(f);
+                qf_words_free(&ws);
+                return 1;
+            }
         }
+        free(line);
         fclose(f);
     }
     char **texts = (char **)malloc(sizeof(char *) * (size_t)(ws.n + 1));
@@ -194,12 +231,13 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         qf_words_add(&bw, "env=bandit", "bandits default");
         qf_words_add(&bw, "envs=4096", "bandits default");
         for (int i = 0; i < ws.n; i++) qf_words_add(&bw, ws.w[i].text, ws.w[i].origin);
-        if (qf_config_from_words(&cfg, &bw, msg, sizeof msg) || qf_bandits_check(&cfg, msg, sizeof msg)) {
+        if (qf_config_from_words(&cfg, &bw, msg, sizeof msg) || qf_bandits_check(&cfg, msg, sizeof msg) ||
+            qf_config_check(&cfg, cmd_bit, msg, sizeof msg)) {
             fprintf(stderr, "qfleet: %s\n", msg);
             bad = 2;
         }
         qf_words_free(&bw);
-    } else if (qf_config_from_words(&cfg, &ws, msg, sizeof msg)) {
+    } else if (qf_config_from_words(&cfg, &ws, msg, sizeof msg) || qf_config_check(&cfg, cmd_bit, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
         bad = 2;
     }

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 int qf_mkdir_p(const char *path) {
-    char buf[600];
+    char buf[QF_RESULTS_PATH_CAP];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *s = buf + 1; *s; s++)
         if (*s == '/') {
@@ -29,7 +29,7 @@ FILE *qf_open_atomic(const char *dir, const char *name, char *tmp, size_t len) {
 int qf_close_atomic(FILE *f, const char *dir, const char *name, const char *tmp) {
     int ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
     ok = (fclose(f) == 0) && ok;
-    char dst[700];
+    char dst[QF_RESULTS_PATH_CAP];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
     if (!ok || rename(tmp, dst) != 0) {
         fprintf(stderr, "qfleet: cannot write %s: %s\n", dst, strerror(errno));

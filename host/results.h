@@ -10,6 +10,11 @@
 extern "C" {
 #endif
 
+/* Room for a path under a results folder: the folder (any path the system accepts, PATH_MAX 4096
+ * on Linux), '/', a file name and ".tmp". */
+#define QF_RESULTS_DIR_CAP 4096
+#define QF_RESULTS_PATH_CAP (QF_RESULTS_DIR_CAP + 256)
+
 /* mkdir -p; 0 or -1 (errno set). */
 int qf_mkdir_p(const char *path);
 /* Open dir/name.tmp for writing (tmp receives its path); finish with qf_close_atomic. */

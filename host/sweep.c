@@ -23,77 +23,82 @@ static void on_signal(int sig) {
     g_stop = 1;
 }
 
-#define MAX_AXES 16
-#define MAX_VALUES 64
 #define MAX_POINTS 10000
 
 enum { AX_GRID = 0, AX_UNIFORM = 1, AX_LOGUNIFORM = 2, AX_CHOICE = 3 };
 
 typedef struct axis {
-    char key[128];
+    char *key;
     int kind, n;
-    char vals[MAX_VALUES][96]; /* grid and choice values */
-    double lo, hi;             /* uniform, loguniform */
-    char origin[320];
+    char **vals;    /* [n] grid and choice values; uniform, loguniform: lo and hi as text */
+    double lo, hi;  /* uniform, loguniform */
+    char *origin;
 } axis;
 
 typedef struct sweep {
     qf_words base;   /* every non-axis word (the last of each key), in order */
-    axis ax[MAX_AXES];
+    axis *ax;        /* [n_axes] the swept keys, in the order of their words */
     int n_axes, n_grid, has_random;
     int64_t n_points, trials, seeds;
 } sweep;
 
-/* Keys that are per-run hyperparameters (qf_run_hp): points differing only in these share a fleet. */
-static const char *const per_run_keys[] = {"lr", "gamma", "alpha", "eps_start", "eps_end", "eps_steps", "max_grad_norm",
-                                           "huber", "explore", "loss", "heads", "prior_scale", "mask_p", "act",
-                                           "ucb_c", "beta", "bonus", "rnd_episodic", "count_act",
-                                           /* and what is not a shape at all */
-                                           "seed", "seeds", "out", "runs", "trials", "backend", "threads", "checkpoint_seconds"};
-
+/* Points differing only in keys that shape no fleet (per-run hyperparameters, seed, ...; the key
+ * table's scope) share a fleet. */
 static int is_per_run(const char *key) {
-    for (size_t i = 0; i < sizeof per_run_keys / sizeof per_run_keys[0]; i++)
-        if (strcmp(per_run_keys[i], key) == 0) return 1;
-    return 0;
+    const int scope = qf_config_key_scope(key);
+    return scope >= 0 && scope != QF_SCOPE_FLEET;
 }
 
-/* Split at commas outside [] and (); returns the count or -1 when there are too many or too long. */
-static int split_top(const char *v, char out[][96], int cap) {
-    int n = 0, depth = 0;
+static void free_parts(char **parts, int k) {
+    for (int i = 0; i < k; i++) free(parts[i]);
+    free(parts);
+}
+
+/* Split v[0..len) at commas outside [] and () into malloc'd parts (*out, free_parts); returns the
+ * count, -1 when out of memory, or -2 when an item is empty ("a,,b", "a,"). */
+static int split_top(const char *v, size_t len, char ***out) {
+    int n = 0, cap = 0, depth = 0;
+    char **parts = NULL;
     const char *start = v;
     for (const char *p = v;; p++) {
-        if (*p == '[' || *p == '(') depth++;
-        if (*p == ']' || *p == ')') depth--;
-        if (*p == 0 || (*p == ',' && depth == 0)) {
+        const int end = p == v + len;
+        if (!end && (*p == '[' || *p == '(')) depth++;
+        if (!end && (*p == ']' || *p == ')')) depth--;
+        if (end || (*p == ',' && depth == 0)) {
             const size_t w = (size_t)(p - start);
-            if (n == cap || w >= 96) return -1;
-            memcpy(out[n], start, w);
-            out[n][w] = 0;
+            if (w == 0 && !(end && n == 0)) {
+                free_parts(parts, n);
+                return -2;
+            }
+            if (n == cap) {
+                cap = cap ? 2 * cap : 8;
+                char **g = (char **)realloc(parts, sizeof(char *) * (size_t)cap);
+                if (!g) {
+                    free_parts(parts, n);
+                    return -1;
+                }
+                parts = g;
+            }
+            if (!(parts[n] = (char *)malloc(w + 1))) {
+                free_parts(parts, n);
+                return -1;
+            }
+            memcpy(parts[n], start, w);
+            parts[n][w] = 0;
             n++;
             start = p + 1;
         }
-        if (*p == 0) break;
+        if (end) break;
     }
+    *out = parts;
     return n;
 }
 
-static void key_of(const char *word, char *key, size_t len) {
-    const char *eq = strchr(word, '=');
-    size_t w = eq ? (size_t)(eq - word) : strlen(word);
-    if (w >= len) w = len - 1;
-    memcpy(key, word, w);
-    key[w] = 0;
-}
-
-/* "name(a,b)" -> the parts inside; returns the count or -1 when it is not of that form. */
-static int call_args(const char *v, const char *name, char out[][96], int cap) {
+/* "name(a,b)" -> the parts inside (as split_top); -3 when v is not of that form. */
+static int call_args(const char *v, const char *name, char ***out) {
     const size_t n = strlen(name), len = strlen(v);
-    if (strncmp(v, name, n) != 0 || v[n] != '(' || len < n + 2 || v[len - 1] != ')') return -1;
-    char inner[1024];
-    if (len - n - 2 >= sizeof inner) return -1;
-    memcpy(inner, v + n + 1, len - n - 2);
-    inner[len - n - 2] = 0;
-    return split_top(inner, out, cap);
+    if (strncmp(v, name, n) != 0 || v[n] != '(' || len < n + 2 || v[len - 1] != ')') return -3;
+    return split_top(v + n + 1, len - n - 2, out);
 }
 
 static int parse_num(const char *s, double *v) {
@@ -104,84 +109,99 @@ static int parse_num(const char *s, double *v) {
     return errno || end == s || *end || !isfinite(*v) ? -1 : 0;
 }
 
-static void sweep_free(sweep *sw) { qf_words_free(&sw->base); }
+/* "key=value" as a malloc'd string. */
+static char *word_of(const char *key, const char *val) {
+    const size_t k = strlen(key), v = strlen(val);
+    char *w = (char *)malloc(k + v + 2);
+    if (!w) return NULL;
+    memcpy(w, key, k);
+    w[k] = '=';
+    memcpy(w + k + 1, val, v + 1);
+    return w;
+}
 
-/* Build the axes and base words; check every axis value against the key table. */
-static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, size_t n) {
+static void sweep_free(sweep *sw) {
+    qf_words_free(&sw->base);
+    for (int a = 0; a < sw->n_axes; a++) {
+        free(sw->ax[a].key);
+        free(sw->ax[a].origin);
+        free_parts(sw->ax[a].vals, sw->ax[a].n);
+    }
+    free(sw->ax);
     memset(sw, 0, sizeof *sw);
+}
+
+/* Build the axes and base words; check every axis value against the key table. Linear in the
+ * number of words: a later word of a key replaces an earlier one, which is not looked at. */
+static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, size_t n) {
+    static const char *const rnd[] = {"uniform", "loguniform", "choice"};
+    memset(sw, 0, sizeof *sw);
+    unsigned char *last = qf_words_last_of_key(ws);
+    if (!last) goto oom;
     for (int i = 0; i < ws->n; i++) {
+        if (!last[i]) continue;
         const qf_word *w = &ws->w[i];
-        char key[128];
-        key_of(w->text, key, sizeof key);
         const char *eq = strchr(w->text, '=');
         if (!eq) { /* qf_config_from_words reports it */
             if (qf_words_add(&sw->base, w->text, w->origin)) goto oom;
             continue;
         }
         const char *val = eq + 1;
-        /* a later word for the same key replaces an earlier axis or value */
-        for (int a = 0; a < sw->n_axes; a++)
-            if (strcmp(sw->ax[a].key, key) == 0) {
-                memmove(&sw->ax[a], &sw->ax[a + 1], sizeof(axis) * (size_t)(sw->n_axes - a - 1));
-                sw->n_axes--;
-                break;
-            }
-        for (int b = 0; b < sw->base.n; b++) {
-            char k2[128];
-            key_of(sw->base.w[b].text, k2, sizeof k2);
-            if (strcmp(k2, key) == 0) {
-                memmove(&sw->base.w[b], &sw->base.w[b + 1], sizeof(qf_word) * (size_t)(sw->base.n - b - 1));
-                sw->base.n--;
-                break;
-            }
+        const size_t klen = (size_t)(eq - w->text);
+        char **parts = NULL;
+        int k = -3, kind = -1;
+        for (int r = 0; r < 3 && k == -3; r++)
+            if ((k = call_args(val, rnd[r], &parts)) != -3) kind = r + 1;
+        if (k == -3) {
+            k = split_top(val, strlen(val), &parts);
+            kind = AX_GRID;
+        }
+        if (k == -1) goto oom;
+        if (k == -2) {
+            snprintf(msg, n, "%s: %.*s: '%.200s' has an empty value (values are separated by single commas)",
+                     w->origin, (int)klen, w->text, val);
+            goto fail;
+        }
+        if (kind == AX_GRID && k <= 1) { /* a plain value */
+            free_parts(parts, k);
+            if (qf_words_add(&sw->base, w->text, w->origin)) goto oom;
+            continue;
         }
         axis ax;
         memset(&ax, 0, sizeof ax);
-        snprintf(ax.key, sizeof ax.key, "%s", key);
-        snprintf(ax.origin, sizeof ax.origin, "%s", w->origin);
-        char parts[MAX_VALUES][96];
-        int k;
-        static const char *const rnd[] = {"uniform", "loguniform", "choice"};
-        int kind = -1;
-        for (int r = 0; r < 3 && kind < 0; r++)
-            if ((k = call_args(val, rnd[r], parts, MAX_VALUES)) >= 0) kind = r + 1;
-        if (kind < 0) {
-            k = split_top(val, parts, MAX_VALUES);
-            if (k < 0) {
-                snprintf(msg, n, "%s: %s: at most %d values of at most 95 characters in a grid", w->origin, key, MAX_VALUES);
-                goto fail;
-            }
-            if (k <= 1) { /* a plain value */
-                if (qf_words_add(&sw->base, w->text, w->origin)) goto oom;
-                continue;
-            }
-            kind = AX_GRID;
-        }
-        if (strcmp(key, "seeds") == 0 || strcmp(key, "trials") == 0 || strcmp(key, "out") == 0 ||
-            strcmp(key, "backend") == 0) {
-            snprintf(msg, n, "%s: %s cannot be swept (one value per sweep)", w->origin, key);
-            goto fail;
-        }
-        if (sw->n_axes == MAX_AXES) {
-            snprintf(msg, n, "%s: at most %d swept keys", w->origin, MAX_AXES);
-            goto fail;
-        }
         ax.kind = kind;
         ax.n = k;
+        ax.vals = parts;
+        ax.key = (char *)malloc(klen + 1);
+        ax.origin = (char *)malloc(strlen(w->origin) + 1);
+        axis *grown = (axis *)realloc(sw->ax, sizeof(axis) * (size_t)(sw->n_axes + 1));
+        if (grown) sw->ax = grown;
+        if (!ax.key || !ax.origin || !grown) {
+            free(ax.key);
+            free(ax.origin);
+            free_parts(parts, k);
+            goto oom;
+        }
+        memcpy(ax.key, w->text, klen);
+        ax.key[klen] = 0;
+        strcpy(ax.origin, w->origin);
+        sw->ax[sw->n_axes++] = ax; /* owned by the sweep from here on */
+        if (qf_config_key_scope(ax.key) == QF_SCOPE_ONCE) {
+            snprintf(msg, n, "%s: %s cannot be swept (one value per sweep)", w->origin, ax.key);
+            goto fail;
+        }
         if (kind == AX_UNIFORM || kind == AX_LOGUNIFORM) {
-            if (k != 2 || parse_num(parts[0], &ax.lo) || parse_num(parts[1], &ax.hi) || !(ax.lo < ax.hi) ||
-                (kind == AX_LOGUNIFORM && ax.lo <= 0.0)) {
-                snprintf(msg, n, "%s: bad value for %s: '%s' (allowed: %s(lo,hi) with numbers lo < hi%s)", w->origin,
-                         key, val, rnd[kind - 1], kind == AX_LOGUNIFORM ? " and lo > 0" : "");
+            axis *x = &sw->ax[sw->n_axes - 1];
+            if (k != 2 || parse_num(parts[0], &x->lo) || parse_num(parts[1], &x->hi) || !(x->lo < x->hi) ||
+                (kind == AX_LOGUNIFORM && x->lo <= 0.0)) {
+                snprintf(msg, n, "%s: bad value for %s: '%.200s' (allowed: %s(lo,hi) with numbers lo < hi%s)",
+                         w->origin, x->key, val, rnd[kind - 1], kind == AX_LOGUNIFORM ? " and lo > 0" : "");
                 goto fail;
             }
-            snprintf(ax.vals[0], 96, "%.6g", ax.lo);
-            snprintf(ax.vals[1], 96, "%.6g", ax.hi);
-        } else {
-            for (int j = 0; j < k; j++) memcpy(ax.vals[j], parts[j], sizeof ax.vals[j]);
         }
-        sw->ax[sw->n_axes++] = ax;
     }
+    free(last);
+    last = NULL;
     /* the base alone must parse; then each axis value (bounds of random axes) on top of it */
     if (qf_config_from_words(first, &sw->base, msg, n)) goto fail;
     sw->seeds = first->seeds;
@@ -191,14 +211,14 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
         axis *ax = &sw->ax[a];
         if (ax->kind == AX_GRID) sw->n_points *= ax->n;
         else sw->has_random = 1;
-        const int nv = ax->kind == AX_UNIFORM || ax->kind == AX_LOGUNIFORM ? 2 : ax->n;
-        for (int j = 0; j < nv; j++) {
+        for (int j = 0; j < ax->n; j++) {
             qf_words t = {0};
-            char text[1024], m[768];
-            snprintf(text, sizeof text, "%s=%s", ax->key, ax->vals[j]);
-            int bad = 0;
+            char m[768];
+            char *text = word_of(ax->key, ax->vals[j]);
+            int bad = !text;
             for (int b = 0; b < sw->base.n && !bad; b++) bad = qf_words_add(&t, sw->base.w[b].text, sw->base.w[b].origin);
             bad = bad || qf_words_add(&t, text, ax->origin);
+            free(text);
             qf_config c;
             if (!bad && qf_config_from_words(&c, &t, m, sizeof m)) {
                 snprintf(msg, n, "%s", m);
@@ -219,29 +239,30 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
 oom:
     snprintf(msg, n, "out of memory");
 fail:
+    free(last);
     sweep_free(sw);
     return -1;
 }
 
-/* The value of axis a at point p (grid index from p's mixed radix; random draws from the seed). */
-static void axis_value(const sweep *sw, int a, int64_t p, uint32_t seed, char *out, size_t len) {
+/* The value of axis a at point p (grid index from p's mixed radix; random draws from the seed):
+ * the axis' own text, or a number written into buf. */
+static const char *axis_value(const sweep *sw, int a, int64_t p, uint32_t seed, char buf[32]) {
     const axis *ax = &sw->ax[a];
     int64_t grid_index = p / (sw->has_random ? sw->trials : 1), trial = p % (sw->has_random ? sw->trials : 1);
     if (ax->kind == AX_GRID) {
         int64_t stride = 1;
         for (int b = a + 1; b < sw->n_axes; b++)
             if (sw->ax[b].kind == AX_GRID) stride *= sw->ax[b].n;
-        snprintf(out, len, "%s", ax->vals[(grid_index / stride) % ax->n]);
-        return;
+        return ax->vals[(grid_index / stride) % ax->n];
     }
     qf_rng g = qf_rng_make(seed, 0x73776565u /* "swee" */, 14u, (uint32_t)a, (uint32_t)trial);
     const double u = (double)(qf_rng_next(&g).v[0] >> 8) / 16777216.0;
-    if (ax->kind == AX_CHOICE)
-        snprintf(out, len, "%s", ax->vals[(int)(u * ax->n) < ax->n ? (int)(u * ax->n) : ax->n - 1]);
-    else if (ax->kind == AX_UNIFORM)
-        snprintf(out, len, "%.6g", ax->lo + u * (ax->hi - ax->lo));
+    if (ax->kind == AX_CHOICE) return ax->vals[(int)(u * ax->n) < ax->n ? (int)(u * ax->n) : ax->n - 1];
+    if (ax->kind == AX_UNIFORM)
+        snprintf(buf, 32, "%.6g", ax->lo + u * (ax->hi - ax->lo));
     else
-        snprintf(out, len, "%.6g", exp(log(ax->lo) + u * (log(ax->hi) - log(ax->lo))));
+        snprintf(buf, 32, "%.6g", exp(log(ax->lo) + u * (log(ax->hi) - log(ax->lo))));
+    return buf;
 }
 
 /* The configuration of point p. */
@@ -250,10 +271,10 @@ static int point_config(const sweep *sw, int64_t p, uint32_t seed, qf_config *cf
     int bad = 0;
     for (int b = 0; b < sw->base.n && !bad; b++) bad = qf_words_add(&t, sw->base.w[b].text, sw->base.w[b].origin);
     for (int a = 0; a < sw->n_axes && !bad; a++) {
-        char v[96], text[300];
-        axis_value(sw, a, p, seed, v, sizeof v);
-        snprintf(text, sizeof text, "%s=%s", sw->ax[a].key, v);
-        bad = qf_words_add(&t, text, sw->ax[a].origin);
+        char buf[32];
+        char *text = word_of(sw->ax[a].key, axis_value(sw, a, p, seed, buf));
+        bad = !text || qf_words_add(&t, text, sw->ax[a].origin);
+        free(text);
     }
     int rc = bad ? -1 : qf_config_from_words(cfg, &t, msg, n);
     if (bad) snprintf(msg, n, "out of memory");
@@ -268,7 +289,7 @@ static void shape_key(const qf_config *c, char *out, size_t len) {
     for (int k = 0; k < qf_config_key_count(); k++) {
         const char *name = qf_config_key_name(k);
         if (is_per_run(name)) continue;
-        char v[600];
+        char v[QF_PATH_CAP + 64];
         qf_config_get(c, name, v, sizeof v);
         const int w = snprintf(out + used, len - used, "%s=%s;", name, v);
         if (w < 0 || (size_t)w >= len - used) return;
@@ -276,7 +297,7 @@ static void shape_key(const qf_config *c, char *out, size_t len) {
     }
     const qf_env_spec *es = qf_env_spec_of(c->env);
     for (int j = 0; j < es->n_params; j++) {
-        char name[80], v[600];
+        char name[80], v[QF_MAX_ARMS * 24 + 8];
         snprintf(name, sizeof name, "env.%s", es->params[j].name);
         qf_config_get(c, name, v, sizeof v);
         const int w = snprintf(out + used, len - used, "%s=%s;", name, v);
@@ -300,6 +321,49 @@ int qf_sweep_check(const qf_words *ws, qf_config *cfg) {
     } else {
         *cfg = c;
     }
+    /* the checks across keys are judged per point: a contradiction (explore=boltzmann with alpha=0)
+     * in any point is refused; a key that a point ignores (heads in an epsilon point) only when no
+     * point of the sweep uses it (explore=epsilon,bootstrap heads=2,4 is fine) */
+    const int nk = qf_config_key_count();
+    unsigned char *used = (unsigned char *)calloc((size_t)nk, 1);
+    char **unused_msg = (char **)calloc((size_t)nk, sizeof(char *));
+    if (!used || !unused_msg) {
+        fprintf(stderr, "qfleet: out of memory\n");
+        rc = 2;
+    }
+    for (int64_t p = 0; p < sw.n_points && rc == 0; p++) {
+        if (point_config(&sw, p, (uint32_t)cfg->seed, &c, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            rc = 2;
+            break;
+        }
+        char at[512] = "";
+        size_t used_at = 0;
+        for (int a = 0; a < sw.n_axes && used_at < sizeof at; a++) {
+            char buf[32];
+            used_at += (size_t)snprintf(at + used_at, sizeof at - used_at, " %s=%s", sw.ax[a].key,
+                                        axis_value(&sw, a, p, (uint32_t)cfg->seed, buf));
+        }
+        for (int k = 0; k < nk && rc == 0; k++) {
+            int unused = 0;
+            if (!qf_config_check_one(&c, QF_CMD_SWEEP, k, &unused, msg, sizeof msg)) {
+                used[k] |= qf_config_given(&c, qf_config_key_name(k));
+            } else if (!unused) {
+                fprintf(stderr, "qfleet: sweep point %lld (%s): %s\n", (long long)p, at[0] ? at + 1 : "no axes", msg);
+                rc = 2;
+            } else if (!unused_msg[k]) {
+                unused_msg[k] = strdup(msg);
+            }
+        }
+    }
+    for (int k = 0; k < nk && rc == 0 && used; k++)
+        if (unused_msg[k] && !used[k]) {
+            fprintf(stderr, "qfleet: %s (in every point of the sweep)\n", unused_msg[k]);
+            rc = 2;
+        }
+    for (int k = 0; unused_msg && k < nk; k++) free(unused_msg[k]);
+    free(unused_msg);
+    free(used);
     sweep_free(&sw);
     return rc;
 }
@@ -369,7 +433,7 @@ static uint64_t words_hash(const qf_words *ws) {
 /* Write header + parts atomically as dir/name. */
 static int write_parts(const char *dir, const char *name, file_header *h, const void *p1, size_t n1, const void *p2,
                        size_t n2) {
-    char tmp[700];
+    char tmp[QF_RESULTS_PATH_CAP];
     h->checksum = fnv1a(fnv1a(FNV_INIT, p1, n1), p2, n2);
     FILE *f = qf_open_atomic(dir, name, tmp, sizeof tmp);
     if (!f) {
@@ -391,7 +455,7 @@ static int write_parts(const char *dir, const char *name, file_header *h, const 
  * does not exist, 0 when it was read, -1 (message printed) when it is not a valid file of this sweep. */
 static int read_parts(const char *dir, const char *name, const char *magic, uint64_t hash, file_header *h,
                       char **payload, size_t *n) {
-    char path[700];
+    char path[QF_RESULTS_PATH_CAP];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "rb");
     if (!f) return errno == ENOENT ? 1 : (fprintf(stderr, "qfleet: cannot read %s: %s\n", path, strerror(errno)), -1);
@@ -511,15 +575,15 @@ typedef struct run_row {
     int32_t failed; /* the fleet's training failed (a backend error): status "failed" */
 } run_row;
 
-static void run_name(const sweep *sw, const point *pt, int seed, uint32_t base_seed, char *out, size_t len) {
-    size_t used = (size_t)snprintf(out, len, "%s__%s", qf_env_spec_of(pt->cfg.env)->name, pt->cfg.explore);
-    for (int a = 0; a < sw->n_axes && used < len; a++) {
+/* A run's name, written whole into f: env__explore__key=value...__seed<s>. */
+static void put_run_name(FILE *f, const sweep *sw, const point *pt, int seed, uint32_t base_seed) {
+    fprintf(f, "%s__%s", qf_env_spec_of(pt->cfg.env)->name, qf_config_choice_name("explore", pt->cfg.explore));
+    for (int a = 0; a < sw->n_axes; a++) {
         if (strcmp(sw->ax[a].key, "explore") == 0 || strcmp(sw->ax[a].key, "env") == 0) continue;
-        char v[96];
-        axis_value(sw, a, pt->index, base_seed, v, sizeof v);
-        used += (size_t)snprintf(out + used, len - used, "__%s=%s", sw->ax[a].key, v);
+        char buf[32];
+        fprintf(f, "__%s=%s", sw->ax[a].key, axis_value(sw, a, pt->index, base_seed, buf));
     }
-    if (used < len) snprintf(out + used, len - used, "__seed%d", seed);
+    fprintf(f, "__seed%d", seed);
 }
 
 static void mean_se(const double *v, int n, double *mean, double *se) {
@@ -570,9 +634,8 @@ static void print_summary(FILE *f, const sweep *sw, const point *pts, const run_
             if (pts[i].index == p) pt = &pts[i];
         fprintf(f, md ? "| %lld |" : "%-6lld", (long long)p);
         for (int a = 0; a < sw->n_axes; a++) {
-            char v[96];
-            axis_value(sw, a, pt ? pt->index : p, base_seed, v, sizeof v);
-            fprintf(f, md ? " %s |" : " %-12s", v);
+            char buf[32];
+            fprintf(f, md ? " %s |" : " %-12s", axis_value(sw, a, pt ? pt->index : p, base_seed, buf));
         }
         double m1, s1, m2, s2;
         mean_se(ret, k, &m1, &s1);
@@ -605,7 +668,7 @@ static int probe(qf_backend *b, const qf_config *c, double *bytes, double *us, d
 int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     sweep sw;
     qf_config first;
-    char msg[1024], dir[600], tmp[700];
+    char msg[1024], dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
     if (build(ws, &sw, &first, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
         return 2;
@@ -645,7 +708,8 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
         int n_probes = 0;
         for (int64_t j = p; j < q; j++) {
             char cls[64];
-            snprintf(cls, sizeof cls, "%s/%lld/%s", pts[j].cfg.explore, (long long)pts[j].cfg.heads, pts[j].cfg.bonus);
+            snprintf(cls, sizeof cls, "%d/%lld/%d", (int)pts[j].cfg.explore, (long long)pts[j].cfg.heads,
+                     (int)pts[j].cfg.bonus);
             int k = 0;
             while (k < n_probes && strcmp(probes[k].cls, cls) != 0) k++;
             if (k == n_probes && n_probes < 16) {
@@ -904,15 +968,16 @@ planned:
             FILE *cf = qf_open_atomic(dir, cpart, tmp, sizeof tmp);
             int wrc = cf ? 0 : -1;
             for (int32_t r = 0; r < R && cf; r++) {
-                char name[512];
-                run_name(&sw, &pts[pl->first + r / sw.seeds], (int)(r % sw.seeds), base_seed, name, sizeof name);
+                const point *pt = &pts[pl->first + r / sw.seeds];
                 for (int64_t l = 0; l < lc.n_logs; l++) {
                     const qf_log_point *p = &lc.pts[l * R + r];
                     for (int m = 0; m < 9; m++) {
                         const double v = metric(p, m);
                         if (isnan(v)) continue;
-                        fprintf(cf, "%lld,%s,%lld,%lld,%s,%.9g\n", (long long)(first_row + r), name, (long long)p->step,
-                                (long long)p->env_steps, metric_names[m], v);
+                        fprintf(cf, "%lld,", (long long)(first_row + r));
+                        put_run_name(cf, &sw, pt, (int)(r % sw.seeds), base_seed);
+                        fprintf(cf, ",%lld,%lld,%s,%.9g\n", (long long)p->step, (long long)p->env_steps,
+                                metric_names[m], v);
                     }
                 }
             }
@@ -928,7 +993,7 @@ planned:
                         i + 1, dir);
                 rc = 1;
             } else {
-                char ck[700];
+                char ck[QF_RESULTS_PATH_CAP];
                 snprintf(ck, sizeof ck, "%s/%s", dir, ckname);
                 remove(ck);
             }
@@ -975,7 +1040,7 @@ planned:
         } else {
             fprintf(curves, "run,name,step,env_steps,metric,value\n");
             for (int i = 0; i < n_fleets; i++) {
-                char path[700], line[2048];
+                char path[QF_RESULTS_PATH_CAP], line[2048];
                 snprintf(path, sizeof path, "%s/fleet_%d.curves", dir, i + 1);
                 FILE *cf = fopen(path, "r");
                 if (!cf) {
@@ -1003,13 +1068,12 @@ planned:
                 const point *pt = NULL;
                 for (int64_t p = 0; p < sw.n_points && !pt; p++)
                     if (pts[p].index == rw->point) pt = &pts[p];
-                char name[512];
-                run_name(&sw, pt, rw->seed, base_seed, name, sizeof name);
-                fprintf(f, "%lld,%s,%d,%lld", (long long)i, name, rw->fleet + 1, (long long)rw->point);
+                fprintf(f, "%lld,", (long long)i);
+                put_run_name(f, &sw, pt, rw->seed, base_seed);
+                fprintf(f, ",%d,%lld", rw->fleet + 1, (long long)rw->point);
                 for (int a = 0; a < sw.n_axes; a++) {
-                    char v[96];
-                    axis_value(&sw, a, rw->point, base_seed, v, sizeof v);
-                    fprintf(f, ",\"%s\"", v);
+                    char buf[32];
+                    fprintf(f, ",\"%s\"", axis_value(&sw, a, rw->point, base_seed, buf));
                 }
                 fprintf(f, ",%lld,%s,%d,%lld", (long long)(pt->cfg.seed + rw->seed),
                         rw->failed ? "failed" : rw->diverged_at >= 0 ? "diverged" : "finished", rw->diverged_at,
@@ -1067,7 +1131,7 @@ planned:
             rc = rc ? rc : 1;
         } else {
             for (int i = 0; i < n_fleets; i++) { /* merged: the parts go */
-                char path[700];
+                char path[QF_RESULTS_PATH_CAP];
                 snprintf(path, sizeof path, "%s/fleet_%d.curves", dir, i + 1);
                 remove(path);
                 snprintf(path, sizeof path, "%s/fleet_%d.rows", dir, i + 1);

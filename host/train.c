@@ -62,7 +62,7 @@ static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
 
 
 static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *fl, const train_ctx *c) {
-    char tmp[700];
+    char tmp[QF_RESULTS_PATH_CAP];
     FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (!f) goto fail;
     qf_config_print(f, cfg);
@@ -97,7 +97,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
         const qf_log_point *p = c->n_logs ? &c->pts[(c->n_logs - 1) * c->R + r] : NULL;
         int64_t n;
         double rr = qf_recent_return(c->pts, c->n_logs, c->R, r, &n);
-        fprintf(f, "%d,%s__%s__run%u__seed%u,%u,%s,%d,%lld", r, qf_env_spec_of(cfg->env)->name, cfg->explore,
+        fprintf(f, "%d,%s__%s__run%u__seed%u,%u,%s,%d,%lld", r, qf_env_spec_of(cfg->env)->name, qf_config_choice_name("explore", cfg->explore),
                 fl->keys_host[2 * r + 1], fl->keys_host[2 * r], fl->keys_host[2 * r],
                 fl->diverged_at[r] >= 0 ? "diverged" : "finished", fl->diverged_at[r],
                 (long long)(p ? p->episodes : 0));
@@ -118,9 +118,9 @@ fail:
 }
 
 int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
-    char dir[600];
+    char dir[QF_RESULTS_DIR_CAP];
     char prefix[64];
-    snprintf(prefix, sizeof prefix, "%s__%s", qf_env_spec_of(cfg->env)->name, cfg->explore);
+    snprintf(prefix, sizeof prefix, "%s__%s", qf_env_spec_of(cfg->env)->name, qf_config_choice_name("explore", cfg->explore));
     qf_results_dir(dir, sizeof dir, cfg->out, prefix);
     qf_fleet fl;
     char err[768];

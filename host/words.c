@@ -1,13 +1,28 @@
-/* words.c — configuration words from YAML files (libyaml) and the command line (see words.h). */
+/* words.c — configuration words from YAML files (libyaml) and the command line (see words.h).
+ *
+ * No value is cut: words, keys and YAML values are heap strings of any length. Every pass over the
+ * words is linear: repeated keys are found through a hash of the keys (a YAML file with 100k keys
+ * loads in well under a second; benchmarks/parse.sh measures it). */
+#define _POSIX_C_SOURCE 200809L
 #include "words.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #ifdef QFLEET_HAVE_YAML
 #include <yaml.h>
 #endif
+
+static char *dup_n(const char *s, size_t n) {
+    char *p = (char *)malloc(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
 
 int qf_words_add(qf_words *ws, const char *text, const char *origin) {
     if (ws->n == ws->cap) {
@@ -17,17 +32,131 @@ int qf_words_add(qf_words *ws, const char *text, const char *origin) {
         ws->w = w;
         ws->cap = cap;
     }
-    if (strlen(text) >= sizeof ws->w[0].text) return -1;
-    snprintf(ws->w[ws->n].text, sizeof ws->w[0].text, "%s", text);
-    snprintf(ws->w[ws->n].origin, sizeof ws->w[0].origin, "%s", origin);
+    char *t = dup_n(text, strlen(text)), *o = dup_n(origin, strlen(origin));
+    if (!t || !o) {
+        free(t);
+        free(o);
+        return -1;
+    }
+    ws->w[ws->n].text = t;
+    ws->w[ws->n].origin = o;
     ws->n++;
     return 0;
 }
 
 void qf_words_free(qf_words *ws) {
+    for (int i = 0; i < ws->n; i++) {
+        free(ws->w[i].text);
+        free(ws->w[i].origin);
+    }
     free(ws->w);
     memset(ws, 0, sizeof *ws);
 }
+
+/* ---- a set of strings (open addressing, FNV-1a), for repeated keys --------------------------- */
+
+typedef struct strset {
+    char **key;   /* [cap], NULL = empty */
+    size_t *line; /* [cap] a value kept with the key (a line number) */
+    size_t n, cap;
+} strset;
+
+static uint64_t fnv(const char *s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void set_free(strset *s) {
+    for (size_t i = 0; i < s->cap; i++) free(s->key[i]);
+    free(s->key);
+    free(s->line);
+    memset(s, 0, sizeof *s);
+}
+
+/* Insert key[0..n) with value v. Returns 1 when it was new, 0 when present (*old = its value), -1
+ * when out of memory. */
+static int set_add(strset *s, const char *key, size_t n, size_t v, size_t *old) {
+    if (2 * (s->n + 1) > s->cap) { /* grow: load at most 1/2 */
+        strset g = {0};
+        g.cap = s->cap ? 2 * s->cap : 64;
+        g.key = (char **)calloc(g.cap, sizeof(char *));
+        g.line = (size_t *)calloc(g.cap, sizeof(size_t));
+        if (!g.key || !g.line) {
+            free(g.key);
+            free(g.line);
+            return -1;
+        }
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->key[i]) {
+                size_t h = (size_t)(fnv(s->key[i], strlen(s->key[i])) % g.cap);
+                while (g.key[h]) h = (h + 1) % g.cap;
+                g.key[h] = s->key[i];
+                g.line[h] = s->line[i];
+            }
+        g.n = s->n;
+        free(s->key);
+        free(s->line);
+        *s = g;
+    }
+    size_t h = (size_t)(fnv(key, n) % s->cap);
+    for (; s->key[h]; h = (h + 1) % s->cap)
+        if (strlen(s->key[h]) == n && memcmp(s->key[h], key, n) == 0) {
+            if (old) *old = s->line[h];
+            return 0;
+        }
+    s->key[h] = dup_n(key, n);
+    if (!s->key[h]) return -1;
+    s->line[h] = v;
+    s->n++;
+    return 1;
+}
+
+static size_t key_len(const char *word) {
+    const char *eq = strchr(word, '=');
+    return eq ? (size_t)(eq - word) : strlen(word);
+}
+
+unsigned char *qf_words_last_of_key(const qf_words *ws) {
+    unsigned char *last = (unsigned char *)malloc((size_t)(ws->n ? ws->n : 1));
+    if (!last) return NULL;
+    strset seen = {0};
+    for (int i = ws->n - 1; i >= 0; i--) {
+        const int r = set_add(&seen, ws->w[i].text, key_len(ws->w[i].text), 0, NULL);
+        if (r < 0) {
+            set_free(&seen);
+            free(last);
+            return NULL;
+        }
+        last[i] = (unsigned char)r;
+    }
+    set_free(&seen);
+    return last;
+}
+
+/* ---- a growing string -------------------------------------------------------------------------- */
+
+typedef struct dstr {
+    char *p;
+    size_t n, cap;
+} dstr;
+
+static int ds_add(dstr *d, const char *s, size_t n) {
+    if (d->n + n + 1 > d->cap) {
+        size_t cap = d->cap ? d->cap : 64;
+        while (cap < d->n + n + 1) cap *= 2;
+        char *p = (char *)realloc(d->p, cap);
+        if (!p) return -1;
+        d->p = p;
+        d->cap = cap;
+    }
+    memcpy(d->p + d->n, s, n);
+    d->n += n;
+    d->p[d->n] = 0;
+    return 0;
+}
+
+static int ds_str(dstr *d, const char *s) { return ds_add(d, s, strlen(s)); }
 
 #ifdef QFLEET_HAVE_YAML
 typedef struct yreader {
@@ -35,14 +164,20 @@ typedef struct yreader {
     const char *path;
     char *msg;
     size_t len;
+    strset keys; /* the words' keys this file gave, with their lines: a key given twice is refused */
 } yreader;
 
 /* Next event; on a parser error, "path:line: problem" in msg and -1. */
 static int next(yreader *y, yaml_event_t *ev) {
     if (!yaml_parser_parse(&y->p, ev)) {
-        snprintf(y->msg, y->len, "%s:%zu: %s%s%s", y->path, y->p.problem_mark.line + 1,
-                 y->p.problem ? y->p.problem : "malformed YAML", y->p.context ? " " : "",
-                 y->p.context ? y->p.context : "");
+        if (y->p.error == YAML_READER_ERROR && !y->p.problem)
+            snprintf(y->msg, y->len, "%s: cannot read it: %s", y->path, strerror(errno ? errno : EIO));
+        else if (y->p.error == YAML_MEMORY_ERROR)
+            snprintf(y->msg, y->len, "%s: out of memory reading it", y->path);
+        else
+            snprintf(y->msg, y->len, "%s:%zu: %s%s%s", y->path, y->p.problem_mark.line + 1,
+                     y->p.problem ? y->p.problem : "malformed YAML", y->p.context ? " " : "",
+                     y->p.context ? y->p.context : "");
         return -1;
     }
     return 0;
@@ -53,10 +188,14 @@ static int fail_at(yreader *y, const yaml_event_t *ev, const char *what) {
     return -1;
 }
 
-/* Scalars of a sequence (the SEQUENCE_START was read) joined as "a,b,c" into out. */
-static int read_seq(yreader *y, char *out, size_t cap) {
-    out[0] = 0;
-    size_t used = 0;
+static int oom(yreader *y) {
+    snprintf(y->msg, y->len, "out of memory reading %s", y->path);
+    return -1;
+}
+
+/* Scalars of a sequence (the SEQUENCE_START was read) appended as "a,b,c" to out. An empty item
+ * (`[64, "", 64]` or `[64, ~, 64]`) is refused here, with its line. */
+static int read_seq(yreader *y, const char *key, dstr *out) {
     for (int first = 1;; first = 0) {
         yaml_event_t ev;
         if (next(y, &ev)) return -1;
@@ -69,106 +208,141 @@ static int read_seq(yreader *y, char *out, size_t cap) {
             yaml_event_delete(&ev);
             return rc;
         }
-        const int w = snprintf(out + used, cap - used, "%s%s", first ? "" : ",", (const char *)ev.data.scalar.value);
-        yaml_event_delete(&ev);
-        if (w < 0 || (size_t)w >= cap - used) {
-            snprintf(y->msg, y->len, "%s: a list is too long", y->path);
+        if (ev.data.scalar.length == 0) {
+            snprintf(y->msg, y->len, "%s:%zu: %s: a list item is empty", y->path, ev.start_mark.line + 1, key);
+            yaml_event_delete(&ev);
             return -1;
         }
-        used += (size_t)w;
+        const int bad = (!first && ds_add(out, ",", 1)) ||
+                        ds_add(out, (const char *)ev.data.scalar.value, ev.data.scalar.length);
+        yaml_event_delete(&ev);
+        if (bad) return oom(y);
     }
 }
 
+/* The word key=val from line (0-based) of this file; a key this file gave before is refused. */
 static int add_word(yreader *y, qf_words *ws, const char *key, const char *val, size_t line) {
-    char text[1024], origin[320];
-    if (snprintf(text, sizeof text, "%s=%s", key, val) >= (int)sizeof text) {
-        snprintf(y->msg, y->len, "%s:%zu: the value of %s is too long", y->path, line + 1, key);
+    size_t first = 0;
+    const int r = set_add(&y->keys, key, strlen(key), line, &first);
+    if (r < 0) return oom(y);
+    if (r == 0) {
+        snprintf(y->msg, y->len, "%s:%zu: key %s given twice (first at line %zu)", y->path, line + 1, key, first + 1);
         return -1;
     }
-    snprintf(origin, sizeof origin, "%s:%zu", y->path, line + 1);
-    for (int i = 0; i < ws->n; i++) /* one file names a key once */
-        if (strcmp(ws->w[i].origin, origin) != 0 && strncmp(ws->w[i].origin, y->path, strlen(y->path)) == 0 &&
-            ws->w[i].origin[strlen(y->path)] == ':') {
-            const char *eq = strchr(ws->w[i].text, '=');
-            if (eq && (size_t)(eq - ws->w[i].text) == strlen(key) && strncmp(ws->w[i].text, key, strlen(key)) == 0) {
-                snprintf(y->msg, y->len, "%s:%zu: key %s given twice (first at line %s)", y->path, line + 1, key,
-                         strrchr(ws->w[i].origin, ':') + 1);
-                return -1;
-            }
-        }
-    if (qf_words_add(ws, text, origin)) {
-        snprintf(y->msg, y->len, "out of memory reading %s", y->path);
-        return -1;
-    }
-    return 0;
+    dstr text = {0}, origin = {0};
+    char ln[32];
+    snprintf(ln, sizeof ln, ":%zu", line + 1);
+    int bad = ds_str(&text, key) || ds_add(&text, "=", 1) || ds_str(&text, val) || ds_str(&origin, y->path) ||
+              ds_str(&origin, ln) || qf_words_add(ws, text.p, origin.p);
+    free(text.p);
+    free(origin.p);
+    return bad ? oom(y) : 0;
 }
 
-/* The value of a nested mapping (MAPPING_START read) under `key`. */
-static int read_map(yreader *y, qf_words *ws, const char *key, size_t line) {
+/* The value of a nested mapping (MAPPING_START read) under `key`: {grid|uniform|loguniform|choice:
+ * [...]} gives a sweep axis of key, {sub: value} gives key.sub (env: {name: x} gives env). */
+static int read_map(yreader *y, qf_words *ws, const char *key) {
     static const char *const sweeps[] = {"grid", "uniform", "loguniform", "choice"};
+    strset subs = {0}; /* the sub-keys of this mapping: one may not repeat */
+    int rc = -1;
     for (;;) {
         yaml_event_t kev, vev;
-        if (next(y, &kev)) return -1;
+        if (next(y, &kev)) break;
         if (kev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&kev);
-            return 0;
+            rc = 0;
+            break;
         }
         if (kev.type != YAML_SCALAR_EVENT) {
-            int rc = fail_at(y, &kev, "expected a key");
+            fail_at(y, &kev, "expected a key");
             yaml_event_delete(&kev);
-            return rc;
+            break;
         }
-        char sub[128];
-        snprintf(sub, sizeof sub, "%s", (const char *)kev.data.scalar.value);
+        char *sub = dup_n((const char *)kev.data.scalar.value, kev.data.scalar.length);
         const size_t sline = kev.start_mark.line;
         yaml_event_delete(&kev);
-        if (next(y, &vev)) return -1;
-        char val[1000];
-        int is_seq = vev.type == YAML_SEQUENCE_START_EVENT;
+        if (!sub) {
+            oom(y);
+            break;
+        }
+        size_t first = 0;
+        const int r = set_add(&subs, sub, strlen(sub), sline, &first);
+        if (r <= 0) {
+            if (r < 0) oom(y);
+            else
+                snprintf(y->msg, y->len, "%s:%zu: %s: key %s given twice (first at line %zu)", y->path, sline + 1, key,
+                         sub, first + 1);
+            free(sub);
+            break;
+        }
+        if (next(y, &vev)) {
+            free(sub);
+            break;
+        }
+        dstr val = {0}, text = {0}, full = {0};
+        int bad = 0;
+        const int is_seq = vev.type == YAML_SEQUENCE_START_EVENT;
         if (vev.type == YAML_SCALAR_EVENT) {
-            snprintf(val, sizeof val, "%s", (const char *)vev.data.scalar.value);
+            bad = ds_add(&val, (const char *)vev.data.scalar.value, vev.data.scalar.length) ? oom(y) : 0;
         } else if (!is_seq) {
-            int rc = fail_at(y, &vev, "nesting deeper than key: {sub: value} is not supported");
-            yaml_event_delete(&vev);
-            return rc;
+            bad = fail_at(y, &vev, "nesting deeper than key: {sub: value} is not supported");
         }
         yaml_event_delete(&vev);
-        char joined[1000] = "";
-        if (is_seq && read_seq(y, joined, sizeof joined)) return -1;
+        if (!bad && is_seq) bad = read_seq(y, key, &val);
         int sweep = -1;
         for (int i = 0; i < 4; i++)
             if (strcmp(sub, sweeps[i]) == 0) sweep = i;
-        char text[1000], full[300];
-        if (sweep >= 0) {
+        if (!bad && sweep >= 0) {
             if (!is_seq) {
                 snprintf(y->msg, y->len, "%s:%zu: %s: {%s: ...} takes a list, e.g. {%s: [1, 2]}", y->path, sline + 1,
                          key, sub, sub);
-                return -1;
+                bad = -1;
+            } else if (sweep == 0) {
+                bad = ds_str(&text, val.p ? val.p : "") ? oom(y) : 0;
+            } else {
+                bad = ds_str(&text, sub) || ds_add(&text, "(", 1) || ds_str(&text, val.p ? val.p : "") ||
+                              ds_add(&text, ")", 1)
+                          ? oom(y)
+                          : 0;
             }
-            if (sweep == 0)
-                snprintf(text, sizeof text, "%s", joined);
+            if (!bad) bad = add_word(y, ws, key, text.p, sline);
+        } else if (!bad) {
+            if (strcmp(key, "env") == 0 && strcmp(sub, "name") == 0)
+                bad = ds_str(&full, "env");
             else
-                snprintf(text, sizeof text, "%s(%s)", sub, joined);
-            if (add_word(y, ws, key, text, sline)) return -1;
-            continue;
+                bad = ds_str(&full, key) || ds_add(&full, ".", 1) || ds_str(&full, sub);
+            if (is_seq)
+                bad = bad || ds_add(&text, "[", 1) || ds_str(&text, val.p ? val.p : "") || ds_add(&text, "]", 1);
+            else
+                bad = bad || ds_str(&text, val.p ? val.p : "");
+            bad = bad ? oom(y) : add_word(y, ws, full.p, text.p, sline);
         }
-        if (strcmp(key, "env") == 0 && strcmp(sub, "name") == 0)
-            snprintf(full, sizeof full, "env");
-        else
-            snprintf(full, sizeof full, "%s.%s", key, sub);
-        if (is_seq)
-            snprintf(text, sizeof text, "[%s]", joined);
-        else
-            snprintf(text, sizeof text, "%s", val);
-        if (add_word(y, ws, full, text, sline)) return -1;
+        free(val.p);
+        free(text.p);
+        free(full.p);
+        free(sub);
+        if (bad) break;
     }
-    (void)line;
+    set_free(&subs);
+    return rc;
 }
 
 /* Read the events of an initialized parser into words. */
 static int load_events(yreader *yp, qf_words *ws);
 
+static int load_with(yreader *y, qf_words *ws) {
+    const int rc = load_events(y, ws);
+    set_free(&y->keys);
+    yaml_parser_delete(&y->p);
+    return rc;
+}
+
 int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(msg, msg_len, "%s is a directory, not a YAML file (give the file, e.g. %s/config.yaml)", path, path);
+        return -1;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(msg, msg_len, "cannot read %s: %s", path, strerror(errno));
@@ -185,8 +359,8 @@ int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len
         return -1;
     }
     yaml_parser_set_input_file(&y.p, f);
-    const int rc = load_events(&y, ws);
-    yaml_parser_delete(&y.p);
+    errno = 0;
+    const int rc = load_with(&y, ws);
     fclose(f);
     return rc;
 }
@@ -203,9 +377,7 @@ int qf_words_load_yaml_buffer(qf_words *ws, const char *name, const unsigned cha
         return -1;
     }
     yaml_parser_set_input_string(&y.p, data, size);
-    const int rc = load_events(&y, ws);
-    yaml_parser_delete(&y.p);
-    return rc;
+    return load_with(&y, ws);
 }
 
 static int load_events(yreader *yp, qf_words *ws) {
@@ -242,11 +414,16 @@ static int load_events(yreader *yp, qf_words *ws) {
                     done = -1;
                     break;
                 }
-                char key[128];
-                snprintf(key, sizeof key, "%s", (const char *)kev.data.scalar.value);
+                char *key = dup_n((const char *)kev.data.scalar.value, kev.data.scalar.length);
                 const size_t line = kev.start_mark.line;
                 yaml_event_delete(&kev);
+                if (!key) {
+                    oom(&y);
+                    done = -1;
+                    break;
+                }
                 if (next(&y, &vev)) {
+                    free(key);
                     done = -1;
                     break;
                 }
@@ -256,19 +433,23 @@ static int load_events(yreader *yp, qf_words *ws) {
                     yaml_event_delete(&vev);
                 } else if (vev.type == YAML_SEQUENCE_START_EVENT) {
                     yaml_event_delete(&vev);
-                    char joined[1000], text[1004];
-                    bad = read_seq(&y, joined, sizeof joined);
+                    dstr joined = {0}, text = {0};
+                    bad = ds_add(&joined, "", 0) ? oom(&y) : read_seq(&y, key, &joined);
                     if (!bad) {
-                        snprintf(text, sizeof text, "[%s]", joined);
-                        bad = add_word(&y, ws, key, text, line);
+                        bad = ds_add(&text, "[", 1) || ds_str(&text, joined.p) || ds_add(&text, "]", 1)
+                                  ? oom(&y)
+                                  : add_word(&y, ws, key, text.p, line);
                     }
+                    free(joined.p);
+                    free(text.p);
                 } else if (vev.type == YAML_MAPPING_START_EVENT) {
                     yaml_event_delete(&vev);
-                    bad = read_map(&y, ws, key, line);
+                    bad = read_map(&y, ws, key);
                 } else {
                     bad = fail_at(&y, &vev, "expected a value");
                     yaml_event_delete(&vev);
                 }
+                free(key);
                 if (bad) {
                     done = -1;
                     break;
@@ -313,6 +494,7 @@ static int is_yaml(const char *a) {
 int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_len) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
+        struct stat st;
         if (strcmp(a, "--dry-run") == 0) {
             ws->dry_run = 1;
         } else if (strcmp(a, "--quiet") == 0) {
@@ -322,14 +504,21 @@ int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_
                 snprintf(msg, msg_len, "--resume needs a results folder (--resume DIR)");
                 return -1;
             }
+            if (strlen(argv[i + 1]) >= sizeof ws->resume) {
+                snprintf(msg, msg_len, "--resume: the folder name is longer than any path the system accepts");
+                return -1;
+            }
             snprintf(ws->resume, sizeof ws->resume, "%s", argv[++i]);
         } else if (strncmp(a, "--", 2) == 0) {
-            snprintf(msg, msg_len, "unknown option '%s' (allowed: --dry-run, --quiet, --resume DIR)", a);
+            snprintf(msg, msg_len, "unknown option '%.100s' (allowed: --dry-run, --quiet, --resume DIR)", a);
+            return -1;
+        } else if (!strchr(a, '=') && stat(a, &st) == 0 && S_ISDIR(st.st_mode)) {
+            snprintf(msg, msg_len, "%.300s is a directory, not a YAML file or a key=value word", a);
             return -1;
         } else if (is_yaml(a) && !strchr(a, '=')) {
             if (qf_words_load_yaml(ws, a, msg, msg_len)) return -1;
         } else if (qf_words_add(ws, a, "command line")) {
-            snprintf(msg, msg_len, "argument too long: '%.60s...'", a);
+            snprintf(msg, msg_len, "out of memory");
             return -1;
         }
     }
@@ -338,28 +527,37 @@ int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_
 
 int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len) {
     qf_config_default(cfg);
-    /* env= first (it resets the env.* parameters), then everything in order */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < ws->n; i++) {
-            const int is_env = strncmp(ws->w[i].text, "env=", 4) == 0;
-            if (is_env != (pass == 0)) continue;
-            char *one[1] = {(char *)ws->w[i].text};
-            char m[768];
-            if (qf_config_parse(cfg, 1, one, m, sizeof m)) {
-                snprintf(msg, msg_len, "%s: %s", ws->w[i].origin, m);
-                return -1;
-            }
-        }
-    /* checks across keys (e.g. env.arms against env.probs) need all words at once */
+    unsigned char *last = qf_words_last_of_key(ws);
     char **all = (char **)malloc(sizeof(char *) * (size_t)(ws->n ? ws->n : 1));
-    if (!all) {
+    if (!last || !all) {
+        free(last);
+        free(all);
         snprintf(msg, msg_len, "out of memory");
         return -1;
     }
-    for (int i = 0; i < ws->n; i++) all[i] = (char *)ws->w[i].text;
+    /* env= first (it resets the env.* parameters), then everything in order; each word alone, so
+     * that an error names the word's origin */
+    int n_all = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < ws->n; i++) {
+            if (!last[i]) continue;
+            const int is_env = strncmp(ws->w[i].text, "env=", 4) == 0;
+            if (is_env != (pass == 0)) continue;
+            char *one[1] = {ws->w[i].text};
+            char m[768];
+            if (qf_config_parse(cfg, 1, one, m, sizeof m)) {
+                snprintf(msg, msg_len, "%s: %s", ws->w[i].origin, m);
+                free(last);
+                free(all);
+                return -1;
+            }
+            all[n_all++] = ws->w[i].text;
+        }
+    /* checks across keys (e.g. env.arms against env.probs) need all words at once */
     qf_config whole;
     qf_config_default(&whole);
-    const int rc = qf_config_parse(&whole, ws->n, all, msg, msg_len);
+    const int rc = qf_config_parse(&whole, n_all, all, msg, msg_len);
+    free(last);
     free(all);
     return rc;
 }

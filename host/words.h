@@ -17,15 +17,15 @@ extern "C" {
 #endif
 
 typedef struct qf_word {
-    char text[1024];  /* key=value */
-    char origin[320]; /* "file.yaml:12" or "command line" */
+    char *text;   /* key=value, any length (owned) */
+    char *origin; /* "file.yaml:12" or "command line" (owned) */
 } qf_word;
 
 typedef struct qf_words {
     qf_word *w;
     int n, cap;
-    int dry_run, quiet; /* --dry-run, --quiet seen */
-    char resume[512];   /* --resume DIR */
+    int dry_run, quiet;         /* --dry-run, --quiet seen */
+    char resume[QF_PATH_CAP];   /* --resume DIR ("" = none) */
 } qf_words;
 
 /* Collect words from args: *.yaml / *.yml files are read in place, --dry-run / --quiet / --resume
@@ -36,11 +36,18 @@ int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len
 /* The same from memory (name stands for the file in messages). */
 int qf_words_load_yaml_buffer(qf_words *ws, const char *name, const unsigned char *data, size_t size, char *msg,
                               size_t msg_len);
+/* Append a copy of text and origin; 0, or -1 when out of memory. */
 int qf_words_add(qf_words *ws, const char *text, const char *origin);
 void qf_words_free(qf_words *ws);
 
-/* cfg = defaults, then each word in order (env= first), stopping at the first bad one with
- * "origin: message" in msg. 0 or -1. */
+/* last[i] = 1 when word i is the last word of its key (a later word of the same key overrides it;
+ * a word without '=' is its own key). malloc'd array of ws->n bytes (NULL when out of memory);
+ * linear time (a hash of the keys). */
+unsigned char *qf_words_last_of_key(const qf_words *ws);
+
+/* cfg = defaults, then the last word of each key (a later word overrides an earlier one, which is
+ * not read at all: `train file.yaml alpha=1` replaces the file's alpha axis), env= first, stopping
+ * at the first bad one with "origin: message" in msg. 0 or -1. Linear in the number of words. */
 int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len);
 
 #ifdef __cplusplus

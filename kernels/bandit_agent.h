@@ -29,6 +29,8 @@ enum {
     QF_BANDIT_BOLTZMANN = 3, /* arm ~ softmax((s_a / n_a) / temp) (Gumbel-max)                     */
     QF_BANDIT_N_STRATEGIES = 4
 };
+/* Their names (strategies=), in the order above. */
+#define QF_BANDIT_NAMES "epsilon", "ucb1", "thompson", "boltzmann"
 
 /* Strategy of a run and its parameters. */
 typedef struct qf_bandit_hp {

@@ -76,6 +76,8 @@ QF_HD static inline int32_t qf_act_one(const float *q, int64_t head_stride, int3
 /* ---- counts ------------------------------------------------------------------------------- */
 
 enum { QF_COUNT_OFF = 0, QF_COUNT_EXACT = 1, QF_COUNT_SIMHASH = 2 };
+/* Names of the modes a user chooses (count=), in the order above; OFF is no user choice (NULL). */
+#define QF_COUNT_NAMES NULL, "exact", "simhash"
 
 typedef struct qf_counts {
     int32_t R, mode;      /* QF_COUNT_*                                                   */

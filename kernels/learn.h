@@ -55,15 +55,22 @@ enum {
     QF_EXPLORE_BOLTZMANN = 1,
     QF_EXPLORE_BOOTSTRAP = 2,
     QF_EXPLORE_RND = 3,
-    QF_EXPLORE_COUNT = 4
+    QF_EXPLORE_COUNT = 4,
+    QF_EXPLORE_N = 5
 };
+/* The names of the values above, in their order: the only place they are spelled (the key table in
+ * host/config.c, the results and the help text read them from here). */
+#define QF_EXPLORE_NAMES "epsilon", "boltzmann", "bootstrap", "rnd", "count"
 /* Intrinsic rewards (per run), weighted by beta. */
 enum { QF_BONUS_NONE = 0, QF_BONUS_RND = 1, QF_BONUS_COUNT = 2 };
+#define QF_BONUS_NAMES "none", "rnd", "count"
 /* Ensemble acting. */
 enum { QF_ACT_SAMPLE = 0, QF_ACT_UCB = 1 };
+#define QF_ACT_NAMES "sample", "ucb"
 #define QF_MAX_HEADS 32
 /* Losses. */
 enum { QF_LOSS_HUBER = 0, QF_LOSS_SQUARED = 1 };
+#define QF_LOSS_NAMES "huber", "squared"
 /* Run status. */
 enum { QF_RUN_OK = 0, QF_RUN_DIVERGED = 1 };
 

@@ -270,7 +270,7 @@ std::string temp_dir(const std::string &tag) {
 TEST(BanditsCli, BadInputIsExitCode2WithOneLine) {
     expect_cli("bandits strategies=epsilon,ucb2 backend=cpu", 2, "'ucb2'");
     expect_cli("bandits strategies=ucb1,ucb1 backend=cpu", 2, "twice");
-    expect_cli("bandits strategies= backend=cpu", 2, "unknown strategy");
+    expect_cli("bandits strategies= backend=cpu", 2, "bad value for strategies: empty");
     expect_cli("bandits env=cartpole backend=cpu", 2, "env=cartpole");
     expect_cli("bandits runs=4 backend=cpu", 2, "runs=4");
     expect_cli("bandits env.probs=[0.9,1.5] backend=cpu", 2, "env.probs");

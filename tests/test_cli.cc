@@ -2,13 +2,16 @@
 // every kind of bad input (unknown env or key, out-of-range and malformed values, a request that
 // cannot fit in memory) gives one clear line naming the key and value and exit code 2, never a crash.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
+#include "host/config.h"
 #include "test_util.h"
 
 namespace {
@@ -108,8 +111,9 @@ TEST(Cli, UnknownEnvironment) { expect_bad("bench envs env=nope", "unknown envir
 TEST(Cli, UnknownKey) { expect_bad("bench envs colour=red", "unknown key: 'colour'"); }
 TEST(Cli, UnknownEnvKey) { expect_bad("bench envs env=cartpole env.size=5", "env.size is not a parameter of env=cartpole", "env.horizon"); }
 TEST(Cli, GridSmallerThanOne) { expect_bad("bench envs env=deep_sea env.size=0", "env.size: '0'", "[1, 4096]"); }
-TEST(Cli, ZeroEnvs) { expect_bad("bench envs envs=0", "bad value for envs: '0'", "[1, "); }
-TEST(Cli, MalformedNumber) { expect_bad("bench envs envs=12x", "bad value for envs: '12x'"); }
+// (bench envs sweeps envs itself, so these go to train, which reads envs)
+TEST(Cli, ZeroEnvs) { expect_bad("train envs=0", "bad value for envs: '0'", "[1, "); }
+TEST(Cli, MalformedNumber) { expect_bad("train envs=12x", "bad value for envs: '12x'"); }
 TEST(Cli, MalformedFloat) { expect_bad("bench envs seconds=fast", "bad value for seconds: 'fast'"); }
 TEST(Cli, NotKeyValue) { expect_bad("bench envs cartpole", "expected key=value, got 'cartpole'"); }
 TEST(Cli, UnknownBackend) { expect_bad("bench envs backend=gpu", "bad value for backend: 'gpu'", "auto|cpu|cuda"); }
@@ -118,10 +122,159 @@ TEST(Cli, UnknownBenchmark) { expect_bad("bench fleets", "unknown benchmark 'fle
 TEST(Cli, BadList) { expect_bad("bench envs env=bandit env.probs=[0.9,x]", "bad value for env.probs"); }
 TEST(Cli, ProbabilityOutOfRange) { expect_bad("bench envs env=bandit env.probs=[0.9,1.5]", "bad value for env.probs"); }
 TEST(Cli, ArmsContradictProbs) { expect_bad("bench envs env=bandit env.arms=3 env.probs=[0.9,0.8]", "env.arms=3"); }
-TEST(Cli, TooManyEnvsForOneBatch) { expect_bad("bench envs envs=1073741824 runs=1048576", "at most 2^31-1"); }
+TEST(Cli, TooManyEnvsForOneBatch) { expect_bad("train envs=1073741824 runs=1048576", "at most 2^31-1"); }
 TEST(Cli, RequestThatCannotFitInMemory) {
     // 2^30 cartpole envs need > 60 GiB; this machine (and CI's) has far less free
     expect_bad("bench envs env=cartpole backend=cpu max_envs=1073741824 seconds=0.01", "GiB", "envs=1073741824");
+}
+
+// ---- the key table: help, keys a command does not use, contradictions (issue 11) ----------------
+
+TEST(Cli, HelpGroupsTheKeysByCommandAndRefusesAnUnknownTopic) {
+    CliResult r = run_qfleet("help keys");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("used by every command:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("used by solve:\n  policy "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("used by sweep:\n  trials "), std::string::npos) << r.out;
+    // one command's keys: what solve reads, and nothing that only the learner reads
+    CliResult s = run_qfleet("help solve");
+    ASSERT_EQ(s.code, 0) << s.out;
+    for (const char *key : {"gamma", "alpha", "policy", "seeds", "env"})
+        EXPECT_NE(s.out.find(std::string("\n  ") + key + " "), std::string::npos) << key << "\n" << s.out;
+    for (const char *key : {"lr", "hidden", "batch", "explore", "steps"})
+        EXPECT_EQ(s.out.find(std::string("\n  ") + key + " "), std::string::npos) << key << "\n" << s.out;
+    EXPECT_EQ(run_qfleet("help bench envs").code, 0);
+    expect_bad("help frobnicate", "unknown topic 'frobnicate'", "help COMMAND");
+    expect_bad("help keys frobnicate", "unknown topic 'frobnicate'");
+    expect_bad("help train extra", "unknown topic");
+}
+
+TEST(Cli, AKeyTheCommandDoesNotUseIsRefused) {
+    expect_bad("solve lr=5", "the key lr is not used by `qfleet solve`", "train, sweep, compare");
+    expect_bad("solve env=chain hidden=[8]", "the key hidden is not used by `qfleet solve`");
+    expect_bad("bench envs envs=4096", "the key envs is not used by `qfleet bench envs`");
+    expect_bad("bench train steps=100", "the key steps is not used by `qfleet bench train`");
+    expect_bad("bench explore explore=rnd", "the key explore is not used by `qfleet bench explore`");
+    expect_bad("bandits lr=0.1", "the key lr is not used by `qfleet bandits`");
+    expect_bad("train episodes=10", "the key episodes is not used by `qfleet train`", "compare");
+    expect_bad("train policy=1", "the key policy is not used by `qfleet train`", "solve");
+    expect_bad("sweep profile=5 --dry-run", "the key profile is not used by `qfleet sweep`");
+    expect_bad("compare steps=100", "the key steps is not used by `qfleet compare`");
+    expect_bad("steps=100", "the key steps is not used by `qfleet compare`");  // the main job is compare
+    expect_bad("compare runs=4", "the key runs is not used by `qfleet compare`");
+}
+
+TEST(Cli, ContradictoryKeysAreRefusedWithWhatToChange) {
+    // Boltzmann at temperature 0 would act greedily: refused, whether alpha=0 is given or the default
+    expect_bad("train explore=boltzmann", "explore=boltzmann samples actions at temperature alpha",
+               "give alpha > 0");
+    expect_bad("train explore=boltzmann alpha=0", "alpha=0 is a hard max", "explore=epsilon");
+    // double-Q chooses a' by argmax: the soft target has none
+    expect_bad("train double_q=1 alpha=0.5", "double_q=1", "set double_q=0, or alpha=0");
+    // index observations need a discrete env
+    expect_bad("train env=cartpole obs=index", "obs=index needs a discrete environment", "obs=dense");
+    expect_bad("train env=mountain_car obs=index", "env=mountain_car has continuous observations");
+    expect_bad("train obs=none", "obs=none writes no observations");
+    // settings of a strategy no run uses
+    expect_bad("train heads=4", "heads is a setting of explore=bootstrap", "explore=epsilon");
+    expect_bad("train explore=rnd prior_scale=1", "prior_scale is a setting of explore=bootstrap");
+    expect_bad("train mask_p=0.5", "mask_p is a setting of explore=bootstrap");
+    expect_bad("train act=ucb", "act is a setting of explore=bootstrap");
+    expect_bad("train explore=bootstrap ucb_c=2", "ucb_c weights the ensemble's std", "set act=ucb");
+    expect_bad("train explore=bootstrap eps_start=0.5", "eps_start sets epsilon-greedy acting", "explore=bootstrap");
+    expect_bad("train explore=boltzmann alpha=0.1 eps_steps=10", "eps_steps sets epsilon-greedy acting");
+    expect_bad("train beta=0.5", "beta weighs the intrinsic reward, but no run has one", "bonus=rnd");
+    expect_bad("train rnd_width=8", "rnd_width is a setting of the RND bonus", "explore=rnd");
+    expect_bad("train explore=count rnd_dim=8", "rnd_dim is a setting of the RND bonus");
+    expect_bad("train count=simhash", "count is a setting of the count bonus", "explore=count");
+    expect_bad("train explore=rnd count_act=0", "count_act is a setting of the count bonus");
+    expect_bad("train explore=count count=exact simhash_bits=8", "simhash_bits is a setting of SimHash",
+               "count=simhash");
+    expect_bad("train explore=rnd bonus=none", "explore=rnd with bonus=none is plain epsilon-greedy");
+    expect_bad("compare explorers=epsilon,count bonus=none", "explore=count with bonus=none is plain epsilon-greedy");
+    expect_bad("train tau=0.5 target_every=10", "target_every counts the updates between copies", "tau=1");
+    expect_bad("train loss=squared huber=2", "huber is the threshold of the Huber loss", "loss=huber");
+    expect_bad("train steps=100 envs=4 learning_starts=400", "learning_starts=400: a run collects steps*envs = 400",
+               "never learn");
+    expect_bad("bandits strategies=ucb1,thompson bandit_eps=0.2", "bandit_eps is the epsilon of the strategy");
+    expect_bad("bandits strategies=ucb1 bandit_temp=0.2", "bandit_temp is the temperature of the strategy");
+    // compare judges each key against every strategy it runs
+    expect_bad("compare explorers=epsilon,count heads=2", "heads is a setting of explore=bootstrap",
+               "explorers=epsilon,count");
+    expect_bad("compare explorers=boltzmann alpha=0", "explore=boltzmann samples actions at temperature alpha");
+    expect_bad("compare explorers=bootstrap,boltzmann eps_end=0.2", "eps_end sets epsilon-greedy acting");
+}
+
+TEST(Cli, KeysWithTheirDefaultsNeverTriggerARefusal) {
+    // every strategy with nothing but what it needs: the defaults of the other strategies' keys (heads,
+    // rnd_width, beta, eps_*, ...) are there in every configuration and must not count as given
+    for (const char *words : {"explore=epsilon", "explore=boltzmann alpha=0.1", "explore=bootstrap", "explore=rnd",
+                              "explore=count", "explore=bootstrap act=ucb ucb_c=2 heads=3 prior_scale=1 mask_p=0.5",
+                              "explore=rnd bonus=count beta=0.2", "double_q=1 alpha=0", "tau=0.5 lr=0.01",
+                              "env=cartpole obs=dense", "env=chain obs=index"}) {
+        qf_config cfg;
+        qf_config_default(&cfg);
+        char buf[256], msg[1024];
+        snprintf(buf, sizeof buf, "%s", words);
+        char *argv[16];
+        int argc = 0;
+        for (char *save = nullptr, *t = strtok_r(buf, " ", &save); t; t = strtok_r(nullptr, " ", &save)) argv[argc++] = t;
+        ASSERT_EQ(qf_config_parse(&cfg, argc, argv, msg, sizeof msg), 0) << words << ": " << msg;
+        for (unsigned cmd : {(unsigned)QF_CMD_TRAIN, (unsigned)QF_CMD_SWEEP})
+            EXPECT_EQ(qf_config_check(&cfg, cmd, msg, sizeof msg), 0) << words << ": " << msg;
+    }
+    // the main job and the benchmarks with their defaults
+    qf_config cfg;
+    qf_config_default(&cfg);
+    char msg[1024];
+    for (unsigned cmd = 1; cmd < QF_CMD_ALL; cmd <<= 1) EXPECT_EQ(qf_config_check(&cfg, cmd, msg, sizeof msg), 0) << msg;
+}
+
+TEST(Cli, EmptyListItemsAreRefused) {
+    expect_bad("train hidden=[64,,64]", "bad value for hidden: '[64,,64]' has an empty item");
+    expect_bad("train hidden=[64,]", "has an empty item");
+    expect_bad("train hidden=[,64]", "has an empty item");
+    expect_bad("bandits env.probs=[0.5,,0.5]", "bad value for env.probs: '[0.5,,0.5]' has an empty item");
+    expect_bad("bench envs env=bandit env.probs=[0.5,]", "has an empty item");
+    expect_bad("compare explorers=epsilon,,bootstrap", "bad value for explorers: 'epsilon,,bootstrap' has an empty item");
+    expect_bad("compare sizes=8,,12", "bad value for sizes: '8,,12' has an empty item");
+    expect_bad("compare sizes=8,", "has an empty item");
+    expect_bad("bandits strategies=ucb1,,thompson", "has an empty item");
+    expect_bad("sweep lr=0.1,,0.2 --dry-run", "lr: '0.1,,0.2' has an empty value");
+    expect_bad("sweep lr=0.1, --dry-run", "has an empty value");
+    expect_bad("sweep 'lr=choice(0.1,,0.2)' --dry-run", "has an empty value");
+}
+
+TEST(Cli, LongPathsAndListsAreTakenWhole) {
+    // a results folder of 1500 characters (components of 99): taken whole, nothing cut at 95 or 511
+    std::string dir = "/tmp/qfleet_cli_long_" + std::to_string(getpid());
+    const std::string top = dir;
+    for (int i = 0; i < 15; i++) dir += "/" + std::string(99, 'a' + i);
+    CliResult r = run_qfleet("train backend=cpu steps=2 out=" + dir);
+    ASSERT_EQ(r.code, 0) << r.out.substr(0, 400);
+    FILE *f = fopen((dir + "/config.txt").c_str(), "r");
+    EXPECT_NE(f, nullptr) << "config.txt under the long folder";
+    if (f) fclose(f);
+    // the same folder as a sweep value (was: at most 95 characters)
+    r = run_qfleet("sweep backend=cpu steps=2 --quiet lr=0.001,0.002 out=" + dir + "/s");
+    EXPECT_EQ(r.code, 0) << r.out.substr(0, 400);
+    // a longer path than the system accepts is refused, with what the limit is
+    expect_bad("train out=/" + std::string(4200, 'x'), "bad value for out: 4201 characters", "at most 4095");
+    // sizes: more than the old 16, fewer than the limit; explorers may name every strategy
+    expect_bad("compare sizes=" + [] {
+        std::string s;
+        for (int i = 1; i <= 65; i++) s += (i > 1 ? "," : "") + std::to_string(i);
+        return s;
+    }(), "bad value for sizes: at most 64 items");
+    std::system(("rm -rf " + top).c_str());
+}
+
+TEST(Cli, ADirectoryGivenAsConfigurationFileGetsAClearLine) {
+    const std::string dir = "/tmp/qfleet_cli_dir_" + std::to_string(getpid()) + ".yaml";
+    mkdir(dir.c_str(), 0755);
+    expect_bad("train " + dir, dir + " is a directory, not a YAML file");
+    expect_bad("sweep /tmp --dry-run", "/tmp is a directory");
+    rmdir(dir.c_str());
 }
 
 TEST(Cli, ForcedCudaWithoutGpuFailsCleanly) {

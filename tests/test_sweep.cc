@@ -134,6 +134,92 @@ TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
     expect_cli("sweep lr=0.1,zzz --dry-run", 2, "bad value for lr: 'zzz'");
 }
 
+// Issue 11: a key is named once per file at any depth (also twice on one line), a list item is
+// never empty, a value is never cut, and a directory is not a file.
+TEST(Config, RepeatedKeysEmptyItemsAndLongValuesInFiles) {
+    struct Case {
+        std::string text, needle;
+    } cases[] = {
+        {"env: {name: chain, size: 3, size: 4}\n", ":1: env: key size given twice (first at line 1)"},
+        {"env:\n  name: chain\n  size: 3\n  size: 4\n", ":4: env: key size given twice (first at line 3)"},
+        {"{lr: 0.1, lr: 0.2}\n", ":1: key lr given twice (first at line 1)"},
+        {"env: {name: chain, size: 3}\nenv.size: 5\n", ":2: key env.size given twice (first at line 1)"},
+        {"lr: {grid: [0.1, 0.2], uniform: [0.1, 0.2]}\n", ":1: key lr given twice"},
+        {"env: chain\nenv: {name: deep_sea}\n", ":2: key env given twice (first at line 1)"},
+        {"hidden: [64, \"\", 64]\n", ":1: hidden: a list item is empty"},
+        {"env: bandit\nenv.probs: [0.5, '', 0.5]\n", ":2: env.probs: a list item is empty"},
+        {"lr: {grid: [0.1, '']}\n", ":1: lr: a list item is empty"},
+    };
+    int i = 0;
+    for (const Case &c : cases) {
+        const std::string y = write_file("rep" + std::to_string(i++) + ".yaml", c.text);
+        expect_cli("sweep " + y + " backend=cpu steps=5 --dry-run", 2, c.needle);
+        std::remove(y.c_str());
+    }
+    // a value of 1500 characters (a results folder) is taken whole from a file (was: cut at 999)
+    std::string dir = tmp_path("long");
+    const std::string top = dir;
+    for (int k = 0; k < 15; k++) dir += "/" + std::string(99, 'a' + k);
+    const std::string y = write_file("long.yaml", "out: " + dir + "\nsteps: 2\n");
+    CliResult r = run_qfleet("train " + y + " backend=cpu");
+    ASSERT_EQ(r.code, 0) << r.out.substr(0, 300);
+    EXPECT_EQ(config_of(dir)["out"], dir);
+    std::system(("rm -rf " + top + " " + y).c_str());
+}
+
+// The README's example: a word on the command line replaces the file's axis (was: "bad value for
+// alpha: '0,0.5,2,5'"); and `train` says a file's axis belongs to sweep when not overridden.
+TEST(Config, ACommandLineWordOverridesTheFilesAxis) {
+    const std::string d = tmp_path("override");
+    CliResult r = run_qfleet("train " + std::string(QFLEET_SOURCE_DIR) +
+                             "/examples/cartpole_temperature.yaml alpha=1 steps=40 log_every=20 backend=cpu out=" + d);
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto c = config_of(d);
+    EXPECT_EQ(c["alpha"], "1");
+    EXPECT_EQ(c["env"], "cartpole");
+    EXPECT_EQ(c["steps"], "40");
+    EXPECT_EQ(c["seeds"], "4") << "the file's other keys stay";
+    std::system(("rm -rf " + d).c_str());
+    expect_cli("train " + std::string(QFLEET_SOURCE_DIR) + "/examples/cartpole_temperature.yaml steps=40", 2,
+               "bad value for alpha: '0,0.5,2,5' (allowed: a number in [0, 1e+06]); a list of values is a sweep axis");
+}
+
+// Contradictions are judged per point: an axis value may be fine with one value of another axis
+// and not with the next, and a base that needs an axis to be complete is fine.
+TEST(Sweep, ContradictionsAreJudgedPerPoint) {
+    expect_cli("sweep backend=cpu steps=5 explore=epsilon,boltzmann alpha=0,0.5 --dry-run", 2,
+               "sweep point 2 (explore=boltzmann alpha=0): explore=boltzmann samples actions");
+    CliResult a = run_qfleet("sweep backend=cpu steps=5 explore=epsilon,boltzmann alpha=0.1,0.5 --dry-run");
+    EXPECT_EQ(a.code, 0) << a.out;
+    CliResult b = run_qfleet("sweep backend=cpu steps=5 explore=boltzmann alpha=0.1,0.5 --dry-run");
+    EXPECT_EQ(b.code, 0) << b.out;
+    // a key that some points ignore is fine when another point uses it; refused when none does
+    CliResult c = run_qfleet("sweep backend=cpu steps=5 explore=epsilon,bootstrap heads=2,4 --dry-run");
+    EXPECT_EQ(c.code, 0) << c.out;
+    expect_cli("sweep backend=cpu steps=5 explore=epsilon,rnd heads=2,4 --dry-run", 2,
+               "heads is a setting of explore=bootstrap, which no run uses (explore=epsilon): remove heads, or use "
+               "explore=bootstrap (in every point of the sweep)");
+    CliResult d = run_qfleet("sweep backend=cpu steps=5 tau=0.5,1 target_every=10 --dry-run");
+    EXPECT_EQ(d.code, 0) << d.out;
+    expect_cli("sweep backend=cpu steps=5 'lr=uniform(0.001,0.01)' tau=0.5,0.8 target_every=10 --dry-run", 2,
+               "target_every counts the updates");
+}
+
+// Grid values and lists of any length (was: at most 95 characters per value).
+TEST(Sweep, LongGridValuesAreTakenWhole) {
+    std::string p1 = "[", p2 = "[";
+    for (int k = 0; k < 30; k++) {
+        p1 += (k ? "," : "") + std::string("0.123456");
+        p2 += (k ? "," : "") + std::string("0.654321");
+    }
+    p1 += "]";
+    p2 += "]";
+    ASSERT_GT(p1.size(), 200u);
+    CliResult r = run_qfleet("sweep backend=cpu env=bandit steps=5 hidden=[4] env.probs=" + p1 + "," + p2 + " --dry-run");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("2 points x 1 seeds = 2 runs"), std::string::npos) << r.out;
+}
+
 TEST(Sweep, DryRunExpandsGridsPacksShapesAndKeepsBracketedListsWhole) {
     CliResult a = run_qfleet("sweep backend=cpu env=deep_sea env.size=5 hidden=[] lr=0.001,0.01 "
                              "explore=epsilon,bootstrap,count seeds=2 steps=100 --dry-run");

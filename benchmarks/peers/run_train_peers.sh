@@ -73,7 +73,7 @@ qfleet_train() {
   shift
   t0=$(date +%s.%N)
   if ! "$qfleet" train backend="${QFLEET_BACKEND:-cpu}" "${q_env[@]}" runs="$runs" steps="$steps" hidden="$hidden" batch=128 buffer=10000 \
-    learning_starts=2048 tau=0.01 double_q=1 lr=0.0003 eps_steps=$((steps / 10)) log_every="$steps" \
+    learning_starts=2048 tau=0.01 double_q=1 lr=0.0003 log_every="$steps" \
     out="$tmp/out" "$@" >"$tmp/qlog" 2>&1; then
     echo "qfleet train failed:" >&2
     tail -5 "$tmp/qlog" >&2
@@ -96,7 +96,7 @@ for runs in $runs_list; do
   : >"$tmp/p"
   : >"$tmp/b"
   for rep in $(seq "$repeats"); do
-    qfleet_train "$runs" >>"$tmp/q"
+    qfleet_train "$runs" eps_steps=$((steps / 10)) >>"$tmp/q"  # (bootstrap acts without epsilon: no eps_steps)
     [ "$boot" = 1 ] && qfleet_train "$runs" explore=bootstrap >>"$tmp/b"
     jax_peer rejax_dqn.py "$runs" >>"$tmp/r"
     jax_peer purejaxrl_dqn.py "$runs" >>"$tmp/p"

@@ -2,7 +2,8 @@
  * whitespace-separated key=value words (qf_config_parse, the sweep's word collection) and as a YAML
  * file (libyaml through qf_words_load_yaml_buffer, then qf_config_from_words). Any input must give
  * a configuration or an error message, never a crash, a hang or undefined behaviour (built with
- * ASan and UBSan). Run: scripts/fuzz.sh SECONDS. */
+ * ASan and UBSan); a configuration that parses also goes through the checks across keys and of keys
+ * against every command. Run: scripts/fuzz.sh SECONDS. */
 #define _POSIX_C_SOURCE 200809L
 #include <stddef.h>
 #include <stdint.h>
@@ -29,7 +30,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qf_config cfg;
     qf_config_default(&cfg);
     char msg[1024];
-    if (qf_config_parse(&cfg, n, words, msg, sizeof msg) != 0 && msg[0] == 0) abort(); /* an error says why */
+    msg[0] = 0;
+    if (qf_config_parse(&cfg, n, words, msg, sizeof msg) != 0) {
+        if (msg[0] == 0) abort(); /* an error says why */
+    } else {
+        /* the checks across keys and of keys against each command: an answer, and a reason when no */
+        for (unsigned cmd = 1; cmd < QF_CMD_ALL; cmd <<= 1) {
+            msg[0] = 0;
+            if (qf_config_check(&cfg, cmd, msg, sizeof msg) != 0 && msg[0] == 0) abort();
+            for (int i = 0; i < n; i++) {
+                msg[0] = 0;
+                if (qf_config_key_for_command(words[i], cmd, msg, sizeof msg) != 0 && msg[0] == 0) abort();
+            }
+        }
+    }
     qf_words ws;
     memset(&ws, 0, sizeof ws);
     if (qf_words_collect(&ws, n, words, msg, sizeof msg) == 0) {
