@@ -181,6 +181,12 @@ static const key_spec keys[] = {
     INTS("sizes", sizes, n_sizes, "8,12,16", 1, 4096, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL,
          "DeepSea sizes N, e.g. 8,12,16"),
     INT("episodes", episodes, "2000", 1, 1e9, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "episodes per run and size"),
+    FLT("solved_threshold", solved_threshold, "0.9", 0, 1, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, NULL,
+        "deep_sea: a run is solved at the first episode with bad episodes / episodes < this (0.9: bsuite 0.3.6's "
+        "analysis)"),
+    FLT("converge_return", converge_return, "0.95", -1e9, 1e9, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, NULL,
+        "deep_sea: a run has converged at its first episode with return >= this (0.95: the bootstrapped-DQN "
+        "scaling study's criterion, Knyazhitskiy 2025)"),
     INT("trials", trials, "10", 1, 1000000, QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
         "points drawn for random-search axes (uniform, loguniform, choice)"),
     FLT("checkpoint_seconds", checkpoint_seconds, "60", 0, 1e9, QF_CMD_SWEEP, QF_SCOPE_FREE, NULL,
@@ -338,6 +344,8 @@ static void format_env_param(const qf_config *cfg, const qf_param_spec *ps, char
         if (used < len) snprintf(out + used, len - used, "]");
     } else if (ps->type == QF_P_FLOAT) {
         format_number(out, len, qf_env_param_get(ps, &cfg->env_params), 1);
+    } else if (ps->type == QF_P_CHOICE) {
+        qf_env_param_format(ps, &cfg->env_params, out, len); /* the name */
     } else {
         snprintf(out, len, "%lld", (long long)qf_env_param_get(ps, &cfg->env_params));
     }
@@ -588,6 +596,17 @@ static int set_env_param(qf_config *cfg, const char *name, const char *val, char
         return -1;
     }
     char *dst = (char *)&cfg->env_params + ps->offset;
+    if (ps->type == QF_P_CHOICE) {
+        const int32_t idx = qf_env_choice_find(ps, val);
+        if (idx < 0) {
+            char names[128];
+            qf_env_choice_names(ps, names, sizeof names);
+            snprintf(msg, n, "bad value for env.%s: '%s' (allowed: %s)", name, val, names);
+            return -1;
+        }
+        memcpy(dst, &idx, sizeof idx);
+        return 0;
+    }
     if (ps->type == QF_P_LIST) {
         float vals[QF_MAX_ARMS];
         int count = 0, empty = 0;
@@ -685,6 +704,10 @@ int qf_config_parse(qf_config *cfg, int argc, char **argv, char *msg, size_t n) 
         snprintf(msg, n, "env.arms=%d contradicts env.probs, which gives %d means", cfg->env_params.bandit.arms,
                  cfg->env_params.bandit.n_probs);
         return -1;
+    }
+    if (cfg->env == QF_ENV_DEEP_SEA) {
+        cfg->env_params.deep_sea.solved_threshold = cfg->solved_threshold;
+        cfg->env_params.deep_sea.converge_return = cfg->converge_return;
     }
     char why[256];
     if (qf_env_params_check(cfg->env, &cfg->env_params, why, sizeof why)) {

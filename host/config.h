@@ -79,6 +79,8 @@ typedef struct qf_config {
     int32_t sizes[QF_MAX_LIST];      /* compare: DeepSea sizes */
     int32_t n_sizes;
     int64_t episodes;     /* compare: episodes per run and size */
+    double solved_threshold; /* deep_sea: solved when bad episodes / episodes < this (bsuite: 0.9) */
+    double converge_return;  /* deep_sea: converged at the first episode with return >= this (0.95) */
     int64_t trials;       /* sweep: draws of the random-search axes */
     double checkpoint_seconds; /* sweep: seconds between checkpoints (0: none) */
     double bandit_eps, bandit_temp;

@@ -259,8 +259,9 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->len_sum_host = (int32_t *)calloc(N, sizeof(int32_t));
     f->ft_host = (uint32_t *)calloc(N, sizeof(uint32_t));
     f->solved_host = (uint32_t *)calloc(N, sizeof(uint32_t));
+    f->conv_host = (uint32_t *)calloc(N, sizeof(uint32_t));
     f->cnt_host = ct->mode == QF_COUNT_EXACT ? (uint32_t *)calloc((size_t)f->R * (size_t)ct->S, sizeof(uint32_t)) : NULL;
-    if ((ct->mode == QF_COUNT_EXACT && !f->cnt_host) || !f->ft_host || !f->solved_host) FAIL("out of host memory");
+    if ((ct->mode == QF_COUNT_EXACT && !f->cnt_host) || !f->ft_host || !f->solved_host || !f->conv_host) FAIL("out of host memory");
     if (!f->hp_host || !f->keys_host || !f->diverged_at || !f->regret || !f->episodes || !f->ep_prev ||
         !f->ep_host || !f->ret_sum_host || !f->len_sum_host)
         FAIL("out of host memory");
@@ -331,6 +332,7 @@ void qf_fleet_destroy(qf_fleet *f) {
     free(f->len_sum_host);
     free(f->ft_host);
     free(f->solved_host);
+    free(f->conv_host);
     free(f->cnt_host);
     memset(f, 0, sizeof *f);
 }
@@ -434,6 +436,7 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
              b->download(b, lq + 3 * G, f->imean, sizeof(float) * (size_t)f->R) == QF_OK &&
              b->download(b, f->ft_host, f->env.batch.first_treasure, sizeof(uint32_t) * N) == QF_OK &&
              b->download(b, f->solved_host, f->env.batch.solved_at, sizeof(uint32_t) * N) == QF_OK &&
+             b->download(b, f->conv_host, f->env.batch.converged_at, sizeof(uint32_t) * N) == QF_OK &&
              (!f->cnt_host || b->download(b, f->cnt_host, f->counts.cnt,
                                           sizeof(uint32_t) * (size_t)f->R * (size_t)f->counts.S) == QF_OK) &&
              b->fill0(b, f->env.batch.ret_sum, sizeof(float) * N) == QF_OK &&
@@ -442,7 +445,7 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
         const double t_now = now_s();
         const double sps = (double)(f->t - f->last_log_step) * (double)N / (t_now - f->last_log_time + 1e-12);
         for (int32_t r = 0; r < f->R; r++) {
-            int64_t neps = 0, ft = 0, sv = 0;
+            int64_t neps = 0, ft = 0, sv = 0, cv = 0;
             double ret = 0.0, len = 0.0;
             for (int32_t e = 0; e < f->E; e++) {
                 const size_t i = (size_t)r * f->E + e;
@@ -450,7 +453,9 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
                 const int64_t fte = f->ft_host[i] ? ((int64_t)f->ft_host[i] - 1) * f->E + 1 : 0;
                 const int64_t sve = f->solved_host[i] ? ((int64_t)f->solved_host[i] - 1) * f->E + 1 : 0;
                 if (fte && (!ft || fte < ft)) ft = fte;
+                const int64_t cve = f->conv_host[i] ? ((int64_t)f->conv_host[i] - 1) * f->E + 1 : 0;
                 if (sve && (!sv || sve < sv)) sv = sve;
+                if (cve && (!cv || cve < cv)) cv = cve;
                 neps += (int64_t)(f->ep_host[i] - f->ep_prev[i]);
                 f->ep_prev[i] = f->ep_host[i];
                 ret += f->ret_sum_host[i];
@@ -475,6 +480,7 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
             pt->intrinsic = learned && f->hp_host[r].bonus != QF_BONUS_NONE ? lq[3 * G + r] : NAN;
             pt->first_treasure = ft;
             pt->solved_at = sv;
+            pt->converged_at = cv;
             pt->distinct = -1;
             if (f->cnt_host) {
                 int64_t d = 0;
