@@ -66,6 +66,7 @@ static const char *const bonus_names[] = {QF_BONUS_NAMES};
 static const char *const act_names[] = {QF_ACT_NAMES};
 static const char *const count_names[] = {QF_COUNT_NAMES};
 static const char *const loss_names[] = {QF_LOSS_NAMES};
+static const char *const head_batch_names[] = {QF_HEAD_BATCH_NAMES};
 static const char *const bandit_names[] = {QF_BANDIT_NAMES};
 
 /* Row makers: name, field, default, bounds or choices, commands, scope, check, doc. */
@@ -152,6 +153,9 @@ static const key_spec keys[] = {
         "intrinsic reward beta*bonus added to the reward (auto: rnd for explore=rnd, count for count, else none)"),
     INT_HP("heads", heads, n_heads, "10", 1, QF_MAX_HEADS, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
         "bootstrap: ensemble heads K"),
+    CHO("head_batch", head_batch, "shared", head_batch_names, 0, C_LEARN, QF_SCOPE_FLEET, check_bootstrap_key,
+        "bootstrap: one minibatch per run shared by its heads, or one per head (each head draws its own batch of "
+        "transitions, as in the bootstrapped-DQN scaling study)"),
     FLT_HP("prior_scale", prior_scale, prior_scale, "3", 0, 1e6, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
         "bootstrap: scale of each head's fixed random prior network (0: no prior)"),
     FLT_HP("mask_p", mask_p, mask_p, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
@@ -196,6 +200,9 @@ static const key_spec keys[] = {
     FLT("bandit_temp", bandit_temp, "0.1", 1e-6, 1e6, QF_CMD_BANDITS, QF_SCOPE_ONCE, check_bandit_temp,
         "temperature of Boltzmann over empirical means"),
     FLT_HP("lr", lr, lr, "0.001", 1e-8, 10, C_LEARN, QF_SCOPE_RUN, NULL, "Adam learning rate"),
+    FLT_HP("weight_decay", weight_decay, weight_decay, "0", 0, 10, C_LEARN, QF_SCOPE_RUN, NULL,
+        "AdamW's decoupled weight decay: each update first multiplies the parameters by 1 - lr * weight_decay "
+        "(Q-networks and RND's predictor)"),
     {"hidden", K_WIDTHS, OFF(hidden), QF_MAX_HIDDEN, 0, "[64,64]", 1, 65536, NULL, 0, 0, C_LEARN, QF_SCOPE_FLEET,
      NULL, "hidden layer widths of the Q-network, e.g. [64,64]; [] = linear (a table with obs=index)" NOHP},
     INT("batch", batch, "128", 1, 65536, C_LEARN, QF_SCOPE_FLEET, NULL, "transitions per update per run (B)"),

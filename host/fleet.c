@@ -42,6 +42,7 @@ static size_t carve(qf_fleet *f, char *base) {
     const size_t D = (size_t)f->D, A = (size_t)f->A, G = R * (size_t)f->net.K;
     const size_t P = (size_t)f->net.P, H = (size_t)f->net.H;
     const size_t M = E > B ? E : B;
+    const size_t SR = (size_t)f->sample.R; /* sampled rows: runs, or runs x heads (per-head batches) */
     size_t off = 0;
 #define TAKE(ptr, type, count)                                                                     \
     do {                                                                                           \
@@ -63,15 +64,15 @@ static size_t carve(qf_fleet *f, char *base) {
         TAKE(f->next_idx, int32_t, R * E);
         TAKE(f->replay.idx, int32_t, R * C);
         TAKE(f->replay.next_idx, int32_t, R * C);
-        TAKE(f->sample.idx, int32_t, R * B);
-        TAKE(f->sample.next_idx, int32_t, R * B);
+        TAKE(f->sample.idx, int32_t, SR * B);
+        TAKE(f->sample.next_idx, int32_t, SR * B);
     } else {
         TAKE(f->obs, float, R * E * D);
         TAKE(f->next_obs, float, R * E * D);
         TAKE(f->replay.obs, float, R * C * D);
         TAKE(f->replay.next_obs, float, R * C * D);
-        TAKE(f->sample.obs, float, R * B * D);
-        TAKE(f->sample.next_obs, float, R * B * D);
+        TAKE(f->sample.obs, float, SR * B * D);
+        TAKE(f->sample.next_obs, float, SR * B * D);
     }
     TAKE(f->actions, int32_t, R * E);
     TAKE(f->q_act, float, G * E * A);
@@ -79,9 +80,9 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->replay.action, int32_t, R * C);
     TAKE(f->replay.reward, float, R * C);
     TAKE(f->replay.terminal, uint8_t, R * C);
-    TAKE(f->sample.action, int32_t, R * B);
-    TAKE(f->sample.reward, float, R * B);
-    TAKE(f->sample.terminal, uint8_t, R * B);
+    TAKE(f->sample.action, int32_t, SR * B);
+    TAKE(f->sample.reward, float, SR * B);
+    TAKE(f->sample.terminal, uint8_t, SR * B);
     TAKE(f->q, float, G * B * A);
     TAKE(f->qt, float, G * B * A);
     TAKE(f->qo, float, G * B * A);
@@ -93,8 +94,8 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->gnorm, float, G);
     TAKE(f->replay.mask, uint32_t, R * C);
     TAKE(f->replay.intr, float, R * C);
-    TAKE(f->sample.mask, uint32_t, R * B);
-    TAKE(f->sample.intr, float, R * B);
+    TAKE(f->sample.mask, uint32_t, SR * B);
+    TAKE(f->sample.intr, float, SR * B);
     TAKE(f->heads, int32_t, R * E);
     TAKE(f->intr_env, float, R * E);
     TAKE(f->imean, float, R);
@@ -215,6 +216,13 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     for (int i = 0; i < cfg->n_hidden; i++) n->w[i + 1] = (int32_t)cfg->hidden[i];
     n->w[n->L] = f->A;
     qf_net_layout(n);
+    /* head_batch=separate: each head draws its own minibatch (sample rows [R*K][B]); the learner's
+     * calls then read inputs per network (learn_net), acting still reads each run's observations */
+    const int separate = cfg->head_batch == QF_HEAD_BATCH_SEPARATE && K > 1;
+    if (separate && f->has_rnd)
+        FAIL("head_batch=separate with an RND bonus in a fleet of %d heads is not built (RND's predictor and "
+             "its input statistics learn from one batch per run; allowed: head_batch=shared)", K);
+    f->sample.R = separate ? f->R * K : f->R;
     if (f->has_rnd) {
         qf_net *rn = &f->rnd.net;
         rn->R = f->R;
@@ -242,7 +250,6 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->replay.C = f->C;
     f->replay.D = f->D;
     f->replay.embed = f->embed;
-    f->sample.R = f->R;
     f->sample.C = f->B;
     f->sample.D = f->D;
     f->sample.embed = f->embed;
@@ -280,6 +287,8 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     const int up = b->upload(b, f->active, active, sizeof(int32_t) * 2 * (size_t)f->R);
     free(active);
     n->active = f->active;
+    f->learn_net = *n;
+    f->learn_net.x_per_net = f->sample.R > f->R;
     f->rnd.net.active = f->active + f->R; /* runs without RND skip its networks */
     if (up != QF_OK || b->upload(b, f->hp, f->hp_host, sizeof(qf_run_hp) * (size_t)f->R) != QF_OK ||
         b->upload(b, f->keys, f->keys_host, sizeof(uint32_t) * 2 * (size_t)f->R) != QF_OK ||
@@ -339,13 +348,13 @@ void qf_fleet_destroy(qf_fleet *f) {
 
 /* Q(s, .) of every network for M inputs, with the run's prior added (randomized priors).
  * reuse_prior: qp already holds the prior's outputs for these inputs (the previous call's x). */
-static int q_forward(qf_fleet *f, const float *params, int32_t M, const float *x, const int32_t *xi,
-                     float *acts, float *q, float *scratch_acts, int reuse_prior) {
+static int q_forward(qf_fleet *f, const qf_net *n, const float *params, int32_t M, const float *x,
+                     const int32_t *xi, float *acts, float *q, float *scratch_acts, int reuse_prior) {
     qf_backend *b = f->b;
-    if (b->net_forward(b, &f->net, params, M, x, xi, acts, q) != QF_OK) return QF_ERR;
+    if (b->net_forward(b, n, params, M, x, xi, acts, q) != QF_OK) return QF_ERR;
     if (!f->has_prior) return QF_OK;
-    return (reuse_prior || b->net_forward(b, &f->net, f->prior, M, x, xi, scratch_acts, f->qp) == QF_OK) &&
-                   b->add_prior(b, &f->net, f->hp, M, q, f->qp) == QF_OK
+    return (reuse_prior || b->net_forward(b, n, f->prior, M, x, xi, scratch_acts, f->qp) == QF_OK) &&
+                   b->add_prior(b, n, f->hp, M, q, f->qp) == QF_OK
                ? QF_OK
                : QF_ERR;
 }
@@ -369,7 +378,7 @@ static int rnd_forward(qf_fleet *f, int32_t M, const float *x, const int32_t *xi
 /* One learner update of every run. */
 static int learn_once(qf_fleet *f, int64_t stored) {
     qf_backend *b = f->b;
-    const qf_net *n = &f->net;
+    const qf_net *n = &f->learn_net; /* with per-head batches, inputs per network */
     qf_sample *s = &f->sample;
     const int dq_on = f->cfg.double_q != 0;
     const int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
@@ -388,9 +397,9 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     }
     /* the operations in turn; the prior's outputs on s' serve the target and the double-Q values */
     if (fused == QF_DECLINED &&
-        (q_forward(f, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp, 0) != QF_OK ||
-         (dq_on && q_forward(f, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp, 1) != QF_OK) ||
-         q_forward(f, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp, 0) != QF_OK ||
+        (q_forward(f, n, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp, 0) != QF_OK ||
+         (dq_on && q_forward(f, n, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp, 1) != QF_OK) ||
+         q_forward(f, n, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp, 0) != QF_OK ||
          b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean, f->imean) != QF_OK ||
          b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
          b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK))
@@ -518,7 +527,7 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
         /* act: Q(s, .) of every env's network, then each run's strategy */
         QF_RANGE_PUSH("act");
         int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
-                 q_forward(f, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
+                 q_forward(f, &f->net, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
                  (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
                  b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK;
         QF_RANGE_POP();

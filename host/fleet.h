@@ -34,7 +34,9 @@ typedef struct qf_fleet {
     qf_config cfg;
     int32_t R, E, B, C, D, A;
     int embed;
-    qf_net net;
+    qf_net net;       /* the Q-networks as acting reads them (each run's inputs shared by its heads) */
+    qf_net learn_net; /* the same networks as the learner reads them: per-head inputs with
+                         head_batch=separate (x_per_net), else equal to net */
     qf_vecenv env;
     void *block;      /* the one learner allocation */
     size_t bytes;

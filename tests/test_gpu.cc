@@ -152,6 +152,7 @@ TEST(GpuLearn, InitForwardBackwardTdAdamAgree) {
             std::vector<qf_run_hp> hp(R, test_hp());
             hp[1].alpha = 0.0f;
             hp[2].loss = QF_LOSS_SQUARED;
+            hp[2].weight_decay = 0.7f;  // AdamW on the CUDA twin too
             DevBuf<qf_run_hp> dhp(b, hp);
             std::vector<int32_t> act(R * B);
             std::vector<float> rew = uniform(R * B, 5, -1, 1);

@@ -320,6 +320,9 @@ struct AdamRef {
             const double gj = scale * g[j];
             m[j] = b1 * m[j] + (1.0 - b1) * gj;
             v[j] = b2 * v[j] + (1.0 - b2) * gj * gj;
+            // AdamW (Loshchilov & Hutter 2019, as PyTorch's AdamW): decay first, outside the
+            // adaptive denominator; weight_decay = 0 is Adam
+            p[j] *= 1.0 - (double)h.lr * (double)h.weight_decay;
             p[j] -= (double)h.lr * (m[j] / c1) / (std::sqrt(v[j] / c2) + (double)h.adam_eps);
         }
         return norm;
@@ -387,6 +390,45 @@ TEST(Adam, MatchesDoubleReferenceOverTenSteps) {
             }
         }
     }
+}
+
+// AdamW: the same ten-step double reference with a decoupled weight decay (0.5 and 2 per unit of
+// lr), and with a zero gradient the update is the decay alone, p (1 - lr wd), whatever the moments'
+// scale: the decay does not pass through Adam's denominator (Loshchilov & Hutter's point).
+TEST(Adam, WeightDecayIsDecoupledAsAdamW) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    AdamSetup s(2, 1, {3, 2});
+    std::vector<qf_run_hp> hp(2, default_hp());
+    hp[0].weight_decay = 0.5f;
+    hp[1].weight_decay = 2.0f;
+    hp[1].lr = 3e-2f;
+    std::mt19937 rng(22);
+    std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+    for (float &p : s.params) p = U(rng);
+    std::vector<AdamRef> ref;
+    for (int g = 0; g < s.G; g++) ref.emplace_back(&s.params[g * s.P], s.P);
+    for (int it = 0; it < 10; it++) {
+        for (float &gr : s.grads) gr = U(rng);
+        ASSERT_EQ(s.step(b, hp), QF_OK);
+        for (int g = 0; g < s.G; g++) {
+            ref[g].step(&s.grads[g * s.P], hp[g]);
+            // adam_tol, plus the rounding of the decay factor and of the decayed parameter
+            for (int64_t j = 0; j < s.P; j++)
+                EXPECT_NEAR(s.params[g * s.P + j], ref[g].p[j], adam_tol(it + 1, hp[g].lr, 2.0) + (it + 1) * 2 * kU)
+                    << "g=" << g << " step " << it << " param " << j;
+        }
+    }
+    // zero gradient on fresh moments: m = v = 0, so the Adam term is exactly 0 and p' = p * decay,
+    // decay = 1 - lr wd rounded to float once
+    AdamSetup z(2, 1, {3, 2});
+    for (float &p : z.params) p = U(rng);
+    const std::vector<float> before = z.params;
+    ASSERT_EQ(z.step(b, hp), QF_OK);
+    for (int g = 0; g < z.G; g++)
+        for (int64_t j = 0; j < z.P; j++)
+            EXPECT_EQ(z.params[g * z.P + j], before[g * z.P + j] * (1.0f - hp[g].lr * hp[g].weight_decay)) << "g=" << g;
 }
 
 // The CPU learner flushes denormals to zero inside its loops (learn_cpu.c: an x86 operation on a

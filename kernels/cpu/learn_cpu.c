@@ -63,7 +63,7 @@ static const float *layer_input(const qf_net *n, int l, int64_t g, int32_t M, co
                                 const float *acts_g, int64_t *ld) {
     if (l == 0) {
         *ld = n->w[0];
-        return n->embed ? NULL : x + (g / n->K) * (int64_t)M * n->w[0];
+        return n->embed ? NULL : x + qf_net_in(n, g) * (int64_t)M * n->w[0];
     }
     *ld = n->H;
     return acts_g + hidden_off(n, l - 1);
@@ -101,7 +101,7 @@ static void forward_net(const qf_net *net, const float *params, int64_t g, int32
         int64_t ldi;
         const float *in = layer_input(net, l, g, M, x, acts_g, &ldi);
         if (!in) { /* embedding: row gather of Wt_0 = the one-hot product */
-            const int32_t *s = xi + (g / net->K) * (int64_t)M;
+            const int32_t *s = xi + qf_net_in(net, g) * (int64_t)M;
             for (int32_t m = 0; m < M; m++) {
                 const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
                 memcpy(out + m * ldo, Wt + (int64_t)sm * out_w, sizeof(float) * (size_t)out_w);
@@ -164,7 +164,7 @@ static void backward_net(const qf_net *net, const float *params, int64_t g, int3
         float *dWt = dW + net->off_w[l], *db = dW + net->off_b[l];
         bias_grad(db, dy, lddy, M, out_w);
         if (!in) {
-            const int32_t *s = xi + (g / net->K) * (int64_t)M;
+            const int32_t *s = xi + qf_net_in(net, g) * (int64_t)M;
             for (int32_t m = 0; m < M; m++) {
                 const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
                 for (int32_t j = 0; j < out_w; j++) dWt[(int64_t)sm * out_w + j] += dy[m * lddy + j];
@@ -199,11 +199,11 @@ static int cpu_net_backward(qf_backend *b, const qf_net *net, const float *param
 static void td_net(const qf_net *net, const qf_run_hp *hp, int64_t g, int32_t B, const qf_sample *s,
                    const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
                    float *imean) {
-    const int64_t A = net->w[net->L], r = g / net->K, k = g % net->K;
+    const int64_t A = net->w[net->L], r = g / net->K, k = g % net->K, in = qf_net_in(net, g);
     const float beta = hp[r].beta;
     float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
     for (int32_t j = 0; j < B; j++) {
-        const int64_t row = (g * B + j) * A, t = r * B + j;
+        const int64_t row = (g * B + j) * A, t = in * B + j;
         const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
         lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s->action[t],
                           s->reward[t] + bonus, s->terminal[t], w, dq + row);
@@ -406,11 +406,13 @@ static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int6
      * two threads overlap better than one, so this goes parallel at a much smaller size than
      * QF_PAR_MIN_WORK; rows of D floats are copied inline (a memcpy call per row cost more) */
     const int64_t D = rp->D;
-#pragma omp parallel for schedule(static) if (rp->R > 1 && (int64_t)rp->R * B >= 2048)
-    for (int32_t r = 0; r < rp->R; r++)
+    const int32_t K = out->R / rp->R; /* 1: a batch per run; else one per head */
+#pragma omp parallel for schedule(static) if (out->R > 1 && (int64_t)out->R * B >= 2048)
+    for (int32_t row = 0; row < out->R; row++)
         for (int32_t j = 0; j < B; j++) {
-            const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, j, size);
-            const int64_t dst = (int64_t)r * B + j;
+            const int32_t r = row / K, k = row % K;
+            const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, k * B + j, size);
+            const int64_t dst = (int64_t)row * B + j;
             if (rp->embed) {
                 out->idx[dst] = rp->idx[src];
                 out->next_idx[dst] = rp->next_idx[src];

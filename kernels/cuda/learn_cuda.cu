@@ -40,7 +40,7 @@ __global__ void embed_kernel(qf_net n, int32_t M, const float *params, const int
     const int64_t G = (int64_t)n.R * n.K, total = G * M * w;
     GRID_FOR(i, total) {
         const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
-        int32_t s = xi[(g / n.K) * M + m];
+        int32_t s = xi[qf_net_in(&n, g) * M + m];
         s = s < 0 ? 0 : (s >= in_w ? in_w - 1 : s);
         const float *W = params + g * n.P;
         out[g * so + m * ldo + j] = W[n.off_w[0] + (int64_t)s * w + j] + W[n.off_b[0] + j];
@@ -69,7 +69,7 @@ __global__ void bias_grad_kernel(qf_net n, int l, int32_t M, const float *dy, in
             const float d = dy[g * sdy + m * lddy + j];
             acc += d;
             if (embed_layer) {
-                int32_t s = xi[(g / n.K) * M + m];
+                int32_t s = xi[qf_net_in(&n, g) * M + m];
                 s = s < 0 ? 0 : (s >= n.w[0] ? n.w[0] - 1 : s);
                 dW[n.off_w[0] + (int64_t)s * w + j] += d;
             }
@@ -90,11 +90,11 @@ __global__ void td_kernel(qf_net n, const qf_run_hp *hp, int32_t B, qf_sample s,
                           const float *qo, float *dq, float *loss, float *qmean, float *imean) {
     const int64_t G = (int64_t)n.R * n.K, A = n.w[n.L];
     GRID_FOR(g, G) {
-        const int64_t r = g / n.K, k = g % n.K;
+        const int64_t r = g / n.K, k = g % n.K, in = qf_net_in(&n, g);
         const float beta = hp[r].beta;
         float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
         for (int32_t j = 0; j < B; j++) {
-            const int64_t row = (g * B + j) * A, t = r * B + j;
+            const int64_t row = (g * B + j) * A, t = in * B + j;
             const float w = (float)((s.mask[t] >> k) & 1u), bonus = beta * s.intr[t];
             lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s.action[t],
                               s.reward[t] + bonus, s.terminal[t], w, dq + row);
@@ -221,9 +221,10 @@ __global__ void store_kernel(qf_replay rp, const qf_run_hp *hp, const uint32_t *
 
 __global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t update, const uint32_t *keys,
                               qf_sample out) {
-    GRID_FOR(dst, (int64_t)rp.R * B) {
-        const int32_t r = (int32_t)(dst / B), j = (int32_t)(dst % B);
-        const int64_t src = (int64_t)r * rp.C + qf_sample_slot(keys, r, update, j, size);
+    const int32_t K = out.R / rp.R; // 1: a batch per run; else one per head
+    GRID_FOR(dst, (int64_t)out.R * B) {
+        const int32_t row = (int32_t)(dst / B), j = (int32_t)(dst % B), r = row / K, k = row % K;
+        const int64_t src = (int64_t)r * rp.C + qf_sample_slot(keys, r, update, k * B + j, size);
         if (rp.embed) {
             out.idx[dst] = rp.idx[src];
             out.next_idx[dst] = rp.next_idx[src];
@@ -277,10 +278,10 @@ static int cu_net_forward(qf_backend *b, const qf_net *net, const float *params,
             for (int64_t k = 0; k < K; k++) {
                 const float *in;
                 int64_t ldi, si;
-                if (l == 0) {
-                    in = x;
+                if (l == 0) { // runs' inputs, which their heads share, or each head's own
+                    in = net->x_per_net ? x + k * (int64_t)M * in_w : x;
                     ldi = in_w;
-                    si = (int64_t)M * in_w; // runs' inputs; heads share them
+                    si = (net->x_per_net ? K : 1) * (int64_t)M * in_w;
                 } else {
                     in = acts + k * (int64_t)M * net->H + hidden_off(*net, l - 1);
                     ldi = net->H;
@@ -312,9 +313,9 @@ static int cu_net_backward(qf_backend *b, const qf_net *net, const float *params
             const float *in;
             int64_t ldi, si;
             if (l == 0) {
-                in = x;
+                in = net->x_per_net ? x + k * (int64_t)M * in_w : x;
                 ldi = in_w;
-                si = (int64_t)M * in_w;
+                si = (net->x_per_net ? K : 1) * (int64_t)M * in_w;
             } else {
                 in = acts + k * (int64_t)M * net->H + hidden_off(*net, l - 1);
                 ldi = net->H;
@@ -391,7 +392,7 @@ static int cu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp *
 
 static int cu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                             const uint32_t *keys, qf_sample *out) {
-    LAUNCH(b, sample_kernel, (int64_t)rp->R * B, *rp, B, size, update, keys, *out);
+    LAUNCH(b, sample_kernel, (int64_t)out->R * B, *rp, B, size, update, keys, *out);
     return QF_OK;
 }
 
