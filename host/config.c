@@ -67,6 +67,7 @@ static const char *const act_names[] = {QF_ACT_NAMES};
 static const char *const count_names[] = {QF_COUNT_NAMES};
 static const char *const loss_names[] = {QF_LOSS_NAMES};
 static const char *const head_batch_names[] = {QF_HEAD_BATCH_NAMES};
+static const char *const activation_names[] = {QF_ACTIVATION_NAMES};
 static const char *const bandit_names[] = {QF_BANDIT_NAMES};
 
 /* Row makers: name, field, default, bounds or choices, commands, scope, check, doc. */
@@ -203,6 +204,8 @@ static const key_spec keys[] = {
     FLT_HP("weight_decay", weight_decay, weight_decay, "0", 0, 10, C_LEARN, QF_SCOPE_RUN, NULL,
         "AdamW's decoupled weight decay: each update first multiplies the parameters by 1 - lr * weight_decay "
         "(Q-networks and RND's predictor)"),
+    CHO("activation", activation, "relu", activation_names, 0, C_LEARN, QF_SCOPE_FLEET, NULL,
+        "hidden layers' activation: ReLU, or GELU (exact erf form, PyTorch's nn.GELU default)"),
     {"hidden", K_WIDTHS, OFF(hidden), QF_MAX_HIDDEN, 0, "[64,64]", 1, 65536, NULL, 0, 0, C_LEARN, QF_SCOPE_FLEET,
      NULL, "hidden layer widths of the Q-network, e.g. [64,64]; [] = linear (a table with obs=index)" NOHP},
     INT("batch", batch, "128", 1, 65536, C_LEARN, QF_SCOPE_FLEET, NULL, "transitions per update per run (B)"),

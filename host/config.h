@@ -91,6 +91,7 @@ typedef struct qf_config {
     int64_t target_every, eps_steps, double_q, batch, buffer, learning_starts, train_every, updates;
     int64_t log_every;
     int64_t hidden[QF_MAX_HIDDEN + 1]; /* hidden widths */
+    int32_t activation; /* QF_ACTIVATION_*: the hidden layers' activation */
     int64_t n_hidden;  /* how many of them (0: linear / tabular) */
     char out[QF_PATH_CAP]; /* results folder ("" = results/<env>__<explore>__<time>) */
     qf_env_params env_params; /* env.* keys over the environment's defaults */

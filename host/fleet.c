@@ -215,6 +215,7 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     n->w[0] = f->embed ? qf_env_n_states(kind, p) : f->D;
     for (int i = 0; i < cfg->n_hidden; i++) n->w[i + 1] = (int32_t)cfg->hidden[i];
     n->w[n->L] = f->A;
+    n->act = cfg->activation;
     qf_net_layout(n);
     /* head_batch=separate: each head draws its own minibatch (sample rows [R*K][B]); the learner's
      * calls then read inputs per network (learn_net), acting still reads each run's observations */

@@ -169,9 +169,12 @@ static inline int32_t qf_net_max_width(const qf_net *net) {
     return wmax;
 }
 
-/* Scratch floats net_backward needs for M inputs per network: two buffers of M x the widest layer. */
+/* Scratch buffers of M x the widest layer net_backward needs per network: two, and a third for
+ * GELU, whose derivative needs the pre-activations (recomputed there, not stored). */
+static inline int32_t qf_net_work_bufs(const qf_net *net) { return net->act == QF_ACTIVATION_GELU ? 3 : 2; }
+/* Scratch floats net_backward needs for M inputs per network. */
 static inline int64_t qf_net_work_floats(const qf_net *net, int32_t M) {
-    return (int64_t)net->R * net->K * 2 * M * qf_net_max_width(net);
+    return (int64_t)net->R * net->K * qf_net_work_bufs(net) * M * qf_net_max_width(net);
 }
 
 /* Open a backend. want: "auto" (CUDA if a usable GPU is present, else CPU, said in one line on

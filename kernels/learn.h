@@ -2,7 +2,8 @@
  * the CPU reference (kernels/cpu/learn_cpu.c) and the CUDA kernels (kernels/cuda/learn_cuda.cu).
  *
  * Networks. A fleet has R runs x K heads = G networks, network g = r*K + k, all of one shape: an
- * MLP with L linear layers of widths w[0] -> w[1] -> ... -> w[L] = actions, ReLU between layers.
+ * MLP with L linear layers of widths w[0] -> w[1] -> ... -> w[L] = actions, ReLU (or GELU) between
+ * layers.
  * Layer l stores Wt_l as [w[l]][w[l+1]] (input-major, so y = x Wt + b is a row-major GEMM and an
  * embedding first layer is a row gather: with embed = 1, the input is a state index s and the
  * first layer computes Wt_0[s, :] + b_0, exactly what the one-hot input would). The parameters of
@@ -37,6 +38,7 @@ typedef struct qf_net {
     int64_t off_b[QF_MAX_LAYERS];     /* offset of b_l                                         */
     int64_t P;                        /* floats per network                                    */
     int64_t H;                        /* hidden activations per input: w[1] + ... + w[L-1]     */
+    int32_t act;                      /* the hidden layers' activation: QF_ACTIVATION_*          */
     int32_t x_per_net;                /* inputs per network: x [G][M][w0], xi [G][M] (each head its
                                          own minibatch, head_batch=separate); 0: per run, [R][M][..],
                                          shared by the run's heads                              */
@@ -45,6 +47,18 @@ typedef struct qf_net {
                                          bit is clear, so their gradient is 0 and Adam leaves them
                                          as they are); a backend may skip their work entirely. */
 } qf_net;
+
+/* Hidden-layer activations. */
+enum { QF_ACTIVATION_RELU = 0, QF_ACTIVATION_GELU = 1 };
+#define QF_ACTIVATION_NAMES "relu", "gelu"
+
+/* GELU (Hendrycks & Gimpel 2016) in its exact form z Phi(z) = z (1 + erf(z / sqrt 2)) / 2, PyTorch's
+ * nn.GELU() default, and its derivative Phi(z) + z phi(z). erff differs between the C library and
+ * CUDA in the last bits, so the backends agree to float tolerance here, not bit for bit. */
+QF_HD static inline float qf_gelu(float z) { return 0.5f * z * (1.0f + erff(z * 0.70710678118654752f)); }
+QF_HD static inline float qf_gelu_grad(float z) {
+    return 0.5f * (1.0f + erff(z * 0.70710678118654752f)) + z * 0.39894228040143268f * expf(-0.5f * z * z);
+}
 
 /* The row block of network g's inputs (and of its sampled transitions): its own or its run's. */
 QF_HD static inline int64_t qf_net_in(const qf_net *n, int64_t g) { return n->x_per_net ? g : g / n->K; }
