@@ -403,7 +403,7 @@ int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
         printf("\n");
         print_table(stdout, &shown, res, n, cfg->episodes, 0);
         printf("\nsolved: seeds whose bad episodes / episodes fell below %g (solved_threshold; bsuite 0.3.6: 0.9) "
-               "at an episode < 2^N + 100 (bsuite's deadline) within the %lld run; median: episodes to solve; "
+               "at an episode < 2^N + 100 (bsuite's deadline) within the %lld episodes run; median: episodes to solve; "
                "regret: mean cumulative regret against V*(s0) (exact solver). %.0f s in all.\n",
                cfg->solved_threshold, (long long)cfg->episodes, qf_wall_s() - t_start);
         int wrc = qf_close_atomic(curves, dir, "curves.csv", tmp);
