@@ -113,6 +113,7 @@ static int check_simhash_key(const qf_config *c, unsigned cmd, char *msg, size_t
 static int check_target_every(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_huber(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_deep_sea_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bandit_eps(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bandit_temp(const qf_config *c, unsigned cmd, char *msg, size_t n);
 
@@ -186,10 +187,11 @@ static const key_spec keys[] = {
     INTS("sizes", sizes, n_sizes, "8,12,16", 1, 4096, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL,
          "DeepSea sizes N, e.g. 8,12,16"),
     INT("episodes", episodes, "2000", 1, 1e9, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "episodes per run and size"),
-    FLT("solved_threshold", solved_threshold, "0.9", 0, 1, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, NULL,
+    FLT("solved_threshold", solved_threshold, "0.9", 0, 1, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, check_deep_sea_key,
         "deep_sea: a run is solved at the first episode with bad episodes / episodes < this (0.9: bsuite 0.3.6's "
         "analysis)"),
-    FLT("converge_return", converge_return, "0.95", -1e9, 1e9, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, NULL,
+    FLT("converge_return", converge_return, "0.95", -1e9, 1e9, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET,
+        check_deep_sea_key,
         "deep_sea: a run has converged at its first episode with return >= this (0.95: the bootstrapped-DQN "
         "scaling study's criterion, Knyazhitskiy 2025)"),
     INT("trials", trials, "10", 1, 1000000, QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
@@ -961,6 +963,16 @@ static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, si
         snprintf(msg, n, "learning_starts=%lld: a run collects steps*envs = %lld transitions, so it would never learn: "
                          "lower learning_starts, or raise steps or envs", (long long)c->learning_starts,
                  (long long)(c->steps * c->envs));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_deep_sea_key(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    (void)cmd;
+    if (c->env != QF_ENV_DEEP_SEA) {
+        snprintf(msg, n, "%s is a DeepSea statistic's threshold, but env=%s: remove %s, or use env=deep_sea",
+                 g_check_key, qf_env_spec_of(c->env)->name, g_check_key);
         return -1;
     }
     return 0;

@@ -19,6 +19,7 @@
 #include "envs/spec.h"
 #include "host/config.h"
 #include "host/vecenv.h"
+#include "test_util.h"
 
 namespace {
 
@@ -178,6 +179,12 @@ TEST(BsuiteDeepSea, EpisodesReplayBsuiteStepByStep) {
         }
         EXPECT_EQ((flags & QF_BAD_EPISODE) != 0, w[5] == "1") << "actions " << w[3];
     }
+}
+
+TEST(BsuiteDeepSea, ThresholdKeysAreRefusedOutsideDeepSea) {
+    expect_cli("train backend=cpu env=cartpole solved_threshold=0.8 steps=10", 2,
+               "solved_threshold is a DeepSea statistic's threshold, but env=cartpole");
+    expect_cli("train backend=cpu env=chain converge_return=0.5 steps=10", 2, "converge_return");
 }
 
 TEST(BsuiteDeepSea, TableMappingsRefuseWhatTheyCannotDo) {
