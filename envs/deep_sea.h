@@ -14,12 +14,31 @@
 #define QF_DEEP_SEA_H
 #include "qf_common.h"
 
+/* env.mapping: where the per-cell action mapping comes from */
+enum { QF_DEEP_SEA_MAP_PHILOX = 0, QF_DEEP_SEA_MAP_BSUITE = 1, QF_DEEP_SEA_MAP_ONES = 2 };
+#define QF_DEEP_SEA_MAPPINGS "philox|bsuite|ones"
+#define QF_DEEP_SEA_TABLE_MAX 64 /* largest N of the tabled mappings (bsuite's sweep: 10 .. 50) */
+#define QF_DEEP_SEA_TABLE_CELLS (QF_DEEP_SEA_TABLE_MAX * QF_DEEP_SEA_TABLE_MAX)
+/* bsuite 0.3.6 (PyPI), experiments/deep_sea/analysis.py, find_solution(thresh=0.9): solved at the
+ * first episode with total_bad_episodes / episode < 0.9 */
+#define QF_BSUITE_SOLVED_THRESHOLD 0.9
+/* Knyazhitskiy (2025), "A Unified Scaling Law for Bootstrapped DQNs": a run has converged at its first
+ * training episode with return >= 0.95 (the treasure found) */
+#define QF_STUDY_CONVERGE_RETURN 0.95
+
 typedef struct qf_deep_sea_params {
     int32_t size;
     int32_t stochastic;
     float move_cost;
     int32_t map_seed;
     int32_t map_per_run;
+    int32_t mapping;         /* QF_DEEP_SEA_MAP_* */
+    double solved_threshold; /* the solved_threshold key (not an env.* key): solved_at is the first
+                                episode with bad / episodes < this, in double as bsuite computes it */
+    double converge_return;  /* the converge_return key: converged_at is the first episode whose
+                                (float-accumulated) return is >= this */
+    uint32_t map_bits[QF_DEEP_SEA_TABLE_CELLS / 32]; /* mapping != philox: bit row*N + col is the action
+                                that means right in (row, col); filled on the host (spec.c) */
 } qf_deep_sea_params;
 
 /* X(struct, field, type, default, min, max, doc) */
@@ -32,11 +51,20 @@ typedef struct qf_deep_sea_params {
     X(qf_deep_sea_params, map_seed, QF_P_INT, 42, 0, 2147483647,                                   \
       "seed of the per-cell action mapping (bsuite's mapping_seed; 42 in its sweep)")              \
     X(qf_deep_sea_params, map_per_run, QF_P_BOOL, 0, 0, 1,                                         \
-      "draw the action mapping from each run's own seed instead of map_seed")
+      "mapping=philox: draw the action mapping from each run's own seed instead of map_seed")      \
+    X(qf_deep_sea_params, mapping, QF_P_CHOICE, 0, 0, 2,                                           \
+      QF_DEEP_SEA_MAPPINGS ": the action mapping: philox (any size), bsuite (numpy's, as bsuite "  \
+      "draws it for mapping_seed=map_seed; size <= 64), ones (bsuite's randomize_actions=False)")
 
-/* Which action (0 or 1) means "right" in cell (row, col). 128 cells of a row share one Philox call. */
+/* Which action (0 or 1) means "right" in cell (row, col): a bit of the table (mapping bsuite or
+ * ones), or Philox (128 cells of a row share one call). */
 QF_HD static inline int qf_deep_sea_right_action(const qf_deep_sea_params *p, uint32_t k0,
                                                  uint32_t k1, int32_t row, int32_t col) {
+    if (p->mapping != QF_DEEP_SEA_MAP_PHILOX) {
+        /* the mask keeps the load inside the table for any lane, so loops over cells vectorize */
+        const uint32_t cell = (uint32_t)(row * p->size + col) & (QF_DEEP_SEA_TABLE_CELLS - 1u);
+        return (int)((p->map_bits[cell >> 5] >> (cell & 31u)) & 1u);
+    }
     philox4x32_key_t key;
     philox4x32_ctr_t ctr;
     key.v[0] = p->map_per_run ? k0 : (uint32_t)p->map_seed;

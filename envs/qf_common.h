@@ -211,6 +211,7 @@ enum {
 };
 
 /* Parameter types used by the spec tables. */
-enum { QF_P_INT = 0, QF_P_FLOAT = 1, QF_P_BOOL = 2, QF_P_LIST = 3 };
+/* QF_P_CHOICE: an int32 index into the names "a|b|c" that open the parameter's doc, up to ": ". */
+enum { QF_P_INT = 0, QF_P_FLOAT = 1, QF_P_BOOL = 2, QF_P_LIST = 3, QF_P_CHOICE = 4 };
 
 #endif /* QF_COMMON_H */

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "np_mt19937.h"
+
 #define QF_ROW(S, field, type, def, lo, hi, doc) {#field, type, offsetof(S, field), def, lo, hi, doc},
 
 static const qf_param_spec deep_sea_params[] = {QF_DEEP_SEA_PARAMS(QF_ROW)};
@@ -55,10 +57,57 @@ void qf_env_params_default(int kind, qf_env_params *p) {
         if (ps->type == QF_P_FLOAT) {
             float v = (float)ps->def;
             memcpy(dst, &v, sizeof v);
-        } else if (ps->type == QF_P_INT || ps->type == QF_P_BOOL) {
+        } else if (ps->type == QF_P_INT || ps->type == QF_P_BOOL || ps->type == QF_P_CHOICE) {
             int32_t v = (int32_t)ps->def;
             memcpy(dst, &v, sizeof v);
         } /* lists start empty (memset) */
+    }
+    if (kind == QF_ENV_DEEP_SEA) {
+        p->deep_sea.solved_threshold = QF_BSUITE_SOLVED_THRESHOLD;
+        p->deep_sea.converge_return = QF_STUDY_CONVERGE_RETURN;
+    }
+}
+
+int qf_env_choice_find(const qf_param_spec *ps, const char *val) {
+    const char *c = ps->doc, *end = strstr(c, ": ");
+    const size_t len = strlen(val);
+    for (int i = 0; c < end; i++) {
+        size_t w = strcspn(c, "|:");
+        if (w == len && strncmp(c, val, len) == 0) return i;
+        c += w + 1;
+    }
+    return -1;
+}
+
+void qf_env_choice_names(const qf_param_spec *ps, char *out, size_t len) {
+    const char *end = strstr(ps->doc, ": ");
+    snprintf(out, len, "%.*s", (int)(end - ps->doc), ps->doc);
+}
+
+void qf_env_param_format(const qf_param_spec *ps, const qf_env_params *p, char *out, size_t len) {
+    if (ps->type == QF_P_LIST) {
+        size_t used = (size_t)snprintf(out, len, "[");
+        for (int a = 0; a < p->bandit.n_probs && used < len; a++)
+            used += (size_t)snprintf(out + used, len - used, "%s%g", a ? "," : "", p->bandit.probs[a]);
+        if (used < len) snprintf(out + used, len - used, "]");
+    } else if (ps->type == QF_P_CHOICE) {
+        const int idx = (int)qf_env_param_get(ps, p);
+        const char *c = ps->doc;
+        for (int i = 0; i < idx; i++) c += strcspn(c, "|:") + 1;
+        snprintf(out, len, "%.*s", (int)strcspn(c, "|:"), c);
+    } else {
+        snprintf(out, len, "%g", qf_env_param_get(ps, p));
+    }
+}
+
+void qf_deep_sea_fill_table(uint32_t *bits, int32_t n, uint32_t seed, int ones) {
+    memset(bits, 0, sizeof(uint32_t) * (QF_DEEP_SEA_TABLE_CELLS / 32));
+    qf_np_mt19937 m;
+    qf_np_mt19937_seed(&m, seed);
+    /* numpy fills the [n, n] array in C order: draw j is cell (j / n, j % n) */
+    for (int32_t j = 0; j < n * n; j++) {
+        const int64_t bit = ones ? 1 : qf_np_legacy_binomial(&m, 1, 0.5);
+        if (bit) bits[j >> 5] |= 1u << (j & 31);
     }
 }
 
@@ -83,6 +132,21 @@ int qf_env_params_check(int kind, qf_env_params *p, char *msg, size_t msg_len) {
         snprintf(msg, msg_len, "env.size=%d gives %lld cells; at most 2^24 are allowed",
                  p->deep_sea.size, (long long)p->deep_sea.size * p->deep_sea.size);
         return -1;
+    }
+    if (kind == QF_ENV_DEEP_SEA && p->deep_sea.mapping != QF_DEEP_SEA_MAP_PHILOX) {
+        qf_deep_sea_params *d = &p->deep_sea;
+        const char *name = d->mapping == QF_DEEP_SEA_MAP_BSUITE ? "bsuite" : "ones";
+        if (d->size > QF_DEEP_SEA_TABLE_MAX) {
+            snprintf(msg, msg_len, "env.mapping=%s supports env.size up to %d (bsuite's sweep goes to 50), "
+                     "got env.size=%d; env.mapping=philox takes any size", name, QF_DEEP_SEA_TABLE_MAX, d->size);
+            return -1;
+        }
+        if (d->map_per_run) {
+            snprintf(msg, msg_len, "env.map_per_run=1 draws Philox mappings from each run's key; with "
+                     "env.mapping=%s the mapping comes from env.map_seed (sweep it, e.g. env.map_seed=1,2,3)", name);
+            return -1;
+        }
+        qf_deep_sea_fill_table(d->map_bits, d->size, (uint32_t)d->map_seed, d->mapping == QF_DEEP_SEA_MAP_ONES);
     }
     return 0;
 }

@@ -365,8 +365,10 @@ int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
             }
             if (k == 0) base = us;
             const double bound_us = 1e6 * qf_roof_bound_s(work, pk, NULL);
+            /* us is per run-step: a fleet iteration takes runs * us and makes runs * envs env steps, so
+             * the fleet's rate is envs / us, whatever the number of runs (as bench train prints it) */
             printf("%7lld %-10s %14.4g %16.4g %9.2fx %14.4g %10.3g %10.4g", (long long)c.runs, name,
-                   1e6 * (double)c.runs * (double)c.envs / us, us, us / base, bytes, work.flops / work.bytes,
+                   1e6 * (double)c.envs / us, us, us / base, bytes, work.flops / work.bytes,
                    1e-3 * work.flops / us);
             if (bound_us > 0) printf(" %9.2f%%\n", 100.0 * bound_us / us);
             else printf(" %10s\n", "-");

@@ -1,8 +1,9 @@
 /* compare.h — `qfleet compare` (and the main job): exploration strategies side by side on DeepSea.
  * For each size N, one fleet holds every strategy x seed as its runs (the strategy is a per-run
  * hyperparameter), trained for `episodes` episodes; the table reports, per strategy and size, the
- * fraction of seeds that solved (bsuite's criterion: bad episodes / episodes < 0.8 before episode
- * 2^N + 100), the median episodes to solve and the mean cumulative regret. Results: config.txt,
+ * fraction of seeds that solved (bsuite's criterion: bad episodes / episodes < solved_threshold,
+ * 0.9 as in bsuite 0.3.6, at an episode < 2^N + 100), the median episodes to solve and the mean
+ * cumulative regret. Results: config.txt,
  * runs.csv, curves.csv, summary.md and scaling.svg in one folder. */
 #ifndef QF_COMPARE_H
 #define QF_COMPARE_H

@@ -66,6 +66,8 @@ static const char *const bonus_names[] = {QF_BONUS_NAMES};
 static const char *const act_names[] = {QF_ACT_NAMES};
 static const char *const count_names[] = {QF_COUNT_NAMES};
 static const char *const loss_names[] = {QF_LOSS_NAMES};
+static const char *const head_batch_names[] = {QF_HEAD_BATCH_NAMES};
+static const char *const activation_names[] = {QF_ACTIVATION_NAMES};
 static const char *const bandit_names[] = {QF_BANDIT_NAMES};
 
 /* Row makers: name, field, default, bounds or choices, commands, scope, check, doc. */
@@ -111,6 +113,7 @@ static int check_simhash_key(const qf_config *c, unsigned cmd, char *msg, size_t
 static int check_target_every(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_huber(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_deep_sea_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bandit_eps(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bandit_temp(const qf_config *c, unsigned cmd, char *msg, size_t n);
 
@@ -153,6 +156,9 @@ static const key_spec keys[] = {
         "intrinsic reward beta*bonus added to the reward (auto: rnd for explore=rnd, count for count, else none)"),
     INT_HP("heads", heads, n_heads, "10", 1, QF_MAX_HEADS, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
         "bootstrap: ensemble heads K"),
+    CHO("head_batch", head_batch, "shared", head_batch_names, 0, C_LEARN, QF_SCOPE_FLEET, check_bootstrap_key,
+        "bootstrap: one minibatch per run shared by its heads, or one per head (each head draws its own batch of "
+        "transitions, as in the bootstrapped-DQN scaling study)"),
     FLT_HP("prior_scale", prior_scale, prior_scale, "3", 0, 1e6, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
         "bootstrap: scale of each head's fixed random prior network (0: no prior)"),
     FLT_HP("mask_p", mask_p, mask_p, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_bootstrap_key,
@@ -182,6 +188,13 @@ static const key_spec keys[] = {
     INTS("sizes", sizes, n_sizes, "8,12,16", 1, 4096, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL,
          "DeepSea sizes N, e.g. 8,12,16"),
     INT("episodes", episodes, "2000", 1, 1e9, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "episodes per run and size"),
+    FLT("solved_threshold", solved_threshold, "0.9", 0, 1, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, check_deep_sea_key,
+        "deep_sea: a run is solved at the first episode with bad episodes / episodes < this (0.9: bsuite 0.3.6's "
+        "analysis)"),
+    FLT("converge_return", converge_return, "0.95", -1e9, 1e9, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET,
+        check_deep_sea_key,
+        "deep_sea: a run has converged at its first episode with return >= this (0.95: the bootstrapped-DQN "
+        "scaling study's criterion, Knyazhitskiy 2025)"),
     INT("trials", trials, "10", 1, 1000000, QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
         "points drawn for random-search axes (uniform, loguniform, choice)"),
     FLT("checkpoint_seconds", checkpoint_seconds, "60", 0, 1e9, QF_CMD_SWEEP, QF_SCOPE_FREE, NULL,
@@ -191,6 +204,11 @@ static const key_spec keys[] = {
     FLT("bandit_temp", bandit_temp, "0.1", 1e-6, 1e6, QF_CMD_BANDITS, QF_SCOPE_ONCE, check_bandit_temp,
         "temperature of Boltzmann over empirical means"),
     FLT_HP("lr", lr, lr, "0.001", 1e-8, 10, C_LEARN, QF_SCOPE_RUN, NULL, "Adam learning rate"),
+    FLT_HP("weight_decay", weight_decay, weight_decay, "0", 0, 10, C_LEARN, QF_SCOPE_RUN, NULL,
+        "AdamW's decoupled weight decay: each update first multiplies the parameters by 1 - lr * weight_decay "
+        "(Q-networks and RND's predictor)"),
+    CHO("activation", activation, "relu", activation_names, 0, C_LEARN, QF_SCOPE_FLEET, NULL,
+        "hidden layers' activation: ReLU, or GELU (exact erf form, PyTorch's nn.GELU default)"),
     {"hidden", K_WIDTHS, OFF(hidden), QF_MAX_HIDDEN, 0, "[64,64]", 1, 65536, NULL, 0, 0, C_LEARN, QF_SCOPE_FLEET,
      NULL, "hidden layer widths of the Q-network, e.g. [64,64]; [] = linear (a table with obs=index)" NOHP},
     INT("batch", batch, "128", 1, 65536, C_LEARN, QF_SCOPE_FLEET, NULL, "transitions per update per run (B)"),
@@ -339,6 +357,8 @@ static void format_env_param(const qf_config *cfg, const qf_param_spec *ps, char
         if (used < len) snprintf(out + used, len - used, "]");
     } else if (ps->type == QF_P_FLOAT) {
         format_number(out, len, qf_env_param_get(ps, &cfg->env_params), 1);
+    } else if (ps->type == QF_P_CHOICE) {
+        qf_env_param_format(ps, &cfg->env_params, out, len); /* the name */
     } else {
         snprintf(out, len, "%lld", (long long)qf_env_param_get(ps, &cfg->env_params));
     }
@@ -589,6 +609,17 @@ static int set_env_param(qf_config *cfg, const char *name, const char *val, char
         return -1;
     }
     char *dst = (char *)&cfg->env_params + ps->offset;
+    if (ps->type == QF_P_CHOICE) {
+        const int32_t idx = qf_env_choice_find(ps, val);
+        if (idx < 0) {
+            char names[128];
+            qf_env_choice_names(ps, names, sizeof names);
+            snprintf(msg, n, "bad value for env.%s: '%s' (allowed: %s)", name, val, names);
+            return -1;
+        }
+        memcpy(dst, &idx, sizeof idx);
+        return 0;
+    }
     if (ps->type == QF_P_LIST) {
         float vals[QF_MAX_ARMS];
         int count = 0, empty = 0;
@@ -686,6 +717,10 @@ int qf_config_parse(qf_config *cfg, int argc, char **argv, char *msg, size_t n) 
         snprintf(msg, n, "env.arms=%d contradicts env.probs, which gives %d means", cfg->env_params.bandit.arms,
                  cfg->env_params.bandit.n_probs);
         return -1;
+    }
+    if (cfg->env == QF_ENV_DEEP_SEA) {
+        cfg->env_params.deep_sea.solved_threshold = cfg->solved_threshold;
+        cfg->env_params.deep_sea.converge_return = cfg->converge_return;
     }
     char why[256];
     if (qf_env_params_check(cfg->env, &cfg->env_params, why, sizeof why)) {
@@ -929,6 +964,16 @@ static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, si
         snprintf(msg, n, "learning_starts=%lld: a run collects steps*envs = %lld transitions, so it would never learn: "
                          "lower learning_starts, or raise steps or envs", (long long)c->learning_starts,
                  (long long)(c->steps * c->envs));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_deep_sea_key(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    (void)cmd;
+    if (c->env != QF_ENV_DEEP_SEA) {
+        snprintf(msg, n, "%s is a DeepSea statistic's threshold, but env=%s: remove %s, or use env=deep_sea",
+                 g_check_key, qf_env_spec_of(c->env)->name, g_check_key);
         return -1;
     }
     return 0;

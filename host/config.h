@@ -67,6 +67,7 @@ typedef struct qf_config {
     int32_t explore;   /* QF_EXPLORE_* */
     int32_t bonus;     /* QF_AUTO | QF_BONUS_*: intrinsic reward added to any strategy */
     int64_t heads;     /* bootstrap: ensemble heads K */
+    int32_t head_batch; /* QF_HEAD_BATCH_*: one minibatch per run (shared) or one per head (separate) */
     double prior_scale, mask_p, ucb_c, beta;
     int32_t act;       /* QF_ACT_*: bootstrap acting (one head per episode | mean + c std) */
     int64_t rnd_width, rnd_dim, rnd_episodic;
@@ -79,14 +80,18 @@ typedef struct qf_config {
     int32_t sizes[QF_MAX_LIST];      /* compare: DeepSea sizes */
     int32_t n_sizes;
     int64_t episodes;     /* compare: episodes per run and size */
+    double solved_threshold; /* deep_sea: solved when bad episodes / episodes < this (bsuite: 0.9) */
+    double converge_return;  /* deep_sea: converged at the first episode with return >= this (0.95) */
     int64_t trials;       /* sweep: draws of the random-search axes */
     double checkpoint_seconds; /* sweep: seconds between checkpoints (0: none) */
     double bandit_eps, bandit_temp;
     int32_t loss;      /* QF_LOSS_* */
     double lr, tau, eps_start, eps_end, huber, max_grad_norm;
+    double weight_decay; /* AdamW's decoupled weight decay (0: Adam) */
     int64_t target_every, eps_steps, double_q, batch, buffer, learning_starts, train_every, updates;
     int64_t log_every;
     int64_t hidden[QF_MAX_HIDDEN + 1]; /* hidden widths */
+    int32_t activation; /* QF_ACTIVATION_*: the hidden layers' activation */
     int64_t n_hidden;  /* how many of them (0: linear / tabular) */
     char out[QF_PATH_CAP]; /* results folder ("" = results/<env>__<explore>__<time>) */
     qf_env_params env_params; /* env.* keys over the environment's defaults */

@@ -42,6 +42,7 @@ static size_t carve(qf_fleet *f, char *base) {
     const size_t D = (size_t)f->D, A = (size_t)f->A, G = R * (size_t)f->net.K;
     const size_t P = (size_t)f->net.P, H = (size_t)f->net.H;
     const size_t M = E > B ? E : B;
+    const size_t SR = (size_t)f->sample.R; /* sampled rows: runs, or runs x heads (per-head batches) */
     size_t off = 0;
 #define TAKE(ptr, type, count)                                                                     \
     do {                                                                                           \
@@ -63,15 +64,15 @@ static size_t carve(qf_fleet *f, char *base) {
         TAKE(f->next_idx, int32_t, R * E);
         TAKE(f->replay.idx, int32_t, R * C);
         TAKE(f->replay.next_idx, int32_t, R * C);
-        TAKE(f->sample.idx, int32_t, R * B);
-        TAKE(f->sample.next_idx, int32_t, R * B);
+        TAKE(f->sample.idx, int32_t, SR * B);
+        TAKE(f->sample.next_idx, int32_t, SR * B);
     } else {
         TAKE(f->obs, float, R * E * D);
         TAKE(f->next_obs, float, R * E * D);
         TAKE(f->replay.obs, float, R * C * D);
         TAKE(f->replay.next_obs, float, R * C * D);
-        TAKE(f->sample.obs, float, R * B * D);
-        TAKE(f->sample.next_obs, float, R * B * D);
+        TAKE(f->sample.obs, float, SR * B * D);
+        TAKE(f->sample.next_obs, float, SR * B * D);
     }
     TAKE(f->actions, int32_t, R * E);
     TAKE(f->q_act, float, G * E * A);
@@ -79,9 +80,9 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->replay.action, int32_t, R * C);
     TAKE(f->replay.reward, float, R * C);
     TAKE(f->replay.terminal, uint8_t, R * C);
-    TAKE(f->sample.action, int32_t, R * B);
-    TAKE(f->sample.reward, float, R * B);
-    TAKE(f->sample.terminal, uint8_t, R * B);
+    TAKE(f->sample.action, int32_t, SR * B);
+    TAKE(f->sample.reward, float, SR * B);
+    TAKE(f->sample.terminal, uint8_t, SR * B);
     TAKE(f->q, float, G * B * A);
     TAKE(f->qt, float, G * B * A);
     TAKE(f->qo, float, G * B * A);
@@ -93,8 +94,8 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->gnorm, float, G);
     TAKE(f->replay.mask, uint32_t, R * C);
     TAKE(f->replay.intr, float, R * C);
-    TAKE(f->sample.mask, uint32_t, R * B);
-    TAKE(f->sample.intr, float, R * B);
+    TAKE(f->sample.mask, uint32_t, SR * B);
+    TAKE(f->sample.intr, float, SR * B);
     TAKE(f->heads, int32_t, R * E);
     TAKE(f->intr_env, float, R * E);
     TAKE(f->imean, float, R);
@@ -214,7 +215,15 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     n->w[0] = f->embed ? qf_env_n_states(kind, p) : f->D;
     for (int i = 0; i < cfg->n_hidden; i++) n->w[i + 1] = (int32_t)cfg->hidden[i];
     n->w[n->L] = f->A;
+    n->act = cfg->activation;
     qf_net_layout(n);
+    /* head_batch=separate: each head draws its own minibatch (sample rows [R*K][B]); the learner's
+     * calls then read inputs per network (learn_net), acting still reads each run's observations */
+    const int separate = cfg->head_batch == QF_HEAD_BATCH_SEPARATE && K > 1;
+    if (separate && f->has_rnd)
+        FAIL("head_batch=separate with an RND bonus in a fleet of %d heads is not built (RND's predictor and "
+             "its input statistics learn from one batch per run; allowed: head_batch=shared)", K);
+    f->sample.R = separate ? f->R * K : f->R;
     if (f->has_rnd) {
         qf_net *rn = &f->rnd.net;
         rn->R = f->R;
@@ -242,7 +251,6 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->replay.C = f->C;
     f->replay.D = f->D;
     f->replay.embed = f->embed;
-    f->sample.R = f->R;
     f->sample.C = f->B;
     f->sample.D = f->D;
     f->sample.embed = f->embed;
@@ -259,8 +267,9 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->len_sum_host = (int32_t *)calloc(N, sizeof(int32_t));
     f->ft_host = (uint32_t *)calloc(N, sizeof(uint32_t));
     f->solved_host = (uint32_t *)calloc(N, sizeof(uint32_t));
+    f->conv_host = (uint32_t *)calloc(N, sizeof(uint32_t));
     f->cnt_host = ct->mode == QF_COUNT_EXACT ? (uint32_t *)calloc((size_t)f->R * (size_t)ct->S, sizeof(uint32_t)) : NULL;
-    if ((ct->mode == QF_COUNT_EXACT && !f->cnt_host) || !f->ft_host || !f->solved_host) FAIL("out of host memory");
+    if ((ct->mode == QF_COUNT_EXACT && !f->cnt_host) || !f->ft_host || !f->solved_host || !f->conv_host) FAIL("out of host memory");
     if (!f->hp_host || !f->keys_host || !f->diverged_at || !f->regret || !f->episodes || !f->ep_prev ||
         !f->ep_host || !f->ret_sum_host || !f->len_sum_host)
         FAIL("out of host memory");
@@ -279,6 +288,8 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     const int up = b->upload(b, f->active, active, sizeof(int32_t) * 2 * (size_t)f->R);
     free(active);
     n->active = f->active;
+    f->learn_net = *n;
+    f->learn_net.x_per_net = f->sample.R > f->R;
     f->rnd.net.active = f->active + f->R; /* runs without RND skip its networks */
     if (up != QF_OK || b->upload(b, f->hp, f->hp_host, sizeof(qf_run_hp) * (size_t)f->R) != QF_OK ||
         b->upload(b, f->keys, f->keys_host, sizeof(uint32_t) * 2 * (size_t)f->R) != QF_OK ||
@@ -331,19 +342,20 @@ void qf_fleet_destroy(qf_fleet *f) {
     free(f->len_sum_host);
     free(f->ft_host);
     free(f->solved_host);
+    free(f->conv_host);
     free(f->cnt_host);
     memset(f, 0, sizeof *f);
 }
 
 /* Q(s, .) of every network for M inputs, with the run's prior added (randomized priors).
  * reuse_prior: qp already holds the prior's outputs for these inputs (the previous call's x). */
-static int q_forward(qf_fleet *f, const float *params, int32_t M, const float *x, const int32_t *xi,
-                     float *acts, float *q, float *scratch_acts, int reuse_prior) {
+static int q_forward(qf_fleet *f, const qf_net *n, const float *params, int32_t M, const float *x,
+                     const int32_t *xi, float *acts, float *q, float *scratch_acts, int reuse_prior) {
     qf_backend *b = f->b;
-    if (b->net_forward(b, &f->net, params, M, x, xi, acts, q) != QF_OK) return QF_ERR;
+    if (b->net_forward(b, n, params, M, x, xi, acts, q) != QF_OK) return QF_ERR;
     if (!f->has_prior) return QF_OK;
-    return (reuse_prior || b->net_forward(b, &f->net, f->prior, M, x, xi, scratch_acts, f->qp) == QF_OK) &&
-                   b->add_prior(b, &f->net, f->hp, M, q, f->qp) == QF_OK
+    return (reuse_prior || b->net_forward(b, n, f->prior, M, x, xi, scratch_acts, f->qp) == QF_OK) &&
+                   b->add_prior(b, n, f->hp, M, q, f->qp) == QF_OK
                ? QF_OK
                : QF_ERR;
 }
@@ -367,7 +379,7 @@ static int rnd_forward(qf_fleet *f, int32_t M, const float *x, const int32_t *xi
 /* One learner update of every run. */
 static int learn_once(qf_fleet *f, int64_t stored) {
     qf_backend *b = f->b;
-    const qf_net *n = &f->net;
+    const qf_net *n = &f->learn_net; /* with per-head batches, inputs per network */
     qf_sample *s = &f->sample;
     const int dq_on = f->cfg.double_q != 0;
     const int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
@@ -386,9 +398,9 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     }
     /* the operations in turn; the prior's outputs on s' serve the target and the double-Q values */
     if (fused == QF_DECLINED &&
-        (q_forward(f, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp, 0) != QF_OK ||
-         (dq_on && q_forward(f, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp, 1) != QF_OK) ||
-         q_forward(f, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp, 0) != QF_OK ||
+        (q_forward(f, n, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp, 0) != QF_OK ||
+         (dq_on && q_forward(f, n, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp, 1) != QF_OK) ||
+         q_forward(f, n, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp, 0) != QF_OK ||
          b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean, f->imean) != QF_OK ||
          b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
          b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK))
@@ -434,6 +446,7 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
              b->download(b, lq + 3 * G, f->imean, sizeof(float) * (size_t)f->R) == QF_OK &&
              b->download(b, f->ft_host, f->env.batch.first_treasure, sizeof(uint32_t) * N) == QF_OK &&
              b->download(b, f->solved_host, f->env.batch.solved_at, sizeof(uint32_t) * N) == QF_OK &&
+             b->download(b, f->conv_host, f->env.batch.converged_at, sizeof(uint32_t) * N) == QF_OK &&
              (!f->cnt_host || b->download(b, f->cnt_host, f->counts.cnt,
                                           sizeof(uint32_t) * (size_t)f->R * (size_t)f->counts.S) == QF_OK) &&
              b->fill0(b, f->env.batch.ret_sum, sizeof(float) * N) == QF_OK &&
@@ -442,7 +455,7 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
         const double t_now = now_s();
         const double sps = (double)(f->t - f->last_log_step) * (double)N / (t_now - f->last_log_time + 1e-12);
         for (int32_t r = 0; r < f->R; r++) {
-            int64_t neps = 0, ft = 0, sv = 0;
+            int64_t neps = 0, ft = 0, sv = 0, cv = 0;
             double ret = 0.0, len = 0.0;
             for (int32_t e = 0; e < f->E; e++) {
                 const size_t i = (size_t)r * f->E + e;
@@ -450,7 +463,9 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
                 const int64_t fte = f->ft_host[i] ? ((int64_t)f->ft_host[i] - 1) * f->E + 1 : 0;
                 const int64_t sve = f->solved_host[i] ? ((int64_t)f->solved_host[i] - 1) * f->E + 1 : 0;
                 if (fte && (!ft || fte < ft)) ft = fte;
+                const int64_t cve = f->conv_host[i] ? ((int64_t)f->conv_host[i] - 1) * f->E + 1 : 0;
                 if (sve && (!sv || sve < sv)) sv = sve;
+                if (cve && (!cv || cve < cv)) cv = cve;
                 neps += (int64_t)(f->ep_host[i] - f->ep_prev[i]);
                 f->ep_prev[i] = f->ep_host[i];
                 ret += f->ret_sum_host[i];
@@ -475,6 +490,7 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
             pt->intrinsic = learned && f->hp_host[r].bonus != QF_BONUS_NONE ? lq[3 * G + r] : NAN;
             pt->first_treasure = ft;
             pt->solved_at = sv;
+            pt->converged_at = cv;
             pt->distinct = -1;
             if (f->cnt_host) {
                 int64_t d = 0;
@@ -512,7 +528,7 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
         /* act: Q(s, .) of every env's network, then each run's strategy */
         QF_RANGE_PUSH("act");
         int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
-                 q_forward(f, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
+                 q_forward(f, &f->net, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
                  (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
                  b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK;
         QF_RANGE_POP();

@@ -23,7 +23,8 @@ typedef struct qf_log_point {
     double sps;            /* env steps per second of the whole fleet since the previous point */
     double intrinsic;      /* mean beta * intrinsic reward of the last update's batch (NaN: none) */
     int64_t first_treasure;/* run episode that first found the DeepSea treasure (0: not yet) */
-    int64_t solved_at;     /* bsuite's episodes to solve: first episode with bad/episodes < 0.8 */
+    int64_t solved_at;     /* bsuite's episodes to solve: first episode with bad/episodes < solved_threshold */
+    int64_t converged_at;  /* the scaling study's: first episode with return >= converge_return (0: not yet) */
     int64_t distinct;      /* distinct states visited (discrete envs with obs=index; -1 unknown) */
     int32_t status;        /* QF_RUN_OK or QF_RUN_DIVERGED */
 } qf_log_point;
@@ -33,7 +34,9 @@ typedef struct qf_fleet {
     qf_config cfg;
     int32_t R, E, B, C, D, A;
     int embed;
-    qf_net net;
+    qf_net net;       /* the Q-networks as acting reads them (each run's inputs shared by its heads) */
+    qf_net learn_net; /* the same networks as the learner reads them: per-head inputs with
+                         head_batch=separate (x_per_net), else equal to net */
     qf_vecenv env;
     void *block;      /* the one learner allocation */
     size_t bytes;
@@ -72,7 +75,7 @@ typedef struct qf_fleet {
     float *ret_sum_host;        /* scratch [R*E] */
     int32_t *len_sum_host;
     uint32_t *ep_host;
-    uint32_t *ft_host, *solved_host; /* [R*E] scratch */
+    uint32_t *ft_host, *solved_host, *conv_host; /* [R*E] scratch */
     uint32_t *cnt_host;              /* [R*S] scratch (exact counts) */
     double last_log_time;
     int64_t last_log_step;

@@ -65,15 +65,21 @@ static void list_envs(void) {
             const qf_param_spec *ps = &s->params[j];
             char range[64], def[32];
             static const char *tn[] = {"int", "float", "bool", "list"};
+            const char *doc = ps->doc;
             if (ps->type == QF_P_LIST)
                 snprintf(range, sizeof range, "list of [%g, %g]", ps->lo, ps->hi);
+            else if (ps->type == QF_P_CHOICE)
+                qf_env_choice_names(ps, range, sizeof range);
             else
                 snprintf(range, sizeof range, "%s [%g, %g]", tn[ps->type], ps->lo, ps->hi);
             if (ps->type == QF_P_LIST)
                 snprintf(def, sizeof def, "(drawn)");
-            else
+            else if (ps->type == QF_P_CHOICE) {
+                qf_env_param_format(ps, &p, def, sizeof def);
+                doc = strstr(doc, ": ") + 2; /* the names are in the range column */
+            } else
                 snprintf(def, sizeof def, "%g", ps->def);
-            printf("  env.%-12s %-22s default %-8s %s\n", ps->name, range, def, ps->doc);
+            printf("  env.%-12s %-22s default %-8s %s\n", ps->name, range, def, doc);
         }
     }
 }

@@ -28,17 +28,12 @@ static void describe_env(const qf_config *cfg, char *out, size_t len) {
     size_t used = (size_t)snprintf(out, len, "%s (", es->name);
     for (int j = 0; j < es->n_params && used < len; j++) {
         const qf_param_spec *ps = &es->params[j];
-        if (ps->type == QF_P_LIST) {
-            const qf_bandit_params *bp = &cfg->env_params.bandit;
-            used += (size_t)snprintf(out + used, len - used, "%s%s=", j ? " " : "", ps->name);
-            if (bp->n_probs == 0 && used < len) used += (size_t)snprintf(out + used, len - used, "drawn");
-            for (int a = 0; a < bp->n_probs && used < len; a++)
-                used += (size_t)snprintf(out + used, len - used, "%s%g", a ? "," : "[", bp->probs[a]);
-            if (bp->n_probs > 0 && used < len) used += (size_t)snprintf(out + used, len - used, "]");
-        } else {
-            used += (size_t)snprintf(out + used, len - used, "%s%s=%g", j ? " " : "", ps->name,
-                                     qf_env_param_get(ps, &cfg->env_params));
-        }
+        char v[1024];
+        if (ps->type == QF_P_LIST && cfg->env_params.bandit.n_probs == 0)
+            snprintf(v, sizeof v, "drawn");
+        else
+            qf_env_param_format(ps, &cfg->env_params, v, sizeof v);
+        used += (size_t)snprintf(out + used, len - used, "%s%s=%s", j ? " " : "", ps->name, v);
     }
     if (used < len) snprintf(out + used, len - used, ")");
 }

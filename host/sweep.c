@@ -408,7 +408,7 @@ typedef struct log_ctx {
 
 #define CKPT_MAGIC "QFLTCKPT"
 #define ROWS_MAGIC "QFLTROWS"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u /* 2: DeepSea params carry the mapping table and thresholds; converged_at */
 
 typedef struct file_header {
     char magic[8];
@@ -1062,7 +1062,7 @@ planned:
             fprintf(f, "run,name,fleet,point");
             for (int a = 0; a < sw.n_axes; a++) fprintf(f, ",%s", sw.ax[a].key);
             fprintf(f, ",seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret,first_treasure,"
-                       "episodes_to_solve,distinct_states,intrinsic_reward\n");
+                       "episodes_to_solve,episodes_to_converge,distinct_states,intrinsic_reward\n");
             for (int64_t i = 0; i < n_rows; i++) {
                 const run_row *rw = &rows[i];
                 const point *pt = NULL;
@@ -1084,6 +1084,7 @@ planned:
                 qf_csv_num(f, rw->last.regret);
                 qf_csv_num(f, rw->last.first_treasure ? (double)rw->last.first_treasure : NAN);
                 qf_csv_num(f, rw->last.solved_at ? (double)rw->last.solved_at : NAN);
+                qf_csv_num(f, rw->last.converged_at ? (double)rw->last.converged_at : NAN);
                 qf_csv_num(f, rw->last.distinct >= 0 ? (double)rw->last.distinct : NAN);
                 qf_csv_num(f, rw->last.intrinsic);
                 fprintf(f, "\n");

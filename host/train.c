@@ -92,7 +92,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
     f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
     if (!f) goto fail;
     fprintf(f, "run,name,seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret,"
-               "first_treasure,episodes_to_solve,distinct_states,intrinsic_reward\n");
+               "first_treasure,episodes_to_solve,episodes_to_converge,distinct_states,intrinsic_reward\n");
     for (int32_t r = 0; r < c->R; r++) {
         const qf_log_point *p = c->n_logs ? &c->pts[(c->n_logs - 1) * c->R + r] : NULL;
         int64_t n;
@@ -107,6 +107,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
         qf_csv_num(f, p ? p->regret : NAN);
         qf_csv_num(f, p && p->first_treasure ? (double)p->first_treasure : NAN);
         qf_csv_num(f, p && p->solved_at ? (double)p->solved_at : NAN);
+        qf_csv_num(f, p && p->converged_at ? (double)p->converged_at : NAN);
         qf_csv_num(f, p && p->distinct >= 0 ? (double)p->distinct : NAN);
         qf_csv_num(f, p ? p->intrinsic : NAN);
         fprintf(f, "\n");

@@ -29,6 +29,7 @@ static size_t carve(qf_env_batch *bt, char *base, int64_t R, int64_t E) {
     QF_TAKE(bad_episodes, uint32_t, n);
     QF_TAKE(first_treasure, uint32_t, n);
     QF_TAKE(solved_at, uint32_t, n);
+    QF_TAKE(converged_at, uint32_t, n);
     QF_TAKE(ret_sum, float, n);
     QF_TAKE(len_sum, int32_t, n);
 #undef QF_TAKE

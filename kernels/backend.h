@@ -80,7 +80,7 @@ struct qf_backend {
     int (*net_backward)(qf_backend *b, const qf_net *net, const float *params, int32_t M,
                         const float *x, const int32_t *xi, const float *acts, const float *dq,
                         float *grads, float *work);
-    /* TD step for B sampled transitions s [R][B]: dq [G][B][A] and per-network mean loss [G] and
+    /* TD step for B sampled transitions s [R][B] (net->x_per_net: [G][B]): dq [G][B][A] and per-network mean loss [G] and
      * mean Q(s, a) [G]. q: online Q(s, .) [G][B][A]; qt: target Q(s', .); qo: online Q(s', .) or
      * NULL (double Q). The reward is s->reward + beta * s->intr; head k of a run learns from a
      * transition only when bit k of s->mask is set. imean [R] receives the batch's mean beta*intr. */
@@ -119,7 +119,9 @@ struct qf_backend {
                         int32_t E, int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx,
                         const int32_t *actions, const float *reward, const uint8_t *flags,
                         const float *next_obs, const int32_t *next_idx, const float *intr);
-    /* draw B slots uniformly from the `size` filled ones of each run (SAMPLE stream, `update`) */
+    /* draw B slots uniformly from the `size` filled ones of each run (SAMPLE stream, `update`):
+     * out->R = rp->R rows (a batch per run), or rp->R x K rows (a batch per head, row r*K + k
+     * drawing draws k*B .. k*B + B-1 of run r; see qf_sample_slot) */
     int (*replay_sample)(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                          const uint32_t *keys, qf_sample *out);
     /* bytes = 0 on backend memory */
@@ -140,7 +142,8 @@ struct qf_backend {
      * QF_BONUS_COUNT with count_act set */
     int (*count_act)(qf_backend *b, const qf_counts *c, const qf_net *net, const qf_run_hp *hp, int32_t E,
                      const float *obs, const int32_t *obs_idx, float *q);
-    /* s->intr [R][B] = 1/sqrt(N(s')) for runs whose bonus is QF_BONUS_COUNT */
+    /* s->intr [s->R][B] = 1/sqrt(N(s')) for runs whose bonus is QF_BONUS_COUNT (rows of a run's
+     * heads, with per-head batches, use the run's counts) */
     int (*count_bonus)(qf_backend *b, const qf_counts *c, const qf_run_hp *hp, int32_t B, qf_sample *s);
     /* RND inputs: rnd->xn [R][M][D] = normalized, clipped x [R][M][D]; update = 1 first merges the
      * M observations of each run into its running statistics */
@@ -166,9 +169,12 @@ static inline int32_t qf_net_max_width(const qf_net *net) {
     return wmax;
 }
 
-/* Scratch floats net_backward needs for M inputs per network: two buffers of M x the widest layer. */
+/* Scratch buffers of M x the widest layer net_backward needs per network: two, and a third for
+ * GELU, whose derivative needs the pre-activations (recomputed there, not stored). */
+static inline int32_t qf_net_work_bufs(const qf_net *net) { return net->act == QF_ACTIVATION_GELU ? 3 : 2; }
+/* Scratch floats net_backward needs for M inputs per network. */
 static inline int64_t qf_net_work_floats(const qf_net *net, int32_t M) {
-    return (int64_t)net->R * net->K * 2 * M * qf_net_max_width(net);
+    return (int64_t)net->R * net->K * qf_net_work_bufs(net) * M * qf_net_max_width(net);
 }
 
 /* Open a backend. want: "auto" (CUDA if a usable GPU is present, else CPU, said in one line on

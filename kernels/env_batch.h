@@ -25,8 +25,11 @@ typedef struct qf_env_batch {
     uint32_t *bad_episodes;      /* [N] episodes flagged QF_BAD_EPISODE (DeepSea)           */
     uint32_t *first_treasure;    /* [N] episode (1-based, of this env) that first found the
                                     treasure; 0 = not yet (DeepSea)                          */
-    uint32_t *solved_at;         /* [N] first episode after which bad_episodes / episodes < 0.8
-                                    (bsuite's DeepSea "episodes to solve"); 0 = not yet       */
+    uint32_t *solved_at;         /* [N] first episode after which bad_episodes / episodes <
+                                    the run's solved_threshold (bsuite's DeepSea "episodes to
+                                    solve", 0.9 in bsuite 0.3.6); 0 = not yet                 */
+    uint32_t *converged_at;      /* [N] first episode whose return >= the run's converge_return
+                                    (the scaling study's criterion, DeepSea); 0 = not yet     */
     float *ret_sum;              /* [N] sum of finished episodes' returns (host clears it)  */
     int32_t *len_sum;            /* [N] sum of finished episodes' lengths (host clears it)  */
 } qf_env_batch;
@@ -82,6 +85,7 @@ QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int32_t r, in
     b->bad_episodes[idx] = 0;
     b->first_treasure[idx] = 0;
     b->solved_at[idx] = 0;
+    b->converged_at[idx] = 0;
     b->ret_sum[idx] = 0.0f;
     b->len_sum[idx] = 0;
 }
@@ -117,10 +121,13 @@ QF_HD static inline void qf_batch_end_episode(const qf_env_batch *b, int32_t r, 
         if (b->first_treasure[idx] == 0) b->first_treasure[idx] = b->episodes[idx];
     }
     if (fl & QF_BAD_EPISODE) b->bad_episodes[idx] += 1;
-    /* bad / episodes < 0.8, in integers: 5 * bad < 4 * episodes */
+    /* bsuite's analysis: total_bad_episodes / episode < thresh, divided and compared in float64 */
     if (b->kind == QF_ENV_DEEP_SEA && b->solved_at[idx] == 0 &&
-        5ull * b->bad_episodes[idx] < 4ull * b->episodes[idx])
+        (double)b->bad_episodes[idx] / (double)b->episodes[idx] < b->params[r].deep_sea.solved_threshold)
         b->solved_at[idx] = b->episodes[idx];
+    if (b->kind == QF_ENV_DEEP_SEA && b->converged_at[idx] == 0 &&
+        (double)ret >= b->params[r].deep_sea.converge_return)
+        b->converged_at[idx] = b->episodes[idx];
     b->ret_sum[idx] += ret;
     b->len_sum[idx] += s->t;
     qf_rng gr = qf_rng_make(b->keys[2 * r], b->keys[2 * r + 1], QF_STREAM_RESET, (uint32_t)e, t + 1u);

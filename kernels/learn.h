@@ -2,7 +2,8 @@
  * the CPU reference (kernels/cpu/learn_cpu.c) and the CUDA kernels (kernels/cuda/learn_cuda.cu).
  *
  * Networks. A fleet has R runs x K heads = G networks, network g = r*K + k, all of one shape: an
- * MLP with L linear layers of widths w[0] -> w[1] -> ... -> w[L] = actions, ReLU between layers.
+ * MLP with L linear layers of widths w[0] -> w[1] -> ... -> w[L] = actions, ReLU (or GELU) between
+ * layers.
  * Layer l stores Wt_l as [w[l]][w[l+1]] (input-major, so y = x Wt + b is a row-major GEMM and an
  * embedding first layer is a row gather: with embed = 1, the input is a state index s and the
  * first layer computes Wt_0[s, :] + b_0, exactly what the one-hot input would). The parameters of
@@ -37,11 +38,30 @@ typedef struct qf_net {
     int64_t off_b[QF_MAX_LAYERS];     /* offset of b_l                                         */
     int64_t P;                        /* floats per network                                    */
     int64_t H;                        /* hidden activations per input: w[1] + ... + w[L-1]     */
+    int32_t act;                      /* the hidden layers' activation: QF_ACTIVATION_*          */
+    int32_t x_per_net;                /* inputs per network: x [G][M][w0], xi [G][M] (each head its
+                                         own minibatch, head_batch=separate); 0: per run, [R][M][..],
+                                         shared by the run's heads                              */
     const int32_t *active;            /* [R] heads in use per run (backend memory), or NULL: all
                                          K. Heads k >= active[r] never learn (their bootstrap mask
                                          bit is clear, so their gradient is 0 and Adam leaves them
                                          as they are); a backend may skip their work entirely. */
 } qf_net;
+
+/* Hidden-layer activations. */
+enum { QF_ACTIVATION_RELU = 0, QF_ACTIVATION_GELU = 1 };
+#define QF_ACTIVATION_NAMES "relu", "gelu"
+
+/* GELU (Hendrycks & Gimpel 2016) in its exact form z Phi(z) = z (1 + erf(z / sqrt 2)) / 2, PyTorch's
+ * nn.GELU() default, and its derivative Phi(z) + z phi(z). erff differs between the C library and
+ * CUDA in the last bits, so the backends agree to float tolerance here, not bit for bit. */
+QF_HD static inline float qf_gelu(float z) { return 0.5f * z * (1.0f + erff(z * 0.70710678118654752f)); }
+QF_HD static inline float qf_gelu_grad(float z) {
+    return 0.5f * (1.0f + erff(z * 0.70710678118654752f)) + z * 0.39894228040143268f * expf(-0.5f * z * z);
+}
+
+/* The row block of network g's inputs (and of its sampled transitions): its own or its run's. */
+QF_HD static inline int64_t qf_net_in(const qf_net *n, int64_t g) { return n->x_per_net ? g : g / n->K; }
 
 /* Whether network g is a head its run uses. */
 QF_HD static inline int qf_head_on(const qf_net *n, int64_t g) {
@@ -71,6 +91,9 @@ enum { QF_ACT_SAMPLE = 0, QF_ACT_UCB = 1 };
 /* Losses. */
 enum { QF_LOSS_HUBER = 0, QF_LOSS_SQUARED = 1 };
 #define QF_LOSS_NAMES "huber", "squared"
+/* Minibatches of an ensemble (head_batch=): one per run shared by its heads, or one per head. */
+enum { QF_HEAD_BATCH_SHARED = 0, QF_HEAD_BATCH_SEPARATE = 1 };
+#define QF_HEAD_BATCH_NAMES "shared", "separate"
 /* Run status. */
 enum { QF_RUN_OK = 0, QF_RUN_DIVERGED = 1 };
 
@@ -95,6 +118,7 @@ typedef struct qf_run_hp {
     float mask_p;                     /* bootstrap: P(head trains on a transition)             */
     float ucb_c;                      /* act=ucb: weight of the ensemble std                   */
     float beta;                       /* weight of the intrinsic reward                        */
+    float weight_decay;               /* AdamW's decoupled weight decay (0: plain Adam)          */
 } qf_run_hp;
 
 /* Replay: a ring of C transitions per run, struct of arrays, run-major (slot j of run r at r*C+j).
@@ -111,7 +135,8 @@ typedef struct qf_replay {
                                   written at sampling time, RND's when stored)           */
 } qf_replay;
 
-/* B transitions sampled per run, same layout with C = B. */
+/* B transitions sampled per run ([R][B], R = runs) or per head ([G][B], R = runs x heads, with
+ * head_batch=separate): the replay's layout with C = B. */
 typedef qf_replay qf_sample;
 
 /* Fill the layer offsets of a network shape from R, K, L, embed and w[]. */
@@ -201,9 +226,11 @@ QF_HD static inline int32_t qf_select_action(const float *q, int32_t n, const qf
 
 /* Adam's per-network constants at step t (1-based): step = lr / (1 - b1^t) and
  * ic2 = 1 / sqrt(1 - b2^t), the bias corrections folded as PyTorch folds them, so a parameter's
- * update costs one division and one square root. */
+ * update costs one division and one square root; decay = 1 - lr * weight_decay, AdamW's decoupled
+ * weight decay (Loshchilov & Hutter 2019; PyTorch's AdamW multiplies the parameter by it before the
+ * Adam step), exactly 1 without weight decay. */
 typedef struct qf_adam_k {
-    float b1, b2, step, ic2, eps;
+    float b1, b2, step, ic2, eps, decay;
 } qf_adam_k;
 
 QF_HD static inline qf_adam_k qf_adam_consts(const qf_run_hp *hp, int32_t t) {
@@ -213,19 +240,21 @@ QF_HD static inline qf_adam_k qf_adam_consts(const qf_run_hp *hp, int32_t t) {
     k.step = hp->lr / (1.0f - QF_LEARN_POWI(hp->adam_b1, t));
     k.ic2 = 1.0f / sqrtf(1.0f - QF_LEARN_POWI(hp->adam_b2, t));
     k.eps = hp->adam_eps;
+    k.decay = 1.0f - hp->lr * hp->weight_decay;
     return k;
 }
 
 /* One Adam step of one parameter, with the gradient pre-scaled by `scale` (gradient clipping):
- * m' = b1 m + (1-b1) g, v' = b2 v + (1-b2) g^2, p' = p - step m' / (sqrt(v') ic2 + eps), which is
- * p - lr mhat / (sqrt(vhat) + eps) with mhat = m'/(1-b1^t), vhat = v'/(1-b2^t). */
+ * m' = b1 m + (1-b1) g, v' = b2 v + (1-b2) g^2, p' = decay p - step m' / (sqrt(v') ic2 + eps),
+ * which is p (1 - lr wd) - lr mhat / (sqrt(vhat) + eps) with mhat = m'/(1-b1^t), vhat = v'/(1-b2^t):
+ * the decay does not pass through the adaptive denominator (decoupled, AdamW). */
 QF_HD static inline void qf_adam(float *p, float g, float *m, float *v, qf_adam_k k, float scale) {
     g = g * scale;
     const float mm = k.b1 * *m + (1.0f - k.b1) * g;
     const float vv = k.b2 * *v + (1.0f - k.b2) * g * g;
     *m = mm;
     *v = vv;
-    *p = *p - k.step * mm / (sqrtf(vv) * k.ic2 + k.eps);
+    *p = *p * k.decay - k.step * mm / (sqrtf(vv) * k.ic2 + k.eps);
 }
 
 /* Initial value of parameter j of network g = r*K + k: PyTorch's nn.Linear default,
@@ -243,8 +272,10 @@ QF_HD static inline float qf_init_param(const qf_net *n, const uint32_t *keys, u
     return (2.0f * u - 1.0f) * bound;
 }
 
-/* Replay slot of transition j (of B) sampled for run r at learner update `update`, uniform over
- * the `size` filled slots (SAMPLE stream; multiply-shift). */
+/* Replay slot of draw j sampled for run r at learner update `update`, uniform over the `size`
+ * filled slots (SAMPLE stream; multiply-shift). A shared batch is draws 0 .. B-1; with per-head
+ * batches head k takes draws k*B .. k*B + B-1 (distinct Philox counters: independent streams, and
+ * head 0's batch is the shared one). */
 QF_HD static inline int32_t qf_sample_slot(const uint32_t *keys, int32_t r, uint32_t update, int32_t j,
                                            int64_t size) {
     qf_rng g = qf_rng_make(keys[2 * r], keys[2 * r + 1], QF_STREAM_SAMPLE, (uint32_t)j, update);

@@ -175,6 +175,11 @@ std::vector<RefVariant> ref_variants() {
     const int E = 2048 + 777;  // a full block and a partial one per run
     add("deep_sea", QF_ENV_DEEP_SEA, [](qf_env_params &) {}, 2, E, 260);
     add("deep_sea_stochastic", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.stochastic = 1; }, 2, E, 260);
+    // the tabled mappings (bsuite's numpy draw, the all-ones debug mapping): the CPU loop of its own
+    add("deep_sea_bsuite", QF_ENV_DEEP_SEA,
+        [](qf_env_params &p) { p.deep_sea.size = 6; p.deep_sea.mapping = QF_DEEP_SEA_MAP_BSUITE; }, 2, E, 200);
+    add("deep_sea_bsuite_stochastic", QF_ENV_DEEP_SEA,
+        [](qf_env_params &p) { p.deep_sea.size = 64; p.deep_sea.stochastic = 1; p.deep_sea.mapping = QF_DEEP_SEA_MAP_BSUITE; }, 1, 40, 290);
     // 140 columns: the mapping bits come from every word of two Philox blocks
     add("deep_sea_140_per_run", QF_ENV_DEEP_SEA,
         [](qf_env_params &p) { p.deep_sea.size = 140; p.deep_sea.map_per_run = 1; }, 2, 40, 290);
@@ -244,6 +249,7 @@ TEST_P(BlockLoopsMatchElementFunction, EveryArrayEveryStep) {
     const qf_env_batch &fb = fast.v.batch;
     EXPECT_TRUE(same_array(fb.first_treasure, rb.first_treasure)) << c.name << ": first_treasure differs";
     EXPECT_TRUE(same_array(fb.solved_at, rb.solved_at)) << c.name << ": solved_at differs";
+    EXPECT_TRUE(same_array(fb.converged_at, rb.converged_at)) << c.name << ": converged_at differs";
     EXPECT_TRUE(same_array(fb.ret_sum, rb.ret_sum)) << c.name << ": ret_sum differs";
     EXPECT_TRUE(same_array(fb.len_sum, rb.len_sum)) << c.name << ": len_sum differs";
     // auto-resets happened, many times per env

@@ -96,6 +96,27 @@ TEST(Cli, BenchTrainReportsNoHostSyncsBetweenLogPoints) {
     EXPECT_EQ(last, "0") << line;
 }
 
+// bench explore: a fleet iteration of R runs takes R x (us per run-step) and makes R x envs env
+// steps, so env-steps/s = envs * 1e6 / (us per run-step) at any R (issue 14: it printed R times that).
+TEST(Cli, BenchExploreRateIsEnvsOverTheCostPerRunStep) {
+    CliResult r = run_qfleet("bench explore backend=cpu env=deep_sea env.size=4 hidden=[] batch=8 envs=3 "
+                             "max_runs=64 seconds=0.01");
+    ASSERT_EQ(r.code, 0) << r.out;
+    int rows = 0;
+    for (const char *runs : {"\n      1 epsilon ", "\n     64 epsilon ", "\n     64 bootstrap "}) {
+        const size_t at = r.out.find(runs);
+        ASSERT_NE(at, std::string::npos) << runs << "\n" << r.out;
+        double rate = 0, us = 0;
+        char name[32];
+        int n = 0;
+        ASSERT_EQ(std::sscanf(r.out.c_str() + at, " %d %31s %lf %lf", &n, name, &rate, &us), 4) << r.out;
+        // both printed with 4 significant digits: relative error below 2 x 5e-4
+        EXPECT_NEAR(rate * us, 3e6, 3e6 * 1e-3) << runs << ": rate " << rate << ", us " << us;
+        rows++;
+    }
+    EXPECT_EQ(rows, 3);
+}
+
 TEST(Cli, CompareRejectsBadInput) {
     expect_bad("compare explorers=epsilon,nope", "unknown strategy in explorers: 'nope'", "bootstrap");
     expect_bad("compare explorers=count,count", "explorers names 'count' twice");

@@ -32,20 +32,21 @@ std::map<std::string, Cell> compare(const std::string &args) {
     std::ifstream in(dir + "/runs.csv");
     std::string line;
     std::getline(in, line);
-    EXPECT_EQ(line.rfind("size,strategy,seed,name,status,episodes,first_treasure,episodes_to_solve,solved,regret", 0), 0u)
+    EXPECT_EQ(line.rfind("size,strategy,seed,name,status,episodes,first_treasure,episodes_to_solve,solved,"
+                         "episodes_to_converge,regret", 0), 0u)
         << line;
     while (std::getline(in, line)) {
         std::vector<std::string> f;
         std::stringstream ss(line);
         for (std::string tok; std::getline(ss, tok, ',');) f.push_back(tok);
-        if (f.size() < 10) {
+        if (f.size() < 11) {
             ADD_FAILURE() << "short row: " << line;
             continue;
         }
         Cell &c = cells[f[1]];
         c.seeds++;
         c.solved += f[8] == "1";
-        c.regret += std::atof(f[9].c_str());
+        c.regret += std::atof(f[10].c_str());
     }
     for (auto &kv : cells) kv.second.regret /= kv.second.seeds;
     std::system(("rm -rf " + dir).c_str());

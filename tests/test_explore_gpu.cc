@@ -569,3 +569,89 @@ TEST(ExploreGpu, StateActionCountsAndOptimisticActingAreIdentical) {
 }
 
 }  // namespace
+
+// ---- per-head minibatches (head_batch=separate) ------------------------------------------------------
+// The sampler's per-head rows, the learner with per-network inputs (dense and embedding), the TD step
+// on per-head rows and count bonuses written into per-head rows: CUDA against the CPU reference.
+TEST(ExploreGpu, PerHeadBatchesSampleLearnAndBonusAgree) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 3, K = 4, C = 300, B = 64, D = 5, A = 3, S = 40;
+    const size_t G = (size_t)R * K, rows = G;
+    const std::vector<uint32_t> keys = {3, 0, 3, 1, 8, 0};
+    std::mt19937 rng(21);
+    std::vector<float> robs = normal((size_t)R * C * D, 22), rnobs = normal((size_t)R * C * D, 23), rrew = normal((size_t)R * C, 24),
+                       rintr = normal((size_t)R * C, 25);
+    std::vector<int32_t> ridx((size_t)R * C), rnidx((size_t)R * C), ract((size_t)R * C);
+    std::vector<uint8_t> rterm((size_t)R * C);
+    std::vector<uint32_t> rmask((size_t)R * C);
+    for (size_t i = 0; i < ridx.size(); i++) {
+        ridx[i] = (int32_t)(rng() % S);
+        rnidx[i] = (int32_t)(rng() % S);
+        ract[i] = (int32_t)(rng() % A);
+        rterm[i] = (uint8_t)(rng() % 6 == 0);
+        rmask[i] = rng();
+    }
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].bonus = QF_BONUS_COUNT;
+    hp[0].beta = 0.5f;
+    hp[1].alpha = 0.4f;
+    hp[2].bonus = QF_BONUS_COUNT;
+    hp[2].beta = 1.5f;
+    hp[2].double_q = 1;
+    std::vector<uint32_t> counts((size_t)R * S);
+    for (auto &c : counts) c = rng() % 9;
+    for (int embed = 0; embed < 2; embed++) {
+        qf_net net = make_net(R, K, embed, embed ? std::vector<int>{S, 8, A} : std::vector<int>{D, 8, A});
+        net.x_per_net = 1;
+        const size_t P = (size_t)net.P, H = (size_t)net.H;
+        std::vector<float> params = normal(G * P, 26 + embed, 0.3f);
+        std::vector<float> s_obs[2], s_intr[2], q[2], grads[2], dq[2], loss[2];
+        std::vector<int32_t> s_idx[2];
+        qf_backend *bs[2] = {be.cpu, be.cuda};
+        for (int k = 0; k < 2; k++) {
+            qf_backend *b = bs[k];
+            DevBuf<float> ro(b, robs), rno(b, rnobs), rr(b, rrew), ri(b, rintr);
+            DevBuf<int32_t> rix(b, ridx), rnix(b, rnidx), ra(b, ract);
+            DevBuf<uint8_t> rt(b, rterm);
+            DevBuf<uint32_t> rm(b, rmask), dkeys(b, keys), dcnt(b, counts);
+            qf_replay rp = {R, C, D, embed, ro.p, rno.p, rix.p, rnix.p, ra.p, rr.p, rt.p, rm.p, ri.p};
+            DevBuf<float> so(b, rows * B * D), sno(b, rows * B * D), sr(b, rows * B), si(b, rows * B);
+            DevBuf<int32_t> six(b, rows * B), snix(b, rows * B), sa(b, rows * B);
+            DevBuf<uint8_t> st(b, rows * B);
+            DevBuf<uint32_t> sm(b, rows * B);
+            qf_sample smp = {(int32_t)rows, B, D, embed, so.p, sno.p, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p};
+            ASSERT_EQ(b->replay_sample(b, &rp, B, 250, 7, dkeys.p, &smp), QF_OK) << b->err;
+            DevBuf<qf_run_hp> dhp(b, hp);
+            qf_counts c;
+            std::memset(&c, 0, sizeof c);
+            c.R = R;
+            c.mode = QF_COUNT_EXACT;
+            c.S = S;
+            c.cnt = dcnt.p;
+            if (embed) {
+                ASSERT_EQ(b->count_bonus(b, &c, dhp.p, B, &smp), QF_OK) << b->err;
+            }
+            s_obs[k] = so.get();
+            s_idx[k] = six.get();
+            s_intr[k] = si.get();
+            DevBuf<float> dparams(b, params), acts(b, G * B * H), dqv(b, G * B * A), dqt(b, G * B * A), ddq(b, G * B * A),
+                dgr(b, G * P), work(b, (size_t)qf_net_work_floats(&net, B)), dloss(b, G), dqmean(b, G), dimean(b, (size_t)R);
+            ASSERT_EQ(b->net_forward(b, &net, dparams.p, B, so.p, six.p, acts.p, dqv.p), QF_OK) << b->err;
+            ASSERT_EQ(b->net_forward(b, &net, dparams.p, B, sno.p, snix.p, work.p, dqt.p), QF_OK) << b->err;
+            ASSERT_EQ(b->td(b, &net, dhp.p, B, &smp, dqv.p, dqt.p, dqt.p, ddq.p, dloss.p, dqmean.p, dimean.p), QF_OK) << b->err;
+            ASSERT_EQ(b->net_backward(b, &net, dparams.p, B, so.p, six.p, acts.p, ddq.p, dgr.p, work.p), QF_OK) << b->err;
+            q[k] = dqv.get();
+            dq[k] = ddq.get();
+            loss[k] = dloss.get();
+            grads[k] = dgr.get();
+        }
+        EXPECT_TRUE(same_bits(s_obs[0], s_obs[1])) << "per-head sampled observations";
+        EXPECT_EQ(s_idx[0], s_idx[1]) << "per-head sampled indices";
+        EXPECT_TRUE(same_bits(s_intr[0], s_intr[1])) << "count bonuses in per-head rows (embed=" << embed << ")";
+        expect_close(q[0], q[1], 1e-5, "forward on per-head inputs");
+        expect_close(dq[0], dq[1], 1e-4, "td on per-head rows");
+        expect_close(loss[0], loss[1], 1e-4, "td loss on per-head rows");
+        expect_close(grads[0], grads[1], 1e-4, "backward on per-head inputs");
+    }
+}

@@ -128,9 +128,11 @@ qf_run_hp test_hp() {
 TEST(GpuLearn, InitForwardBackwardTdAdamAgree) {
     Backends be;
     if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
-    for (int embed = 0; embed < 2; embed++) {
+    for (int variant = 0; variant < 4; variant++) {  // {dense, embedding} x {ReLU, GELU}
+        const int embed = variant & 1;
         const int R = 3, K = 2, M = 37, B = M;
         qf_net net = make_net(R, K, embed, embed ? std::vector<int>{11, 16, 8, 3} : std::vector<int>{5, 16, 8, 3});
+        net.act = variant >= 2 ? QF_ACTIVATION_GELU : QF_ACTIVATION_RELU;
         const size_t G = (size_t)R * K, P = (size_t)net.P, A = 3;
         std::vector<uint32_t> keys = {1, 0, 1, 1, 7, 9};
         std::vector<float> x = uniform((size_t)R * M * 5, 3, -1, 1);
@@ -152,6 +154,7 @@ TEST(GpuLearn, InitForwardBackwardTdAdamAgree) {
             std::vector<qf_run_hp> hp(R, test_hp());
             hp[1].alpha = 0.0f;
             hp[2].loss = QF_LOSS_SQUARED;
+            hp[2].weight_decay = 0.7f;  // AdamW on the CUDA twin too
             DevBuf<qf_run_hp> dhp(b, hp);
             std::vector<int32_t> act(R * B);
             std::vector<float> rew = uniform(R * B, 5, -1, 1);

@@ -30,8 +30,9 @@ bool same_bits(const T *a, const T *b, size_t n) {
 }
 
 // ---- an independent double-precision MLP -----------------------------------------------------
-// y = x Wt + b per layer, Wt_l stored [in][out] at off_w[l], b_l at off_b[l], ReLU between layers.
-// pre (optional) receives every hidden pre-activation.
+// y = x Wt + b per layer, Wt_l stored [in][out] at off_w[l], b_l at off_b[l], ReLU (or GELU,
+// z (1 + erf(z / sqrt 2)) / 2, n.act) between layers. pre (optional) receives every hidden
+// pre-activation.
 std::vector<double> forward_d(const qf_net &n, const double *W, const std::vector<double> &x,
                               std::vector<double> *pre = nullptr) {
     std::vector<double> h = x;
@@ -46,7 +47,7 @@ std::vector<double> forward_d(const qf_net &n, const double *W, const std::vecto
         if (l + 1 < n.L)
             for (double &v : y) {
                 if (pre) pre->push_back(v);
-                v = v > 0.0 ? v : 0.0;
+                v = n.act == QF_ACTIVATION_GELU ? 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))) : (v > 0.0 ? v : 0.0);
             }
         h.swap(y);
     }
@@ -70,12 +71,13 @@ TEST(NetLayout, OffsetsOfEachLayer) {
 }
 
 // ---- 1. forward and backward against central differences of the double MLP --------------------
-void gradient_check(const std::vector<int> &w, uint32_t seed) {
+void gradient_check(const std::vector<int> &w, uint32_t seed, int act = QF_ACTIVATION_RELU) {
     CpuBackend cpu;
     qf_backend *b = cpu.b;
     ASSERT_NE(b, nullptr);
     const int R = 2, K = 2, M = 4, G = R * K;
-    const qf_net n = make_net(R, K, 0, w);
+    qf_net n = make_net(R, K, 0, w);
+    n.act = act;
     const int D = w[0], A = w.back();
     const int64_t P = n.P;
     std::mt19937 rng(seed);
@@ -138,8 +140,9 @@ void gradient_check(const std::vector<int> &w, uint32_t seed) {
                     << "L=" << n.L << " g=" << g << " m=" << m << " a=" << a;
             }
         }
-        // Central differences in double. q is affine in any single parameter while the activation
-        // pattern is fixed, so the quotient has no truncation error; its rounding error is
+        // Central differences in double. With ReLU q is affine in any single parameter while the
+        // activation pattern is fixed, so the quotient has no truncation error; with GELU (smooth,
+        // third derivatives O(1) here) the truncation error is ~h^2 ~ 1e-12. Rounding error:
         // ~|loss| * 1e-16 / h ~ 1e-9. The float backward sums <= M * 7 products per entry through
         // L layers: ~30 roundings of 2^-24 relative to O(1) magnitudes, ~2e-6; tolerance
         // 2e-5 * max(1, |grad|) leaves a 10x margin.
@@ -157,6 +160,21 @@ void gradient_check(const std::vector<int> &w, uint32_t seed) {
 
 TEST(NetGradient, ThreeLayersMatchesFiniteDifferences) { gradient_check({5, 7, 6, 3}, 1234u); }
 TEST(NetGradient, OneLayerMatchesFiniteDifferences) { gradient_check({5, 3}, 99u); }
+// GELU: the float forward against the double one (erff within a few ulps) and the backward, whose
+// derivative uses pre-activations recomputed from the stored layer inputs, against central differences
+TEST(NetGradient, GeluThreeLayersMatchesFiniteDifferences) { gradient_check({5, 7, 6, 3}, 4321u, QF_ACTIVATION_GELU); }
+
+// GELU's values and slope at hand-known points: GELU(z) = z Phi(z), GELU'(z) = Phi(z) + z phi(z);
+// Phi(1) = 0.8413447460685429, phi(1) = 0.24197072451914337, Phi(0) = 1/2; erff within 2 ulps.
+TEST(NetGradient, GeluValuesAndSlopeAtKnownPoints) {
+    EXPECT_EQ(qf_gelu(0.0f), 0.0f);
+    EXPECT_NEAR(qf_gelu(1.0f), 0.8413447460685429, 3e-7);
+    EXPECT_NEAR(qf_gelu(-1.0f), -1.0 + 0.8413447460685429, 3e-7);  // -Phi(-1) = -(1 - Phi(1))
+    EXPECT_NEAR(qf_gelu(3.0f), 3.0 * 0.9986501019683699, 1e-6);
+    EXPECT_EQ(qf_gelu_grad(0.0f), 0.5f);
+    EXPECT_NEAR(qf_gelu_grad(1.0f), 0.8413447460685429 + 0.24197072451914337, 3e-7);
+    EXPECT_NEAR(qf_gelu_grad(-1.0f), 1.0 - 0.8413447460685429 - 0.24197072451914337, 3e-7);
+}
 
 // ---- 2. embedding first layer == one-hot input ----------------------------------------------
 TEST(NetEmbed, EqualsOneHotInputIncludingRepeatedStates) {
@@ -320,6 +338,9 @@ struct AdamRef {
             const double gj = scale * g[j];
             m[j] = b1 * m[j] + (1.0 - b1) * gj;
             v[j] = b2 * v[j] + (1.0 - b2) * gj * gj;
+            // AdamW (Loshchilov & Hutter 2019, as PyTorch's AdamW): decay first, outside the
+            // adaptive denominator; weight_decay = 0 is Adam
+            p[j] *= 1.0 - (double)h.lr * (double)h.weight_decay;
             p[j] -= (double)h.lr * (m[j] / c1) / (std::sqrt(v[j] / c2) + (double)h.adam_eps);
         }
         return norm;
@@ -387,6 +408,45 @@ TEST(Adam, MatchesDoubleReferenceOverTenSteps) {
             }
         }
     }
+}
+
+// AdamW: the same ten-step double reference with a decoupled weight decay (0.5 and 2 per unit of
+// lr), and with a zero gradient the update is the decay alone, p (1 - lr wd), whatever the moments'
+// scale: the decay does not pass through Adam's denominator (Loshchilov & Hutter's point).
+TEST(Adam, WeightDecayIsDecoupledAsAdamW) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    AdamSetup s(2, 1, {3, 2});
+    std::vector<qf_run_hp> hp(2, default_hp());
+    hp[0].weight_decay = 0.5f;
+    hp[1].weight_decay = 2.0f;
+    hp[1].lr = 3e-2f;
+    std::mt19937 rng(22);
+    std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+    for (float &p : s.params) p = U(rng);
+    std::vector<AdamRef> ref;
+    for (int g = 0; g < s.G; g++) ref.emplace_back(&s.params[g * s.P], s.P);
+    for (int it = 0; it < 10; it++) {
+        for (float &gr : s.grads) gr = U(rng);
+        ASSERT_EQ(s.step(b, hp), QF_OK);
+        for (int g = 0; g < s.G; g++) {
+            ref[g].step(&s.grads[g * s.P], hp[g]);
+            // adam_tol, plus the rounding of the decay factor and of the decayed parameter
+            for (int64_t j = 0; j < s.P; j++)
+                EXPECT_NEAR(s.params[g * s.P + j], ref[g].p[j], adam_tol(it + 1, hp[g].lr, 2.0) + (it + 1) * 2 * kU)
+                    << "g=" << g << " step " << it << " param " << j;
+        }
+    }
+    // zero gradient on fresh moments: m = v = 0, so the Adam term is exactly 0 and p' = p * decay,
+    // decay = 1 - lr wd rounded to float once
+    AdamSetup z(2, 1, {3, 2});
+    for (float &p : z.params) p = U(rng);
+    const std::vector<float> before = z.params;
+    ASSERT_EQ(z.step(b, hp), QF_OK);
+    for (int g = 0; g < z.G; g++)
+        for (int64_t j = 0; j < z.P; j++)
+            EXPECT_EQ(z.params[g * z.P + j], before[g * z.P + j] * (1.0f - hp[g].lr * hp[g].weight_decay)) << "g=" << g;
 }
 
 // The CPU learner flushes denormals to zero inside its loops (learn_cpu.c: an x86 operation on a

@@ -187,7 +187,14 @@ static inline __attribute__((always_inline)) void step_block(const qf_env_batch 
          * one's noise (log, sqrt, cos) under a branch keeps a loop from vectorizing */
         qf_env_params det = p;
         det.deep_sea.stochastic = 0;
-        step_pass(&b, kind, &det, r, e0, e1, act, t, obs_inline, next_index);
+        /* and one loop per source of the mapping (a constant in each), so neither computes both */
+        if (p.deep_sea.mapping == QF_DEEP_SEA_MAP_PHILOX) {
+            det.deep_sea.mapping = QF_DEEP_SEA_MAP_PHILOX;
+            step_pass(&b, kind, &det, r, e0, e1, act, t, obs_inline, next_index);
+        } else { /* bsuite and ones read the same table */
+            det.deep_sea.mapping = QF_DEEP_SEA_MAP_BSUITE;
+            step_pass(&b, kind, &det, r, e0, e1, act, t, obs_inline, next_index);
+        }
     } else {
         step_pass(&b, kind, &p, r, e0, e1, act, t, obs_inline, next_index);
     }

@@ -115,12 +115,14 @@ static int cpu_count_bonus(qf_backend *b, const qf_counts *c, const qf_run_hp *h
     (void)b;
     if (c->mode == QF_COUNT_OFF) return QF_OK;
     const int64_t per = c->mode == QF_COUNT_SIMHASH ? (int64_t)B * c->bits * c->D : B;
-#pragma omp parallel for schedule(static) if (c->R > 1 && c->R * per >= QF_PAR_MIN_WORK / 16)
-    for (int32_t r = 0; r < c->R; r++) {
+    const int32_t K = s->R / c->R; /* sample rows per run: 1, or its heads' batches */
+#pragma omp parallel for schedule(static) if (s->R > 1 && s->R * per >= QF_PAR_MIN_WORK / 16)
+    for (int32_t row = 0; row < s->R; row++) {
+        const int32_t r = row / K;
         if (hp[r].bonus != QF_BONUS_COUNT) continue;
         const int64_t cap = (int64_t)1 << c->log2cap;
         for (int32_t j = 0; j < B; j++) {
-            const int64_t t = (int64_t)r * B + j;
+            const int64_t t = (int64_t)row * B + j;
             uint32_t n;
             if (c->mode == QF_COUNT_EXACT) {
                 int32_t st = s->next_idx[t];

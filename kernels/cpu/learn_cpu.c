@@ -63,27 +63,51 @@ static const float *layer_input(const qf_net *n, int l, int64_t g, int32_t M, co
                                 const float *acts_g, int64_t *ld) {
     if (l == 0) {
         *ld = n->w[0];
-        return n->embed ? NULL : x + (g / n->K) * (int64_t)M * n->w[0];
+        return n->embed ? NULL : x + qf_net_in(n, g) * (int64_t)M * n->w[0];
     }
     *ld = n->H;
     return acts_g + hidden_off(n, l - 1);
 }
 
-/* y = x W + b, then ReLU unless it is the output layer: one pass over the GEMM's output. */
-static void bias_relu(float *restrict y, int64_t ldy, const float *restrict bias, int32_t M, int32_t n, int relu) {
+/* y = x W + b, then the activation act (QF_ACTIVATION_*; -1: none, the output layer): one pass
+ * over the GEMM's output. */
+static void bias_act(float *restrict y, int64_t ldy, const float *restrict bias, int32_t M, int32_t n, int act) {
     for (int32_t m = 0; m < M; m++) {
         float *restrict row = y + m * ldy;
-        if (relu) {
+        if (act == QF_ACTIVATION_RELU) {
 #pragma omp simd
             for (int32_t j = 0; j < n; j++) {
                 const float z = row[j] + bias[j];
                 row[j] = z > 0.0f ? z : 0.0f;
             }
+        } else if (act == QF_ACTIVATION_GELU) {
+            for (int32_t j = 0; j < n; j++) row[j] = qf_gelu(row[j] + bias[j]);
         } else {
 #pragma omp simd
             for (int32_t j = 0; j < n; j++) row[j] += bias[j];
         }
     }
+}
+
+/* Layer l of network g for M inputs: out [M][ldo] = act(input Wt_l + b_l), act as bias_act takes it.
+ * acts_g: the network's hidden activations so far (the inputs of layers l > 0). */
+static void layer_out(const qf_net *net, const float *W, int64_t g, int l, int32_t M, const float *x,
+                      const int32_t *xi, const float *acts_g, float *out, int64_t ldo, int act) {
+    const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+    const float *Wt = W + net->off_w[l], *bias = W + net->off_b[l];
+    int64_t ldi;
+    const float *in = layer_input(net, l, g, M, x, acts_g, &ldi);
+    if (!in) { /* embedding: row gather of Wt_0 = the one-hot product */
+        const int32_t *s = xi + qf_net_in(net, g) * (int64_t)M;
+        for (int32_t m = 0; m < M; m++) {
+            const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
+            memcpy(out + m * ldo, Wt + (int64_t)sm * out_w, sizeof(float) * (size_t)out_w);
+        }
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, out_w, in_w, 1.0f, in, (int)ldi, Wt,
+                    out_w, 0.0f, out, (int)ldo);
+    }
+    bias_act(out, ldo, bias, M, out_w, act);
 }
 
 /* Network g's forward pass for M inputs: acts [G][M][H] and q [G][M][A] (its slices). */
@@ -93,24 +117,9 @@ static void forward_net(const qf_net *net, const float *params, int64_t g, int32
     const float *W = params + g * net->P;
     float *acts_g = acts + g * (int64_t)M * net->H;
     for (int l = 0; l < net->L; l++) {
-        const int32_t in_w = net->w[l], out_w = net->w[l + 1];
-        const float *Wt = W + net->off_w[l], *bias = W + net->off_b[l];
         const int last = l == net->L - 1;
         float *out = last ? q + g * (int64_t)M * A : acts_g + hidden_off(net, l);
-        const int64_t ldo = last ? A : net->H;
-        int64_t ldi;
-        const float *in = layer_input(net, l, g, M, x, acts_g, &ldi);
-        if (!in) { /* embedding: row gather of Wt_0 = the one-hot product */
-            const int32_t *s = xi + (g / net->K) * (int64_t)M;
-            for (int32_t m = 0; m < M; m++) {
-                const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
-                memcpy(out + m * ldo, Wt + (int64_t)sm * out_w, sizeof(float) * (size_t)out_w);
-            }
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, out_w, in_w, 1.0f, in, (int)ldi, Wt,
-                        out_w, 0.0f, out, (int)ldo);
-        }
-        bias_relu(out, ldo, bias, M, out_w, !last);
+        layer_out(net, W, g, l, M, x, xi, acts_g, out, last ? A : net->H, last ? -1 : net->act);
     }
 }
 
@@ -133,6 +142,12 @@ static void bias_grad(float *restrict db, const float *restrict dy, int64_t lddy
     }
 }
 
+/* dx *= GELU'(z) for the layer's pre-activations z [M][n]. */
+static void gelu_grad(float *restrict dx, int64_t lddx, const float *restrict z, int32_t M, int32_t n) {
+    for (int32_t m = 0; m < M; m++)
+        for (int32_t j = 0; j < n; j++) dx[m * lddx + j] *= qf_gelu_grad(z[(int64_t)m * n + j]);
+}
+
 /* dx = 0 where the layer's ReLU output x was not positive (the ReLU's derivative). */
 static void relu_grad(float *restrict dx, int64_t lddx, const float *restrict x, int64_t ldx, int32_t M, int32_t n) {
     for (int32_t m = 0; m < M; m++) {
@@ -143,14 +158,17 @@ static void relu_grad(float *restrict dx, int64_t lddx, const float *restrict x,
     }
 }
 
-/* Network g's backward pass: grads [G][P] (its slice), work: its 2*M*wmax floats of scratch. */
+/* Network g's backward pass: grads [G][P] (its slice), work: its qf_net_work_bufs * M * wmax floats
+ * of scratch (with GELU the third buffer takes each hidden layer's pre-activations, recomputed from
+ * its stored input: one more GEMM per hidden layer instead of storing them). */
 static void backward_net(const qf_net *net, const float *params, int64_t g, int32_t M, const float *x,
                          const int32_t *xi, const float *acts, const float *dq, float *grads, float *work) {
     const int64_t A = net->w[net->L], wmax = qf_net_max_width(net);
     const float *W = params + g * net->P;
     const float *acts_g = acts + g * (int64_t)M * net->H;
     float *dW = grads + g * net->P;
-    float *buf[2] = {work + g * 2 * (int64_t)M * wmax, work + (g * 2 + 1) * (int64_t)M * wmax};
+    const int64_t nb = qf_net_work_bufs(net);
+    float *buf[2] = {work + g * nb * (int64_t)M * wmax, work + (g * nb + 1) * (int64_t)M * wmax};
     /* the weight GEMMs write with beta = 0; only the biases (and an embedding, a scatter-add)
      * accumulate */
     for (int l = 0; l < net->L; l++) memset(dW + net->off_b[l], 0, sizeof(float) * (size_t)net->w[l + 1]);
@@ -164,7 +182,7 @@ static void backward_net(const qf_net *net, const float *params, int64_t g, int3
         float *dWt = dW + net->off_w[l], *db = dW + net->off_b[l];
         bias_grad(db, dy, lddy, M, out_w);
         if (!in) {
-            const int32_t *s = xi + (g / net->K) * (int64_t)M;
+            const int32_t *s = xi + qf_net_in(net, g) * (int64_t)M;
             for (int32_t m = 0; m < M; m++) {
                 const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
                 for (int32_t j = 0; j < out_w; j++) dWt[(int64_t)sm * out_w + j] += dy[m * lddy + j];
@@ -178,7 +196,13 @@ static void backward_net(const qf_net *net, const float *params, int64_t g, int3
         float *dx = buf[l & 1];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, in_w, out_w, 1.0f, dy, (int)lddy,
                     W + net->off_w[l], out_w, 0.0f, dx, in_w);
-        relu_grad(dx, in_w, in, ldi, M, in_w);
+        if (net->act == QF_ACTIVATION_GELU) {
+            float *z = work + (g * nb + 2) * (int64_t)M * wmax;
+            layer_out(net, W, g, l - 1, M, x, xi, acts_g, z, in_w, -1);
+            gelu_grad(dx, in_w, z, M, in_w);
+        } else {
+            relu_grad(dx, in_w, in, ldi, M, in_w);
+        }
         dy = dx;
         lddy = in_w;
     }
@@ -199,11 +223,11 @@ static int cpu_net_backward(qf_backend *b, const qf_net *net, const float *param
 static void td_net(const qf_net *net, const qf_run_hp *hp, int64_t g, int32_t B, const qf_sample *s,
                    const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
                    float *imean) {
-    const int64_t A = net->w[net->L], r = g / net->K, k = g % net->K;
+    const int64_t A = net->w[net->L], r = g / net->K, k = g % net->K, in = qf_net_in(net, g);
     const float beta = hp[r].beta;
     float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
     for (int32_t j = 0; j < B; j++) {
-        const int64_t row = (g * B + j) * A, t = r * B + j;
+        const int64_t row = (g * B + j) * A, t = in * B + j;
         const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
         lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s->action[t],
                           s->reward[t] + bonus, s->terminal[t], w, dq + row);
@@ -406,11 +430,13 @@ static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int6
      * two threads overlap better than one, so this goes parallel at a much smaller size than
      * QF_PAR_MIN_WORK; rows of D floats are copied inline (a memcpy call per row cost more) */
     const int64_t D = rp->D;
-#pragma omp parallel for schedule(static) if (rp->R > 1 && (int64_t)rp->R * B >= 2048)
-    for (int32_t r = 0; r < rp->R; r++)
+    const int32_t K = out->R / rp->R; /* 1: a batch per run; else one per head */
+#pragma omp parallel for schedule(static) if (out->R > 1 && (int64_t)out->R * B >= 2048)
+    for (int32_t row = 0; row < out->R; row++)
         for (int32_t j = 0; j < B; j++) {
-            const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, j, size);
-            const int64_t dst = (int64_t)r * B + j;
+            const int32_t r = row / K, k = row % K;
+            const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, k * B + j, size);
+            const int64_t dst = (int64_t)row * B + j;
             if (rp->embed) {
                 out->idx[dst] = rp->idx[src];
                 out->next_idx[dst] = rp->next_idx[src];

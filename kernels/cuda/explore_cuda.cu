@@ -80,8 +80,9 @@ __global__ void count_act_kernel(qf_counts c, int32_t K, const qf_run_hp *hp, in
 }
 
 __global__ void count_bonus_kernel(qf_counts c, const qf_run_hp *hp, int32_t B, qf_sample s) {
-    GRID_FOR(t, (int64_t)c.R * B) {
-        const int64_t r = t / B;
+    const int64_t K = s.R / c.R; // sample rows per run: 1, or its heads' batches
+    GRID_FOR(t, (int64_t)s.R * B) {
+        const int64_t r = t / B / K;
         if (hp[r].bonus != QF_BONUS_COUNT) continue;
         uint32_t n;
         if (c.mode == QF_COUNT_EXACT) {
@@ -201,7 +202,7 @@ static int cu_count_act(qf_backend *b, const qf_counts *c, const qf_net *net, co
 
 static int cu_count_bonus(qf_backend *b, const qf_counts *c, const qf_run_hp *hp, int32_t B, qf_sample *s) {
     if (c->mode == QF_COUNT_OFF) return QF_OK;
-    LAUNCH(b, count_bonus_kernel, (int64_t)c->R * B, *c, hp, B, *s);
+    LAUNCH(b, count_bonus_kernel, (int64_t)s->R * B, *c, hp, B, *s);
     return QF_OK;
 }
 

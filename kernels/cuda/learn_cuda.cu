@@ -40,18 +40,19 @@ __global__ void embed_kernel(qf_net n, int32_t M, const float *params, const int
     const int64_t G = (int64_t)n.R * n.K, total = G * M * w;
     GRID_FOR(i, total) {
         const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
-        int32_t s = xi[(g / n.K) * M + m];
+        int32_t s = xi[qf_net_in(&n, g) * M + m];
         s = s < 0 ? 0 : (s >= in_w ? in_w - 1 : s);
         const float *W = params + g * n.P;
         out[g * so + m * ldo + j] = W[n.off_w[0] + (int64_t)s * w + j] + W[n.off_b[0] + j];
     }
 }
 
-__global__ void relu_kernel(int64_t G, int32_t M, int32_t w, float *out, int64_t ldo, int64_t so) {
+// The hidden activation (QF_ACTIVATION_*) in place on the layer's pre-activations.
+__global__ void act_kernel(int act, int64_t G, int32_t M, int32_t w, float *out, int64_t ldo, int64_t so) {
     GRID_FOR(i, G * M * w) {
         const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
         float *p = out + g * so + m * ldo + j;
-        *p = *p > 0.0f ? *p : 0.0f;
+        *p = act == QF_ACTIVATION_GELU ? qf_gelu(*p) : (*p > 0.0f ? *p : 0.0f);
     }
 }
 
@@ -69,7 +70,7 @@ __global__ void bias_grad_kernel(qf_net n, int l, int32_t M, const float *dy, in
             const float d = dy[g * sdy + m * lddy + j];
             acc += d;
             if (embed_layer) {
-                int32_t s = xi[(g / n.K) * M + m];
+                int32_t s = xi[qf_net_in(&n, g) * M + m];
                 s = s < 0 ? 0 : (s >= n.w[0] ? n.w[0] - 1 : s);
                 dW[n.off_w[0] + (int64_t)s * w + j] += d;
             }
@@ -86,15 +87,23 @@ __global__ void relu_mask_kernel(int64_t G, int32_t M, int32_t w, const float *i
     }
 }
 
+// dx *= GELU'(z), z the layer's recomputed pre-activations [M][w] (per-network stride sz).
+__global__ void gelu_mask_kernel(int64_t G, int32_t M, int32_t w, const float *z, int64_t sz, float *dx, int64_t sdx) {
+    GRID_FOR(i, G * M * w) {
+        const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
+        dx[g * sdx + m * w + j] *= qf_gelu_grad(z[g * sz + m * w + j]);
+    }
+}
+
 __global__ void td_kernel(qf_net n, const qf_run_hp *hp, int32_t B, qf_sample s, const float *q, const float *qt,
                           const float *qo, float *dq, float *loss, float *qmean, float *imean) {
     const int64_t G = (int64_t)n.R * n.K, A = n.w[n.L];
     GRID_FOR(g, G) {
-        const int64_t r = g / n.K, k = g % n.K;
+        const int64_t r = g / n.K, k = g % n.K, in = qf_net_in(&n, g);
         const float beta = hp[r].beta;
         float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
         for (int32_t j = 0; j < B; j++) {
-            const int64_t row = (g * B + j) * A, t = r * B + j;
+            const int64_t row = (g * B + j) * A, t = in * B + j;
             const float w = (float)((s.mask[t] >> k) & 1u), bonus = beta * s.intr[t];
             lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s.action[t],
                               s.reward[t] + bonus, s.terminal[t], w, dq + row);
@@ -221,9 +230,10 @@ __global__ void store_kernel(qf_replay rp, const qf_run_hp *hp, const uint32_t *
 
 __global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t update, const uint32_t *keys,
                               qf_sample out) {
-    GRID_FOR(dst, (int64_t)rp.R * B) {
-        const int32_t r = (int32_t)(dst / B), j = (int32_t)(dst % B);
-        const int64_t src = (int64_t)r * rp.C + qf_sample_slot(keys, r, update, j, size);
+    const int32_t K = out.R / rp.R; // 1: a batch per run; else one per head
+    GRID_FOR(dst, (int64_t)out.R * B) {
+        const int32_t row = (int32_t)(dst / B), j = (int32_t)(dst % B), r = row / K, k = row % K;
+        const int64_t src = (int64_t)r * rp.C + qf_sample_slot(keys, r, update, k * B + j, size);
         if (rp.embed) {
             out.idx[dst] = rp.idx[src];
             out.next_idx[dst] = rp.next_idx[src];
@@ -262,36 +272,47 @@ static int gemm_rm(qf_backend *b, int transA, int transB, int M, int N, int K, c
     return QF_OK;
 }
 
+// Layer l's pre-activations of every network for M inputs: out[g][m][j] (ld ldo, per-network
+// stride so) = input Wt_l + b_l, the input being x / xi (l = 0) or the stored activations of layer
+// l - 1 in acts.
+static int layer_pre(qf_backend *b, const qf_net *net, const float *params, int32_t M, const float *x,
+                     const int32_t *xi, const float *acts, int l, float *out, int64_t ldo, int64_t so) {
+    const int64_t G = (int64_t)net->R * net->K, K = net->K;
+    const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+    if (l == 0 && net->embed) {
+        LAUNCH(b, embed_kernel, G * M * out_w, *net, M, params, xi, out, ldo, so);
+        return QF_OK;
+    }
+    LAUNCH(b, bias_kernel, G * M * out_w, *net, l, M, params, out, ldo, so);
+    for (int64_t k = 0; k < K; k++) {
+        const float *in;
+        int64_t ldi, si;
+        if (l == 0) { // runs' inputs, which their heads share, or each head's own
+            in = net->x_per_net ? x + k * (int64_t)M * in_w : x;
+            ldi = in_w;
+            si = (net->x_per_net ? K : 1) * (int64_t)M * in_w;
+        } else {
+            in = acts + k * (int64_t)M * net->H + hidden_off(*net, l - 1);
+            ldi = net->H;
+            si = K * (int64_t)M * net->H;
+        }
+        if (gemm_rm(b, 0, 0, M, out_w, in_w, in, ldi, si, params + k * net->P + net->off_w[l], out_w,
+                    K * net->P, 1.0f, out + k * so, ldo, K * so, net->R) != QF_OK)
+            return QF_ERR;
+    }
+    return QF_OK;
+}
+
 static int cu_net_forward(qf_backend *b, const qf_net *net, const float *params, int32_t M, const float *x,
                           const int32_t *xi, float *acts, float *q) {
-    const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L], K = net->K;
+    const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
     for (int l = 0; l < net->L; l++) {
-        const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+        const int32_t out_w = net->w[l + 1];
         const int last = l == net->L - 1;
         float *out = last ? q : acts + hidden_off(*net, l);
         const int64_t ldo = last ? A : net->H, so = (int64_t)M * ldo;
-        if (l == 0 && net->embed) {
-            LAUNCH(b, embed_kernel, G * M * out_w, *net, M, params, xi, out, ldo, so);
-        } else {
-            LAUNCH(b, bias_kernel, G * M * out_w, *net, l, M, params, out, ldo, so);
-            for (int64_t k = 0; k < K; k++) {
-                const float *in;
-                int64_t ldi, si;
-                if (l == 0) {
-                    in = x;
-                    ldi = in_w;
-                    si = (int64_t)M * in_w; // runs' inputs; heads share them
-                } else {
-                    in = acts + k * (int64_t)M * net->H + hidden_off(*net, l - 1);
-                    ldi = net->H;
-                    si = K * (int64_t)M * net->H;
-                }
-                if (gemm_rm(b, 0, 0, M, out_w, in_w, in, ldi, si, params + k * net->P + net->off_w[l], out_w,
-                            K * net->P, 1.0f, out + k * so, ldo, K * so, net->R) != QF_OK)
-                    return QF_ERR;
-            }
-        }
-        if (!last) LAUNCH(b, relu_kernel, G * M * out_w, G, M, out_w, out, ldo, so);
+        if (layer_pre(b, net, params, M, x, xi, acts, l, out, ldo, so) != QF_OK) return QF_ERR;
+        if (!last) LAUNCH(b, act_kernel, G * M * out_w, net->act, G, M, out_w, out, ldo, so);
     }
     return QF_OK;
 }
@@ -300,7 +321,7 @@ static int cu_net_backward(qf_backend *b, const qf_net *net, const float *params
                            const int32_t *xi, const float *acts, const float *dq, float *grads, float *work) {
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L], K = net->K;
     const int32_t wmax = qf_net_max_width(net);
-    const int64_t swork = 2 * (int64_t)M * wmax; // per network: two buffers of M x wmax
+    const int64_t swork = qf_net_work_bufs(net) * (int64_t)M * wmax; // per network: 2 (GELU: 3) buffers of M x wmax
     QF_CUDA_TRY(b, cudaMemsetAsync(grads, 0, sizeof(float) * (size_t)(G * net->P), qf_cuda_impl(b)->stream));
     const float *dy = dq;
     int64_t lddy = A, sdy = (int64_t)M * A;
@@ -312,9 +333,9 @@ static int cu_net_backward(qf_backend *b, const qf_net *net, const float *params
             const float *in;
             int64_t ldi, si;
             if (l == 0) {
-                in = x;
+                in = net->x_per_net ? x + k * (int64_t)M * in_w : x;
                 ldi = in_w;
-                si = (int64_t)M * in_w;
+                si = (net->x_per_net ? K : 1) * (int64_t)M * in_w;
             } else {
                 in = acts + k * (int64_t)M * net->H + hidden_off(*net, l - 1);
                 ldi = net->H;
@@ -333,8 +354,14 @@ static int cu_net_backward(qf_backend *b, const qf_net *net, const float *params
                         out_w, K * net->P, 0.0f, dx + k * swork, in_w, K * swork, net->R) != QF_OK)
                 return QF_ERR;
         }
-        const float *in = acts + hidden_off(*net, l - 1);
-        LAUNCH(b, relu_mask_kernel, G * M * in_w, G, M, in_w, in, net->H, (int64_t)M * net->H, dx, swork);
+        if (net->act == QF_ACTIVATION_GELU) { // GELU' needs layer l - 1's pre-activations: recomputed
+            float *z = work + 2 * (int64_t)M * wmax;
+            if (layer_pre(b, net, params, M, x, xi, acts, l - 1, z, in_w, swork) != QF_OK) return QF_ERR;
+            LAUNCH(b, gelu_mask_kernel, G * M * in_w, G, M, in_w, z, swork, dx, swork);
+        } else {
+            const float *in = acts + hidden_off(*net, l - 1);
+            LAUNCH(b, relu_mask_kernel, G * M * in_w, G, M, in_w, in, net->H, (int64_t)M * net->H, dx, swork);
+        }
         dy = dx;
         lddy = in_w;
         sdy = swork;
@@ -391,7 +418,7 @@ static int cu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp *
 
 static int cu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                             const uint32_t *keys, qf_sample *out) {
-    LAUNCH(b, sample_kernel, (int64_t)rp->R * B, *rp, B, size, update, keys, *out);
+    LAUNCH(b, sample_kernel, (int64_t)out->R * B, *rp, B, size, update, keys, *out);
     return QF_OK;
 }
 
