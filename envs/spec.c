@@ -11,6 +11,7 @@ static const qf_param_spec cartpole_params[] = {QF_CARTPOLE_PARAMS(QF_ROW)};
 static const qf_param_spec mountain_car_params[] = {QF_MOUNTAIN_CAR_PARAMS(QF_ROW)};
 static const qf_param_spec chain_params[] = {QF_CHAIN_PARAMS(QF_ROW)};
 static const qf_param_spec bandit_params[] = {QF_BANDIT_PARAMS(QF_ROW)};
+static const qf_param_spec gridworld_params[] = {QF_GRIDWORLD_PARAMS(QF_ROW)};
 
 #define QF_N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -25,6 +26,9 @@ static const qf_env_spec specs[QF_ENV_COUNT] = {
      chain_params, QF_N(chain_params)},
     {"bandit", QF_ENV_BANDIT, "K-armed Bernoulli bandit, one-step episodes", bandit_params,
      QF_N(bandit_params)},
+    {"gridworld", QF_ENV_GRIDWORLD,
+     "objectworld-style N x N grid, 5 actions, slip, reward linear in object-distance features (IRL)",
+     gridworld_params, QF_N(gridworld_params)},
 };
 
 const qf_env_spec *qf_env_spec_of(int kind) {
@@ -82,6 +86,11 @@ int qf_env_params_check(int kind, qf_env_params *p, char *msg, size_t msg_len) {
     if (kind == QF_ENV_DEEP_SEA && (int64_t)p->deep_sea.size * p->deep_sea.size > (1 << 24)) {
         snprintf(msg, msg_len, "env.size=%d gives %lld cells; at most 2^24 are allowed",
                  p->deep_sea.size, (long long)p->deep_sea.size * p->deep_sea.size);
+        return -1;
+    }
+    if (kind == QF_ENV_GRIDWORLD && p->gridworld.objects < p->gridworld.colours) {
+        snprintf(msg, msg_len, "env.objects=%d is less than env.colours=%d: every colour needs an object",
+                 p->gridworld.objects, p->gridworld.colours);
         return -1;
     }
     return 0;
