@@ -75,10 +75,14 @@ QF_HD static inline uint32_t qf_gridworld_word(philox4x32_ctr_t r, uint32_t w) {
     return w == 0u ? r.v[0] : (w == 1u ? r.v[1] : (w == 2u ? r.v[2] : r.v[3]));
 }
 
-/* Cell of object j (multiply-shift of a 32-bit word onto N*N cells). */
-QF_HD static inline int32_t qf_gridworld_object_cell(const qf_gridworld_params *p, int32_t j) {
-    const uint32_t word = qf_gridworld_word(qf_gridworld_bits(p, 0u, (uint32_t)j >> 2), (uint32_t)j & 3u);
+/* Cell of the object whose word is `word` (multiply-shift of 32 bits onto N*N cells). */
+QF_HD static inline int32_t qf_gridworld_cell_of_word(const qf_gridworld_params *p, uint32_t word) {
     return (int32_t)(((uint64_t)word * (uint64_t)(uint32_t)(p->size * p->size)) >> 32);
+}
+
+/* Cell of object j: word j mod 4 of Philox block j / 4. */
+QF_HD static inline int32_t qf_gridworld_object_cell(const qf_gridworld_params *p, int32_t j) {
+    return qf_gridworld_cell_of_word(p, qf_gridworld_word(qf_gridworld_bits(p, 0u, (uint32_t)j >> 2), (uint32_t)j & 3u));
 }
 
 /* True reward weight w_k in [-1, 1) (a float with 24 random bits, exact). */
@@ -92,8 +96,10 @@ QF_HD static inline float qf_gridworld_weight(const qf_gridworld_params *p, int3
 QF_HD static inline void qf_gridworld_nearest(const qf_gridworld_params *p, int32_t cell, int32_t *near) {
     const int32_t n = p->size, row = cell / n, col = cell % n;
     for (int32_t c = 0; c < p->colours; c++) near[c] = 2 * n;
+    philox4x32_ctr_t bits = {{0, 0, 0, 0}};
     for (int32_t j = 0; j < p->objects; j++) {
-        const int32_t o = qf_gridworld_object_cell(p, j);
+        if ((j & 3) == 0) bits = qf_gridworld_bits(p, 0u, (uint32_t)j >> 2); /* four objects per block */
+        const int32_t o = qf_gridworld_cell_of_word(p, qf_gridworld_word(bits, (uint32_t)j & 3u));
         const int32_t dr = o / n - row, dc = o % n - col;
         const int32_t d = (dr < 0 ? -dr : dr) + (dc < 0 ? -dc : dc);
         const int32_t c = j % p->colours;
@@ -121,8 +127,11 @@ QF_HD static inline float qf_gridworld_reward(const qf_gridworld_params *p, int3
     qf_gridworld_nearest(p, cell, near);
     const int32_t F = qf_gridworld_n_features(p);
     float r = 0.0f;
-    for (int32_t k = 0; k < F; k++)
-        if (qf_gridworld_feature(p, near, k)) r = r + qf_gridworld_weight(p, k);
+    philox4x32_ctr_t bits = {{0, 0, 0, 0}};
+    for (int32_t k = 0; k < F; k++) {
+        if ((k & 3) == 0) bits = qf_gridworld_bits(p, 1u, (uint32_t)k >> 2); /* four weights per block */
+        if (qf_gridworld_feature(p, near, k)) r = r + (2.0f * qf_u01(qf_gridworld_word(bits, (uint32_t)k & 3u)) - 1.0f);
+    }
     return r;
 }
 
