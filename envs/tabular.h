@@ -163,10 +163,10 @@ QF_HD static inline double qf_gridworld_p_dir(int32_t k) {
  * exact in double and the probabilities sum to exactly 1. Several directions may reach the same
  * cell (walls). The reward is the cell's (qf_gridworld_reward); nothing terminates. */
 QF_HD static inline int qf_gridworld_outcomes(const qf_gridworld_params *p, int32_t s, int32_t a,
-                                              qf_outcome *out) {
+                                              qf_outcome *out, int with_reward) {
     const int32_t n = p->size;
     if (s < 0 || s >= n * n || a < 0 || a >= QF_GRID_ACTIONS) return 0;
-    const float reward = qf_gridworld_reward(p, s);
+    const float reward = with_reward ? qf_gridworld_reward(p, s) : 0.0f;
     const double slip = p->slip > 0.0f ? qf_u01_p_below(p->slip) : 0.0;
     int m = 0;
     for (int32_t k = 0; k < QF_GRID_ACTIONS; k++) {
@@ -190,9 +190,17 @@ QF_HD static inline int qf_env_outcomes(int kind, const qf_env_params *p, uint32
     case QF_ENV_DEEP_SEA: return qf_deep_sea_outcomes(&p->deep_sea, k0, k1, s, a, out);
     case QF_ENV_CHAIN: return qf_chain_outcomes(&p->chain, s, a, out);
     case QF_ENV_BANDIT: return qf_bandit_outcomes(&p->bandit, k0, k1, s, a, out);
-    case QF_ENV_GRIDWORLD: return qf_gridworld_outcomes(&p->gridworld, s, a, out);
+    case QF_ENV_GRIDWORLD: return qf_gridworld_outcomes(&p->gridworld, s, a, out, 1);
     default: return 0;
     }
+}
+
+/* The same, for callers that replace the rewards by their own (a reward table): the gridworld's
+ * reward, the only one that costs more than a few operations, is then left at 0. */
+QF_HD static inline int qf_env_outcomes_no_reward(int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
+                                                  int32_t s, int32_t a, qf_outcome *out) {
+    if (kind == QF_ENV_GRIDWORLD) return qf_gridworld_outcomes(&p->gridworld, s, a, out, 0);
+    return qf_env_outcomes(kind, p, k0, k1, s, a, out);
 }
 
 #endif /* QF_TABULAR_H */

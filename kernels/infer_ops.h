@@ -18,7 +18,7 @@ QF_HD static inline int qf_backup_q(int kind, const qf_env_params *p, uint32_t k
                                     double gamma, double alpha, int backup, const double *r_row,
                                     int32_t s, int32_t a, const double *v_next, double *q) {
     qf_outcome o[QF_MAX_OUTCOMES];
-    const int n = qf_env_outcomes(kind, p, k0, k1, s, a, o);
+    const int n = r_row ? qf_env_outcomes_no_reward(kind, p, k0, k1, s, a, o) : qf_env_outcomes(kind, p, k0, k1, s, a, o);
     if (n == 0) return 0;
     double target[QF_MAX_OUTCOMES], m = 0.0;
     for (int j = 0; j < n; j++) {
@@ -46,7 +46,7 @@ QF_HD static inline int qf_backup_weights(int kind, const qf_env_params *p, uint
                                           int32_t a, const double *v_next, double q, double *w,
                                           int32_t *next) {
     qf_outcome o[QF_MAX_OUTCOMES];
-    const int n = qf_env_outcomes(kind, p, k0, k1, s, a, o);
+    const int n = r_row ? qf_env_outcomes_no_reward(kind, p, k0, k1, s, a, o) : qf_env_outcomes(kind, p, k0, k1, s, a, o);
     for (int j = 0; j < n; j++) {
         next[j] = o[j].next;
         if (o[j].terminal) {
