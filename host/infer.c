@@ -179,7 +179,7 @@ int qf_cmd_infer(const qf_config *cfg, qf_backend *b) {
     if (shown < R) printf("  runs 0..%d: optimism gap from %.6g to %.6g\n", R - 1, gap_lo, gap_hi);
 
     /* ---- results folder ---- */
-    char dir[600], tmp[700];
+    char dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
     qf_results_dir(dir, sizeof dir, cfg->out, "infer");
     if (qf_mkdir_p(dir)) {
         fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));

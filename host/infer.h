@@ -14,6 +14,9 @@ extern "C" {
 /* Run the commands; return the exit code (0, 1 runtime failure, 2 bad input), messages printed. */
 int qf_cmd_infer(const qf_config *cfg, qf_backend *b);
 int qf_cmd_irl(const qf_config *cfg, qf_backend *b);
+/* `qfleet bench irl`: MaxEnt IRL iterations per second for 1, 64 and 1024 gridworld problems
+ * (capped by max_runs and memory) of N = 16 and 32, T = horizon (default 64). */
+int qf_bench_irl(const qf_config *cfg, qf_backend *b);
 
 /* Parse a comma-separated list of numbers in [lo, hi] (integers when integer != 0) into out
  * [0 .. cap); returns the count, or -1 with one line naming `key` in msg. */

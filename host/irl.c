@@ -533,7 +533,7 @@ int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
     qf_irl_curves cv;
     memset(&cv, 0, sizeof cv);
     int rc = 1;
-    char dir[600], tmp[700];
+    char dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
     FILE *f = NULL;
     if (!params || !keys || !alpha || !lr || !feat || !psi || !demos || !m_of || !vtab) {
         fprintf(stderr, "qfleet: out of host memory\n");
@@ -731,5 +731,121 @@ done:
     free(demos);
     free(m_of);
     free(vtab);
+    return rc;
+}
+
+/* ---- `qfleet bench irl` ---------------------------------------------------------------------------- */
+
+int qf_bench_irl(const qf_config *cfg, qf_backend *b) {
+    static const int sizes[2] = {16, 32};
+    static const int counts[3] = {1, 64, 1024};
+    const int32_t T = cfg->horizon > 0 ? (int32_t)cfg->horizon : 64;
+    FILE *csv = NULL;
+    if (cfg->csv[0] && !(csv = fopen(cfg->csv, "w"))) {
+        fprintf(stderr, "qfleet: cannot write %s: %s\n", cfg->csv, strerror(errno));
+        return 1;
+    }
+    if (csv) fprintf(csv, "size,problems,horizon,iterations,seconds,problem_iterations_per_s,ms_per_problem_iteration\n");
+    printf("qfleet bench irl: gridworld N x N, T=%d, 16 demonstrations per problem, MaxEnt IRL iterations "
+           "(backward + forward + feature counts + Adam), backend %s\n", T, b->name);
+    printf("  %-6s %-9s %-12s %-22s %s\n", "N", "problems", "iterations", "problem-iterations/s", "ms per problem-iteration");
+    int rc = 0;
+    for (int si = 0; si < 2 && rc == 0; si++)
+        for (int ci = 0; ci < 3 && rc == 0; ci++) {
+            const int32_t R = counts[ci];
+            if (R > cfg->max_runs) continue;
+            qf_env_params p;
+            qf_env_params_default(QF_ENV_GRIDWORLD, &p);
+            p.gridworld.size = sizes[si];
+            p.gridworld.horizon = T;
+            p.gridworld.objects = 16;
+            const int32_t S = sizes[si] * sizes[si], A = QF_GRID_ACTIONS, F = qf_irl_n_features(QF_ENV_GRIDWORLD, &p);
+            const double need = (double)R * 8.0 * ((double)S * A * (F + 3) + (double)(T + 1) * S);
+            if (need > (double)(b->mem_free / 10 * 8)) {
+                printf("  %-6d %-9d (needs %.1f GiB, more than the backend has free)\n", sizes[si], R, need / (1 << 30));
+                continue;
+            }
+            qf_env_params *params = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)R);
+            uint32_t *keys = (uint32_t *)malloc(sizeof(uint32_t) * 2 * (size_t)R);
+            double *alpha = (double *)malloc(sizeof(double) * (size_t)R), *lr = (double *)malloc(sizeof(double) * (size_t)R);
+            double *feat = (double *)malloc(sizeof(double) * (size_t)S * A * F * (size_t)R);
+            double *psi = (double *)malloc(sizeof(double) * (size_t)R * F);
+            double *v0 = (double *)calloc((size_t)(T + 1) * S, sizeof(double));
+            qf_demos *demos = (qf_demos *)calloc((size_t)R, sizeof(qf_demos));
+            if (!params || !keys || !alpha || !lr || !feat || !psi || !v0 || !demos) {
+                fprintf(stderr, "qfleet: out of host memory\n");
+                rc = 1;
+            }
+            for (int32_t r = 0; rc == 0 && r < R; r++) {
+                params[r] = p;
+                params[r].gridworld.map_seed = r;
+                keys[2 * r] = (uint32_t)cfg->seed;
+                keys[2 * r + 1] = (uint32_t)r;
+                alpha[r] = 1.0;
+                lr[r] = 0.05;
+                qf_irl_features(QF_ENV_GRIDWORLD, &params[r], feat + (size_t)r * S * A * F);
+                /* demonstrations of the reward-greedy-ish policy exp(r / alpha) (V = 0): any 16 episodes do */
+                if (qf_irl_draw_demos(QF_ENV_GRIDWORLD, &params[r], keys[2 * r], keys[2 * r + 1], 1.0, T, v0, 16, &demos[r]))
+                    rc = 1;
+            }
+            qf_irl_setup in;
+            memset(&in, 0, sizeof in);
+            in.kind = QF_ENV_GRIDWORLD;
+            in.R = R;
+            in.T = T;
+            in.S = S;
+            in.A = A;
+            in.F = F;
+            in.params = params;
+            in.keys = keys;
+            in.alpha = alpha;
+            in.lr = lr;
+            in.feat = feat;
+            in.demos = demos;
+            /* calls of k = 1, 2, 4, ... iterations until one takes seconds=; the rate is that of the
+             * last k/2 iterations, t(k) - t(k/2), which leaves out the set-up and the metrics (the same
+             * in both calls: log points at the first and the last iteration) */
+            double secs = 0.0, prev = 0.0, t_k = 0.0;
+            int32_t iters = 1, prev_iters = 0;
+            char err[512];
+            while (rc == 0) {
+                in.iters = iters;
+                in.log_every = iters;
+                qf_irl_curves cv;
+                const double t0 = qf_wall_s();
+                if (qf_irl_train(b, &in, psi, &cv, err, sizeof err)) {
+                    fprintf(stderr, "qfleet: %s\n", err);
+                    rc = 1;
+                    break;
+                }
+                t_k = qf_wall_s() - t0;
+                qf_irl_curves_free(&cv);
+                if (prev_iters > 0 && (t_k >= cfg->seconds || iters >= (1 << 20))) break;
+                prev = t_k;
+                prev_iters = iters;
+                iters *= 2;
+            }
+            secs = t_k - prev;
+            iters = iters - prev_iters;
+            if (!(secs > 0.0)) secs = t_k / 2.0; /* timer noise on a tiny problem: the whole call, halved */
+            if (rc == 0) {
+                const double pis = (double)R * iters / secs;
+                printf("  %-6d %-9d %-12d %-22.1f %.3f\n", sizes[si], R, iters, pis, 1e3 / pis);
+                if (csv) fprintf(csv, "%d,%d,%d,%d,%.6f,%.6g,%.6g\n", sizes[si], R, T, iters, secs, pis, 1e3 / pis);
+                fflush(stdout);
+            }
+            for (int32_t r = 0; demos && r < R; r++) qf_demos_free(&demos[r]);
+            free(params);
+            free(keys);
+            free(alpha);
+            free(lr);
+            free(feat);
+            free(psi);
+            free(v0);
+            free(demos);
+        }
+    printf("  (iterations: the difference of two timed calls of k and k/2 iterations, k doubling until a call\n"
+           "   takes seconds=; set-up and metrics cancel out)\n");
+    if (csv) fclose(csv);
     return rc;
 }

@@ -32,6 +32,7 @@ static void usage(FILE *f) {
             "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
             "  bench train   env-steps/s and updates/s of fleets of 1, 16, 256, 4096 runs\n"
             "  bench explore cost per run-step of every exploration strategy vs epsilon (1, 64, 1024 runs)\n"
+            "  bench irl     MaxEnt IRL iterations/s on gridworld 16x16 and 32x32 for 1, 64, 1024 problems\n"
             "  solve         exact soft/hard value iteration on deep_sea, chain, bandit, gridworld: V*(s0)\n"
             "  infer         control as inference (finite horizon): V(s0) under the inference and the variational\n"
             "                backup, optimism gap, marginals.csv, visitation heat map (temperatures=, horizon=)\n"
@@ -113,8 +114,8 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         const unsigned c = topic[0] ? qf_config_command(strcmp(topic, "main") == 0 ? "compare" : topic) : QF_CMD_ALL;
         if (!c || argc > at + (strncmp(topic, "bench ", 6) == 0 ? 2 : topic[0] ? 1 : 0)) {
             fprintf(stderr, "qfleet: help: unknown topic '%s' (allowed: qfleet help, help keys, help COMMAND with "
-                            "COMMAND one of train, sweep, compare, solve, bandits, bench envs, bench train, bench "
-                            "explore)\n", argc > at ? argv[at] : "");
+                            "COMMAND one of train, sweep, compare, solve, infer, irl, bandits, bench envs, bench train, "
+                            "bench explore, bench irl)\n", argc > at ? argv[at] : "");
             return 2;
         }
         if (keys || c != QF_CMD_ALL)
@@ -137,8 +138,8 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
     int is_infer = strcmp(cmd, "infer") == 0, is_irl = strcmp(cmd, "irl") == 0;
     if (is_bench) {
         if (argc < 3 || (strcmp(argv[2], "envs") != 0 && strcmp(argv[2], "train") != 0 &&
-                         strcmp(argv[2], "explore") != 0)) {
-            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train, bench explore)\n",
+                         strcmp(argv[2], "explore") != 0 && strcmp(argv[2], "irl") != 0)) {
+            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train, bench explore, bench irl)\n",
                     argc > 2 ? argv[2] : "");
             return 2;
         }
@@ -263,7 +264,8 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         else if (is_compare || is_sweep)
             rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
         else
-            rc = strcmp(argv[2], "train") == 0     ? qf_bench_train(&cfg, b)
+            rc = strcmp(argv[2], "irl") == 0       ? qf_bench_irl(&cfg, b)
+                 : strcmp(argv[2], "train") == 0   ? qf_bench_train(&cfg, b)
                  : strcmp(argv[2], "explore") == 0 ? qf_bench_explore(&cfg, b)
                                                    : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
         qf_backend_close(b);
