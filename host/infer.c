@@ -91,6 +91,11 @@ int qf_cmd_infer(const qf_config *cfg, qf_backend *b) {
                         "bandit); env=%s has continuous states\n", name);
         return 2;
     }
+    if (cfg->horizon < 0) {
+        fprintf(stderr, "qfleet: infer solves finite-horizon problems: horizon=%lld (allowed: T >= 1, or 0 for the "
+                        "env's episode length; -1, the infinite horizon, is for solve)\n", (long long)cfg->horizon);
+        return 2;
+    }
     double temps[QF_INFER_MAX_LIST];
     const int n_temp = qf_parse_list("temperatures", cfg->temperatures, 1e-6, 1e6, 0, temps, QF_INFER_MAX_LIST,
                                      msg, sizeof msg);

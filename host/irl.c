@@ -483,6 +483,11 @@ int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
                         "chain); env=%s %s\n", name, kind == QF_ENV_BANDIT ? "has a single state" : "has continuous states");
         return 2;
     }
+    if (cfg->horizon < 0) {
+        fprintf(stderr, "qfleet: irl learns on finite-horizon problems: horizon=%lld (allowed: T >= 1, or 0 for the "
+                        "env's episode length)\n", (long long)cfg->horizon);
+        return 2;
+    }
     double counts[QF_IRL_MAX_LIST], lrs[QF_IRL_MAX_LIST];
     int n_counts = 1;
     if (!cfg->demos_file[0])

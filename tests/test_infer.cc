@@ -458,6 +458,12 @@ TEST(InferCli, PrintsBothBackupsAndWritesTheResults) {
     r = run_qfleet("infer env=chain temperatures=0.5,x backend=cpu out=" + bad);
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("temperatures"), std::string::npos) << r.out;
+    r = run_qfleet("infer env=chain horizon=-1 backend=cpu out=" + bad);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("horizon=-1"), std::string::npos) << r.out;
+    r = run_qfleet("infer env=chain demos=5 backend=cpu out=" + bad);  // a key of irl, not of infer
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("demos"), std::string::npos) << r.out;
     FILE *none = std::fopen((bad + "/runs.csv").c_str(), "r");
     EXPECT_EQ(none, nullptr) << "nothing written on bad input";
     if (none) std::fclose(none);
