@@ -8,6 +8,7 @@
 #include "mountain_car.h"
 #include "chain.h"
 #include "bandit.h"
+#include "gridworld.h"
 
 typedef enum qf_env_kind {
     QF_ENV_DEEP_SEA = 0,
@@ -15,7 +16,8 @@ typedef enum qf_env_kind {
     QF_ENV_MOUNTAIN_CAR = 2,
     QF_ENV_CHAIN = 3,
     QF_ENV_BANDIT = 4,
-    QF_ENV_COUNT = 5
+    QF_ENV_GRIDWORLD = 5,
+    QF_ENV_COUNT = 6
 } qf_env_kind;
 
 /* The parameters of one run's environment; which member is live depends on the kind. */
@@ -25,6 +27,7 @@ typedef union qf_env_params {
     qf_mountain_car_params mountain_car;
     qf_chain_params chain;
     qf_bandit_params bandit;
+    qf_gridworld_params gridworld;
 } qf_env_params;
 
 /* Length of the dense observation vector. */
@@ -34,6 +37,7 @@ QF_HD static inline int32_t qf_env_obs_dim(int kind, const qf_env_params *p) {
     case QF_ENV_CARTPOLE: return 4;
     case QF_ENV_MOUNTAIN_CAR: return 2;
     case QF_ENV_CHAIN: return p->chain.size;
+    case QF_ENV_GRIDWORLD: return p->gridworld.size * p->gridworld.size;
     default: return 1;
     }
 }
@@ -42,6 +46,7 @@ QF_HD static inline int32_t qf_env_n_actions(int kind, const qf_env_params *p) {
     switch (kind) {
     case QF_ENV_MOUNTAIN_CAR: return 3;
     case QF_ENV_BANDIT: return p->bandit.arms;
+    case QF_ENV_GRIDWORLD: return QF_GRID_ACTIONS;
     default: return 2;
     }
 }
@@ -52,6 +57,7 @@ QF_HD static inline int32_t qf_env_n_states(int kind, const qf_env_params *p) {
     case QF_ENV_DEEP_SEA: return p->deep_sea.size * p->deep_sea.size + 1;
     case QF_ENV_CHAIN: return p->chain.size;
     case QF_ENV_BANDIT: return 1;
+    case QF_ENV_GRIDWORLD: return p->gridworld.size * p->gridworld.size;
     default: return 0;
     }
 }
@@ -62,6 +68,7 @@ QF_HD static inline int32_t qf_env_horizon(int kind, const qf_env_params *p) {
     case QF_ENV_CARTPOLE: return p->cartpole.horizon;
     case QF_ENV_MOUNTAIN_CAR: return p->mountain_car.horizon;
     case QF_ENV_CHAIN: return p->chain.horizon;
+    case QF_ENV_GRIDWORLD: return p->gridworld.horizon;
     default: return 0;
     }
 }
@@ -71,7 +78,7 @@ QF_HD static inline int qf_env_nf(int kind) {
     return kind == QF_ENV_CARTPOLE ? 4 : (kind == QF_ENV_MOUNTAIN_CAR ? 2 : 0);
 }
 QF_HD static inline int qf_env_ni(int kind) {
-    return kind == QF_ENV_DEEP_SEA ? 2 : (kind == QF_ENV_CHAIN ? 1 : 0);
+    return kind == QF_ENV_DEEP_SEA ? 2 : ((kind == QF_ENV_CHAIN || kind == QF_ENV_GRIDWORLD) ? 1 : 0);
 }
 
 /* Start a new episode. g: the RESET stream of this (run, env, step). */
@@ -82,6 +89,7 @@ QF_HD static inline void qf_env_reset(int kind, const qf_env_params *p, qf_env_s
     case QF_ENV_CARTPOLE: qf_cartpole_reset(s, g); break;
     case QF_ENV_MOUNTAIN_CAR: qf_mountain_car_reset(s, g); break;
     case QF_ENV_CHAIN: qf_chain_reset(s); break;
+    case QF_ENV_GRIDWORLD: qf_gridworld_reset(s); break;
     default: s->t = 0; break;
     }
 }
@@ -97,6 +105,7 @@ QF_HD static inline float qf_env_step(int kind, const qf_env_params *p, qf_env_s
     case QF_ENV_CARTPOLE: r = qf_cartpole_step(s, action, flags); break;
     case QF_ENV_MOUNTAIN_CAR: r = qf_mountain_car_step(s, action, flags); break;
     case QF_ENV_CHAIN: r = qf_chain_step(&p->chain, s, action, g); break;
+    case QF_ENV_GRIDWORLD: r = qf_gridworld_step(&p->gridworld, s, action, g); break;
     default: r = qf_bandit_step(&p->bandit, action, g, k0, k1, flags); break;
     }
     s->t += 1;
@@ -113,6 +122,7 @@ QF_HD static inline void qf_env_observe(int kind, const qf_env_params *p, const 
     case QF_ENV_CARTPOLE: qf_cartpole_observe(s, obs); break;
     case QF_ENV_MOUNTAIN_CAR: qf_mountain_car_observe(s, obs); break;
     case QF_ENV_CHAIN: qf_chain_observe(&p->chain, s, obs); break;
+    case QF_ENV_GRIDWORLD: qf_gridworld_observe(&p->gridworld, s, obs); break;
     default: obs[0] = 1.0f; break;
     }
 }
@@ -122,6 +132,7 @@ QF_HD static inline int32_t qf_env_state_index(int kind, const qf_env_params *p,
     switch (kind) {
     case QF_ENV_DEEP_SEA: return qf_deep_sea_index(&p->deep_sea, s);
     case QF_ENV_CHAIN: return s->i[0];
+    case QF_ENV_GRIDWORLD: return s->i[0];
     case QF_ENV_BANDIT: return 0;
     default: return -1;
     }

@@ -47,7 +47,9 @@ enum {
     QF_STREAM_HEAD = 10,  /* the ensemble head an env follows for an episode                     */
     QF_STREAM_PRIOR = 11, /* the fixed random prior networks (and RND's fixed target)            */
     QF_STREAM_HASH = 12,  /* SimHash projection matrices                                         */
-    QF_STREAM_BANDIT = 13 /* bandit agents' own draws (epsilon coins, Thompson samples)          */
+    QF_STREAM_BANDIT = 13, /* bandit agents' own draws (epsilon coins, Thompson samples)         */
+    QF_STREAM_GRID = 14,   /* gridworld object cells and true reward weights (from map_seed)      */
+    QF_STREAM_DEMO = 15    /* demonstrations drawn from a policy (IRL, learning from demos)       */
 };
 
 typedef struct qf_rng {

@@ -13,6 +13,7 @@ static const qf_param_spec cartpole_params[] = {QF_CARTPOLE_PARAMS(QF_ROW)};
 static const qf_param_spec mountain_car_params[] = {QF_MOUNTAIN_CAR_PARAMS(QF_ROW)};
 static const qf_param_spec chain_params[] = {QF_CHAIN_PARAMS(QF_ROW)};
 static const qf_param_spec bandit_params[] = {QF_BANDIT_PARAMS(QF_ROW)};
+static const qf_param_spec gridworld_params[] = {QF_GRIDWORLD_PARAMS(QF_ROW)};
 
 #define QF_N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -27,6 +28,9 @@ static const qf_env_spec specs[QF_ENV_COUNT] = {
      chain_params, QF_N(chain_params)},
     {"bandit", QF_ENV_BANDIT, "K-armed Bernoulli bandit, one-step episodes", bandit_params,
      QF_N(bandit_params)},
+    {"gridworld", QF_ENV_GRIDWORLD,
+     "objectworld-style N x N grid, 5 actions, slip, reward linear in object-distance features (IRL)",
+     gridworld_params, QF_N(gridworld_params)},
 };
 
 const qf_env_spec *qf_env_spec_of(int kind) {
@@ -147,6 +151,11 @@ int qf_env_params_check(int kind, qf_env_params *p, char *msg, size_t msg_len) {
             return -1;
         }
         qf_deep_sea_fill_table(d->map_bits, d->size, (uint32_t)d->map_seed, d->mapping == QF_DEEP_SEA_MAP_ONES);
+    }
+    if (kind == QF_ENV_GRIDWORLD && p->gridworld.objects < p->gridworld.colours) {
+        snprintf(msg, msg_len, "env.objects=%d is less than env.colours=%d: every colour needs an object",
+                 p->gridworld.objects, p->gridworld.colours);
+        return -1;
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* tabular.h — the discrete environments (deep_sea, chain, bandit) as explicit MDPs: for a state
+/* tabular.h — the discrete environments (deep_sea, chain, bandit, gridworld) as explicit MDPs: for a state
  * index s and an action a, the list of outcomes (probability, next state index, expected reward,
  * terminal). The exact solver (kernels/solve_ops.h) is built on this; it compiles as C, C++ and
  * CUDA from this one text, like the environment headers it restates.
@@ -18,15 +18,16 @@
  * - State indices are those of qf_env_state_index: DeepSea row*N + col and N*N for the null state
  *   after the end (absorbing, value 0, reported as having no outcomes); chain the position; the
  *   bandit's single state 0. A transition into a terminal state has terminal = 1 (no bootstrap).
- *   The chain has no terminal state: its time limit is a truncation, and the solver treats it as
- *   the infinite-horizon discounted MDP.
+ *   The chain and the gridworld have no terminal state: their time limit is a truncation, and
+ *   the solver treats them as infinite-horizon discounted MDPs (the finite-horizon problem is
+ *   kernels/infer.h's).
  * cartpole and mountain_car have continuous states: no outcomes (qf_env_tabular() == 0). */
 #ifndef QF_TABULAR_H
 #define QF_TABULAR_H
 #include "envs.h"
 
 /* Largest number of outcomes of one (state, action) over the tabular kinds. */
-#define QF_MAX_OUTCOMES 2
+#define QF_MAX_OUTCOMES 5
 
 typedef struct qf_outcome {
     double prob;    /* exact probability (a multiple of 2^-24)                                */
@@ -35,9 +36,10 @@ typedef struct qf_outcome {
     int32_t terminal; /* 1: the episode ends here, do not bootstrap from next                 */
 } qf_outcome;
 
-/* 1 for the kinds with a finite state space the solver handles (deep_sea, chain, bandit). */
+/* 1 for the kinds with a finite state space the solver handles (deep_sea, chain, bandit, gridworld). */
 QF_HD static inline int qf_env_tabular(int kind) {
-    return kind == QF_ENV_DEEP_SEA || kind == QF_ENV_CHAIN || kind == QF_ENV_BANDIT;
+    return kind == QF_ENV_DEEP_SEA || kind == QF_ENV_CHAIN || kind == QF_ENV_BANDIT ||
+           kind == QF_ENV_GRIDWORLD;
 }
 
 /* P(qf_u01(bits) < x) for uniformly random bits: ceil(x * 2^24) / 2^24, clamped to [0, 1]. */
@@ -58,6 +60,19 @@ QF_HD static inline double qf_u01_p_at_most(float x) {
 QF_HD static inline int32_t qf_env_start_state(int kind, const qf_env_params *p) {
     (void)p;
     return qf_env_tabular(kind) ? 0 : -1;
+}
+
+/* The most steps an episode takes: DeepSea's N (then it terminates), the bandit's 1, the time
+ * limit of the chain and the gridworld; 0 for continuous kinds. The default horizon T of the
+ * finite-horizon problems (`qfleet solve horizon=`, `infer`, `irl`). */
+QF_HD static inline int32_t qf_env_episode_steps(int kind, const qf_env_params *p) {
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: return p->deep_sea.size;
+    case QF_ENV_BANDIT: return 1;
+    case QF_ENV_CHAIN: return p->chain.horizon;
+    case QF_ENV_GRIDWORLD: return p->gridworld.horizon;
+    default: return 0;
+    }
 }
 
 /* DeepSea: see qf_deep_sea_step. Right moves (the action that the cell's mapping calls right)
@@ -136,6 +151,36 @@ QF_HD static inline int qf_bandit_outcomes(const qf_bandit_params *p, uint32_t k
     return 1;
 }
 
+/* P(qf_gridworld_slip_dir(bits) == k) for uniformly random bits: the 24-bit values x with
+ * floor(5x / 2^24) == k, i.e. x in [ceil(k 2^24 / 5), ceil((k+1) 2^24 / 5)), over 2^24. */
+QF_HD static inline double qf_gridworld_p_dir(int32_t k) {
+    return (ceil((double)(k + 1) * 16777216.0 / 5.0) - ceil((double)k * 16777216.0 / 5.0)) / 16777216.0;
+}
+
+/* Gridworld: see qf_gridworld_step. One outcome per direction k that can happen: probability
+ * (1 - P(slip)) [k == a] + P(slip) P(dir k), with P(slip) = P(qf_u01 < slip) (0 when slip == 0,
+ * where the step draws nothing). Both factors are multiples of 2^-24, so every product and sum is
+ * exact in double and the probabilities sum to exactly 1. Several directions may reach the same
+ * cell (walls). The reward is the cell's (qf_gridworld_reward); nothing terminates. */
+QF_HD static inline int qf_gridworld_outcomes(const qf_gridworld_params *p, int32_t s, int32_t a,
+                                              qf_outcome *out, int with_reward) {
+    const int32_t n = p->size;
+    if (s < 0 || s >= n * n || a < 0 || a >= QF_GRID_ACTIONS) return 0;
+    const float reward = with_reward ? qf_gridworld_reward(p, s) : 0.0f;
+    const double slip = p->slip > 0.0f ? qf_u01_p_below(p->slip) : 0.0;
+    int m = 0;
+    for (int32_t k = 0; k < QF_GRID_ACTIONS; k++) {
+        const double prob = (k == a ? 1.0 - slip : 0.0) + slip * qf_gridworld_p_dir(k);
+        if (!(prob > 0.0)) continue;
+        out[m].prob = prob;
+        out[m].next = qf_gridworld_move(n, s, k);
+        out[m].reward = reward;
+        out[m].terminal = 0;
+        m++;
+    }
+    return m;
+}
+
 /* The outcomes of action a in state s of the run with key (k0, k1) (DeepSea's per-run mapping;
  * drawn bandit means) into out[0 .. QF_MAX_OUTCOMES); returns how many. 0: s has no transitions
  * (DeepSea's null state, an index out of range, or a kind that is not tabular): its value is 0. */
@@ -145,8 +190,17 @@ QF_HD static inline int qf_env_outcomes(int kind, const qf_env_params *p, uint32
     case QF_ENV_DEEP_SEA: return qf_deep_sea_outcomes(&p->deep_sea, k0, k1, s, a, out);
     case QF_ENV_CHAIN: return qf_chain_outcomes(&p->chain, s, a, out);
     case QF_ENV_BANDIT: return qf_bandit_outcomes(&p->bandit, k0, k1, s, a, out);
+    case QF_ENV_GRIDWORLD: return qf_gridworld_outcomes(&p->gridworld, s, a, out, 1);
     default: return 0;
     }
+}
+
+/* The same, for callers that replace the rewards by their own (a reward table): the gridworld's
+ * reward, the only one that costs more than a few operations, is then left at 0. */
+QF_HD static inline int qf_env_outcomes_no_reward(int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
+                                                  int32_t s, int32_t a, qf_outcome *out) {
+    if (kind == QF_ENV_GRIDWORLD) return qf_gridworld_outcomes(&p->gridworld, s, a, out, 0);
+    return qf_env_outcomes(kind, p, k0, k1, s, a, out);
 }
 
 #endif /* QF_TABULAR_H */

@@ -119,14 +119,14 @@ static int check_bandit_temp(const qf_config *c, unsigned cmd, char *msg, size_t
 
 static const key_spec keys[] = {
     {"env", K_ENV, OFF(env), 0, 0, "deep_sea", 0, 0, NULL, 0, 0, QF_CMD_ALL, QF_SCOPE_FLEET, NULL,
-     "environment: deep_sea, cartpole, mountain_car, chain, bandit (see `qfleet envs`)" NOHP},
+     "environment: deep_sea, cartpole, mountain_car, chain, bandit, gridworld (see `qfleet envs`)" NOHP},
     CHO("backend", backend, "auto", backend_names, 1, QF_CMD_ALL, QF_SCOPE_ONCE, NULL,
         "device: auto picks the GPU when one is usable, else the CPU"),
     INT("envs", envs, "1", 1, 1073741824, C_LEARN | QF_CMD_BANDITS, QF_SCOPE_FLEET, NULL,
         "environments per run (E); bandits: instances per strategy and seed"),
     INT("runs", runs, "1", 1, 1048576, C_TRAIN | QF_CMD_SOLVE | QF_CMD_BENCH_ENVS, QF_SCOPE_FREE, NULL,
         "independent runs (R = runs x seeds)"),
-    INT("seeds", seeds, "1", 1, 1048576, C_TRAIN | QF_CMD_SOLVE | QF_CMD_COMPARE | QF_CMD_BANDITS, QF_SCOPE_ONCE,
+    INT("seeds", seeds, "1", 1, 1048576, C_TRAIN | QF_CMD_SOLVE | QF_CMD_COMPARE | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_ONCE,
         NULL, "seeds per run: run c, seed s uses key (seed + s, c)"),
     INT("seed", seed, "0", 0, 4294967295.0, QF_CMD_ALL, QF_SCOPE_FREE, NULL,
         "base seed; run r draws from key (seed, r)"),
@@ -136,13 +136,14 @@ static const key_spec keys[] = {
         "observations written per step: state index, dense vector, none (auto: index when discrete)"),
     INT("threads", threads, "0", 0, 4096, QF_CMD_ALL, QF_SCOPE_FREE, NULL,
         "CPU threads; 0 = auto: every core, or one while timed probes find one faster (other processes hold cores)"),
-    FLT("seconds", seconds, "0.3", 0.001, 3600, QF_CMD_BENCH_ENVS | C_BENCH_LEARN, QF_SCOPE_ONCE, NULL,
+    FLT("seconds", seconds, "0.3", 0.001, 3600, QF_CMD_BENCH_ENVS | C_BENCH_LEARN | QF_CMD_BENCH_IRL, QF_SCOPE_ONCE, NULL,
         "seconds of timing per table cell"),
     INT("max_envs", max_envs, "1048576", 1, 1073741824, QF_CMD_BENCH_ENVS, QF_SCOPE_ONCE, NULL,
         "largest envs value (the sweep is 1k, 16k, 128k, 1M, capped here)"),
-    INT("max_runs", max_runs, "4096", 1, 1048576, C_BENCH_LEARN | QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
-        "bench: largest number of runs in the sweep 1, 16, 256, 4096; sweep: most runs in one fleet"),
-    STR("csv", csv, "", QF_CMD_BENCH_ENVS, QF_SCOPE_ONCE, NULL, "also write the table to this CSV file"),
+    INT("max_runs", max_runs, "4096", 1, 1048576, C_BENCH_LEARN | QF_CMD_SWEEP | QF_CMD_BENCH_IRL, QF_SCOPE_ONCE, NULL,
+        "bench: largest number of runs in the sweep 1, 16, 256, 4096 (bench irl: problems 1, 64, 1024); sweep: "
+        "most runs in one fleet"),
+    STR("csv", csv, "", QF_CMD_BENCH_ENVS | QF_CMD_BENCH_IRL, QF_SCOPE_ONCE, NULL, "also write the table to this CSV file"),
     FLT_HP("gamma", gamma, gamma, "0.99", 0, 1, C_LEARN | QF_CMD_SOLVE, QF_SCOPE_RUN, NULL, "discount factor"),
     FLT_HP("alpha", alpha, alpha, "0", 0, 1e6, C_LEARN | QF_CMD_SOLVE, QF_SCOPE_RUN, NULL,
         "soft-Q temperature: target alpha*logsumexp(Q/alpha); 0 = hard max (DQN)"),
@@ -231,16 +232,33 @@ static const key_spec keys[] = {
     FLT_HP("eps_end", eps_end, eps_end, "0.05", 0, 1, C_LEARN, QF_SCOPE_RUN, check_eps, "epsilon after eps_steps"),
     INT_HP("eps_steps", eps_steps, eps_steps, "10000", 0, 1e12, C_LEARN, QF_SCOPE_RUN, check_eps,
         "env steps of the linear epsilon decay"),
-    INT("log_every", log_every, "1000", 1, 1e12, C_TRAIN | QF_CMD_BANDITS, QF_SCOPE_FLEET, NULL,
-        "env steps between log points (curves)"),
-    STR("out", out, "", C_RESULTS, QF_SCOPE_ONCE, NULL,
+    INT("log_every", log_every, "1000", 1, 1e12, C_TRAIN | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_FLEET, NULL,
+        "env steps between log points (curves); irl: iterations between log points"),
+    STR("out", out, "", C_RESULTS | QF_CMD_INFER | QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
         "results folder (default results/<env>__<explore>__<date-time>)"),
+    INT("horizon", horizon, "0", -1, 100000000, QF_CMD_SOLVE | QF_CMD_INFER | QF_CMD_IRL | QF_CMD_BENCH_IRL,
+        QF_SCOPE_ONCE, NULL,
+        "finite horizon T in steps (0: the env's time limit / episode length; bench irl: 64; solve: -1 = the "
+        "infinite-horizon discounted MDP)"),
+    STR("temperatures", temperatures, "1", QF_CMD_INFER, QF_SCOPE_ONCE, NULL,
+        "temperatures alpha, comma-separated; one run per temperature and env seed"),
+    INT("env_seeds", env_seeds, "1", 1, 1048576, QF_CMD_INFER | QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
+        "env seeds per point (env.map_seed + k for k < env_seeds)"),
+    STR("demos", demos, "64", QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
+        "demonstration counts M, comma-separated (drawn from the soft-optimal policy at demo_alpha)"),
+    FLT("demo_alpha", demo_alpha, "1", 1e-6, 1e6, QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
+        "temperature of the demonstrator and of the learner's model"),
+    STR("demos_file", demos_file, "", QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
+        "read demonstrations from this CSV (header episode,t,state,action) instead of drawing them"),
+    INT("iters", iters, "200", 1, 100000000, QF_CMD_IRL, QF_SCOPE_ONCE, NULL, "gradient iterations (Adam on psi)"),
+    STR("lrs", lrs, "0.1", QF_CMD_IRL, QF_SCOPE_ONCE, NULL, "Adam learning rates on psi, comma-separated"),
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 _Static_assert(N_KEYS <= QF_MAX_KEYS, "the given bitset of qf_config holds QF_MAX_KEYS keys");
 
 static const char *const command_names[QF_CMD_COUNT] = {"train",   "sweep",      "compare",     "solve",
-                                                        "bandits", "bench envs", "bench train", "bench explore"};
+                                                        "bandits", "bench envs", "bench train", "bench explore",
+                                                        "infer",   "irl",        "bench irl"};
 
 /* Key lookup: a hash of the names, built once (the table is constant), so that a word costs O(1). */
 #define KEY_HASH 512

@@ -23,7 +23,10 @@ enum {
     QF_CMD_BENCH_ENVS = 1u << 5,
     QF_CMD_BENCH_TRAIN = 1u << 6,
     QF_CMD_BENCH_EXPLORE = 1u << 7,
-    QF_CMD_COUNT = 8,
+    QF_CMD_INFER = 1u << 8,
+    QF_CMD_IRL = 1u << 9,
+    QF_CMD_BENCH_IRL = 1u << 10,
+    QF_CMD_COUNT = 11,
     QF_CMD_ALL = (1u << QF_CMD_COUNT) - 1u
 };
 
@@ -94,6 +97,15 @@ typedef struct qf_config {
     int32_t activation; /* QF_ACTIVATION_*: the hidden layers' activation */
     int64_t n_hidden;  /* how many of them (0: linear / tabular) */
     char out[QF_PATH_CAP]; /* results folder ("" = results/<env>__<explore>__<time>) */
+    /* solve / infer / irl: finite-horizon problems */
+    int64_t horizon;        /* steps T (0: the env's time limit / episode length; solve: -1 infinite) */
+    char temperatures[256]; /* infer: comma-separated temperatures, one run per value and env seed */
+    int64_t env_seeds;      /* infer / irl: env seeds per point (env.map_seed + k, k < env_seeds) */
+    char demos[256];        /* irl: comma-separated demonstration counts M */
+    double demo_alpha;      /* irl: temperature of the demonstrator (and of the learner's model) */
+    char demos_file[QF_PATH_CAP]; /* irl: demonstrations from this CSV (episode,t,state,action) */
+    int64_t iters;          /* irl: gradient iterations */
+    char lrs[256];          /* irl: comma-separated Adam learning rates */
     qf_env_params env_params; /* env.* keys over the environment's defaults */
     /* which keys a word set (bit i: key i of the table), for the checks across keys: a default
      * never triggers a refusal, only what the user (or a command's own preset) gave */

@@ -16,6 +16,7 @@
 #include "bench.h"
 #include "config.h"
 #include "solve.h"
+#include "infer.h"
 #include "train.h"
 
 static void usage(FILE *f) {
@@ -31,7 +32,12 @@ static void usage(FILE *f) {
             "  bench envs    env-steps/s per environment for envs = 1k .. 1M (env= picks one)\n"
             "  bench train   env-steps/s and updates/s of fleets of 1, 16, 256, 4096 runs\n"
             "  bench explore cost per run-step of every exploration strategy vs epsilon (1, 64, 1024 runs)\n"
-            "  solve         exact soft/hard value iteration on deep_sea, chain, bandit: V*(s0)\n"
+            "  bench irl     MaxEnt IRL iterations/s on gridworld 16x16 and 32x32 for 1, 64, 1024 problems\n"
+            "  solve         exact soft/hard value iteration on deep_sea, chain, bandit, gridworld: V*(s0)\n"
+            "  infer         control as inference (finite horizon): V(s0) under the inference and the variational\n"
+            "                backup, optimism gap, marginals.csv, visitation heat map (temperatures=, horizon=)\n"
+            "  irl           MaxEnt IRL with known dynamics, one problem per (env seed, lr, demo count, seed):\n"
+            "                demo log-likelihood, feature gap, true regret (demos=, lrs=, iters=, demos_file=)\n"
             "  train         train one fleet of runs by soft Q-learning; results in a folder\n"
             "  sweep         a hyperparameter sweep: key=a,b,c grids, key=loguniform(lo,hi) with trials=N,\n"
             "                seeds=N; runs of equal shapes share fleets; --dry-run plans only, --quiet\n"
@@ -114,8 +120,8 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         const unsigned c = topic[0] ? qf_config_command(strcmp(topic, "main") == 0 ? "compare" : topic) : QF_CMD_ALL;
         if (!c || argc > at + (strncmp(topic, "bench ", 6) == 0 ? 2 : topic[0] ? 1 : 0)) {
             fprintf(stderr, "qfleet: help: unknown topic '%s' (allowed: qfleet help, help keys, help COMMAND with "
-                            "COMMAND one of train, sweep, compare, solve, bandits, bench envs, bench train, bench "
-                            "explore)\n", argc > at ? argv[at] : "");
+                            "COMMAND one of train, sweep, compare, solve, infer, irl, bandits, bench envs, bench train, "
+                            "bench explore, bench irl)\n", argc > at ? argv[at] : "");
             return 2;
         }
         if (keys || c != QF_CMD_ALL)
@@ -135,16 +141,17 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
     int is_bench = strcmp(cmd, "bench") == 0, is_solve = strcmp(cmd, "solve") == 0;
     int is_train = strcmp(cmd, "train") == 0, is_bandits = strcmp(cmd, "bandits") == 0;
     int is_compare = strcmp(cmd, "compare") == 0 || cmd[0] == 0, is_sweep = strcmp(cmd, "sweep") == 0;
+    int is_infer = strcmp(cmd, "infer") == 0, is_irl = strcmp(cmd, "irl") == 0;
     if (is_bench) {
         if (argc < 3 || (strcmp(argv[2], "envs") != 0 && strcmp(argv[2], "train") != 0 &&
-                         strcmp(argv[2], "explore") != 0)) {
-            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train, bench explore)\n",
+                         strcmp(argv[2], "explore") != 0 && strcmp(argv[2], "irl") != 0)) {
+            fprintf(stderr, "qfleet: unknown benchmark '%s' (allowed: bench envs, bench train, bench explore, bench irl)\n",
                     argc > 2 ? argv[2] : "");
             return 2;
         }
         first_key = 3;
-    } else if (!is_compare && !is_solve && !is_train && !is_bandits && !is_sweep) {
-        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, train, sweep, bandits, compare, help; or none for "
+    } else if (!is_compare && !is_solve && !is_train && !is_bandits && !is_sweep && !is_infer && !is_irl) {
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, infer, irl, train, sweep, bandits, compare, help; or none for "
                         "the main job)\n", cmd);
         return 2;
     }
@@ -256,12 +263,15 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
     qf_backend *b;
     int rc = 1;
     if (open_backend(&cfg, &b) == 0) {
-        if (is_solve || is_train || is_bandits)
+        if (is_infer || is_irl)
+            rc = is_infer ? qf_cmd_infer(&cfg, b) : qf_cmd_irl(&cfg, b);
+        else if (is_solve || is_train || is_bandits)
             rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, b) : qf_cmd_bandits(&cfg, b);
         else if (is_compare || is_sweep)
             rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
         else
-            rc = strcmp(argv[2], "train") == 0     ? qf_bench_train(&cfg, b)
+            rc = strcmp(argv[2], "irl") == 0       ? qf_bench_irl(&cfg, b)
+                 : strcmp(argv[2], "train") == 0   ? qf_bench_train(&cfg, b)
                  : strcmp(argv[2], "explore") == 0 ? qf_bench_explore(&cfg, b)
                                                    : qf_bench_envs(&cfg, env_given ? cfg.env : -1, b);
         qf_backend_close(b);

@@ -5,8 +5,14 @@
  * Prints V*(s0) per run (the first few and a summary when runs > 8) and, with policy=1, the optimal
  * policy of run 0: greedy (R/L per state, '=' for a tie) when alpha = 0, else the soft policy
  * pi(a|s) = exp((Q(s,a) - V(s)) / alpha) as probabilities. The discount is `gamma` as given (default
- * 0.99): DeepSea's published optimal return 0.99 is the undiscounted one, `gamma=1`. The chain has
- * no terminal state, so it needs gamma < 1. */
+ * 0.99): DeepSea's published optimal return 0.99 is the undiscounted one, `gamma=1`.
+ *
+ * Which problem: with horizon=T > 0, or by default for envs with a time limit (chain, gridworld),
+ * the finite-horizon undiscounted problem of T steps (backward induction, the variational backup
+ * of kernels/infer.h at alpha, 0 = hard max); printed values are V_0(s0) and the policy is that of
+ * t = 0. Otherwise (DeepSea and bandit, whose episodes end by termination, or horizon=-1) the
+ * infinite-horizon discounted MDP by value iteration; the chain and the gridworld then need
+ * gamma < 1. The command prints which one it solved. */
 #include "solve.h"
 
 #include <math.h>
@@ -15,6 +21,7 @@
 #include <string.h>
 
 #include "../envs/tabular.h"
+#include "../kernels/infer_ops.h"
 
 #define QF_SOLVE_MAX_ITERS 1000000
 #define QF_SOLVE_TOL 1e-10
@@ -106,6 +113,21 @@ static void print_policy(const qf_config *cfg, const double *q, int32_t S, int32
             print_cell(pi[1], alpha);
         }
         printf("\n");
+    } else if (cfg->env == QF_ENV_GRIDWORLD) {
+        const int32_t n = p->gridworld.size;
+        static const char arrow[5] = {'^', 'v', '<', '>', 'o'};
+        printf("policy of run 0: most likely action per cell (^ up, v down, < left, > right, o stay)%s\n",
+               n > QF_SOLVE_GRID_MAX ? " (first rows only)" : "");
+        for (int32_t row = 0; row < n && row < QF_SOLVE_GRID_MAX; row++) {
+            printf("  row %3d:", row);
+            for (int32_t col = 0; col < n && col < QF_SOLVE_GRID_MAX; col++) {
+                policy_row(q + (size_t)(row * n + col) * A, A, alpha, pi);
+                int best = 0;
+                for (int a = 1; a < A; a++) best = pi[a] > pi[best] ? a : best;
+                printf(" %c", arrow[best]);
+            }
+            printf("\n");
+        }
     } else { /* bandit: one state */
         policy_row(q, A, alpha, pi);
         printf("policy of run 0: %s over arms 0..%d:\n ", alpha > 0.0 ? "pi(a)" : "greedy pi(a)", A - 1);
@@ -116,6 +138,9 @@ static void print_policy(const qf_config *cfg, const double *q, int32_t S, int32
     }
 }
 
+static void print_values_and_policy(const qf_config *cfg, const double *v_host, const double *q_host, int32_t R,
+                                    int32_t S, int32_t A, int32_t s0);
+
 int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
     const int kind = cfg->env;
     const char *name = qf_env_spec_of(kind)->name;
@@ -124,17 +149,24 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
                         "env=%s has continuous states\n", name);
         return 2;
     }
-    if (kind == QF_ENV_CHAIN && cfg->gamma >= 1.0) {
-        fprintf(stderr, "qfleet: solve env=chain needs gamma < 1 (got gamma=%g): the chain never "
-                        "terminates, so its undiscounted value is infinite\n", cfg->gamma);
+    /* the problem: finite horizon T (horizon=, default the env's time limit where it has one) or
+     * the infinite-horizon discounted MDP (horizon=-1, or envs whose episodes end by termination) */
+    const int32_t limit = qf_env_horizon(kind, &cfg->env_params);
+    const int32_t T = cfg->horizon > 0 ? (int32_t)cfg->horizon : (cfg->horizon == 0 ? limit : 0);
+    if (T == 0 && (kind == QF_ENV_CHAIN || kind == QF_ENV_GRIDWORLD) && cfg->gamma >= 1.0) {
+        fprintf(stderr, "qfleet: solve env=%s horizon=%lld (infinite) needs gamma < 1 (got gamma=%g): the %s never "
+                        "terminates, so its undiscounted value is infinite\n", name, (long long)cfg->horizon,
+                cfg->gamma, name);
         return 2;
     }
     const int32_t R = (int32_t)(cfg->runs * cfg->seeds);
     const int32_t S = qf_env_n_states(kind, &cfg->env_params), A = qf_env_n_actions(kind, &cfg->env_params);
     const int32_t s0 = qf_env_start_state(kind, &cfg->env_params);
     const size_t RS = (size_t)R * (size_t)S;
-    /* q, v and the solver's scratch copy of v, plus the small per-run arrays */
-    const double need = (double)RS * 8.0 * (double)(A + 2) + (double)R * (sizeof(qf_env_params) + 64.0);
+    /* q, v and the solver's scratch copy of v (finite horizon: V_t for every t), plus the small
+     * per-run arrays */
+    const double need = (double)RS * 8.0 * (T > 0 ? (double)(T + 1) : (double)(A + 2)) +
+                        (double)R * (sizeof(qf_env_params) + 64.0);
     if (need > (double)(b->mem_free / 10 * 9)) {
         fprintf(stderr, "qfleet: solve of %s with runs=%d needs %.2f GiB, but the %s backend has %.2f GiB "
                         "free (allowed: fewer runs or a smaller env.size)\n", name, R, need / (1 << 30),
@@ -165,7 +197,8 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
         !(d_keys = b->alloc(b, sizeof(uint32_t) * 2 * (size_t)R)) ||
         !(d_gamma = b->alloc(b, sizeof(double) * (size_t)R)) ||
         !(d_alpha = b->alloc(b, sizeof(double) * (size_t)R)) ||
-        !(d_q = b->alloc(b, sizeof(double) * RS * (size_t)A)) || !(d_v = b->alloc(b, sizeof(double) * RS)))
+        !(d_q = b->alloc(b, sizeof(double) * (T > 0 ? 1 : RS * (size_t)A))) ||
+        !(d_v = b->alloc(b, sizeof(double) * RS * (T > 0 ? (size_t)(T + 1) : 1))))
         goto fail;
     if (b->upload(b, d_params, params, sizeof(qf_env_params) * (size_t)R) ||
         b->upload(b, d_keys, keys, sizeof(uint32_t) * 2 * (size_t)R) ||
@@ -175,10 +208,55 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
 
     char env_desc[768];
     describe_env(cfg, env_desc, sizeof env_desc);
-    printf("qfleet solve: %s\n  %d run%s, %d state%s x %d actions, gamma=%g, alpha=%g%s, backend %s\n",
-           env_desc, R, R == 1 ? "" : "s", S, S == 1 ? "" : "s", A, cfg->gamma, cfg->alpha,
-           cfg->alpha > 0.0 ? " (soft value iteration)" : " (hard max)", b->name);
+    if (T > 0)
+        printf("qfleet solve: %s\n  %d run%s, %d state%s x %d actions, alpha=%g%s, backend %s\n"
+               "  problem: finite horizon T=%d steps (%s), undiscounted (gamma is not used): backward induction\n",
+               env_desc, R, R == 1 ? "" : "s", S, S == 1 ? "" : "s", A, cfg->alpha,
+               cfg->alpha > 0.0 ? " (soft max)" : " (hard max)", b->name, T,
+               cfg->horizon > 0 ? "horizon=" : "the env's time limit; horizon=-1: the infinite-horizon discounted MDP");
+    else
+        printf("qfleet solve: %s\n  %d run%s, %d state%s x %d actions, gamma=%g, alpha=%g%s, backend %s\n"
+               "  problem: infinite horizon, discounted by gamma%s\n",
+               env_desc, R, R == 1 ? "" : "s", S, S == 1 ? "" : "s", A, cfg->gamma, cfg->alpha,
+               cfg->alpha > 0.0 ? " (soft value iteration)" : " (hard max)", b->name,
+               limit == 0 ? " (episodes end by termination, so with gamma=1 this is the episodic return)"
+                          : " (horizon=-1; the env truncates episodes after its time limit)");
     fflush(stdout);
+    if (T > 0) {
+        qf_infer_problem ip;
+        memset(&ip, 0, sizeof ip);
+        ip.kind = kind;
+        ip.R = R;
+        ip.params = (const qf_env_params *)d_params;
+        ip.keys = (const uint32_t *)d_keys;
+        ip.alpha = (const double *)d_alpha;
+        ip.n_states = S;
+        ip.n_actions = A;
+        ip.T = T;
+        ip.backup = QF_BACKUP_VARIATIONAL;
+        double *v_all = (double *)malloc(sizeof(double) * RS * (size_t)(T + 1));
+        if (!v_all) {
+            fprintf(stderr, "qfleet: out of host memory\n");
+            goto done;
+        }
+        if (b->infer_backward(b, &ip, (double *)d_v) ||
+            b->download(b, v_all, d_v, sizeof(double) * RS * (size_t)(T + 1))) {
+            free(v_all);
+            goto fail;
+        }
+        for (int32_t r = 0; r < R; r++) memcpy(v_host + (size_t)r * S, v_all + (size_t)r * (T + 1) * S, sizeof(double) * S);
+        if (cfg->policy) { /* Q_0 of run 0 from V_1, with the same functions */
+            ip.params = params;
+            ip.keys = keys;
+            ip.alpha = alpha;
+            for (int32_t s = 0; s < S; s++) qf_infer_state(&ip, 0, s, v_all + S, q_host + (size_t)s * A);
+        }
+        free(v_all);
+        printf("  %d backward steps\n", T);
+        print_values_and_policy(cfg, v_host, q_host, R, S, A, s0);
+        rc = 0;
+        goto done;
+    }
 
     qf_solve_problem prob;
     memset(&prob, 0, sizeof prob);
@@ -206,6 +284,31 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
     } else {
         printf(" to max|dV| < %g\n", QF_SOLVE_TOL);
     }
+    print_values_and_policy(cfg, v_host, q_host, R, S, A, s0);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "qfleet: %s\n", b->err);
+    rc = 1;
+done:
+    if (d_params) b->release(b, d_params);
+    if (d_keys) b->release(b, d_keys);
+    if (d_gamma) b->release(b, d_gamma);
+    if (d_alpha) b->release(b, d_alpha);
+    if (d_q) b->release(b, d_q);
+    if (d_v) b->release(b, d_v);
+    free(params);
+    free(keys);
+    free(gamma);
+    free(alpha);
+    free(v_host);
+    free(q_host);
+    return rc;
+}
+
+/* V*(s0) per run (the first few and a summary when runs > 8), then run 0's policy on request. */
+static void print_values_and_policy(const qf_config *cfg, const double *v_host, const double *q_host, int32_t R,
+                                    int32_t S, int32_t A, int32_t s0) {
     const int32_t shown = R <= QF_SOLVE_RUNS_SHOWN ? R : 4;
     double lo = 0, hi = 0, sum = 0;
     int32_t r_lo = 0, r_hi = 0;
@@ -226,23 +329,4 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
         printf("runs 0..%d: V*(s0) mean %.6f, min %.6f (run %d), max %.6f (run %d)\n", R - 1, sum / R, lo,
                r_lo, hi, r_hi);
     if (cfg->policy) print_policy(cfg, q_host, S, A);
-    rc = 0;
-    goto done;
-fail:
-    fprintf(stderr, "qfleet: %s\n", b->err);
-    rc = 1;
-done:
-    if (d_params) b->release(b, d_params);
-    if (d_keys) b->release(b, d_keys);
-    if (d_gamma) b->release(b, d_gamma);
-    if (d_alpha) b->release(b, d_alpha);
-    if (d_q) b->release(b, d_q);
-    if (d_v) b->release(b, d_v);
-    free(params);
-    free(keys);
-    free(gamma);
-    free(alpha);
-    free(v_host);
-    free(q_host);
-    return rc;
 }

@@ -11,6 +11,7 @@
 #include "learn.h"
 #include "explore.h"
 #include "solve.h"
+#include "infer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,6 +67,31 @@ struct qf_backend {
     /* exact solver: q [R][S][A] and v [R][S] (backend memory, double) receive Q* and V*;
      * iters (host int) receives the sweeps used. See solve.h. */
     int (*solve)(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
+
+    /* ---- control as inference and MaxEnt IRL (kernels/infer.h; all arrays backend memory) ---- */
+    /* backward messages: v [R][T+1][S] receives V_t(s) = alpha * log beta_t(s) under prob->backup
+     * (V_T = 0). Q_t is not stored: qf_infer_state recomputes a row from V_{t+1} where needed. */
+    int (*infer_backward)(qf_backend *b, const qf_infer_problem *prob, double *v);
+    /* forward pass from v (infer_backward's): start [R][S] start distribution or NULL (the env's
+     * start state); marg [R][T][S] state marginals or NULL; occ [R][S][A] occupancy summed over t
+     * or NULL (see qf_infer_forward_run) */
+    int (*infer_forward)(qf_backend *b, const qf_infer_problem *prob, const double *v,
+                         const double *start, double *marg, double *occ);
+    /* loglik [R] = sum over run r's demonstration steps of log pi_t(a | s) (v from the backward
+     * pass under the same problem) */
+    int (*infer_loglik)(qf_backend *b, const qf_infer_problem *prob, const double *v,
+                        const qf_demo_steps *demos, double *loglik);
+    /* Per-run products with the feature matrix feat [R][N][F] (feat_stride = N*F doubles between
+     * runs; 0: one matrix shared by all runs). transpose = 0: y [R][N] = feat x [R][F] (the linear
+     * reward r_psi = psi . f); 1: y [R][F] = feat^T x [R][N] (feature counts of an occupancy). */
+    int (*feat_matvec)(qf_backend *b, int32_t R, int32_t N, int32_t F, const double *feat,
+                       int64_t feat_stride, const double *x, int transpose, double *y);
+    /* One Adam ascent step on the MaxEnt IRL objective (mean demo log-likelihood) for every run:
+     * grad [R][F] = (expert - expected) / alpha; m, v: moments; t: steps done before (the same for
+     * every run); lr [R]; betas 0.9, 0.999, eps 1e-8 (Kingma and Ba 2015). psi [R][F] updated. */
+    int (*irl_adam)(qf_backend *b, int32_t R, int32_t F, const double *expert, const double *expected,
+                    const double *alpha, const double *lr, int32_t t, double *m, double *v, double *psi,
+                    double *grad);
 
     /* ---- learner (kernels/learn.h). Networks g = r*K + k; heads of a run share its inputs. ---- */
     /* params [G][P] = initial parameters from the run keys [R][2] and a stream (QF_STREAM_INIT for
@@ -202,6 +228,9 @@ void qf_cpu_bandit_ops(qf_backend *b);
 /* The solver implementations (kernels/cpu/solve_cpu.c, kernels/cuda/solve_cuda.cu). */
 int qf_solve_cpu(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
 int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double *q, double *v, int32_t *iters);
+
+/* Installs the CPU inference / IRL operations (kernels/cpu/infer_cpu.c). */
+void qf_cpu_infer_ops(qf_backend *b);
 
 /* Number of CPU threads the CPU backend uses now (OpenMP), and setting it (kernels/cpu/threads_cpu.c):
  * n > 0 fixes the team size; n <= 0 is "auto": every core, or one thread while probes measure that

@@ -12,6 +12,7 @@
 #ifndef QF_SOLVE_OPS_H
 #define QF_SOLVE_OPS_H
 #include "../envs/tabular.h"
+#include "infer_ops.h"
 #include "solve.h"
 
 #include <stdio.h>
@@ -35,31 +36,19 @@ QF_HD static inline int qf_solve_check_run(int kind, const qf_env_params *p, int
 }
 
 /* One state of one run: writes Q(s, .) into q_row[0 .. A) and returns the new V(s).
- * v_old: the run's values of the previous sweep, [n_states]. */
+ * v_old: the run's values of the previous sweep, [n_states]. The variational backup of
+ * kernels/infer_ops.h with the discount gamma (one code path with `qfleet infer`). */
 QF_HD static inline double qf_solve_state(int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
                                           double gamma, double alpha, int32_t s, int32_t n_actions,
                                           const double *v_old, double *q_row) {
-    qf_outcome o[QF_MAX_OUTCOMES];
-    double m = 0.0;
     for (int32_t a = 0; a < n_actions; a++) {
-        const int n = qf_env_outcomes(kind, p, k0, k1, s, a, o);
-        if (n == 0) { /* no transitions: an absorbing terminal state, worth 0 */
+        if (!qf_backup_q(kind, p, k0, k1, gamma, alpha, QF_BACKUP_VARIATIONAL, NULL, s, a, v_old,
+                         &q_row[a])) { /* no transitions: an absorbing terminal state, worth 0 */
             for (int32_t b = 0; b < n_actions; b++) q_row[b] = 0.0;
             return 0.0;
         }
-        double q = 0.0;
-        for (int j = 0; j < n; j++) {
-            double target = (double)o[j].reward;
-            if (!o[j].terminal) target = target + gamma * v_old[o[j].next];
-            q = q + o[j].prob * target;
-        }
-        q_row[a] = q;
-        if (a == 0 || q > m) m = q;
     }
-    if (alpha == 0.0) return m;
-    double sum = 0.0;
-    for (int32_t a = 0; a < n_actions; a++) sum = sum + exp((q_row[a] - m) / alpha);
-    return m + alpha * log(sum);
+    return qf_soft_value_d(q_row, n_actions, alpha);
 }
 
 /* ---- host side: checks and messages (snprintf; never called from device code) ---------------- */
@@ -67,7 +56,7 @@ QF_HD static inline double qf_solve_state(int kind, const qf_env_params *p, uint
 /* Checks of the problem's scalar fields (host side). Returns 0, or -1 with one line in msg. */
 static inline int qf_solve_check_problem(const qf_solve_problem *prob, char *msg, size_t len) {
     if (!qf_env_tabular(prob->kind)) {
-        snprintf(msg, len, "solve: environment kind %d is not tabular (allowed: deep_sea, chain, bandit)",
+        snprintf(msg, len, "solve: environment kind %d is not tabular (allowed: deep_sea, chain, bandit, gridworld)",
                  (int)prob->kind);
         return -1;
     }

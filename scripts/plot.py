@@ -9,6 +9,12 @@
   with a 95% band over seeds; scaling.png — median episodes to solve against N per strategy (log
   scale), unsolved medians marked at the top, with 2^N + 100 (bsuite's deadline) dashed.
 
+- an inference folder (`qfleet infer`: visitation.csv): visitation.png — expected visits
+  sum_t p(s_t | O) of run 0 as a heat map, variational and inference backup side by side.
+- an IRL folder (`qfleet irl`: curves.csv with run,iter,metric,value): irl_curves.png — demo
+  log-likelihood, feature gap and regret against iterations, one line per run (at most 16);
+  reward_map.png (gridworld) — true and learned reward of run 0 per cell.
+
 Needs matplotlib (pip install matplotlib); the standard library does the rest.
 """
 import csv
@@ -163,6 +169,67 @@ def plot_compare(d, plt):
     return ["regret.png", "scaling.png"]
 
 
+def read_rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def grid_of(rows, value, run="0", backup=None):
+    cells = [r for r in rows if r["run"] == run and (backup is None or r["backup"] == backup)]
+    nr = max(int(r["row"]) for r in cells) + 1
+    nc = max(int(r["col"]) for r in cells) + 1
+    g = [[float("nan")] * nc for _ in range(nr)]
+    for r in cells:
+        g[int(r["row"])][int(r["col"])] = float(r[value])
+    return g
+
+
+def plot_infer(d, plt):
+    rows = read_rows(os.path.join(d, "visitation.csv"))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for ax, backup in zip(axes, ["variational", "inference"]):
+        im = ax.imshow(grid_of(rows, "visits", backup=backup), cmap="viridis")
+        ax.set_title(f"{backup} backup: expected visits (run 0)")
+        ax.set_xlabel("column")
+        ax.set_ylabel("row")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(d, "visitation.png"), dpi=120)
+    plt.close(fig)
+    return ["visitation.png"]
+
+
+def plot_irl(d, plt):
+    rows = read_rows(os.path.join(d, "curves.csv"))
+    metrics = ["demo_loglik", "feature_gap", "regret"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    runs = sorted({int(r["run"]) for r in rows})[:16]
+    for ax, m in zip(axes, metrics):
+        for run in runs:
+            pts = [(int(r["iter"]), num(r["value"])) for r in rows if r["metric"] == m and int(r["run"]) == run]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"run {run}")
+        ax.set_xlabel("iteration")
+        ax.set_title(m)
+    axes[0].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(os.path.join(d, "irl_curves.png"), dpi=120)
+    plt.close(fig)
+    made = ["irl_curves.png"]
+    path = os.path.join(d, "reward_map.csv")
+    if os.path.exists(path):
+        rm = read_rows(path)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+        for ax, col, title in zip(axes, ["true_reward", "learned_reward"], ["true reward", "learned reward"]):
+            im = ax.imshow(grid_of(rm, col), cmap="coolwarm")
+            ax.set_title(f"{title} (run 0)")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(d, "reward_map.png"), dpi=120)
+        plt.close(fig)
+        made.append("reward_map.png")
+    return made
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__.strip())
@@ -176,6 +243,9 @@ def main(argv):
         return 1
     rc = 0
     for d in argv[1:]:
+        if os.path.exists(os.path.join(d, "visitation.csv")):
+            print(f"{d}: " + ", ".join(plot_infer(d, plt)))
+            continue
         path = os.path.join(d, "curves.csv")
         if not os.path.exists(path):
             print(f"plot.py: {path} not found (a qfleet results folder has it)", file=sys.stderr)
@@ -185,6 +255,8 @@ def main(argv):
             header = f.readline().strip().split(",")
         if header[:2] == ["size", "strategy"]:
             made = plot_compare(d, plt)
+        elif header == ["run", "iter", "metric", "value"]:
+            made = plot_irl(d, plt)
         else:
             made = plot_sweep(d, plt) + sweep_scaling(d, plt)
         print(f"{d}: " + ", ".join(made))

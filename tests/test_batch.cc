@@ -89,7 +89,7 @@ TEST_P(EveryKind, RunAloneEqualsSameRunInsideAFleet) {
 
 INSTANTIATE_TEST_SUITE_P(Batch, EveryKind,
                          ::testing::Values(QF_ENV_DEEP_SEA, QF_ENV_CARTPOLE, QF_ENV_MOUNTAIN_CAR,
-                                           QF_ENV_CHAIN, QF_ENV_BANDIT),
+                                           QF_ENV_CHAIN, QF_ENV_BANDIT, QF_ENV_GRIDWORLD),
                          [](const ::testing::TestParamInfo<int> &i) {
                              return std::string(qf_env_spec_of(i.param)->name);
                          });
@@ -191,6 +191,8 @@ std::vector<RefVariant> ref_variants() {
     add("chain", QF_ENV_CHAIN, [](qf_env_params &) {}, 2, E, 100);
     add("chain_no_slip", QF_ENV_CHAIN, [](qf_env_params &p) { p.chain.slip = 0.0f; }, 2, E, 100);
     add("bandit", QF_ENV_BANDIT, [](qf_env_params &) {}, 2, E, 40);
+    add("gridworld", QF_ENV_GRIDWORLD, [](qf_env_params &) {}, 2, E, 40);
+    add("gridworld_no_slip", QF_ENV_GRIDWORLD, [](qf_env_params &p) { p.gridworld.slip = 0.0f; }, 2, E, 40);
     add("bandit_probs", QF_ENV_BANDIT,
         [](qf_env_params &p) {
             p.bandit.n_probs = p.bandit.arms = 3;

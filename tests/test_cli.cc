@@ -22,10 +22,10 @@ void expect_bad(const std::string &args, const std::string &needle1, const std::
     if (!needle2.empty()) expect_cli(args, 2, needle2);
 }
 
-TEST(Cli, EnvsListsTheFiveEnvironments) {
+TEST(Cli, EnvsListsEveryEnvironment) {
     CliResult r = run_qfleet("envs");
     ASSERT_EQ(r.code, 0) << r.out;
-    for (const char *name : {"deep_sea", "cartpole", "mountain_car", "chain", "bandit"})
+    for (const char *name : {"deep_sea", "cartpole", "mountain_car", "chain", "bandit", "gridworld"})
         EXPECT_NE(r.out.find(std::string(name) + " —"), std::string::npos) << name;
     EXPECT_NE(r.out.find("env.size"), std::string::npos);
     EXPECT_NE(r.out.find("truncated after 500 steps"), std::string::npos);

@@ -773,6 +773,139 @@ TEST(EnvBandit, DrawnMeansAreUniformPerRunAndPaidAtThoseRates) {
 }
 
 // =============================================================================================
+// Gridworld (objectworld-style, Levine et al. 2011)
+
+namespace {
+qf_env_params grid(int n, float slip, int colours = 2, int objects = 8, int dist = 3, int seed = 5) {
+    qf_env_params p = defaults(QF_ENV_GRIDWORLD);
+    p.gridworld.size = n;
+    p.gridworld.slip = slip;
+    p.gridworld.colours = colours;
+    p.gridworld.objects = objects;
+    p.gridworld.dist = dist;
+    p.gridworld.map_seed = seed;
+    char msg[256];
+    EXPECT_EQ(qf_env_params_check(QF_ENV_GRIDWORLD, &p, msg, sizeof msg), 0) << msg;
+    return p;
+}
+
+// The features of cell, written here from the description: for every object of colour c, its
+// Manhattan distance; feature (c, d) is 1 when some object of colour c is at distance <= d.
+std::vector<int> features_by_hand(const qf_gridworld_params &g, int cell) {
+    const int n = g.size, D = g.dist;
+    std::vector<int> f((size_t)(g.colours * D), 0);
+    for (int j = 0; j < g.objects; j++) {
+        const int o = qf_gridworld_object_cell(&g, j);
+        const int dist = std::abs(o / n - cell / n) + std::abs(o % n - cell % n);
+        for (int d = 1; d <= D; d++)
+            if (dist <= d) f[(size_t)((j % g.colours) * D + d - 1)] = 1;
+    }
+    return f;
+}
+}  // namespace
+
+TEST(EnvGridworld, ShapesAndDefaults) {
+    const qf_env_params p = defaults(QF_ENV_GRIDWORLD);
+    EXPECT_EQ(qf_env_n_states(QF_ENV_GRIDWORLD, &p), 64);
+    EXPECT_EQ(qf_env_obs_dim(QF_ENV_GRIDWORLD, &p), 64);
+    EXPECT_EQ(qf_env_n_actions(QF_ENV_GRIDWORLD, &p), 5);
+    EXPECT_EQ(qf_env_horizon(QF_ENV_GRIDWORLD, &p), 16);
+    EXPECT_EQ(qf_gridworld_n_features(&p.gridworld), 6);
+    qf_env_params bad = p;
+    bad.gridworld.objects = 1;
+    bad.gridworld.colours = 3;
+    char msg[256];
+    EXPECT_NE(qf_env_params_check(QF_ENV_GRIDWORLD, &bad, msg, sizeof msg), 0);
+    EXPECT_NE(std::string(msg).find("env.objects"), std::string::npos) << msg;
+}
+
+// Without slip every action moves as described, walls stop, and the reward is sum_k w_k f_k of the
+// cell left, with the features recomputed by hand.
+TEST(EnvGridworld, DeterministicMovesWallsAndLinearReward) {
+    const qf_env_params p = grid(5, 0.0f, 3, 9, 2, 11);
+    const qf_gridworld_params &g = p.gridworld;
+    const int n = 5;
+    int nonzero = 0;
+    for (int cell = 0; cell < n * n; cell++) {
+        const std::vector<int> f = features_by_hand(g, cell);
+        float want = 0.0f;  // the same float additions in the same order
+        for (size_t k = 0; k < f.size(); k++)
+            if (f[k]) want = want + qf_gridworld_weight(&g, (int)k);
+        std::vector<float> got(f.size());
+        qf_gridworld_features(&g, cell, got.data());
+        for (size_t k = 0; k < f.size(); k++) ASSERT_EQ(got[k], (float)f[k]) << "cell " << cell << " k " << k;
+        nonzero += want != 0.0f;
+        const int row = cell / n, col = cell % n;
+        const int expect[5] = {row > 0 ? cell - n : cell, row < n - 1 ? cell + n : cell,
+                               col > 0 ? cell - 1 : cell, col < n - 1 ? cell + 1 : cell, cell};
+        for (int a = 0; a < 5; a++) {
+            qf_env_state s = zero_state();
+            s.i[0] = cell;
+            const Step st = step_env(QF_ENV_GRIDWORLD, p, s, a);
+            ASSERT_EQ(s.i[0], expect[a]) << "cell " << cell << " action " << a;
+            ASSERT_EQ(st.reward, want) << "cell " << cell;
+            ASSERT_EQ(st.flags, 0u);
+        }
+    }
+    EXPECT_GT(nonzero, 0) << "some cell must be near an object";
+}
+
+// Object cells and weights: a pure function of map_seed; weights in [-1, 1) with mean 0 and
+// variance 1/3; object cells uniform over the grid (mean index (N^2 - 1) / 2).
+TEST(EnvGridworld, ObjectsAndWeightsComeFromTheEnvSeed) {
+    std::vector<double> w, cells;
+    for (int seed = 0; seed < 3000; seed++) {
+        const qf_env_params p = grid(8, 0.3f, 4, 16, 4, seed);
+        const qf_env_params p2 = grid(8, 0.3f, 4, 16, 4, seed + 1);
+        for (int k = 0; k < 16; k++) {
+            const float x = qf_gridworld_weight(&p.gridworld, k);
+            ASSERT_GE(x, -1.0f);
+            ASSERT_LT(x, 1.0f);
+            ASSERT_EQ(x, qf_gridworld_weight(&p.gridworld, k));
+            ASSERT_NE(x, qf_gridworld_weight(&p2.gridworld, k));
+            w.push_back(x);
+            const int c = qf_gridworld_object_cell(&p.gridworld, k);
+            ASSERT_GE(c, 0);
+            ASSERT_LT(c, 64);
+            cells.push_back(c);
+        }
+    }
+    expect_moments(w, 0.0, 1.0 / 3, 1.0 / 5, "U(-1,1) weights");
+    // discrete uniform on 0..63: variance (64^2 - 1) / 12, fourth central moment (n^2-1)(3n^2-7)/240
+    expect_moments(cells, 31.5, (64.0 * 64 - 1) / 12, (64.0 * 64 - 1) * (3 * 64.0 * 64 - 7) / 240, "object cells");
+}
+
+// With slip the direction is the intended one w.p. 1 - slip + slip/5, each other w.p. slip/5.
+TEST(EnvGridworld, SlipReplacesTheActionByAUniformDirection) {
+    const qf_env_params p = grid(7, 0.4f);
+    const long envs = 100000;
+    long hits[5] = {0, 0, 0, 0, 0};
+    const int centre = 3 * 7 + 3, to[5] = {centre - 7, centre + 7, centre - 1, centre + 1, centre};
+    for (long e = 0; e < envs; e++) {
+        qf_env_state s = zero_state();
+        s.i[0] = centre;
+        step_env(QF_ENV_GRIDWORLD, p, s, 3, static_cast<uint32_t>(e));
+        int k = 0;
+        while (k < 5 && to[k] != s.i[0]) k++;
+        ASSERT_LT(k, 5) << "moved to " << s.i[0];
+        hits[k]++;
+    }
+    for (int k = 0; k < 5; k++) expect_rate(hits[k], envs, (k == 3 ? 0.6 : 0.0) + 0.4 / 5, "direction");
+}
+
+TEST(EnvGridworld, TruncatedExactlyAtTheHorizon) {
+    qf_env_params p = grid(4, 0.2f);
+    p.gridworld.horizon = 9;
+    qf_env_state s = zero_state();
+    qf_env_reset(QF_ENV_GRIDWORLD, &p, &s, nullptr);
+    EXPECT_EQ(s.i[0], 0);
+    for (int k = 0; k < 9; k++) {
+        const Step st = step_env(QF_ENV_GRIDWORLD, p, s, k % 5);
+        EXPECT_EQ(st.flags, k == 8 ? (uint32_t)QF_TRUNCATED : 0u) << k;
+    }
+}
+
+// =============================================================================================
 // The CPU batch: auto-reset and episode statistics
 
 namespace {

@@ -62,7 +62,7 @@ TEST_P(GpuEveryKind, CpuAndCudaTrajectoriesAreBitIdentical) {
 
 INSTANTIATE_TEST_SUITE_P(Gpu, GpuEveryKind,
                          ::testing::Values(QF_ENV_DEEP_SEA, QF_ENV_CARTPOLE, QF_ENV_MOUNTAIN_CAR,
-                                           QF_ENV_CHAIN, QF_ENV_BANDIT),
+                                           QF_ENV_CHAIN, QF_ENV_BANDIT, QF_ENV_GRIDWORLD),
                          [](const ::testing::TestParamInfo<int> &i) {
                              return std::string(qf_env_spec_of(i.param)->name);
                          });

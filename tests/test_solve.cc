@@ -214,6 +214,55 @@ TEST(SolveTabular, DeterministicTransitionsMatchOneRealStep) {
     EXPECT_EQ(qf_env_outcomes(QF_ENV_CARTPOLE, &p, k0, k1, 0, 0, o), 0);
 }
 
+// Gridworld: the slip direction's probabilities against an exhaustive count over the 2^24 values
+// the step can draw; every (state, action)'s outcomes sum to exactly 1; real steps land on the
+// model's cells at the model's rates (5 standard errors), and pay the model's reward.
+TEST(SolveTabular, GridworldModelMatchesTheSteps) {
+    long count[5] = {0, 0, 0, 0, 0};
+    for (uint32_t x = 0; x < (1u << 24); x++) count[qf_gridworld_slip_dir(x << 8)]++;
+    for (int k = 0; k < 5; k++) EXPECT_EQ(qf_gridworld_p_dir(k), (double)count[k] / 16777216.0) << k;
+    qf_env_params p;
+    qf_env_params_default(QF_ENV_GRIDWORLD, &p);
+    p.gridworld.size = 4;
+    p.gridworld.slip = 0.35f;
+    const int S = 16;
+    for (int s = 0; s < S; s++)
+        for (int a = 0; a < 5; a++) {
+            qf_outcome o[QF_MAX_OUTCOMES];
+            const int n = qf_env_outcomes(QF_ENV_GRIDWORLD, &p, 0, 0, s, a, o);
+            ASSERT_EQ(n, 5);
+            double sum = 0.0;
+            for (int j = 0; j < n; j++) sum += o[j].prob;
+            EXPECT_EQ(sum, 1.0) << "s " << s << " a " << a;
+        }
+    const int draws = 40000;
+    for (int s : {0, 5, 15}) {
+        const int a = 3;
+        qf_outcome o[QF_MAX_OUTCOMES];
+        const int n = qf_env_outcomes(QF_ENV_GRIDWORLD, &p, 0, 0, s, a, o);
+        std::vector<double> want(S, 0.0);
+        for (int j = 0; j < n; j++) want[o[j].next] += o[j].prob;
+        std::vector<long> got(S, 0);
+        for (int d = 0; d < draws; d++) {
+            qf_env_state st;
+            std::memset(&st, 0, sizeof st);
+            st.i[0] = s;
+            qf_rng g = qf_rng_make(3, 4, QF_STREAM_STEP, (uint32_t)d, 0);
+            uint32_t flags = 0;
+            const float r = qf_env_step(QF_ENV_GRIDWORLD, &p, &st, a, &g, 3, 4, &flags);
+            ASSERT_EQ(r, o[0].reward);
+            got[st.i[0]]++;
+        }
+        for (int c = 0; c < S; c++) {
+            const double pc = want[c], se = std::sqrt(pc * (1 - pc) / draws);
+            if (pc == 0.0)
+                EXPECT_EQ(got[c], 0) << "s " << s << " reached " << c;
+            else
+                EXPECT_NEAR((double)got[c] / draws, pc, 5 * se) << "s " << s << " -> " << c;
+        }
+    }
+}
+
 // Stochastic DeepSea: real steps land only on the model's outcomes, at the model's rate.
 TEST(SolveTabular, StochasticDeepSeaStepsFollowTheModel) {
     const int n = 5, draws = 40000;
@@ -566,10 +615,26 @@ TEST(SolveCli, NonTabularEnvironmentIsBadInput) {
     EXPECT_NE(r.out.find("tabular"), std::string::npos) << r.out;
 }
 
-TEST(SolveCli, ChainNeedsADiscount) {
-    CliResult r = run_qfleet("solve env=chain gamma=1 backend=cpu");
+TEST(SolveCli, ChainInfiniteHorizonNeedsADiscount) {
+    CliResult r = run_qfleet("solve env=chain gamma=1 horizon=-1 backend=cpu");
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("gamma < 1"), std::string::npos) << r.out;
+}
+
+// By default the chain is solved as what its episodes are: 20 steps, undiscounted. Without slip
+// always-right reaches state N-1 = 9 after 9 steps and collects r_large = 1 in each of the other
+// 11: V*(s0) = 11 (always-left earns 20 * 0.001). horizon=5 cannot reach the end: 5 * 0.001.
+TEST(SolveCli, ChainDefaultIsItsFiniteHorizonProblem) {
+    CliResult r = run_qfleet("solve env=chain env.slip=0 backend=cpu");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("finite horizon T=20"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run 0: V*(s0) = 11.000000"), std::string::npos) << r.out;
+    r = run_qfleet("solve env=chain env.slip=0 horizon=5 backend=cpu");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("run 0: V*(s0) = 0.005000"), std::string::npos) << r.out;
+    r = run_qfleet("solve env=chain horizon=-1 backend=cpu");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("infinite horizon, discounted"), std::string::npos) << r.out;
 }
 
 }  // namespace

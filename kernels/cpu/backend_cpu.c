@@ -168,7 +168,7 @@ static inline __attribute__((always_inline)) void step_pass(const qf_env_batch *
 /* The envs [e0, e1) of run r stepped in three passes over the block, for one env kind (a
  * constant after inlining, so each kind gets loops of its own with no switch inside):
  *  1. step_pass: the transitions, one branch-free loop over the block;
- *  2. one-hot observations (deep_sea, chain) of the states just stored, still before any reset;
+ *  2. one-hot observations (deep_sea, chain, gridworld) of the states just stored, still before any reset;
  *  3. the envs whose episode ended (a few per block): statistics and reset (qf_batch_end_episode).
  * Each env goes through the same element functions, in the same order, as qf_batch_step_one (what
  * the CUDA kernel runs), so every number is the same bits; test_batch checks it for every kind. */
@@ -180,7 +180,7 @@ static inline __attribute__((always_inline)) void step_block(const qf_env_batch 
     const qf_env_params p = b.params[r];
     const int64_t n = (int64_t)b.R * b.E, base = (int64_t)r * b.E;
     const int64_t d = qf_env_obs_dim(kind, &p);
-    const int one_hot = kind == QF_ENV_DEEP_SEA || kind == QF_ENV_CHAIN;
+    const int one_hot = kind == QF_ENV_DEEP_SEA || kind == QF_ENV_CHAIN || kind == QF_ENV_GRIDWORLD;
     float *obs_inline = one_hot ? NULL : next_obs;
     if (kind == QF_ENV_DEEP_SEA && !p.deep_sea.stochastic) {
         /* the deterministic DeepSea (bsuite's, the main job's) as a loop of its own: the stochastic
@@ -223,7 +223,7 @@ static inline __attribute__((always_inline)) void step_block(const qf_env_batch 
     }
 }
 
-/* One function per kind, kept out of line (inlined into one OpenMP body, the five would exceed
+/* One function per kind, kept out of line (inlined into one OpenMP body, the six would exceed
  * the compiler's inlining budget) and flattened: every element function is inlined into its loops
  * (only what QF_HD_OUTLINE marks stays a call), which is what lets them vectorize. */
 #define QF_STEP_BLOCK_FN(name, KIND)                                                               \
@@ -238,6 +238,7 @@ QF_STEP_BLOCK_FN(step_block_cartpole, QF_ENV_CARTPOLE)
 QF_STEP_BLOCK_FN(step_block_mountain_car, QF_ENV_MOUNTAIN_CAR)
 QF_STEP_BLOCK_FN(step_block_chain, QF_ENV_CHAIN)
 QF_STEP_BLOCK_FN(step_block_bandit, QF_ENV_BANDIT)
+QF_STEP_BLOCK_FN(step_block_gridworld, QF_ENV_GRIDWORLD)
 
 static int cpu_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t *actions,
                         uint32_t t, float *next_obs, int32_t *next_index) {
@@ -249,6 +250,7 @@ static int cpu_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t 
         : batch->kind == QF_ENV_CARTPOLE     ? step_block_cartpole
         : batch->kind == QF_ENV_MOUNTAIN_CAR ? step_block_mountain_car
         : batch->kind == QF_ENV_CHAIN        ? step_block_chain
+        : batch->kind == QF_ENV_GRIDWORLD    ? step_block_gridworld
                                              : step_block_bandit;
     QF_FOR_EACH_BLOCK(batch, {
         int32_t drawn[QF_CPU_BLOCK];
@@ -313,6 +315,7 @@ qf_backend *qf_cpu_open(char *err, size_t err_len) {
     b->solve = qf_solve_cpu;
     qf_cpu_learn_ops(b);
     qf_cpu_bandit_ops(b);
+    qf_cpu_infer_ops(b);
     b->close = cpu_close;
     return b;
 }

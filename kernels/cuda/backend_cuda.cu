@@ -227,6 +227,7 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     b->solve = qf_solve_cuda;
     qf_cuda_learn_ops(b);
     qf_cuda_bandit_ops(b);
+    qf_cuda_infer_ops(b);
     b->close = cuda_close;
     return b;
 }

@@ -56,5 +56,7 @@ static inline unsigned blocks_for(int64_t n) {
 void qf_cuda_learn_ops(qf_backend *b);
 // Installs the bandit-agent operations (bandit_cuda.cu).
 void qf_cuda_bandit_ops(qf_backend *b);
+// Installs the inference / IRL operations (infer_cuda.cu).
+void qf_cuda_infer_ops(qf_backend *b);
 
 #endif
