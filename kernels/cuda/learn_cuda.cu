@@ -358,11 +358,11 @@ static int cu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float 
                    float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
     const int64_t G = (int64_t)net->R * net->K;
     cudaStream_t st = qf_cuda_impl(b)->stream;
-    gnorm_kernel<<<(unsigned)G, kBlock, 0, st>>>(*net, net->P, grads, gnorm);
+    QF_LAUNCH(gnorm_kernel, (unsigned)G, kBlock, 0, st)(*net, net->P, grads, gnorm);
     QF_LAUNCH_CHECK(b, "gnorm_kernel");
     LAUNCH(b, mark_nonfinite_norm_kernel, net->R, net->R, net->K, gnorm, status);
     LAUNCH(b, adam_kernel, G * net->P, *net, hp, params, grads, m, v, adam_t, status, gnorm);
-    adam_finish_kernel<<<(unsigned)net->R, kBlock, 0, st>>>((int64_t)net->K * net->P, params, adam_t, status);
+    QF_LAUNCH(adam_finish_kernel, (unsigned)net->R, kBlock, 0, st)((int64_t)net->K * net->P, params, adam_t, status);
     QF_LAUNCH_CHECK(b, "adam_finish_kernel");
     return QF_OK;
 }

@@ -14,6 +14,7 @@
 
 #include "../backend.h"
 #include "../solve_ops.h"
+#include "cuda_impl.h" // QF_LAUNCH
 
 #define QF_SOLVE_TRY(call)                                                                          \
     do {                                                                                            \
@@ -112,7 +113,6 @@ extern "C" int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double
     if (b->sync(b) != QF_OK) return QF_ERR; // the backend's stream is idle: inputs are in place
     const int32_t R = prob->R, S = prob->n_states, A = prob->n_actions;
     const int64_t RS = (int64_t)R * S;
-    const int kBlock = 256;
     solve_scratch sc;
     void *block = NULL;
     int device = 0, sm_count = 1, ok = 0, most = 0, host_counts[2] = {0, 0};
@@ -132,7 +132,7 @@ extern "C" int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double
     host_counts[1] = R;
     QF_SOLVE_TRY(cudaMemcpy(sc.counts + 1, &host_counts[1], sizeof(int32_t), cudaMemcpyHostToDevice));
 
-    solve_check_kernel<<<g_runs, kBlock>>>(*prob, sc);
+    QF_LAUNCH(solve_check_kernel, g_runs, kBlock, 0, 0)(*prob, sc);
     QF_SOLVE_TRY(cudaGetLastError());
     QF_SOLVE_TRY(cudaMemcpy(host_counts, sc.counts, sizeof host_counts, cudaMemcpyDeviceToHost));
     if (host_counts[1] < R) { // say why, from the first invalid run's own values
@@ -151,16 +151,16 @@ extern "C" int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double
     // stopped changes nothing, so reading it late costs only idle launches, never different results).
     for (int32_t it = 0; it < prob->max_iters; it++) {
         QF_SOLVE_TRY(cudaMemsetAsync(sc.counts, 0, sizeof(int32_t)));
-        solve_sweep_kernel<<<g_states, kBlock>>>(*prob, sc, q, v);
+        QF_LAUNCH(solve_sweep_kernel, g_states, kBlock, 0, 0)(*prob, sc, q, v);
         QF_SOLVE_TRY(cudaGetLastError());
-        solve_status_kernel<<<g_runs, kBlock>>>(R, sc);
+        QF_LAUNCH(solve_status_kernel, g_runs, kBlock, 0, 0)(R, sc);
         QF_SOLVE_TRY(cudaGetLastError());
         if (it < 64 || (it & 31) == 31 || it + 1 == prob->max_iters) {
             QF_SOLVE_TRY(cudaMemcpy(host_counts, sc.counts, sizeof(int32_t), cudaMemcpyDeviceToHost));
             if (host_counts[0] == 0) break;
         }
     }
-    solve_gather_kernel<<<g_states, kBlock>>>(R, S, sc, v);
+    QF_LAUNCH(solve_gather_kernel, g_states, kBlock, 0, 0)(R, S, sc, v);
     QF_SOLVE_TRY(cudaGetLastError());
     QF_SOLVE_TRY(cudaDeviceSynchronize());
 
