@@ -4,8 +4,9 @@
 // value iteration (alpha = 0) gives the CPU's values bit for bit; with alpha > 0 they differ by the
 // last-bit differences of CUDA's exp and log.
 //
-// Convergence without floating-point atomics: a thread whose |V_new - V| is not below tol stores 1
-// into its run's `changed` flag (every writer stores the same value, so the order does not matter);
+// Convergence without floating-point atomics: a thread whose |V_new - V| is not below tol sets its
+// run's `changed` flag with an integer atomicOr (a plain store from many threads is a data race in
+// CUDA's memory model, and ThreadSanitizer flags it under the tests/cuda_emu shim);
 // a small kernel then retires the runs whose flag stayed 0, exactly as the CPU does after a sweep.
 // Work runs on the legacy default stream, bracketed by the backend's sync (its stream is idle
 // before) and cudaDeviceSynchronize (everything is done after).
@@ -75,7 +76,7 @@ __global__ void solve_sweep_kernel(qf_solve_problem prob, solve_scratch sc, doub
                                          q + i * prob.n_actions);
         const double old = cur[s];
         nxt[s] = vn;
-        if (!(fabs(vn - old) < prob.tol)) sc.changed[r] = 1;
+        if (!(fabs(vn - old) < prob.tol)) atomicOr(&sc.changed[r], 1); // many threads of a run: atomic, not a racing store
     }
 }
 

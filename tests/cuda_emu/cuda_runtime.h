@@ -21,6 +21,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+#define __grid_constant__
 // One block runs at a time, so a static variable is the block's shared memory.
 #define __shared__ static
 
@@ -39,8 +40,21 @@ struct alignas(16) float4 {
 };
 static inline float2 make_float2(float x, float y) { return float2{x, y}; }
 static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
-extern thread_local uint3 threadIdx, blockIdx;
-extern thread_local dim3 blockDim, gridDim;
+// The built-in indices of the calling thread. A function-local thread_local, not an extern one:
+// GCC reaches an extern thread_local through a wrapper that UBSan misreads as a null pointer.
+namespace qf_emu {
+struct Builtins {
+    uint3 thread, block, block_dim, grid_dim;
+};
+inline Builtins &builtins() {
+    static thread_local Builtins b;
+    return b;
+}
+} // namespace qf_emu
+#define threadIdx (qf_emu::builtins().thread)
+#define blockIdx (qf_emu::builtins().block)
+#define blockDim (qf_emu::builtins().block_dim)
+#define gridDim (qf_emu::builtins().grid_dim)
 static const int warpSize = 32;
 
 namespace qf_emu {

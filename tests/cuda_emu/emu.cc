@@ -35,8 +35,6 @@
 #define QF_EMU_GUARD 256
 #endif
 
-thread_local uint3 threadIdx, blockIdx;
-thread_local dim3 blockDim, gridDim;
 
 struct qf_emu_stream {
     unsigned flags = 0;
@@ -111,10 +109,10 @@ const Alloc *find_alloc(const void *p) {
 
 unsigned char guard_byte(size_t i) { return (unsigned char)(0xA5 ^ (i * 31)); }
 void fill_guard(char *g) {
-    for (size_t i = 0; i < QF_EMU_GUARD; i++) g[i] = (char)guard_byte(i);
+    for (size_t i = 0; i != QF_EMU_GUARD; i++) g[i] = (char)guard_byte(i);
 }
 bool guard_ok(const char *g) {
-    for (size_t i = 0; i < QF_EMU_GUARD; i++)
+    for (size_t i = 0; i != QF_EMU_GUARD; i++)
         if ((unsigned char)g[i] != guard_byte(i)) return false;
     return true;
 }
@@ -287,8 +285,8 @@ void run_thread(Block &b, int id) {
     cur_block = &b;
     threadIdx = uint3{id % b.block.x, (id / b.block.x) % b.block.y, id / (b.block.x * b.block.y)};
     blockIdx = b.idx;
-    blockDim = b.block;
-    gridDim = b.grid;
+    blockDim = uint3{b.block.x, b.block.y, b.block.z};
+    gridDim = uint3{b.grid.x, b.grid.y, b.grid.z};
     (*b.body)();
     leave(b.warp_bar[id / 32], "__syncwarp");
     leave(b.bar, "__syncthreads");
@@ -357,8 +355,8 @@ void run_kernel(const void *key, const char *name, dim3 grid, dim3 block, const 
                 if (b.sequential) {
                     cur_block = &b;
                     blockIdx = b.idx;
-                    blockDim = block;
-                    gridDim = grid;
+                    blockDim = uint3{block.x, block.y, block.z};
+                    gridDim = uint3{grid.x, grid.y, grid.z};
                     for (int id = 0; id < nt; id++) {
                         threadIdx = uint3{id % block.x, (id / block.x) % block.y, id / (block.x * block.y)};
                         body();
