@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tests/cuda_emu/ci.sh — CI's run of the CUDA backend on the CPU shim: builds it (build-emu*, beside
-# ./build) and runs every `gpu`-labelled test and workbench program through it, plainly, with
-# deferred streams (QF_EMU_DEFER=1), under AddressSanitizer + UBSan and under ThreadSanitizer.
+# tests/cuda_emu/ci.sh — CI's run of the CUDA backend on the CPU shim: builds it (build-emu-asan,
+# build-emu-tsan, beside ./build) and runs every `gpu`-labelled test and workbench program through it:
+# under AddressSanitizer + UBSan with deferred streams (QF_EMU_DEFER=1), and under ThreadSanitizer
+# with immediate ("plain") streams.
 # A `gpu` test that skips here is a failure: the point is that they execute. Prints each step's time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,18 +38,18 @@ run_gpu_tests() { # run_gpu_tests DIR NAME [ctest args]: every gpu test must pas
 # Outside the TSan build the missing-__syncthreads fault test has no detector and skips by design.
 no_tsan=(-E 'EmuTest.FaultMissingSyncthreadsIsADataRace')
 
-build build-emu -DCMAKE_BUILD_TYPE=RelWithDebInfo
-lap "build-emu built"
-run_gpu_tests build-emu plain "${no_tsan[@]}"
-QF_EMU_DEFER=1 run_gpu_tests build-emu deferred "${no_tsan[@]}"
+# Two builds, each running the suite once: ASan + UBSan with deferred streams (memory errors and
+# missing synchronizations), TSan with immediate streams (races within a block; out-of-bounds writes
+# through the guard zones, which ASan builds leave to ASan).
+o2=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 
-build build-emu-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQFLEET_SANITIZE=ON
+build build-emu-asan "${o2[@]}" -DQFLEET_SANITIZE=ON
 lap "build-emu-asan built"
-run_gpu_tests build-emu-asan asan "${no_tsan[@]}"
+QF_EMU_DEFER=1 run_gpu_tests build-emu-asan asan-deferred "${no_tsan[@]}"
 
 # TSan: libgomp and OpenBLAS threads are not instrumented (false reports): one thread each; the
 # shim's block threads are what is checked.
-build build-emu-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQFLEET_TSAN=ON
+build build-emu-tsan "${o2[@]}" -DQFLEET_TSAN=ON
 lap "build-emu-tsan built"
-OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 run_gpu_tests build-emu-tsan tsan
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 run_gpu_tests build-emu-tsan tsan-plain
 lap "all passes done"
