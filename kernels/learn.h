@@ -267,7 +267,10 @@ QF_HD static inline float qf_init_param(const qf_net *n, const uint32_t *keys, u
     while (l + 1 < n->L && j >= n->off_w[l + 1]) l++;
     philox4x32_key_t key = {{keys[2 * r], keys[2 * r + 1]}};
     philox4x32_ctr_t ctr = {{stream, (uint32_t)k, (uint32_t)(j >> 2), (uint32_t)(j >> 34)}};
-    const float u = qf_u01(philox4x32(ctr, key).v[j & 3]);
+    const philox4x32_ctr_t bits = philox4x32(ctr, key);
+    /* word j & 3, selected without indexing: a runtime index puts the 4 words in CUDA local memory */
+    const uint32_t w = (j & 3) == 0 ? bits.v[0] : (j & 3) == 1 ? bits.v[1] : (j & 3) == 2 ? bits.v[2] : bits.v[3];
+    const float u = qf_u01(w);
     const float bound = 1.0f / sqrtf((float)n->w[l]);
     return (2.0f * u - 1.0f) * bound;
 }

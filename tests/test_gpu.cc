@@ -5,7 +5,9 @@
 #include "gpu_util.h"
 #include "test_util.h"
 
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 
 namespace {
 
@@ -195,6 +197,40 @@ TEST(GpuLearn, InitForwardBackwardTdAdamAgree) {
         expect_close(hgr[0], hgr[1], 1e-4f, "backward grads");
         expect_close(hp2[0], hp2[1], 1e-5f, "params after Adam");
     }
+}
+
+// Divergence marks: a NaN gradient (run 1: its norm is NaN, nothing of the run moves) and a
+// parameter that is infinite after the step (run 2: the finite check after the update) mark the run
+// diverged on both backends alike; run 0 learns on.
+TEST(GpuLearn, AdamMarksDivergedRunsLikeTheCpu) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 3, K = 2;
+    qf_net net = make_net(R, K, 0, {4, 8, 2});
+    const size_t G = (size_t)R * K, P = (size_t)net.P;
+    std::vector<float> params = uniform(G * P, 21, -0.5f, 0.5f), grads = uniform(G * P, 22, -0.1f, 0.1f);
+    grads[1 * K * P + 3] = std::nanf("");                   // run 1, head 0
+    params[2 * K * P + P + 1] = std::numeric_limits<float>::infinity(); // run 2, head 1
+    std::vector<qf_run_hp> hp(R, test_hp());
+    std::vector<int32_t> status[2], adam_t[2];
+    std::vector<float> after[2];
+    qf_backend *bs[2] = {be.cpu, be.cuda};
+    for (int k = 0; k < 2; k++) {
+        qf_backend *b = bs[k];
+        DevBuf<float> p(b, params), g(b, grads), m(b, std::vector<float>(G * P, 0.0f)),
+            v(b, std::vector<float>(G * P, 0.0f)), gnorm(b, G);
+        DevBuf<qf_run_hp> dhp(b, hp);
+        DevBuf<int32_t> t(b, std::vector<int32_t>(R, 0)), st(b, std::vector<int32_t>(R, QF_RUN_OK));
+        ASSERT_EQ(b->adam(b, &net, dhp.p, p.p, g.p, m.p, v.p, t.p, st.p, gnorm.p), QF_OK) << b->err;
+        status[k] = st.get();
+        adam_t[k] = t.get();
+        after[k] = p.get();
+    }
+    EXPECT_EQ(status[0], (std::vector<int32_t>{QF_RUN_OK, QF_RUN_DIVERGED, QF_RUN_DIVERGED}));
+    EXPECT_EQ(status[1], status[0]);
+    EXPECT_EQ(adam_t[1], adam_t[0]);
+    expect_close(std::vector<float>(after[0].begin(), after[0].begin() + K * P),
+                 std::vector<float>(after[1].begin(), after[1].begin() + K * P), 1e-5, "run 0 params after Adam");
 }
 
 TEST(GpuLearn, ActReplayAreBitIdentical) {

@@ -77,6 +77,7 @@ int main(int argc, char **argv) {
     const int want = parse_version(argc, argv, 3);
     dev_info d = dev_open();
     if (!d.ok) R = 64; // no device: the CPU reference and its independent check only
+    if (d.emulated) R = 4; // the CPU shim: every version checked on a small fleet
     const int64_t NC = (int64_t)R * S, NSA = NC * A, NE = (int64_t)R * E, NB = (int64_t)R * B;
     printf("bonus: %sR=%d runs, DeepSea-20 (S=%d, A=%d), E=%d env per run, batch %d\n",
            d.ok ? "" : "(CPU-only check, smaller fleet) ", R, S, A, E, B);
@@ -187,10 +188,10 @@ int main(int argc, char **argv) {
             v1Check(b, cu_count_sa_update(b, &dc, E, NULL, d_obs, d_act));
             v1Check(b, cu_count_bonus(b, &dc, d_hp, B, &ds));
         } else if (version == 2) {
-            count_fused_kernel<false><<<R, 128, 0, d.stream>>>(dc, d_hp, d_next, d_obs, d_act, ds);
+            QF_LAUNCH(count_fused_kernel<false>, R, 128, 0, d.stream)(dc, d_hp, d_next, d_obs, d_act, ds);
             launchCheck("count_fused_kernel<false>");
         } else {
-            count_fused_kernel<true><<<(R + 7) / 8, 256, 0, d.stream>>>(dc, d_hp, d_next, d_obs, d_act, ds);
+            QF_LAUNCH(count_fused_kernel<true>, (R + 7) / 8, 256, 0, d.stream)(dc, d_hp, d_next, d_obs, d_act, ds);
             launchCheck("count_fused_kernel<true>");
         }
     };

@@ -15,6 +15,12 @@
 
 #include "host/roofline.h" // qf_roof_fp32_lanes_per_sm: one table for qfleet and the workbench
 
+// Launches are written QF_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...): <<<>>> under nvcc,
+// a CPU execution under the test shim (tests/cuda_emu), which defines it first.
+#ifndef QF_LAUNCH
+#define QF_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
+#endif
+
 // ------------------------------------------------------------------------------------------------
 // error checks: every fallible call, every launch
 
@@ -84,6 +90,7 @@ static inline float rng_normal(dev_rng *g) {
 
 typedef struct dev_info {
     int ok;              // 1: a usable CUDA device
+    int emulated;        // 1: the tests/cuda_emu CPU shim (checks only: small fleet, nothing timed)
     char reason[256];    // why not, when !ok
     char name[256];
     int major, minor, sm_count;
@@ -119,6 +126,9 @@ static inline dev_info dev_open(void) {
     cudaCheck(cudaDeviceGetAttribute(&sm_khz, cudaDevAttrClockRate, 0));
     cudaCheck(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
     d.ok = 1;
+#ifdef QF_CUDA_EMU
+    d.emulated = 1;
+#endif
     snprintf(d.name, sizeof d.name, "%s", p.name);
     d.major = p.major;
     d.minor = p.minor;
@@ -197,6 +207,7 @@ template <class T> static int64_t check_equal(const char *name, const T *got, co
 // timing: mean milliseconds of fn() over reps, after warm-up, each rep after an L2 flush (untimed)
 
 template <class F> static float time_ms(const dev_info &d, int reps, F fn) {
+    if (d.emulated) return -1.0f; // the CPU shim proves correctness, never speed
     static char *flush = NULL;
     const size_t flush_bytes = d.l2_bytes ? d.l2_bytes * 2 : ((size_t)64 << 20);
     if (!flush) cudaCheck(cudaMalloc((void **)&flush, flush_bytes));
@@ -232,6 +243,10 @@ static inline bool version_failed(int version, int64_t mismatches) {
 }
 
 static inline void report_time(const dev_info &d, int version, float ms, double bytes, double flops, int launches) {
+    if (ms < 0.0f) {
+        printf("version %d: checked; not timed (qf_emu CPU shim)\n", version);
+        return;
+    }
     const double s = ms * 1e-3, t_bw = bytes / d.peak_bw, t_fl = flops / d.peak_flops;
     const double bound = t_bw > t_fl ? t_bw : t_fl;
     printf("version %d: %10.2f us  %8.1f GB/s  %8.1f GFLOP/s  %3d launches | roofline %9.2f us (%s) -> %5.1f%% of "

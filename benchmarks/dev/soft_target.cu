@@ -138,6 +138,7 @@ int main(int argc, char **argv) {
     const int want = parse_version(argc, argv, 3);
     dev_info d = dev_open();
     if (!d.ok) R = 64; // no device: the CPU reference and its independent check only
+    if (d.emulated) R = 4; // the CPU shim: every version checked on a small fleet
     qf_net net;
     memset(&net, 0, sizeof net);
     net.R = R;
@@ -298,11 +299,11 @@ int main(int argc, char **argv) {
         if (version == 1) {
             v1Check(b, cu_td(b, &net, d_hp, B, &ds, dqin[0], dqin[1], dqin[2], d_dq, d_loss, d_qmean, d_imean));
         } else if (version == 2) {
-            td_warp_kernel<false><<<warp_blocks, 32 * warps_per_block, 0, d.stream>>>(
+            QF_LAUNCH(td_warp_kernel<false>, warp_blocks, 32 * warps_per_block, 0, d.stream)(
                 net, d_hp, ds, dqin[0], dqin[1], dqin[2], NULL, NULL, NULL, d_dq, d_loss, d_qmean, d_imean);
             launchCheck("td_warp_kernel<false>");
         } else {
-            td_warp_kernel<true><<<warp_blocks, 32 * warps_per_block, 0, d.stream>>>(
+            QF_LAUNCH(td_warp_kernel<true>, warp_blocks, 32 * warps_per_block, 0, d.stream)(
                 net, d_hp, ds, dqin[0], dqin[1], dqin[2], dqin[3], dqin[4], dqin[5], d_dq, d_loss, d_qmean, d_imean);
             launchCheck("td_warp_kernel<true>");
         }

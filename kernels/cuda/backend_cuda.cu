@@ -111,7 +111,7 @@ static int cuda_profile(qf_backend *b, int on) {
 
 static int cuda_env_reset(qf_backend *b, const qf_env_batch *batch) {
     const int64_t n = (int64_t)batch->R * batch->E;
-    env_reset_kernel<<<grid_for(b, n, kBlock), kBlock, 0, stream_of(b)>>>(*batch);
+    QF_LAUNCH(env_reset_kernel, grid_for(b, n, kBlock), kBlock, 0, stream_of(b))(*batch);
     QF_CUDA_TRY(b, cudaGetLastError());
     return QF_OK;
 }
@@ -119,7 +119,7 @@ static int cuda_env_reset(qf_backend *b, const qf_env_batch *batch) {
 static int cuda_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t *actions,
                          uint32_t t, float *next_obs, int32_t *next_index) {
     const int64_t n = (int64_t)batch->R * batch->E;
-    env_step_kernel<<<grid_for(b, n, kBlock), kBlock, 0, stream_of(b)>>>(*batch, actions, t,
+    QF_LAUNCH(env_step_kernel, grid_for(b, n, kBlock), kBlock, 0, stream_of(b))(*batch, actions, t,
                                                                          next_obs, next_index);
     QF_CUDA_TRY(b, cudaGetLastError());
     return QF_OK;
@@ -127,7 +127,7 @@ static int cuda_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t
 
 static int cuda_env_observe(qf_backend *b, const qf_env_batch *batch, float *obs, int32_t *index) {
     const int64_t n = (int64_t)batch->R * batch->E;
-    env_observe_kernel<<<grid_for(b, n, kBlock), kBlock, 0, stream_of(b)>>>(*batch, obs, index);
+    QF_LAUNCH(env_observe_kernel, grid_for(b, n, kBlock), kBlock, 0, stream_of(b))(*batch, obs, index);
     QF_CUDA_TRY(b, cudaGetLastError());
     return QF_OK;
 }

@@ -21,7 +21,7 @@ static int cuda_bandit_step(qf_backend *b, const struct qf_bandit_fleet *f, uint
     const int64_t cap = (int64_t)qf_cuda_impl(b)->sm_count * 32;
     if (grid > cap) grid = cap;
     if (grid < 1) grid = 1;
-    bandit_step_kernel<<<(unsigned)grid, block, 0, qf_cuda_impl(b)->stream>>>(*f, t);
+    QF_LAUNCH(bandit_step_kernel, (unsigned)grid, block, 0, qf_cuda_impl(b)->stream)(*f, t);
     QF_LAUNCH_CHECK(b, bandit_step_kernel);
     return QF_OK;
 }

@@ -39,6 +39,12 @@ static inline cuda_impl *qf_cuda_impl(qf_backend *b) { return (cuda_impl *)b->im
 // After every launch: the launch error, named by the kernel.
 #define QF_LAUNCH_CHECK(b, name) QF_CUDA_TRY(b, (cudaGetLastError()))
 
+// Every launch is written QF_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...): <<<>>> under
+// nvcc; the test shim (tests/cuda_emu, -DQFLEET_CUDA_EMU=ON) defines it to run the kernel on the CPU.
+#ifndef QF_LAUNCH
+#define QF_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
+#endif
+
 // Elementwise kernels: blocks of kBlock threads, a grid-stride loop, one launch plus its check.
 static const int kBlock = 256;
 static inline unsigned blocks_for(int64_t n) {
@@ -48,7 +54,7 @@ static inline unsigned blocks_for(int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 #define LAUNCH(b, kernel, n, ...)                                                                   \
     do {                                                                                            \
-        kernel<<<blocks_for(n), kBlock, 0, qf_cuda_impl(b)->stream>>>(__VA_ARGS__);                 \
+        QF_LAUNCH(kernel, blocks_for(n), kBlock, 0, qf_cuda_impl(b)->stream)(__VA_ARGS__);          \
         QF_LAUNCH_CHECK(b, #kernel);                                                                \
     } while (0)
 

@@ -34,7 +34,7 @@ static int check(qf_backend *b, const qf_infer_problem *prob, int need_policy) {
     int rc = QF_OK;
     if (b->upload(b, first, &host, sizeof host) != QF_OK) rc = QF_ERR;
     if (rc == QF_OK) {
-        infer_check_kernel<<<blocks_for(prob->R), kBlock, 0, qf_cuda_impl(b)->stream>>>(*prob, need_policy, first);
+        QF_LAUNCH(infer_check_kernel, blocks_for(prob->R), kBlock, 0, qf_cuda_impl(b)->stream)(*prob, need_policy, first);
         if (cudaGetLastError() != cudaSuccess || b->download(b, &host, first, sizeof host) != QF_OK) {
             snprintf(b->err, sizeof b->err, "cuda infer: the run check failed at %s:%d", __FILE__, __LINE__);
             rc = QF_ERR;
@@ -97,7 +97,7 @@ static int cuda_infer_forward(qf_backend *b, const qf_infer_problem *prob, const
     if (check(b, prob, 1)) return QF_ERR;
     double *scratch = (double *)b->alloc(b, sizeof(double) * 2 * (size_t)prob->R * (size_t)prob->n_states);
     if (!scratch) return QF_ERR;
-    infer_forward_kernel<<<blocks_for(prob->R), kBlock, 0, qf_cuda_impl(b)->stream>>>(*prob, v, start, scratch,
+    QF_LAUNCH(infer_forward_kernel, blocks_for(prob->R), kBlock, 0, qf_cuda_impl(b)->stream)(*prob, v, start, scratch,
                                                                                       marg, occ);
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess) e = cudaStreamSynchronize(qf_cuda_impl(b)->stream);

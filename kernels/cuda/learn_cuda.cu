@@ -17,14 +17,19 @@ __host__ __device__ static inline int64_t hidden_off(const qf_net &n, int l) {
 
 // ------------------------------------------------------------------------------------------------
 // kernels
+//
+// Kernels that index qf_net's arrays (w, off_w, off_b) with a runtime layer take it as a
+// __grid_constant__ parameter: read in place from parameter memory. As a plain by-value parameter,
+// a dynamically indexed array is copied into a local-memory stack frame first (128-144 bytes per
+// thread in these five kernels, reported by ptxas -warn-lmem-usage).
 
-__global__ void init_kernel(qf_net n, const uint32_t *keys, uint32_t stream, float *params) {
+__global__ void init_kernel(const __grid_constant__ qf_net n, const uint32_t *keys, uint32_t stream, float *params) {
     const int64_t total = (int64_t)n.R * n.K * n.P;
     GRID_FOR(i, total) params[i] = qf_init_param(&n, keys, stream, i / n.P, i % n.P);
 }
 
 // out[g][m][j] = bias_g[j] (ld ldo, per-network stride so), then the GEMM adds x Wt.
-__global__ void bias_kernel(qf_net n, int l, int32_t M, const float *params, float *out, int64_t ldo, int64_t so) {
+__global__ void bias_kernel(const __grid_constant__ qf_net n, int l, int32_t M, const float *params, float *out, int64_t ldo, int64_t so) {
     const int32_t w = n.w[l + 1];
     const int64_t G = (int64_t)n.R * n.K, total = G * M * w;
     GRID_FOR(i, total) {
@@ -58,7 +63,7 @@ __global__ void act_kernel(int act, int64_t G, int32_t M, int32_t w, float *out,
 
 // db[g][j] = sum_m dy[g][m][j] (fixed order), and for an embedding layer the row scatter
 // dWt0[s_m][j] += dy[m][j], one thread per (g, j) walking m in order: deterministic.
-__global__ void bias_grad_kernel(qf_net n, int l, int32_t M, const float *dy, int64_t lddy, int64_t sdy,
+__global__ void bias_grad_kernel(const __grid_constant__ qf_net n, int l, int32_t M, const float *dy, int64_t lddy, int64_t sdy,
                                  const int32_t *xi, int embed_layer, float *grads) {
     const int32_t w = n.w[l + 1];
     const int64_t G = (int64_t)n.R * n.K;
@@ -95,7 +100,7 @@ __global__ void gelu_mask_kernel(int64_t G, int32_t M, int32_t w, const float *z
     }
 }
 
-__global__ void td_kernel(qf_net n, const qf_run_hp *hp, int32_t B, qf_sample s, const float *q, const float *qt,
+__global__ void td_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp, int32_t B, qf_sample s, const float *q, const float *qt,
                           const float *qo, float *dq, float *loss, float *qmean, float *imean) {
     const int64_t G = (int64_t)n.R * n.K, A = n.w[n.L];
     GRID_FOR(g, G) {
@@ -164,16 +169,15 @@ __global__ void adam_kernel(qf_net n, const qf_run_hp *hp, float *params, const 
     }
 }
 
-// One block per run: count the step, then mark the run diverged if a parameter is not finite.
+// One block per run: count the step, then mark the run diverged if a parameter is not finite. The
+// block's verdict is __syncthreads_or (a shared flag stored by many threads would be a data race).
 __global__ void adam_finish_kernel(int64_t per_run, const float *params, int32_t *adam_t, int32_t *status) {
-    __shared__ int bad;
     const int64_t r = blockIdx.x;
-    if (threadIdx.x == 0) bad = 0;
-    __syncthreads();
     if (status[r] != QF_RUN_OK) return; // uniform across the block
+    int bad = 0;
     for (int64_t j = threadIdx.x; j < per_run; j += blockDim.x)
-        if (!isfinite(params[r * per_run + j])) bad = 1; // benign race: every writer writes 1
-    __syncthreads();
+        if (!isfinite(params[r * per_run + j])) bad = 1;
+    bad = __syncthreads_or(bad);
     if (threadIdx.x == 0) {
         adam_t[r] += 1;
         if (bad) status[r] = QF_RUN_DIVERGED;
@@ -190,7 +194,7 @@ __global__ void target_kernel(int64_t per_run, int32_t R, const qf_run_hp *hp, c
     }
 }
 
-__global__ void act_kernel(qf_net n, const qf_run_hp *hp, int32_t E, const float *q, const uint32_t *keys,
+__global__ void act_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp, int32_t E, const float *q, const uint32_t *keys,
                            uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions) {
     const int32_t A = n.w[n.L];
     GRID_FOR(i, (int64_t)n.R * E) {
@@ -385,11 +389,11 @@ static int cu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float 
                    float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm) {
     const int64_t G = (int64_t)net->R * net->K;
     cudaStream_t st = qf_cuda_impl(b)->stream;
-    gnorm_kernel<<<(unsigned)G, kBlock, 0, st>>>(*net, net->P, grads, gnorm);
+    QF_LAUNCH(gnorm_kernel, (unsigned)G, kBlock, 0, st)(*net, net->P, grads, gnorm);
     QF_LAUNCH_CHECK(b, "gnorm_kernel");
     LAUNCH(b, mark_nonfinite_norm_kernel, net->R, net->R, net->K, gnorm, status);
     LAUNCH(b, adam_kernel, G * net->P, *net, hp, params, grads, m, v, adam_t, status, gnorm);
-    adam_finish_kernel<<<(unsigned)net->R, kBlock, 0, st>>>((int64_t)net->K * net->P, params, adam_t, status);
+    QF_LAUNCH(adam_finish_kernel, (unsigned)net->R, kBlock, 0, st)((int64_t)net->K * net->P, params, adam_t, status);
     QF_LAUNCH_CHECK(b, "adam_finish_kernel");
     return QF_OK;
 }

@@ -4,8 +4,9 @@
 // value iteration (alpha = 0) gives the CPU's values bit for bit; with alpha > 0 they differ by the
 // last-bit differences of CUDA's exp and log.
 //
-// Convergence without floating-point atomics: a thread whose |V_new - V| is not below tol stores 1
-// into its run's `changed` flag (every writer stores the same value, so the order does not matter);
+// Convergence without floating-point atomics: a thread whose |V_new - V| is not below tol sets its
+// run's `changed` flag with an integer atomicOr (a plain store from many threads is a data race in
+// CUDA's memory model, and ThreadSanitizer flags it under the tests/cuda_emu shim);
 // a small kernel then retires the runs whose flag stayed 0, exactly as the CPU does after a sweep.
 // Work runs on the legacy default stream, bracketed by the backend's sync (its stream is idle
 // before) and cudaDeviceSynchronize (everything is done after).
@@ -14,6 +15,7 @@
 
 #include "../backend.h"
 #include "../solve_ops.h"
+#include "cuda_impl.h" // QF_LAUNCH
 
 #define QF_SOLVE_TRY(call)                                                                          \
     do {                                                                                            \
@@ -74,7 +76,7 @@ __global__ void solve_sweep_kernel(qf_solve_problem prob, solve_scratch sc, doub
                                          q + i * prob.n_actions);
         const double old = cur[s];
         nxt[s] = vn;
-        if (!(fabs(vn - old) < prob.tol)) sc.changed[r] = 1;
+        if (!(fabs(vn - old) < prob.tol)) atomicOr(&sc.changed[r], 1); // many threads of a run: atomic, not a racing store
     }
 }
 
@@ -112,7 +114,6 @@ extern "C" int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double
     if (b->sync(b) != QF_OK) return QF_ERR; // the backend's stream is idle: inputs are in place
     const int32_t R = prob->R, S = prob->n_states, A = prob->n_actions;
     const int64_t RS = (int64_t)R * S;
-    const int kBlock = 256;
     solve_scratch sc;
     void *block = NULL;
     int device = 0, sm_count = 1, ok = 0, most = 0, host_counts[2] = {0, 0};
@@ -132,7 +133,7 @@ extern "C" int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double
     host_counts[1] = R;
     QF_SOLVE_TRY(cudaMemcpy(sc.counts + 1, &host_counts[1], sizeof(int32_t), cudaMemcpyHostToDevice));
 
-    solve_check_kernel<<<g_runs, kBlock>>>(*prob, sc);
+    QF_LAUNCH(solve_check_kernel, g_runs, kBlock, 0, 0)(*prob, sc);
     QF_SOLVE_TRY(cudaGetLastError());
     QF_SOLVE_TRY(cudaMemcpy(host_counts, sc.counts, sizeof host_counts, cudaMemcpyDeviceToHost));
     if (host_counts[1] < R) { // say why, from the first invalid run's own values
@@ -151,16 +152,16 @@ extern "C" int qf_solve_cuda(qf_backend *b, const qf_solve_problem *prob, double
     // stopped changes nothing, so reading it late costs only idle launches, never different results).
     for (int32_t it = 0; it < prob->max_iters; it++) {
         QF_SOLVE_TRY(cudaMemsetAsync(sc.counts, 0, sizeof(int32_t)));
-        solve_sweep_kernel<<<g_states, kBlock>>>(*prob, sc, q, v);
+        QF_LAUNCH(solve_sweep_kernel, g_states, kBlock, 0, 0)(*prob, sc, q, v);
         QF_SOLVE_TRY(cudaGetLastError());
-        solve_status_kernel<<<g_runs, kBlock>>>(R, sc);
+        QF_LAUNCH(solve_status_kernel, g_runs, kBlock, 0, 0)(R, sc);
         QF_SOLVE_TRY(cudaGetLastError());
         if (it < 64 || (it & 31) == 31 || it + 1 == prob->max_iters) {
             QF_SOLVE_TRY(cudaMemcpy(host_counts, sc.counts, sizeof(int32_t), cudaMemcpyDeviceToHost));
             if (host_counts[0] == 0) break;
         }
     }
-    solve_gather_kernel<<<g_states, kBlock>>>(R, S, sc, v);
+    QF_LAUNCH(solve_gather_kernel, g_states, kBlock, 0, 0)(R, S, sc, v);
     QF_SOLVE_TRY(cudaGetLastError());
     QF_SOLVE_TRY(cudaDeviceSynchronize());
 
