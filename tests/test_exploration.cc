@@ -54,31 +54,42 @@ std::map<std::string, Cell> compare(const std::string &args) {
     return cells;
 }
 
+// Bars on any x86-64 CPU (docs/reproducibility.md): a seed's outcome is a draw from the strategy's
+// distribution, which float rounding (per-CPU code) reshuffles, so each bar is a count of 16 seeds
+// with a false-failure probability computed from the pooled solve rates: bsuite's criterion
+// (solved_threshold 0.9), measured 2026-11-30 on an AMD EPYC under the Haswell, SkylakeX and Zen
+// OpenBLAS kernels and the non-native build (identical tables: tabular Q has no GEMM), beside the
+// 8-seed runs of earlier sessions (Xeon and EPYC, threshold 0.8): bootstrap 16/16 (8/8, 8/8),
+// count 16/16 (7/8, 8/8), epsilon 4/16 (2/8, 2/8), Boltzmann 1/16 (0/8, 0/8).
+
 // DeepSea-14 with a budget of 1500 episodes per run, ten times less than 2^14: the strategies
 // that explore deeply solve most seeds; dithering (epsilon = 0.1, Boltzmann at alpha = 0.1) does
 // not solve most of them.
 TEST(Exploration, DeepSea14DeepExplorationSolvesWhereDitheringDoesNot) {
-    auto c = compare("sizes=14 episodes=1500 seeds=8 explorers=epsilon,boltzmann,bootstrap,count");
-    ASSERT_EQ(c["bootstrap"].seeds, 8);
-    EXPECT_GT(2 * c["bootstrap"].solved, 8) << "bootstrap+prior must solve most seeds";
-    EXPECT_GT(2 * c["count"].solved, 8) << "count bonus must solve most seeds";
-    EXPECT_LT(2 * c["epsilon"].solved, 8) << "epsilon-greedy should not solve most seeds";
-    EXPECT_LT(2 * c["boltzmann"].solved, 8) << "Boltzmann should not solve most seeds";
+    auto c = compare("sizes=14 episodes=1500 seeds=16 explorers=epsilon,boltzmann,bootstrap,count");
+    ASSERT_EQ(c["bootstrap"].seeds, 16);
+    // P(fail) at a solve rate of 0.97 (bootstrap) / 0.94 (count): 8e-5 / 2e-5
+    EXPECT_GE(c["bootstrap"].solved, 12) << "bootstrap+prior must solve most seeds";
+    EXPECT_GE(c["count"].solved, 10) << "count bonus must solve most seeds";
+    // P(fail) at a solve rate of 0.25 (epsilon) / 0.06 (Boltzmann): 1.6e-3 / 3e-9
+    EXPECT_LE(c["epsilon"].solved, 9) << "epsilon-greedy should not solve most seeds";
+    EXPECT_LE(c["boltzmann"].solved, 9) << "Boltzmann should not solve most seeds";
     // regret: every seed that never finds the treasure pays ~1 per episode
     EXPECT_LT(c["bootstrap"].regret, c["epsilon"].regret);
     EXPECT_LT(c["bootstrap"].regret, c["boltzmann"].regret);
 }
 
 // DeepSea-10 within bsuite's deadline 2^10 + 100 = 1124 episodes: bootstrap with priors solves most
-// seeds; the same agent with one head and no prior (greedy Q-learning) is measurably worse.
+// seeds; the same agent with one head and no prior (greedy Q-learning) is measurably worse
+// (measured: 16/16 against 5/16; the earlier 8-seed runs: 8/8 against 2/8).
 TEST(Exploration, DeepSea10BootstrapPriorsAblation) {
-    auto full = compare("sizes=10 episodes=1124 seeds=8 explorers=bootstrap");
-    auto ablated = compare("sizes=10 episodes=1124 seeds=8 explorers=bootstrap heads=1 prior_scale=0");
-    ASSERT_EQ(full["bootstrap"].seeds, 8);
-    ASSERT_EQ(ablated["bootstrap"].seeds, 8);
-    EXPECT_GT(2 * full["bootstrap"].solved, 8) << "bootstrap+prior must solve most seeds before episode 1124";
-    // three seeds out of eight more is beyond chance for a coin-flip difference; regret must agree
-    EXPECT_GE(full["bootstrap"].solved, ablated["bootstrap"].solved + 3);
+    auto full = compare("sizes=10 episodes=1124 seeds=16 explorers=bootstrap");
+    auto ablated = compare("sizes=10 episodes=1124 seeds=16 explorers=bootstrap heads=1 prior_scale=0");
+    ASSERT_EQ(full["bootstrap"].seeds, 16);
+    ASSERT_EQ(ablated["bootstrap"].seeds, 16);
+    EXPECT_GE(full["bootstrap"].solved, 12) << "bootstrap+prior must solve most seeds before episode 1124";
+    // five seeds of sixteen more: at solve rates 0.97 and 0.3 a shortfall has probability 1.5e-3
+    EXPECT_GE(full["bootstrap"].solved, ablated["bootstrap"].solved + 5);
     EXPECT_LT(full["bootstrap"].regret, ablated["bootstrap"].regret);
 }
 
