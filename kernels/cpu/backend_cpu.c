@@ -204,10 +204,22 @@ static inline __attribute__((always_inline)) void step_pass(const qf_env_batch *
         step_loop(b, kind, p, r, e0, e1, act, t, NULL, NULL);
 }
 
+/* x[0 .. n) = 0 in a loop of vector stores, kept a loop (GCC would make it a memset call, whose
+ * `rep stosb` for large n also works, but callgrind counts it byte by byte, and instruction counts
+ * are how the CPU paths are compared: docs/design-notes.md) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline, optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void clear_floats(float *x, int64_t n) {
+#pragma GCC unroll 8
+    for (int64_t i = 0; i < n; i++) x[i] = 0.0f;
+}
+
 /* The envs [e0, e1) of run r stepped in three passes over the block, for one env kind (a
  * constant after inlining, so each kind gets loops of its own with no switch inside):
  *  1. step_pass: the transitions, one branch-free loop over the block;
- *  2. one-hot observations (deep_sea, chain) of the states just stored, still before any reset;
+ *  2. one-hot observations (deep_sea, chain) of the states just stored, still before any reset
+ *     (the block's rows cleared at once, then one 1 per env);
  *  3. the envs whose episode ended (a few per block): statistics and reset (qf_batch_end_episode).
  * Each env goes through the same element functions, in the same order, as qf_batch_step_one (what
  * the CUDA kernel runs), so every number is the same bits; test_batch checks it for every kind. */
@@ -230,12 +242,19 @@ static inline __attribute__((always_inline)) void step_block(const qf_env_batch 
     } else {
         step_pass(&b, kind, &p, r, e0, e1, act, t, obs_inline, next_index);
     }
-    if (one_hot && next_obs)
+    if (one_hot && next_obs) {
+        /* qf_env_observe of these kinds, for the whole block at once: the block's rows of next_obs
+         * are contiguous, so one loop of vector stores clears them (not one memset call per env of
+         * a few hundred bytes, which cost more than the step itself), then the hot cell of each env is its state index
+         * (deep_sea: none once the episode has ended, index N*N = d; chain: its position). */
+        clear_floats(next_obs + (base + e0) * d, (int64_t)(e1 - e0) * d);
         for (int32_t e = e0; e < e1; e++) {
             const int64_t idx = base + e;
             const qf_env_state s = qf_batch_load_k(&b, kind, idx, n);
-            qf_env_observe(kind, &p, &s, next_obs + idx * d);
+            const int32_t hot = qf_env_state_index(kind, &p, &s);
+            if (hot >= 0 && hot < d) next_obs[idx * d + hot] = 1.0f;
         }
+    }
     for (int32_t e = e0; e < e1; e++) {
         const int64_t idx = base + e;
         if (e + 8 <= e1) { /* eight flags at a time: most steps end no episode */
