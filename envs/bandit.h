@@ -22,9 +22,13 @@ typedef struct qf_bandit_params {
 
 /* Mean of arm a for the run with key (k0, k1). */
 QF_HD static inline float qf_bandit_mean(const qf_bandit_params *p, uint32_t k0, uint32_t k1, int32_t a) {
-    if (p->n_probs > 0) return p->probs[a];
+    /* both read, then a select: a conditional load at a varying index needs a masked gather,
+     * which AVX2 lacks (GCC 12 then leaves the loop over envs scalar). The unconditional load is
+     * kept inside the array for any a (QF_MAX_ARMS is a power of two); a valid arm reads probs[a] */
+    const float given = p->probs[(uint32_t)a & (QF_MAX_ARMS - 1u)];
     qf_rng g = qf_rng_make(k0, k1, QF_STREAM_ARMS, (uint32_t)a, 0);
-    return qf_u01(qf_rng_next(&g).v[0]);
+    const float drawn = qf_u01(qf_rng_next(&g).v[0]);
+    return p->n_probs > 0 ? given : drawn;
 }
 
 QF_HD static inline float qf_bandit_step(const qf_bandit_params *p, int32_t action, qf_rng *g,

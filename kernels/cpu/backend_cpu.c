@@ -109,6 +109,42 @@ static inline __m512i random_actions16(uint32_t k0, uint32_t k1, int32_t e, uint
     (void)mulhilo16(c0, _mm512_set1_epi32((int)n_act), &a);
     return a;
 }
+#elif defined(__AVX2__)
+#include <immintrin.h>
+
+/* The same with 8 lanes of AVX2 (x86-64-v3: AMD Zen 1-4, Intel since Haswell), where GCC's own
+ * vectorization of the scalar function does not happen at all (the 32 x 32 -> 64-bit products
+ * need AVX-512's wider lanes for its pattern): without this, every draw is scalar Philox. */
+static inline __m256i mulhilo8(__m256i a, __m256i m, __m256i *hi) {
+    const __m256i even = _mm256_mul_epu32(a, m), odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+static inline __m256i random_actions8(uint32_t k0, uint32_t k1, int32_t e, uint32_t t, uint32_t n_act) {
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    __m256i c0 = _mm256_set1_epi32(QF_STREAM_ACTION);
+    __m256i c1 = _mm256_add_epi32(_mm256_set1_epi32(e), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i c2 = _mm256_set1_epi32((int)t), c3 = _mm256_setzero_si256();
+    uint32_t key0 = k0, key1 = k1;
+    for (int round = 0; round < 10; round++) {
+        if (round > 0) {
+            key0 += 0x9E3779B9u;
+            key1 += 0xBB67AE85u;
+        }
+        __m256i hi0, hi1;
+        const __m256i lo0 = mulhilo8(c0, m0, &hi0), lo1 = mulhilo8(c2, m1, &hi1);
+        const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)key0));
+        const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)key1));
+        c0 = n0;
+        c1 = lo1;
+        c2 = n2;
+        c3 = lo0;
+    }
+    __m256i a;
+    (void)mulhilo8(c0, _mm256_set1_epi32((int)n_act), &a);
+    return a;
+}
 #endif
 
 /* Random actions for the envs [e0, e1) of run r, before the env steps (a loop of their own). */
@@ -120,6 +156,9 @@ static void draw_actions(const qf_env_batch *batch, int32_t r, int32_t e0, int32
 #if defined(__AVX512F__)
     for (; e + 16 <= e1; e += 16)
         _mm512_storeu_si512((void *)(out + (e - e0)), random_actions16(k0, k1, e, t, (uint32_t)n_act));
+#elif defined(__AVX2__)
+    for (; e + 8 <= e1; e += 8)
+        _mm256_storeu_si256((__m256i *)(void *)(out + (e - e0)), random_actions8(k0, k1, e, t, (uint32_t)n_act));
 #endif
     for (; e < e1; e++) out[e - e0] = qf_random_action(k0, k1, e, t, n_act);
 }
@@ -165,10 +204,22 @@ static inline __attribute__((always_inline)) void step_pass(const qf_env_batch *
         step_loop(b, kind, p, r, e0, e1, act, t, NULL, NULL);
 }
 
+/* x[0 .. n) = 0 in a loop of vector stores, kept a loop (GCC would make it a memset call, whose
+ * `rep stosb` for large n also works, but callgrind counts it byte by byte, and instruction counts
+ * are how the CPU paths are compared: docs/design-notes.md) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline, optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void clear_floats(float *x, int64_t n) {
+#pragma GCC unroll 8
+    for (int64_t i = 0; i < n; i++) x[i] = 0.0f;
+}
+
 /* The envs [e0, e1) of run r stepped in three passes over the block, for one env kind (a
  * constant after inlining, so each kind gets loops of its own with no switch inside):
  *  1. step_pass: the transitions, one branch-free loop over the block;
- *  2. one-hot observations (deep_sea, chain, gridworld) of the states just stored, still before any reset;
+ *  2. one-hot observations (deep_sea, chain, gridworld) of the states just stored, still before any reset
+ *     (the block's rows cleared at once, then one 1 per env);
  *  3. the envs whose episode ended (a few per block): statistics and reset (qf_batch_end_episode).
  * Each env goes through the same element functions, in the same order, as qf_batch_step_one (what
  * the CUDA kernel runs), so every number is the same bits; test_batch checks it for every kind. */
@@ -198,12 +249,19 @@ static inline __attribute__((always_inline)) void step_block(const qf_env_batch 
     } else {
         step_pass(&b, kind, &p, r, e0, e1, act, t, obs_inline, next_index);
     }
-    if (one_hot && next_obs)
+    if (one_hot && next_obs) {
+        /* qf_env_observe of these kinds, for the whole block at once: the block's rows of next_obs
+         * are contiguous, so one loop of vector stores clears them (not one memset call per env of
+         * a few hundred bytes, which cost more than the step itself), then the hot cell of each env is its state index
+         * (deep_sea: none once the episode has ended, index N*N = d; chain: its position). */
+        clear_floats(next_obs + (base + e0) * d, (int64_t)(e1 - e0) * d);
         for (int32_t e = e0; e < e1; e++) {
             const int64_t idx = base + e;
             const qf_env_state s = qf_batch_load_k(&b, kind, idx, n);
-            qf_env_observe(kind, &p, &s, next_obs + idx * d);
+            const int32_t hot = qf_env_state_index(kind, &p, &s);
+            if (hot >= 0 && hot < d) next_obs[idx * d + hot] = 1.0f;
         }
+    }
     for (int32_t e = e0; e < e1; e++) {
         const int64_t idx = base + e;
         if (e + 8 <= e1) { /* eight flags at a time: most steps end no episode */
