@@ -8,9 +8,9 @@
  * version 1: the one-hot path of the backend today (kernels/cuda/learn_cuda.cu, compiled in:
  *            obs=onehot): bias_kernel, then one cuBLAS strided-batched GEMM per head (K launches,
  *            batched over the R runs) of the one-hot inputs [M][S] by Wt_0 [S][w1], then
- *            act_kernel (ReLU): K + 2 launches, 2 S w1 flops per output, the whole table read.
+ *            activation_kernel (ReLU): K + 2 launches, 2 S w1 flops per output, the whole table read.
  * version 2: the gather path of the backend today (obs=index): embed_kernel (a thread per output,
- *            64-bit divisions) then act_kernel (ReLU), which reads and writes the output again: 2 launches.
+ *            64-bit divisions) then activation_kernel (ReLU), which reads and writes the output again: 2 launches.
  * version 3: one launch: gather + bias + ReLU fused, two outputs per thread (float2 loads and
  *            stores; w1 and the offsets are even), so the output is written once.
  *
@@ -50,7 +50,7 @@ static int onehot_forward(qf_backend *b, const qf_net *dense, const float *param
         if (gemm_rm(b, 0, 0, M, out_w, in_w, x, in_w, (int64_t)M * in_w, params + k * dense->P + dense->off_w[0], out_w,
                     dense->K * dense->P, 1.0f, out + k * so, ldo, dense->K * so, dense->R) != QF_OK)
             return QF_ERR;
-    LAUNCH(b, act_kernel, G * M * out_w, QF_ACTIVATION_RELU, G, M, out_w, out, ldo, so);
+    LAUNCH(b, activation_kernel, G * M * out_w, QF_ACTIVATION_RELU, G, M, out_w, out, ldo, so);
     return QF_OK;
 }
 
@@ -58,7 +58,7 @@ static int onehot_forward(qf_backend *b, const qf_net *dense, const float *param
 static int gather_forward(qf_backend *b, const qf_net *n, const float *params, const int32_t *xi, float *out) {
     const int64_t G = (int64_t)n->R * n->K, ldo = n->H, so = (int64_t)M * ldo;
     LAUNCH(b, embed_kernel, G * M * n->w[1], *n, M, params, xi, out, ldo, so);
-    LAUNCH(b, act_kernel, G * M * n->w[1], QF_ACTIVATION_RELU, G, M, n->w[1], out, ldo, so);
+    LAUNCH(b, activation_kernel, G * M * n->w[1], QF_ACTIVATION_RELU, G, M, n->w[1], out, ldo, so);
     return QF_OK;
 }
 

@@ -53,7 +53,7 @@ __global__ void embed_kernel(qf_net n, int32_t M, const float *params, const int
 }
 
 // The hidden activation (QF_ACTIVATION_*) in place on the layer's pre-activations.
-__global__ void act_kernel(int act, int64_t G, int32_t M, int32_t w, float *out, int64_t ldo, int64_t so) {
+__global__ void activation_kernel(int act, int64_t G, int32_t M, int32_t w, float *out, int64_t ldo, int64_t so) {
     GRID_FOR(i, G * M * w) {
         const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
         float *p = out + g * so + m * ldo + j;
@@ -316,7 +316,7 @@ static int cu_net_forward(qf_backend *b, const qf_net *net, const float *params,
         float *out = last ? q : acts + hidden_off(*net, l);
         const int64_t ldo = last ? A : net->H, so = (int64_t)M * ldo;
         if (layer_pre(b, net, params, M, x, xi, acts, l, out, ldo, so) != QF_OK) return QF_ERR;
-        if (!last) LAUNCH(b, act_kernel, G * M * out_w, net->act, G, M, out_w, out, ldo, so);
+        if (!last) LAUNCH(b, activation_kernel, G * M * out_w, net->act, G, M, out_w, out, ldo, so);
     }
     return QF_OK;
 }
