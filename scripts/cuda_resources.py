@@ -32,6 +32,10 @@ ALLOWED_STACK = {
     "env_step_kernel": (64, "the env state fields f[QF_NF], i[QF_NI] (envs/qf_common.h), loaded and stored "
                             "by loops over fields whose count depends on the env kind"),
     "env_reset_kernel": (64, "as env_step_kernel"),
+    "solve_sweep_kernel": (192, "the outcomes of one (state, action) of the exact model, up to QF_MAX_OUTCOMES = 5 "
+                                "(next state, probability, reward; envs/tabular.h), filled and read by loops over "
+                                "their run-time count in the backup shared with control as inference "
+                                "(kernels/infer_ops.h); removing it means unrolling per env kind"),
 }
 
 
