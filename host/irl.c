@@ -21,11 +21,13 @@
  * index), so runs that differ only in lr or demo count see the same demonstrations (the first M
  * of the same draw). Results: runs.csv, curves.csv (run, iter, metric, value), reward_map.csv
  * (gridworld: true and learned reward per cell), summary.md, config.txt. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../kernels/infer_ops.h"
 #include "infer.h"
@@ -159,6 +161,12 @@ int qf_irl_draw_demos(int kind, const qf_env_params *p, uint32_t k0, uint32_t k1
 
 int qf_irl_read_demos(const char *path, int32_t T, int32_t S, int32_t A, qf_demos *out, char *msg, size_t len) {
     memset(out, 0, sizeof *out);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(msg, len, "demos_file=%s is %s, not a CSV file of demonstrations (episode,t,state,action)", path,
+                 S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+        return -1;
+    }
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(msg, len, "demos_file=%s: cannot open it (%s)", path, strerror(errno));

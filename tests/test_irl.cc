@@ -367,6 +367,11 @@ TEST(IrlDemosFile, EveryMalformedFileIsRefusedWithFileAndLine) {
         EXPECT_NE(m.find(path + b.where), std::string::npos) << m;
         EXPECT_NE(m.find(b.what), std::string::npos) << m;
     }
+    // a directory is named as such (not "empty"); found by a new-user trial
+    qf_demos d;
+    char msg[512] = "";
+    EXPECT_EQ(qf_irl_read_demos("/tmp", 2, 4, 5, &d, msg, sizeof msg), -1);
+    EXPECT_NE(std::string(msg).find("is a directory"), std::string::npos) << msg;
 }
 
 // The command: exit 2, one line naming file:line, and no results folder.
