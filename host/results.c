@@ -18,7 +18,16 @@ int qf_mkdir_p(const char *path) {
             if (mkdir(buf, 0755) && errno != EEXIST) return -1;
             *s = '/';
         }
-    return (mkdir(buf, 0755) && errno != EEXIST) ? -1 : 0;
+    if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+    /* an existing path must be a folder we can write into (a file of that name, or a read-only
+     * folder, is refused here, before any work, not when the results are written) */
+    struct stat st;
+    if (stat(buf, &st)) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return access(buf, W_OK | X_OK) ? -1 : 0;
 }
 
 FILE *qf_open_atomic(const char *dir, const char *name, char *tmp, size_t len) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -221,6 +222,16 @@ TEST(TrainCli, BadInput) {
     expect_cli("train hidden=[64,x]", 2, "bad value for hidden");
     expect_cli("train env=cartpole runs=1048576 buffer=1000000000 steps=1", 2, "GiB");
     expect_cli("train env=cartpole steps=5 out=/proc/qfleet_cannot_write_here", 1, "cannot create the results folder");
+    // out= naming an existing file: refused before training, not after it (found by a new-user trial)
+    const std::string file = "/tmp/qfleet_out_is_a_file_" + std::to_string(getpid());
+    std::FILE *f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
+    CliResult r = run_qfleet("train backend=cpu env=cartpole steps=5 out=" + file);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("cannot create the results folder " + file + ": Not a directory"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("run  seed"), std::string::npos) << "trained before checking the folder:\n" << r.out;
+    std::remove(file.c_str());
 }
 
 }  // namespace
