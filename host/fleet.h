@@ -109,6 +109,10 @@ int qf_fleet_solve_v0(qf_fleet *f);
 size_t qf_fleet_snapshot_bytes(const qf_fleet *f);
 int qf_fleet_snapshot(qf_fleet *f, void *out);
 int qf_fleet_restore(qf_fleet *f, const void *in);
+/* Check a snapshot read back from a file before qf_fleet_restore: QF_OK, or QF_ERR with one line in
+ * err naming the field that is out of range (a forged or damaged checkpoint). max_steps: the
+ * fleet's steps. */
+int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, char *err, size_t err_len);
 
 /* Mean return of run r over its last >= 20 episodes (whole log intervals from the end) of the log
  * points pts [n_logs][R]; count receives the episodes used (0: NaN). */

@@ -3,13 +3,14 @@
 #define QF_TRAIN_H
 #include "../kernels/backend.h"
 #include "config.h"
+#include "words.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Run the command; returns the exit code (0; 1 runtime failure; 2 bad input), messages printed. */
-int qf_cmd_train(const qf_config *cfg, qf_backend *b);
+int qf_cmd_train(const qf_config *cfg, const qf_words *ws, qf_backend *b);
 
 #ifdef __cplusplus
 }
