@@ -126,7 +126,7 @@ TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
         std::remove(y.c_str());
     }
     expect_cli("train /nonexistent/x.yaml", 2, "cannot read /nonexistent/x.yaml");
-    expect_cli("train --dry-run", 2, "belong to `qfleet sweep`");
+    expect_cli("solve --dry-run", 2, "belong to train, compare and sweep");
     expect_cli("sweep --frobnicate", 2, "unknown option '--frobnicate'");
     expect_cli("sweep 'lr=loguniform(0,1)' --dry-run", 2, "lo > 0");
     expect_cli("sweep 'lr=uniform(1)' --dry-run", 2, "uniform(lo,hi)");
