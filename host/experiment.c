@@ -3,7 +3,6 @@
 #include "experiment.h"
 
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -379,76 +378,15 @@ static int read_plan(const char *dir, uint64_t hash, const qf_experiment *x, cha
 
 /* ---- the results folder --------------------------------------------------------------------------- */
 
-static const char *const kOurFiles[] = {"run.words", "plan.bin", "runs.csv", "curves.csv", "summary.md",
-                                        "config.txt", "scaling.svg", "sweep.words", NULL};
-
-/* A fleet part: fleet_K.ckpt, fleet_K.rows, fleet_K.curves (and their temporary files). */
-static int is_fleet_part(const char *name) {
-    if (strncmp(name, "fleet_", 6) != 0) return 0;
-    const char *p = name + 6;
-    if (*p < '0' || *p > '9') return 0;
-    while (*p >= '0' && *p <= '9') p++;
-    return strncmp(p, ".ckpt", 5) == 0 || strncmp(p, ".rows", 5) == 0 || strncmp(p, ".curves", 7) == 0;
-}
-
-/* Does dir hold results of an earlier experiment? With clear = 1, remove them (--overwrite). */
-static int our_files(const char *dir, int clear) {
-    char path[QF_RESULTS_PATH_CAP];
-    int found = 0;
-    for (int i = 0; kOurFiles[i]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, kOurFiles[i]);
-        if (access(path, F_OK) == 0) found = 1;
-        if (clear) remove(path);
-    }
-    DIR *dp = opendir(dir);
-    for (struct dirent *e; dp && (e = readdir(dp));)
-        if (is_fleet_part(e->d_name)) {
-            found = 1;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            if (clear) remove(path);
-        }
-    if (dp) closedir(dp);
-    return found;
-}
-
-/* The advisory lock: DIR/.lock held (flock) for the whole run. Returns the fd, -1 with one line
- * printed (exit 1: cannot open), or -2 (exit 2: another process holds it, named). */
-static int lock_folder(const char *dir) {
-    char path[QF_RESULTS_PATH_CAP];
-    snprintf(path, sizeof path, "%s/.lock", dir);
-    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "qfleet: cannot lock the results folder %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB)) {
-        char holder[256] = "";
-        const ssize_t k = pread(fd, holder, sizeof holder - 1, 0);
-        holder[k > 0 ? k : 0] = 0;
-        holder[strcspn(holder, "\n")] = 0;
-        fprintf(stderr, "qfleet: the results folder %s is in use by another qfleet (%s); wait for it to finish or "
-                        "choose another out=\n", dir, holder[0] ? holder : "holder unknown");
-        close(fd);
-        return -2;
-    }
-    char host[128] = "?", line[256];
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = 0;
-    const int w = snprintf(line, sizeof line, "pid %ld on %s\n", (long)getpid(), host);
-    if (ftruncate(fd, 0) || pwrite(fd, line, (size_t)w, 0) != w) { /* the name is a courtesy; the lock holds */
-    }
-    return fd;
-}
-
-static int write_words(const char *dir, const qf_experiment *x) {
+int qf_experiment_write_words(const char *dir, const char *command, const qf_words *ws) {
     char tmp[QF_RESULTS_PATH_CAP];
     FILE *f = qf_open_atomic(dir, "run.words", tmp, sizeof tmp);
     if (!f) {
         fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
         return -1;
     }
-    fprintf(f, "command\t%s\n", x->command);
-    for (int i = 0; i < x->words->n; i++) fprintf(f, "%s\t%s\n", x->words->w[i].origin, x->words->w[i].text);
+    fprintf(f, "command\t%s\n", command);
+    for (int i = 0; i < ws->n; i++) fprintf(f, "%s\t%s\n", ws->w[i].origin, ws->w[i].text);
     return qf_close_atomic(f, dir, "run.words", tmp);
 }
 
@@ -1012,7 +950,7 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
             rc = 1;
         }
         if (rc == 0) {
-            lock_fd = lock_folder(dir);
+            lock_fd = qf_results_lock(dir);
             if (lock_fd < 0) rc = lock_fd == -2 ? 2 : 1;
         }
         if (rc == 0 && x->resume[0]) {
@@ -1025,20 +963,20 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
                 fprintf(stderr, "qfleet: %s\n", err);
                 rc = 2;
             }
-        } else if (rc == 0 && our_files(dir, 0)) {
+        } else if (rc == 0 && qf_results_held(dir, 0)) {
             if (!x->overwrite) {
                 fprintf(stderr, "qfleet: %s already holds results; resume it with `qfleet %s --resume %s`, replace them "
                                 "with --overwrite, or choose another out=\n", dir, x->command, dir);
                 rc = 2;
             } else {
-                our_files(dir, 1);
+                qf_results_held(dir, 1);
             }
         }
     }
     if (d->rank == 0 && rc == 0 && !pl.n_fleets) rc = make_plan(x, b, shapes, &pl, &probe_load);
     rc = qf_dist_max(d, rc);
     if (rc) goto done;
-    if (d->rank == 0 && !x->dry_run && !x->resume[0] && (write_words(dir, x) || write_plan(dir, hash, x, &pl)))
+    if (d->rank == 0 && !x->dry_run && !x->resume[0] && (qf_experiment_write_words(dir, x->command, x->words) || write_plan(dir, hash, x, &pl)))
         rc = 1;
     rc = qf_dist_max(d, rc);
     if (rc) goto done;
@@ -1148,7 +1086,7 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
     sigaction(SIGTERM, &old_term, NULL);
     if (rc == 2 && !any_trained && !x->resume[0] && d->size == 1) {
         /* refused before anything was trained (a fleet that does not fit): no folder is left behind */
-        our_files(dir, 1);
+        qf_results_held(dir, 1);
         if (created) {
             char path[QF_RESULTS_PATH_CAP];
             snprintf(path, sizeof path, "%s/.lock", dir);

@@ -86,6 +86,9 @@ void qf_run_name(FILE *f, const qf_experiment *x, int64_t point, int seed_index)
 /* The experiment's hash: its command and words (what run.words holds). */
 uint64_t qf_experiment_hash(const char *command, const qf_words *ws);
 
+/* Write DIR/run.words: the command, then every word with its origin. 0, or -1 with one line printed. */
+int qf_experiment_write_words(const char *dir, const char *command, const qf_words *ws);
+
 /* Read DIR/run.words into ws (appended) and its command into cmd. 0, or -1 with one line in msg. */
 int qf_experiment_read_words(const char *dir, char *cmd, size_t cmd_len, qf_words *ws, char *msg, size_t n);
 

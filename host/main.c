@@ -187,8 +187,13 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             return 2;
         }
     const int is_runner = is_train || is_compare || is_sweep;
-    if ((ws.dry_run || ws.quiet || ws.resume[0] || ws.overwrite) && !is_runner) {
-        fprintf(stderr, "qfleet: --dry-run, --quiet, --overwrite and --resume belong to train, compare and sweep\n");
+    if ((ws.dry_run || ws.quiet) && !is_runner) {
+        fprintf(stderr, "qfleet: --dry-run and --quiet belong to train, compare and sweep\n");
+        qf_words_free(&ws);
+        return 2;
+    }
+    if ((ws.resume[0] || ws.overwrite) && !is_runner && !is_bandits) {
+        fprintf(stderr, "qfleet: --overwrite and --resume belong to train, compare, sweep and bandits\n");
         qf_words_free(&ws);
         return 2;
     }
@@ -211,8 +216,10 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             return 2;
         }
         const int given = cmd[0] != 0;
-        if (strcmp(saved, "train") != 0 && strcmp(saved, "compare") != 0 && strcmp(saved, "sweep") != 0) {
-            fprintf(stderr, "qfleet: %s/run.words names the command '%s'; only train, compare and sweep resume\n",
+        if (strcmp(saved, "train") != 0 && strcmp(saved, "compare") != 0 && strcmp(saved, "sweep") != 0 &&
+            strcmp(saved, "bandits") != 0) {
+            fprintf(stderr, "qfleet: %s/run.words names the command '%s'; only train, compare, sweep and bandits "
+                            "resume\n",
                     ws.resume, saved);
             qf_words_free(&ws);
             return 2;
@@ -223,6 +230,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_words_free(&ws);
             return 2;
         }
+        is_bandits = strcmp(saved, "bandits") == 0;
         is_train = strcmp(saved, "train") == 0;
         is_sweep = strcmp(saved, "sweep") == 0;
         is_compare = strcmp(saved, "compare") == 0;
@@ -272,7 +280,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         if (is_infer || is_irl)
             rc = is_infer ? qf_cmd_infer(&cfg, b) : qf_cmd_irl(&cfg, b);
         else if (is_solve || is_train || is_bandits)
-            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, &ws, b) : qf_cmd_bandits(&cfg, b);
+            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, &ws, b) : qf_cmd_bandits(&cfg, &ws, b);
         else if (is_compare || is_sweep)
             rc = is_compare ? qf_cmd_compare(&ws, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
         else
