@@ -192,8 +192,14 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         qf_words_free(&ws);
         return 2;
     }
-    if ((ws.resume[0] || ws.overwrite) && !is_runner && !is_bandits) {
-        fprintf(stderr, "qfleet: --overwrite and --resume belong to train, compare, sweep and bandits\n");
+    if (ws.overwrite && !is_runner && !is_bandits && !is_infer && !is_irl) {
+        fprintf(stderr, "qfleet: --overwrite belongs to the commands that write a results folder (train, compare, "
+                        "sweep, bandits, infer, irl)\n");
+        qf_words_free(&ws);
+        return 2;
+    }
+    if (ws.resume[0] && !is_runner && !is_bandits) {
+        fprintf(stderr, "qfleet: --resume belongs to train, compare, sweep and bandits\n");
         qf_words_free(&ws);
         return 2;
     }
@@ -277,8 +283,20 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
     qf_backend *b;
     int rc = 1;
     if (open_backend(&cfg, &b) == 0) {
-        if (is_infer || is_irl)
-            rc = is_infer ? qf_cmd_infer(&cfg, b) : qf_cmd_irl(&cfg, b);
+        if (is_infer || is_irl) {
+            /* the folder is claimed (created, writable, locked, free of results) before the work */
+            char dir[QF_RESULTS_DIR_CAP];
+            int created = 0;
+            const int fd = qf_results_claim(cfg.out, cmd, cmd, ws.overwrite, dir, sizeof dir, &created);
+            if (fd >= 0) {
+                qf_config c2 = cfg;
+                snprintf(c2.out, sizeof c2.out, "%s", dir);
+                rc = is_infer ? qf_cmd_infer(&c2, b) : qf_cmd_irl(&c2, b);
+            } else {
+                rc = fd == -2 ? 2 : 1;
+            }
+            qf_results_release(fd, dir, created, rc);
+        }
         else if (is_solve || is_train || is_bandits)
             rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, &ws, b) : qf_cmd_bandits(&cfg, &ws, b);
         else if (is_compare || is_sweep)

@@ -105,7 +105,8 @@ double qf_wall_s(void) {
 /* ---- owning a results folder (results.h) ---- */
 
 static const char *const kOurFiles[] = {"run.words", "plan.bin", "runs.csv", "curves.csv", "summary.md",
-                                        "config.txt", "scaling.svg", "sweep.words", "bandits.ckpt", NULL};
+                                        "config.txt", "scaling.svg", "sweep.words", "bandits.ckpt",
+                                        "marginals.csv", "visitation.csv", "reward_map.csv", NULL};
 
 /* A fleet part: fleet_K.ckpt, fleet_K.rows, fleet_K.curves (and their temporary files). */
 static int is_fleet_part(const char *name) {
@@ -165,3 +166,39 @@ int qf_results_lock(const char *dir) {
     return fd;
 }
 
+
+int qf_results_claim(const char *out, const char *prefix, const char *command, int overwrite, char *dir, size_t len,
+                     int *created) {
+    qf_results_dir(dir, len, out, prefix);
+    if (!(out && out[0])) { /* two runs in one second get two folders */
+        const size_t n = strlen(dir);
+        for (int k = 2; k < 1000 && access(dir, F_OK) == 0; k++) snprintf(dir + n, len - n, "-%d", k);
+    }
+    *created = access(dir, F_OK) != 0;
+    if (qf_mkdir_p(dir)) {
+        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    const int fd = qf_results_lock(dir);
+    if (fd < 0) return fd;
+    if (qf_results_held(dir, 0)) {
+        if (!overwrite) {
+            fprintf(stderr, "qfleet: %s already holds results; replace them with `qfleet %s ... --overwrite`, or choose "
+                            "another out=\n", dir, command);
+            close(fd);
+            return -2;
+        }
+        qf_results_held(dir, 1);
+    }
+    return fd;
+}
+
+void qf_results_release(int fd, const char *dir, int created, int rc) {
+    if (rc && created && !qf_results_held(dir, 0)) {
+        char path[QF_RESULTS_PATH_CAP];
+        snprintf(path, sizeof path, "%s/.lock", dir);
+        remove(path);
+        rmdir(dir); /* fails, as it should, when anything else is there */
+    }
+    if (fd >= 0) close(fd);
+}
