@@ -141,12 +141,14 @@ typedef struct plan {
     int64_t *order;    /* [n_points] points sorted by shape, then number */
     int64_t *fleet;    /* [n_fleets][2] first (into order) and count of each fleet */
     double *work;      /* [n_fleets] estimated seconds (probe) or run-steps: the progress line's weights */
+    double *bytes;     /* [n_fleets] bytes per run (probe; not in plan.bin: --dry-run prints it) */
 } plan;
 
 static void plan_free(plan *p) {
     free(p->order);
     free(p->fleet);
     free(p->work);
+    free(p->bytes);
     memset(p, 0, sizeof *p);
 }
 
@@ -208,9 +210,10 @@ static int make_plan(const qf_experiment *x, qf_backend *b, char **shapes, plan 
     pl->order = (int64_t *)calloc((size_t)N, sizeof(int64_t));
     pl->fleet = (int64_t *)calloc((size_t)N * 2, sizeof(int64_t));
     pl->work = (double *)calloc((size_t)N, sizeof(double));
+    pl->bytes = (double *)calloc((size_t)N, sizeof(double));
     double *us = (double *)calloc((size_t)N, sizeof(double));
     int rc = 0;
-    if (!it || !pl->order || !pl->fleet || !pl->work || !us) {
+    if (!it || !pl->order || !pl->fleet || !pl->work || !pl->bytes || !us) {
         fprintf(stderr, "qfleet: out of host memory for %lld points\n", (long long)N);
         rc = 1;
         goto out;
@@ -252,10 +255,10 @@ static int make_plan(const qf_experiment *x, qf_backend *b, char **shapes, plan 
         int64_t q = p;
         while (q < N && strcmp(it[q].shape, it[p].shape) == 0) q++;
         int64_t per_fleet = q - p;
+        double bpr = 0.0;
         if (x->probe) {
             /* bytes and speed from one run of each cost class (strategy, heads, bonus) of this shape;
              * a fleet's runs take the largest class's bytes (K heads) */
-            double bpr = 0.0;
             struct { char cls[64]; double us, bytes, load; } probes[16];
             int n_probes = 0;
             for (int64_t j = p; j < q; j++) {
@@ -298,6 +301,7 @@ static int make_plan(const qf_experiment *x, qf_backend *b, char **shapes, plan 
             double w = 0.0;
             for (int64_t j = s; j < s + fl[1]; j++)
                 w += (x->probe ? 1e-6 * us[j] : 1.0) * (double)S * (double)x->points[it[j].index].steps;
+            pl->bytes[pl->n_fleets] = bpr;
             pl->work[pl->n_fleets++] = w;
         }
         p = q;
@@ -1005,15 +1009,19 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
                (long long)x->n_points, x->n_points == 1 ? "" : "s", copies, (long long)seeds_per_copy(x),
                seeds_per_copy(x) == 1 ? "" : "s", (long long)n_runs, (long long)pl.n_fleets, pl.n_fleets == 1 ? "" : "s", b->name, b->device,
                d->size > 1 ? ", across MPI ranks" : "");
+        if (x->describe) x->describe(x->ctx, stdout);
         if (x->dry_run) {
-            printf("%6s %7s %7s %12s  %s\n", "fleet", "points", "runs", x->probe ? "est. time" : "run-steps", "shape");
+            printf("%6s %7s %7s %14s %12s  %s\n", "fleet", "points", "runs", "bytes/run", x->probe ? "est. time" : "run-steps",
+                   "shape");
             for (int64_t i = 0; i < pl.n_fleets; i++) {
                 const qf_config *c = &x->points[pl.order[pl.fleet[2 * i]]];
                 char hid[64];
                 qf_config_get(c, "hidden", hid, sizeof hid);
-                printf("%6lld %7lld %7lld %11.4g%s  %s envs=%lld hidden=%s batch=%lld buffer=%lld steps=%lld\n",
+                char bytes[32] = "-";
+                if (pl.bytes && pl.bytes[i] > 0) snprintf(bytes, sizeof bytes, "%.4g", pl.bytes[i]);
+                printf("%6lld %7lld %7lld %14s %11.4g%s  %s envs=%lld hidden=%s batch=%lld buffer=%lld steps=%lld\n",
                        (long long)i + 1, (long long)pl.fleet[2 * i + 1], (long long)(pl.fleet[2 * i + 1] * x->seeds),
-                       pl.work[i], x->probe ? "s" : " ", qf_env_spec_of(c->env)->name, (long long)c->envs, hid,
+                       bytes, pl.work[i], x->probe ? "s" : " ", qf_env_spec_of(c->env)->name, (long long)c->envs, hid,
                        (long long)c->batch, (long long)c->buffer, (long long)c->steps);
             }
             if (x->probe) {

@@ -60,6 +60,7 @@ struct qf_experiment {
     /* the command's report (each may be NULL) */
     void *ctx;
     void (*config_notes)(void *ctx, FILE *f); /* '#' lines appended to config.txt */
+    void (*describe)(void *ctx, FILE *f);     /* lines printed under the runner's first line (sweep: axes) */
     /* after fleet `fleet` finished: rows [R] of its runs, in fleet order (one line to stderr) */
     void (*fleet_done)(void *ctx, const qf_experiment *x, int fleet, const qf_exp_run *rows, int32_t R,
                        double seconds);

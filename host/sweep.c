@@ -400,6 +400,17 @@ static void config_notes(void *vctx, FILE *f) {
     }
 }
 
+static void describe(void *vctx, FILE *f) {
+    const sweep *sw = ((const sweep_ctx *)vctx)->sw;
+    for (int a = 0; a < sw->n_axes; a++) {
+        static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
+        fprintf(f, "  axis %-14s %-10s", sw->ax[a].key, kinds[sw->ax[a].kind]);
+        const int nv = sw->ax[a].kind == AX_UNIFORM || sw->ax[a].kind == AX_LOGUNIFORM ? 2 : sw->ax[a].n;
+        for (int j = 0; j < nv; j++) fprintf(f, "%s%s", j ? ", " : " ", sw->ax[a].vals[j]);
+        fprintf(f, "  (%s)\n", sw->ax[a].origin);
+    }
+}
+
 static int report(void *vctx, const qf_experiment *x, const qf_exp_run *rows, FILE *summary, const char *dir) {
     (void)dir;
     const sweep_ctx *c = (const sweep_ctx *)vctx;
@@ -446,13 +457,6 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
             if (strcmp(sw.ax[a].key, "env") != 0 && strcmp(sw.ax[a].key, "explore") != 0) cols[p * n_cols + k++] = v;
         }
     }
-    for (int a = 0; a < sw.n_axes && d->rank == 0; a++) {
-        static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
-        printf("  axis %-14s %-10s", sw.ax[a].key, kinds[sw.ax[a].kind]);
-        const int nv = sw.ax[a].kind == AX_UNIFORM || sw.ax[a].kind == AX_LOGUNIFORM ? 2 : sw.ax[a].n;
-        for (int j = 0; j < nv; j++) printf("%s%s", j ? ", " : " ", sw.ax[a].vals[j]);
-        printf("  (%s)\n", sw.ax[a].origin);
-    }
     sweep_ctx sc = {&sw, values};
     qf_experiment x;
     memset(&x, 0, sizeof x);
@@ -474,6 +478,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     x.resume = ws->resume;
     x.ctx = &sc;
     x.config_notes = config_notes;
+    x.describe = describe;
     x.report = report;
     rc = qf_experiment_run(&x, b, d);
 done:
