@@ -1005,9 +1005,9 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
     if (d->rank == 0) {
         char copies[48] = "";
         if (x->copies > 1) snprintf(copies, sizeof copies, " x %lld copies", (long long)x->copies);
-        printf("qfleet %s: %lld point%s%s x %lld seed%s = %lld runs in %lld fleet%s on %s (%s)%s\n", x->command,
+        printf("qfleet %s: %lld point%s%s x %lld seed%s = %lld run%s in %lld fleet%s on %s (%s)%s\n", x->command,
                (long long)x->n_points, x->n_points == 1 ? "" : "s", copies, (long long)seeds_per_copy(x),
-               seeds_per_copy(x) == 1 ? "" : "s", (long long)n_runs, (long long)pl.n_fleets, pl.n_fleets == 1 ? "" : "s", b->name, b->device,
+               seeds_per_copy(x) == 1 ? "" : "s", (long long)n_runs, n_runs == 1 ? "" : "s", (long long)pl.n_fleets, pl.n_fleets == 1 ? "" : "s", b->name, b->device,
                d->size > 1 ? ", across MPI ranks" : "");
         if (x->describe) x->describe(x->ctx, stdout);
         if (x->dry_run) {

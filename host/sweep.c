@@ -214,6 +214,11 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
         if (sw->n_points > MAX_POINTS) break;
     }
     if (sw->has_random) sw->n_points *= sw->trials;
+    else if (qf_config_given(first, "trials")) {
+        snprintf(msg, n, "trials=%lld draws points for random-search axes (uniform, loguniform, choice), but no axis "
+                         "of this sweep is random: remove trials, or make an axis random", (long long)sw->trials);
+        goto fail;
+    }
     if (sw->n_points > MAX_POINTS) {
         snprintf(msg, n, "the sweep has more than %d points (grid x trials); split it", MAX_POINTS);
         goto fail;
