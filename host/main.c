@@ -80,7 +80,8 @@ static void list_envs(void) {
             else if (ps->type == QF_P_CHOICE)
                 qf_env_choice_names(ps, range, sizeof range);
             else
-                snprintf(range, sizeof range, "%s [%g, %g]", tn[ps->type], ps->lo, ps->hi);
+                snprintf(range, sizeof range, ps->type == QF_P_INT ? "%s [%.0f, %.0f]" : "%s [%g, %g]", tn[ps->type],
+                         ps->lo, ps->hi);
             if (ps->type == QF_P_LIST)
                 snprintf(def, sizeof def, "(drawn)");
             else if (ps->type == QF_P_CHOICE) {
