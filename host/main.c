@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../kernels/backend.h"
 #include "bandits.h"
@@ -96,7 +97,14 @@ static void list_envs(void) {
 
 static int open_backend(const qf_config *cfg, qf_backend **out) {
     char err[512];
-    qf_cpu_set_threads((int)cfg->threads);
+    long threads = (long)cfg->threads;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && threads > 4 * cores) { /* thousands of OpenMP threads on a few cores stall every step */
+        fprintf(stderr, "qfleet: warning: threads=%ld on %ld cores: capped at %ld (4 per core)\n", threads, cores,
+                4 * cores);
+        threads = 4 * cores;
+    }
+    qf_cpu_set_threads((int)threads);
     const char *name = qf_config_choice_name("backend", cfg->backend);
     *out = qf_backend_open(name, err, sizeof err);
     if (!*out) {
