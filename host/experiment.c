@@ -637,25 +637,26 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         } else if (qf_fleet_check_snapshot(&fl, payload, fc.steps, err, sizeof err) != QF_OK) {
             fprintf(stderr, "qfleet: %s/%s: %s\n", c->dir, ck_name, err);
             rc = 1;
+        } else if (!(c->pts = (qf_log_point *)malloc(sizeof(qf_log_point) * (size_t)(n_logs * (uint64_t)R + 1)))) {
+            fprintf(stderr, "qfleet: out of host memory\n");
+            rc = 1;
+        } else if (memcpy(c->pts, payload + sb, sizeof(qf_log_point) * (size_t)(n_logs * (uint64_t)R)),
+                   check_points(c->pts, (int64_t)n_logs, R, fc.steps)) { /* copied first: the payload is unaligned */
+            fprintf(stderr, "qfleet: %s/%s: its log points are out of range (forged or damaged)\n", c->dir, ck_name);
+            rc = 1;
         } else if (qf_fleet_restore(&fl, payload) != QF_OK) {
             fprintf(stderr, "qfleet: restoring %s/%s: %s\n", c->dir, ck_name, b->err);
             rc = 1;
-        } else if (check_points((const qf_log_point *)(payload + sb), (int64_t)n_logs, R, fl.t)) {
-            fprintf(stderr, "qfleet: %s/%s: its log points are out of range (forged or damaged)\n", c->dir, ck_name);
+        } else if (n_logs && c->pts[(n_logs - 1) * (uint64_t)R].step > fl.t) {
+            fprintf(stderr, "qfleet: %s/%s: its log points run past its step counter (forged or damaged)\n", c->dir,
+                    ck_name);
             rc = 1;
         } else {
             c->n_logs = c->cap = (int64_t)n_logs;
-            c->pts = (qf_log_point *)malloc(sizeof(qf_log_point) * (size_t)(c->cap * R + 1));
-            if (!c->pts) {
-                fprintf(stderr, "qfleet: out of host memory\n");
-                rc = 1;
-            } else {
-                memcpy(c->pts, payload + sb, sizeof(qf_log_point) * (size_t)(c->n_logs * R));
-                curve_bytes = (int64_t)h.meta[2];
-                if (!c->quiet)
-                    fprintf(stderr, "qfleet: fleet %lld resumes at step %lld of %lld\n", (long long)i + 1,
-                            (long long)fl.t, (long long)fc.steps);
-            }
+            curve_bytes = (int64_t)h.meta[2];
+            if (!c->quiet)
+                fprintf(stderr, "qfleet: fleet %lld resumes at step %lld of %lld\n", (long long)i + 1,
+                        (long long)fl.t, (long long)fc.steps);
         }
         free(payload);
     }

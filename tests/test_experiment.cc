@@ -356,14 +356,15 @@ TEST(Experiment, ForgedFilesWithRecomputedChecksumsAreRefused) {
         store(dir, "fleet_2.ckpt", f);
         refused("checkpoint: curve part length");
         f = ck;
-        // the last log point's step beyond the fleet's step counter
-        qf_log_point *pts = (qf_log_point *)&f.payload[(size_t)f.h.part[0]];
-        pts[0].step = 1ll << 50;
+        // the first log point's step beyond the fleet's steps (the payload is unaligned: memcpy)
+        const size_t at = (size_t)f.h.part[0];
+        int64_t step = 1ll << 50;
+        std::memcpy(&f.payload[at + offsetof(qf_log_point, step)], &step, sizeof step);
         store(dir, "fleet_2.ckpt", f);
         refused("checkpoint: log point step");
         f = ck;
-        pts = (qf_log_point *)&f.payload[(size_t)f.h.part[0]];
-        pts[0].status = 9;
+        int32_t status = 9;
+        std::memcpy(&f.payload[at + offsetof(qf_log_point, status)], &status, sizeof status);
         store(dir, "fleet_2.ckpt", f);
         refused("checkpoint: log point status");
         f = ck;
