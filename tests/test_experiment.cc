@@ -109,39 +109,58 @@ const Command kCommands[] = {
 
 class KillAndResume : public ::testing::TestWithParam<int> {};
 
-// kill -9 after a random share of an uninterrupted run's time, resume, kill again..., then resume to
-// the end: the results equal the uninterrupted run's. The kill points come from a fixed seed, so a
-// failure reproduces; they fall anywhere in the run (before the folder exists, mid-fleet, between
-// fleets, while merging), and every path must recover.
+// Bytes of curves written so far into dir: its fleet parts, or curves.csv once merged.
+size_t curve_bytes(const std::string &dir) {
+    struct stat st;
+    if (stat((dir + "/curves.csv").c_str(), &st) == 0) return (size_t)st.st_size;
+    size_t n = 0;
+    for (int k = 1; k <= 16; k++)
+        if (stat((dir + "/fleet_" + std::to_string(k) + ".curves").c_str(), &st) == 0) n += (size_t)st.st_size;
+    return n;
+}
+
+// kill -9 at a random point of the run, resume, kill again..., then resume to the end: the results
+// equal the uninterrupted run's. A kill point is a share of the run's progress (the curve bytes it
+// has written, against the uninterrupted run's), drawn from a fixed seed, so that it falls where it
+// is meant to on a slow or a loaded machine alike: before the folder exists (share 0), mid-fleet,
+// between fleets, and while the results are merged (share near 1).
 TEST_P(KillAndResume, ResultsEqualAnUninterruptedRun) {
     const Command &c = kCommands[GetParam()];
     const std::string full = tmp_dir(std::string(c.name) + "_full"), cut = tmp_dir(std::string(c.name) + "_cut");
-    const auto t0 = std::chrono::steady_clock::now();
     CliResult r = run_qfleet(std::string(c.args) + " out=" + full);
     ASSERT_EQ(r.code, 0) << r.out;
-    const double T = seconds_since(t0);
+    const double total = (double)curve_bytes(full);
     std::mt19937 rng(1234u + (unsigned)GetParam());
-    std::uniform_real_distribution<double> share(0.05, 0.95);
-    int kills = 0, resumed = 0;
-    for (int k = 0; k < 4; k++) {
+    std::uniform_real_distribution<double> share(0.0, 1.0);
+    const double shares[4] = {0.0, share(rng), share(rng), 0.999};
+    int kills = 0;
+    for (double sh : shares) {
         const bool started = exists(cut + "/run.words");
         const pid_t pid = spawn(started ? std::string(c.name) + " --resume " + cut + " --quiet"
                                         : std::string(c.args) + " out=" + cut);
-        resumed += started;
-        std::this_thread::sleep_for(std::chrono::duration<double>(share(rng) * T));
-        kill(pid, SIGKILL);
-        int st;
-        waitpid(pid, &st, 0);
+        int st = 0;
+        bool exited = false;
+        for (int i = 0; i < 120000 && (double)curve_bytes(cut) < sh * total; i++) { /* at most 2 minutes */
+            if (waitpid(pid, &st, WNOHANG) == pid) {
+                exited = true;
+                break;
+            }
+            usleep(1000);
+        }
+        if (!exited) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+        }
         kills += WIFSIGNALED(st);
         if (exists(cut + "/runs.csv")) break; /* it finished before the kill */
     }
     if (exists(cut + "/run.words")) {
         r = run_qfleet(std::string(c.name) + " --resume " + cut);
     } else {
-        r = run_qfleet(std::string(c.args) + " out=" + cut);
+        r = run_qfleet(std::string(c.args) + " --overwrite out=" + cut);
     }
     ASSERT_EQ(r.code, 0) << r.out;
-    EXPECT_GE(kills, 1) << "no kill landed before the end: the test did not test resuming";
+    EXPECT_GE(kills, 2) << "fewer than two kills landed before the end: the test did not test resuming";
     EXPECT_EQ(read_file(full + "/runs.csv"), read_file(cut + "/runs.csv")) << c.name << ": " << kills << " kills";
     EXPECT_EQ(no_sps(read_file(full + "/curves.csv")), no_sps(read_file(cut + "/curves.csv")));
     EXPECT_EQ(read_file(full + "/summary.md"), read_file(cut + "/summary.md"));
