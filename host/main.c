@@ -39,6 +39,8 @@ static void usage(FILE *f) {
             "  irl           MaxEnt IRL with known dynamics, one problem per (env seed, lr, demo count, seed):\n"
             "                demo log-likelihood, feature gap, true regret (demos=, lrs=, iters=, demos_file=)\n"
             "  train         train one fleet of runs by soft Q-learning; results in a folder\n"
+            "                (params.npy + params.json); --load DIR/params.npy starts from them, steps=0\n"
+            "                only evaluates them greedily (eval_episodes=)\n"
             "  sweep         a hyperparameter sweep: key=a,b,c grids, key=loguniform(lo,hi) with trials=N,\n"
             "                seeds=N; runs of equal shapes share fleets; --dry-run plans only, --quiet\n"
             "  (any command) file.yaml arguments: the same keys as key=value words, which override them\n"
@@ -183,6 +185,11 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_words_free(&ws);
             return 2;
         }
+    if (ws.load[0] && !is_train) {
+        fprintf(stderr, "qfleet: --load FILE belongs to `qfleet train`\n");
+        qf_words_free(&ws);
+        return 2;
+    }
     if ((ws.dry_run || ws.quiet || ws.resume[0]) && !is_sweep) {
         fprintf(stderr, "qfleet: --dry-run, --quiet and --resume belong to `qfleet sweep`\n");
         qf_words_free(&ws);
@@ -254,6 +261,11 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         fprintf(stderr, "qfleet: %s\n", msg);
         bad = 2;
     }
+    if (!bad && is_train && cfg.steps == 0 && !ws.load[0]) {
+        fprintf(stderr, "qfleet: steps=0 trains nothing: with --load DIR/params.npy it evaluates the loaded networks "
+                        "(allowed otherwise: steps >= 1)\n");
+        bad = 2;
+    }
     if (bad) {
         free(texts);
         qf_words_free(&ws);
@@ -266,7 +278,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         if (is_infer || is_irl)
             rc = is_infer ? qf_cmd_infer(&cfg, b) : qf_cmd_irl(&cfg, b);
         else if (is_solve || is_train || is_bandits)
-            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, b) : qf_cmd_bandits(&cfg, b);
+            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, b, ws.load) : qf_cmd_bandits(&cfg, b);
         else if (is_compare || is_sweep)
             rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
         else

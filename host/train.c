@@ -49,9 +49,13 @@ static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
     const double ups = (double)(f->n_updates - c->prev_updates) * f->R / (now - c->prev_time + 1e-12);
     c->prev_updates = f->n_updates;
     c->prev_time = now;
-    fprintf(stderr, "%sstep %lld/%lld  %.3g env-steps/s  %.3g updates/s  %lld episodes  mean return %.4g%s%s",
+    double ev = 0.0; /* mean greedy-evaluation return over the runs, at points that evaluated */
+    for (int32_t r = 0; r < c->R; r++) ev += p[r].eval_return;
+    char evs[48] = "";
+    if (!isnan(p[0].eval_return)) snprintf(evs, sizeof evs, "  eval return %.4g", ev / c->R);
+    fprintf(stderr, "%sstep %lld/%lld  %.3g env-steps/s  %.3g updates/s  %lld episodes  mean return %.4g%s%s%s",
             c->tty ? "\r" : "", (long long)p[0].step, (long long)c->steps, p[0].sps, ups,
-            (long long)p[0].episodes, eps ? ret / (double)eps : NAN, div ? "  DIVERGED runs: " : "",
+            (long long)p[0].episodes, eps ? ret / (double)eps : NAN, evs, div ? "  DIVERGED runs: " : "",
             c->tty ? "   " : "\n");
     if (div) fprintf(stderr, "%lld%s", (long long)div, c->tty ? "" : "\n");
 }
@@ -71,7 +75,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
     f = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
     if (!f) goto fail;
     fprintf(f, "run,step,env_steps,episodes,episodic_return,episodic_length,SPS,td_loss,q_values,"
-               "grad_norm,regret,intrinsic_reward,distinct_states,status\n");
+               "grad_norm,regret,intrinsic_reward,distinct_states,status,eval_return\n");
     for (int64_t i = 0; i < c->n_logs; i++)
         for (int32_t r = 0; r < c->R; r++) {
             const qf_log_point *p = &c->pts[i * c->R + r];
@@ -85,14 +89,16 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
             qf_csv_num(f, p->regret);
             qf_csv_num(f, p->intrinsic);
             qf_csv_num(f, p->distinct >= 0 ? (double)p->distinct : NAN);
-            fprintf(f, ",%s\n", p->status == QF_RUN_OK ? "ok" : "diverged");
+            fprintf(f, ",%s", p->status == QF_RUN_OK ? "ok" : "diverged");
+            qf_csv_num(f, p->eval_return);
+            fprintf(f, "\n");
         }
     if (qf_close_atomic(f, dir, "curves.csv", tmp)) return -1;
 
     f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
     if (!f) goto fail;
     fprintf(f, "run,name,seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret,"
-               "first_treasure,episodes_to_solve,episodes_to_converge,distinct_states,intrinsic_reward\n");
+               "first_treasure,episodes_to_solve,episodes_to_converge,distinct_states,intrinsic_reward,eval_return\n");
     for (int32_t r = 0; r < c->R; r++) {
         const qf_log_point *p = c->n_logs ? &c->pts[(c->n_logs - 1) * c->R + r] : NULL;
         int64_t n;
@@ -110,6 +116,9 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_fleet *
         qf_csv_num(f, p && p->converged_at ? (double)p->converged_at : NAN);
         qf_csv_num(f, p && p->distinct >= 0 ? (double)p->distinct : NAN);
         qf_csv_num(f, p ? p->intrinsic : NAN);
+        double ev = NAN; /* the last evaluation's */
+        for (int64_t i = c->n_logs - 1; i >= 0 && isnan(ev); i--) ev = c->pts[i * c->R + r].eval_return;
+        qf_csv_num(f, ev);
         fprintf(f, "\n");
     }
     return qf_close_atomic(f, dir, "runs.csv", tmp);
@@ -118,7 +127,7 @@ fail:
     return -1;
 }
 
-int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
+int qf_cmd_train(const qf_config *cfg, qf_backend *b, const char *load) {
     char dir[QF_RESULTS_DIR_CAP];
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s__%s", qf_env_spec_of(cfg->env)->name, qf_config_choice_name("explore", cfg->explore));
@@ -128,6 +137,24 @@ int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
     if (qf_fleet_create(&fl, b, cfg, NULL, NULL, err, sizeof err) != QF_OK) {
         fprintf(stderr, "qfleet: %s\n", err);
         return 2;
+    }
+    if (load && load[0] && qf_fleet_load_params(&fl, load, err, sizeof err) != 0) {
+        fprintf(stderr, "qfleet: --load %s\n", err);
+        qf_fleet_destroy(&fl);
+        return 2;
+    }
+    if (cfg->steps == 0) { /* --load FILE steps=0: a greedy evaluation of the loaded networks only */
+        double *ret = (double *)malloc(sizeof(double) * (size_t)fl.R);
+        int erc = ret ? qf_fleet_evaluate(&fl, (int32_t)cfg->eval_episodes, ret, err, sizeof err) : QF_ERR;
+        if (erc == QF_OK) {
+            printf("%-4s %-9s %14s\n", "run", "seed", "eval_return");
+            for (int32_t r = 0; r < fl.R; r++) printf("%-4d %-9u %14.6g\n", r, fl.keys_host[2 * r], ret[r]);
+        } else {
+            fprintf(stderr, "qfleet: %s\n", ret ? err : "out of host memory");
+        }
+        free(ret);
+        qf_fleet_destroy(&fl);
+        return erc == QF_OK ? 0 : 1;
     }
     if (cfg->profile > 0) { /* warm-up (learning has started), then the captured iterations, nothing written */
         const int64_t warm = cfg->learning_starts / cfg->envs + 10;
@@ -186,6 +213,10 @@ int qf_cmd_train(const qf_config *cfg, qf_backend *b) {
         }
     }
     int wrc = write_results(dir, cfg, &fl, &c);
+    if (!wrc && qf_fleet_export_params(&fl, dir, NULL, err, sizeof err) != 0) { /* params.npy, params.json */
+        fprintf(stderr, "qfleet: %s\n", err);
+        wrc = -1;
+    }
     free(c.pts);
     qf_fleet_destroy(&fl);
     if (rc != QF_OK || wrc) return 1;

@@ -8,8 +8,10 @@
 extern "C" {
 #endif
 
-/* Run the command; returns the exit code (0; 1 runtime failure; 2 bad input), messages printed. */
-int qf_cmd_train(const qf_config *cfg, qf_backend *b);
+/* Run the command; returns the exit code (0; 1 runtime failure; 2 bad input), messages printed.
+ * load: a params.npy (qf_fleet_export_params) whose networks the fleet starts from ("" or NULL:
+ * none); with steps=0 they are only evaluated greedily (eval_episodes episodes per run). */
+int qf_cmd_train(const qf_config *cfg, qf_backend *b, const char *load);
 
 #ifdef __cplusplus
 }
