@@ -3,12 +3,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "fleet.h"
+#include "results.h"
 #include "roofline.h"
 #include "vecenv.h"
 
@@ -164,29 +166,23 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
     }
     if (cfg->csv[0]) {
         char tmp[QF_PATH_CAP + 8];
-        snprintf(tmp, sizeof tmp, "%s.tmp", cfg->csv);
-        FILE *f = fopen(tmp, "w");
-        int ok = f != NULL;
-        if (f) {
-            /* bound_bytes_per_s: the roofline's bandwidth (measured; peak_bytes_per_s is the backend's
-             * theoretical figure, 0 on the CPU); bound_steps_per_s = bound_bytes_per_s / bytes_per_step */
-            fprintf(f, "env,backend,device,obs,envs,runs,steps_per_s,bytes_per_step,peak_bytes_per_s,"
-                       "bound_bytes_per_s,bound_steps_per_s,frac_of_bound\n");
-            for (int i = 0; i < n_rows; i++) {
-                const double bound = pk->bytes_per_s > 0 ? pk->bytes_per_s / rows[i].bytes_per_step : 0.0;
-                fprintf(f, "%s,%s,\"%s\",%s,%lld,%lld,%.6g,%.0f,%.6g,%.6g,%.6g,%.4g\n", rows[i].env, b->name,
-                        b->device, rows[i].obs, (long long)rows[i].envs, (long long)cfg->runs, rows[i].steps_per_s,
-                        rows[i].bytes_per_step, b->peak_bytes_per_s, pk->bytes_per_s, bound,
-                        bound > 0 ? rows[i].steps_per_s / bound : 0.0);
-            }
-            ok = fflush(f) == 0 && !ferror(f);
-            ok = (fclose(f) == 0) && ok;
-        }
-        if (!ok || rename(tmp, cfg->csv) != 0) {
-            fprintf(stderr, "qfleet: cannot write %s (the table above is complete)\n", cfg->csv);
-            remove(tmp);
+        FILE *f = qf_open_output(cfg->csv, tmp, sizeof tmp);
+        if (!f) {
+            fprintf(stderr, "qfleet: cannot write %s: %s (the table above is complete)\n", cfg->csv, strerror(errno));
             return 1;
         }
+        /* bound_bytes_per_s: the roofline's bandwidth (measured; peak_bytes_per_s is the backend's
+         * theoretical figure, 0 on the CPU); bound_steps_per_s = bound_bytes_per_s / bytes_per_step */
+        fprintf(f, "env,backend,device,obs,envs,runs,steps_per_s,bytes_per_step,peak_bytes_per_s,"
+                   "bound_bytes_per_s,bound_steps_per_s,frac_of_bound\n");
+        for (int i = 0; i < n_rows; i++) {
+            const double bound = pk->bytes_per_s > 0 ? pk->bytes_per_s / rows[i].bytes_per_step : 0.0;
+            fprintf(f, "%s,%s,\"%s\",%s,%lld,%lld,%.6g,%.0f,%.6g,%.6g,%.6g,%.4g\n", rows[i].env, b->name,
+                    b->device, rows[i].obs, (long long)rows[i].envs, (long long)cfg->runs, rows[i].steps_per_s,
+                    rows[i].bytes_per_step, b->peak_bytes_per_s, pk->bytes_per_s, bound,
+                    bound > 0 ? rows[i].steps_per_s / bound : 0.0);
+        }
+        if (qf_close_output(f, cfg->csv, tmp)) return 1;
     }
     return 0;
 }

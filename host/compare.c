@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "experiment.h"
 #include "fleet.h"
 #include "results.h"
 
@@ -126,40 +127,19 @@ int qf_compare_config(int argc, char **argv, qf_config *cfg) {
     return 0;
 }
 
-/* What a run ends with (the last log point) and its curve. */
+/* What a run ends with (its last log point). */
 typedef struct run_result {
     int strat, seed, size;
     qf_log_point last;
+    int failed;
 } run_result;
-
-typedef struct curve_ctx {
-    FILE *f;            /* curves.csv being written */
-    int size, seeds;
-    const plan *pl;
-    qf_log_point *last; /* [R] the latest log point of every run */
-} curve_ctx;
-
-static void on_log(void *vctx, const qf_fleet *fl, const qf_log_point *p) {
-    curve_ctx *c = (curve_ctx *)vctx;
-    memcpy(c->last, p, sizeof(qf_log_point) * (size_t)fl->R);
-    for (int32_t r = 0; r < fl->R; r++) {
-        const int i = r / c->seeds, s = r % c->seeds;
-        fprintf(c->f, "%d,%s,%d,%lld,%lld", c->size, sname(c->pl->strat[i]), s, (long long)p[r].step,
-                (long long)p[r].episodes);
-        qf_csv_num(c->f, p[r].episodic_return);
-        qf_csv_num(c->f, p[r].regret);
-        qf_csv_num(c->f, p[r].distinct >= 0 ? (double)p[r].distinct : NAN);
-        qf_csv_num(c->f, p[r].intrinsic);
-        fprintf(c->f, ",%s\n", p[r].status == QF_RUN_OK ? "ok" : "diverged");
-    }
-}
 
 /* bsuite's deadline (deep_sea/analysis.py, score: episode < 2^N + forgiveness, 100): a DeepSea-N
  * run counts as solved only at an episode before 2^N + 100. */
 static int64_t deadline(int n) { return n >= 40 ? INT64_MAX : ((int64_t)1 << n) + 100; }
 
 static int solved(const run_result *r) {
-    return r->last.status == QF_RUN_OK && r->last.solved_at > 0 && r->last.solved_at < deadline(r->size);
+    return !r->failed && r->last.status == QF_RUN_OK && r->last.solved_at > 0 && r->last.solved_at < deadline(r->size);
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -289,194 +269,161 @@ static void write_svg(FILE *f, const plan *pl, const run_result *res, int n, int
 #undef YP
 }
 
-int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b) {
-    char msg[768], dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
+typedef struct compare_ctx {
+    const plan *pl;
+    const qf_config *cfg;
+    qf_backend *b;
+} compare_ctx;
+
+/* Point p = size j x strategy i (size-major): the run's result from its row. */
+static void to_result(const compare_ctx *c, const qf_experiment *x, const qf_exp_run *w, run_result *out) {
+    const int64_t n_strats = c->pl->n_strats;
+    out->strat = c->pl->strat[w->point % n_strats];
+    out->size = c->pl->size[w->point / n_strats];
+    out->seed = w->seed_index;
+    out->last = w->last;
+    out->failed = w->failed;
+    (void)x;
+}
+
+static void fleet_done(void *vctx, const qf_experiment *x, int fleet, const qf_exp_run *rows, int32_t R,
+                       double seconds) {
+    const compare_ctx *c = (const compare_ctx *)vctx;
+    int n_solved = 0, n_div = 0;
+    run_result rr;
+    for (int32_t r = 0; r < R; r++) {
+        to_result(c, x, &rows[r], &rr);
+        n_solved += solved(&rr);
+        n_div += rr.last.status != QF_RUN_OK;
+    }
+    to_result(c, x, &rows[0], &rr);
+    fprintf(stderr, "  N=%-3d %d runs, %lld steps each: %.1f s, %d of %d runs solved%s\n", rr.size, R,
+            (long long)x->points[rows[0].point].steps, seconds, n_solved, R,
+            n_div ? " (some runs diverged and were frozen)" : "");
+    (void)fleet;
+}
+
+static void config_notes(void *vctx, FILE *f) {
+    const compare_ctx *c = (const compare_ctx *)vctx;
+    for (int i = 0; i < c->pl->n_strats; i++) {
+        const int st = c->pl->strat[i];
+        fprintf(f, "# %s: explore=%s", sname(st), sname(st));
+        for (int k = 0; strategies[st].words[k]; k++) fprintf(f, " %s", strategies[st].words[k]);
+        fprintf(f, " (then the user's words)\n");
+    }
+}
+
+static int report(void *vctx, const qf_experiment *x, const qf_exp_run *rows, FILE *summary, const char *dir) {
+    const compare_ctx *c = (const compare_ctx *)vctx;
+    const qf_config *cfg = c->cfg;
+    const int n = (int)(x->n_points * x->seeds);
+    run_result *res = (run_result *)calloc((size_t)n, sizeof(run_result));
+    if (!res) return -1;
+    for (int i = 0; i < n; i++) to_result(c, x, &rows[i], &res[i]);
+    printf("\n");
+    print_table(stdout, c->pl, res, n, cfg->episodes, 0);
+    printf("\nsolved: seeds whose bad episodes / episodes fell below %g (solved_threshold; bsuite 0.3.6: 0.9) "
+           "at an episode < 2^N + 100 (bsuite's deadline) within the %lld episodes run; median: episodes to solve; "
+           "regret: mean cumulative regret against V*(s0) (exact solver).\n",
+           cfg->solved_threshold, (long long)cfg->episodes);
+    fprintf(summary, "DeepSea exploration comparison: %lld seeds per cell, %lld episodes per run, backend %s (%s).\n\n",
+            (long long)cfg->seeds, (long long)cfg->episodes, c->b->name, c->b->device);
+    print_table(summary, c->pl, res, n, cfg->episodes, 1);
+    fprintf(summary, "\nsolved: seeds whose bad episodes / episodes fell below %g (solved_threshold; bsuite 0.3.6's "
+                     "analysis: 0.9) at an episode < 2^N + 100 (bsuite's deadline) within the episodes run; median "
+                     "episodes to solve (>x: the median seed did not solve); regret: mean cumulative regret against "
+                     "the exact solver's V*(s0).\n\nStrategies:\n\n", cfg->solved_threshold);
+    for (int i = 0; i < c->pl->n_strats; i++)
+        fprintf(summary, "- %s: %s\n", sname(c->pl->strat[i]), strategies[c->pl->strat[i]].doc);
+    char tmp[QF_RESULTS_PATH_CAP];
+    int wrc = 0;
+    FILE *f = qf_open_atomic(dir, "scaling.svg", tmp, sizeof tmp);
+    if (f) {
+        write_svg(f, c->pl, res, n, cfg->episodes);
+        wrc = qf_close_atomic(f, dir, "scaling.svg", tmp);
+    } else {
+        wrc = -1;
+    }
+    free(res);
+    return wrc;
+}
+
+int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b) {
+    char msg[768];
     plan pl;
     if (make_plan(cfg, &pl, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
         return 2;
     }
-    const int seeds = (int)cfg->seeds, E = (int)cfg->envs;
-    const int R = pl.n_strats * seeds;
-    run_result *res = (run_result *)calloc((size_t)R * pl.n_sizes, sizeof(run_result));
-    qf_run_hp *hp = (qf_run_hp *)calloc((size_t)R, sizeof(qf_run_hp));
-    uint32_t *keys = (uint32_t *)calloc((size_t)R * 2, sizeof(uint32_t));
-    if (!res || !hp || !keys) {
-        free(res);
-        free(hp);
-        free(keys);
-        fprintf(stderr, "qfleet: out of host memory\n");
-        return 1;
-    }
-    qf_results_dir(dir, sizeof dir, cfg->out, "deep_sea_compare");
+    char **argv = (char **)malloc(sizeof(char *) * (size_t)(ws->n + 1));
+    const int64_t P = (int64_t)pl.n_strats * pl.n_sizes;
+    qf_config *points = (qf_config *)calloc((size_t)P, sizeof(qf_config));
+    uint32_t *key1 = (uint32_t *)calloc((size_t)P, sizeof(uint32_t));
+    char (*values)[16] = (char (*)[16])calloc((size_t)P, 16);
+    const char **vals = (const char **)calloc((size_t)P, sizeof(char *));
     int rc = 0;
-    FILE *curves = NULL;
-    if (qf_mkdir_p(dir)) {
-        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+    if (!argv || !points || !key1 || !values || !vals) {
+        fprintf(stderr, "qfleet: out of host memory\n");
         rc = 1;
         goto done;
     }
-    curves = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
-    if (!curves) {
-        fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
-        rc = 1;
-        goto done;
-    }
-    fprintf(curves, "size,strategy,seed,step,episodes,episodic_return,regret,distinct_states,intrinsic_reward,status\n");
-    char sizes[512];
-    qf_config_get(cfg, "sizes", sizes, sizeof sizes);
-    printf("qfleet: DeepSea exploration comparison on %s (%s): %d strategies x %d seeds, sizes %s, %lld episodes "
-           "per run; results in %s\n", b->name, b->device, pl.n_strats, seeds, sizes, (long long)cfg->episodes, dir);
-    fflush(stdout);
-    const double t_start = qf_wall_s();
-    int done_sizes = 0;
+    for (int i = 0; i < ws->n; i++) argv[i] = ws->w[i].text;
+    const int64_t E = cfg->envs, eps_per_env = (cfg->episodes + E - 1) / E;
     for (int j = 0; j < pl.n_sizes && rc == 0; j++) {
         const int N = pl.size[j];
         char size_word[32];
         snprintf(size_word, sizeof size_word, "env.size=%d", N);
-        qf_config fc;
-        if (build_config(&fc, -1, argc, argv, size_word, msg, sizeof msg)) {
-            fprintf(stderr, "qfleet: %s\n", msg);
-            rc = 2;
-            break;
-        }
         for (int i = 0; i < pl.n_strats; i++) {
-            qf_config sc;
-            if (build_config(&sc, pl.strat[i], argc, argv, size_word, msg, sizeof msg)) {
+            const int64_t p = (int64_t)j * pl.n_strats + i;
+            if (build_config(&points[p], pl.strat[i], ws->n, argv, size_word, msg, sizeof msg)) {
                 fprintf(stderr, "qfleet: %s\n", msg);
                 rc = 2;
                 break;
             }
-            for (int s = 0; s < seeds; s++) {
-                const int r = i * seeds + s;
-                qf_fleet_hp_from_config(&sc, &hp[r]);
-                keys[2 * r] = (uint32_t)(cfg->seed + (uint64_t)s);
-                keys[2 * r + 1] = (uint32_t)pl.strat[i];
-            }
-        }
-        if (rc) break;
-        const int64_t eps_per_env = (cfg->episodes + E - 1) / E;
-        fc.runs = pl.n_strats;
-        fc.seeds = seeds;
-        fc.steps = eps_per_env * N;
-        fc.log_every = (int64_t)N * (eps_per_env / 20 > 0 ? eps_per_env / 20 : 1);
-        qf_fleet fl;
-        char err[768];
-        if (qf_fleet_create(&fl, b, &fc, hp, keys, err, sizeof err) != QF_OK) {
-            fprintf(stderr, "qfleet: size %d: %s\n", N, err);
-            rc = 2;
-            break;
-        }
-        qf_log_point *last = (qf_log_point *)calloc((size_t)R, sizeof(qf_log_point));
-        if (!last) {
-            qf_fleet_destroy(&fl);
-            fprintf(stderr, "qfleet: out of host memory\n");
-            rc = 1;
-            break;
-        }
-        curve_ctx cc = {curves, N, seeds, &pl, last};
-        const double t0 = qf_wall_s();
-        if (qf_fleet_train(&fl, fc.steps, on_log, &cc, err, sizeof err) != QF_OK) {
-            fprintf(stderr, "qfleet: size %d: training failed: %s (the sizes before it are kept)\n", N, err);
-            rc = 1;
-        }
-        int n_solved = 0, n_div = 0;
-        for (int r = 0; r < R; r++) {
-            run_result *rr = &res[(size_t)j * R + r];
-            rr->strat = pl.strat[r / seeds];
-            rr->seed = r % seeds;
-            rr->size = N;
-            rr->last = last[r];
-            n_solved += solved(rr);
-            n_div += last[r].status != QF_RUN_OK;
-        }
-        fprintf(stderr, "  N=%-3d %d runs, %lld steps each: %.1f s, %d of %d runs solved%s\n", N, R,
-                (long long)fc.steps, qf_wall_s() - t0, n_solved, R, n_div ? " (some runs diverged and were frozen)" : "");
-        free(last);
-        qf_fleet_destroy(&fl);
-        if (rc == 0) done_sizes = j + 1;
-    }
-    if (done_sizes > 0) {
-        plan shown = pl;
-        shown.n_sizes = done_sizes;
-        const int n = R * done_sizes;
-        printf("\n");
-        print_table(stdout, &shown, res, n, cfg->episodes, 0);
-        printf("\nsolved: seeds whose bad episodes / episodes fell below %g (solved_threshold; bsuite 0.3.6: 0.9) "
-               "at an episode < 2^N + 100 (bsuite's deadline) within the %lld episodes run; median: episodes to solve; "
-               "regret: mean cumulative regret against V*(s0) (exact solver). %.0f s in all.\n",
-               cfg->solved_threshold, (long long)cfg->episodes, qf_wall_s() - t_start);
-        int wrc = qf_close_atomic(curves, dir, "curves.csv", tmp);
-        curves = NULL;
-        FILE *f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp);
-        if (f) {
-            fprintf(f, "# DeepSea exploration comparison\n\n%d seeds per cell, %lld episodes per run, backend %s (%s).\n\n",
-                    seeds, (long long)cfg->episodes, b->name, b->device);
-            print_table(f, &shown, res, n, cfg->episodes, 1);
-            fprintf(f, "\nsolved: seeds whose bad episodes / episodes fell below %g (solved_threshold; bsuite 0.3.6's "
-                       "analysis: 0.9) at an episode < 2^N + 100 (bsuite's deadline) within the episodes run; median "
-                       "episodes to solve (>x: the median seed did not solve); regret: mean cumulative regret against "
-                       "the exact solver's V*(s0).\n\nStrategies:\n\n", cfg->solved_threshold);
-            for (int i = 0; i < pl.n_strats; i++)
-                fprintf(f, "- %s: %s\n", sname(pl.strat[i]), strategies[pl.strat[i]].doc);
-            wrc |= qf_close_atomic(f, dir, "summary.md", tmp);
-        } else {
-            wrc = -1;
-        }
-        f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
-        if (f) {
-            fprintf(f, "size,strategy,seed,name,status,episodes,first_treasure,episodes_to_solve,solved,"
-                       "episodes_to_converge,regret,distinct_states\n");
-            for (int i = 0; i < n; i++) {
-                const run_result *rr = &res[i];
-                const char *sn = sname(rr->strat);
-                fprintf(f, "%d,%s,%d,deep_sea%d__%s__seed%d,%s,%lld", rr->size, sn, rr->seed, rr->size, sn, rr->seed,
-                        rr->last.status == QF_RUN_OK ? "finished" : "diverged", (long long)rr->last.episodes);
-                qf_csv_num(f, rr->last.first_treasure ? (double)rr->last.first_treasure : NAN);
-                qf_csv_num(f, rr->last.solved_at ? (double)rr->last.solved_at : NAN);
-                fprintf(f, ",%d", solved(rr));
-                qf_csv_num(f, rr->last.converged_at ? (double)rr->last.converged_at : NAN);
-                qf_csv_num(f, rr->last.regret);
-                qf_csv_num(f, rr->last.distinct >= 0 ? (double)rr->last.distinct : NAN);
-                fprintf(f, "\n");
-            }
-            wrc |= qf_close_atomic(f, dir, "runs.csv", tmp);
-        } else {
-            wrc = -1;
-        }
-        f = qf_open_atomic(dir, "scaling.svg", tmp, sizeof tmp);
-        if (f) {
-            write_svg(f, &shown, res, n, cfg->episodes);
-            wrc |= qf_close_atomic(f, dir, "scaling.svg", tmp);
-        } else {
-            wrc = -1;
-        }
-        f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
-        if (f) {
-            qf_config_print(f, cfg);
-            for (int i = 0; i < pl.n_strats; i++) {
-                fprintf(f, "# %s: explore=%s", sname(pl.strat[i]), sname(pl.strat[i]));
-                for (int k = 0; strategies[pl.strat[i]].words[k]; k++) fprintf(f, " %s", strategies[pl.strat[i]].words[k]);
-                fprintf(f, " (then the user's words)\n");
-            }
-            wrc |= qf_close_atomic(f, dir, "config.txt", tmp);
-        } else {
-            wrc = -1;
-        }
-        if (wrc) {
-            fprintf(stderr, "qfleet: writing the results into %s failed: %s\n", dir, strerror(errno));
-            rc = rc ? rc : 1;
-        } else {
-            printf("results: %s/{summary.md,runs.csv,curves.csv,scaling.svg,config.txt}\n", dir);
+            points[p].runs = 1;
+            points[p].steps = eps_per_env * N;
+            points[p].log_every = (int64_t)N * (eps_per_env / 20 > 0 ? eps_per_env / 20 : 1);
+            key1[p] = (uint32_t)pl.strat[i]; /* run (strategy, seed): key (seed + s, strategy) */
+            snprintf(values[p], sizeof values[p], "%d", N);
+            vals[p] = values[p];
         }
     }
+    if (rc) goto done;
+    char sizes[512];
+    qf_config_get(cfg, "sizes", sizes, sizeof sizes);
+    printf("qfleet: DeepSea exploration comparison on %s (%s): %d strategies x %lld seeds, sizes %s, %lld episodes "
+           "per run\n", b->name, b->device, pl.n_strats, (long long)cfg->seeds, sizes, (long long)cfg->episodes);
+    fflush(stdout);
+    static const char *const axis[] = {"env.size"};
+    compare_ctx cc = {&pl, cfg, b};
+    qf_experiment x;
+    memset(&x, 0, sizeof x);
+    x.command = "compare";
+    x.dir_prefix = "deep_sea_compare";
+    x.words = ws;
+    x.base = cfg;
+    x.n_points = P;
+    x.seeds = cfg->seeds;
+    x.points = points;
+    x.n_axes = 1;
+    x.axis_keys = axis;
+    x.axis_values = vals;
+    x.key1 = key1;
+    x.dry_run = ws->dry_run;
+    x.quiet = ws->quiet;
+    x.overwrite = ws->overwrite;
+    x.resume = ws->resume;
+    x.ctx = &cc;
+    x.fleet_done = fleet_done;
+    x.config_notes = config_notes;
+    x.report = report;
+    const qf_dist alone = {0, 1, 0, 0};
+    rc = qf_experiment_run(&x, b, &alone);
 done:
-    if (curves) {
-        fclose(curves);
-        remove(tmp);
-    }
-    free(res);
-    free(hp);
-    free(keys);
+    free(argv);
+    free(points);
+    free(key1);
+    free(values);
+    free(vals);
     return rc;
 }

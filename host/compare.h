@@ -9,6 +9,7 @@
 #define QF_COMPARE_H
 #include "../kernels/backend.h"
 #include "config.h"
+#include "words.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,7 +24,7 @@ extern const int qf_compare_n_defaults;
 int qf_compare_config(int argc, char **argv, qf_config *cfg);
 
 /* Run the comparison with the user's words (argc, argv) on backend b; returns the exit code. */
-int qf_cmd_compare(int argc, char **argv, const qf_config *cfg, qf_backend *b);
+int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b);
 
 #ifdef __cplusplus
 }

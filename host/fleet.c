@@ -836,3 +836,17 @@ int qf_fleet_restore(qf_fleet *f, const void *in) {
 }
 #undef PUT
 #undef GET
+
+int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, char *err, size_t err_len) {
+    /* the host counters after the device blocks (qf_fleet_snapshot's order) */
+    const char *buf = (const char *)snap + f->bytes + f->env.bytes;
+    int64_t t, last;
+    memcpy(&t, buf, sizeof t);
+    memcpy(&last, buf + sizeof t, sizeof last);
+    if (t < 0 || t > max_steps || last < 0 || last > t) {
+        snprintf(err, err_len, "the step counters are out of range (step %lld, last log %lld, steps %lld)",
+                 (long long)t, (long long)last, (long long)max_steps);
+        return QF_ERR;
+    }
+    return QF_OK;
+}

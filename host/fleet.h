@@ -139,8 +139,10 @@ int qf_fleet_evaluate(qf_fleet *f, int32_t episodes, double *ret, char *err, siz
  * embedding input, heads and prior_scale of every run) to rebuild Q(s, .) = f_k(s) + prior_scale *
  * p_k(s) in numpy. Both files written atomically. 0, or -1 with one line in err. */
 int64_t qf_fleet_run_floats(const qf_fleet *f);
-/* names [R]: each run's name in params.json (NULL: ENV__EXPLORE__runC__seedS). */
-int qf_fleet_export_params(qf_fleet *f, const char *dir, const char *const *names, char *err, size_t err_len);
+/* stem: the files' name without extension (NULL: "params"); names [R]: each run's name in
+ * params.json (NULL: ENV__EXPLORE__runC__seedS). */
+int qf_fleet_export_params(qf_fleet *f, const char *dir, const char *stem, const char *const *names, char *err,
+                           size_t err_len);
 /* Load a params.npy written by qf_fleet_export_params into the fleet (trained networks, their
  * target copies and, when present, the priors). The file is validated before anything changes:
  * magic, version, header dict (descr '<f4', fortran_order False, shape equal to [R][P_run]) and
@@ -157,6 +159,10 @@ int qf_fleet_solve_v0(qf_fleet *f);
 size_t qf_fleet_snapshot_bytes(const qf_fleet *f);
 int qf_fleet_snapshot(qf_fleet *f, void *out);
 int qf_fleet_restore(qf_fleet *f, const void *in);
+/* Check a snapshot read back from a file before qf_fleet_restore: QF_OK, or QF_ERR with one line in
+ * err naming the field that is out of range (a forged or damaged checkpoint). max_steps: the
+ * fleet's steps. */
+int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, char *err, size_t err_len);
 
 /* Mean return of run r over its last >= 20 episodes (whole log intervals from the end) of the log
  * points pts [n_logs][R]; count receives the episodes used (0: NaN). */

@@ -754,7 +754,8 @@ int qf_bench_irl(const qf_config *cfg, qf_backend *b) {
     static const int counts[3] = {1, 64, 1024};
     const int32_t T = cfg->horizon > 0 ? (int32_t)cfg->horizon : 64;
     FILE *csv = NULL;
-    if (cfg->csv[0] && !(csv = fopen(cfg->csv, "w"))) {
+    char csv_tmp[QF_PATH_CAP + 8] = "";
+    if (cfg->csv[0] && !(csv = qf_open_output(cfg->csv, csv_tmp, sizeof csv_tmp))) {
         fprintf(stderr, "qfleet: cannot write %s: %s\n", cfg->csv, strerror(errno));
         return 1;
     }
@@ -859,6 +860,6 @@ int qf_bench_irl(const qf_config *cfg, qf_backend *b) {
         }
     printf("  (iterations: the difference of two timed calls of k and k/2 iterations, k doubling until a call\n"
            "   takes seconds=; set-up and metrics cancel out)\n");
-    if (csv) fclose(csv);
+    if (csv && qf_close_output(csv, cfg->csv, csv_tmp)) rc = rc ? rc : 1;
     return rc;
 }

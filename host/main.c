@@ -10,6 +10,7 @@
 #include "bandits.h"
 #include "compare.h"
 #include "dist.h"
+#include "experiment.h"
 #include "results.h"
 #include "sweep.h"
 #include "words.h"
@@ -42,7 +43,9 @@ static void usage(FILE *f) {
             "                (params.npy + params.json); --load DIR/params.npy starts from them, steps=0\n"
             "                only evaluates them greedily (eval_episodes=)\n"
             "  sweep         a hyperparameter sweep: key=a,b,c grids, key=loguniform(lo,hi) with trials=N,\n"
-            "                seeds=N; runs of equal shapes share fleets; --dry-run plans only, --quiet\n"
+            "                seeds=N; runs of equal shapes share fleets\n"
+            "  (train, compare, sweep) --resume DIR: go on after a stop (Ctrl-C, a kill, a crash);\n"
+            "                --overwrite: replace a folder's results; --dry-run: plan only; --quiet\n"
             "  (any command) file.yaml arguments: the same keys as key=value words, which override them\n"
             "  bandits       bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances\n"
             "                each, one fleet: pseudo-regret table and curves (env=bandit)\n"
@@ -107,7 +110,7 @@ static int open_backend(const qf_config *cfg, qf_backend **out) {
 static int run_main(int argc, char **argv, const qf_dist *dist) {
     const char *cmd = argc > 1 ? argv[1] : "";
     int first_key = 2;
-    if (strchr(cmd, '=')) { /* `qfleet key=value ...`: the main job with keys */
+    if (strchr(cmd, '=') || strncmp(cmd, "--", 2) == 0) { /* `qfleet key=value ...`, `qfleet --resume DIR`: the main job */
         cmd = "";
         first_key = 1;
     }
@@ -177,7 +180,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
     }
     char bench_name[32];
     snprintf(bench_name, sizeof bench_name, "bench %s", is_bench ? argv[2] : "");
-    const unsigned cmd_bit = is_bench ? qf_config_command(bench_name) : is_compare ? QF_CMD_COMPARE : qf_config_command(cmd);
+    unsigned cmd_bit = is_bench ? qf_config_command(bench_name) : is_compare ? QF_CMD_COMPARE : qf_config_command(cmd);
     /* a key the command does not use is refused (compare checks its words itself, after its own hints) */
     for (int i = 0; i < ws.n && !is_compare; i++)
         if (qf_config_key_for_command(ws.w[i].text, cmd_bit, msg, sizeof msg)) {
@@ -190,44 +193,47 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         qf_words_free(&ws);
         return 2;
     }
-    if ((ws.dry_run || ws.quiet || ws.resume[0]) && !is_sweep) {
-        fprintf(stderr, "qfleet: --dry-run, --quiet and --resume belong to `qfleet sweep`\n");
+    const int is_runner = is_train || is_compare || is_sweep;
+    if ((ws.dry_run || ws.quiet || ws.resume[0] || ws.overwrite) && !is_runner) {
+        fprintf(stderr, "qfleet: --dry-run, --quiet, --overwrite and --resume belong to train, compare and sweep\n");
         qf_words_free(&ws);
         return 2;
     }
-    if (ws.resume[0]) { /* the sweep is the one saved in DIR/sweep.words */
+    if (ws.resume[0] && ws.overwrite) {
+        fprintf(stderr, "qfleet: --resume continues a folder and --overwrite replaces it: give one of them\n");
+        qf_words_free(&ws);
+        return 2;
+    }
+    if (ws.resume[0]) { /* the experiment is the one saved in DIR/run.words */
         if (ws.n) {
-            fprintf(stderr, "qfleet: --resume DIR continues the sweep saved in DIR; it takes no other keys (got '%s')\n",
-                    ws.w[0].text);
+            fprintf(stderr, "qfleet: --resume DIR continues the experiment saved in DIR; it takes no other keys (got "
+                            "'%s')\n", ws.w[0].text);
             qf_words_free(&ws);
             return 2;
         }
-        char path[QF_RESULTS_PATH_CAP];
-        snprintf(path, sizeof path, "%s/sweep.words", ws.resume);
-        FILE *f = fopen(path, "r");
-        if (!f) {
-            fprintf(stderr, "qfleet: --resume %s: cannot read %s (%s); is it a sweep's results folder?\n", ws.resume,
-                    path, strerror(errno));
+        char saved[32];
+        if (qf_experiment_read_words(ws.resume, saved, sizeof saved, &ws, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s\n", msg);
             qf_words_free(&ws);
             return 2;
         }
-        char *line = NULL; /* any length: a word is never cut */
-        size_t cap = 0;
-        while (getline(&line, &cap, f) >= 0) {
-            line[strcspn(line, "\n")] = 0;
-            char *tab = strchr(line, '\t');
-            if (!tab) continue;
-            *tab = 0;
-            if (qf_words_add(&ws, tab + 1, line)) {
-                fprintf(stderr, "qfleet: out of memory\n");
-                free(line);
-                fclose(f);
-                qf_words_free(&ws);
-                return 1;
-            }
+        const int given = cmd[0] != 0;
+        if (strcmp(saved, "train") != 0 && strcmp(saved, "compare") != 0 && strcmp(saved, "sweep") != 0) {
+            fprintf(stderr, "qfleet: %s/run.words names the command '%s'; only train, compare and sweep resume\n",
+                    ws.resume, saved);
+            qf_words_free(&ws);
+            return 2;
         }
-        free(line);
-        fclose(f);
+        if (given && strcmp(saved, is_compare ? "compare" : cmd) != 0) {
+            fprintf(stderr, "qfleet: %s holds a `%s` experiment, not a `%s` one (resume it with qfleet %s --resume "
+                            "%s)\n", ws.resume, saved, is_compare ? "compare" : cmd, saved, ws.resume);
+            qf_words_free(&ws);
+            return 2;
+        }
+        is_train = strcmp(saved, "train") == 0;
+        is_sweep = strcmp(saved, "sweep") == 0;
+        is_compare = strcmp(saved, "compare") == 0;
+        cmd_bit = is_compare ? QF_CMD_COMPARE : qf_config_command(saved);
     }
     char **texts = (char **)malloc(sizeof(char *) * (size_t)(ws.n + 1));
     if (!texts) {
@@ -278,9 +284,9 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         if (is_infer || is_irl)
             rc = is_infer ? qf_cmd_infer(&cfg, b) : qf_cmd_irl(&cfg, b);
         else if (is_solve || is_train || is_bandits)
-            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, b, ws.load) : qf_cmd_bandits(&cfg, b);
+            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, &ws, b) : qf_cmd_bandits(&cfg, b);
         else if (is_compare || is_sweep)
-            rc = is_compare ? qf_cmd_compare(ws.n, texts, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
+            rc = is_compare ? qf_cmd_compare(&ws, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
         else
             rc = strcmp(argv[2], "irl") == 0       ? qf_bench_irl(&cfg, b)
                  : strcmp(argv[2], "train") == 0   ? qf_bench_train(&cfg, b)

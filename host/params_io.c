@@ -57,11 +57,13 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void json_layout(FILE *f, const qf_fleet *fl, const char *const *names) {
+static void json_layout(FILE *f, const qf_fleet *fl, const char *npy, const char *const *names) {
     const qf_net *n = &fl->net;
     const int64_t K = n->K, P = n->P;
     const char *env = qf_env_spec_of(fl->cfg.env)->name;
-    fprintf(f, "{\n  \"format\": \"qfleet-params\",\n  \"version\": 1,\n  \"npy\": \"params.npy\",\n");
+    fprintf(f, "{\n  \"format\": \"qfleet-params\",\n  \"version\": 1,\n  \"npy\": ");
+    json_str(f, npy);
+    fprintf(f, ",\n");
     fprintf(f, "  \"dtype\": \"float32\",\n  \"shape\": [%d, %lld],\n", (int)fl->R, (long long)qf_fleet_run_floats(fl));
     fprintf(f, "  \"env\": ");
     json_str(f, env);
@@ -99,33 +101,37 @@ static void json_layout(FILE *f, const qf_fleet *fl, const char *const *names) {
     fprintf(f, "\n  ],\n  \"steps\": %lld,\n  \"updates\": %u\n}\n", (long long)fl->t, fl->n_updates);
 }
 
-int qf_fleet_export_params(qf_fleet *f, const char *dir, const char *const *names, char *err, size_t err_len) {
+int qf_fleet_export_params(qf_fleet *f, const char *dir, const char *stem, const char *const *names, char *err,
+                           size_t err_len) {
+    char npy[96], json[96];
+    snprintf(npy, sizeof npy, "%.80s.npy", stem ? stem : "params");
+    snprintf(json, sizeof json, "%.80s.json", stem ? stem : "params");
     float *rows = gather_rows(f, err, err_len);
     if (!rows) return -1;
     char tmp[QF_RESULTS_PATH_CAP];
-    FILE *o = qf_open_atomic(dir, "params.npy", tmp, sizeof tmp);
+    FILE *o = qf_open_atomic(dir, npy, tmp, sizeof tmp);
     int bad = !o || qf_npy_write_f32(o, f->R, qf_fleet_run_floats(f), rows) != 0;
     free(rows);
     if (bad) {
-        snprintf(err, err_len, "cannot write %s/params.npy: %s", dir, strerror(errno));
+        snprintf(err, err_len, "cannot write %s/%s: %s", dir, npy, strerror(errno));
         if (o) {
             fclose(o);
             remove(tmp);
         }
         return -1;
     }
-    if (qf_close_atomic(o, dir, "params.npy", tmp)) {
-        snprintf(err, err_len, "cannot write %s/params.npy", dir);
+    if (qf_close_atomic(o, dir, npy, tmp)) {
+        snprintf(err, err_len, "cannot write %s/%s", dir, npy);
         return -1;
     }
-    o = qf_open_atomic(dir, "params.json", tmp, sizeof tmp);
+    o = qf_open_atomic(dir, json, tmp, sizeof tmp);
     if (!o) {
-        snprintf(err, err_len, "cannot write %s/params.json: %s", dir, strerror(errno));
+        snprintf(err, err_len, "cannot write %s/%s: %s", dir, json, strerror(errno));
         return -1;
     }
-    json_layout(o, f, names);
-    if (qf_close_atomic(o, dir, "params.json", tmp)) {
-        snprintf(err, err_len, "cannot write %s/params.json", dir);
+    json_layout(o, f, npy, names);
+    if (qf_close_atomic(o, dir, json, tmp)) {
+        snprintf(err, err_len, "cannot write %s/%s", dir, json);
         return -1;
     }
     return 0;

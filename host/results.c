@@ -48,6 +48,32 @@ int qf_close_atomic(FILE *f, const char *dir, const char *name, const char *tmp)
     return 0;
 }
 
+FILE *qf_open_output(const char *path, char *tmp, size_t len) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            errno = EISDIR;
+            return NULL;
+        }
+        tmp[0] = 0;
+        return fopen(path, "w");
+    }
+    snprintf(tmp, len, "%s.tmp", path);
+    return fopen(tmp, "w");
+}
+
+int qf_close_output(FILE *f, const char *path, const char *tmp) {
+    int ok = fflush(f) == 0 && !ferror(f);
+    ok = (fclose(f) == 0) && ok;
+    if (ok && tmp[0] && rename(tmp, path) != 0) ok = 0;
+    if (!ok) {
+        fprintf(stderr, "qfleet: cannot write %s: %s\n", path, strerror(errno));
+        if (tmp[0]) remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 void qf_results_dir(char *dir, size_t len, const char *out, const char *prefix) {
     if (out && out[0]) {
         snprintf(dir, len, "%s", out);

@@ -22,6 +22,12 @@ FILE *qf_open_atomic(const char *dir, const char *name, char *tmp, size_t len);
 /* Flush, fsync and rename the temporary file to dir/name; on failure say so on stderr, remove the
  * temporary file and return -1. */
 int qf_close_atomic(FILE *f, const char *dir, const char *name, const char *tmp);
+/* A file the user named (csv=PATH): a regular file (or a new one) is written through PATH.tmp and
+ * renamed, so a crash leaves the old file whole; a device or FIFO (csv=/dev/stdout, a pipe) is
+ * written directly, never renamed over. tmp receives the temporary path ("" when direct). */
+FILE *qf_open_output(const char *path, char *tmp, size_t len);
+/* Flush and close; rename tmp to path when there is one. 0, or -1 with one line printed. */
+int qf_close_output(FILE *f, const char *path, const char *tmp);
 /* dir = out when given, else results/<prefix>__<date-time>. */
 void qf_results_dir(char *dir, size_t len, const char *out, const char *prefix);
 /* ",<v>" with 9 significant digits, or "," for NaN. */

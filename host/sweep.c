@@ -9,19 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <signal.h>
-
-#include "bench.h"
 #include "dist.h"
-#include "fleet.h"
+#include "experiment.h"
 #include "results.h"
-
-/* SIGINT / SIGTERM: finish the current step, write a checkpoint, exit. */
-static volatile int g_stop;
-static void on_signal(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
 
 #define MAX_POINTS 10000
 
@@ -41,13 +31,6 @@ typedef struct sweep {
     int n_axes, n_grid, has_random;
     int64_t n_points, trials, seeds;
 } sweep;
-
-/* Points differing only in keys that shape no fleet (per-run hyperparameters, seed, ...; the key
- * table's scope) share a fleet. */
-static int is_per_run(const char *key) {
-    const int scope = qf_config_key_scope(key);
-    return scope >= 0 && scope != QF_SCOPE_FLEET;
-}
 
 static void free_parts(char **parts, int k) {
     for (int i = 0; i < k; i++) free(parts[i]);
@@ -282,30 +265,6 @@ static int point_config(const sweep *sw, int64_t p, uint32_t seed, qf_config *cf
     return rc;
 }
 
-/* What decides a fleet's shapes: every key but the per-run ones, and the env's parameters. */
-static void shape_key(const qf_config *c, char *out, size_t len) {
-    size_t used = 0;
-    out[0] = 0;
-    for (int k = 0; k < qf_config_key_count(); k++) {
-        const char *name = qf_config_key_name(k);
-        if (is_per_run(name)) continue;
-        char v[QF_PATH_CAP + 64];
-        qf_config_get(c, name, v, sizeof v);
-        const int w = snprintf(out + used, len - used, "%s=%s;", name, v);
-        if (w < 0 || (size_t)w >= len - used) return;
-        used += (size_t)w;
-    }
-    const qf_env_spec *es = qf_env_spec_of(c->env);
-    for (int j = 0; j < es->n_params; j++) {
-        char name[80], v[QF_MAX_ARMS * 24 + 8];
-        snprintf(name, sizeof name, "env.%s", es->params[j].name);
-        qf_config_get(c, name, v, sizeof v);
-        const int w = snprintf(out + used, len - used, "%s=%s;", name, v);
-        if (w < 0 || (size_t)w >= len - used) return;
-        used += (size_t)w;
-    }
-}
-
 int qf_sweep_check(const qf_words *ws, qf_config *cfg) {
     sweep sw;
     char msg[1024];
@@ -368,223 +327,7 @@ int qf_sweep_check(const qf_words *ws, qf_config *cfg) {
     return rc;
 }
 
-/* ---- running ----------------------------------------------------------------------------------- */
-
-typedef struct fleet_plan {
-    int64_t first, count; /* points [first, first + count) of the sorted order */
-    double bytes_per_run, seconds; /* memory per run, estimated training time */
-} fleet_plan;
-
-typedef struct point {
-    int64_t index;       /* point number in the sweep */
-    double us;           /* estimated microseconds per run-step */
-    char shape[4096];
-    qf_config cfg;
-} point;
-
-static int cmp_point(const void *a, const void *b) {
-    const point *x = (const point *)a, *y = (const point *)b;
-    const int c = strcmp(x->shape, y->shape);
-    if (c) return c;
-    return (x->index > y->index) - (x->index < y->index);
-}
-
-typedef struct log_ctx {
-    qf_log_point *pts; /* [n_logs][R] */
-    int64_t n_logs, cap;
-    int32_t R;
-    int quiet, tty;
-    int fleet, n_fleets;
-    int64_t steps, runs_done, runs_total;
-    double t0;
-    /* checkpoints */
-    const char *dir;
-    uint64_t hash;
-    double every, last;  /* seconds between checkpoints (0: never), time of the last one */
-    int ckpt_failed;
-} log_ctx;
-
-/* ---- checkpoint files: magic, version, the sweep's hash, sizes, payload, FNV-1a checksum ---------- */
-
-#define CKPT_MAGIC "QFLTCKPT"
-#define ROWS_MAGIC "QFLTROWS"
-#define CKPT_VERSION 2u /* 2: DeepSea params carry the mapping table and thresholds; converged_at */
-
-typedef struct file_header {
-    char magic[8];
-    uint32_t version, fleet;
-    uint64_t hash, a, b, c; /* checkpoint: state bytes, log points, runs; rows: rows, 0, 0 */
-    uint64_t checksum;      /* of the payload */
-} file_header;
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = (const unsigned char *)data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-#define FNV_INIT 0xcbf29ce484222325ull
-
-static uint64_t words_hash(const qf_words *ws) {
-    uint64_t h = FNV_INIT;
-    for (int i = 0; i < ws->n; i++) h = fnv1a(h, ws->w[i].text, strlen(ws->w[i].text) + 1);
-    return h;
-}
-
-/* Write header + parts atomically as dir/name. */
-static int write_parts(const char *dir, const char *name, file_header *h, const void *p1, size_t n1, const void *p2,
-                       size_t n2) {
-    char tmp[QF_RESULTS_PATH_CAP];
-    h->checksum = fnv1a(fnv1a(FNV_INIT, p1, n1), p2, n2);
-    FILE *f = qf_open_atomic(dir, name, tmp, sizeof tmp);
-    if (!f) {
-        fprintf(stderr, "qfleet: cannot write %s/%s: %s\n", dir, name, strerror(errno));
-        return -1;
-    }
-    const int ok = fwrite(h, sizeof *h, 1, f) == 1 && (n1 == 0 || fwrite(p1, n1, 1, f) == 1) &&
-                   (n2 == 0 || fwrite(p2, n2, 1, f) == 1);
-    if (!ok) {
-        fprintf(stderr, "qfleet: cannot write %s/%s: %s\n", dir, name, strerror(errno));
-        fclose(f);
-        remove(tmp);
-        return -1;
-    }
-    return qf_close_atomic(f, dir, name, tmp);
-}
-
-/* Read and check dir/name: the payload (malloc'd) of a file written by write_parts. 1 when the file
- * does not exist, 0 when it was read, -1 (message printed) when it is not a valid file of this sweep. */
-static int read_parts(const char *dir, const char *name, const char *magic, uint64_t hash, file_header *h,
-                      char **payload, size_t *n) {
-    char path[QF_RESULTS_PATH_CAP];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 1 : (fprintf(stderr, "qfleet: cannot read %s: %s\n", path, strerror(errno)), -1);
-    *payload = NULL;
-    if (fread(h, sizeof *h, 1, f) != 1 || memcmp(h->magic, magic, 8) != 0) {
-        fprintf(stderr, "qfleet: %s is not a qfleet %s file (or is truncated before its header)\n", path,
-                strcmp(magic, CKPT_MAGIC) == 0 ? "checkpoint" : "results");
-        fclose(f);
-        return -1;
-    }
-    if (h->version != CKPT_VERSION) {
-        fprintf(stderr, "qfleet: %s was written by format version %u; this qfleet reads version %u\n", path,
-                h->version, CKPT_VERSION);
-        fclose(f);
-        return -1;
-    }
-    if (h->hash != hash) {
-        fprintf(stderr, "qfleet: %s belongs to another sweep (its configuration differs from sweep.words)\n", path);
-        fclose(f);
-        return -1;
-    }
-    fseek(f, 0, SEEK_END);
-    const long end = ftell(f);
-    fseek(f, (long)sizeof *h, SEEK_SET);
-    *n = end > (long)sizeof *h ? (size_t)(end - (long)sizeof *h) : 0;
-    *payload = (char *)malloc(*n ? *n : 1);
-    if (!*payload || (*n && fread(*payload, *n, 1, f) != 1)) {
-        fprintf(stderr, "qfleet: cannot read %s\n", path);
-        free(*payload);
-        *payload = NULL;
-        fclose(f);
-        return -1;
-    }
-    fclose(f);
-    if (fnv1a(FNV_INIT, *payload, *n) != h->checksum) {
-        fprintf(stderr, "qfleet: %s is corrupted or truncated (checksum mismatch); remove it to start that fleet "
-                        "again\n", path);
-        free(*payload);
-        *payload = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static int write_checkpoint(log_ctx *c, qf_fleet *f) {
-    const size_t sb = qf_fleet_snapshot_bytes(f);
-    char *state = (char *)malloc(sb);
-    if (!state) return -1;
-    if (qf_fleet_snapshot(f, state) != QF_OK) {
-        fprintf(stderr, "qfleet: checkpoint: %s\n", f->b->err);
-        free(state);
-        return -1;
-    }
-    file_header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, CKPT_MAGIC, 8);
-    h.version = CKPT_VERSION;
-    h.fleet = (uint32_t)c->fleet;
-    h.hash = c->hash;
-    h.a = sb;
-    h.b = (uint64_t)c->n_logs;
-    h.c = (uint64_t)c->R;
-    char name[64];
-    snprintf(name, sizeof name, "fleet_%d.ckpt", c->fleet + 1);
-    const int rc = write_parts(c->dir, name, &h, state, sb, c->pts,
-                               sizeof(qf_log_point) * (size_t)(c->n_logs * c->R));
-    free(state);
-    c->last = qf_wall_s();
-    return rc;
-}
-
-static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
-    log_ctx *c = (log_ctx *)vctx;
-    if (c->n_logs == c->cap) {
-        const int64_t cap = c->cap ? 2 * c->cap : 64;
-        qf_log_point *np = (qf_log_point *)realloc(c->pts, sizeof(qf_log_point) * (size_t)(cap * c->R));
-        if (!np) return;
-        c->pts = np;
-        c->cap = cap;
-    }
-    memcpy(c->pts + c->n_logs * c->R, p, sizeof(qf_log_point) * (size_t)c->R);
-    c->n_logs++;
-    if (c->every > 0 && qf_wall_s() - c->last >= c->every && p[0].step < c->steps && !c->ckpt_failed)
-        c->ckpt_failed = write_checkpoint(c, (qf_fleet *)f) != 0; /* a failed checkpoint is said once */
-    if (c->quiet) return;
-    const double frac = (double)p[0].step / (double)c->steps, el = qf_wall_s() - c->t0;
-    const double done = (double)c->runs_done + frac * f->R;
-    const double eta = done > 0 ? el * ((double)c->runs_total - done) / done : NAN;
-    fprintf(stderr, "%sfleet %d/%d  runs %lld/%lld done  %.3g env-steps/s  ETA %.0f s%s", c->tty ? "\r" : "",
-            c->fleet + 1, c->n_fleets, (long long)c->runs_done, (long long)c->runs_total, p[0].sps, eta,
-            c->tty ? "   " : "\n");
-}
-
-static const char *const metric_names[] = {"episodic_return", "episodic_length", "SPS", "td_loss", "q_values",
-                                           "grad_norm", "regret", "intrinsic_reward", "distinct_states"};
-static double metric(const qf_log_point *p, int m) {
-    switch (m) {
-    case 0: return p->episodic_return;
-    case 1: return p->episodic_length;
-    case 2: return p->sps;
-    case 3: return p->td_loss;
-    case 4: return p->q_values;
-    case 5: return p->grad_norm;
-    case 6: return p->regret;
-    case 7: return p->intrinsic;
-    default: return p->distinct >= 0 ? (double)p->distinct : NAN;
-    }
-}
-
-/* One finished run. */
-typedef struct run_row {
-    int64_t point;
-    int seed, fleet;
-    qf_log_point last;
-    double ret20;
-    int32_t diverged_at;
-    int32_t failed; /* the fleet's training failed (a backend error): status "failed" */
-} run_row;
-
-/* A run's name, written whole into f: env__explore__key=value...__seed<s>. */
-static void put_run_name(FILE *f, const sweep *sw, const point *pt, int seed, uint32_t base_seed) {
-    fprintf(f, "%s__%s", qf_env_spec_of(pt->cfg.env)->name, qf_config_choice_name("explore", pt->cfg.explore));
-    for (int a = 0; a < sw->n_axes; a++) {
-        if (strcmp(sw->ax[a].key, "explore") == 0 || strcmp(sw->ax[a].key, "env") == 0) continue;
-        char buf[32];
-        fprintf(f, "__%s=%s", sw->ax[a].key, axis_value(sw, a, pt->index, base_seed, buf));
-    }
-    fprintf(f, "__seed%d", seed);
-}
+/* ---- running: the experiment runner ------------------------------------------------------------- */
 
 static void mean_se(const double *v, int n, double *mean, double *se) {
     double s = 0.0, ss = 0.0;
@@ -600,9 +343,14 @@ static void mean_se(const double *v, int n, double *mean, double *se) {
     *se = k > 1 ? sqrt(ss / (k - 1) / k) : NAN;
 }
 
-static void print_summary(FILE *f, const sweep *sw, const point *pts, const run_row *rows, int64_t n_rows,
-                          uint32_t base_seed, int md) {
-    const int S = (int)sw->seeds;
+typedef struct sweep_ctx {
+    const sweep *sw;
+    const char *const *values; /* [n_points][n_axes] every axis' value (env, explore included) */
+} sweep_ctx;
+
+static void print_summary(FILE *f, const sweep_ctx *c, const qf_experiment *x, const qf_exp_run *rows, int md) {
+    const sweep *sw = c->sw;
+    const int S = (int)x->seeds;
     double *ret = (double *)malloc(sizeof(double) * (size_t)S), *reg = (double *)malloc(sizeof(double) * (size_t)S);
     if (!ret || !reg) {
         free(ret);
@@ -619,147 +367,85 @@ static void print_summary(FILE *f, const sweep *sw, const point *pts, const run_
         for (int a = 0; a < sw->n_axes; a++) fprintf(f, "---|");
         fprintf(f, "---:|---:|---:|---:|\n");
     }
-    for (int64_t p = 0; p < sw->n_points; p++) {
-        int k = 0, div = 0;
-        for (int64_t i = 0; i < n_rows; i++)
-            if (rows[i].point == p && k < S) {
-                ret[k] = rows[i].ret20;
-                reg[k] = rows[i].last.regret;
-                div += rows[i].diverged_at >= 0;
-                k++;
-            }
-        if (!k) continue;
-        const point *pt = NULL;
-        for (int64_t i = 0; i < sw->n_points; i++)
-            if (pts[i].index == p) pt = &pts[i];
-        fprintf(f, md ? "| %lld |" : "%-6lld", (long long)p);
-        for (int a = 0; a < sw->n_axes; a++) {
-            char buf[32];
-            fprintf(f, md ? " %s |" : " %-12s", axis_value(sw, a, pt ? pt->index : p, base_seed, buf));
+    for (int64_t p = 0; p < x->n_points; p++) {
+        int div = 0;
+        for (int s = 0; s < S; s++) {
+            const qf_exp_run *w = &rows[p * S + s];
+            ret[s] = w->ret20;
+            reg[s] = w->last.regret;
+            div += w->diverged_at >= 0;
         }
+        fprintf(f, md ? "| %lld |" : "%-6lld", (long long)p);
+        for (int a = 0; a < sw->n_axes; a++) fprintf(f, md ? " %s |" : " %-12s", c->values[p * sw->n_axes + a]);
         double m1, s1, m2, s2;
-        mean_se(ret, k, &m1, &s1);
-        mean_se(reg, k, &m2, &s2);
+        mean_se(ret, S, &m1, &s1);
+        mean_se(reg, S, &m2, &s2);
         char r1[64], r2[64];
         snprintf(r1, sizeof r1, "%.4g +- %.2g", m1, s1);
         snprintf(r2, sizeof r2, "%.4g +- %.2g", m2, s2);
-        fprintf(f, md ? " %d | %d | %s | %s |\n" : " %5d %8d %22s %22s\n", k, div, r1, r2);
+        fprintf(f, md ? " %d | %d | %s | %s |\n" : " %5d %8d %22s %22s\n", S, div, r1, r2);
     }
     free(ret);
     free(reg);
 }
 
-/* Bytes per run and microseconds per run-step of one run of configuration c (bench's timing loop,
- * about 0.05 s of steps). The estimate uses the process's CPU time, not the wall time: on a machine
- * where other processes hold the cores, a 0.05 s wall window may hold a small share of a core (an
- * estimate 100x too long was seen), while the CPU time is the work itself. load receives wall/CPU. */
-static int probe(qf_backend *b, const qf_config *c, double *bytes, double *us, double *load, char *err, size_t n) {
-    qf_config c1 = *c;
-    c1.runs = 1;
-    c1.seeds = 1;
-    c1.seconds = 0.05;
-    double wall_us;
-    if (qf_bench_time_fleet_cpu(&c1, b, &wall_us, us, bytes, err, n) != QF_OK) return -1;
-    if (!(*us > 0.0)) *us = wall_us; /* a clock too coarse for the window: the wall time then */
-    *load = wall_us / *us;
+static void config_notes(void *vctx, FILE *f) {
+    const sweep *sw = ((const sweep_ctx *)vctx)->sw;
+    for (int a = 0; a < sw->n_axes; a++) {
+        static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
+        fprintf(f, "# sweep axis %s: %s", sw->ax[a].key, kinds[sw->ax[a].kind]);
+        const int nv = sw->ax[a].kind == AX_UNIFORM || sw->ax[a].kind == AX_LOGUNIFORM ? 2 : sw->ax[a].n;
+        for (int j = 0; j < nv; j++) fprintf(f, "%s%s", j ? ", " : " ", sw->ax[a].vals[j]);
+        fprintf(f, "\n");
+    }
+}
+
+static int report(void *vctx, const qf_experiment *x, const qf_exp_run *rows, FILE *summary, const char *dir) {
+    (void)dir;
+    const sweep_ctx *c = (const sweep_ctx *)vctx;
+    fprintf(summary, "Mean +- standard error over seeds.\n\n");
+    print_summary(summary, c, x, rows, 1);
+    printf("\n");
+    print_summary(stdout, c, x, rows, 0);
     return 0;
 }
 
 int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     sweep sw;
     qf_config first;
-    char msg[1024], dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
+    char msg[1024];
     if (build(ws, &sw, &first, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
         return 2;
     }
     const uint32_t base_seed = (uint32_t)first.seed;
-    int rc = 0;
-    point *pts = (point *)calloc((size_t)sw.n_points, sizeof(point));
-    run_row *rows = (run_row *)calloc((size_t)(sw.n_points * sw.seeds), sizeof(run_row));
-    fleet_plan *plans = (fleet_plan *)calloc((size_t)sw.n_points, sizeof(fleet_plan));
-    FILE *curves = NULL;
-    if (!pts || !rows || !plans) {
-        fprintf(stderr, "qfleet: out of host memory for %lld points\n", (long long)sw.n_points);
+    const int64_t P = sw.n_points;
+    int rc = 0, n_cols = 0;
+    qf_config *points = (qf_config *)calloc((size_t)P, sizeof(qf_config));
+    char *text = (char *)calloc((size_t)(P * (sw.n_axes + 1)), 32); /* random axes' drawn values */
+    const char **values = (const char **)calloc((size_t)(P * (sw.n_axes + 1)), sizeof(char *));
+    const char **cols = (const char **)calloc((size_t)(P * (sw.n_axes + 1)), sizeof(char *));
+    const char **col_keys = (const char **)calloc((size_t)(sw.n_axes + 1), sizeof(char *));
+    if (!points || !text || !values || !cols || !col_keys) {
+        fprintf(stderr, "qfleet: out of host memory for %lld points\n", (long long)P);
         rc = 1;
         goto done;
     }
-    for (int64_t p = 0; p < sw.n_points; p++) {
-        pts[p].index = p;
-        if (point_config(&sw, p, base_seed, &pts[p].cfg, msg, sizeof msg)) {
+    for (int a = 0; a < sw.n_axes; a++) /* runs.csv's axis columns: every axis but env and explore */
+        if (strcmp(sw.ax[a].key, "env") != 0 && strcmp(sw.ax[a].key, "explore") != 0) col_keys[n_cols++] = sw.ax[a].key;
+    for (int64_t p = 0; p < P; p++) {
+        if (point_config(&sw, p, base_seed, &points[p], msg, sizeof msg)) {
             fprintf(stderr, "qfleet: point %lld: %s\n", (long long)p, msg);
             rc = 2;
             goto done;
         }
-        shape_key(&pts[p].cfg, pts[p].shape, sizeof pts[p].shape);
+        for (int a = 0, k = 0; a < sw.n_axes; a++) {
+            char *buf = text + 32 * (p * sw.n_axes + a);
+            const char *v = axis_value(&sw, a, p, base_seed, buf);
+            values[p * sw.n_axes + a] = v;
+            if (strcmp(sw.ax[a].key, "env") != 0 && strcmp(sw.ax[a].key, "explore") != 0) cols[p * n_cols + k++] = v;
+        }
     }
-    qsort(pts, (size_t)sw.n_points, sizeof(point), cmp_point);
-
-    /* pack: consecutive points of one shape, as many as memory and max_runs allow */
-    int n_fleets = 0;
-    double probe_load = 1.0; /* the largest wall/CPU ratio a probe saw (> 1: other processes compete) */
-    for (int64_t p = 0; p < sw.n_points && d->rank == 0;) { /* rank 0 plans, the others receive the plan */
-        int64_t q = p;
-        while (q < sw.n_points && strcmp(pts[q].shape, pts[p].shape) == 0) q++;
-        /* bytes per run and speed from one run of each cost class (strategy, heads, bonus) of this
-         * shape: a few timed steps each; a fleet's runs take the largest class's bytes (K heads) */
-        double bpr = 0.0;
-        struct { char cls[64]; double us, bytes, load; } probes[16];
-        int n_probes = 0;
-        for (int64_t j = p; j < q; j++) {
-            char cls[64];
-            snprintf(cls, sizeof cls, "%d/%lld/%d", (int)pts[j].cfg.explore, (long long)pts[j].cfg.heads,
-                     (int)pts[j].cfg.bonus);
-            int k = 0;
-            while (k < n_probes && strcmp(probes[k].cls, cls) != 0) k++;
-            if (k == n_probes && n_probes < 16) {
-                char err[768];
-                if (probe(b, &pts[j].cfg, &probes[k].bytes, &probes[k].us, &probes[k].load, err, sizeof err)) {
-                    fprintf(stderr, "qfleet: point %lld: %s\n", (long long)pts[j].index, err);
-                    rc = 2;
-                    goto planned;
-                }
-                snprintf(probes[k].cls, sizeof probes[k].cls, "%s", cls);
-                n_probes++;
-            }
-            if (k == 16) k = 15;
-            pts[j].us = probes[k].us;
-            probe_load = probes[k].load > probe_load ? probes[k].load : probe_load;
-            bpr = probes[k].bytes > bpr ? probes[k].bytes : bpr;
-        }
-        const double mem_runs = 0.8 * (double)b->mem_free / bpr;
-        int64_t cap_runs = pts[p].cfg.max_runs < (int64_t)mem_runs ? pts[p].cfg.max_runs : (int64_t)mem_runs;
-        int64_t per_fleet = cap_runs / sw.seeds;
-        if (per_fleet < 1) {
-            fprintf(stderr, "qfleet: point %lld: %lld seeds of %.3g MB each do not fit one fleet (max_runs=%lld, "
-                            "%.3g GB free)\n", (long long)pts[p].index, (long long)sw.seeds, bpr / 1e6,
-                    (long long)pts[p].cfg.max_runs, (double)b->mem_free / 1e9);
-            rc = 2;
-            goto planned;
-        }
-        for (int64_t s = p; s < q; s += per_fleet) {
-            plans[n_fleets].first = s;
-            plans[n_fleets].count = q - s < per_fleet ? q - s : per_fleet;
-            plans[n_fleets].bytes_per_run = bpr;
-            plans[n_fleets].seconds = 0.0;
-            for (int64_t j = s; j < s + plans[n_fleets].count; j++)
-                plans[n_fleets].seconds += 1e-6 * pts[j].us * (double)sw.seeds * (double)pts[j].cfg.steps;
-            n_fleets++;
-        }
-        p = q;
-    }
-planned:
-    rc = qf_dist_max(d, rc);
-    if (rc) goto done;
-    qf_dist_bcast(d, &n_fleets, sizeof n_fleets);
-    qf_dist_bcast(d, plans, sizeof(fleet_plan) * (size_t)n_fleets);
-    const int64_t runs_total = sw.n_points * sw.seeds;
-    double est_total = 0.0;
-    for (int i = 0; i < n_fleets; i++) est_total += plans[i].seconds;
-    if (d->rank == 0)
-        printf("qfleet sweep: %lld points x %lld seeds = %lld runs in %d fleet%s on %s (%s)%s\n", (long long)sw.n_points,
-               (long long)sw.seeds, (long long)runs_total, n_fleets, n_fleets == 1 ? "" : "s", b->name, b->device,
-               d->size > 1 ? ", across MPI ranks" : "");
     for (int a = 0; a < sw.n_axes && d->rank == 0; a++) {
         static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
         printf("  axis %-14s %-10s", sw.ax[a].key, kinds[sw.ax[a].kind]);
@@ -767,387 +453,35 @@ planned:
         for (int j = 0; j < nv; j++) printf("%s%s", j ? ", " : " ", sw.ax[a].vals[j]);
         printf("  (%s)\n", sw.ax[a].origin);
     }
-    if (ws->dry_run && d->rank > 0) goto done;
-    if (ws->dry_run) {
-        printf("%6s %7s %7s %14s %12s  %s\n", "fleet", "points", "runs", "bytes/run", "est. time", "shape");
-        for (int i = 0; i < n_fleets; i++) {
-            const qf_config *c = &pts[plans[i].first].cfg;
-            char hid[64];
-            qf_config_get(c, "hidden", hid, sizeof hid);
-            printf("%6d %7lld %7lld %14.4g %11.1fs  %s envs=%lld hidden=%s batch=%lld buffer=%lld steps=%lld\n", i + 1,
-                   (long long)plans[i].count, (long long)(plans[i].count * sw.seeds), plans[i].bytes_per_run,
-                   plans[i].seconds,
-                   qf_env_spec_of(c->env)->name, (long long)c->envs, hid, (long long)c->batch, (long long)c->buffer,
-                   (long long)c->steps);
-        }
-        printf("estimated time: %.0f s of CPU time (one run per strategy and shape timed for about 0.05 s, in CPU time so "
-               "that other processes do not inflate it; runs add up linearly in this estimate, so a fleet spread over "
-               "several cores or a GPU takes less wall time).", est_total);
-        if (probe_load > 1.5)
-            printf(" Other processes are competing for this machine now: a probe took %.1fx its CPU time in wall time.",
-                   probe_load);
-        printf(" --dry-run: nothing was trained.\n");
-        goto done;
-    }
-
-    if (ws->resume[0])
-        snprintf(dir, sizeof dir, "%s", ws->resume);
-    else
-        qf_results_dir(dir, sizeof dir, first.out, "sweep");
-    qf_dist_bcast(d, dir, sizeof dir); /* rank 0 names the folder (its clock) */
-    const uint64_t hash = words_hash(ws);
-    if (!ws->resume[0] && d->rank == 0) {
-        if (qf_mkdir_p(dir)) {
-            fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
-            rc = 1;
-            goto done;
-        }
-        /* the words, so that --resume rebuilds exactly this sweep */
-        FILE *wf = qf_open_atomic(dir, "sweep.words", tmp, sizeof tmp);
-        if (!wf) {
-            fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
-            rc = 1;
-            goto done;
-        }
-        for (int i = 0; i < ws->n; i++) fprintf(wf, "%s\t%s\n", ws->w[i].origin, ws->w[i].text);
-        if (qf_close_atomic(wf, dir, "sweep.words", tmp)) {
-            rc = 1;
-            goto done;
-        }
-    }
-    rc = qf_dist_max(d, rc);
-    if (rc) goto done;
-    if (d->rank == 0) printf("results: %s (estimated %.0f s)%s\n", dir, est_total, ws->resume[0] ? ", resuming" : "");
-    fflush(stdout);
-    int64_t n_rows = 0;
-    const double t_start = qf_wall_s();
-    g_stop = 0;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    int64_t first_row = 0;
-    for (int i = 0; i < n_fleets && rc == 0; first_row += plans[i].count * sw.seeds, i++) {
-        if (i % d->size != d->rank) continue; /* another rank's fleet */
-        const fleet_plan *pl = &plans[i];
-        const int32_t R = (int32_t)(pl->count * sw.seeds);
-        char part[64];
-        /* a finished fleet: its rows are on disk */
-        snprintf(part, sizeof part, "fleet_%d.rows", i + 1);
-        file_header h;
-        char *payload = NULL;
-        size_t pn = 0;
-        int rr = read_parts(dir, part, ROWS_MAGIC, hash, &h, &payload, &pn);
-        if (rr < 0) {
-            rc = 1;
-            break;
-        }
-        if (rr == 0) {
-            if (h.a != (uint64_t)R || pn != sizeof(run_row) * (size_t)R) {
-                fprintf(stderr, "qfleet: %s/%s does not match fleet %d of this sweep\n", dir, part, i + 1);
-                free(payload);
-                rc = 1;
-                break;
-            }
-            free(payload);
-            continue;
-        }
-        qf_run_hp *hp = (qf_run_hp *)calloc((size_t)R, sizeof(qf_run_hp));
-        uint32_t *keys = (uint32_t *)calloc((size_t)R * 2, sizeof(uint32_t));
-        if (!hp || !keys) {
-            free(hp);
-            free(keys);
-            fprintf(stderr, "qfleet: out of host memory\n");
-            rc = 1;
-            break;
-        }
-        for (int64_t j = 0; j < pl->count; j++)
-            for (int s = 0; s < sw.seeds; s++) {
-                const point *pt = &pts[pl->first + j];
-                const int64_t r = j * sw.seeds + s;
-                qf_fleet_hp_from_config(&pt->cfg, &hp[r]);
-                keys[2 * r] = (uint32_t)(pt->cfg.seed + (uint64_t)s); /* run (point, seed): key (seed + s, point) */
-                keys[2 * r + 1] = (uint32_t)pt->index;
-            }
-        qf_config fc = pts[pl->first].cfg;
-        fc.runs = pl->count;
-        fc.seeds = sw.seeds;
-        qf_fleet fl;
-        char err[768];
-        if (qf_fleet_create(&fl, b, &fc, hp, keys, err, sizeof err) != QF_OK) {
-            fprintf(stderr, "qfleet: fleet %d: %s\n", i + 1, err);
-            free(hp);
-            free(keys);
-            rc = 2;
-            break;
-        }
-        fl.stop = &g_stop;
-        log_ctx lc;
-        memset(&lc, 0, sizeof lc);
-        lc.R = R;
-        lc.quiet = ws->quiet || d->rank > 0;
-        lc.tty = isatty(2);
-        lc.fleet = i;
-        lc.n_fleets = n_fleets;
-        lc.steps = fc.steps;
-        lc.runs_done = n_rows;
-        lc.runs_total = runs_total;
-        lc.t0 = t_start;
-        lc.dir = dir;
-        lc.hash = hash;
-        lc.every = first.checkpoint_seconds;
-        lc.last = qf_wall_s();
-        /* a fleet stopped part-way: its checkpoint */
-        char ckname[64];
-        snprintf(ckname, sizeof ckname, "fleet_%d.ckpt", i + 1);
-        rr = read_parts(dir, ckname, CKPT_MAGIC, hash, &h, &payload, &pn);
-        if (rr == 0 && h.fleet == (uint32_t)i) {
-            const size_t sb = qf_fleet_snapshot_bytes(&fl);
-            if (h.a != sb || h.c != (uint64_t)R || pn != sb + sizeof(qf_log_point) * (size_t)(h.b * h.c)) {
-                fprintf(stderr, "qfleet: %s/%s does not match fleet %d of this sweep (sizes differ)\n", dir,
-                        ckname, i + 1);
-                rr = -1;
-            } else if (qf_fleet_restore(&fl, payload) != QF_OK) {
-                fprintf(stderr, "qfleet: restoring the checkpoint: %s\n", b->err);
-                rr = -1;
-            } else {
-                lc.n_logs = lc.cap = (int64_t)h.b;
-                lc.pts = (qf_log_point *)malloc(sizeof(qf_log_point) * (size_t)(lc.cap * R + 1));
-                if (lc.pts) memcpy(lc.pts, payload + sb, sizeof(qf_log_point) * (size_t)(lc.n_logs * R));
-                if (!ws->quiet)
-                    fprintf(stderr, "qfleet: fleet %d resumes at step %lld of %lld\n", i + 1, (long long)fl.t,
-                            (long long)fc.steps);
-            }
-        } else if (rr == 0) {
-            fprintf(stderr, "qfleet: %s/%s is for fleet %u, not fleet %d\n", dir, ckname, h.fleet + 1, i + 1);
-            rr = -1;
-        }
-        free(payload);
-        if (rr < 0) {
-            qf_fleet_destroy(&fl);
-            free(hp);
-            free(keys);
-            rc = 1;
-            break;
-        }
-        const int trc = qf_fleet_train(&fl, fc.steps - fl.t, on_log, &lc, err, sizeof err);
-        if (trc != QF_OK) {
-            fprintf(stderr, "%sqfleet: fleet %d: training failed: %s (its runs are marked failed; the other fleets go "
-                            "on)\n", lc.tty ? "\n" : "", i + 1, err);
-        } else if (g_stop && fl.t < fc.steps) {
-            const int cw = write_checkpoint(&lc, &fl);
-            fprintf(stderr, "%sqfleet: interrupted at step %lld of fleet %d; %s\n", lc.tty ? "\n" : "", (long long)fl.t,
-                    i + 1, cw ? "the checkpoint could not be written (the last one, if any, is kept)"
-                              : "checkpoint written");
-            fprintf(stderr, "qfleet: resume with: qfleet sweep --resume %s\n", dir);
-            rc = 130;
-        }
-        for (int32_t r = 0; r < R && rc == 0; r++) {
-            const point *pt = &pts[pl->first + r / sw.seeds];
-            run_row *row = &rows[first_row + r];
-            memset(row, 0, sizeof *row);
-            row->point = pt->index;
-            row->seed = (int)(r % sw.seeds);
-            row->fleet = i;
-            row->diverged_at = fl.diverged_at[r];
-            row->failed = trc != QF_OK || !lc.n_logs;
-            if (row->failed) {
-                row->ret20 = row->last.td_loss = row->last.q_values = row->last.regret = row->last.intrinsic = NAN;
-                row->last.distinct = -1;
-                continue;
-            }
-            row->last = lc.pts[(lc.n_logs - 1) * R + r];
-            int64_t cnt;
-            row->ret20 = qf_recent_return(lc.pts, lc.n_logs, R, r, &cnt);
-        }
-        if (rc == 0) {
-            /* this fleet's curves, then its rows (the rows mark it finished), then no checkpoint */
-            char cpart[64];
-            snprintf(cpart, sizeof cpart, "fleet_%d.curves", i + 1);
-            FILE *cf = qf_open_atomic(dir, cpart, tmp, sizeof tmp);
-            int wrc = cf ? 0 : -1;
-            for (int32_t r = 0; r < R && cf; r++) {
-                const point *pt = &pts[pl->first + r / sw.seeds];
-                for (int64_t l = 0; l < lc.n_logs; l++) {
-                    const qf_log_point *p = &lc.pts[l * R + r];
-                    for (int m = 0; m < 9; m++) {
-                        const double v = metric(p, m);
-                        if (isnan(v)) continue;
-                        fprintf(cf, "%lld,", (long long)(first_row + r));
-                        put_run_name(cf, &sw, pt, (int)(r % sw.seeds), base_seed);
-                        fprintf(cf, ",%lld,%lld,%s,%.9g\n", (long long)p->step, (long long)p->env_steps,
-                                metric_names[m], v);
-                    }
-                }
-            }
-            if (cf) wrc = qf_close_atomic(cf, dir, cpart, tmp);
-            memset(&h, 0, sizeof h);
-            memcpy(h.magic, ROWS_MAGIC, 8);
-            h.version = CKPT_VERSION;
-            h.fleet = (uint32_t)i;
-            h.hash = hash;
-            h.a = (uint64_t)R;
-            if (wrc || write_parts(dir, part, &h, &rows[first_row], sizeof(run_row) * (size_t)R, NULL, 0)) {
-                fprintf(stderr, "qfleet: cannot record fleet %d in %s (disk full?); the earlier fleets are kept\n",
-                        i + 1, dir);
-                rc = 1;
-            } else {
-                char ck[QF_RESULTS_PATH_CAP];
-                snprintf(ck, sizeof ck, "%s/%s", dir, ckname);
-                remove(ck);
-            }
-        }
-        free(lc.pts);
-        qf_fleet_destroy(&fl);
-        free(hp);
-        free(keys);
-    }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    /* every rank's fleets are recorded in the folder: rank 0 reads them all, in fleet order */
-    {
-        const int rc_own = rc;
-        rc = qf_dist_max(d, rc);
-        qf_dist_barrier(d);
-        if (d->rank > 0 || rc) {
-            rc = rc_own ? rc_own : rc;
-            goto done;
-        }
-    }
-    for (int i = 0; i < n_fleets && rc == 0; i++) {
-        char part[64];
-        snprintf(part, sizeof part, "fleet_%d.rows", i + 1);
-        file_header h;
-        char *payload = NULL;
-        size_t pn = 0;
-        const int64_t R = plans[i].count * sw.seeds;
-        if (read_parts(dir, part, ROWS_MAGIC, hash, &h, &payload, &pn) != 0 || pn != sizeof(run_row) * (size_t)R) {
-            fprintf(stderr, "qfleet: fleet %d's results are missing or wrong in %s\n", i + 1, dir);
-            free(payload);
-            rc = 1;
-            break;
-        }
-        memcpy(&rows[n_rows], payload, pn);
-        n_rows += R;
-        free(payload);
-    }
-    if (rc == 0) { /* every fleet finished: merge the curves */
-        curves = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
-        if (!curves) {
-            fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
-            rc = 1;
-        } else {
-            fprintf(curves, "run,name,step,env_steps,metric,value\n");
-            for (int i = 0; i < n_fleets; i++) {
-                char path[QF_RESULTS_PATH_CAP], line[2048];
-                snprintf(path, sizeof path, "%s/fleet_%d.curves", dir, i + 1);
-                FILE *cf = fopen(path, "r");
-                if (!cf) {
-                    fprintf(stderr, "qfleet: %s is missing\n", path);
-                    rc = 1;
-                    break;
-                }
-                while (fgets(line, sizeof line, cf)) fputs(line, curves);
-                fclose(cf);
-            }
-        }
-    }
-    if (!ws->quiet && isatty(2)) fprintf(stderr, "\n");
-    if (rc == 0 && n_rows) {
-        int wrc = qf_close_atomic(curves, dir, "curves.csv", tmp);
-        curves = NULL;
-        FILE *f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
-        if (f) {
-            fprintf(f, "run,name,fleet,point");
-            for (int a = 0; a < sw.n_axes; a++) fprintf(f, ",%s", sw.ax[a].key);
-            fprintf(f, ",seed,status,diverged_at_update,episodes,return_last20,td_loss,q_values,regret,first_treasure,"
-                       "episodes_to_solve,episodes_to_converge,distinct_states,intrinsic_reward\n");
-            for (int64_t i = 0; i < n_rows; i++) {
-                const run_row *rw = &rows[i];
-                const point *pt = NULL;
-                for (int64_t p = 0; p < sw.n_points && !pt; p++)
-                    if (pts[p].index == rw->point) pt = &pts[p];
-                fprintf(f, "%lld,", (long long)i);
-                put_run_name(f, &sw, pt, rw->seed, base_seed);
-                fprintf(f, ",%d,%lld", rw->fleet + 1, (long long)rw->point);
-                for (int a = 0; a < sw.n_axes; a++) {
-                    char buf[32];
-                    fprintf(f, ",\"%s\"", axis_value(&sw, a, rw->point, base_seed, buf));
-                }
-                fprintf(f, ",%lld,%s,%d,%lld", (long long)(pt->cfg.seed + rw->seed),
-                        rw->failed ? "failed" : rw->diverged_at >= 0 ? "diverged" : "finished", rw->diverged_at,
-                        (long long)rw->last.episodes);
-                qf_csv_num(f, rw->ret20);
-                qf_csv_num(f, rw->last.td_loss);
-                qf_csv_num(f, rw->last.q_values);
-                qf_csv_num(f, rw->last.regret);
-                qf_csv_num(f, rw->last.first_treasure ? (double)rw->last.first_treasure : NAN);
-                qf_csv_num(f, rw->last.solved_at ? (double)rw->last.solved_at : NAN);
-                qf_csv_num(f, rw->last.converged_at ? (double)rw->last.converged_at : NAN);
-                qf_csv_num(f, rw->last.distinct >= 0 ? (double)rw->last.distinct : NAN);
-                qf_csv_num(f, rw->last.intrinsic);
-                fprintf(f, "\n");
-            }
-            wrc |= qf_close_atomic(f, dir, "runs.csv", tmp);
-        } else {
-            wrc = -1;
-        }
-        f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp);
-        if (f) {
-            fprintf(f, "# Sweep summary\n\n%lld points x %lld seeds; mean +- standard error over seeds.\n\n",
-                    (long long)sw.n_points, (long long)sw.seeds);
-            print_summary(f, &sw, pts, rows, n_rows, base_seed, 1);
-            wrc |= qf_close_atomic(f, dir, "summary.md", tmp);
-        } else {
-            wrc = -1;
-        }
-        f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
-        if (f) {
-            qf_config_print(f, &first);
-            for (int a = 0; a < sw.n_axes; a++) {
-                static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
-                fprintf(f, "# sweep axis %s: %s", sw.ax[a].key, kinds[sw.ax[a].kind]);
-                const int nv = sw.ax[a].kind == AX_UNIFORM || sw.ax[a].kind == AX_LOGUNIFORM ? 2 : sw.ax[a].n;
-                for (int j = 0; j < nv; j++) fprintf(f, "%s%s", j ? ", " : " ", sw.ax[a].vals[j]);
-                fprintf(f, "\n");
-            }
-            wrc |= qf_close_atomic(f, dir, "config.txt", tmp);
-        } else {
-            wrc = -1;
-        }
-        printf("\n");
-        print_summary(stdout, &sw, pts, rows, n_rows, base_seed, 0);
-        printf("\n%lld runs in %.1f s; results: %s/{runs.csv,curves.csv,summary.md,config.txt}\n", (long long)n_rows,
-               qf_wall_s() - t_start, dir);
-        int64_t n_failed = 0;
-        for (int64_t i = 0; i < n_rows; i++) n_failed += rows[i].failed;
-        if (n_failed) {
-            fprintf(stderr, "qfleet: %lld runs failed (status failed in runs.csv); the others finished\n",
-                    (long long)n_failed);
-            rc = rc ? rc : 1;
-        }
-        if (wrc) {
-            fprintf(stderr, "qfleet: writing the results into %s failed: %s\n", dir, strerror(errno));
-            rc = rc ? rc : 1;
-        } else {
-            for (int i = 0; i < n_fleets; i++) { /* merged: the parts go */
-                char path[QF_RESULTS_PATH_CAP];
-                snprintf(path, sizeof path, "%s/fleet_%d.curves", dir, i + 1);
-                remove(path);
-                snprintf(path, sizeof path, "%s/fleet_%d.rows", dir, i + 1);
-                remove(path);
-            }
-        }
-    }
+    sweep_ctx sc = {&sw, values};
+    qf_experiment x;
+    memset(&x, 0, sizeof x);
+    x.command = "sweep";
+    x.dir_prefix = "sweep";
+    x.words = ws;
+    x.base = &first;
+    x.n_points = P;
+    x.seeds = sw.seeds;
+    x.points = points;
+    x.n_axes = n_cols;
+    x.axis_keys = col_keys;
+    x.axis_values = cols;
+    x.key1 = NULL; /* run (point, seed): key (seed + s, point) */
+    x.probe = 1;
+    x.dry_run = ws->dry_run;
+    x.quiet = ws->quiet;
+    x.overwrite = ws->overwrite;
+    x.resume = ws->resume;
+    x.ctx = &sc;
+    x.config_notes = config_notes;
+    x.report = report;
+    rc = qf_experiment_run(&x, b, d);
 done:
-    if (curves) {
-        fclose(curves);
-        remove(tmp);
-    }
-    free(pts);
-    free(rows);
-    free(plans);
+    free(points);
+    free(text);
+    free(values);
+    free(cols);
+    free(col_keys);
     sweep_free(&sw);
     return rc;
 }

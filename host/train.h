@@ -3,15 +3,16 @@
 #define QF_TRAIN_H
 #include "../kernels/backend.h"
 #include "config.h"
+#include "words.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Run the command; returns the exit code (0; 1 runtime failure; 2 bad input), messages printed.
- * load: a params.npy (qf_fleet_export_params) whose networks the fleet starts from ("" or NULL:
- * none); with steps=0 they are only evaluated greedily (eval_episodes episodes per run). */
-int qf_cmd_train(const qf_config *cfg, qf_backend *b, const char *load);
+ * ws->load: a params.npy (qf_fleet_export_params) whose networks the fleets start from ("": none);
+ * with steps=0 they are only evaluated greedily (eval_episodes episodes per run), nothing written. */
+int qf_cmd_train(const qf_config *cfg, const qf_words *ws, qf_backend *b);
 
 #ifdef __cplusplus
 }

@@ -499,8 +499,10 @@ int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_
             ws->dry_run = 1;
         } else if (strcmp(a, "--quiet") == 0) {
             ws->quiet = 1;
+        } else if (strcmp(a, "--overwrite") == 0) {
+            ws->overwrite = 1;
         } else if (strcmp(a, "--resume") == 0) {
-            if (i + 1 >= argc) {
+            if (i + 1 >= argc || !argv[i + 1][0]) {
                 snprintf(msg, msg_len, "--resume needs a results folder (--resume DIR)");
                 return -1;
             }
@@ -520,7 +522,8 @@ int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_
             }
             snprintf(ws->load, sizeof ws->load, "%s", argv[++i]);
         } else if (strncmp(a, "--", 2) == 0) {
-            snprintf(msg, msg_len, "unknown option '%.100s' (allowed: --dry-run, --quiet, --resume DIR, --load FILE)", a);
+            snprintf(msg, msg_len, "unknown option '%.100s' (allowed: --dry-run, --quiet, --overwrite, --resume DIR, "
+                               "--load FILE)", a);
             return -1;
         } else if (!strchr(a, '=') && stat(a, &st) == 0 && S_ISDIR(st.st_mode)) {
             snprintf(msg, msg_len, "%.300s is a directory, not a YAML file or a key=value word", a);

@@ -12,6 +12,9 @@
 #include <string>
 
 #include "host/config.h"
+#include <thread>
+#include <fstream>
+#include <sstream>
 #include "test_util.h"
 
 namespace {
@@ -325,3 +328,27 @@ TEST(Cli, ForcedCudaWithoutGpuFailsCleanly) {
 }
 
 }  // namespace
+
+// csv= naming a FIFO (or a device) is written directly, never through a temporary file renamed over
+// it (issue 13: a pipe was replaced by a regular file); a regular file still goes through one.
+TEST(Cli, BenchCsvToAFifoIsWrittenDirectly) {
+    const std::string fifo = "/tmp/qfleet_cli_fifo_" + std::to_string(getpid());
+    std::remove(fifo.c_str());
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    std::string got;
+    std::thread reader([&] {
+        std::ifstream in(fifo);
+        std::stringstream s;
+        s << in.rdbuf();
+        got = s.str();
+    });
+    CliResult r = run_qfleet("bench envs env=chain backend=cpu max_envs=1024 seconds=0.01 csv=" + fifo);
+    reader.join();
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(got.rfind("env,backend,device,obs,envs,", 0), 0u) << got;
+    struct stat st;
+    ASSERT_EQ(stat(fifo.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was renamed over";
+    EXPECT_NE(stat((fifo + ".tmp").c_str(), &st), 0) << "no temporary file beside it";
+    std::remove(fifo.c_str());
+}

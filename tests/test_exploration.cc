@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <sstream>
 #include <string>
@@ -32,21 +33,28 @@ std::map<std::string, Cell> compare(const std::string &args) {
     std::ifstream in(dir + "/runs.csv");
     std::string line;
     std::getline(in, line);
-    EXPECT_EQ(line.rfind("size,strategy,seed,name,status,episodes,first_treasure,episodes_to_solve,solved,"
-                         "episodes_to_converge,regret", 0), 0u)
-        << line;
+    // the one runs.csv layout (docs/results-format.md): columns found by name
+    std::map<std::string, size_t> col;
+    {
+        std::stringstream ss(line);
+        size_t i = 0;
+        for (std::string tok; std::getline(ss, tok, ','); i++) col[tok] = i;
+    }
+    for (const char *need : {"explore", "solved", "regret"})
+        if (!col.count(need)) ADD_FAILURE() << "runs.csv has no column " << need << ": " << line;
+    const size_t c_explore = col["explore"], c_solved = col["solved"], c_regret = col["regret"];
     while (std::getline(in, line)) {
         std::vector<std::string> f;
         std::stringstream ss(line);
         for (std::string tok; std::getline(ss, tok, ',');) f.push_back(tok);
-        if (f.size() < 11) {
+        if (f.size() <= std::max(c_explore, std::max(c_solved, c_regret))) {
             ADD_FAILURE() << "short row: " << line;
             continue;
         }
-        Cell &c = cells[f[1]];
+        Cell &c = cells[f[c_explore]];
         c.seeds++;
-        c.solved += f[8] == "1";
-        c.regret += std::atof(f[10].c_str());
+        c.solved += f[c_solved] == "1";
+        c.regret += std::atof(f[c_regret].c_str());
     }
     for (auto &kv : cells) kv.second.regret /= kv.second.seeds;
     std::system(("rm -rf " + dir).c_str());

@@ -126,7 +126,7 @@ TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
         std::remove(y.c_str());
     }
     expect_cli("train /nonexistent/x.yaml", 2, "cannot read /nonexistent/x.yaml");
-    expect_cli("train --dry-run", 2, "belong to `qfleet sweep`");
+    expect_cli("solve --dry-run", 2, "belong to train, compare and sweep");
     expect_cli("sweep --frobnicate", 2, "unknown option '--frobnicate'");
     expect_cli("sweep 'lr=loguniform(0,1)' --dry-run", 2, "lo > 0");
     expect_cli("sweep 'lr=uniform(1)' --dry-run", 2, "uniform(lo,hi)");
@@ -217,7 +217,7 @@ TEST(Sweep, LongGridValuesAreTakenWhole) {
     ASSERT_GT(p1.size(), 200u);
     CliResult r = run_qfleet("sweep backend=cpu env=bandit steps=5 hidden=[4] env.probs=" + p1 + "," + p2 + " --dry-run");
     ASSERT_EQ(r.code, 0) << r.out;
-    EXPECT_NE(r.out.find("2 points x 1 seeds = 2 runs"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("2 points x 1 seed = 2 runs"), std::string::npos) << r.out;
 }
 
 TEST(Sweep, DryRunExpandsGridsPacksShapesAndKeepsBracketedListsWhole) {
@@ -234,7 +234,7 @@ TEST(Sweep, DryRunExpandsGridsPacksShapesAndKeepsBracketedListsWhole) {
     // [0.9,0.8,0.7] is one value, and hidden=[8,8] too: a single point
     CliResult c = run_qfleet("sweep backend=cpu env=bandit env.probs=[0.9,0.8,0.7] hidden=[8,8] steps=50 --dry-run");
     ASSERT_EQ(c.code, 0) << c.out;
-    EXPECT_NE(c.out.find("1 points x 1 seeds = 1 runs in 1 fleet"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("1 point x 1 seed = 1 runs in 1 fleet"), std::string::npos) << c.out;
     // nothing written by a dry run
     EXPECT_EQ(c.out.find("results:"), std::string::npos);
 }
@@ -407,11 +407,13 @@ TEST(Checkpoint, BadCheckpointsAreRefused) {
     put(other);
     expect_cli("sweep --resume " + dir, 1, "format version 9");
     put(good);
-    const std::string words = read_file(dir + "/sweep.words");
-    std::ofstream(dir + "/sweep.words") << words << "command line\tgamma=0.9\n";
-    expect_cli("sweep --resume " + dir, 1, "belongs to another sweep");
-    std::ofstream(dir + "/sweep.words") << words;
-    expect_cli("sweep --resume /nonexistent/dir", 2, "cannot read /nonexistent/dir/sweep.words");
+    const std::string words = read_file(dir + "/run.words");
+    std::ofstream(dir + "/run.words") << words << "command line\tgamma=0.9\n";
+    expect_cli("sweep --resume " + dir, 2, "belongs to another experiment");
+    std::ofstream(dir + "/run.words") << words;
+    expect_cli("sweep --resume /nonexistent/dir", 2, "cannot read /nonexistent/dir/run.words");
+    expect_cli("train --resume " + dir, 2, "holds a `sweep` experiment, not a `train` one");
+    expect_cli("sweep --resume ''", 2, "--resume needs a results folder");
     expect_cli("sweep lr=0.1 --resume " + dir, 2, "takes no other keys");
     CliResult r = run_qfleet("sweep --resume " + dir);  // the good checkpoint still resumes
     EXPECT_EQ(r.code, 0) << r.out;
@@ -419,9 +421,11 @@ TEST(Checkpoint, BadCheckpointsAreRefused) {
 }
 
 // A full disk (here: a file-size limit, so writes fail as on a full disk) gives a clear error and a
-// non-zero exit; no half-written file is left under a final name, and the files written before stay.
+// non-zero exit; no half-written file is left under a final name, the files written before stay, and
+// once there is room again `--resume` finishes the sweep.
 TEST(Sweep, AFullDiskGivesAClearErrorAndLeavesNoHalfWrittenFile) {
     const std::string dir = tmp_path("full");
+    std::system(("rm -rf " + dir).c_str());
     const std::string cmd = "bash -c 'ulimit -f 8; trap \"\" XFSZ; " + std::string(QFLEET_BIN) +
                             " sweep backend=cpu env=deep_sea env.size=6 hidden=[] batch=16 learning_starts=16 "
                             "steps=3000 log_every=100 lr=0.01,0.03 seeds=2 max_runs=2 --quiet out=" + dir + "' 2>&1";
@@ -434,11 +438,14 @@ TEST(Sweep, AFullDiskGivesAClearErrorAndLeavesNoHalfWrittenFile) {
     ASSERT_TRUE(WIFEXITED(st));
     EXPECT_EQ(WEXITSTATUS(st), 1) << out;
     EXPECT_NE(out.find("cannot write " + dir + "/fleet_1.curves: File too large"), std::string::npos) << out;
-    EXPECT_NE(out.find("disk full?"), std::string::npos) << out;
-    EXPECT_TRUE(exists(dir + "/sweep.words")) << "written before the disk filled up";
+    EXPECT_TRUE(exists(dir + "/run.words")) << "written before the disk filled up";
+    EXPECT_TRUE(exists(dir + "/plan.bin")) << "written before the disk filled up";
     EXPECT_FALSE(exists(dir + "/runs.csv"));
-    EXPECT_FALSE(exists(dir + "/fleet_1.curves"));
-    EXPECT_FALSE(exists(dir + "/fleet_1.curves.tmp")) << "the temporary file is removed";
+    EXPECT_FALSE(exists(dir + "/curves.csv.tmp")) << "no temporary file is left";
+    CliResult r = run_qfleet("sweep --resume " + dir);  // room again: the sweep finishes
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_TRUE(exists(dir + "/runs.csv"));
+    EXPECT_FALSE(exists(dir + "/fleet_1.curves")) << "merged into curves.csv";
     std::system(("rm -rf " + dir).c_str());
 }
 

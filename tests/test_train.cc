@@ -199,6 +199,7 @@ std::string slurp(const std::string &path) {
 
 TEST(TrainCli, WritesConfigCurvesAndRuns) {
     const std::string dir = ::testing::TempDir() + "qfleet_train_cli";
+    std::system(("rm -rf " + dir).c_str());
     CliResult r = run_qfleet("train env=chain env.size=5 backend=cpu runs=3 envs=2 steps=400 log_every=100 hidden=[] "
                    "learning_starts=50 batch=16 buffer=400 out=" + dir);
     ASSERT_EQ(r.code, 0) << r.out;
@@ -207,13 +208,28 @@ TEST(TrainCli, WritesConfigCurvesAndRuns) {
     EXPECT_NE(cfg.find("env=chain"), std::string::npos);
     EXPECT_NE(cfg.find("env.size=5"), std::string::npos);
     EXPECT_NE(cfg.find("hidden=[]"), std::string::npos);
-    EXPECT_EQ(curves.rfind("run,step,env_steps,episodes,episodic_return,episodic_length,SPS,td_loss,q_values", 0), 0u);
-    // 4 log points x 3 runs + header
-    EXPECT_EQ(std::count(curves.begin(), curves.end(), '\n'), 13) << curves;
+    // the one results format (docs/results-format.md): long curves, one row per run
+    EXPECT_EQ(curves.rfind("run,name,step,env_steps,metric,value\n", 0), 0u);
+    EXPECT_EQ(runs.rfind("run,name,fleet,point,env,explore,run_copy,seed,status,", 0), 0u) << runs;
     EXPECT_EQ(std::count(runs.begin(), runs.end(), '\n'), 4) << runs;
-    EXPECT_NE(runs.find("chain__epsilon__run2__seed0"), std::string::npos) << runs;
+    EXPECT_NE(runs.find("chain__epsilon__run=2__seed0"), std::string::npos) << runs;
+    // 4 log points x 3 runs, each with its episode count
+    size_t n_episode_rows = 0;
+    for (size_t at = 0; (at = curves.find(",episodes,", at)) != std::string::npos; at++) n_episode_rows++;
+    EXPECT_EQ(n_episode_rows, 12u) << curves;
     // chain: 400 steps x 2 envs / horizon 20 = 40 episodes per run
-    EXPECT_NE(curves.find("\n0,400,800,40,"), std::string::npos) << curves;
+    EXPECT_NE(curves.find("\n0,chain__epsilon__run=0__seed0,400,800,episodes,40\n"), std::string::npos) << curves;
+    EXPECT_NE(curves.find("\n2,chain__epsilon__run=2__seed0,400,800,episodes,40\n"), std::string::npos) << curves;
+    // a second train into the same folder is refused (the results stay), --overwrite replaces them
+    CliResult again = run_qfleet("train env=chain env.size=5 backend=cpu steps=50 envs=2 hidden=[] learning_starts=50 out=" + dir);
+    EXPECT_EQ(again.code, 2) << again.out;
+    EXPECT_NE(again.out.find("already holds results"), std::string::npos) << again.out;
+    EXPECT_EQ(slurp(dir + "/runs.csv"), runs);
+    CliResult over = run_qfleet("train env=chain env.size=5 backend=cpu steps=50 envs=2 hidden=[] learning_starts=50 "
+                                "--overwrite out=" + dir);
+    EXPECT_EQ(over.code, 0) << over.out;
+    EXPECT_NE(slurp(dir + "/runs.csv"), runs);
+    std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(TrainCli, BadInput) {
