@@ -6,10 +6,13 @@
  * strategy, step, mean_regret, stderr_regret) into the results folder, atomically. */
 #define _POSIX_C_SOURCE 200809L
 #include "bandits.h"
+#include "checkpoint.h"
+#include "experiment.h"
 #include "results.h"
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +141,7 @@ int qf_bandits_create(qf_bandits *bf, qf_backend *b, const qf_config *cfg, int *
 }
 
 int qf_bandits_run(qf_bandits *bf, int64_t until, char *err, size_t err_len) {
-    for (; bf->t < until; bf->t++)
+    for (; bf->t < until && !(bf->stop && *bf->stop); bf->t++)
         if (bf->b->bandit_step(bf->b, &bf->f, (uint32_t)bf->t) != QF_OK) {
             snprintf(err, err_len, "%s", bf->b->err);
             return QF_ERR;
@@ -220,7 +223,38 @@ fail:
     return -1;
 }
 
-int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
+/* SIGINT / SIGTERM: stop after the current step, checkpoint, exit 130. */
+static volatile int g_stop;
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+/* bandits.ckpt: pulls [K][N], wins [K][N], the reached log points [done][S]; meta: t, done, K*N. */
+static int write_ckpt(qf_bandits *bf, const char *dir, uint64_t hash, int64_t done, const bandit_point *pts) {
+    const size_t nk = (size_t)bf->R * (size_t)bf->E * (size_t)bf->K;
+    int32_t *wins = (int32_t *)malloc(sizeof(int32_t) * nk);
+    int rc = -1;
+    if (wins && bf->b->download(bf->b, bf->pulls_host, bf->f.pulls, sizeof(int32_t) * nk) == QF_OK &&
+        bf->b->download(bf->b, wins, bf->f.wins, sizeof(int32_t) * nk) == QF_OK) {
+        qf_file_header h;
+        memset(&h, 0, sizeof h);
+        h.kind = QF_FILE_CKPT;
+        h.hash = hash;
+        h.meta[0] = (uint64_t)bf->t;
+        h.meta[1] = (uint64_t)done;
+        h.meta[2] = (uint64_t)nk;
+        const void *ptr[3] = {bf->pulls_host, wins, pts};
+        const size_t bytes[3] = {sizeof(int32_t) * nk, sizeof(int32_t) * nk, sizeof(bandit_point) * (size_t)(done * bf->S)};
+        rc = qf_file_write(dir, "bandits.ckpt", &h, 3, ptr, bytes);
+    } else {
+        fprintf(stderr, "qfleet: checkpoint: %s\n", wins ? bf->b->err : "out of host memory");
+    }
+    free(wins);
+    return rc;
+}
+
+int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     char err[768];
     qf_bandits bf;
     int bad_input = 0;
@@ -255,15 +289,85 @@ int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
         return 1;
     }
 
-    char dir[QF_RESULTS_DIR_CAP];
-    qf_results_dir(dir, sizeof dir, cfg->out, "bandits");
-    if (qf_mkdir_p(dir)) {
+    char dir[QF_RESULTS_DIR_CAP], msg[1024];
+    const uint64_t hash = qf_experiment_hash("bandits", ws);
+    const int64_t NK = N * bf.K;
+    int lock_fd = -1, rc = QF_OK, exit_rc = 0;
+    int64_t done = 0;
+    if (ws->resume[0])
+        snprintf(dir, sizeof dir, "%s", ws->resume);
+    else
+        qf_results_dir(dir, sizeof dir, cfg->out, "bandits");
+    if (!ws->resume[0] && qf_mkdir_p(dir)) {
         fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+        exit_rc = 1;
+    } else if ((lock_fd = qf_results_lock(dir)) < 0) {
+        exit_rc = lock_fd == -2 ? 2 : 1;
+    } else if (ws->resume[0]) {
+        /* the checkpoint: every count checked before use (pulls add up to t per instance) */
+        char path[QF_RESULTS_PATH_CAP];
+        snprintf(path, sizeof path, "%s/curves.csv", dir);
+        qf_file_header h;
+        char *p = NULL;
+        size_t pn = 0;
+        const int rr = access(path, F_OK) == 0 ? 2
+                       : qf_file_read(dir, "bandits.ckpt", QF_FILE_CKPT, hash, 0, &h, &p, &pn, msg, sizeof msg);
+        if (rr == 2) {
+            printf("qfleet: %s is complete (curves.csv is written); nothing to run\n", dir);
+            exit_rc = -1;
+        } else if (rr == 1) {
+            fprintf(stderr, "qfleet: %s has no bandits.ckpt: nothing to resume (start a new run)\n", dir);
+            exit_rc = 2;
+        } else if (rr < 0) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            exit_rc = 1;
+        } else {
+            const int64_t t = (int64_t)h.meta[0], dn = (int64_t)h.meta[1];
+            int ok = h.n_parts == 3 && h.meta[2] == (uint64_t)NK && t >= 0 && t <= T && dn >= 0 && dn <= n_points &&
+                     (dn == 0 || steps[dn - 1] <= t) && (dn == n_points || steps[dn] >= t) &&
+                     h.part[0] == sizeof(int32_t) * (uint64_t)NK && h.part[1] == sizeof(int32_t) * (uint64_t)NK &&
+                     h.part[2] == sizeof(bandit_point) * (uint64_t)(dn * bf.S);
+            const int32_t *pulls = (const int32_t *)p, *wins = ok ? (const int32_t *)(p + h.part[0]) : NULL;
+            for (int64_t idx = 0; ok && idx < N; idx++) {
+                int64_t sum = 0;
+                for (int32_t a = 0; a < bf.K && ok; a++) {
+                    const int32_t n = pulls[a * N + idx], w = wins[a * N + idx];
+                    ok = n >= 0 && w >= 0 && w <= n;
+                    sum += n;
+                }
+                ok = ok && sum == t;
+            }
+            if (!ok) {
+                fprintf(stderr, "qfleet: %s/bandits.ckpt does not match this run (sizes, step or pull counts out of "
+                                "range: forged or damaged)\n", dir);
+                exit_rc = 1;
+            } else if (b->upload(b, bf.f.pulls, pulls, (size_t)h.part[0]) != QF_OK ||
+                       b->upload(b, bf.f.wins, wins, (size_t)h.part[1]) != QF_OK) {
+                fprintf(stderr, "qfleet: restoring %s/bandits.ckpt: %s\n", dir, b->err);
+                exit_rc = 1;
+            } else {
+                bf.t = t;
+                done = dn;
+                memcpy(pts, p + h.part[0] + h.part[1], (size_t)h.part[2]);
+                fprintf(stderr, "qfleet: bandits resume at step %lld of %lld\n", (long long)t, (long long)T);
+            }
+        }
+        free(p);
+    } else if (qf_results_held(dir, 0) && !ws->overwrite) {
+        fprintf(stderr, "qfleet: %s already holds results; resume it with `qfleet bandits --resume %s`, replace them "
+                        "with --overwrite, or choose another out=\n", dir, dir);
+        exit_rc = 2;
+    } else {
+        if (ws->overwrite) qf_results_held(dir, 1);
+        if (qf_experiment_write_words(dir, "bandits", ws)) exit_rc = 1;
+    }
+    if (exit_rc) {
+        if (lock_fd >= 0) close(lock_fd);
         free(steps);
         free(regret);
         free(pts);
         qf_bandits_destroy(&bf);
-        return 1;
+        return exit_rc < 0 ? 0 : exit_rc;
     }
 
     const qf_bandit_params *bp = &cfg->env_params.bandit;
@@ -272,12 +376,18 @@ int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
             bp->n_probs ? "means from env.probs" : "means drawn per seed", b->name, (long long)T, dir);
     const int tty = isatty(2);
     const double t0 = qf_wall_s();
-    double t_prev = t0;
-    int64_t s_prev = 0;
-    int rc = QF_OK;
-    int64_t done = 0;
-    for (int64_t p = 0; p < n_points; p++) {
+    double t_prev = t0, last_ckpt = t0;
+    int64_t s_prev = bf.t;
+    g_stop = 0;
+    bf.stop = &g_stop;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    for (int64_t p = done; p < n_points; p++) {
         rc = qf_bandits_run(&bf, steps[p], err, sizeof err);
+        if (rc == QF_OK && bf.t < steps[p]) break; /* stopped by a signal */
         if (rc == QF_OK) rc = qf_bandits_regret(&bf, regret, NULL, err, sizeof err);
         if (rc != QF_OK) {
             fprintf(stderr, "%sqfleet: bandits failed at step %lld: %s (writing what was logged)\n",
@@ -291,6 +401,26 @@ int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
                 (double)(steps[p] - s_prev) * (double)N / (now - t_prev + 1e-12), tty ? "   " : "\n");
         t_prev = now;
         s_prev = steps[p];
+        if (cfg->checkpoint_seconds > 0 && now - last_ckpt >= cfg->checkpoint_seconds && done < n_points) {
+            if (write_ckpt(&bf, dir, hash, done, pts)) break;
+            last_ckpt = qf_wall_s();
+        }
+        if (g_stop) break;
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    bf.stop = NULL;
+    if (rc == QF_OK && done < n_points) { /* stopped: a checkpoint, the logged points kept in it */
+        if (tty) fprintf(stderr, "\n");
+        const int cw = write_ckpt(&bf, dir, hash, done, pts);
+        fprintf(stderr, "qfleet: interrupted at step %lld of %lld; %s\nqfleet: resume with: qfleet bandits --resume %s\n",
+                (long long)bf.t, (long long)T, cw ? "the checkpoint could not be written" : "checkpoint written", dir);
+        close(lock_fd);
+        free(steps);
+        free(regret);
+        free(pts);
+        qf_bandits_destroy(&bf);
+        return 130;
     }
     if (tty) fprintf(stderr, "\n");
     const double elapsed = qf_wall_s() - t0;
@@ -332,6 +462,12 @@ int qf_cmd_bandits(const qf_config *cfg, qf_backend *b) {
     fflush(stdout);
 
     const int wrc = write_results(dir, cfg, &bf, steps, done, pts);
+    if (wrc == 0 && rc == QF_OK) {
+        char path[QF_RESULTS_PATH_CAP];
+        snprintf(path, sizeof path, "%s/bandits.ckpt", dir);
+        remove(path);
+    }
+    close(lock_fd);
     free(steps);
     free(regret);
     free(pts);

@@ -6,6 +6,7 @@
 #include "../kernels/backend.h"
 #include "../kernels/bandit_agent.h"
 #include "config.h"
+#include "words.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,6 +31,7 @@ typedef struct qf_bandits {
     uint32_t *keys_host; /* [R][2] */
     double *mu;          /* [R][K] arm means of each run (as the env uses them, float -> double) */
     int32_t *pulls_host; /* [K][N] scratch for downloads */
+    volatile int *stop;  /* when set and *stop != 0, qf_bandits_run returns early (bf->t < until) */
 } qf_bandits;
 
 /* Create the fleet from cfg (strategies, seeds, seed, envs, env.*, bandit_eps, bandit_temp).
@@ -49,7 +51,7 @@ void qf_bandits_destroy(qf_bandits *bf);
 double qf_ucb1_bound(const double *mu, int32_t K, int64_t T);
 
 /* Run the command; returns the exit code (0; 1 runtime failure; 2 bad input), messages printed. */
-int qf_cmd_bandits(const qf_config *cfg, qf_backend *b);
+int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,6 @@
 #include "experiment.h"
 
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -142,12 +141,14 @@ typedef struct plan {
     int64_t *order;    /* [n_points] points sorted by shape, then number */
     int64_t *fleet;    /* [n_fleets][2] first (into order) and count of each fleet */
     double *work;      /* [n_fleets] estimated seconds (probe) or run-steps: the progress line's weights */
+    double *bytes;     /* [n_fleets] bytes per run (probe; not in plan.bin: --dry-run prints it) */
 } plan;
 
 static void plan_free(plan *p) {
     free(p->order);
     free(p->fleet);
     free(p->work);
+    free(p->bytes);
     memset(p, 0, sizeof *p);
 }
 
@@ -209,9 +210,10 @@ static int make_plan(const qf_experiment *x, qf_backend *b, char **shapes, plan 
     pl->order = (int64_t *)calloc((size_t)N, sizeof(int64_t));
     pl->fleet = (int64_t *)calloc((size_t)N * 2, sizeof(int64_t));
     pl->work = (double *)calloc((size_t)N, sizeof(double));
+    pl->bytes = (double *)calloc((size_t)N, sizeof(double));
     double *us = (double *)calloc((size_t)N, sizeof(double));
     int rc = 0;
-    if (!it || !pl->order || !pl->fleet || !pl->work || !us) {
+    if (!it || !pl->order || !pl->fleet || !pl->work || !pl->bytes || !us) {
         fprintf(stderr, "qfleet: out of host memory for %lld points\n", (long long)N);
         rc = 1;
         goto out;
@@ -253,10 +255,10 @@ static int make_plan(const qf_experiment *x, qf_backend *b, char **shapes, plan 
         int64_t q = p;
         while (q < N && strcmp(it[q].shape, it[p].shape) == 0) q++;
         int64_t per_fleet = q - p;
+        double bpr = 0.0;
         if (x->probe) {
             /* bytes and speed from one run of each cost class (strategy, heads, bonus) of this shape;
              * a fleet's runs take the largest class's bytes (K heads) */
-            double bpr = 0.0;
             struct { char cls[64]; double us, bytes, load; } probes[16];
             int n_probes = 0;
             for (int64_t j = p; j < q; j++) {
@@ -299,6 +301,7 @@ static int make_plan(const qf_experiment *x, qf_backend *b, char **shapes, plan 
             double w = 0.0;
             for (int64_t j = s; j < s + fl[1]; j++)
                 w += (x->probe ? 1e-6 * us[j] : 1.0) * (double)S * (double)x->points[it[j].index].steps;
+            pl->bytes[pl->n_fleets] = bpr;
             pl->work[pl->n_fleets++] = w;
         }
         p = q;
@@ -379,76 +382,15 @@ static int read_plan(const char *dir, uint64_t hash, const qf_experiment *x, cha
 
 /* ---- the results folder --------------------------------------------------------------------------- */
 
-static const char *const kOurFiles[] = {"run.words", "plan.bin", "runs.csv", "curves.csv", "summary.md",
-                                        "config.txt", "scaling.svg", "sweep.words", NULL};
-
-/* A fleet part: fleet_K.ckpt, fleet_K.rows, fleet_K.curves (and their temporary files). */
-static int is_fleet_part(const char *name) {
-    if (strncmp(name, "fleet_", 6) != 0) return 0;
-    const char *p = name + 6;
-    if (*p < '0' || *p > '9') return 0;
-    while (*p >= '0' && *p <= '9') p++;
-    return strncmp(p, ".ckpt", 5) == 0 || strncmp(p, ".rows", 5) == 0 || strncmp(p, ".curves", 7) == 0;
-}
-
-/* Does dir hold results of an earlier experiment? With clear = 1, remove them (--overwrite). */
-static int our_files(const char *dir, int clear) {
-    char path[QF_RESULTS_PATH_CAP];
-    int found = 0;
-    for (int i = 0; kOurFiles[i]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, kOurFiles[i]);
-        if (access(path, F_OK) == 0) found = 1;
-        if (clear) remove(path);
-    }
-    DIR *dp = opendir(dir);
-    for (struct dirent *e; dp && (e = readdir(dp));)
-        if (is_fleet_part(e->d_name)) {
-            found = 1;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            if (clear) remove(path);
-        }
-    if (dp) closedir(dp);
-    return found;
-}
-
-/* The advisory lock: DIR/.lock held (flock) for the whole run. Returns the fd, -1 with one line
- * printed (exit 1: cannot open), or -2 (exit 2: another process holds it, named). */
-static int lock_folder(const char *dir) {
-    char path[QF_RESULTS_PATH_CAP];
-    snprintf(path, sizeof path, "%s/.lock", dir);
-    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "qfleet: cannot lock the results folder %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB)) {
-        char holder[256] = "";
-        const ssize_t k = pread(fd, holder, sizeof holder - 1, 0);
-        holder[k > 0 ? k : 0] = 0;
-        holder[strcspn(holder, "\n")] = 0;
-        fprintf(stderr, "qfleet: the results folder %s is in use by another qfleet (%s); wait for it to finish or "
-                        "choose another out=\n", dir, holder[0] ? holder : "holder unknown");
-        close(fd);
-        return -2;
-    }
-    char host[128] = "?", line[256];
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = 0;
-    const int w = snprintf(line, sizeof line, "pid %ld on %s\n", (long)getpid(), host);
-    if (ftruncate(fd, 0) || pwrite(fd, line, (size_t)w, 0) != w) { /* the name is a courtesy; the lock holds */
-    }
-    return fd;
-}
-
-static int write_words(const char *dir, const qf_experiment *x) {
+int qf_experiment_write_words(const char *dir, const char *command, const qf_words *ws) {
     char tmp[QF_RESULTS_PATH_CAP];
     FILE *f = qf_open_atomic(dir, "run.words", tmp, sizeof tmp);
     if (!f) {
         fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
         return -1;
     }
-    fprintf(f, "command\t%s\n", x->command);
-    for (int i = 0; i < x->words->n; i++) fprintf(f, "%s\t%s\n", x->words->w[i].origin, x->words->w[i].text);
+    fprintf(f, "command\t%s\n", command);
+    for (int i = 0; i < ws->n; i++) fprintf(f, "%s\t%s\n", ws->w[i].origin, ws->w[i].text);
     return qf_close_atomic(f, dir, "run.words", tmp);
 }
 
@@ -1046,7 +988,7 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
             rc = 1;
         }
         if (rc == 0) {
-            lock_fd = lock_folder(dir);
+            lock_fd = qf_results_lock(dir);
             if (lock_fd < 0) rc = lock_fd == -2 ? 2 : 1;
         }
         if (rc == 0 && x->resume[0]) {
@@ -1059,20 +1001,20 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
                 fprintf(stderr, "qfleet: %s\n", err);
                 rc = 2;
             }
-        } else if (rc == 0 && our_files(dir, 0)) {
+        } else if (rc == 0 && qf_results_held(dir, 0)) {
             if (!x->overwrite) {
                 fprintf(stderr, "qfleet: %s already holds results; resume it with `qfleet %s --resume %s`, replace them "
                                 "with --overwrite, or choose another out=\n", dir, x->command, dir);
                 rc = 2;
             } else {
-                our_files(dir, 1);
+                qf_results_held(dir, 1);
             }
         }
     }
     if (d->rank == 0 && rc == 0 && !pl.n_fleets) rc = make_plan(x, b, shapes, &pl, &probe_load);
     rc = qf_dist_max(d, rc);
     if (rc) goto done;
-    if (d->rank == 0 && !x->dry_run && !x->resume[0] && (write_words(dir, x) || write_plan(dir, hash, x, &pl)))
+    if (d->rank == 0 && !x->dry_run && !x->resume[0] && (qf_experiment_write_words(dir, x->command, x->words) || write_plan(dir, hash, x, &pl)))
         rc = 1;
     rc = qf_dist_max(d, rc);
     if (rc) goto done;
@@ -1097,19 +1039,23 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
     if (d->rank == 0) {
         char copies[48] = "";
         if (x->copies > 1) snprintf(copies, sizeof copies, " x %lld copies", (long long)x->copies);
-        printf("qfleet %s: %lld point%s%s x %lld seed%s = %lld runs in %lld fleet%s on %s (%s)%s\n", x->command,
+        printf("qfleet %s: %lld point%s%s x %lld seed%s = %lld run%s in %lld fleet%s on %s (%s)%s\n", x->command,
                (long long)x->n_points, x->n_points == 1 ? "" : "s", copies, (long long)seeds_per_copy(x),
-               seeds_per_copy(x) == 1 ? "" : "s", (long long)n_runs, (long long)pl.n_fleets, pl.n_fleets == 1 ? "" : "s", b->name, b->device,
+               seeds_per_copy(x) == 1 ? "" : "s", (long long)n_runs, n_runs == 1 ? "" : "s", (long long)pl.n_fleets, pl.n_fleets == 1 ? "" : "s", b->name, b->device,
                d->size > 1 ? ", across MPI ranks" : "");
+        if (x->describe) x->describe(x->ctx, stdout);
         if (x->dry_run) {
-            printf("%6s %7s %7s %12s  %s\n", "fleet", "points", "runs", x->probe ? "est. time" : "run-steps", "shape");
+            printf("%6s %7s %7s %14s %12s  %s\n", "fleet", "points", "runs", "bytes/run", x->probe ? "est. time" : "run-steps",
+                   "shape");
             for (int64_t i = 0; i < pl.n_fleets; i++) {
                 const qf_config *c = &x->points[pl.order[pl.fleet[2 * i]]];
                 char hid[64];
                 qf_config_get(c, "hidden", hid, sizeof hid);
-                printf("%6lld %7lld %7lld %11.4g%s  %s envs=%lld hidden=%s batch=%lld buffer=%lld steps=%lld\n",
+                char bytes[32] = "-";
+                if (pl.bytes && pl.bytes[i] > 0) snprintf(bytes, sizeof bytes, "%.4g", pl.bytes[i]);
+                printf("%6lld %7lld %7lld %14s %11.4g%s  %s envs=%lld hidden=%s batch=%lld buffer=%lld steps=%lld\n",
                        (long long)i + 1, (long long)pl.fleet[2 * i + 1], (long long)(pl.fleet[2 * i + 1] * x->seeds),
-                       pl.work[i], x->probe ? "s" : " ", qf_env_spec_of(c->env)->name, (long long)c->envs, hid,
+                       bytes, pl.work[i], x->probe ? "s" : " ", qf_env_spec_of(c->env)->name, (long long)c->envs, hid,
                        (long long)c->batch, (long long)c->buffer, (long long)c->steps);
             }
             if (x->probe) {
@@ -1182,7 +1128,7 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
     sigaction(SIGTERM, &old_term, NULL);
     if (rc == 2 && !any_trained && !x->resume[0] && d->size == 1) {
         /* refused before anything was trained (a fleet that does not fit): no folder is left behind */
-        our_files(dir, 1);
+        qf_results_held(dir, 1);
         if (created) {
             char path[QF_RESULTS_PATH_CAP];
             snprintf(path, sizeof path, "%s/.lock", dir);

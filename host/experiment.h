@@ -61,6 +61,7 @@ struct qf_experiment {
     /* the command's report (each may be NULL) */
     void *ctx;
     void (*config_notes)(void *ctx, FILE *f); /* '#' lines appended to config.txt */
+    void (*describe)(void *ctx, FILE *f);     /* lines printed under the runner's first line (sweep: axes) */
     /* after fleet `fleet` finished: rows [R] of its runs, in fleet order (one line to stderr) */
     void (*fleet_done)(void *ctx, const qf_experiment *x, int fleet, const qf_exp_run *rows, int32_t R,
                        double seconds);
@@ -86,6 +87,9 @@ void qf_run_name(FILE *f, const qf_experiment *x, int64_t point, int seed_index)
 
 /* The experiment's hash: its command and words (what run.words holds). */
 uint64_t qf_experiment_hash(const char *command, const qf_words *ws);
+
+/* Write DIR/run.words: the command, then every word with its origin. 0, or -1 with one line printed. */
+int qf_experiment_write_words(const char *dir, const char *command, const qf_words *ws);
 
 /* Read DIR/run.words into ws (appended) and its command into cmd. 0, or -1 with one line in msg. */
 int qf_experiment_read_words(const char *dir, char *cmd, size_t cmd_len, qf_words *ws, char *msg, size_t n);

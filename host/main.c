@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../kernels/backend.h"
 #include "bandits.h"
@@ -82,7 +83,8 @@ static void list_envs(void) {
             else if (ps->type == QF_P_CHOICE)
                 qf_env_choice_names(ps, range, sizeof range);
             else
-                snprintf(range, sizeof range, "%s [%g, %g]", tn[ps->type], ps->lo, ps->hi);
+                snprintf(range, sizeof range, ps->type == QF_P_INT ? "%s [%.0f, %.0f]" : "%s [%g, %g]", tn[ps->type],
+                         ps->lo, ps->hi);
             if (ps->type == QF_P_LIST)
                 snprintf(def, sizeof def, "(drawn)");
             else if (ps->type == QF_P_CHOICE) {
@@ -97,7 +99,14 @@ static void list_envs(void) {
 
 static int open_backend(const qf_config *cfg, qf_backend **out) {
     char err[512];
-    qf_cpu_set_threads((int)cfg->threads);
+    long threads = (long)cfg->threads;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && threads > 4 * cores) { /* thousands of OpenMP threads on a few cores stall every step */
+        fprintf(stderr, "qfleet: warning: threads=%ld on %ld cores: capped at %ld (4 per core)\n", threads, cores,
+                4 * cores);
+        threads = 4 * cores;
+    }
+    qf_cpu_set_threads((int)threads);
     const char *name = qf_config_choice_name("backend", cfg->backend);
     *out = qf_backend_open(name, err, sizeof err);
     if (!*out) {
@@ -194,8 +203,19 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         return 2;
     }
     const int is_runner = is_train || is_compare || is_sweep;
-    if ((ws.dry_run || ws.quiet || ws.resume[0] || ws.overwrite) && !is_runner) {
-        fprintf(stderr, "qfleet: --dry-run, --quiet, --overwrite and --resume belong to train, compare and sweep\n");
+    if ((ws.dry_run || ws.quiet) && !is_runner) {
+        fprintf(stderr, "qfleet: --dry-run and --quiet belong to train, compare and sweep\n");
+        qf_words_free(&ws);
+        return 2;
+    }
+    if (ws.overwrite && !is_runner && !is_bandits && !is_infer && !is_irl) {
+        fprintf(stderr, "qfleet: --overwrite belongs to the commands that write a results folder (train, compare, "
+                        "sweep, bandits, infer, irl)\n");
+        qf_words_free(&ws);
+        return 2;
+    }
+    if (ws.resume[0] && !is_runner && !is_bandits) {
+        fprintf(stderr, "qfleet: --resume belongs to train, compare, sweep and bandits\n");
         qf_words_free(&ws);
         return 2;
     }
@@ -218,8 +238,10 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             return 2;
         }
         const int given = cmd[0] != 0;
-        if (strcmp(saved, "train") != 0 && strcmp(saved, "compare") != 0 && strcmp(saved, "sweep") != 0) {
-            fprintf(stderr, "qfleet: %s/run.words names the command '%s'; only train, compare and sweep resume\n",
+        if (strcmp(saved, "train") != 0 && strcmp(saved, "compare") != 0 && strcmp(saved, "sweep") != 0 &&
+            strcmp(saved, "bandits") != 0) {
+            fprintf(stderr, "qfleet: %s/run.words names the command '%s'; only train, compare, sweep and bandits "
+                            "resume\n",
                     ws.resume, saved);
             qf_words_free(&ws);
             return 2;
@@ -230,6 +252,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_words_free(&ws);
             return 2;
         }
+        is_bandits = strcmp(saved, "bandits") == 0;
         is_train = strcmp(saved, "train") == 0;
         is_sweep = strcmp(saved, "sweep") == 0;
         is_compare = strcmp(saved, "compare") == 0;
@@ -281,10 +304,22 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
     qf_backend *b;
     int rc = 1;
     if (open_backend(&cfg, &b) == 0) {
-        if (is_infer || is_irl)
-            rc = is_infer ? qf_cmd_infer(&cfg, b) : qf_cmd_irl(&cfg, b);
+        if (is_infer || is_irl) {
+            /* the folder is claimed (created, writable, locked, free of results) before the work */
+            char dir[QF_RESULTS_DIR_CAP];
+            int created = 0;
+            const int fd = qf_results_claim(cfg.out, cmd, cmd, ws.overwrite, dir, sizeof dir, &created);
+            if (fd >= 0) {
+                qf_config c2 = cfg;
+                snprintf(c2.out, sizeof c2.out, "%s", dir);
+                rc = is_infer ? qf_cmd_infer(&c2, b) : qf_cmd_irl(&c2, b);
+            } else {
+                rc = fd == -2 ? 2 : 1;
+            }
+            qf_results_release(fd, dir, created, rc);
+        }
         else if (is_solve || is_train || is_bandits)
-            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, &ws, b) : qf_cmd_bandits(&cfg, b);
+            rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, &ws, b) : qf_cmd_bandits(&cfg, &ws, b);
         else if (is_compare || is_sweep)
             rc = is_compare ? qf_cmd_compare(&ws, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
         else

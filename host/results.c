@@ -2,9 +2,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "results.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,4 +100,105 @@ double qf_wall_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- owning a results folder (results.h) ---- */
+
+static const char *const kOurFiles[] = {"run.words", "plan.bin", "runs.csv", "curves.csv", "summary.md",
+                                        "config.txt", "scaling.svg", "sweep.words", "bandits.ckpt",
+                                        "marginals.csv", "visitation.csv", "reward_map.csv", NULL};
+
+/* A fleet part: fleet_K.ckpt, fleet_K.rows, fleet_K.curves (and their temporary files). */
+static int is_fleet_part(const char *name) {
+    if (strncmp(name, "fleet_", 6) != 0) return 0;
+    const char *p = name + 6;
+    if (*p < '0' || *p > '9') return 0;
+    while (*p >= '0' && *p <= '9') p++;
+    return strncmp(p, ".ckpt", 5) == 0 || strncmp(p, ".rows", 5) == 0 || strncmp(p, ".curves", 7) == 0;
+}
+
+/* Does dir hold results of an earlier experiment? With clear = 1, remove them (--overwrite). */
+int qf_results_held(const char *dir, int clear) {
+    char path[QF_RESULTS_PATH_CAP];
+    int found = 0;
+    for (int i = 0; kOurFiles[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kOurFiles[i]);
+        if (access(path, F_OK) == 0) found = 1;
+        if (clear) remove(path);
+    }
+    DIR *dp = opendir(dir);
+    for (struct dirent *e; dp && (e = readdir(dp));)
+        if (is_fleet_part(e->d_name)) {
+            found = 1;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (clear) remove(path);
+        }
+    if (dp) closedir(dp);
+    return found;
+}
+
+/* The advisory lock: DIR/.lock held (flock) for the whole run. Returns the fd, -1 with one line
+ * printed (exit 1: cannot open), or -2 (exit 2: another process holds it, named). */
+int qf_results_lock(const char *dir) {
+    char path[QF_RESULTS_PATH_CAP];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "qfleet: cannot lock the results folder %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        char holder[256] = "";
+        const ssize_t k = pread(fd, holder, sizeof holder - 1, 0);
+        holder[k > 0 ? k : 0] = 0;
+        holder[strcspn(holder, "\n")] = 0;
+        fprintf(stderr, "qfleet: the results folder %s is in use by another qfleet (%s); wait for it to finish or "
+                        "choose another out=\n", dir, holder[0] ? holder : "holder unknown");
+        close(fd);
+        return -2;
+    }
+    char host[128] = "?", line[256];
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = 0;
+    const int w = snprintf(line, sizeof line, "pid %ld on %s\n", (long)getpid(), host);
+    if (ftruncate(fd, 0) || pwrite(fd, line, (size_t)w, 0) != w) { /* the name is a courtesy; the lock holds */
+    }
+    return fd;
+}
+
+
+int qf_results_claim(const char *out, const char *prefix, const char *command, int overwrite, char *dir, size_t len,
+                     int *created) {
+    qf_results_dir(dir, len, out, prefix);
+    if (!(out && out[0])) { /* two runs in one second get two folders */
+        const size_t n = strlen(dir);
+        for (int k = 2; k < 1000 && access(dir, F_OK) == 0; k++) snprintf(dir + n, len - n, "-%d", k);
+    }
+    *created = access(dir, F_OK) != 0;
+    if (qf_mkdir_p(dir)) {
+        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    const int fd = qf_results_lock(dir);
+    if (fd < 0) return fd;
+    if (qf_results_held(dir, 0)) {
+        if (!overwrite) {
+            fprintf(stderr, "qfleet: %s already holds results; replace them with `qfleet %s ... --overwrite`, or choose "
+                            "another out=\n", dir, command);
+            close(fd);
+            return -2;
+        }
+        qf_results_held(dir, 1);
+    }
+    return fd;
+}
+
+void qf_results_release(int fd, const char *dir, int created, int rc) {
+    if (rc && created && !qf_results_held(dir, 0)) {
+        char path[QF_RESULTS_PATH_CAP];
+        snprintf(path, sizeof path, "%s/.lock", dir);
+        remove(path);
+        rmdir(dir); /* fails, as it should, when anything else is there */
+    }
+    if (fd >= 0) close(fd);
 }

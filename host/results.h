@@ -32,6 +32,23 @@ int qf_close_output(FILE *f, const char *path, const char *tmp);
 void qf_results_dir(char *dir, size_t len, const char *out, const char *prefix);
 /* ",<v>" with 9 significant digits, or "," for NaN. */
 void qf_csv_num(FILE *f, double v);
+/* Does dir hold results of an earlier run (run.words, plan.bin, runs.csv, curves.csv, summary.md,
+ * config.txt, fleet parts, a bandits checkpoint)? With clear = 1 they are removed (--overwrite). */
+int qf_results_held(const char *dir, int clear);
+/* The advisory lock on a results folder: DIR/.lock held with flock for the life of the process (the
+ * returned fd; closing it releases the lock), naming the holder ("pid N on HOST") inside. Returns
+ * the fd, -1 with one line printed when it cannot be opened (exit 1), or -2 when another process
+ * holds it, named in the line printed (exit 2). */
+int qf_results_lock(const char *dir);
+/* Claim a results folder before any work: dir = out, or results/PREFIX__DATE-TIME (a free name);
+ * created and tested for writing, locked (qf_results_lock), and refused when it holds results unless
+ * overwrite (which removes them). *created says whether it was made here. Returns the lock's fd, or
+ * -1 (exit 1) / -2 (exit 2) with one line printed naming the command for --overwrite. */
+int qf_results_claim(const char *out, const char *prefix, const char *command, int overwrite, char *dir, size_t len,
+                     int *created);
+/* Give a claimed folder back: the lock released; with rc != 0, a folder made by the claim that
+ * holds nothing else is removed. */
+void qf_results_release(int fd, const char *dir, int created, int rc);
 /* Monotonic wall-clock seconds. */
 double qf_wall_s(void);
 

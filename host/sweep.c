@@ -214,6 +214,11 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
         if (sw->n_points > MAX_POINTS) break;
     }
     if (sw->has_random) sw->n_points *= sw->trials;
+    else if (qf_config_given(first, "trials")) {
+        snprintf(msg, n, "trials=%lld draws points for random-search axes (uniform, loguniform, choice), but no axis "
+                         "of this sweep is random: remove trials, or make an axis random", (long long)sw->trials);
+        goto fail;
+    }
     if (sw->n_points > MAX_POINTS) {
         snprintf(msg, n, "the sweep has more than %d points (grid x trials); split it", MAX_POINTS);
         goto fail;
@@ -400,6 +405,17 @@ static void config_notes(void *vctx, FILE *f) {
     }
 }
 
+static void describe(void *vctx, FILE *f) {
+    const sweep *sw = ((const sweep_ctx *)vctx)->sw;
+    for (int a = 0; a < sw->n_axes; a++) {
+        static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
+        fprintf(f, "  axis %-14s %-10s", sw->ax[a].key, kinds[sw->ax[a].kind]);
+        const int nv = sw->ax[a].kind == AX_UNIFORM || sw->ax[a].kind == AX_LOGUNIFORM ? 2 : sw->ax[a].n;
+        for (int j = 0; j < nv; j++) fprintf(f, "%s%s", j ? ", " : " ", sw->ax[a].vals[j]);
+        fprintf(f, "  (%s)\n", sw->ax[a].origin);
+    }
+}
+
 static int report(void *vctx, const qf_experiment *x, const qf_exp_run *rows, FILE *summary, const char *dir) {
     (void)dir;
     const sweep_ctx *c = (const sweep_ctx *)vctx;
@@ -446,13 +462,6 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
             if (strcmp(sw.ax[a].key, "env") != 0 && strcmp(sw.ax[a].key, "explore") != 0) cols[p * n_cols + k++] = v;
         }
     }
-    for (int a = 0; a < sw.n_axes && d->rank == 0; a++) {
-        static const char *const kinds[] = {"grid", "uniform", "loguniform", "choice"};
-        printf("  axis %-14s %-10s", sw.ax[a].key, kinds[sw.ax[a].kind]);
-        const int nv = sw.ax[a].kind == AX_UNIFORM || sw.ax[a].kind == AX_LOGUNIFORM ? 2 : sw.ax[a].n;
-        for (int j = 0; j < nv; j++) printf("%s%s", j ? ", " : " ", sw.ax[a].vals[j]);
-        printf("  (%s)\n", sw.ax[a].origin);
-    }
     sweep_ctx sc = {&sw, values};
     qf_experiment x;
     memset(&x, 0, sizeof x);
@@ -474,6 +483,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     x.resume = ws->resume;
     x.ctx = &sc;
     x.config_notes = config_notes;
+    x.describe = describe;
     x.report = report;
     rc = qf_experiment_run(&x, b, d);
 done:

@@ -120,6 +120,10 @@ static int evaluate_only(const qf_config *cfg, const char *load, qf_backend *b) 
 int qf_cmd_train(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     if (cfg->profile > 0) return profile(cfg, b);
     if (cfg->steps == 0) return evaluate_only(cfg, ws->load, b);
+    if (!qf_config_given(cfg, "learning_starts") && cfg->learning_starts >= cfg->steps * cfg->envs)
+        fprintf(stderr, "qfleet: warning: learning_starts=%lld (the default) is at least the steps*envs = %lld "
+                        "transitions a run collects, so no run will learn: give learning_starts=, or more steps or "
+                        "envs\n", (long long)cfg->learning_starts, (long long)(cfg->steps * cfg->envs));
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s__%s", qf_env_spec_of(cfg->env)->name,
              qf_config_choice_name("explore", cfg->explore));

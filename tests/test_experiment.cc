@@ -379,3 +379,55 @@ TEST(Experiment, ForgedFilesWithRecomputedChecksumsAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+// bandits: SIGTERM (exit 130, checkpoint) and kill -9 at random points, then --resume: curves.csv
+// identical to an uninterrupted run's (the pull counts add up to the step in every instance, which
+// the resume checks).
+TEST(Experiment, BanditsStopAndResumeToTheSameCurves) {
+    const std::string args = "bandits backend=cpu env.probs=[0.9,0.8,0.7] envs=256 steps=3000 log_every=100 "
+                             "checkpoint_seconds=0.0001";
+    const std::string full = tmp_dir("bfull"), cut = tmp_dir("bcut"), sig = tmp_dir("bsig");
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(run_qfleet(args + " out=" + full).code, 0);
+    const double T = seconds_since(t0);
+    // SIGTERM
+    pid_t pid = spawn(args + " out=" + sig);
+    ASSERT_TRUE(wait_for(pid, sig + "/bandits.ckpt"));
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 130);
+    CliResult r = run_qfleet("bandits --resume " + sig);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(read_file(full + "/curves.csv"), read_file(sig + "/curves.csv"));
+    // kill -9, several times
+    std::mt19937 rng(99u);
+    std::uniform_real_distribution<double> share(0.05, 0.9);
+    for (int k = 0; k < 3 && !exists(cut + "/curves.csv"); k++) {
+        pid = spawn(exists(cut + "/bandits.ckpt") ? "bandits --resume " + cut : args + " out=" + cut);
+        std::this_thread::sleep_for(std::chrono::duration<double>(share(rng) * T));
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+    if (exists(cut + "/bandits.ckpt"))
+        r = run_qfleet("bandits --resume " + cut);
+    else if (!exists(cut + "/curves.csv"))
+        r = run_qfleet(args + " --overwrite out=" + cut);  // killed before its first checkpoint
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(read_file(full + "/curves.csv"), read_file(cut + "/curves.csv"));
+    // a forged checkpoint (pull counts that do not add up to its step) is refused
+    pid = spawn(args + " out=" + sig + "2");
+    ASSERT_TRUE(wait_for(pid, sig + "2/bandits.ckpt"));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    FileImage ck = load(sig + "2", "bandits.ckpt", QF_FILE_CKPT, 0);
+    ck.h.meta[0] += 1;  // the step
+    store(sig + "2", "bandits.ckpt", ck);
+    expect_cli("bandits --resume " + sig + "2", 1, "does not match this run");
+    std::system(("rm -rf " + full + " " + cut + " " + sig + " " + sig + "2").c_str());
+}
+
+}  // namespace

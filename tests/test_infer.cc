@@ -428,6 +428,7 @@ TEST(InferChecks, BadProblemsAreRefusedWithTheRun) {
 // no folder).
 TEST(InferCli, PrintsBothBackupsAndWritesTheResults) {
     const std::string out = ::testing::TempDir() + "infer_cli";
+    std::system(("rm -rf " + out).c_str());
     CliResult r = run_qfleet("infer env=deep_sea env.size=5 temperatures=0.5,2 backend=cpu out=" + out);
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("finite horizon T=5 steps"), std::string::npos) << r.out;
@@ -451,7 +452,15 @@ TEST(InferCli, PrintsBothBackupsAndWritesTheResults) {
     }
     std::fclose(fp);
     EXPECT_EQ(rows, 2);
+    // the folder now holds results: a second run is refused (before any work), --overwrite replaces them
+    r = run_qfleet("infer env=deep_sea env.size=5 temperatures=0.5 backend=cpu out=" + out);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("already holds results"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("optimism_gap"), std::string::npos) << "worked before refusing:\n" << r.out;
+    r = run_qfleet("infer env=deep_sea env.size=5 temperatures=0.5 backend=cpu --overwrite out=" + out);
+    EXPECT_EQ(r.code, 0) << r.out;
     const std::string bad = ::testing::TempDir() + "infer_cli_bad";
+    std::system(("rm -rf " + bad).c_str());
     r = run_qfleet("infer env=mountain_car backend=cpu out=" + bad);
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("tabular"), std::string::npos) << r.out;

@@ -393,6 +393,7 @@ TEST(IrlCli, BadDemosFileExitsTwoAndWritesNothing) {
     // a good run of the real program writes every file
     const std::string good = write_file("cli_good.csv", "episode,t,state,action\n0,0,0,3\n0,1,1,1\n0,2,2,4\n");
     const std::string out2 = ::testing::TempDir() + "irl_cli_good";
+    std::system(("rm -rf " + out2).c_str());
     const std::string cmd2 = std::string(QFLEET_BIN) + " irl env=gridworld env.size=4 horizon=3 backend=cpu iters=5 "
                                                       "log_every=2 demos_file=" + good + " out=" + out2 + " 2>&1";
     pipe = popen(cmd2.c_str(), "r");

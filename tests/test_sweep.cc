@@ -131,6 +131,7 @@ TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
     expect_cli("sweep 'lr=loguniform(0,1)' --dry-run", 2, "lo > 0");
     expect_cli("sweep 'lr=uniform(1)' --dry-run", 2, "uniform(lo,hi)");
     expect_cli("sweep seeds=1,2 --dry-run", 2, "seeds cannot be swept");
+    expect_cli("sweep lr=0.1,0.2 trials=5 --dry-run", 2, "no axis of this sweep is random");
     expect_cli("sweep lr=0.1,zzz --dry-run", 2, "bad value for lr: 'zzz'");
 }
 
@@ -234,7 +235,7 @@ TEST(Sweep, DryRunExpandsGridsPacksShapesAndKeepsBracketedListsWhole) {
     // [0.9,0.8,0.7] is one value, and hidden=[8,8] too: a single point
     CliResult c = run_qfleet("sweep backend=cpu env=bandit env.probs=[0.9,0.8,0.7] hidden=[8,8] steps=50 --dry-run");
     ASSERT_EQ(c.code, 0) << c.out;
-    EXPECT_NE(c.out.find("1 point x 1 seed = 1 runs in 1 fleet"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("1 point x 1 seed = 1 run in 1 fleet"), std::string::npos) << c.out;
     // nothing written by a dry run
     EXPECT_EQ(c.out.find("results:"), std::string::npos);
 }
