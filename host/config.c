@@ -116,6 +116,8 @@ static int check_huber(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_deep_sea_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bandit_eps(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bandit_temp(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_steps(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_eval_episodes(const qf_config *c, unsigned cmd, char *msg, size_t n);
 
 static const key_spec keys[] = {
     {"env", K_ENV, OFF(env), 0, 0, "deep_sea", 0, 0, NULL, 0, 0, QF_CMD_ALL, QF_SCOPE_FLEET, NULL,
@@ -130,8 +132,8 @@ static const key_spec keys[] = {
         NULL, "seeds per run: run c, seed s uses key (seed + s, c)"),
     INT("seed", seed, "0", 0, 4294967295.0, QF_CMD_ALL, QF_SCOPE_FREE, NULL,
         "base seed; run r draws from key (seed, r)"),
-    INT("steps", steps, "10000", 1, 1e12, C_TRAIN | QF_CMD_BANDITS, QF_SCOPE_FLEET, NULL,
-        "steps of every env (a run collects steps*envs transitions)"),
+    INT("steps", steps, "10000", 0, 1e12, C_TRAIN | QF_CMD_BANDITS, QF_SCOPE_FLEET, check_steps,
+        "steps of every env (a run collects steps*envs transitions); train --load FILE steps=0: evaluate only"),
     CHO("obs", obs, "auto", obs_names, 1, C_LEARN | QF_CMD_BENCH_ENVS, QF_SCOPE_FLEET, check_obs,
         "observations written per step: state index, dense vector, none (auto: index when discrete)"),
     INT("threads", threads, "0", 0, 4096, QF_CMD_ALL, QF_SCOPE_FREE, NULL,
@@ -234,6 +236,11 @@ static const key_spec keys[] = {
         "env steps of the linear epsilon decay"),
     INT("log_every", log_every, "1000", 1, 1e12, C_TRAIN | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_FLEET, NULL,
         "env steps between log points (curves); irl: iterations between log points"),
+    INT("eval_every", eval_every, "0", 0, 1e12, C_SCHEDULE, QF_SCOPE_FLEET, NULL,
+        "env steps per env between greedy evaluations (separate envs, no exploration or learning; eval_return at "
+        "the first log point at or after each multiple, and at the last); 0 = none"),
+    INT("eval_episodes", eval_episodes, "10", 1, 1000000, C_SCHEDULE, QF_SCOPE_FLEET, check_eval_episodes,
+        "episodes per run of each greedy evaluation (one fresh env each, run to its episode's end)"),
     STR("out", out, "", C_RESULTS | QF_CMD_INFER | QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
         "results folder (default results/<env>__<explore>__<date-time>)"),
     INT("horizon", horizon, "0", -1, 100000000, QF_CMD_SOLVE | QF_CMD_INFER | QF_CMD_IRL | QF_CMD_BENCH_IRL,
@@ -986,6 +993,24 @@ static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, si
     }
     return 0;
 }
+static int check_steps(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    if (c->steps == 0 && !(cmd & QF_CMD_TRAIN)) {
+        snprintf(msg, n, "steps=0 trains nothing: only `qfleet train --load FILE steps=0` evaluates without training "
+                         "(allowed here: steps >= 1)");
+        return -1;
+    }
+    return 0;
+}
+static int check_eval_episodes(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    /* train --load FILE steps=0 evaluates once, without eval_every */
+    if (c->eval_every == 0 && !((cmd & QF_CMD_TRAIN) && c->steps == 0)) {
+        snprintf(msg, n, "eval_episodes=%lld sets the episodes of each greedy evaluation, but eval_every=0 runs none: "
+                         "set eval_every (env steps between evaluations), or remove eval_episodes",
+                 (long long)c->eval_episodes);
+        return -1;
+    }
+    return 0;
+}
 
 static int check_deep_sea_key(const qf_config *c, unsigned cmd, char *msg, size_t n) {
     (void)cmd;
@@ -1043,7 +1068,7 @@ int qf_config_check_one(const qf_config *cfg, unsigned cmd, int k, int *unused, 
     const check_fn f = keys[k].check;
     if (unused)
         *unused = !(f == check_explore || f == check_obs || f == check_double_q || f == check_bonus ||
-                    f == check_learning_starts);
+                    f == check_learning_starts || f == check_steps);
     return -1;
 }
 

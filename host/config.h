@@ -93,6 +93,8 @@ typedef struct qf_config {
     double weight_decay; /* AdamW's decoupled weight decay (0: Adam) */
     int64_t target_every, eps_steps, double_q, batch, buffer, learning_starts, train_every, updates;
     int64_t log_every;
+    int64_t eval_every;    /* env steps per env between greedy evaluations (0: none) */
+    int64_t eval_episodes; /* episodes per run of each greedy evaluation */
     int64_t hidden[QF_MAX_HIDDEN + 1]; /* hidden widths */
     int32_t activation; /* QF_ACTIVATION_*: the hidden layers' activation */
     int64_t n_hidden;  /* how many of them (0: linear / tabular) */

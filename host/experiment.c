@@ -28,7 +28,7 @@ double qf_metric_value(const qf_log_point *p, int m) {
     case 0: return (double)p->episodes;
     case 1: return p->episodic_return;
     case 2: return p->episodic_length;
-    case 3: return NAN; /* eval_return: greedy evaluation (issue 13, not yet built) */
+    case 3: return p->eval_return; /* greedy evaluation (qf_fleet_evaluate); NaN where none ran */
     case 4: return p->sps;
     case 5: return p->td_loss;
     case 6: return p->q_values;
@@ -554,6 +554,34 @@ static int check_rows(const qf_exp_run *rows, int32_t R, const fleet_ctx *c) {
     return 0;
 }
 
+/* The finished fleet's networks (docs/params-format.md): params.npy + params.json when the plan has
+ * one fleet, fleet_K.params.npy + fleet_K.params.json each when it has several (their shapes may
+ * differ); rows in fleet order, each named as in runs.csv. 0, or -1 with a line on stderr. */
+static int export_params(const fleet_ctx *c, qf_fleet *fl, int32_t R) {
+    const qf_experiment *x = c->x;
+    char stem[64], err[1024];
+    if (c->pl->n_fleets == 1) snprintf(stem, sizeof stem, "params");
+    else snprintf(stem, sizeof stem, "fleet_%lld.params", (long long)c->fleet + 1);
+    char **names = (char **)calloc((size_t)R, sizeof(char *));
+    int bad = !names;
+    for (int32_t r = 0; !bad && r < R; r++) {
+        size_t len = 0;
+        FILE *m = open_memstream(&names[r], &len);
+        if (!m) {
+            bad = 1;
+            break;
+        }
+        qf_run_name(m, x, c->pl->order[c->pl->fleet[2 * c->fleet] + r / x->seeds], (int)(r % x->seeds));
+        bad = fclose(m) != 0;
+    }
+    if (bad) snprintf(err, sizeof err, "out of host memory");
+    else if (qf_fleet_export_params(fl, c->dir, stem, (const char *const *)names, err, sizeof err) != 0) bad = 1;
+    for (int32_t r = 0; names && r < R; r++) free(names[r]);
+    free(names);
+    if (bad) fprintf(stderr, "qfleet: fleet %lld: %s\n", (long long)c->fleet + 1, err);
+    return bad ? -1 : 0;
+}
+
 /* Train fleet i (or find it finished). rows_out [R] receives its rows. Returns 0, 1 (runtime
  * failure), 2 (bad input), 130 (stopped, checkpoint written). */
 static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *trained) {
@@ -660,6 +688,11 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         }
         free(payload);
     }
+    /* train --load FILE: a fleet that starts afresh (no checkpoint) starts from the file's networks */
+    if (rc == 0 && rr == 1 && x->load && x->load[0] && qf_fleet_load_params(&fl, x->load, err, sizeof err) != 0) {
+        fprintf(stderr, "qfleet: --load %s\n", err);
+        rc = 2;
+    }
     /* the curve part: cut back to the checkpoint's length, or begun anew */
     if (rc == 0) {
         snprintf(path, sizeof path, "%s/%s", c->dir, cv_name);
@@ -734,6 +767,7 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         } else {
             snprintf(path, sizeof path, "%s/%s", c->dir, ck_name);
             remove(path);
+            if (export_params(c, &fl, R)) rc = 1;
             if (x->fleet_done) x->fleet_done(x->ctx, x, (int)i, rows_out, R, qf_wall_s() - t0);
         }
     }

@@ -57,6 +57,7 @@ struct qf_experiment {
     int probe;                 /* 1: time one run per cost class to pack by memory and to estimate time */
     int dry_run, quiet, overwrite;
     const char *resume;        /* "" or the folder to resume */
+    const char *load;          /* NULL, "" or a params.npy every fleet that starts afresh loads (train --load) */
     /* the command's report (each may be NULL) */
     void *ctx;
     void (*config_notes)(void *ctx, FILE *f); /* '#' lines appended to config.txt */

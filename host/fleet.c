@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fleet.h"
 #include "prof.h"
+#include "../envs/tabular.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -150,6 +151,10 @@ static size_t carve(qf_fleet *f, char *base) {
     return off;
 }
 
+static size_t eval_carve(qf_fleet *f, int32_t E, char *base);
+static int eval_alloc(qf_fleet *f, int32_t E, char *err, size_t err_len);
+static void eval_free(qf_fleet *f);
+
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
         snprintf(err, err_len, __VA_ARGS__);                                                       \
@@ -238,7 +243,11 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     if (f->C < f->E) FAIL("buffer=%d is smaller than envs=%d: one step would overwrite itself", f->C, f->E);
 
     f->bytes = carve(f, NULL);
-    const size_t env_bytes = qf_vecenv_bytes(f->R, f->E);
+    /* greedy evaluations (eval_every > 0) take their own envs and buffers, counted here too */
+    const size_t env_bytes = qf_vecenv_bytes(f->R, f->E) +
+                             (cfg->eval_every > 0 ? eval_carve(f, (int32_t)cfg->eval_episodes, NULL) +
+                                                        qf_vecenv_bytes(f->R, cfg->eval_episodes)
+                                                  : 0);
     if (f->bytes + env_bytes > b->mem_free / 10 * 9)
         FAIL("runs=%d with envs=%d, buffer=%d, batch=%d and hidden widths as given needs %.2f GiB, "
              "but the %s backend has %.2f GiB free (allowed: fewer runs, a smaller buffer or network)",
@@ -320,6 +329,7 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     if (kind == QF_ENV_DEEP_SEA || kind == QF_ENV_BANDIT) {
         qf_fleet_solve_v0(f); /* NaN when the solver cannot answer */
     }
+    if (cfg->eval_every > 0 && eval_alloc(f, (int32_t)cfg->eval_episodes, err, err_len) != QF_OK) goto fail;
     f->last_log_time = now_s();
     f->log_at_end = 1;
     return QF_OK;
@@ -329,6 +339,7 @@ fail:
 }
 
 void qf_fleet_destroy(qf_fleet *f) {
+    if (f->b) eval_free(f);
     if (f->env.block) qf_vecenv_destroy(&f->env);
     if (f->block) f->b->release(f->b, f->block);
     free(f->hp_host);
@@ -498,6 +509,7 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
                 pt->distinct = d;
             }
             pt->status = st[r];
+            pt->eval_return = NAN; /* qf_fleet_train fills it at an evaluation */
         }
         f->last_log_time = t_now;
         f->last_log_step = f->t;
@@ -505,6 +517,167 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
     free(lq);
     free(st);
     return ok ? QF_OK : QF_ERR;
+}
+
+/* ---- greedy evaluation ------------------------------------------------------------------------ */
+
+/* Carve the evaluation block for E envs per run (base NULL: count only). */
+static size_t eval_carve(qf_fleet *f, int32_t E, char *base) {
+    qf_fleet_eval *ev = &f->eval;
+    const size_t R = (size_t)f->R, G = R * (size_t)f->net.K, D = (size_t)f->D, A = (size_t)f->A;
+    const size_t H = (size_t)f->net.H, N = R * (size_t)E;
+    size_t off = 0;
+#define TAKE(ptr, type, count)                                                                     \
+    do {                                                                                           \
+        if (base) ptr = (type *)(base + off);                                                      \
+        off = align_up(off + sizeof(type) * (size_t)(count));                                      \
+    } while (0)
+    TAKE(ev->hp, qf_run_hp, R);
+    if (f->embed) TAKE(ev->obs_idx, int32_t, N);
+    else TAKE(ev->obs, float, N * D);
+    TAKE(ev->q, float, G * E * A);
+    TAKE(ev->acts, float, G * E * (H ? H : 1));
+    if (f->has_prior) TAKE(ev->qp, float, G * E * A);
+    TAKE(ev->heads, int32_t, N);
+    TAKE(ev->actions, int32_t, N);
+#undef TAKE
+    return off;
+}
+
+static void eval_free(qf_fleet *f) {
+    qf_fleet_eval *ev = &f->eval;
+    if (ev->env.block) qf_vecenv_destroy(&ev->env);
+    if (ev->block) f->b->release(f->b, ev->block);
+    free(ev->ep_host);
+    free(ev->ret_host);
+    free(ev->first);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* A run's hyperparameters made greedy: argmax of Q (of the heads' mean for bootstrap ensembles,
+ * through act=ucb at ucb_c = 0), no epsilon, no Boltzmann sampling, no count bonus in acting. */
+static void greedy_hp(qf_run_hp *h) {
+    if (h->explore == QF_EXPLORE_BOOTSTRAP) {
+        h->act_mode = QF_ACT_UCB;
+        h->ucb_c = 0.0f;
+    } else {
+        h->explore = QF_EXPLORE_EPSILON;
+    }
+    h->eps_start = h->eps_end = 0.0f;
+    h->eps_steps = 0;
+    h->count_act = 0;
+}
+
+/* The evaluation's batch and buffers for E envs per run (kept while E stays the same). */
+static int eval_alloc(qf_fleet *f, int32_t E, char *err, size_t err_len) {
+    qf_backend *b = f->b;
+    qf_fleet_eval *ev = &f->eval;
+    if (ev->E == E) return QF_OK;
+    eval_free(f);
+    const size_t bytes = eval_carve(f, E, NULL), N = (size_t)f->R * (size_t)E;
+    qf_run_hp *hp = (qf_run_hp *)malloc(sizeof(qf_run_hp) * (size_t)f->R);
+    qf_env_params *ep = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)f->R);
+    ev->ep_host = (uint32_t *)malloc(sizeof(uint32_t) * N);
+    ev->ret_host = (float *)malloc(sizeof(float) * N);
+    ev->first = (double *)malloc(sizeof(double) * N);
+    int rc = QF_ERR;
+    if (!hp || !ep || !ev->ep_host || !ev->ret_host || !ev->first) {
+        snprintf(err, err_len, "out of host memory for the greedy evaluation");
+        goto out;
+    }
+    if (!(ev->block = b->alloc(b, bytes))) {
+        snprintf(err, err_len, "greedy evaluation (%d envs per run): %s", (int)E, b->err);
+        goto out;
+    }
+    eval_carve(f, E, (char *)ev->block);
+    for (int32_t r = 0; r < f->R; r++) {
+        hp[r] = f->hp_host[r];
+        greedy_hp(&hp[r]);
+        ep[r] = f->cfg.env_params; /* every run's env params are cfg's, as in training */
+    }
+    if (b->upload(b, ev->hp, hp, sizeof(qf_run_hp) * (size_t)f->R) != QF_OK) {
+        snprintf(err, err_len, "%s", b->err);
+        goto out;
+    }
+    /* the same keys as training: DeepSea's per-run mapping and the bandit arms are the run's MDP */
+    if (qf_vecenv_create(&ev->env, b, f->cfg.env, f->R, E, ep, f->keys_host, err, err_len) != QF_OK) goto out;
+    ev->E = E;
+    rc = QF_OK;
+out:
+    free(hp);
+    free(ep);
+    if (rc != QF_OK) eval_free(f);
+    return rc;
+}
+
+int qf_fleet_evaluate(qf_fleet *f, int32_t episodes, double *ret, char *err, size_t err_len) {
+    qf_backend *b = f->b;
+    if (episodes < 1) {
+        snprintf(err, err_len, "greedy evaluation: episodes=%d (allowed: >= 1)", (int)episodes);
+        return QF_ERR;
+    }
+    if (eval_alloc(f, episodes, err, err_len) != QF_OK) return QF_ERR;
+    qf_fleet_eval *ev = &f->eval;
+    const int32_t E = ev->E;
+    const size_t N = (size_t)f->R * (size_t)E;
+    const qf_env_params *p = &f->cfg.env_params;
+    /* every episode ends within the env's time limit (DeepSea: N steps, bandit: 1) */
+    int64_t T = qf_env_episode_steps(f->cfg.env, p);
+    if (T <= 0) T = qf_env_horizon(f->cfg.env, p);
+    if (T <= 0) {
+        snprintf(err, err_len, "greedy evaluation: env %s has no time limit", qf_env_spec_of(f->cfg.env)->name);
+        return QF_ERR;
+    }
+    /* env counters 2^31 + c .. 2^31 + c + E - 1, c = (t * E) mod (2^31 - E): above every training env's */
+    const uint64_t span = 0x80000000ull - (uint64_t)E;
+    ev->env.batch.rng_env0 = 0x80000000u + (uint32_t)(((uint64_t)f->t * (uint64_t)E) % span);
+    for (size_t i = 0; i < N; i++) ev->first[i] = NAN;
+    qf_env_batch *bt = &ev->env.batch;
+    int ok = b->env_reset(b, bt) == QF_OK;
+    size_t left = N;
+    for (int64_t s = 0; ok && s < T && left > 0; s++) {
+        const uint32_t t = (uint32_t)s;
+        /* act: greedy on Q(s, .) with the prior; the act operation's random draws go unused */
+        ok = b->env_observe(b, bt, ev->obs, ev->obs_idx) == QF_OK &&
+             b->net_forward(b, &f->net, f->params, E, ev->obs, ev->obs_idx, ev->acts, ev->q) == QF_OK &&
+             (!f->has_prior ||
+              (b->net_forward(b, &f->net, f->prior, E, ev->obs, ev->obs_idx, ev->acts, ev->qp) == QF_OK &&
+               b->add_prior(b, &f->net, ev->hp, E, ev->q, ev->qp) == QF_OK)) &&
+             b->act(b, &f->net, ev->hp, E, ev->q, f->keys, t, bt->flags, ev->heads, ev->actions) == QF_OK &&
+             b->env_step(b, bt, ev->actions, t, NULL, NULL) == QF_OK &&
+             b->download(b, ev->ep_host, bt->episodes, sizeof(uint32_t) * N) == QF_OK &&
+             b->download(b, ev->ret_host, bt->last_return, sizeof(float) * N) == QF_OK;
+        for (size_t i = 0; ok && i < N; i++)
+            if (isnan(ev->first[i]) && ev->ep_host[i] >= 1) {
+                ev->first[i] = (double)ev->ret_host[i]; /* the env's first episode: the one evaluated */
+                left--;
+            }
+    }
+    if (!ok) {
+        snprintf(err, err_len, "greedy evaluation: %s", b->err);
+        return QF_ERR;
+    }
+    for (int32_t r = 0; r < f->R; r++) {
+        double sum = 0.0;
+        for (int32_t e = 0; e < E; e++) sum += ev->first[(size_t)r * E + e]; /* NaN if one never ended */
+        ret[r] = sum / (double)E;
+    }
+    return QF_OK;
+}
+
+/* The evaluation of a log point: eval_return of every run; the SPS clock skips its time. */
+static int eval_into(qf_fleet *f, qf_log_point *pts) {
+    double *ret = (double *)malloc(sizeof(double) * (size_t)f->R);
+    char msg[512];
+    int rc = ret ? qf_fleet_evaluate(f, (int32_t)f->cfg.eval_episodes, ret, msg, sizeof msg) : QF_ERR;
+    if (!ret) snprintf(msg, sizeof msg, "out of host memory");
+    if (rc == QF_OK)
+        for (int32_t r = 0; r < f->R; r++) pts[r].eval_return = ret[r];
+    else
+        snprintf(f->b->err, sizeof f->b->err, "%s", msg);
+    free(ret);
+    f->last_log_time = now_s();
+    return rc;
 }
 
 int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *err, size_t err_len) {
@@ -562,7 +735,16 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
         }
         if (rc == QF_OK && (f->t % f->cfg.log_every == 0 || (s == steps - 1 && f->log_at_end))) {
             QF_RANGE_PUSH("log"); /* the only place the host waits for the device */
+            const int64_t prev_log = f->last_log_step;
             rc = collect(f, pts);
+            /* greedy evaluation at the first log point at or after each multiple of eval_every (a
+             * multiple in (previous log point, t]) and at the last log point of the call */
+            const int64_t ev = f->cfg.eval_every;
+            if (rc == QF_OK && ev > 0 && (f->t / ev > prev_log / ev || (s == steps - 1 && f->log_at_end))) {
+                QF_RANGE_PUSH("eval");
+                rc = eval_into(f, pts);
+                QF_RANGE_POP();
+            }
             if (rc == QF_OK && log) log(ctx, f, pts);
             QF_RANGE_POP();
         }

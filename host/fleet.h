@@ -27,7 +27,26 @@ typedef struct qf_log_point {
     int64_t converged_at;  /* the scaling study's: first episode with return >= converge_return (0: not yet) */
     int64_t distinct;      /* distinct states visited (discrete envs with obs=index; -1 unknown) */
     int32_t status;        /* QF_RUN_OK or QF_RUN_DIVERGED */
+    double eval_return;    /* mean undiscounted return of eval_episodes greedy episodes at this point
+                              (qf_fleet_evaluate); NaN when no evaluation ran at this point */
 } qf_log_point;
+
+/* Greedy evaluation (qf_fleet_evaluate): its own env batch of R runs x eval_episodes envs and
+ * buffers, never shared with training. Allocated at the first evaluation (or at creation when
+ * eval_every > 0). */
+typedef struct qf_fleet_eval {
+    int32_t E;                  /* envs per run = episodes per run per evaluation (0: not allocated) */
+    qf_vecenv env;
+    void *block;                /* the one device allocation below */
+    qf_run_hp *hp;              /* [R] the runs' hyperparameters, made greedy (device) */
+    float *obs;                 /* [R][E][D] (dense) */
+    int32_t *obs_idx;           /* [R][E] (embed) */
+    float *q, *acts, *qp;       /* [G][E][A], [G][E][H], [G][E][A] prior outputs */
+    int32_t *heads, *actions;   /* [R][E] */
+    uint32_t *ep_host;          /* [R*E] host scratch: episodes finished */
+    float *ret_host;            /* [R*E] host scratch: return of the last finished episode */
+    double *first;              /* [R*E] return of each env's first episode (NaN: not yet) */
+} qf_fleet_eval;
 
 typedef struct qf_fleet {
     qf_backend *b;
@@ -81,6 +100,7 @@ typedef struct qf_fleet {
     int64_t last_log_step;
     int log_at_end;             /* 1 (default): qf_fleet_train also logs after its last step */
     volatile int *stop;         /* when set and *stop != 0, qf_fleet_train returns after the current step */
+    qf_fleet_eval eval;         /* greedy evaluation state (eval.E == 0: none yet) */
 } qf_fleet;
 
 /* The hyperparameters of a run from the configuration. */
@@ -98,6 +118,36 @@ void qf_fleet_destroy(qf_fleet *f);
  * the callback. Returns QF_OK or QF_ERR (message in err). */
 typedef void (*qf_log_fn)(void *ctx, const qf_fleet *f, const qf_log_point *points /* [R] */);
 int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *err, size_t err_len);
+
+/* Greedy evaluation of every run's current Q-network: `episodes` fresh episodes per run (one env
+ * each, run until its first episode ends, at most the env's time limit), acting by argmax of Q
+ * (randomized prior included) with no exploration, no bonus, no learning and no statistics of
+ * training touched. Bootstrap runs act on the mean of their heads' Q-values (the `act=ucb` rule at
+ * ucb_c = 0); Osband et al. 2016 (Bootstrapped DQN) evaluate an ensemble by its vote, which picks
+ * the same action whenever the heads agree. The envs are their own batch, whose Philox env
+ * counters start at 2^31 + (t * episodes) mod (2^31 - episodes) (t: the fleet's step), so their
+ * draws never coincide with a training env's (counters < 2^30) and differ between evaluations; the
+ * training trajectories are bit-identical with and without evaluations. Operations: env_reset,
+ * env_observe, net_forward, add_prior, act, env_step (both backends). ret [R] receives the mean
+ * undiscounted return of each run's episodes. QF_OK, or QF_ERR with the reason in err. */
+int qf_fleet_evaluate(qf_fleet *f, int32_t episodes, double *ret, char *err, size_t err_len);
+
+/* Parameter export (host/params_io.c). dir/params.npy: numpy .npy format 1.0, little-endian float32,
+ * shape [R][P_run] with P_run = qf_fleet_run_floats(f): run r's K trained networks (head k's block
+ * of net.P floats at k * net.P), then, when the fleet has randomized priors, its K prior networks.
+ * dir/params.json: the layout (networks, layers with weight/bias offsets and shapes, activation,
+ * embedding input, heads and prior_scale of every run) to rebuild Q(s, .) = f_k(s) + prior_scale *
+ * p_k(s) in numpy. Both files written atomically. 0, or -1 with one line in err. */
+int64_t qf_fleet_run_floats(const qf_fleet *f);
+/* stem: the files' name without extension (NULL: "params"); names [R]: each run's name in
+ * params.json (NULL: ENV__EXPLORE__runC__seedS). */
+int qf_fleet_export_params(qf_fleet *f, const char *dir, const char *stem, const char *const *names, char *err,
+                           size_t err_len);
+/* Load a params.npy written by qf_fleet_export_params into the fleet (trained networks, their
+ * target copies and, when present, the priors). The file is validated before anything changes:
+ * magic, version, header dict (descr '<f4', fortran_order False, shape equal to [R][P_run]) and
+ * exact size; one line in err naming the file and the problem. 0 or -1. */
+int qf_fleet_load_params(qf_fleet *f, const char *path, char *err, size_t err_len);
 
 /* Set f->v_star = V*(s0) from the exact solver (host/fleet_solve.c); NaN when unavailable. */
 int qf_fleet_solve_v0(qf_fleet *f);

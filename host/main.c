@@ -41,6 +41,8 @@ static void usage(FILE *f) {
             "  irl           MaxEnt IRL with known dynamics, one problem per (env seed, lr, demo count, seed):\n"
             "                demo log-likelihood, feature gap, true regret (demos=, lrs=, iters=, demos_file=)\n"
             "  train         train one fleet of runs by soft Q-learning; results in a folder\n"
+            "                (params.npy + params.json); --load DIR/params.npy starts from them, steps=0\n"
+            "                only evaluates them greedily (eval_episodes=)\n"
             "  sweep         a hyperparameter sweep: key=a,b,c grids, key=loguniform(lo,hi) with trials=N,\n"
             "                seeds=N; runs of equal shapes share fleets\n"
             "  (train, compare, sweep) --resume DIR: go on after a stop (Ctrl-C, a kill, a crash);\n"
@@ -195,6 +197,11 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_words_free(&ws);
             return 2;
         }
+    if (ws.load[0] && !is_train) {
+        fprintf(stderr, "qfleet: --load FILE belongs to `qfleet train`\n");
+        qf_words_free(&ws);
+        return 2;
+    }
     const int is_runner = is_train || is_compare || is_sweep;
     if ((ws.dry_run || ws.quiet) && !is_runner) {
         fprintf(stderr, "qfleet: --dry-run and --quiet belong to train, compare and sweep\n");
@@ -281,6 +288,11 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         qf_words_free(&bw);
     } else if (qf_config_from_words(&cfg, &ws, msg, sizeof msg) || qf_config_check(&cfg, cmd_bit, msg, sizeof msg)) {
         fprintf(stderr, "qfleet: %s\n", msg);
+        bad = 2;
+    }
+    if (!bad && is_train && cfg.steps == 0 && !ws.load[0]) {
+        fprintf(stderr, "qfleet: steps=0 trains nothing: with --load DIR/params.npy it evaluates the loaded networks "
+                        "(allowed otherwise: steps >= 1)\n");
         bad = 2;
     }
     if (bad) {

@@ -90,8 +90,36 @@ static int profile(const qf_config *cfg, qf_backend *b) {
     return prc == QF_OK ? 0 : 1;
 }
 
+/* --load FILE steps=0: a greedy evaluation of the loaded networks only (qf_fleet_evaluate), a row
+ * per run; nothing written. */
+static int evaluate_only(const qf_config *cfg, const char *load, qf_backend *b) {
+    qf_fleet fl;
+    char err[1024];
+    if (qf_fleet_create(&fl, b, cfg, NULL, NULL, err, sizeof err) != QF_OK) {
+        fprintf(stderr, "qfleet: %s\n", err);
+        return 2;
+    }
+    if (qf_fleet_load_params(&fl, load, err, sizeof err) != 0) {
+        fprintf(stderr, "qfleet: --load %s\n", err);
+        qf_fleet_destroy(&fl);
+        return 2;
+    }
+    double *ret = (double *)malloc(sizeof(double) * (size_t)fl.R);
+    const int erc = ret ? qf_fleet_evaluate(&fl, (int32_t)cfg->eval_episodes, ret, err, sizeof err) : QF_ERR;
+    if (erc == QF_OK) {
+        printf("%-4s %-9s %14s\n", "run", "seed", "eval_return");
+        for (int32_t r = 0; r < fl.R; r++) printf("%-4d %-9u %14.6g\n", r, fl.keys_host[2 * r], ret[r]);
+    } else {
+        fprintf(stderr, "qfleet: %s\n", ret ? err : "out of host memory");
+    }
+    free(ret);
+    qf_fleet_destroy(&fl);
+    return erc == QF_OK ? 0 : 1;
+}
+
 int qf_cmd_train(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     if (cfg->profile > 0) return profile(cfg, b);
+    if (cfg->steps == 0) return evaluate_only(cfg, ws->load, b);
     if (!qf_config_given(cfg, "learning_starts") && cfg->learning_starts >= cfg->steps * cfg->envs)
         fprintf(stderr, "qfleet: warning: learning_starts=%lld (the default) is at least the steps*envs = %lld "
                         "transitions a run collects, so no run will learn: give learning_starts=, or more steps or "
@@ -117,6 +145,7 @@ int qf_cmd_train(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     x.quiet = ws->quiet;
     x.overwrite = ws->overwrite;
     x.resume = ws->resume;
+    x.load = ws->load; /* fleets start from these networks (not on resume from a checkpoint) */
     x.report = report;
     const qf_dist alone = {0, 1, 0, 0};
     return qf_experiment_run(&x, b, &alone);

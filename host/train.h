@@ -9,7 +9,9 @@
 extern "C" {
 #endif
 
-/* Run the command; returns the exit code (0; 1 runtime failure; 2 bad input), messages printed. */
+/* Run the command; returns the exit code (0; 1 runtime failure; 2 bad input), messages printed.
+ * ws->load: a params.npy (qf_fleet_export_params) whose networks the fleets start from ("": none);
+ * with steps=0 they are only evaluated greedily (eval_episodes episodes per run), nothing written. */
 int qf_cmd_train(const qf_config *cfg, const qf_words *ws, qf_backend *b);
 
 #ifdef __cplusplus

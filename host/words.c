@@ -511,8 +511,19 @@ int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_
                 return -1;
             }
             snprintf(ws->resume, sizeof ws->resume, "%s", argv[++i]);
+        } else if (strcmp(a, "--load") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) {
+                snprintf(msg, msg_len, "--load needs a parameter file (--load DIR/params.npy)");
+                return -1;
+            }
+            if (strlen(argv[i + 1]) >= sizeof ws->load) {
+                snprintf(msg, msg_len, "--load: the file name is longer than any path the system accepts");
+                return -1;
+            }
+            snprintf(ws->load, sizeof ws->load, "%s", argv[++i]);
         } else if (strncmp(a, "--", 2) == 0) {
-            snprintf(msg, msg_len, "unknown option '%.100s' (allowed: --dry-run, --quiet, --overwrite, --resume DIR)", a);
+            snprintf(msg, msg_len, "unknown option '%.100s' (allowed: --dry-run, --quiet, --overwrite, --resume DIR, "
+                               "--load FILE)", a);
             return -1;
         } else if (!strchr(a, '=') && stat(a, &st) == 0 && S_ISDIR(st.st_mode)) {
             snprintf(msg, msg_len, "%.300s is a directory, not a YAML file or a key=value word", a);

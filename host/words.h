@@ -27,10 +27,12 @@ typedef struct qf_words {
     int dry_run, quiet;         /* --dry-run, --quiet seen */
     int overwrite;              /* --overwrite seen */
     char resume[QF_PATH_CAP];   /* --resume DIR ("" = none) */
+    char load[QF_PATH_CAP];     /* --load FILE: train from the parameters of a params.npy ("" = none) */
 } qf_words;
 
 /* Collect words from args: *.yaml / *.yml files are read in place, --dry-run / --quiet /
- * --overwrite / --resume DIR are flags, everything else is a command-line word. 0, or -1 with one line in msg. */
+ * --overwrite / --resume DIR / --load FILE are flags, everything else is a command-line word. 0, or -1
+ * with one line in msg. */
 int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_len);
 /* Append the words of a YAML file. 0, or -1 with "file:line: problem" in msg. */
 int qf_words_load_yaml(qf_words *ws, const char *path, char *msg, size_t msg_len);

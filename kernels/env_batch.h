@@ -12,6 +12,10 @@ typedef struct qf_env_batch {
     int32_t R, E;
     const qf_env_params *params; /* [R]                                                     */
     const uint32_t *keys;        /* [R][2] Philox key of each run: (seed, run id)           */
+    uint32_t rng_env0;           /* env e draws from Philox env counter rng_env0 + e (STEP and
+                                    RESET streams): 0 for training envs; greedy-evaluation
+                                    envs take counters >= 2^31 (host/fleet.c), so their draws
+                                    never coincide with a training env's                     */
     float *sf;                   /* [QF_NF][N] float state fields                           */
     int32_t *si;                 /* [QF_NI + 1][N] int state fields, then t                 */
     float *ep_return;            /* [N] return of the running episode                       */
@@ -72,7 +76,7 @@ QF_HD static inline void qf_batch_reset_one(const qf_env_batch *b, int32_t r, in
     for (int j = 0; j < QF_NF; j++) s.f[j] = 0.0f;
     for (int j = 0; j < QF_NI; j++) s.i[j] = 0;
     s.t = 0;
-    qf_rng g = qf_rng_make(b->keys[2 * r], b->keys[2 * r + 1], QF_STREAM_RESET, (uint32_t)e, 0);
+    qf_rng g = qf_rng_make(b->keys[2 * r], b->keys[2 * r + 1], QF_STREAM_RESET, b->rng_env0 + (uint32_t)e, 0);
     qf_env_reset(b->kind, &b->params[r], &s, &g);
     qf_batch_store(b, idx, n, &s);
     b->ep_return[idx] = 0.0f;
@@ -98,12 +102,13 @@ QF_HD static inline int32_t qf_random_action(uint32_t k0, uint32_t k1, int32_t e
     return (int32_t)(((uint64_t)qf_rng_next(&g).v[0] * (uint64_t)(uint32_t)n_actions) >> 32);
 }
 
-/* The transition of one env alone: s steps under action a (STEP stream of env e at step t), the
- * reward is returned and the flags ORed into *fl. No batch array is touched. */
+/* The transition of one env alone: s steps under action a (STEP stream of env counter e at step
+ * t; batch callers pass rng_env0 + e), the reward is returned and the flags ORed into *fl. No
+ * batch array is touched. */
 QF_HD static inline float qf_batch_transition(int kind, const qf_env_params *p, qf_env_state *s,
-                                              int32_t a, int32_t e, uint32_t t, uint32_t k0,
+                                              int32_t a, uint32_t e, uint32_t t, uint32_t k0,
                                               uint32_t k1, uint32_t *fl) {
-    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_STEP, (uint32_t)e, t);
+    qf_rng g = qf_rng_make(k0, k1, QF_STREAM_STEP, e, t);
     return qf_env_step(kind, p, s, a, &g, k0, k1, fl);
 }
 
@@ -130,7 +135,7 @@ QF_HD static inline void qf_batch_end_episode(const qf_env_batch *b, int32_t r, 
         b->converged_at[idx] = b->episodes[idx];
     b->ret_sum[idx] += ret;
     b->len_sum[idx] += s->t;
-    qf_rng gr = qf_rng_make(b->keys[2 * r], b->keys[2 * r + 1], QF_STREAM_RESET, (uint32_t)e, t + 1u);
+    qf_rng gr = qf_rng_make(b->keys[2 * r], b->keys[2 * r + 1], QF_STREAM_RESET, b->rng_env0 + (uint32_t)e, t + 1u);
     qf_env_reset(b->kind, &b->params[r], s, &gr);
 }
 
@@ -147,7 +152,8 @@ QF_HD static inline void qf_batch_step_one(const qf_env_batch *b, int32_t r, int
     const qf_env_params *p = &b->params[r];
     qf_env_state s = qf_batch_load(b, idx, n);
     uint32_t fl = 0;
-    const float rew = qf_batch_transition(b->kind, p, &s, a, e, t, b->keys[2 * r], b->keys[2 * r + 1], &fl);
+    const float rew = qf_batch_transition(b->kind, p, &s, a, b->rng_env0 + (uint32_t)e, t, b->keys[2 * r],
+                                          b->keys[2 * r + 1], &fl);
     float ret = b->ep_return[idx] + rew;
 
     if (next_obs) {

@@ -220,6 +220,20 @@ TEST(Cli, ContradictoryKeysAreRefusedWithWhatToChange) {
     expect_bad("train loss=squared huber=2", "huber is the threshold of the Huber loss", "loss=huber");
     expect_bad("train steps=100 envs=4 learning_starts=400", "learning_starts=400: a run collects steps*envs = 400",
                "never learn");
+    // greedy evaluations: episodes without evaluations, steps=0 without parameters to evaluate
+    expect_bad("train eval_episodes=5", "eval_episodes=5 sets the episodes of each greedy evaluation",
+               "eval_every=0 runs none");
+    expect_bad("sweep eval_episodes=5 lr=0.1,0.2", "eval_episodes=5 sets the episodes");
+    expect_bad("compare eval_episodes=5", "eval_episodes=5 sets the episodes");
+    expect_bad("train eval_episodes=0 eval_every=10", "bad value for eval_episodes");
+    expect_bad("train eval_every=-1", "bad value for eval_every");
+    expect_bad("solve eval_every=100", "the key eval_every is not used by `qfleet solve`");
+    expect_bad("bandits eval_every=100", "the key eval_every is not used by `qfleet bandits`");
+    expect_bad("train steps=0", "steps=0 trains nothing", "--load");
+    expect_bad("sweep steps=0 lr=0.1,0.2", "steps=0 trains nothing");
+    expect_bad("bandits steps=0", "steps=0 trains nothing");
+    expect_bad("sweep --load x.npy lr=0.1,0.2", "--load FILE belongs to `qfleet train`");
+    expect_bad("train --load", "--load needs a parameter file");
     expect_bad("bandits strategies=ucb1,thompson bandit_eps=0.2", "bandit_eps is the epsilon of the strategy");
     expect_bad("bandits strategies=ucb1 bandit_temp=0.2", "bandit_temp is the temperature of the strategy");
     // compare judges each key against every strategy it runs

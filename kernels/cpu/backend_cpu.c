@@ -180,7 +180,7 @@ static inline __attribute__((always_inline)) void step_loop(const qf_env_batch *
         const int64_t idx = base + e;
         qf_env_state s = qf_batch_load_k(b, kind, idx, n);
         uint32_t fl = 0;
-        const float rew = qf_batch_transition(kind, p, &s, act[e - e0], e, t, k0, k1, &fl);
+        const float rew = qf_batch_transition(kind, p, &s, act[e - e0], b->rng_env0 + (uint32_t)e, t, k0, k1, &fl);
         b->ep_return[idx] = b->ep_return[idx] + rew;
         if (obs) qf_env_observe(kind, p, &s, obs + idx * d);
         if (next_index) next_index[idx] = qf_env_state_index(kind, p, &s);
