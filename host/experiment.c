@@ -57,6 +57,7 @@ void qf_run_name(FILE *f, const qf_experiment *x, int64_t point, int seed_index)
 uint64_t qf_experiment_hash(const char *command, const qf_words *ws) {
     uint64_t h = qf_fnv1a(QF_FNV_INIT, command, strlen(command) + 1);
     for (int i = 0; i < ws->n; i++) h = qf_fnv1a(h, ws->w[i].text, strlen(ws->w[i].text) + 1);
+    if (ws->load[0]) h = qf_fnv1a(qf_fnv1a(h, "--load", 7), ws->load, strlen(ws->load) + 1);
     return h;
 }
 
@@ -93,6 +94,15 @@ int qf_experiment_read_words(const char *dir, char *cmd, size_t cmd_len, qf_word
                 snprintf(cmd, cmd_len, "%s", tab + 1);
             }
             first = 0;
+            continue;
+        }
+        if (strcmp(line, "--load") == 0) {
+            if (strlen(tab + 1) >= sizeof ws->load) {
+                snprintf(msg, n, "%s: the --load path is longer than any path the system accepts", path);
+                rc = -1;
+            } else {
+                snprintf(ws->load, sizeof ws->load, "%s", tab + 1);
+            }
             continue;
         }
         if (qf_words_add(ws, tab + 1, line)) {
@@ -390,6 +400,7 @@ int qf_experiment_write_words(const char *dir, const char *command, const qf_wor
         return -1;
     }
     fprintf(f, "command\t%s\n", command);
+    if (ws->load[0]) fprintf(f, "--load\t%s\n", ws->load); /* a resumed fleet that had not started loads it too */
     for (int i = 0; i < ws->n; i++) fprintf(f, "%s\t%s\n", ws->w[i].origin, ws->w[i].text);
     return qf_close_atomic(f, dir, "run.words", tmp);
 }

@@ -219,6 +219,12 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         qf_words_free(&ws);
         return 2;
     }
+    if (ws.resume[0] && ws.load[0]) {
+        fprintf(stderr, "qfleet: --resume continues a folder as it was started (its --load, if any, is recorded in "
+                        "it): give --resume alone\n");
+        qf_words_free(&ws);
+        return 2;
+    }
     if (ws.resume[0] && ws.overwrite) {
         fprintf(stderr, "qfleet: --resume continues a folder and --overwrite replaces it: give one of them\n");
         qf_words_free(&ws);
