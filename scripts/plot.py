@@ -24,6 +24,7 @@ its own python lacks them; exits 1 with one line when neither has them. Exit 2: 
 format (one line naming the file). docs/plotting.md has more.
 """
 import argparse
+import csv
 import math
 import os
 import sys

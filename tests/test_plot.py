@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """test_plot.py — scripts/plot.py and scripts/tensorboard.py against docs/results-format.md.
 
-    test_plot.py                          the aggregation against hand-computed values, then both
+    test_plot.py [--qfleet BIN]           the aggregation against hand-computed values, then both
                                           scripts on folders written here to the format (train,
-                                          compare, sweep, one still training, one in another format)
+                                          compare, sweep, one still training, one in another format);
+                                          with BIN also plot.py on tiny `infer` and `irl` folders
     test_plot.py --command CMD --qfleet BIN
                                           the real `qfleet CMD` at a tiny size into a temporary
                                           folder, the folder checked against the format, both scripts
@@ -30,6 +31,7 @@ import qfresults as qr  # noqa: E402
 
 PLOT = os.path.join(ROOT, "scripts", "plot.py")
 TB = os.path.join(ROOT, "scripts", "tensorboard.py")
+QFLEET = None  # the qfleet binary (--qfleet)
 REPS = 300  # bootstrap resamples in these tests: the checks below do not depend on Monte Carlo error
 
 
@@ -361,6 +363,18 @@ class Fixtures(unittest.TestCase):
         r = run([PLOT, os.path.join(self.tmp, "no-such-folder")])
         self.assertEqual(r.returncode, 2)
 
+    def test_infer_and_irl_folders(self):
+        if not QFLEET:
+            self.skipTest("no --qfleet BIN")
+        cmds = {"infer": "infer env=gridworld temperatures=1 env_seeds=2",
+                "irl": "irl env=gridworld demos=4 lrs=0.2 env_seeds=1 seeds=2 iters=20"}
+        pictures = {"infer": ["visitation.png"], "irl": ["irl_curves.png", "reward_map.png"]}
+        for cmd, words in cmds.items():
+            d = os.path.join(self.tmp, cmd)
+            r = subprocess.run([QFLEET] + words.split() + [f"out={d}"], capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.plot_ok(d, pictures[cmd])
+
     def test_a_missing_package_is_one_line_and_exit_1(self):
         fake = os.path.join(self.tmp, "fake")
         os.makedirs(os.path.join(fake, "rliable"), exist_ok=True)
@@ -450,4 +464,5 @@ if __name__ == "__main__":
         if not a.qfleet:
             ap.error("--command needs --qfleet BIN")
         sys.exit(command_test(a.command, a.qfleet))
+    QFLEET = a.qfleet
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
