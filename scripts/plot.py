@@ -10,9 +10,11 @@ fleet_K.curves parts before curves.csv exists):
   regret.png           cumulative regret against episodes, the same aggregation, when logged
   scaling.png          DeepSea folders (env deep_sea with an env.size axis, e.g. compare): median
                        episodes to solve against N per strategy (bsuite's criterion, runs.csv), log
-                       scale up to the episode budget; a median seed that did not solve is drawn as a
-                       hollow marker on the top edge; bsuite's deadline 2^N + 100 dashed
-A strategy has one colour and one marker in every picture. Bands are clipped to the observed range.
+                       scale up to the episode budget (the most episodes a run had); a median seed
+                       that did not solve is a hollow marker on the top edge; bsuite's deadline
+                       2^N + 100 dashed
+Runs that differ only in their seed (and train's run=C) are aggregated. A strategy has one colour
+and one marker in every picture. Bands are clipped to the observed range.
 
 An inference folder (`qfleet infer`: visitation.csv): visitation.png, expected visits of run 0 per
 backup. An IRL folder (`qfleet irl`: curves.csv of run,iter,metric,value): irl_curves.png and, for a
@@ -75,7 +77,7 @@ def curves_figure(plt, df, metric, x, xlabel, ylabel, path, reps, partial):
             every = max(len(order), len(grid) // 8)
             # markers of the strategies of one panel at staggered log points: none hides another
             ax.plot(grid, mid, color=colour, marker=marker, markersize=5, markevery=(i * every // len(order), every),
-                    label=f"{explore} ({scores.shape[0]} seeds)", linewidth=1.6)
+                    label=f"{explore} ({scores.shape[0]} runs)", linewidth=1.6)
             ax.fill_between(grid, lo, hi, color=colour, alpha=0.18, linewidth=0)
             drawn[(g, explore)] = (grid, mid, lo, hi, scores.shape[0])
         ax.set_title(g, fontsize=10)
@@ -92,14 +94,15 @@ def curves_figure(plt, df, metric, x, xlabel, ylabel, path, reps, partial):
     return drawn
 
 
-def episode_budget(runs, config):
-    """The most episodes a run could have: compare's episodes= and the largest count in runs.csv."""
-    b = [num(config.get("episodes"))] + [num(r["episodes"]) for r in runs]
+def episode_budget(runs):
+    """The top of scaling.png: the most episodes a run had (runs.csv), which is compare's episodes=
+    and, for runs trained by steps (a sweep), the budget of the size with the shortest episodes."""
+    b = [num(r["episodes"]) for r in runs]
     b = [v for v in b if v == v and v > 0]
     return max(b) if b else float("nan")
 
 
-def scaling_figure(plt, runs, config, path):
+def scaling_figure(plt, runs, path):
     """DeepSea: median episodes to solve against N per strategy. Returns what it drew:
     {"top": y of the top edge, "solved": {explore: [(N, median)]}, "unsolved": {explore: [N]}},
     or None when the folder is no DeepSea size study."""
@@ -113,7 +116,7 @@ def scaling_figure(plt, runs, config, path):
         e = num(r["episodes_to_solve"])
         ok = r["status"] == "finished" and r["solved"] == "1" and e == e
         solve.setdefault(r["explore"], {}).setdefault(n, []).append(e if ok else math.inf)
-    budget = episode_budget(runs, config)
+    budget = episode_budget(runs)
     meds = {s: {n: qr.median_or_inf(v) for n, v in by.items()} for s, by in solve.items()}
     finite = [m for by in meds.values() for m in by.values() if not math.isinf(m)]
     top = budget if budget == budget else max(finite + [10.0]) * 2
@@ -130,7 +133,7 @@ def scaling_figure(plt, runs, config, path):
         ys = [meds[s][n] for n in ns if not math.isinf(meds[s][n])]
         xu = [n + dx for n in ns if math.isinf(meds[s][n])]
         seeds = max(len(v) for v in solve[s].values())
-        ax.plot(xs, ys, color=colour, marker=marker, markersize=7, linewidth=1.4, label=f"{s} ({seeds} seeds)")
+        ax.plot(xs, ys, color=colour, marker=marker, markersize=7, linewidth=1.4, label=f"{s} ({seeds} runs)")
         ax.plot(xu, [top] * len(xu), linestyle="none", marker=marker, markersize=9, markerfacecolor="none",
                 markeredgecolor=colour, markeredgewidth=1.8, clip_on=False)
         out["solved"][s] = [(n, meds[s][n]) for n in ns if not math.isinf(meds[s][n])]
@@ -146,7 +149,7 @@ def scaling_figure(plt, runs, config, path):
         ax.set_xlim(sizes[0] - step / 2, sizes[-1] + step / 2)
         ax.set_xticks(sizes)
     ax.set_xlabel("DeepSea size N")
-    ax.set_ylabel(f"median episodes to solve (top edge: the budget, {top:g} episodes)")
+    ax.set_ylabel(f"median episodes to solve (top edge: {top:g}, the most episodes a run had)")
     ax.set_title("DeepSea scaling (bsuite's criterion: bad episodes / episodes < solved_threshold)", fontsize=10,
                  pad=12)
     ax.grid(alpha=0.3, which="both")
@@ -160,7 +163,6 @@ def scaling_figure(plt, runs, config, path):
 def plot_fleet_folder(d, plt, reps):
     """A train / compare / sweep folder: the pictures made (names), raises qr.FormatError."""
     runs = qr.read_runs(d)
-    config = qr.read_config(d)
     df, partial = qr.read_curves(d)
     made = []
     for metric, x, xlabel, ylabel, fname in (
@@ -169,7 +171,7 @@ def plot_fleet_folder(d, plt, reps):
             ("regret", "episodes", "episodes", "cumulative regret", "regret.png")):
         if curves_figure(plt, df, metric, x, xlabel, ylabel, os.path.join(d, fname), reps, partial) is not None:
             made.append(fname)
-    if runs and scaling_figure(plt, runs, config, os.path.join(d, "scaling.png")) is not None:
+    if runs and scaling_figure(plt, runs, os.path.join(d, "scaling.png")) is not None:
         made.append("scaling.png")
     if partial:
         made.append("(still training: drawn from the fleet parts; scaling.png waits for runs.csv)")

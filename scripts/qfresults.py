@@ -1,8 +1,8 @@
 """qfresults.py — read a qfleet results folder (docs/results-format.md) for scripts/plot.py and
 scripts/tensorboard.py, and aggregate runs across seeds the way rliable does.
 
-- read_folder(DIR): runs.csv rows, the long-format curves (curves.csv, or the fleet_K.curves parts
-  of a folder still training), config.txt; a folder not in the format is refused with one line.
+- read_runs(DIR), read_curves(DIR): runs.csv rows, the long-format curves (curves.csv, or the
+  fleet_K.curves parts of a folder still training); a folder not in the format is refused in one line.
 - parse_name(NAME): ENV__EXPLORE[__KEY=VALUE ...]__seedSEED -> env, explore, axes, seed.
 - aggregate(scores): interquartile mean (IQM) and 95% stratified-bootstrap confidence interval per
   column of a [runs, T] array, the interval from rliable's get_interval_estimates (Agarwal et al.
@@ -77,15 +77,21 @@ def parse_name(name):
     return env, explore, axes, seed
 
 
+# Axes that replicate a run rather than change it: train's `run` (runs= > 1). Runs that differ only
+# in these and in their seed are aggregated together.
+REPLICA_AXES = ("run",)
+
+
 def point_of(name):
-    """The point of a run: its name without __seedSEED."""
-    return SEED_RE.sub("", name)
+    """What a run's curve is aggregated with: its name without __seedSEED and replica axes."""
+    env, explore, axes, _ = parse_name(name)
+    return "__".join([env, explore] + [f"{k}={v}" for k, v in axes if k not in REPLICA_AXES])
 
 
 def group_of(name):
     """The panel a run is drawn in: its point without the strategy (ENV[ KEY=VALUE ...])."""
     env, _, axes, _ = parse_name(name)
-    return " ".join([env] + [f"{k}={v}" for k, v in axes])
+    return " ".join([env] + [f"{k}={v}" for k, v in axes if k not in REPLICA_AXES])
 
 
 # Okabe & Ito (2008) colour-blind-safe palette; the strategies of `explore=` (host/config.c) first.
@@ -124,20 +130,6 @@ def _complete_text(path):
         data = f.read()
     cut = data.rfind(b"\n")
     return data[:cut + 1].decode("utf-8", errors="replace") if cut >= 0 else ""
-
-
-def read_config(d):
-    """config.txt as {key: value} (`key: value` lines; '#' lines skipped); {} when absent."""
-    path = os.path.join(d, "config.txt")
-    out = {}
-    if os.path.exists(path):
-        for line in _complete_text(path).splitlines():
-            if not line or line.startswith("#"):
-                continue
-            m = re.match(r"\s*([^:=\s]+)\s*[:=]\s*(.*)$", line)
-            if m:
-                out[m.group(1)] = m.group(2).strip()
-    return out
 
 
 def read_runs(d):

@@ -91,10 +91,11 @@ LOG = [10, 20, 30, 40, 50, 60]
 
 
 def train_value(p, s, step, m):
-    # returns of the 4 seeds at a log point: step * (1, 2, 3, 100): IQM = 2.5 * step (hand: the
-    # middle two of four); td_loss only from step 30 on (values before are unknown, not written)
+    # returns of the 4 runs at a log point (train runs=2 seeds=2: points run=0, run=1, which are
+    # replicas): step * (1, 2, 3, 100): IQM = 2.5 * step (hand: the middle two of four); td_loss only
+    # from step 30 on (values before are unknown, not written)
     if m == "episodic_return":
-        return step * (1, 2, 3, 100)[s]
+        return step * (1, 2, 3, 100)[2 * p + s]
     if m == "td_loss":
         return None if step < 30 else 1.0 / step
     if m in ("episodes", "SPS", "episodic_length"):
@@ -218,7 +219,8 @@ class Aggregation(unittest.TestCase):
         self.assertEqual(qr.parse_name("deep_sea__bootstrap__env.size=10__lr=0.1__seed3"),
                          ("deep_sea", "bootstrap", [("env.size", "10"), ("lr", "0.1")], 3))
         self.assertEqual(qr.group_of("deep_sea__count__env.size=10__seed0"), "deep_sea env.size=10")
-        self.assertEqual(qr.point_of("chain__epsilon__run=2__seed7"), "chain__epsilon__run=2")
+        self.assertEqual(qr.point_of("chain__epsilon__run=2__seed7"), "chain__epsilon")  # run=: a replica
+        self.assertEqual(qr.point_of("cartpole__rnd__lr=0.1__seed7"), "cartpole__rnd__lr=0.1")
         known = ["epsilon", "boltzmann", "bootstrap", "count", "rnd"]
         styles = [qr.strategy_style(e) for e in known]
         self.assertEqual(len({c for c, _ in styles}), 5)
@@ -245,7 +247,8 @@ class Fixtures(unittest.TestCase):
         if os.path.exists(d):
             return d
         if kind == "train":
-            write_folder(d, "train", [("chain", "epsilon", [])], 4, LOG, train_value, {"env": "chain", "steps": 60})
+            write_folder(d, "train", [("chain", "epsilon", [("run", "0")]), ("chain", "epsilon", [("run", "1")])], 2,
+                         LOG, train_value, {"env": "chain", "steps": 60})
         elif kind == "compare":
             write_folder(d, "compare", COMPARE_POINTS, 5, LOG, compare_value, {"env": "deep_sea", "episodes": 40},
                          solve=lambda p, s: COMPARE_SOLVE[p][s])
@@ -254,8 +257,8 @@ class Fixtures(unittest.TestCase):
             write_folder(d, "sweep", pts, 3, LOG, lambda p, s, step, m: compare_value(p % 3, s, step, m),
                          {"env": "deep_sea"}, solve=lambda p, s: None if p % 2 else 10 + s)
         elif kind == "training":
-            write_folder(d, "train", [("chain", "epsilon", []), ("chain", "count", [])], 4, LOG, train_value,
-                         {}, partial=True, fleets=2)
+            write_folder(d, "train", [("chain", "epsilon", []), ("chain", "count", [])], 2, LOG,
+                         lambda p, s, step, m: train_value(0, p + s, step, m), {}, partial=True, fleets=2)
         return d
 
     def test_train_curves_are_the_hand_computed_iqm(self):
@@ -280,8 +283,8 @@ class Fixtures(unittest.TestCase):
         import matplotlib.pyplot as plt
         import plot
         d = self.folder("compare")
-        got = plot.scaling_figure(plt, qr.read_runs(d), qr.read_config(d), os.path.join(self.tmp, "s.png"))
-        self.assertEqual(got["top"], 40)  # episodes: 40, the budget, not a number beyond it
+        got = plot.scaling_figure(plt, qr.read_runs(d), os.path.join(self.tmp, "s.png"))
+        self.assertEqual(got["top"], 40)  # the runs' 40 episodes, the budget, not a number beyond it
         self.assertEqual(got["solved"], {"epsilon": [(4, 14)], "bootstrap": [(4, 7), (6, 22)], "count": []})
         self.assertEqual(got["unsolved"], {"epsilon": [6], "bootstrap": [], "count": [4, 6]})
 
@@ -328,8 +331,9 @@ class Fixtures(unittest.TestCase):
         d = self.folder("train")
         self.plot_ok(d, ["learning_curves.png"])
         self.assertFalse(os.path.exists(os.path.join(d, "scaling.png")))
-        self.tb_ok(d, [f"chain__epsilon__seed{s}" for s in range(4)])
-        self.tb_ok(d, [f"chain__epsilon__seed{s}" for s in range(4)])  # again: replaced, not doubled
+        names = [f"chain__epsilon__run={c}__seed{s}" for c in range(2) for s in range(2)]
+        self.tb_ok(d, names)
+        self.tb_ok(d, names)  # again: replaced, not doubled
 
     def test_scripts_on_compare(self):
         d = self.folder("compare")
@@ -348,7 +352,7 @@ class Fixtures(unittest.TestCase):
         r = self.plot_ok(d, ["learning_curves.png"])
         self.assertIn("still training", r.stdout)
         self.assertFalse(os.path.exists(os.path.join(d, "scaling.png")))
-        self.tb_ok(d, [f"chain__{e}__seed{s}" for e in ("epsilon", "count") for s in range(4)])
+        self.tb_ok(d, [f"chain__{e}__seed{s}" for e in ("epsilon", "count") for s in range(2)])
 
     def test_another_format_is_refused_in_one_line(self):
         d = os.path.join(self.tmp, "old")
@@ -420,7 +424,7 @@ def command_test(cmd, qfleet):
             df, partial = qr.read_curves(d)
             if partial or not runs:
                 fails.append("curves.csv / runs.csv not written at the end")
-            want_axes = {"train": [], "compare": ["env.size"], "sweep": ["env.size"]}[cmd]
+            want_axes = {"train": ["run"], "compare": ["env.size"], "sweep": ["env.size"]}[cmd]  # train runs=3
             if qr.runs_axes(runs) != want_axes:
                 fails.append(f"runs.csv axes {qr.runs_axes(runs)}, want {want_axes}")
             if set(df["metric"]) - set(qr.METRICS):
