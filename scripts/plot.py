@@ -43,7 +43,7 @@ def num(s):
 
 
 def panel_grid(plt, n, sharey):
-    ncols = min(3, n)
+    ncols = min(n, 3 if n <= 9 else 6)
     nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 3.9 * nrows), squeeze=False, sharey=sharey)
     flat = [a for row in axes for a in row]

@@ -193,7 +193,8 @@ def read_curves(d):
 
 def run_series(df, metric, x="env_steps"):
     """{run: (name, x[], y[])} of one metric. x is `env_steps`, or another metric logged at the same
-    log points (e.g. `episodes`), joined on (run, step). Sorted by x; one y per x (the last)."""
+    log points (e.g. `episodes`), joined on (run, step). Sorted by x; one y per x (the last);
+    infinite values (a diverged run's loss) left out."""
     import numpy as np
     m = df[df.metric == metric]
     if x != "env_steps":
@@ -204,6 +205,9 @@ def run_series(df, metric, x="env_steps"):
     out = {}
     for run, g in m.groupby("run", sort=True):
         g = g.sort_values(["_x", "step"])
+        g = g[np.isfinite(g._x.to_numpy(float)) & np.isfinite(g.value.to_numpy(float))]  # inf: not drawn
+        if g.empty:
+            continue
         xv = g._x.to_numpy(float)
         yv = g.value.to_numpy(float)
         keep = np.append(xv[1:] != xv[:-1], True)  # the last value at a repeated x

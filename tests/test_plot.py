@@ -215,6 +215,17 @@ class Aggregation(unittest.TestCase):
         np.testing.assert_allclose(grid, [5, 10, 20, 25])
         np.testing.assert_allclose(scores, [[0.5, 1, 2, 2.5], [0, 0.5, 1.5, 2]])
 
+    def test_series_leave_out_infinite_values_and_join_episodes(self):
+        import numpy as np
+        import pandas as pd
+        df = pd.DataFrame({"run": [0] * 6, "name": ["e__epsilon__seed0"] * 6, "step": [1, 1, 2, 2, 3, 3],
+                           "env_steps": [4, 4, 8, 8, 12, 12],
+                           "metric": ["td_loss", "episodes"] * 3, "value": [0.5, 1, np.inf, 1, 0.25, 3]})
+        name, x, y = qr.run_series(df, "td_loss")[0]
+        self.assertEqual((name, list(x), list(y)), ("e__epsilon__seed0", [4, 12], [0.5, 0.25]))
+        _, x, y = qr.run_series(df, "td_loss", x="episodes")[0]
+        self.assertEqual((list(x), list(y)), ([1, 3], [0.5, 0.25]))
+
     def test_names_and_styles(self):
         self.assertEqual(qr.parse_name("deep_sea__bootstrap__env.size=10__lr=0.1__seed3"),
                          ("deep_sea", "bootstrap", [("env.size", "10"), ("lr", "0.1")], 3))
