@@ -104,52 +104,62 @@ def episode_budget(runs):
 
 def scaling_figure(plt, runs, path):
     """DeepSea: median episodes to solve against N per strategy. Returns what it drew:
-    {"top": y of the top edge, "solved": {explore: [(N, median)]}, "unsolved": {explore: [N]}},
-    or None when the folder is no DeepSea size study."""
+    {"top": y of the top edge, "solved": {line: [(N, median)]}, "unsolved": {line: [N]}} where a
+    line is the strategy and a sweep's other axes ("bootstrap lr=0.1"), or None when the folder is
+    no DeepSea size study."""
     axes_cols = qr.runs_axes(runs)
-    rows = [r for r in runs if r["env"] == "deep_sea"]
+    # a run whose fleet failed has no outcome: left out (a diverged run keeps what it reached)
+    rows = [r for r in runs if r["env"] == "deep_sea" and r["status"] != "failed"]
     if "env.size" not in axes_cols or not rows:
         return None
-    solve = {}  # explore -> N -> [episodes to solve, inf: not solved]
+    # a line per point without its size: the strategy, and the other axes of a sweep (line style)
+    others = [c for c in axes_cols if c != "env.size" and c not in qr.REPLICA_AXES]
+    solve = {}  # (explore, other axis values) -> N -> [episodes to solve, inf: not solved]
     for r in rows:
         n = int(num(r["env.size"]))
         e = num(r["episodes_to_solve"])
-        ok = r["status"] == "finished" and r["solved"] == "1" and e == e
-        solve.setdefault(r["explore"], {}).setdefault(n, []).append(e if ok else math.inf)
+        ok = r["solved"] == "1" and e == e
+        key = (r["explore"], " ".join(f"{c}={r[c]}" for c in others))
+        solve.setdefault(key, {}).setdefault(n, []).append(e if ok else math.inf)
     budget = episode_budget(runs)
-    meds = {s: {n: qr.median_or_inf(v) for n, v in by.items()} for s, by in solve.items()}
+    meds = {k: {n: qr.median_or_inf(v) for n, v in by.items()} for k, by in solve.items()}
     finite = [m for by in meds.values() for m in by.values() if not math.isinf(m)]
     top = budget if budget == budget else max(finite + [10.0]) * 2
     sizes = sorted({n for by in solve.values() for n in by})
     step = min((b - a for a, b in zip(sizes, sizes[1:])), default=1.0)
-    order = qr.strategy_order(solve)
+    rests = sorted({k[1] for k in solve})
+    order = [(e, rest) for e in qr.strategy_order({k[0] for k in solve}) for rest in rests if (e, rest) in solve]
     fig, ax = plt.subplots(figsize=(7.5, 5))
     out = {"top": top, "solved": {}, "unsolved": {}}
-    for i, s in enumerate(order):
-        colour, marker = qr.strategy_style(s)
-        dx = (i - (len(order) - 1) / 2) * 0.09 * step  # side by side at one N: no marker hides another
-        ns = sorted(meds[s])
-        xs = [n + dx for n in ns if not math.isinf(meds[s][n])]
-        ys = [meds[s][n] for n in ns if not math.isinf(meds[s][n])]
-        xu = [n + dx for n in ns if math.isinf(meds[s][n])]
-        seeds = max(len(v) for v in solve[s].values())
-        ax.plot(xs, ys, color=colour, marker=marker, markersize=7, linewidth=1.4, label=f"{s} ({seeds} runs)")
+    for i, k in enumerate(order):
+        explore, rest = k
+        colour, marker = qr.strategy_style(explore)
+        style = ["-", "--", ":", "-."][rests.index(rest) % 4]
+        dx = (i - (len(order) - 1) / 2) * min(0.09, 0.6 / len(order)) * step  # side by side: none hides another
+        ns = sorted(meds[k])
+        xs = [n + dx for n in ns if not math.isinf(meds[k][n])]
+        ys = [meds[k][n] for n in ns if not math.isinf(meds[k][n])]
+        xu = [n + dx for n in ns if math.isinf(meds[k][n])]
+        seeds = max(len(v) for v in solve[k].values())
+        label = f"{explore}{' ' + rest if rest else ''} ({seeds} runs)"
+        ax.plot(xs, ys, color=colour, marker=marker, linestyle=style, markersize=7, linewidth=1.4, label=label)
         ax.plot(xu, [top] * len(xu), linestyle="none", marker=marker, markersize=9, markerfacecolor="none",
                 markeredgecolor=colour, markeredgewidth=1.8, clip_on=False)
-        out["solved"][s] = [(n, meds[s][n]) for n in ns if not math.isinf(meds[s][n])]
-        out["unsolved"][s] = [n for n in ns if math.isinf(meds[s][n])]
+        name = explore + (" " + rest if rest else "")
+        out["solved"][name] = [(n, meds[k][n]) for n in ns if not math.isinf(meds[k][n])]
+        out["unsolved"][name] = [n for n in ns if math.isinf(meds[k][n])]
     if sizes:
         xd = [sizes[0] - step / 2] + sizes + [sizes[-1] + step / 2]
         ax.plot(xd, [2.0 ** n + 100 for n in xd], "--", color="gray", linewidth=1, label="bsuite deadline 2^N + 100")
     ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", markeredgecolor="black",
-            label="hollow, on the top edge: median seed unsolved")
+            label=f"hollow, on the top edge ({top:g} episodes, the most a run had): median seed unsolved")
     ax.set_yscale("log")
     ax.set_ylim(0.8, top)
     if sizes:
         ax.set_xlim(sizes[0] - step / 2, sizes[-1] + step / 2)
         ax.set_xticks(sizes)
     ax.set_xlabel("DeepSea size N")
-    ax.set_ylabel(f"median episodes to solve (top edge: {top:g}, the most episodes a run had)")
+    ax.set_ylabel("median episodes to solve")
     ax.set_title("DeepSea scaling (bsuite's criterion: bad episodes / episodes < solved_threshold)", fontsize=10,
                  pad=12)
     ax.grid(alpha=0.3, which="both")

@@ -38,11 +38,13 @@ REPS = 300  # bootstrap resamples in these tests: the checks below do not depend
 # ---------------------------------------------------------------------------------------------
 # a folder in the results format, written independently of qfleet (docs/results-format.md)
 
-def write_folder(d, command, points, seeds, log_points, value, config, solve=None, partial=False, fleets=1):
+def write_folder(d, command, points, seeds, log_points, value, config, solve=None, partial=False, fleets=1,
+                 status=None):
     """points: [(env, explore, [(axis, value)])]; value(point_index, seed, step, metric) -> float or
     None (not written); solve(point_index, seed) -> episodes to solve or None (unsolved).
     partial: only fleet_K.curves (points split over `fleets` parts), the last line of the last part
-    cut in the middle, as a reader finds it while the fleet appends."""
+    cut in the middle, as a reader finds it while the fleet appends. status(point_index, seed) ->
+    runs.csv status (default finished)."""
     os.makedirs(d, exist_ok=True)
     axes = [k for k, _ in points[0][2]]
     with open(os.path.join(d, "run.words"), "w") as f:
@@ -76,7 +78,7 @@ def write_folder(d, command, points, seeds, log_points, value, config, solve=Non
         for run, name, p, s in names:
             env, explore, ax = points[p]
             e = solve(p, s) if solve else None
-            tail = {"seed": s, "status": "finished", "diverged_at_update": -1, "episodes": config.get("episodes", 40),
+            tail = {"seed": s, "status": status(p, s) if status else "finished", "diverged_at_update": -1, "episodes": config.get("episodes", 40),
                     "episodes_to_solve": "" if e is None else e,
                     "solved": "" if solve is None else (0 if e is None else 1)}
             w.writerow([run, name, 0, p, env, explore] + [v for _, v in ax] + [tail.get(c, "") for c in qr.RUNS_TAIL])
@@ -265,8 +267,10 @@ class Fixtures(unittest.TestCase):
                          solve=lambda p, s: COMPARE_SOLVE[p][s])
         elif kind == "sweep":
             pts = [("deep_sea", e, [("env.size", "5"), ("lr", lr)]) for lr in ("0.01", "0.1") for e in ("epsilon", "rnd")]
+            # point 0's seed 2 is in a failed fleet: left out of scaling.png (its 12 would make the median 11)
             write_folder(d, "sweep", pts, 3, LOG, lambda p, s, step, m: compare_value(p % 3, s, step, m),
-                         {"env": "deep_sea"}, solve=lambda p, s: None if p % 2 else 10 + s)
+                         {"env": "deep_sea"}, solve=lambda p, s: None if p % 2 else 10 + s + p,
+                         status=lambda p, s: "failed" if (p, s) == (0, 2) else "finished")
         elif kind == "training":
             write_folder(d, "train", [("chain", "epsilon", []), ("chain", "count", [])], 2, LOG,
                          lambda p, s, step, m: train_value(0, p + s, step, m), {}, partial=True, fleets=2)
@@ -298,6 +302,16 @@ class Fixtures(unittest.TestCase):
         self.assertEqual(got["top"], 40)  # the runs' 40 episodes, the budget, not a number beyond it
         self.assertEqual(got["solved"], {"epsilon": [(4, 14)], "bootstrap": [(4, 7), (6, 22)], "count": []})
         self.assertEqual(got["unsolved"], {"epsilon": [6], "bootstrap": [], "count": [4, 6]})
+
+    def test_scaling_of_a_sweep_keeps_its_other_axes_apart(self):
+        import matplotlib.pyplot as plt
+        import plot
+        got = plot.scaling_figure(plt, qr.read_runs(self.folder("sweep")), os.path.join(self.tmp, "s2.png"))
+        # epsilon at lr=0.01: seeds 10, 11 (12 failed) -> 10.5; at lr=0.1 (point 2): 12, 13, 14 -> 13
+        self.assertEqual(got["solved"], {"epsilon lr=0.01": [(5, 10.5)], "epsilon lr=0.1": [(5, 13)],
+                                         "rnd lr=0.01": [], "rnd lr=0.1": []})
+        self.assertEqual(got["unsolved"], {"epsilon lr=0.01": [], "epsilon lr=0.1": [], "rnd lr=0.01": [5],
+                                           "rnd lr=0.1": [5]})
 
     def test_regret_against_episodes(self):
         import matplotlib.pyplot as plt
