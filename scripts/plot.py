@@ -45,7 +45,8 @@ def num(s):
 def panel_grid(plt, n, sharey):
     ncols = min(n, 3 if n <= 9 else 6)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 3.9 * nrows), squeeze=False, sharey=sharey)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(6.5, 5.4 * ncols), 0.4 + 3.9 * nrows), squeeze=False,
+                             sharey=sharey)
     flat = [a for row in axes for a in row]
     for a in flat[n:]:
         a.set_visible(False)
@@ -62,7 +63,7 @@ def curves_figure(plt, df, metric, x, xlabel, ylabel, path, reps, partial):
     for name, xv, yv in series.values():
         _, explore, _, _ = qr.parse_name(name)
         by.setdefault(qr.group_of(name), {}).setdefault(explore, []).append((xv, yv))
-    groups = sorted(by)
+    groups = sorted(by, key=qr.natural_key)
     envs = {g.split(" ")[0] for g in groups}
     fig, axes = panel_grid(plt, len(groups), sharey=len(envs) == 1)
     drawn = {}
@@ -85,9 +86,9 @@ def curves_figure(plt, df, metric, x, xlabel, ylabel, path, reps, partial):
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    note = " (still training: fleet parts so far)" if partial else ""
-    fig.suptitle(f"{ylabel}: IQM over seeds, 95% stratified-bootstrap CI (rliable, {reps} resamples){note}",
-                 fontsize=10)
+    note = "; still training: the fleet parts so far" if partial else ""
+    fig.suptitle(f"{ylabel}: interquartile mean over runs\n95% stratified-bootstrap CI (rliable, {reps} resamples)"
+                 f"{note}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

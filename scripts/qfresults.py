@@ -24,7 +24,7 @@ import zlib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.environ.get("QFLEET_PLOT_VENV", os.path.join(ROOT, ".venv-plot"))
 CURVES_HEADER = ["run", "name", "step", "env_steps", "metric", "value"]
-RUNS_FIXED = ["run", "name", "fleet", "point", "env", "explore"]  # then <axes>, then RUNS_TAIL
+RUNS_FIXED = ["run", "name", "fleet", "point", "env", "explore"]  # then <axes>[,run_copy], RUNS_TAIL
 RUNS_TAIL = ["seed", "status", "diverged_at_update", "episodes", "return_last20", "eval_return", "td_loss",
              "q_values", "regret", "first_treasure", "episodes_to_solve", "solved", "episodes_to_converge",
              "distinct_states", "intrinsic_reward"]
@@ -77,8 +77,8 @@ def parse_name(name):
     return env, explore, axes, seed
 
 
-# Axes that replicate a run rather than change it: train's `run` (runs= > 1). Runs that differ only
-# in these and in their seed are aggregated together.
+# Name parts that replicate a run rather than change it: train's `run=C` (runs= > 1; the run_copy
+# column of runs.csv). Runs that differ only in these and in their seed are aggregated together.
 REPLICA_AXES = ("run",)
 
 
@@ -92,6 +92,12 @@ def group_of(name):
     """The panel a run is drawn in: its point without the strategy (ENV[ KEY=VALUE ...])."""
     env, _, axes, _ = parse_name(name)
     return " ".join([env] + [f"{k}={v}" for k, v in axes if k not in REPLICA_AXES])
+
+
+def natural_key(text):
+    """Sort key reading numbers as numbers: env.size=6 before env.size=10."""
+    parts = re.split(r"(\d+(?:\.\d+)?(?:e-?\d+)?)", text)
+    return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
 
 
 # Okabe & Ito (2008) colour-blind-safe palette; the strategies of `explore=` (host/config.c) first.
@@ -146,11 +152,11 @@ def read_runs(d):
 
 
 def runs_axes(rows):
-    """The axis columns of runs.csv (between explore and seed)."""
+    """The axis columns of runs.csv (between explore and seed; not train's run_copy)."""
     if not rows:
         return []
     header = list(rows[0].keys())
-    return header[len(RUNS_FIXED):len(header) - len(RUNS_TAIL)]
+    return [c for c in header[len(RUNS_FIXED):len(header) - len(RUNS_TAIL)] if c != "run_copy"]
 
 
 def curve_files(d):

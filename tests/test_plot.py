@@ -46,7 +46,7 @@ def write_folder(d, command, points, seeds, log_points, value, config, solve=Non
     cut in the middle, as a reader finds it while the fleet appends. status(point_index, seed) ->
     runs.csv status (default finished)."""
     os.makedirs(d, exist_ok=True)
-    axes = [k for k, _ in points[0][2]]
+    axes = [k for k, _ in points[0][2] if k != "run"] + (["run_copy"] if any(k == "run" for k, _ in points[0][2]) else [])
     with open(os.path.join(d, "run.words"), "w") as f:
         f.write(f"command\t{command}\n")
     names, curve_rows = [], []
@@ -81,7 +81,9 @@ def write_folder(d, command, points, seeds, log_points, value, config, solve=Non
             tail = {"seed": s, "status": status(p, s) if status else "finished", "diverged_at_update": -1, "episodes": config.get("episodes", 40),
                     "episodes_to_solve": "" if e is None else e,
                     "solved": "" if solve is None else (0 if e is None else 1)}
-            w.writerow([run, name, 0, p, env, explore] + [v for _, v in ax] + [tail.get(c, "") for c in qr.RUNS_TAIL])
+            cells = dict(ax)
+            cells["run_copy"] = cells.get("run", "")  # train's copy C: a column after the axes
+            w.writerow([run, name, 0, p, env, explore] + [cells[c] for c in axes] + [tail.get(c, "") for c in qr.RUNS_TAIL])
     with open(os.path.join(d, "config.txt"), "w") as f:
         f.writelines(f"{k}: {v}\n" for k, v in config.items())
     with open(os.path.join(d, "summary.md"), "w") as f:
@@ -240,6 +242,9 @@ class Aggregation(unittest.TestCase):
         self.assertEqual(len({m for _, m in styles}), 5)
         self.assertEqual(qr.strategy_style("newthing"), qr.strategy_style("newthing"))
         self.assertEqual(qr.strategy_order({"rnd", "zeta", "epsilon"}), ["epsilon", "rnd", "zeta"])
+        self.assertEqual(sorted(["d env.size=10", "d env.size=6", "d env.size=8 lr=1e-3", "d env.size=8 lr=0.01"],
+                                key=qr.natural_key),
+                         ["d env.size=6", "d env.size=8 lr=1e-3", "d env.size=8 lr=0.01", "d env.size=10"])
 
 
 class Fixtures(unittest.TestCase):
@@ -449,9 +454,11 @@ def command_test(cmd, qfleet):
             df, partial = qr.read_curves(d)
             if partial or not runs:
                 fails.append("curves.csv / runs.csv not written at the end")
-            want_axes = {"train": ["run"], "compare": ["env.size"], "sweep": ["env.size"]}[cmd]  # train runs=3
+            want_axes = {"train": [], "compare": ["env.size"], "sweep": ["env.size"]}[cmd]
             if qr.runs_axes(runs) != want_axes:
                 fails.append(f"runs.csv axes {qr.runs_axes(runs)}, want {want_axes}")
+            if cmd == "train" and "run_copy" not in runs[0]:  # runs=3
+                fails.append("train runs=3: no run_copy column in runs.csv")
             if set(df["metric"]) - set(qr.METRICS):
                 fails.append(f"curves.csv metrics outside the table: {sorted(set(df['metric']) - set(qr.METRICS))}")
             if set(df["name"]) != {r["name"] for r in runs}:
