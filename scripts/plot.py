@@ -1,172 +1,192 @@
 #!/usr/bin/env python3
-"""plot.py RESULTS_DIR [...] — plots of a qfleet results folder, written next to its CSV files.
+"""plot.py RESULTS_DIR [...] [--reps N] — pictures of qfleet results folders, written next to their files.
 
-- a sweep folder (curves.csv in long format: run,name,step,env_steps,metric,value):
-  learning_curves.png — episodic return against env steps, one line per point (runs that differ
-  only in their seed), mean with a 95% confidence band over seeds; regret.png when regret is known.
-- a comparison folder (`qfleet compare`: curves.csv with size,strategy,seed,...; runs.csv):
-  regret.png — cumulative regret against episodes per strategy, one panel per DeepSea size, mean
-  with a 95% band over seeds; scaling.png — median episodes to solve against N per strategy (log
-  scale), unsolved medians marked at the top, with 2^N + 100 (bsuite's deadline) dashed.
+A folder of `train`, `compare` or `sweep` (docs/results-format.md; also while it trains, from the
+fleet_K.curves parts before curves.csv exists):
+  learning_curves.png  episodic_return against env_steps, one panel per point without its strategy
+                       (env and axes), one line per strategy (explore=): the interquartile mean (IQM)
+                       across seeds with its 95% stratified-bootstrap confidence band (rliable)
+  eval_return.png      the same for eval_return (greedy evaluation), when logged
+  regret.png           cumulative regret against episodes, the same aggregation, when logged
+  scaling.png          DeepSea folders (env deep_sea with an env.size axis, e.g. compare): median
+                       episodes to solve against N per strategy (bsuite's criterion, runs.csv), log
+                       scale up to the episode budget (the most episodes a run had); a median seed
+                       that did not solve is a hollow marker on the top edge; bsuite's deadline
+                       2^N + 100 dashed
+Runs that differ only in their seed (and train's run=C) are aggregated. A strategy has one colour
+and one marker in every picture. Bands are clipped to the observed range.
 
-- an inference folder (`qfleet infer`: visitation.csv): visitation.png — expected visits
-  sum_t p(s_t | O) of run 0 as a heat map, variational and inference backup side by side.
-- an IRL folder (`qfleet irl`: curves.csv with run,iter,metric,value): irl_curves.png — demo
-  log-likelihood, feature gap and regret against iterations, one line per run (at most 16);
-  reward_map.png (gridworld) — true and learned reward of run 0 per cell.
+An inference folder (`qfleet infer`: visitation.csv): visitation.png, expected visits of run 0 per
+backup. An IRL folder (`qfleet irl`: curves.csv of run,iter,metric,value): irl_curves.png and, for a
+gridworld, reward_map.png.
 
-Needs matplotlib (pip install matplotlib); the standard library does the rest.
+Needs numpy, pandas, matplotlib and rliable (scripts/requirements-plot.txt): run under the python of
+.venv-plot (scripts/plot-env.sh makes it), or any python: plot.py re-runs itself under .venv-plot when
+its own python lacks them; exits 1 with one line when neither has them. Exit 2: a folder not in the
+format (one line naming the file). docs/plotting.md has more.
 """
+import argparse
 import csv
 import math
 import os
-import re
 import sys
-from collections import defaultdict
 
-
-def band(rows):
-    """rows: list of equal-length lists (one per seed) -> mean, half-width of a 95% normal band."""
-    n = len(rows)
-    means, half = [], []
-    for vals in zip(*rows):
-        vals = [v for v in vals if v == v]
-        if not vals:
-            means.append(float("nan"))
-            half.append(0.0)
-            continue
-        m = sum(vals) / len(vals)
-        sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-        means.append(m)
-        half.append(1.96 * sd / math.sqrt(len(vals)))
-    return means, half, n
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qfresults as qr  # noqa: E402
 
 
 def num(s):
     try:
         return float(s)
-    except ValueError:
+    except (TypeError, ValueError):
         return float("nan")
 
 
-def plot_sweep(d, plt):
-    series = defaultdict(lambda: defaultdict(dict))  # metric -> point name -> {run: [(step, v)]}
-    with open(os.path.join(d, "curves.csv")) as f:
-        for r in csv.DictReader(f):
-            point = re.sub(r"__seed\d+$", "", r["name"])
-            series[r["metric"]][point].setdefault(r["run"], []).append((int(r["env_steps"]), num(r["value"])))
-    made = []
-    for metric, fname, ylabel in (("episodic_return", "learning_curves.png", "episodic return"),
-                                  ("regret", "regret.png", "cumulative regret")):
-        if metric not in series:
-            continue
-        fig, ax = plt.subplots(figsize=(8, 5))
-        for point, runs in sorted(series[metric].items()):
-            curves = [sorted(v) for v in runs.values()]
-            n = min(len(c) for c in curves)
-            xs = [p[0] for p in curves[0][:n]]
-            m, h, k = band([[p[1] for p in c[:n]] for c in curves])
-            ax.plot(xs, m, label=f"{point} ({k} seeds)")
-            ax.fill_between(xs, [a - b for a, b in zip(m, h)], [a + b for a, b in zip(m, h)], alpha=0.2)
-        ax.set_xlabel("env steps per run")
+def panel_grid(plt, n, sharey):
+    ncols = min(n, 3 if n <= 9 else 6)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(6.5, 5.4 * ncols), 0.4 + 3.9 * nrows), squeeze=False,
+                             sharey=sharey)
+    flat = [a for row in axes for a in row]
+    for a in flat[n:]:
+        a.set_visible(False)
+    return fig, flat[:n]
+
+
+def curves_figure(plt, df, metric, x, xlabel, ylabel, path, reps, partial):
+    """One panel per group (a point without its strategy), one IQM line and band per strategy.
+    Returns {(group, explore): (grid, iqm, lo, hi, n_runs)} or None when the metric is absent."""
+    series = qr.run_series(df, metric, x)
+    if not series:
+        return None
+    by = {}  # group -> explore -> [(x, y)]
+    for name, xv, yv in series.values():
+        _, explore, _, _ = qr.parse_name(name)
+        by.setdefault(qr.group_of(name), {}).setdefault(explore, []).append((xv, yv))
+    groups = sorted(by, key=qr.natural_key)
+    envs = {g.split(" ")[0] for g in groups}
+    fig, axes = panel_grid(plt, len(groups), sharey=len(envs) == 1)
+    drawn = {}
+    for ax, g in zip(axes, groups):
+        order = qr.strategy_order(by[g])
+        for i, explore in enumerate(order):
+            grid, scores = qr.common_grid(by[g][explore])
+            if len(grid) == 0:
+                continue
+            mid, lo, hi = qr.aggregate(scores, reps=reps)
+            colour, marker = qr.strategy_style(explore)
+            every = max(len(order), len(grid) // 8)
+            # markers of the strategies of one panel at staggered log points: none hides another
+            ax.plot(grid, mid, color=colour, marker=marker, markersize=5, markevery=(i * every // len(order), every),
+                    label=f"{explore} ({scores.shape[0]} runs)", linewidth=1.6)
+            ax.fill_between(grid, lo, hi, color=colour, alpha=0.18, linewidth=0)
+            drawn[(g, explore)] = (grid, mid, lo, hi, scores.shape[0])
+        ax.set_title(g, fontsize=10)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(os.path.join(d, fname), dpi=120)
-        plt.close(fig)
-        made.append(fname)
-    return made
-
-
-def median(v):
-    v = sorted(v)
-    return v[(len(v) - 1) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
-
-
-def scaling_plot(d, plt, solve, title):
-    """solve: strategy -> size -> [episodes to solve, inf when unsolved]; writes scaling.png."""
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ymax = 1.0
-    for strat, by_size in sorted(solve.items()):
-        xs, ys, xu = [], [], []
-        for n in sorted(by_size):
-            med = median(by_size[n])
-            if math.isinf(med):
-                xu.append(n)
-            else:
-                xs.append(n)
-                ys.append(med)
-                ymax = max(ymax, med)
-        line, = ax.plot(xs, ys, marker="o", label=strat)
-        for n in xu:
-            ax.annotate("x", (n, 1), xycoords=("data", "axes fraction"), color=line.get_color(), ha="center", va="top")
-    ns = sorted({n for s in solve.values() for n in s})
-    ax.plot(ns, [2 ** n + 100 for n in ns], "--", color="gray", label="2^N + 100")
-    ax.set_yscale("log")
-    ax.set_ylim(1, max(ymax * 10, 10))
-    ax.set_xlabel("DeepSea size N")
-    ax.set_ylabel("median episodes to solve (x: median seed unsolved)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    note = "; still training: the fleet parts so far" if partial else ""
+    fig.suptitle(f"{ylabel}: interquartile mean over runs\n95% stratified-bootstrap CI (rliable, {reps} resamples)"
+                 f"{note}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(os.path.join(d, "scaling.png"), dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+    return drawn
 
 
-def sweep_scaling(d, plt):
-    """A DeepSea sweep over env.size: episodes to solve per strategy (bsuite's criterion)."""
-    path = os.path.join(d, "runs.csv")
-    if not os.path.exists(path):
-        return []
-    solve = defaultdict(lambda: defaultdict(list))
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "env.size" not in rows[0] or "deep_sea" not in rows[0]["name"]:
-        return []
+def episode_budget(runs):
+    """The top of scaling.png: the most episodes a run had (runs.csv), which is compare's episodes=
+    and, for runs trained by steps (a sweep), the budget of the size with the shortest episodes."""
+    b = [num(r["episodes"]) for r in runs]
+    b = [v for v in b if v == v and v > 0]
+    return max(b) if b else float("nan")
+
+
+def scaling_figure(plt, runs, path):
+    """DeepSea: median episodes to solve against N per strategy. Returns what it drew:
+    {"top": y of the top edge, "solved": {line: [(N, median)]}, "unsolved": {line: [N]}} where a
+    line is the strategy and a sweep's other axes ("bootstrap lr=0.1"), or None when the folder is
+    no DeepSea size study."""
+    axes_cols = qr.runs_axes(runs)
+    # a run whose fleet failed has no outcome: left out (a diverged run keeps what it reached)
+    rows = [r for r in runs if r["env"] == "deep_sea" and r["status"] != "failed"]
+    if "env.size" not in axes_cols or not rows:
+        return None
+    # a line per point without its size: the strategy, and the other axes of a sweep (line style)
+    others = [c for c in axes_cols if c != "env.size" and c not in qr.REPLICA_AXES]
+    solve = {}  # (explore, other axis values) -> N -> [episodes to solve, inf: not solved]
     for r in rows:
-        n = int(float(r["env.size"]))
+        n = int(num(r["env.size"]))
         e = num(r["episodes_to_solve"])
-        ok = r["status"] == "finished" and e == e and e <= 2 ** n + 100
-        strat = re.sub(r"__env\.size=[^_]*", "", re.sub(r"__seed\d+$", "", r["name"]))
-        solve[strat][n].append(e if ok else float("inf"))
-    scaling_plot(d, plt, solve, "DeepSea scaling (sweep)")
-    return ["scaling.png"]
-
-
-def plot_compare(d, plt):
-    curves = defaultdict(lambda: defaultdict(dict))  # size -> strategy -> seed -> [(episodes, regret)]
-    with open(os.path.join(d, "curves.csv")) as f:
-        for r in csv.DictReader(f):
-            curves[int(r["size"])][r["strategy"]].setdefault(r["seed"], []).append((int(r["episodes"]), num(r["regret"])))
-    sizes = sorted(curves)
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4), squeeze=False)
-    for ax, n in zip(axes[0], sizes):
-        for strat, seeds in curves[n].items():
-            cs = [sorted(v) for v in seeds.values()]
-            k = min(len(c) for c in cs)
-            xs = [p[0] for p in cs[0][:k]]
-            m, h, _ = band([[p[1] for p in c[:k]] for c in cs])
-            ax.plot(xs, m, label=strat)
-            ax.fill_between(xs, [a - b for a, b in zip(m, h)], [a + b for a, b in zip(m, h)], alpha=0.2)
-        ax.set_title(f"DeepSea N={n}")
-        ax.set_xlabel("episodes")
-        ax.set_ylabel("cumulative regret")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend()
+        ok = r["solved"] == "1" and e == e
+        key = (r["explore"], " ".join(f"{c}={r[c]}" for c in others))
+        solve.setdefault(key, {}).setdefault(n, []).append(e if ok else math.inf)
+    budget = episode_budget(runs)
+    meds = {k: {n: qr.median_or_inf(v) for n, v in by.items()} for k, by in solve.items()}
+    finite = [m for by in meds.values() for m in by.values() if not math.isinf(m)]
+    top = budget if budget == budget else max(finite + [10.0]) * 2
+    sizes = sorted({n for by in solve.values() for n in by})
+    step = min((b - a for a, b in zip(sizes, sizes[1:])), default=1.0)
+    rests = sorted({k[1] for k in solve})
+    order = [(e, rest) for e in qr.strategy_order({k[0] for k in solve}) for rest in rests if (e, rest) in solve]
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    out = {"top": top, "solved": {}, "unsolved": {}}
+    for i, k in enumerate(order):
+        explore, rest = k
+        colour, marker = qr.strategy_style(explore)
+        style = ["-", "--", ":", "-."][rests.index(rest) % 4]
+        dx = (i - (len(order) - 1) / 2) * min(0.09, 0.6 / len(order)) * step  # side by side: none hides another
+        ns = sorted(meds[k])
+        xs = [n + dx for n in ns if not math.isinf(meds[k][n])]
+        ys = [meds[k][n] for n in ns if not math.isinf(meds[k][n])]
+        xu = [n + dx for n in ns if math.isinf(meds[k][n])]
+        seeds = max(len(v) for v in solve[k].values())
+        label = f"{explore}{' ' + rest if rest else ''} ({seeds} runs)"
+        ax.plot(xs, ys, color=colour, marker=marker, linestyle=style, markersize=7, linewidth=1.4, label=label)
+        ax.plot(xu, [top] * len(xu), linestyle="none", marker=marker, markersize=9, markerfacecolor="none",
+                markeredgecolor=colour, markeredgewidth=1.8, clip_on=False)
+        name = explore + (" " + rest if rest else "")
+        out["solved"][name] = [(n, meds[k][n]) for n in ns if not math.isinf(meds[k][n])]
+        out["unsolved"][name] = [n for n in ns if math.isinf(meds[k][n])]
+    if sizes:
+        xd = [sizes[0] - step / 2] + sizes + [sizes[-1] + step / 2]
+        ax.plot(xd, [2.0 ** n + 100 for n in xd], "--", color="gray", linewidth=1, label="bsuite deadline 2^N + 100")
+    ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", markeredgecolor="black",
+            label=f"hollow, on the top edge ({top:g} episodes, the most a run had): median seed unsolved")
+    ax.set_yscale("log")
+    ax.set_ylim(0.8, top)
+    if sizes:
+        ax.set_xlim(sizes[0] - step / 2, sizes[-1] + step / 2)
+        ax.set_xticks(sizes)
+    ax.set_xlabel("DeepSea size N")
+    ax.set_ylabel("median episodes to solve")
+    ax.set_title("DeepSea scaling (bsuite's criterion: bad episodes / episodes < solved_threshold)", fontsize=10,
+                 pad=12)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(os.path.join(d, "regret.png"), dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+    return out
 
-    solve = defaultdict(lambda: defaultdict(list))  # strategy -> size -> [episodes to solve or inf]
-    with open(os.path.join(d, "runs.csv")) as f:
-        for r in csv.DictReader(f):
-            e = num(r["episodes_to_solve"]) if r["solved"] == "1" else float("inf")
-            solve[r["strategy"]][int(r["size"])].append(e)
-    top = max(max(len(v) for v in s.values()) for s in solve.values())
-    scaling_plot(d, plt, solve, f"DeepSea scaling ({top} seeds per point)")
-    return ["regret.png", "scaling.png"]
+
+def plot_fleet_folder(d, plt, reps):
+    """A train / compare / sweep folder: the pictures made (names), raises qr.FormatError."""
+    runs = qr.read_runs(d)
+    df, partial = qr.read_curves(d)
+    made = []
+    for metric, x, xlabel, ylabel, fname in (
+            ("episodic_return", "env_steps", "env steps (per run)", "episodic return", "learning_curves.png"),
+            ("eval_return", "env_steps", "env steps (per run)", "greedy evaluation return", "eval_return.png"),
+            ("regret", "episodes", "episodes", "cumulative regret", "regret.png")):
+        if curves_figure(plt, df, metric, x, xlabel, ylabel, os.path.join(d, fname), reps, partial) is not None:
+            made.append(fname)
+    if runs and scaling_figure(plt, runs, os.path.join(d, "scaling.png")) is not None:
+        made.append("scaling.png")
+    if partial:
+        made.append("(still training: drawn from the fleet parts; scaling.png waits for runs.csv)")
+    return made
 
 
 def read_rows(path):
@@ -231,34 +251,35 @@ def plot_irl(d, plt):
 
 
 def main(argv):
-    if len(argv) < 2:
-        print(__doc__.strip())
+    ap = argparse.ArgumentParser(prog="plot.py", description=__doc__.split("\n", 1)[0])
+    ap.add_argument("dirs", nargs="+", metavar="RESULTS_DIR")
+    ap.add_argument("--reps", type=int, default=2000, help="bootstrap resamples per interval (default 2000)")
+    a = ap.parse_args(argv[1:])
+    if a.reps < 100:
+        print("plot.py: --reps must be at least 100", file=sys.stderr)
         return 2
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot.py: matplotlib is missing (pip install matplotlib)", file=sys.stderr)
-        return 1
+    qr.require("plot.py", ["numpy", "pandas", "matplotlib", "rliable.library"])
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     rc = 0
-    for d in argv[1:]:
-        if os.path.exists(os.path.join(d, "visitation.csv")):
-            print(f"{d}: " + ", ".join(plot_infer(d, plt)))
-            continue
-        path = os.path.join(d, "curves.csv")
-        if not os.path.exists(path):
-            print(f"plot.py: {path} not found (a qfleet results folder has it)", file=sys.stderr)
+    for d in a.dirs:
+        try:
+            if not os.path.isdir(d):
+                raise qr.FormatError(f"{d}: not a folder")
+            if os.path.exists(os.path.join(d, "visitation.csv")):
+                made = plot_infer(d, plt)
+            else:
+                path = os.path.join(d, "curves.csv")
+                header = ""
+                if os.path.exists(path):
+                    with open(path) as f:
+                        header = f.readline().strip()
+                made = plot_irl(d, plt) if header == "run,iter,metric,value" else plot_fleet_folder(d, plt, a.reps)
+        except qr.FormatError as e:
+            print(f"plot.py: {e}", file=sys.stderr)
             rc = 2
             continue
-        with open(path) as f:
-            header = f.readline().strip().split(",")
-        if header[:2] == ["size", "strategy"]:
-            made = plot_compare(d, plt)
-        elif header == ["run", "iter", "metric", "value"]:
-            made = plot_irl(d, plt)
-        else:
-            made = plot_sweep(d, plt) + sweep_scaling(d, plt)
         print(f"{d}: " + ", ".join(made))
     return rc
 

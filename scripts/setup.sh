@@ -6,7 +6,7 @@ QF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$QF_ROOT/build}"
 
 # Debian packages the build needs (the CUDA toolkit is optional and not from apt).
-QF_PKGS="cmake make gcc g++ libgtest-dev librandom123-dev libopenblas-dev libblas-dev libyaml-dev libopenmpi-dev openmpi-bin python3 python3-numpy"
+QF_PKGS="cmake make gcc g++ libgtest-dev librandom123-dev libopenblas-dev libblas-dev libyaml-dev libopenmpi-dev openmpi-bin python3 python3-numpy python3-venv"
 missing=""
 for p in $QF_PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
