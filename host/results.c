@@ -106,7 +106,7 @@ double qf_wall_s(void) {
 
 static const char *const kOurFiles[] = {"run.words", "plan.bin", "runs.csv", "curves.csv", "summary.md",
                                         "config.txt", "scaling.svg", "sweep.words", "bandits.ckpt",
-                                        "marginals.csv", "visitation.csv", "reward_map.csv", NULL};
+                                        "marginals.csv", "visitation.csv", "reward_map.csv", "params.npy", "params.json", NULL};
 
 /* A fleet part: fleet_K.ckpt, fleet_K.rows, fleet_K.curves (and their temporary files). */
 static int is_fleet_part(const char *name) {
@@ -114,7 +114,8 @@ static int is_fleet_part(const char *name) {
     const char *p = name + 6;
     if (*p < '0' || *p > '9') return 0;
     while (*p >= '0' && *p <= '9') p++;
-    return strncmp(p, ".ckpt", 5) == 0 || strncmp(p, ".rows", 5) == 0 || strncmp(p, ".curves", 7) == 0;
+    return strncmp(p, ".ckpt", 5) == 0 || strncmp(p, ".rows", 5) == 0 || strncmp(p, ".curves", 7) == 0 ||
+           strncmp(p, ".params.", 8) == 0;
 }
 
 /* Does dir hold results of an earlier experiment? With clear = 1, remove them (--overwrite). */
