@@ -341,9 +341,8 @@ static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *
     return QF_OK;
 }
 
-/* Q(s, .) of network g with its prior added (the host's q_forward, for one network). */
-/* Q(s, .) of network g with its prior added (the host's q_forward, for one network). reuse: the
- * prior's outputs for these inputs are already in qp (the same x as the previous call). */
+/* Q(s, .) of network g with its prior added (randomized prior functions). reuse: the prior's
+ * outputs for these inputs are already in qp (the same x as the previous call). */
 static void q_forward_net(const qf_learn_args *a, const float *params, int64_t g, const float *x,
                           const int32_t *xi, float *acts, float *q, int reuse) {
     forward_net(a->net, params, g, a->B, x, xi, acts, q);
@@ -352,30 +351,46 @@ static void q_forward_net(const qf_learn_args *a, const float *params, int64_t g
     add_prior_net(a->net, a->hp, g, a->B, q, a->qp);
 }
 
-/* The whole update of run r, its networks one after another while their data is in this core's
- * caches: the same per-network functions, in the same order per network, as the operations (the
- * fixed prior's outputs on s' are computed once for the target and the double-Q online values). */
-static void learn_run(const qf_learn_args *a, int32_t r) {
-    const qf_net *net = a->net;
+/* Network g's part of the update, forward to backward, while its data is in this core's caches:
+ * the per-network functions of the operations, in the order backend.h's `learn` gives them (the
+ * fixed prior's outputs on s' computed once for the target and the double-Q values). */
+static void learn_net(const qf_learn_args *a, int64_t g) {
     const qf_sample *s = a->s;
-    for (int64_t g = (int64_t)r * net->K; g < (int64_t)(r + 1) * net->K; g++) {
-        if (!qf_head_on(net, g)) continue;
-        q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0);
-        if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1);
-        q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q, 0);
-        td_net(net, a->hp, g, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
-        backward_net(net, a->params, g, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work);
-    }
-    adam_run(net, a->hp, r, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
-    if (a->target_mode) target_run(net, a->hp, r, a->params, a->target, a->status, a->target_mode == 2);
+    q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0);
+    if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1);
+    q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q, 0);
+    td_net(a->net, a->hp, g, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
+    backward_net(a->net, a->params, g, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work);
 }
 
-static int cpu_learn_fused(qf_backend *b, const qf_learn_args *a) {
-    (void)b;
+/* The learner update (backend.h, learn; the specification of the CUDA version). One parallel
+ * region: the networks shared statically over the threads (so a fleet of few runs with several
+ * heads still spreads its heads over the cores), then each run's Adam and, without RND, its target
+ * update (static too: with R a multiple of the team size a thread updates the runs whose networks
+ * it just did). Every value is computed by one thread in a fixed order: the thread count changes
+ * no result. */
+static int cpu_learn(qf_backend *b, const qf_learn_args *a) {
     const qf_net *net = a->net;
-    if (net->R < qf_cpu_threads() && net->K > 1) return QF_DECLINED;
-    LEARN_FOR(net->R > 1 && (int64_t)net->R * net->K * a->B * net->P >= QF_PAR_MIN_WORK, DYNAMIC,
-    for (int32_t r = 0; r < net->R; r++) learn_run(a, r));
+    const int64_t G = (int64_t)net->R * net->K;
+    if (b->replay_sample(b, a->replay, a->B, a->stored, a->update, a->keys, a->s) != QF_OK ||
+        (a->counts && b->count_bonus(b, a->counts, a->hp, a->B, a->s) != QF_OK))
+        return QF_ERR;
+    const int target_now = a->rnd ? 0 : a->target_mode; /* with RND: after its Adam */
+    QF_PRAGMA(omp parallel if (G > 1 && G * a->B * net->P >= QF_PAR_MIN_WORK)) {
+        const unsigned csr = ftz_on();
+#pragma omp for schedule(static)
+        for (int64_t g = 0; g < G; g++)
+            if (qf_head_on(net, g)) learn_net(a, g);
+#pragma omp for schedule(static)
+        for (int32_t r = 0; r < net->R; r++) {
+            adam_run(net, a->hp, r, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
+            if (target_now) target_run(net, a->hp, r, a->params, a->target, a->status, target_now == 2);
+        }
+        ftz_off(csr);
+    }
+    if (a->rnd && qf_learn_rnd_step(b, a) != QF_OK) return QF_ERR;
+    if (a->rnd && a->target_mode)
+        return cpu_target_update(b, net, a->hp, a->params, a->target, a->status, a->target_mode == 2);
     return QF_OK;
 }
 
@@ -474,6 +489,6 @@ void qf_cpu_learn_ops(qf_backend *b) {
     b->replay_store = cpu_replay_store;
     b->replay_sample = cpu_replay_sample;
     b->fill0 = cpu_fill0;
-    b->learn_fused = cpu_learn_fused;
+    b->learn = cpu_learn;
     qf_cpu_explore_ops(b);
 }

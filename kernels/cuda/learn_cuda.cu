@@ -426,6 +426,36 @@ static int cu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64
     return QF_OK;
 }
 
+// Q(s, .) of every network with the run's prior added (randomized priors): net_forward, then the
+// prior's forward into qp (scratch activations in acts_tmp) unless reuse_prior (qp already holds
+// it for these inputs), then add_prior.
+static int q_forward(qf_backend *b, const qf_learn_args *a, const float *params, const float *x, const int32_t *xi,
+                     float *acts, float *q, int reuse_prior) {
+    if (cu_net_forward(b, a->net, params, a->B, x, xi, acts, q) != QF_OK) return QF_ERR;
+    if (!a->prior) return QF_OK;
+    if (!reuse_prior && cu_net_forward(b, a->net, a->prior, a->B, x, xi, a->acts_tmp, a->qp) != QF_OK) return QF_ERR;
+    return cu_add_prior(b, a->net, a->hp, a->B, q, a->qp);
+}
+
+// The learner update (backend.h, learn): the operations in the order the contract gives them, each
+// one or a few launches for all networks (kernels/cpu/learn_cpu.c's cpu_learn is the reference).
+static int cu_learn(qf_backend *b, const qf_learn_args *a) {
+    const qf_net *n = a->net;
+    qf_sample *s = a->s;
+    if (cu_replay_sample(b, a->replay, a->B, a->stored, a->update, a->keys, s) != QF_OK ||
+        (a->counts && b->count_bonus(b, a->counts, a->hp, a->B, s) != QF_OK) ||
+        q_forward(b, a, a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0) != QF_OK ||
+        (a->qo && q_forward(b, a, a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1) != QF_OK) ||
+        q_forward(b, a, a->params, s->obs, s->idx, a->acts, a->q, 0) != QF_OK ||
+        cu_td(b, n, a->hp, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean) != QF_OK ||
+        cu_net_backward(b, n, a->params, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work) != QF_OK ||
+        cu_adam(b, n, a->hp, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm) != QF_OK ||
+        (a->rnd && qf_learn_rnd_step(b, a) != QF_OK))
+        return QF_ERR;
+    if (!a->target_mode) return QF_OK;
+    return cu_target_update(b, n, a->hp, a->params, a->target, a->status, a->target_mode == 2);
+}
+
 static int cu_fill0(qf_backend *b, void *p, size_t bytes) {
     QF_CUDA_TRY(b, cudaMemsetAsync(p, 0, bytes, qf_cuda_impl(b)->stream));
     return QF_OK;
@@ -443,5 +473,6 @@ void qf_cuda_learn_ops(qf_backend *b) {
     b->replay_store = cu_replay_store;
     b->replay_sample = cu_replay_sample;
     b->fill0 = cu_fill0;
+    b->learn = cu_learn;
     qf_cuda_explore_ops(b);
 }
