@@ -168,11 +168,15 @@ static double probe_d2d(qf_backend *b, size_t bytes, int reps) {
     PEAK_TRY(cudaEventSynchronize(e1));
     PEAK_TRY(cudaEventElapsedTime(&ms, e0, e1));
     if (ms > 0.0f) bw = 2.0 * (double)bytes * reps / (1e-3 * ms);
-done:
-    if (e0) cudaEventDestroy(e0);
-    if (e1) cudaEventDestroy(e1);
-    if (src) cudaFree(src);
-    if (dst) cudaFree(dst);
+done:; // the releases are checked too: a failure there voids the measurement
+    const cudaError_t r0 = e0 ? cudaEventDestroy(e0) : cudaSuccess, r1 = e1 ? cudaEventDestroy(e1) : cudaSuccess;
+    const cudaError_t r2 = src ? cudaFree(src) : cudaSuccess, r3 = dst ? cudaFree(dst) : cudaSuccess;
+    const cudaError_t rel = r0 != cudaSuccess ? r0 : r1 != cudaSuccess ? r1 : r2 != cudaSuccess ? r2 : r3;
+    if (rel != cudaSuccess && bw > 0.0) {
+        snprintf(b->err, sizeof b->err, "cuda backend: releasing the copy probe's buffers failed at %s:%d: %s",
+                 __FILE__, __LINE__, cudaGetErrorString(rel));
+        bw = 0.0;
+    }
     return bw;
 }
 
