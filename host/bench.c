@@ -32,7 +32,7 @@ double qf_bench_bytes_per_step(int kind, const qf_env_params *p, const char *obs
 }
 
 /* One line naming the peaks every bound below is computed from. */
-static const qf_roof_peaks *print_peaks(const qf_backend *b) {
+static const qf_roof_peaks *print_peaks(qf_backend *b) {
     fflush(stdout);
     const qf_roof_peaks *pk = qf_roof_peaks_of(b);
     printf("roofline peaks (%s): %s\n", b->name, pk->how);

@@ -387,51 +387,24 @@ static int rnd_forward(qf_fleet *f, int32_t M, const float *x, const int32_t *xi
                : QF_ERR;
 }
 
-/* One learner update of every run. */
+/* One learner update of every run: one backend operation (sample, targets, loss, backward, Adam,
+ * RND's predictor, target networks; kernels/backend.h, learn). */
 static int learn_once(qf_fleet *f, int64_t stored) {
     qf_backend *b = f->b;
-    const qf_net *n = &f->learn_net; /* with per-head batches, inputs per network */
-    qf_sample *s = &f->sample;
-    const int dq_on = f->cfg.double_q != 0;
     const int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
-    /* the target update comes last, after RND's Adam (which may mark a run diverged) */
-    const int target_in_fused = !f->has_rnd;
-    if (b->replay_sample(b, &f->replay, f->B, stored, f->n_updates, f->keys, s) != QF_OK ||
-        (f->any_bonus_count && b->count_bonus(b, &f->counts, f->hp, f->B, s) != QF_OK))
-        return QF_ERR;
-    int fused = QF_DECLINED;
-    if (b->learn_fused) {
-        const qf_learn_args a = {n, f->hp, f->B, s, f->params, f->target, f->has_prior ? f->prior : NULL,
-                                 f->acts, f->acts_tmp, f->q, f->qt, dq_on ? f->qo : NULL, f->qp, f->dq,
-                                 f->grads, f->work, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm,
-                                 f->loss, f->qmean, f->imean, target_in_fused ? target_mode : 0};
-        if ((fused = b->learn_fused(b, &a)) == QF_ERR) return QF_ERR;
-    }
-    /* the operations in turn; the prior's outputs on s' serve the target and the double-Q values */
-    if (fused == QF_DECLINED &&
-        (q_forward(f, n, f->target, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qt, f->acts_tmp, 0) != QF_OK ||
-         (dq_on && q_forward(f, n, f->params, f->B, s->next_obs, s->next_idx, f->acts_tmp, f->qo, f->acts_tmp, 1) != QF_OK) ||
-         q_forward(f, n, f->params, f->B, s->obs, s->idx, f->acts, f->q, f->acts_tmp, 0) != QF_OK ||
-         b->td(b, n, f->hp, f->B, s, f->q, f->qt, dq_on ? f->qo : NULL, f->dq, f->loss, f->qmean, f->imean) != QF_OK ||
-         b->net_backward(b, n, f->params, f->B, s->obs, s->idx, f->acts, f->dq, f->grads, f->work) != QF_OK ||
-         b->adam(b, n, f->hp, f->params, f->grads, f->adam_m, f->adam_v, f->adam_t, f->status, f->gnorm) != QF_OK))
-        return QF_ERR;
-    if (f->has_rnd) { /* the predictor learns the target on the sampled next states */
-        qf_rnd *q = &f->rnd;
-        const float *in = f->embed ? NULL : q->xn;
-        if (rnd_forward(f, f->B, s->next_obs, s->next_idx, 0) != QF_OK || b->rnd_grad(b, q, f->B) != QF_OK ||
-            b->net_backward(b, &q->net, q->pred, f->B, in, s->next_idx, q->acts_p, q->dq, q->grads, q->work) != QF_OK ||
-            b->adam(b, &q->net, f->hp, q->pred, q->grads, q->adam_m, q->adam_v, q->adam_t, f->status, q->gnorm) != QF_OK)
-            return QF_ERR;
-    }
+    const qf_learn_args a = {
+        .net = &f->learn_net, /* with per-head batches, inputs per network */
+        .hp = f->hp, .keys = f->keys, .replay = &f->replay, .stored = stored, .update = f->n_updates,
+        .B = f->B, .s = &f->sample, .counts = f->any_bonus_count ? &f->counts : NULL,
+        .params = f->params, .target = f->target, .prior = f->has_prior ? f->prior : NULL,
+        .acts = f->acts, .acts_tmp = f->acts_tmp, .q = f->q, .qt = f->qt,
+        .qo = f->cfg.double_q ? f->qo : NULL, .qp = f->qp, .dq = f->dq, .grads = f->grads, .work = f->work,
+        .adam_m = f->adam_m, .adam_v = f->adam_v, .adam_t = f->adam_t, .status = f->status,
+        .gnorm = f->gnorm, .loss = f->loss, .qmean = f->qmean, .imean = f->imean,
+        .rnd = f->has_rnd ? &f->rnd : NULL, .target_mode = target_mode};
+    if (b->learn(b, &a) != QF_OK) return QF_ERR;
     f->n_updates++;
-    int rc = QF_OK;
-    if (target_mode && !(fused == QF_OK && target_in_fused)) {
-        QF_RANGE_PUSH("target");
-        rc = b->target_update(b, n, f->hp, f->params, f->target, f->status, target_mode == 2);
-        QF_RANGE_POP();
-    }
-    return rc;
+    return QF_OK;
 }
 
 /* Reduce the statistics since the last log point into points [R]. */

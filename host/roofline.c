@@ -1,5 +1,5 @@
-/* roofline.c — machine peaks (measured on the CPU, from device attributes on the GPU) and the
- * FLOPs and bytes moved of the work the benchmarks time.
+/* roofline.c — the FLOPs and bytes moved of the work the benchmarks time, and the bound they give
+ * on a backend's peaks (probed by the backend: kernels/backend.h, peaks).
  *
  * The model (all counts per run unless said otherwise):
  *
@@ -23,23 +23,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "roofline.h"
 
-#include <omp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <cblas.h>
-
-#ifdef QFLEET_HAVE_CUDA
-#include <cuda_runtime_api.h>
-#endif
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Peaks. */
@@ -52,248 +37,25 @@ double qf_roof_bound_s(qf_roof_work w, const qf_roof_peaks *p, int *memory_bound
     return tb > tf ? tb : tf;
 }
 
-/* STREAM triad a[i] = b[i] + s*c[i] over doubles, counted as STREAM counts it: 3 x 8 bytes per
- * element (write-allocate traffic not counted, so real traffic is up to 4/3 of it). */
-static double probe_triad(size_t bytes_per_array, int threads, int reps) {
-    const size_t n = bytes_per_array / sizeof(double);
-    double *a = (double *)malloc(bytes_per_array), *b = (double *)malloc(bytes_per_array),
-           *c = (double *)malloc(bytes_per_array);
-    double best = 0.0;
-    if (a && b && c) {
-        /* first touch with the same static schedule as the timed loop */
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (size_t i = 0; i < n; i++) {
-            a[i] = 0.0;
-            b[i] = 1.0;
-            c[i] = 2.0;
-        }
-        for (int r = 0; r < reps; r++) {
-            const double s = 3.0 + r, t0 = now_s();
-#pragma omp parallel for schedule(static) num_threads(threads)
-            for (size_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
-            const double t = now_s() - t0;
-            if (t > 0 && (best == 0.0 || t < best)) best = t;
-        }
-        volatile double sink = a[0] + a[n - 1]; /* the stores are used */
-        (void)sink;
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best > 0 ? 3.0 * (double)(n * sizeof(double)) / best : 0.0;
-}
-
-/* fp32 FLOP/s of one n^3 cblas_sgemm with OpenBLAS on `threads` threads (best of reps, after a
- * warm-up); OpenBLAS's previous thread count is restored. */
-static double probe_sgemm(int n, int threads, int reps) {
-    float *A = (float *)malloc(sizeof(float) * (size_t)n * n), *B = (float *)malloc(sizeof(float) * (size_t)n * n),
-          *C = (float *)malloc(sizeof(float) * (size_t)n * n);
-    double best = 0.0;
-    if (A && B && C) {
-        for (size_t i = 0; i < (size_t)n * n; i++) {
-            A[i] = 1e-3f * (float)(i % 7);
-            B[i] = 1e-3f * (float)(i % 5);
-        }
-        const int before = openblas_get_num_threads();
-        openblas_set_num_threads(threads);
-        for (int r = 0; r <= reps; r++) {
-            const double t0 = now_s();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);
-            const double t = now_s() - t0;
-            if (r > 0 && t > 0 && (best == 0.0 || t < best)) best = t;
-        }
-        openblas_set_num_threads(before);
-    }
-    free(A);
-    free(B);
-    free(C);
-    return best > 0 ? 2.0 * (double)n * n * n / best : 0.0;
-}
-
-/* Theoretical fp32 FLOP/s: cores x clock (/proc/cpuinfo "cpu MHz") x FMA lanes x 2 x 2 FMA units,
- * cores = the threads used, at most the physical cores (distinct physical id, core id pairs;
- * SMT siblings share the FMA units). The FMA unit count is not in /proc/cpuinfo (Xeons have 1 or
- * 2 for AVX-512): 2 is assumed and said. 0 when the clock or an FMA extension is not found. */
-static double theoretical_cpu_flops(int threads, char *what, size_t what_len) {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return 0.0;
-    char line[8192];
-    double mhz = 0.0;
-    int lanes = 0, phys = -1, n_cores = 0;
-    static int cores[4096][2];
-    const char *ext = "";
-    while (fgets(line, sizeof line, f)) {
-        const char *c = strchr(line, ':');
-        if (c && strncmp(line, "physical id", 11) == 0) phys = atoi(c + 1);
-        if (c && strncmp(line, "core id", 7) == 0) {
-            const int core = atoi(c + 1);
-            int seen = 0;
-            for (int i = 0; i < n_cores && !seen; i++) seen = cores[i][0] == phys && cores[i][1] == core;
-            if (!seen && n_cores < 4096) {
-                cores[n_cores][0] = phys;
-                cores[n_cores++][1] = core;
-            }
-        }
-        if (mhz == 0.0 && strncmp(line, "cpu MHz", 7) == 0) {
-            const char *c = strchr(line, ':');
-            if (c) mhz = atof(c + 1);
-        }
-        if (lanes == 0 && strncmp(line, "flags", 5) == 0) {
-            const int fma = strstr(line, " fma ") || strstr(line, " fma\n");
-            if (strstr(line, " avx512f ") || strstr(line, " avx512f\n")) {
-                lanes = 16;
-                ext = "AVX-512";
-            } else if (fma && (strstr(line, " avx2 ") || strstr(line, " avx2\n"))) {
-                lanes = 8;
-                ext = "AVX2";
-            }
-            if (!fma) lanes = 0;
+/* The peaks of a backend: its `peaks` operation (kernels/cpu: STREAM triad and sgemm probes;
+ * kernels/cuda: device attributes and a device-to-device copy), measured once per process and
+ * backend kind, then cached. When the probe fails, the backend's bandwidth from open
+ * (peak_bytes_per_s) with the reason. */
+const qf_roof_peaks *qf_roof_peaks_of(qf_backend *b) {
+    static qf_roof_peaks cache[2];
+    static int done[2];
+    const int k = b->kind == QF_BACKEND_CUDA;
+    qf_roof_peaks *g = &cache[k];
+    if (!done[k]) {
+        done[k] = 1;
+        if (!b->peaks || b->peaks(b, g) != QF_OK) {
+            memset(g, 0, sizeof *g);
+            g->bytes_per_s = g->theo_bytes_per_s = b->peak_bytes_per_s;
+            snprintf(g->how, sizeof g->how, "%.4g GB/s theoretical from the backend; FLOP/s unknown (%.250s)",
+                     b->peak_bytes_per_s / 1e9, b->peaks ? b->err : "no probe in this backend");
         }
     }
-    fclose(f);
-    if (mhz <= 0.0 || lanes == 0) return 0.0;
-    const int n = n_cores > 0 && n_cores < threads ? n_cores : threads;
-    const double flops = (double)n * mhz * 1e6 * lanes * 2.0 * 2.0;
-    snprintf(what, what_len, "%d cores x %.2f GHz x %d FLOP/cycle: %s FMA, 2 FMA units assumed", n, mhz / 1e3,
-             lanes * 4, ext);
-    return flops;
-}
-
-const qf_roof_peaks *qf_roof_cpu_peaks(void) {
-    static qf_roof_peaks p;
-    static int done = 0;
-    if (done) return &p;
-    done = 1;
-    memset(&p, 0, sizeof p);
-    const int threads = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
-    const int mib = 64, n = 1024;
-    p.threads = threads;
-    p.bytes_per_s = probe_triad((size_t)mib << 20, threads, 5);
-    p.flops = probe_sgemm(n, threads, 3);
-    char theo[200] = "", tail[260] = "";
-    p.theo_flops = theoretical_cpu_flops(threads, theo, sizeof theo);
-    if (p.theo_flops > 0) snprintf(tail, sizeof tail, "; theoretical %.3g GFLOP/s (%s)", p.theo_flops / 1e9, theo);
-    snprintf(p.how, sizeof p.how,
-             "%.3g GB/s measured (triad over 3 x %d MiB, %d threads, best of 5), %.3g GFLOP/s fp32 measured "
-             "(sgemm %d^3, OpenBLAS on %d threads, best of 3)%s",
-             p.bytes_per_s / 1e9, mib, threads, p.flops / 1e9, n, threads, tail);
-    /* The bound must not fall when other processes slow the probe down: where the theoretical
-     * FLOP/s is known and larger, it is the one used (bandwidth has only the measurement). */
-    if (p.theo_flops > p.flops) {
-        p.flops = p.theo_flops;
-        const size_t len = strlen(p.how);
-        snprintf(p.how + len, sizeof p.how - len, "; bounds use the theoretical FLOP/s");
-    }
-    return &p;
-}
-
-#ifdef QFLEET_HAVE_CUDA
-#define CK(call)                                                                                            \
-    do {                                                                                                    \
-        cudaError_t e_ = (call);                                                                            \
-        if (e_ != cudaSuccess) {                                                                            \
-            snprintf(err, err_len, "%s failed: %s (%s:%d)", #call, cudaGetErrorString(e_), __FILE__, __LINE__); \
-            goto fail;                                                                                      \
-        }                                                                                                   \
-    } while (0)
-
-/* Device-to-device cudaMemcpy of `bytes`, counted as read + write. 0 when it cannot be measured
- * (not enough free memory), with the reason in err. */
-static double probe_d2d(size_t bytes, int reps, char *err, size_t err_len) {
-    void *src = NULL, *dst = NULL;
-    cudaEvent_t e0 = NULL, e1 = NULL;
-    float ms = 0.0f;
-    double bw = 0.0;
-    CK(cudaMalloc(&src, bytes));
-    CK(cudaMalloc(&dst, bytes));
-    CK(cudaMemset(src, 1, bytes));
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice)); /* warm-up */
-    CK(cudaDeviceSynchronize());
-    CK(cudaEventRecord(e0, 0));
-    for (int r = 0; r < reps; r++) CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0));
-    CK(cudaEventRecord(e1, 0));
-    CK(cudaEventSynchronize(e1));
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    if (ms > 0.0f) bw = 2.0 * (double)bytes * reps / (1e-3 * ms);
-fail:
-    if (e0) cudaEventDestroy(e0);
-    if (e1) cudaEventDestroy(e1);
-    if (src) cudaFree(src);
-    if (dst) cudaFree(dst);
-    return bw;
-}
-
-int qf_roof_cuda_peaks(qf_roof_peaks *out, char *err, size_t err_len) {
-    memset(out, 0, sizeof *out);
-    int dev = 0, n = 0, clock_khz = 0, mem_khz = 0, bus_bits = 0, sms = 0, major = 0, minor = 0;
-    CK(cudaGetDeviceCount(&n));
-    if (n < 1) {
-        snprintf(err, err_len, "no CUDA device");
-        return QF_ERR;
-    }
-    CK(cudaGetDevice(&dev));
-    CK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev));
-    CK(cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, dev));
-    CK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
-    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    CK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    CK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-    {
-        const int lanes = qf_roof_fp32_lanes_per_sm(major, minor);
-        /* DDR/HBM: two transfers per memory clock */
-        out->theo_bytes_per_s = 2.0 * (double)mem_khz * 1e3 * (double)bus_bits / 8.0;
-        out->theo_flops = (double)sms * lanes * 2.0 * (double)clock_khz * 1e3;
-        char why[200] = "";
-        size_t free_b = 0, total_b = 0;
-        double copy = 0.0;
-        if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && free_b > ((size_t)600 << 20))
-            copy = probe_d2d((size_t)256 << 20, 10, why, sizeof why);
-        else
-            snprintf(why, sizeof why, "under 600 MiB free");
-        out->bytes_per_s = copy > 0 ? copy : out->theo_bytes_per_s;
-        out->flops = out->theo_flops;
-        char cp[240];
-        if (copy > 0)
-            snprintf(cp, sizeof cp, "%.4g GB/s measured (device-to-device cudaMemcpy of 256 MiB, read + write, 10 reps)",
-                     copy / 1e9);
-        else
-            snprintf(cp, sizeof cp, "copy not measured (%.150s)", why);
-        snprintf(out->how, sizeof out->how,
-                 "%s; theoretical %.4g GB/s (2 x %d MHz x %d-bit bus), %.4g GFLOP/s fp32 (%d SMs x %d FP32 lanes "
-                 "(sm_%d%d) x 2 x %d MHz boost clock%s)",
-                 cp, out->theo_bytes_per_s / 1e9, mem_khz / 1000, bus_bits, out->theo_flops / 1e9, sms, lanes,
-                 major, minor, clock_khz / 1000, lanes ? "" : ": lanes unknown for this architecture");
-    }
-    return QF_OK;
-fail:
-    return QF_ERR;
-}
-#undef CK
-#else
-int qf_roof_cuda_peaks(qf_roof_peaks *out, char *err, size_t err_len) {
-    memset(out, 0, sizeof *out);
-    snprintf(err, err_len, "this build has no CUDA backend");
-    return QF_ERR;
-}
-#endif
-
-const qf_roof_peaks *qf_roof_peaks_of(const qf_backend *b) {
-    if (b->kind != QF_BACKEND_CUDA) return qf_roof_cpu_peaks();
-    static qf_roof_peaks g;
-    static int done = 0;
-    if (!done) {
-        done = 1;
-        char err[256];
-        if (qf_roof_cuda_peaks(&g, err, sizeof err) != QF_OK) {
-            memset(&g, 0, sizeof g);
-            g.bytes_per_s = g.theo_bytes_per_s = b->peak_bytes_per_s;
-            snprintf(g.how, sizeof g.how, "%.4g GB/s theoretical from the backend; FLOP/s unknown (%.250s)",
-                     b->peak_bytes_per_s / 1e9, err);
-        }
-    }
-    return &g;
+    return g;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -11,52 +11,18 @@
 extern "C" {
 #endif
 
-/* The peaks of one device. The bounds use bytes_per_s and flops (measured where measured). */
-typedef struct qf_roof_peaks {
-    double bytes_per_s;      /* attainable memory bandwidth used for bounds (0: unknown)            */
-    double flops;            /* attainable fp32 FLOP/s used for bounds (0: unknown)                 */
-    double theo_bytes_per_s; /* theoretical memory bandwidth (0: not derivable here)                */
-    double theo_flops;       /* theoretical fp32 FLOP/s (0: not derivable here)                     */
-    int threads;             /* CPU: threads used by the probes                                     */
-    char how[640];           /* one line: what was measured or derived, how                         */
-} qf_roof_peaks;
+/* The peaks of one device (kernels/backend.h). */
+typedef qf_peaks qf_roof_peaks;
 
 /* Work: FLOPs and bytes moved (compulsory memory traffic under the model in roofline.c). */
 typedef struct qf_roof_work {
     double flops, bytes;
 } qf_roof_work;
 
-/* CPU peaks, measured on the first call and cached for the process: bandwidth from a STREAM-like
- * triad over 3 arrays of 64 MiB with every OpenMP thread (best of 5), fp32 FLOP/s from one
- * 1024^3 cblas_sgemm with OpenBLAS set to every OpenMP thread for the probe (best of 3; the
- * previous OpenBLAS thread count is restored). Theoretical FLOP/s from /proc/cpuinfo where the
- * vector width is known (assumes 2 FMA units per core, said in `how`); theoretical bandwidth: 0.
- * `flops` (the bound) is the larger of the measured and the theoretical FLOP/s, so a probe slowed by
- * other processes cannot inflate the fractions reached. */
-const qf_roof_peaks *qf_roof_cpu_peaks(void);
-
-/* GPU peaks of the current CUDA device (CUDA builds only): theoretical DRAM bandwidth and fp32
- * FLOP/s from device attributes (clock x bus width; SMs x FP32 lanes per SM x 2 x clock), and a
- * measured device-to-device cudaMemcpy bandwidth (read + write), which is the bound used.
- * QF_ERR with the reason in err when there is no CUDA build or no usable device. */
-int qf_roof_cuda_peaks(qf_roof_peaks *out, char *err, size_t err_len);
-
-/* The peaks of a backend (CPU: cached probe; CUDA: qf_roof_cuda_peaks, cached, falling back to
- * b->peak_bytes_per_s). Never NULL; fields 0 where unknown. */
-const qf_roof_peaks *qf_roof_peaks_of(const qf_backend *b);
-
-/* FP32 lanes per SM for a compute capability (0: unknown); also used by benchmarks/dev/. */
-static inline int qf_roof_fp32_lanes_per_sm(int major, int minor) {
-    switch (major) {
-    case 5: return 128;                       /* Maxwell */
-    case 6: return minor == 0 ? 64 : 128;     /* Pascal: GP100 64, GP10x 128 */
-    case 7: return 64;                        /* Volta, Turing */
-    case 8: return minor == 0 ? 64 : 128;     /* Ampere: GA100 64; GA10x, Ada (8.9) 128 */
-    case 9: return 128;                       /* Hopper */
-    case 10: case 11: case 12: return 128;    /* Blackwell */
-    default: return 0;
-    }
-}
+/* The peaks of a backend from its `peaks` operation, measured on the first call per backend kind
+ * and cached for the process; falls back to b->peak_bytes_per_s (FLOP/s unknown) when the probe
+ * fails. Never NULL; fields 0 where unknown. */
+const qf_roof_peaks *qf_roof_peaks_of(qf_backend *b);
 
 /* Bound time in seconds of work w on peaks p (0 when a needed peak is unknown); *memory_bound
  * (may be NULL) receives 1 when bytes / bandwidth is the larger term. */

@@ -22,21 +22,40 @@ typedef enum { QF_BACKEND_CPU = 0, QF_BACKEND_CUDA = 1 } qf_backend_kind;
 
 typedef struct qf_backend qf_backend;
 struct qf_bandit_fleet; /* kernels/bandit_agent.h */
-/* Everything one learner update touches (backend.h, learn_fused); arrays as for the operations. */
+/* The peaks of one device, for roofline bounds (the `peaks` operation). The bounds use bytes_per_s
+ * and flops (measured where measured). */
+typedef struct qf_peaks {
+    double bytes_per_s;      /* attainable memory bandwidth used for bounds (0: unknown)            */
+    double flops;            /* attainable fp32 FLOP/s used for bounds (0: unknown)                 */
+    double theo_bytes_per_s; /* theoretical memory bandwidth (0: not derivable here)                */
+    double theo_flops;       /* theoretical fp32 FLOP/s (0: not derivable here)                     */
+    int threads;             /* CPU: threads used by the probes                                     */
+    char how[640];           /* one line: what was measured or derived, how                         */
+} qf_peaks;
+
+/* Everything one learner update touches (the `learn` operation): backend memory unless said
+ * otherwise, shapes as for the operations below (G = R*K networks, B transitions per batch). */
 typedef struct qf_learn_args {
-    const qf_net *net;
-    const qf_run_hp *hp;
-    int32_t B;
-    const qf_sample *s;
-    float *params, *target;
-    const float *prior;           /* NULL: no randomized prior                              */
-    float *acts, *acts_tmp;       /* [G][B][H]: forward(params, s) for backward; scratch    */
-    float *q, *qt, *qo, *qp, *dq; /* [G][B][A]; qo NULL: no double Q; qp: prior outputs     */
-    float *grads, *work;
-    float *adam_m, *adam_v;
-    int32_t *adam_t, *status;
-    float *gnorm, *loss, *qmean, *imean;
-    int target_mode; /* 0: none, 1: Polyak, 2: copy */
+    const qf_net *net;            /* the Q-networks as the learner reads them (x_per_net: a batch per head) */
+    const qf_run_hp *hp;          /* [R]                                                                 */
+    const uint32_t *keys;         /* [R][2] run keys (SAMPLE stream)                                     */
+    const qf_replay *replay;      /* the rings sampled from                                              */
+    int64_t stored;               /* filled slots of every ring (host value)                             */
+    uint32_t update;              /* learner updates done so far: the SAMPLE counter (host value)        */
+    int32_t B;                    /* transitions per batch (host value)                                  */
+    qf_sample *s;                 /* receives the batches: [R][B] rows, or [R*K][B] with x_per_net       */
+    const qf_counts *counts;      /* NULL, or count bonuses written into s->intr after sampling          */
+    float *params, *target;       /* [G][P] online and target networks                                   */
+    const float *prior;           /* [G][P] fixed random priors, or NULL: no randomized prior            */
+    float *acts, *acts_tmp;       /* [G][B][H]: forward(params, s) for backward; scratch                 */
+    float *q, *qt, *qo, *qp, *dq; /* [G][B][A]; qo NULL: no double Q; qp: prior outputs (with prior)     */
+    float *grads, *work;          /* [G][P]; qf_net_work_floats(net, B) floats                           */
+    float *adam_m, *adam_v;       /* [G][P]                                                              */
+    int32_t *adam_t, *status;     /* [R]                                                                 */
+    float *gnorm, *loss, *qmean;  /* [G]                                                                 */
+    float *imean;                 /* [R]                                                                 */
+    const qf_rnd *rnd;            /* NULL, or RND's predictor learns on the sampled next states          */
+    int target_mode;              /* 0: none, 1: Polyak (hp tau), 2: copy                                */
 } qf_learn_args;
 
 struct qf_backend {
@@ -123,13 +142,24 @@ struct qf_backend {
      * run is frozen: no operation changes its parameters. gnorm [G] receives the norms. */
     int (*adam)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float *params,
                 const float *grads, float *m, float *v, int32_t *adam_t, int32_t *status, float *gnorm);
-    /* Optional (NULL, or QF_DECLINED returned: the host calls the operations above in turn). One
-     * whole learner update, equal bit for bit to forward(target, s'), forward(params, s') when
-     * a->qo, forward(params, s) (each with the prior added when a->prior), td, net_backward, adam,
-     * then target_update when a->target_mode is 1 (Polyak) or 2 (copy). The CPU backend does each
-     * run's networks on one core while their data is in its caches, and declines when there are
-     * fewer runs than threads and several heads (the operations spread the heads over the cores). */
-    int (*learn_fused)(qf_backend *b, const qf_learn_args *a);
+    /* One learner update of every run (DESIGN.md's step 4 and 5). The CPU version
+     * (kernels/cpu/learn_cpu.c) is the specification; it equals, bit for bit, these operations in
+     * turn (tests/test_explore.cc checks it):
+     *   replay_sample(a->replay, B, stored, update, keys, s); count_bonus(counts, hp, B, s) when counts;
+     *   forward(target, s') + prior -> qt; when qo: forward(params, s') + prior -> qo (the prior's
+     *   outputs on s' reused); forward(params, s) + prior -> q, acts; td -> dq, loss, qmean, imean;
+     *   net_backward -> grads; adam -> params, moments, adam_t, status, gnorm;
+     *   when rnd: qf_learn_rnd_step (below); then target_update when target_mode is 1 or 2
+     * ("+ prior": net_forward(prior) into qp with acts_tmp as scratch, then add_prior). The target
+     * update comes last, after RND's Adam (which may mark a run diverged). The CUDA version calls its
+     * operations in this order; the CPU one runs each network's forward-to-backward on one core
+     * while its data is in that core's caches, then each run's Adam and target update. */
+    int (*learn)(qf_backend *b, const qf_learn_args *a);
+    /* The memory bandwidth and fp32 FLOP/s this device can reach, measured or derived here
+     * (kernels/cpu: STREAM triad and a cblas_sgemm; kernels/cuda: device attributes and a
+     * device-to-device copy); fields 0 where unknown. QF_ERR with the reason in err when nothing
+     * could be probed. Measured on each call: callers cache (host/roofline.c). */
+    int (*peaks)(qf_backend *b, qf_peaks *out);
     /* target = tau * params + (1 - tau) * target per run (copy: tau taken as 1); diverged runs skipped */
     int (*target_update)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
                          float *target, const int32_t *status, int copy);
@@ -188,6 +218,43 @@ struct qf_backend {
     void (*close)(qf_backend *b);
 };
 
+/* RND's predictor update inside `learn` (both backends call this one sequence of their own
+ * operations): on the batch's next states, normalized for dense inputs (statistics not updated),
+ * forward of target and predictor, the mean-squared-error gradient, backward, Adam on the
+ * predictor (which may mark a run diverged, sharing the Q-networks' status). */
+static inline int qf_learn_rnd_step(qf_backend *b, const qf_learn_args *a) {
+    const qf_rnd *q = a->rnd;
+    const qf_sample *s = a->s;
+    const float *in = NULL;
+    if (!q->net.embed) {
+        if (b->rnd_input(b, q, a->B, s->next_obs, 0) != QF_OK) return QF_ERR;
+        in = q->xn;
+    }
+    return b->net_forward(b, &q->net, q->target, a->B, in, s->next_idx, q->acts_t, q->out_t) == QF_OK &&
+                   b->net_forward(b, &q->net, q->pred, a->B, in, s->next_idx, q->acts_p, q->out_p) == QF_OK &&
+                   b->rnd_grad(b, q, a->B) == QF_OK &&
+                   b->net_backward(b, &q->net, q->pred, a->B, in, s->next_idx, q->acts_p, q->dq, q->grads,
+                                   q->work) == QF_OK &&
+                   b->adam(b, &q->net, a->hp, q->pred, q->grads, q->adam_m, q->adam_v, q->adam_t, a->status,
+                           q->gnorm) == QF_OK
+               ? QF_OK
+               : QF_ERR;
+}
+
+/* FP32 lanes per SM of an NVIDIA GPU by compute capability (0: unknown): the theoretical FLOP/s of
+ * the CUDA backend's peaks and of the kernel workbench (benchmarks/dev/common.h). */
+static inline int qf_fp32_lanes_per_sm(int major, int minor) {
+    switch (major) {
+    case 5: return 128;                       /* Maxwell */
+    case 6: return minor == 0 ? 64 : 128;     /* Pascal: GP100 64, GP10x 128 */
+    case 7: return 64;                        /* Volta, Turing */
+    case 8: return minor == 0 ? 64 : 128;     /* Ampere: GA100 64; GA10x, Ada (8.9) 128 */
+    case 9: return 128;                       /* Hopper */
+    case 10: case 11: case 12: return 128;    /* Blackwell */
+    default: return 0;
+    }
+}
+
 /* The widest layer of a network (input and output widths included). */
 static inline int32_t qf_net_max_width(const qf_net *net) {
     int32_t wmax = 0;
@@ -222,6 +289,8 @@ qf_backend *qf_cuda_open(char *err, size_t err_len);
 void qf_cpu_learn_ops(qf_backend *b);
 /* Installs the CPU exploration operations (kernels/cpu/explore_cpu.c); called by qf_cpu_learn_ops. */
 void qf_cpu_explore_ops(qf_backend *b);
+/* Installs the CPU `peaks` operation (kernels/cpu/peaks_cpu.c). */
+void qf_cpu_peaks_op(qf_backend *b);
 /* Installs the CPU bandit-agent operations (kernels/cpu/bandit_cpu.c). */
 void qf_cpu_bandit_ops(qf_backend *b);
 

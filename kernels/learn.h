@@ -68,6 +68,10 @@ QF_HD static inline int qf_head_on(const qf_net *n, int64_t g) {
     return !n->active || (int32_t)(g % n->K) < n->active[g / n->K];
 }
 
+/* The row of an embedding table of n rows that state index s reads: out-of-range indices read the
+ * nearest row (never out of bounds). */
+QF_HD static inline int32_t qf_clamp_index(int32_t s, int32_t n) { return s < 0 ? 0 : (s >= n ? n - 1 : s); }
+
 /* Exploration strategies (per run). BOOTSTRAP acts with one ensemble head per episode (or on the
  * ensemble's mean + ucb_c * std); RND and COUNT act epsilon-greedily and add their bonus. */
 enum {
@@ -257,6 +261,16 @@ QF_HD static inline void qf_adam(float *p, float g, float *m, float *v, qf_adam_
     *p = *p * k.decay - k.step * mm / (sqrtf(vv) * k.ic2 + k.eps);
 }
 
+/* Gradient clipping: the scale of a network's gradient whose global norm is gnorm, max_grad_norm /
+ * gnorm above the run's bound, else 1 (no clipping when max_grad_norm is 0). */
+QF_HD static inline float qf_clip_scale(const qf_run_hp *h, float gnorm) {
+    return (h->max_grad_norm > 0.0f && gnorm > h->max_grad_norm) ? h->max_grad_norm / gnorm : 1.0f;
+}
+
+/* One value of a target network after its update: tau p + (1 - tau) t (Polyak averaging, DDPG's
+ * soft update), exactly p when tau is 1 (a copy). */
+QF_HD static inline float qf_polyak(float tau, float p, float t) { return tau == 1.0f ? p : tau * p + (1.0f - tau) * t; }
+
 /* Initial value of parameter j of network g = r*K + k: PyTorch's nn.Linear default,
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, from the run's key (INIT stream), so
  * both backends and any fleet composition give the same start. */
@@ -302,6 +316,43 @@ QF_HD static inline float qf_td_one(const qf_run_hp *hp, int32_t A, int32_t B, c
     for (int32_t a = 0; a < A; a++) dq[a] = 0.0f;
     dq[action] = w * qf_loss_grad(delta, hp->loss, hp->huber) / (float)B;
     return w * qf_loss_value(delta, hp->loss, hp->huber);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Per-network bodies: one network's share of an operation, the same text in the CPU reference, the
+ * CUDA kernels and the kernel workbench (benchmarks/dev/). */
+
+/* Network g's TD step over its B sampled transitions (backend.h's td for one network): dq rows
+ * [g][B][A] (qf_td_one), loss[g] and qmean[g] (means over B, summed in transition order) and, for
+ * head 0 of run r, imean[r] = the batch's mean beta * intrinsic reward. Head k of the run learns
+ * from transition j only when bit k of its bootstrap mask is set. q, qt, qo: [G][B][A] as in td. */
+QF_HD static inline void qf_td_net(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t B, const qf_sample *s,
+                                   const float *q, const float *qt, const float *qo, float *dq, float *loss,
+                                   float *qmean, float *imean) {
+    const int64_t A = n->w[n->L], r = g / n->K, k = g % n->K, in = qf_net_in(n, g);
+    const float beta = hp[r].beta;
+    float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
+    for (int32_t j = 0; j < B; j++) {
+        const int64_t row = (g * B + j) * A, t = in * B + j;
+        const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
+        lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s->action[t],
+                          s->reward[t] + bonus, s->terminal[t], w, dq + row);
+        qsum += q[row + s->action[t]];
+        isum += bonus;
+    }
+    loss[g] = lsum / (float)B;
+    qmean[g] = qsum / (float)B;
+    if (k == 0) imean[r] = isum / (float)B;
+}
+
+/* q += prior_scale of the run * qp over network g's M rows ([g][M][A] of both): its randomized
+ * prior function's outputs added (Osband et al. 2018). */
+QF_HD static inline void qf_add_prior_net(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t M, float *q,
+                                          const float *qp) {
+    const int64_t per = (int64_t)M * n->w[n->L];
+    const float c = hp[g / n->K].prior_scale;
+    if (c == 0.0f) return;
+    for (int64_t i = 0; i < per; i++) q[g * per + i] += c * qp[g * per + i];
 }
 
 #endif /* QF_LEARN_H */

@@ -1480,16 +1480,43 @@ TEST(ExploreFleet, MixedStrategiesInOneFleetEqualEachRunAlone) {
 }
 
 
-// The CPU backend's fused learner update (learn_fused: each run's networks on one core, while
-// their data is in its caches) equals the operations called one after another, bit for bit: for a
-// fleet mixing every strategy (priors, masks, RND, count bonuses), with and without double Q and
-// with Polyak or copied targets. Parameters, targets and Adam moments are compared.
-TEST(ExploreFleet, FusedUpdateEqualsTheOperationsInTurn) {
+// backend.h's `learn` contract written out: the backend's operations one after another.
+int learn_in_turn(qf_backend *b, const qf_learn_args *a) {
+    const qf_net *n = a->net;
+    qf_sample *s = a->s;
+    auto q_forward = [&](const float *params, const float *x, const int32_t *xi, float *acts, float *q, bool reuse) {
+        if (b->net_forward(b, n, params, a->B, x, xi, acts, q) != QF_OK) return false;
+        if (!a->prior) return true;
+        return (reuse || b->net_forward(b, n, a->prior, a->B, x, xi, a->acts_tmp, a->qp) == QF_OK) &&
+               b->add_prior(b, n, a->hp, a->B, q, a->qp) == QF_OK;
+    };
+    const bool ok =
+        b->replay_sample(b, a->replay, a->B, a->stored, a->update, a->keys, s) == QF_OK &&
+        (!a->counts || b->count_bonus(b, a->counts, a->hp, a->B, s) == QF_OK) &&
+        q_forward(a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, false) &&
+        (!a->qo || q_forward(a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, true)) &&
+        q_forward(a->params, s->obs, s->idx, a->acts, a->q, false) &&
+        b->td(b, n, a->hp, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean) == QF_OK &&
+        b->net_backward(b, n, a->params, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work) == QF_OK &&
+        b->adam(b, n, a->hp, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm) == QF_OK &&
+        (!a->rnd || qf_learn_rnd_step(b, a) == QF_OK) &&
+        (!a->target_mode ||
+         b->target_update(b, n, a->hp, a->params, a->target, a->status, a->target_mode == 2) == QF_OK);
+    return ok ? QF_OK : QF_ERR;
+}
+
+// The CPU backend's learner update (learn: each network's forward-to-backward on one core while its
+// data is in that core's caches, then each run's Adam) equals its operations called one after
+// another as backend.h's contract lists them, bit for bit: for a fleet mixing every strategy
+// (priors, masks, RND, count bonuses), with and without double Q and with Polyak or copied targets,
+// with one thread and with two (one run and three heads: the heads spread over the threads).
+// Parameters, targets and Adam moments are compared.
+TEST(ExploreFleet, LearnEqualsTheOperationsInTurn) {
     CpuBackend fused, ops;
     ASSERT_NE(fused.b, nullptr);
     ASSERT_NE(ops.b, nullptr);
-    ASSERT_NE(fused.b->learn_fused, nullptr);
-    ops.b->learn_fused = nullptr; // the host then calls forward, td, backward, adam, target in turn
+    ASSERT_NE(fused.b->learn, nullptr);
+    ops.b->learn = learn_in_turn;
     const std::vector<std::vector<std::string>> all = {
         {"explore=epsilon"},
         {"explore=bootstrap", "heads=3", "prior_scale=3", "mask_p=0.5"},
@@ -1497,13 +1524,16 @@ TEST(ExploreFleet, FusedUpdateEqualsTheOperationsInTurn) {
         {"explore=count", "beta=0.2"},
         {"explore=bootstrap", "heads=2", "act=ucb", "prior_scale=0", "bonus=count"}};
     std::vector<std::vector<std::string>> no_rnd = all;
-    no_rnd.erase(no_rnd.begin() + 2); // without RND the target update is part of the fused call
+    no_rnd.erase(no_rnd.begin() + 2); // without RND the CPU does the target update with Adam
     struct Case {
         const std::vector<std::vector<std::string>> *strategies;
         std::vector<std::string> extra;
     };
+    const std::vector<std::vector<std::string>> one_ensemble = {all[1]};
+    for (int threads = 1; threads <= 2; threads++)
     for (const Case &cs : {Case{&all, {"double_q=1", "tau=0.05"}}, Case{&no_rnd, {"double_q=1", "tau=0.05"}},
-                           Case{&no_rnd, {"double_q=0", "target_every=7"}}}) {
+                           Case{&no_rnd, {"double_q=0", "target_every=7"}}, Case{&one_ensemble, {"double_q=1", "tau=0.05"}}}) {
+        qf_cpu_set_threads(threads);
         const std::vector<std::vector<std::string>> &strategies = *cs.strategies;
         const std::vector<std::string> &extra = cs.extra;
         std::vector<std::string> base = {"hidden=[16,8]", "obs=dense", "simhash_bits=16", "count_table=8"};
@@ -1530,15 +1560,17 @@ TEST(ExploreFleet, FusedUpdateEqualsTheOperationsInTurn) {
         ASSERT_EQ(qf_fleet_train(&b, 150, nullptr, nullptr, err, sizeof err), QF_OK) << err;
         ASSERT_GT(a.n_updates, 50u) << "the comparison must cover learner updates";
         const size_t n = (size_t)R * a.net.K * a.net.P;
-        EXPECT_TRUE(same_bits(a.params, b.params, n)) << extra[0] << ": parameters differ";
-        EXPECT_TRUE(same_bits(a.target, b.target, n)) << extra[0] << ": targets differ";
-        EXPECT_TRUE(same_bits(a.adam_m, b.adam_m, n) && same_bits(a.adam_v, b.adam_v, n)) << extra[0] << ": Adam moments differ";
+        const std::string what = extra[0] + ", " + std::to_string(R) + " runs, threads=" + std::to_string(threads);
+        EXPECT_TRUE(same_bits(a.params, b.params, n)) << what << ": parameters differ";
+        EXPECT_TRUE(same_bits(a.target, b.target, n)) << what << ": targets differ";
+        EXPECT_TRUE(same_bits(a.adam_m, b.adam_m, n) && same_bits(a.adam_v, b.adam_v, n)) << what << ": Adam moments differ";
         if (extra[1] == "tau=0.05") {
             EXPECT_FALSE(same_bits(a.target, a.params, n)) << "Polyak targets lag the parameters";
         }
         qf_fleet_destroy(&a);
         qf_fleet_destroy(&b);
     }
+    qf_cpu_set_threads(0);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // and independent (binomial and chi-square bounds at 6 standard deviations, fixed seeds); a K-head
 // network with per-head inputs computes exactly what K one-head networks compute, each on its own
 // batch (forward, backward, TD: the same per-network code, so the same bits); a run trained in a
-// fleet of four (the fused update) equals the run trained alone (the operations in turn).
+// fleet of four (12 networks over 2 threads) equals the run trained alone (its 3 heads over 2 threads).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -232,12 +232,12 @@ TEST(HeadBatch, ARunInAFleetEqualsTheRunAloneAndOneHeadEqualsShared) {
     const std::string base = "threads=2 env=deep_sea env.size=6 explore=bootstrap hidden=[] batch=16 learning_starts=40 "
                              "steps=480 log_every=240 ";
     const std::string dir = "/tmp/qfleet_head_batch_" + std::to_string(getpid());
-    // 4 runs >= 2 threads: the fused per-run update; 1 run with 3 heads: the operations in turn
+    // 4 runs x 3 heads and 1 run x 3 heads: different splits of the networks over the 2 threads
     const auto fleet = train_rows(base + "heads=3 head_batch=separate runs=4", dir + "a");
     const auto alone = train_rows(base + "heads=3 head_batch=separate runs=1", dir + "b");
     ASSERT_EQ(fleet.size(), 4u);
     ASSERT_EQ(alone.size(), 1u);
-    EXPECT_EQ(fleet[0], alone[0]) << "run 0 in a fleet of 4 (fused update) vs alone (operations)";
+    EXPECT_EQ(fleet[0], alone[0]) << "run 0 in a fleet of 4 vs alone";
     const auto shared = train_rows(base + "heads=3 head_batch=shared runs=1", dir + "c");
     EXPECT_NE(shared[0], alone[0]) << "three heads on their own batches learn otherwise than on one";
     const auto one_sep = train_rows(base + "heads=1 head_batch=separate runs=2", dir + "d");

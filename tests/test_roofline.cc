@@ -180,17 +180,22 @@ TEST(Roofline, BoundIsTheLargerTerm) {
 }
 
 TEST(Roofline, Fp32LanesPerSm) {
-    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(9, 0), 128);  // H100
-    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(8, 0), 64);   // A100
-    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(8, 6), 128);  // GA10x
-    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(7, 0), 64);   // V100
-    EXPECT_EQ(qf_roof_fp32_lanes_per_sm(3, 5), 0);    // unknown: no theoretical figure
+    EXPECT_EQ(qf_fp32_lanes_per_sm(9, 0), 128);  // H100
+    EXPECT_EQ(qf_fp32_lanes_per_sm(8, 0), 64);   // A100
+    EXPECT_EQ(qf_fp32_lanes_per_sm(8, 6), 128);  // GA10x
+    EXPECT_EQ(qf_fp32_lanes_per_sm(7, 0), 64);   // V100
+    EXPECT_EQ(qf_fp32_lanes_per_sm(3, 5), 0);    // unknown: no theoretical figure
 }
 
-// The probes: finite, positive, within physical limits; cached; OpenBLAS's thread count restored.
+// The CPU backend's probes (its `peaks` operation): finite, positive, within physical limits;
+// cached by the roofline; OpenBLAS's thread count restored.
 TEST(Roofline, CpuProbesAreSane) {
+    char err[256] = "";
+    qf_backend *b = qf_cpu_open(err, sizeof err);
+    ASSERT_NE(b, nullptr) << err;
+    ASSERT_NE(b->peaks, nullptr);
     const int blas_threads = openblas_get_num_threads();
-    const qf_roof_peaks *p = qf_roof_cpu_peaks();
+    const qf_roof_peaks *p = qf_roof_peaks_of(b);
     ASSERT_NE(p, nullptr);
     EXPECT_TRUE(std::isfinite(p->bytes_per_s));
     EXPECT_GT(p->bytes_per_s, 1e8);   // 0.1 GB/s
@@ -202,23 +207,28 @@ TEST(Roofline, CpuProbesAreSane) {
     EXPECT_GE(p->threads, 1);
     EXPECT_NE(std::string(p->how).find("triad"), std::string::npos) << p->how;
     EXPECT_EQ(openblas_get_num_threads(), blas_threads);
-    EXPECT_EQ(qf_roof_cpu_peaks(), p);  // measured once per process
+    EXPECT_EQ(qf_roof_peaks_of(b), p);  // measured once per process
+    qf_backend_close(b);
 }
 
-// Without a GPU (or a CUDA build) the GPU peaks fail soft with a reason; with one they are sane.
+// Without a GPU (or a CUDA build) the CUDA backend does not open, with a reason; with one its
+// `peaks` operation gives sane numbers.
 TEST(Roofline, CudaPeaksFailSoftOrAreSane) {
-    qf_roof_peaks p;
     char err[256] = "";
-    if (qf_roof_cuda_peaks(&p, err, sizeof err) != QF_OK) {
+    qf_backend *b = qf_cuda_open(err, sizeof err);
+    if (!b) {
         EXPECT_GT(std::strlen(err), 0u);
-        EXPECT_EQ(p.bytes_per_s, 0.0);
         return;
     }
+    ASSERT_NE(b->peaks, nullptr);
+    qf_roof_peaks p;
+    ASSERT_EQ(b->peaks(b, &p), QF_OK) << b->err;
     EXPECT_GT(p.theo_bytes_per_s, 1e10);
     EXPECT_LT(p.theo_bytes_per_s, 1e14);
     EXPECT_GT(p.bytes_per_s, 1e9);
     EXPECT_LT(p.bytes_per_s, 1e14);
     EXPECT_TRUE(p.theo_flops == 0.0 || (p.theo_flops > 1e11 && p.theo_flops < 1e16)) << p.how;
+    qf_backend_close(b);
 }
 
 // The benchmarks print the peaks and the bound columns (tests/test_cli.cc checks the main columns).

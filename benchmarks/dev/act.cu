@@ -38,7 +38,7 @@ static const uint32_t T_STEP = 5000;
 // rounding-error bound).
 static void forward_cpu(const qf_net *n, const float *W, int32_t s, int absval, float *q) {
     float h[2][WMAX];
-    s = s < 0 ? 0 : (s >= n->w[0] ? n->w[0] - 1 : s);
+    s = qf_clamp_index(s, n->w[0]);
     for (int32_t j = 0; j < n->w[1]; j++) {
         float v = W[n->off_w[0] + (int64_t)s * n->w[1] + j], bb = W[n->off_b[0] + j];
         v = absval ? fabsf(v) + fabsf(bb) : v + bb;
@@ -88,7 +88,7 @@ static int32_t select_cpu(const qf_run_hp &h, const uint32_t *keys, int64_t r, i
 // lanes over a layer's units, activations in buf (shared), the reference's order of operations.
 __device__ static void warp_forward(const qf_net &n, const float *W, int32_t s, float (*buf)[WMAX], float *q,
                                     int lane) {
-    s = s < 0 ? 0 : (s >= n.w[0] ? n.w[0] - 1 : s);
+    s = qf_clamp_index(s, n.w[0]);
     for (int32_t j = lane; j < n.w[1]; j += 32) {
         const float v = W[n.off_w[0] + (int64_t)s * n.w[1] + j] + W[n.off_b[0] + j];
         if (n.L == 1) q[j] = v;

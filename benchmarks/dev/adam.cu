@@ -55,7 +55,7 @@ static void adam_cpu(const qf_net *n, const qf_run_hp *hp, float *params, const 
         if (status[r] != QF_RUN_OK || !qf_head_on(n, g)) continue;
         const qf_run_hp *h = &hp[r];
         const qf_adam_k ak = qf_adam_consts(h, adam_t[r] + 1);
-        const float scale = (h->max_grad_norm > 0.0f && gnorm[g] > h->max_grad_norm) ? h->max_grad_norm / gnorm[g] : 1.0f;
+        const float scale = qf_clip_scale(h, gnorm[g]);
         for (int64_t j = 0; j < P; j++)
             qf_adam(&params[g * P + j], grads[g * P + j], &m[g * P + j], &v[g * P + j], ak, scale);
     }
@@ -126,7 +126,7 @@ __global__ void __launch_bounds__(kThreads) adam_run_kernel(qf_net n, const qf_r
         const float norm = (float)sqrt(block_sum(acc, part));
         if (tid == 0) gnorm[g] = norm;
         finite &= isfinite(norm);
-        if (tid == 0) scale_s[k] = (h.max_grad_norm > 0.0f && norm > h.max_grad_norm) ? h.max_grad_norm / norm : 1.0f;
+        if (tid == 0) scale_s[k] = qf_clip_scale(&h, norm);
     }
     if (status[r] != QF_RUN_OK) return; // uniform: status[r] is only written below, after a barrier
     __syncthreads();                    // every thread has read status[r]; scale_s is written

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/roofline.h" // qf_roof_fp32_lanes_per_sm: one table for qfleet and the workbench
+#include "kernels/backend.h" // qf_fp32_lanes_per_sm: one table for qfleet and the workbench
 
 // Launches are written QF_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...): <<<>>> under nvcc,
 // a CPU execution under the test shim (tests/cuda_emu), which defines it first.
@@ -134,7 +134,7 @@ static inline dev_info dev_open(void) {
     d.minor = p.minor;
     d.sm_count = p.multiProcessorCount;
     d.peak_bw = 2.0 * (double)mem_khz * 1e3 * (double)bus_bits / 8.0;
-    d.peak_flops = (double)d.sm_count * qf_roof_fp32_lanes_per_sm(p.major, p.minor) * 2.0 * (double)sm_khz * 1e3;
+    d.peak_flops = (double)d.sm_count * qf_fp32_lanes_per_sm(p.major, p.minor) * 2.0 * (double)sm_khz * 1e3;
     d.l2_bytes = (size_t)l2;
     cudaCheck(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
     printf("device: %s, sm_%d%d, %d SMs; roofline peaks %.0f GB/s, %.1f FP32 TFLOP/s (FMA), L2 %.0f MiB\n", d.name,

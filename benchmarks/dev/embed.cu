@@ -32,7 +32,7 @@ static void embed_cpu(const qf_net *n, const float *params, const int32_t *xi, f
         const int32_t *s = xi + (g / n->K) * (int64_t)M;
         float *o = out + g * (int64_t)M * H;
         for (int32_t m = 0; m < M; m++) {
-            const int32_t sm = s[m] < 0 ? 0 : (s[m] >= n->w[0] ? n->w[0] - 1 : s[m]);
+            const int32_t sm = qf_clamp_index(s[m], n->w[0]);
             for (int32_t j = 0; j < n->w[1]; j++) o[m * H + j] = Wt[(int64_t)sm * n->w[1] + j] + bias[j];
             for (int32_t j = 0; j < n->w[1]; j++) o[m * H + j] = o[m * H + j] > 0.0f ? o[m * H + j] : 0.0f;
         }
@@ -73,7 +73,7 @@ __global__ void embed_relu2_kernel(qf_net n, int32_t Mi, const float *params, co
         const int64_t gm = i / w2, g = gm / Mi, m = gm - g * Mi;
         const int32_t j = 2 * (int32_t)(i - gm * w2);
         int32_t s = xi[(g / n.K) * Mi + m];
-        s = s < 0 ? 0 : (s >= n.w[0] ? n.w[0] - 1 : s);
+        s = qf_clamp_index(s, n.w[0]);
         const float *W = params + g * n.P;
         const float2 wv = *(const float2 *)(W + n.off_w[0] + (int64_t)s * w + j);
         const float2 bv = *(const float2 *)(W + n.off_b[0] + j);

@@ -29,35 +29,16 @@ static const int32_t K = 10, B = 128, A = 2;
 #define AMAX 8           // versions 2 and 3 keep a transition's rows in registers: A <= AMAX
 
 // ------------------------------------------------------------------------------------------------
-// CPU reference: add_prior then td, in the CPU backend's order (kernels/cpu/learn_cpu.c)
+// CPU reference: add_prior then td, with the per-network bodies the CPU backend runs
+// (kernels/learn.h: qf_add_prior_net, qf_td_net), network after network
 
-static void add_prior_cpu(int64_t G, int64_t per, const qf_run_hp *hp, float *q, const float *qp) {
-    for (int64_t g = 0; g < G; g++) {
-        const float c = hp[g / K].prior_scale;
-        if (c == 0.0f) continue;
-        for (int64_t i = 0; i < per; i++) q[g * per + i] += c * qp[g * per + i];
-    }
+static void add_prior_cpu(const qf_net *n, const qf_run_hp *hp, float *q, const float *qp) {
+    for (int64_t g = 0; g < (int64_t)n->R * n->K; g++) qf_add_prior_net(n, hp, g, B, q, qp);
 }
 
 static void td_cpu(const qf_net *n, const qf_run_hp *hp, const qf_sample *s, const float *q, const float *qt,
                    const float *qo, float *dq, float *loss, float *qmean, float *imean) {
-    const int64_t G = (int64_t)n->R * n->K;
-    for (int64_t g = 0; g < G; g++) {
-        const int64_t r = g / n->K, k = g % n->K;
-        const float beta = hp[r].beta;
-        float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
-        for (int32_t j = 0; j < B; j++) {
-            const int64_t row = (g * B + j) * A, t = r * B + j;
-            const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
-            lsum += qf_td_one(&hp[r], A, B, q + row, qt + row, qo ? qo + row : NULL, s->action[t],
-                              s->reward[t] + bonus, s->terminal[t], w, dq + row);
-            qsum += q[row + s->action[t]];
-            isum += bonus;
-        }
-        loss[g] = lsum / (float)B;
-        qmean[g] = qsum / (float)B;
-        if (k == 0) imean[r] = isum / (float)B;
-    }
+    for (int64_t g = 0; g < (int64_t)n->R * n->K; g++) qf_td_net(n, hp, g, B, s, q, qt, qo, dq, loss, qmean, imean);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -199,9 +180,9 @@ int main(int argc, char **argv) {
     memcpy(qr, qin[0], sizeof(float) * NQ);
     memcpy(qtr, qin[1], sizeof(float) * NQ);
     memcpy(qor, qin[2], sizeof(float) * NQ);
-    add_prior_cpu(G, (int64_t)B * A, hp, qr, qin[3]);
-    add_prior_cpu(G, (int64_t)B * A, hp, qtr, qin[4]);
-    add_prior_cpu(G, (int64_t)B * A, hp, qor, qin[5]);
+    add_prior_cpu(&net, hp, qr, qin[3]);
+    add_prior_cpu(&net, hp, qtr, qin[4]);
+    add_prior_cpu(&net, hp, qor, qin[5]);
     float *dq_ref = (float *)mallocCheck(sizeof(float) * NQ), *loss_ref = (float *)mallocCheck(sizeof(float) * G),
           *qmean_ref = (float *)mallocCheck(sizeof(float) * G), *imean_ref = (float *)mallocCheck(sizeof(float) * R);
     td_cpu(&net, hp, &s, qr, qtr, qor, dq_ref, loss_ref, qmean_ref, imean_ref);

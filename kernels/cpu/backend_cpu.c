@@ -374,6 +374,7 @@ qf_backend *qf_cpu_open(char *err, size_t err_len) {
     qf_cpu_learn_ops(b);
     qf_cpu_bandit_ops(b);
     qf_cpu_infer_ops(b);
+    qf_cpu_peaks_op(b);
     b->close = cpu_close;
     return b;
 }

@@ -100,7 +100,7 @@ static void layer_out(const qf_net *net, const float *W, int64_t g, int l, int32
     if (!in) { /* embedding: row gather of Wt_0 = the one-hot product */
         const int32_t *s = xi + qf_net_in(net, g) * (int64_t)M;
         for (int32_t m = 0; m < M; m++) {
-            const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
+            const int32_t sm = qf_clamp_index(s[m], in_w);
             memcpy(out + m * ldo, Wt + (int64_t)sm * out_w, sizeof(float) * (size_t)out_w);
         }
     } else {
@@ -184,7 +184,7 @@ static void backward_net(const qf_net *net, const float *params, int64_t g, int3
         if (!in) {
             const int32_t *s = xi + qf_net_in(net, g) * (int64_t)M;
             for (int32_t m = 0; m < M; m++) {
-                const int32_t sm = s[m] < 0 ? 0 : (s[m] >= in_w ? in_w - 1 : s[m]);
+                const int32_t sm = qf_clamp_index(s[m], in_w);
                 for (int32_t j = 0; j < out_w; j++) dWt[(int64_t)sm * out_w + j] += dy[m * lddy + j];
             }
         } else {
@@ -219,26 +219,6 @@ static int cpu_net_backward(qf_backend *b, const qf_net *net, const float *param
     return QF_OK;
 }
 
-/* Network g's TD step over its run's B sampled transitions (see backend.h, td). */
-static void td_net(const qf_net *net, const qf_run_hp *hp, int64_t g, int32_t B, const qf_sample *s,
-                   const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
-                   float *imean) {
-    const int64_t A = net->w[net->L], r = g / net->K, k = g % net->K, in = qf_net_in(net, g);
-    const float beta = hp[r].beta;
-    float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
-    for (int32_t j = 0; j < B; j++) {
-        const int64_t row = (g * B + j) * A, t = in * B + j;
-        const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
-        lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s->action[t],
-                          s->reward[t] + bonus, s->terminal[t], w, dq + row);
-        qsum += q[row + s->action[t]];
-        isum += bonus;
-    }
-    loss[g] = lsum / (float)B;
-    qmean[g] = qsum / (float)B;
-    if (k == 0) imean[r] = isum / (float)B;
-}
-
 static int cpu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t B, const qf_sample *s,
                   const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
                   float *imean) {
@@ -246,17 +226,8 @@ static int cpu_td(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t
     const int64_t G = (int64_t)net->R * net->K, A = net->w[net->L];
     LEARN_FOR(G > 1 && G * B * A >= QF_PAR_MIN_WORK, STATIC,
     for (int64_t g = 0; g < G; g++)
-        if (qf_head_on(net, g)) td_net(net, hp, g, B, s, q, qt, qo, dq, loss, qmean, imean));
+        if (qf_head_on(net, g)) qf_td_net(net, hp, g, B, s, q, qt, qo, dq, loss, qmean, imean));
     return QF_OK;
-}
-
-/* q += prior_scale * qp for network g's M rows. */
-static void add_prior_net(const qf_net *net, const qf_run_hp *hp, int64_t g, int32_t M, float *q,
-                          const float *qp) {
-    const int64_t per = (int64_t)M * net->w[net->L];
-    const float c = hp[g / net->K].prior_scale;
-    if (c == 0.0f) return;
-    for (int64_t i = 0; i < per; i++) q[g * per + i] += c * qp[g * per + i];
 }
 
 static int cpu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t M, float *q,
@@ -265,7 +236,7 @@ static int cpu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, 
     const int64_t G = (int64_t)net->R * net->K, per = (int64_t)M * net->w[net->L];
     LEARN_FOR(G > 1 && G * per >= QF_PAR_MIN_WORK, STATIC,
     for (int64_t g = 0; g < G; g++)
-        if (qf_head_on(net, g)) add_prior_net(net, hp, g, M, q, qp));
+        if (qf_head_on(net, g)) qf_add_prior_net(net, hp, g, M, q, qp));
     return QF_OK;
 }
 
@@ -293,7 +264,7 @@ static void adam_run(const qf_net *net, const qf_run_hp *hp, int32_t r, float *p
     float chk = 0.0f;
     for (int64_t g = r * K; g < (r + 1) * K; g++) {
         if (!qf_head_on(net, g)) continue;
-        const float scale = (h->max_grad_norm > 0.0f && gnorm[g] > h->max_grad_norm) ? h->max_grad_norm / gnorm[g] : 1.0f;
+        const float scale = qf_clip_scale(h, gnorm[g]);
         /* restrict: the four arrays never overlap, so the loop vectorizes */
         float *restrict pg = params + g * P, *restrict mg = m + g * P, *restrict vg = v + g * P;
         const float *restrict gg = grads + g * P;
@@ -329,7 +300,7 @@ static void target_run(const qf_net *net, const qf_run_hp *hp, int32_t r, const 
         memcpy(t, p, sizeof(float) * (size_t)per_run);
     else
 #pragma omp simd
-        for (int64_t j = 0; j < per_run; j++) t[j] = tau * p[j] + (1.0f - tau) * t[j];
+        for (int64_t j = 0; j < per_run; j++) t[j] = qf_polyak(tau, p[j], t[j]);
 }
 
 static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
@@ -341,41 +312,56 @@ static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *
     return QF_OK;
 }
 
-/* Q(s, .) of network g with its prior added (the host's q_forward, for one network). */
-/* Q(s, .) of network g with its prior added (the host's q_forward, for one network). reuse: the
- * prior's outputs for these inputs are already in qp (the same x as the previous call). */
+/* Q(s, .) of network g with its prior added (randomized prior functions). reuse: the prior's
+ * outputs for these inputs are already in qp (the same x as the previous call). */
 static void q_forward_net(const qf_learn_args *a, const float *params, int64_t g, const float *x,
                           const int32_t *xi, float *acts, float *q, int reuse) {
     forward_net(a->net, params, g, a->B, x, xi, acts, q);
     if (!a->prior) return;
     if (!reuse) forward_net(a->net, a->prior, g, a->B, x, xi, a->acts_tmp, a->qp);
-    add_prior_net(a->net, a->hp, g, a->B, q, a->qp);
+    qf_add_prior_net(a->net, a->hp, g, a->B, q, a->qp);
 }
 
-/* The whole update of run r, its networks one after another while their data is in this core's
- * caches: the same per-network functions, in the same order per network, as the operations (the
- * fixed prior's outputs on s' are computed once for the target and the double-Q online values). */
-static void learn_run(const qf_learn_args *a, int32_t r) {
-    const qf_net *net = a->net;
+/* Network g's part of the update, forward to backward, while its data is in this core's caches:
+ * the per-network functions of the operations, in the order backend.h's `learn` gives them (the
+ * fixed prior's outputs on s' computed once for the target and the double-Q values). */
+static void learn_net(const qf_learn_args *a, int64_t g) {
     const qf_sample *s = a->s;
-    for (int64_t g = (int64_t)r * net->K; g < (int64_t)(r + 1) * net->K; g++) {
-        if (!qf_head_on(net, g)) continue;
-        q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0);
-        if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1);
-        q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q, 0);
-        td_net(net, a->hp, g, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
-        backward_net(net, a->params, g, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work);
-    }
-    adam_run(net, a->hp, r, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
-    if (a->target_mode) target_run(net, a->hp, r, a->params, a->target, a->status, a->target_mode == 2);
+    q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0);
+    if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1);
+    q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q, 0);
+    qf_td_net(a->net, a->hp, g, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
+    backward_net(a->net, a->params, g, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work);
 }
 
-static int cpu_learn_fused(qf_backend *b, const qf_learn_args *a) {
-    (void)b;
+/* The learner update (backend.h, learn; the specification of the CUDA version). One parallel
+ * region: the networks shared statically over the threads (so a fleet of few runs with several
+ * heads still spreads its heads over the cores), then each run's Adam and, without RND, its target
+ * update (static too: with R a multiple of the team size a thread updates the runs whose networks
+ * it just did). Every value is computed by one thread in a fixed order: the thread count changes
+ * no result. */
+static int cpu_learn(qf_backend *b, const qf_learn_args *a) {
     const qf_net *net = a->net;
-    if (net->R < qf_cpu_threads() && net->K > 1) return QF_DECLINED;
-    LEARN_FOR(net->R > 1 && (int64_t)net->R * net->K * a->B * net->P >= QF_PAR_MIN_WORK, DYNAMIC,
-    for (int32_t r = 0; r < net->R; r++) learn_run(a, r));
+    const int64_t G = (int64_t)net->R * net->K;
+    if (b->replay_sample(b, a->replay, a->B, a->stored, a->update, a->keys, a->s) != QF_OK ||
+        (a->counts && b->count_bonus(b, a->counts, a->hp, a->B, a->s) != QF_OK))
+        return QF_ERR;
+    const int target_now = a->rnd ? 0 : a->target_mode; /* with RND: after its Adam */
+    QF_PRAGMA(omp parallel if (G > 1 && G * a->B * net->P >= QF_PAR_MIN_WORK)) {
+        const unsigned csr = ftz_on();
+#pragma omp for schedule(static)
+        for (int64_t g = 0; g < G; g++)
+            if (qf_head_on(net, g)) learn_net(a, g);
+#pragma omp for schedule(static)
+        for (int32_t r = 0; r < net->R; r++) {
+            adam_run(net, a->hp, r, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
+            if (target_now) target_run(net, a->hp, r, a->params, a->target, a->status, target_now == 2);
+        }
+        ftz_off(csr);
+    }
+    if (a->rnd && qf_learn_rnd_step(b, a) != QF_OK) return QF_ERR;
+    if (a->rnd && a->target_mode)
+        return cpu_target_update(b, net, a->hp, a->params, a->target, a->status, a->target_mode == 2);
     return QF_OK;
 }
 
@@ -474,6 +460,6 @@ void qf_cpu_learn_ops(qf_backend *b) {
     b->replay_store = cpu_replay_store;
     b->replay_sample = cpu_replay_sample;
     b->fill0 = cpu_fill0;
-    b->learn_fused = cpu_learn_fused;
+    b->learn = cpu_learn;
     qf_cpu_explore_ops(b);
 }

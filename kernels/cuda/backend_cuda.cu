@@ -132,6 +132,94 @@ static int cuda_env_observe(qf_backend *b, const qf_env_batch *batch, float *obs
     return QF_OK;
 }
 
+// ------------------------------------------------------------------------------------------------
+// peaks (backend.h): theoretical DRAM bandwidth and fp32 FLOP/s from device attributes (clock x bus
+// width; SMs x FP32 lanes per SM x 2 x clock; CUDA 13's cudaDeviceProp has no clock fields) and a
+// measured device-to-device copy on the backend's stream (read + write), the bandwidth bound used.
+
+// Every call checked: on failure, b->err names the call and file:line, and the probe cleans up.
+#define PEAK_TRY(call)                                                                              \
+    do {                                                                                            \
+        cudaError_t e_ = (call);                                                                    \
+        if (e_ != cudaSuccess) {                                                                    \
+            snprintf(b->err, sizeof b->err, "cuda backend: %s failed at %s:%d: %s", #call, __FILE__, \
+                     __LINE__, cudaGetErrorString(e_));                                             \
+            goto done;                                                                              \
+        }                                                                                           \
+    } while (0)
+
+// Device-to-device copies of `bytes`, reps times, counted as read + write: bytes/s, or 0 with the
+// reason in b->err.
+static double probe_d2d(qf_backend *b, size_t bytes, int reps) {
+    void *src = NULL, *dst = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    cudaStream_t st = stream_of(b);
+    float ms = 0.0f;
+    double bw = 0.0;
+    PEAK_TRY(cudaMalloc(&src, bytes));
+    PEAK_TRY(cudaMalloc(&dst, bytes));
+    PEAK_TRY(cudaMemsetAsync(src, 1, bytes, st));
+    PEAK_TRY(cudaEventCreate(&e0));
+    PEAK_TRY(cudaEventCreate(&e1));
+    PEAK_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, st)); // warm-up
+    PEAK_TRY(cudaEventRecord(e0, st));
+    for (int r = 0; r < reps; r++) PEAK_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, st));
+    PEAK_TRY(cudaEventRecord(e1, st));
+    PEAK_TRY(cudaEventSynchronize(e1));
+    PEAK_TRY(cudaEventElapsedTime(&ms, e0, e1));
+    if (ms > 0.0f) bw = 2.0 * (double)bytes * reps / (1e-3 * ms);
+done:; // the releases are checked too: a failure there voids the measurement
+    const cudaError_t r0 = e0 ? cudaEventDestroy(e0) : cudaSuccess, r1 = e1 ? cudaEventDestroy(e1) : cudaSuccess;
+    const cudaError_t r2 = src ? cudaFree(src) : cudaSuccess, r3 = dst ? cudaFree(dst) : cudaSuccess;
+    const cudaError_t rel = r0 != cudaSuccess ? r0 : r1 != cudaSuccess ? r1 : r2 != cudaSuccess ? r2 : r3;
+    if (rel != cudaSuccess && bw > 0.0) {
+        snprintf(b->err, sizeof b->err, "cuda backend: releasing the copy probe's buffers failed at %s:%d: %s",
+                 __FILE__, __LINE__, cudaGetErrorString(rel));
+        bw = 0.0;
+    }
+    return bw;
+}
+
+static int cuda_peaks(qf_backend *b, qf_peaks *out) {
+    memset(out, 0, sizeof *out);
+    int dev = 0, clock_khz = 0, mem_khz = 0, bus_bits = 0, sms = 0, major = 0, minor = 0;
+    size_t free_b = 0, total_b = 0;
+    QF_CUDA_TRY(b, cudaGetDevice(&dev));
+    QF_CUDA_TRY(b, cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev));
+    QF_CUDA_TRY(b, cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, dev));
+    QF_CUDA_TRY(b, cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
+    QF_CUDA_TRY(b, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    QF_CUDA_TRY(b, cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    QF_CUDA_TRY(b, cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    QF_CUDA_TRY(b, cudaMemGetInfo(&free_b, &total_b));
+    const int lanes = qf_fp32_lanes_per_sm(major, minor);
+    out->theo_bytes_per_s = 2.0 * (double)mem_khz * 1e3 * (double)bus_bits / 8.0; // DDR/HBM: 2 per clock
+    out->theo_flops = (double)sms * lanes * 2.0 * (double)clock_khz * 1e3;
+    char why[200] = "";
+    double copy = 0.0;
+    if (free_b > ((size_t)600 << 20)) {
+        copy = probe_d2d(b, (size_t)256 << 20, 10);
+        if (copy <= 0.0) snprintf(why, sizeof why, "%.190s", b->err);
+    } else {
+        snprintf(why, sizeof why, "under 600 MiB free");
+    }
+    out->bytes_per_s = copy > 0 ? copy : out->theo_bytes_per_s;
+    out->flops = out->theo_flops;
+    char cp[240];
+    if (copy > 0)
+        snprintf(cp, sizeof cp, "%.4g GB/s measured (device-to-device copy of 256 MiB, read + write, 10 reps)",
+                 copy / 1e9);
+    else
+        snprintf(cp, sizeof cp, "copy not measured (%.150s)", why);
+    snprintf(out->how, sizeof out->how,
+             "%s; theoretical %.4g GB/s (2 x %d MHz x %d-bit bus), %.4g GFLOP/s fp32 (%d SMs x %d FP32 lanes "
+             "(sm_%d%d) x 2 x %d MHz boost clock%s)",
+             cp, out->theo_bytes_per_s / 1e9, mem_khz / 1000, bus_bits, out->theo_flops / 1e9, sms, lanes, major,
+             minor, clock_khz / 1000, lanes ? "" : ": lanes unknown for this architecture");
+    return QF_OK;
+}
+#undef PEAK_TRY
+
 static void cuda_close(qf_backend *b) {
     cuda_impl *impl = (cuda_impl *)b->impl;
     if (impl) {
@@ -225,6 +313,7 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     b->env_step = cuda_env_step;
     b->env_observe = cuda_env_observe;
     b->solve = qf_solve_cuda;
+    b->peaks = cuda_peaks;
     qf_cuda_learn_ops(b);
     qf_cuda_bandit_ops(b);
     qf_cuda_infer_ops(b);

@@ -46,7 +46,7 @@ __global__ void embed_kernel(qf_net n, int32_t M, const float *params, const int
     GRID_FOR(i, total) {
         const int64_t g = i / ((int64_t)M * w), m = (i / w) % M, j = i % w;
         int32_t s = xi[qf_net_in(&n, g) * M + m];
-        s = s < 0 ? 0 : (s >= in_w ? in_w - 1 : s);
+        s = qf_clamp_index(s, in_w);
         const float *W = params + g * n.P;
         out[g * so + m * ldo + j] = W[n.off_w[0] + (int64_t)s * w + j] + W[n.off_b[0] + j];
     }
@@ -76,7 +76,7 @@ __global__ void bias_grad_kernel(const __grid_constant__ qf_net n, int l, int32_
             acc += d;
             if (embed_layer) {
                 int32_t s = xi[qf_net_in(&n, g) * M + m];
-                s = s < 0 ? 0 : (s >= n.w[0] ? n.w[0] - 1 : s);
+                s = qf_clamp_index(s, n.w[0]);
                 dW[n.off_w[0] + (int64_t)s * w + j] += d;
             }
         }
@@ -100,25 +100,12 @@ __global__ void gelu_mask_kernel(int64_t G, int32_t M, int32_t w, const float *z
     }
 }
 
-__global__ void td_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp, int32_t B, qf_sample s, const float *q, const float *qt,
-                          const float *qo, float *dq, float *loss, float *qmean, float *imean) {
-    const int64_t G = (int64_t)n.R * n.K, A = n.w[n.L];
-    GRID_FOR(g, G) {
-        const int64_t r = g / n.K, k = g % n.K, in = qf_net_in(&n, g);
-        const float beta = hp[r].beta;
-        float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
-        for (int32_t j = 0; j < B; j++) {
-            const int64_t row = (g * B + j) * A, t = in * B + j;
-            const float w = (float)((s.mask[t] >> k) & 1u), bonus = beta * s.intr[t];
-            lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s.action[t],
-                              s.reward[t] + bonus, s.terminal[t], w, dq + row);
-            qsum += q[row + s.action[t]];
-            isum += bonus;
-        }
-        loss[g] = lsum / (float)B;
-        qmean[g] = qsum / (float)B;
-        if (k == 0) imean[r] = isum / (float)B;
-    }
+// A thread per network (qf_td_net, the CPU's body); n and s read in place from parameter memory.
+__global__ void td_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp, int32_t B, const __grid_constant__ qf_sample s,
+                          const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
+                          float *imean) {
+    const int64_t G = (int64_t)n.R * n.K;
+    GRID_FOR(g, G) qf_td_net(&n, hp, g, B, &s, q, qt, qo, dq, loss, qmean, imean);
 }
 
 __global__ void add_prior_kernel(qf_net n, const qf_run_hp *hp, int64_t per, float *q, const float *qp) {
@@ -164,8 +151,7 @@ __global__ void adam_kernel(qf_net n, const qf_run_hp *hp, float *params, const 
         const int64_t g = i / n.P, r = g / n.K;
         if (status[r] != QF_RUN_OK || !qf_head_on(&n, g)) continue;
         const qf_run_hp *h = &hp[r];
-        const float scale = (h->max_grad_norm > 0.0f && gnorm[g] > h->max_grad_norm) ? h->max_grad_norm / gnorm[g] : 1.0f;
-        qf_adam(&params[i], grads[i], &m[i], &v[i], qf_adam_consts(h, adam_t[r] + 1), scale);
+        qf_adam(&params[i], grads[i], &m[i], &v[i], qf_adam_consts(h, adam_t[r] + 1), qf_clip_scale(h, gnorm[g]));
     }
 }
 
@@ -190,7 +176,7 @@ __global__ void target_kernel(int64_t per_run, int32_t R, const qf_run_hp *hp, c
         const int64_t r = i / per_run;
         if (status[r] != QF_RUN_OK) continue;
         const float tau = copy ? 1.0f : hp[r].tau;
-        target[i] = tau == 1.0f ? params[i] : tau * params[i] + (1.0f - tau) * target[i];
+        target[i] = qf_polyak(tau, params[i], target[i]);
     }
 }
 
@@ -426,6 +412,36 @@ static int cu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64
     return QF_OK;
 }
 
+// Q(s, .) of every network with the run's prior added (randomized priors): net_forward, then the
+// prior's forward into qp (scratch activations in acts_tmp) unless reuse_prior (qp already holds
+// it for these inputs), then add_prior.
+static int q_forward(qf_backend *b, const qf_learn_args *a, const float *params, const float *x, const int32_t *xi,
+                     float *acts, float *q, int reuse_prior) {
+    if (cu_net_forward(b, a->net, params, a->B, x, xi, acts, q) != QF_OK) return QF_ERR;
+    if (!a->prior) return QF_OK;
+    if (!reuse_prior && cu_net_forward(b, a->net, a->prior, a->B, x, xi, a->acts_tmp, a->qp) != QF_OK) return QF_ERR;
+    return cu_add_prior(b, a->net, a->hp, a->B, q, a->qp);
+}
+
+// The learner update (backend.h, learn): the operations in the order the contract gives them, each
+// one or a few launches for all networks (kernels/cpu/learn_cpu.c's cpu_learn is the reference).
+static int cu_learn(qf_backend *b, const qf_learn_args *a) {
+    const qf_net *n = a->net;
+    qf_sample *s = a->s;
+    if (cu_replay_sample(b, a->replay, a->B, a->stored, a->update, a->keys, s) != QF_OK ||
+        (a->counts && b->count_bonus(b, a->counts, a->hp, a->B, s) != QF_OK) ||
+        q_forward(b, a, a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0) != QF_OK ||
+        (a->qo && q_forward(b, a, a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1) != QF_OK) ||
+        q_forward(b, a, a->params, s->obs, s->idx, a->acts, a->q, 0) != QF_OK ||
+        cu_td(b, n, a->hp, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean) != QF_OK ||
+        cu_net_backward(b, n, a->params, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work) != QF_OK ||
+        cu_adam(b, n, a->hp, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm) != QF_OK ||
+        (a->rnd && qf_learn_rnd_step(b, a) != QF_OK))
+        return QF_ERR;
+    if (!a->target_mode) return QF_OK;
+    return cu_target_update(b, n, a->hp, a->params, a->target, a->status, a->target_mode == 2);
+}
+
 static int cu_fill0(qf_backend *b, void *p, size_t bytes) {
     QF_CUDA_TRY(b, cudaMemsetAsync(p, 0, bytes, qf_cuda_impl(b)->stream));
     return QF_OK;
@@ -443,5 +459,6 @@ void qf_cuda_learn_ops(qf_backend *b) {
     b->replay_store = cu_replay_store;
     b->replay_sample = cu_replay_sample;
     b->fill0 = cu_fill0;
+    b->learn = cu_learn;
     qf_cuda_explore_ops(b);
 }
