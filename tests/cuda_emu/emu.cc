@@ -809,6 +809,16 @@ cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
     h->stream = s;
     return CUBLAS_STATUS_SUCCESS;
 }
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *workspace, size_t bytes) {
+    API_LOCK;
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (bytes && !in_device(workspace, bytes)) {
+        report(cudaErrorInvalidValue, false, "cublasSetWorkspace(%p, %zu bytes): outside every device allocation",
+               workspace, bytes);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
 const char *cublasGetStatusString(cublasStatus_t s) {
     switch (s) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
