@@ -406,7 +406,10 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     const qf_net *n = &f->learn_net; /* with per-head batches, inputs per network */
     qf_sample *s = &f->sample;
     const int dq_on = f->cfg.double_q != 0;
-    const int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
+    int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
+    /* recording (CUDA graphs): the target update is always enqueued, and decides on the device at
+     * every replay whether it is due (backend.h, qf_iter) */
+    if (f->capturing && target_mode == 0) target_mode = 2;
     /* the target update comes last, after RND's Adam (which may mark a run diverged) */
     const int target_in_fused = !f->has_rnd;
     if (b->replay_sample(b, &f->replay, f->B, stored, f->n_updates, f->keys, s) != QF_OK ||
@@ -439,8 +442,7 @@ static int learn_once(qf_fleet *f, int64_t stored) {
     }
     f->n_updates++;
     int rc = QF_OK;
-    /* recording (CUDA graphs): always enqueued; the device decides per replay (backend.h, qf_iter) */
-    if ((target_mode || f->capturing) && !(fused == QF_OK && target_in_fused)) {
+    if (target_mode && !(fused == QF_OK && target_in_fused)) {
         QF_RANGE_PUSH("target");
         rc = b->target_update(b, n, f->hp, f->params, f->target, f->status, target_mode == 2);
         QF_RANGE_POP();
