@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,9 @@ struct GraphCase {
     const char *name;
     std::vector<std::string> extra;
 };
+
+// gtest prints a case by its name (not its bytes)
+void PrintTo(const GraphCase &c, std::ostream *os) { *os << c.name; }
 
 class GraphsEqualDirect : public ::testing::TestWithParam<GraphCase> {};
 

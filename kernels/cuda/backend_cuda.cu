@@ -173,11 +173,12 @@ static int cuda_iter_end_capture(qf_backend *b, void **graph) {
     const cudaError_t e = cudaStreamEndCapture(impl->stream, &g);
     if (graph) *graph = NULL;
     if (e != cudaSuccess || !graph) { // a failed capture, or one the caller discards
-        if (g) cudaGraphDestroy(g);
-        if (!graph) {
-            (void)cudaGetLastError(); // the failure being unwound was reported by the caller already
+        const cudaError_t ed = g ? cudaGraphDestroy(g) : cudaSuccess;
+        if (!graph) { // the failure being unwound was reported by the caller already: clear, and keep going
+            (void)cudaGetLastError();
             return QF_OK;
         }
+        QF_CUDA_TRY(b, ed);
         snprintf(b->err, sizeof b->err, "cuda backend: cudaStreamEndCapture failed at %s:%d: %s (an operation "
                  "of the captured iteration synchronized or failed)", __FILE__, __LINE__, cudaGetErrorString(e));
         return QF_ERR;
@@ -200,9 +201,13 @@ static int cuda_iter_replay(qf_backend *b, void *graph) {
     return QF_OK;
 }
 
+// Nothing to return (as release): a failure is left in b->err, for whoever reads it next.
 static void cuda_iter_release(qf_backend *b, void *graph) {
-    (void)b;
-    if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    if (!graph) return;
+    const cudaError_t e = cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    if (e != cudaSuccess)
+        snprintf(b->err, sizeof b->err, "cuda backend: cudaGraphExecDestroy failed at %s:%d: %s", __FILE__, __LINE__,
+                 cudaGetErrorString(e));
 }
 
 static void cuda_close(qf_backend *b) {
@@ -278,7 +283,15 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     // cuBLAS's workspace, owned here (after cublasSetStream, which resets it): GEMMs captured into
     // a graph then need no allocation (32 MiB: what the cuBLAS guide recommends for Hopper)
     const size_t ws_bytes = (size_t)32 << 20;
-    if (e == cudaSuccess) e = cudaMalloc(&impl->blas_workspace, ws_bytes);
+    if (e == cudaSuccess && (e = cudaMalloc(&impl->blas_workspace, ws_bytes)) != cudaSuccess) {
+        snprintf(err, err_len, "cuda backend: cudaMalloc of cuBLAS's %zu-byte workspace failed: %s", ws_bytes,
+                 cudaGetErrorString(e));
+        cublasDestroy(impl->blas);
+        cudaStreamDestroy(impl->stream);
+        free(impl);
+        free(b);
+        return NULL;
+    }
     if (e == cudaSuccess && cublasSetWorkspace(impl->blas, impl->blas_workspace, ws_bytes) != CUBLAS_STATUS_SUCCESS) {
         snprintf(err, err_len, "cuda backend: cublasSetWorkspace failed");
         cublasDestroy(impl->blas);
