@@ -2,8 +2,9 @@
 # gpu_check.sh REPORT_DIR — the one-call GPU check (see docs/gpu-check.md). On a GPU machine, in a
 # few minutes: prints the device, builds for the native architecture, runs the whole test suite
 # (the `gpu`-labelled tests included), runs compute-sanitizer (memcheck, racecheck) over the env
-# benchmark and over a short training run, runs the benchmarks (`bench envs` on the GPU and the CPU,
-# `bench train`), every version of the kernel workbench (benchmarks/dev/), a 64-run CartPole fleet and
+# benchmark and over a short training run, checks the CUDA-graph path (the same training with
+# cuda_graphs=on and off must give the same numbers; their times; memcheck over the graph test),
+# runs the benchmarks (`bench envs` on the GPU and the CPU, `bench train` with graphs off and on), every version of the kernel workbench (benchmarks/dev/), a 64-run CartPole fleet and
 # the learning tests, and writes report.md, the CSVs and
 # logs.tgz (every log) into REPORT_DIR. Every step runs even when an earlier one failed, within a time
 # budget (GPU_CHECK_BUDGET, default 540 s: the device tool's 600 s per command, less packing); the
@@ -73,6 +74,13 @@ step configure configure.log cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=native "${deps[@]}"
 step build build.log cmake --build "$build" -j "$(nproc)"
 step gpu-tests gpu_tests.log ctest --test-dir "$build" -L gpu --output-on-failure
+# CUDA graphs (docs/cuda-graphs.md): one training with a graph replay per iteration, one with direct
+# launches; every number but SPS must be equal, and the two step times say what the graphs save
+graphs_train="train backend=cuda env=deep_sea env.size=10 runs=256 envs=4 steps=3000 learning_starts=256 batch=64
+  hidden=[64] target_every=50 eps_steps=2000 log_every=500"
+step graphs-train-on graphs_train_on.log "$build/qfleet" $graphs_train cuda_graphs=on out="$raw/graphs_on"
+step graphs-train-off graphs_train_off.log "$build/qfleet" $graphs_train cuda_graphs=off out="$raw/graphs_off"
+step graphs-same graphs_same.log python3 benchmarks/same_results.py "$raw/graphs_on" "$raw/graphs_off"
 # kernel workbench (benchmarks/dev/): every version of every program, checked against its CPU
 # reference and timed (seconds each, so early); a log per version, appended to the report
 for op in adam soft_target act embed bonus; do
@@ -96,6 +104,7 @@ if [ -n "$san" ]; then
   step memcheck memcheck.log "$san" --tool memcheck --error-exitcode 3 "$build/qfleet" $small
   step racecheck racecheck.log "$san" --tool racecheck --error-exitcode 3 "$build/qfleet" $small
   step memcheck-tests memcheck_tests.log "$san" --tool memcheck --error-exitcode 3 "$build/tests/test_gpu"
+  step memcheck-graphs memcheck_graphs.log "$san" --tool memcheck --error-exitcode 3 "$build/tests/test_graphs_gpu"
   step memcheck-explore memcheck_explore.log "$san" --tool memcheck --error-exitcode 3 "$build/tests/test_explore_gpu"
   step racecheck-explore racecheck_explore.log "$san" --tool racecheck --error-exitcode 3 "$build/tests/test_explore_gpu"
   short_compare="compare backend=cuda sizes=4 episodes=40 seeds=2 out=$raw/san_compare"
@@ -103,6 +112,8 @@ if [ -n "$san" ]; then
   short_train="train backend=cuda env=deep_sea runs=8 envs=4 steps=300 learning_starts=64 batch=32 log_every=100 out=$raw/san_train"
   step memcheck-train memcheck_train.log "$san" --tool memcheck --error-exitcode 3 "$build/qfleet" $short_train
   step racecheck-train racecheck_train.log "$san" --tool racecheck --error-exitcode 3 "$build/qfleet" $short_train
+  short_train_graphs="train backend=cuda env=deep_sea runs=8 envs=4 steps=300 learning_starts=64 batch=32 log_every=100 cuda_graphs=on out=$raw/san_train_graphs"
+  step memcheck-train-graphs memcheck_train_graphs.log "$san" --tool memcheck --error-exitcode 3 "$build/qfleet" $short_train_graphs
 else
   echo "| compute-sanitizer | not found | | |" >>"$md"
 fi
@@ -132,9 +143,14 @@ step compare-gpu-large compare_gpu_large.log "$build/qfleet" compare backend=cud
   echo '```'
   cat "$raw/bench_envs_cpu.log" 2>/dev/null
   echo '```'
-  echo "## qfleet bench train (GPU, DeepSea-20)"
+  echo "## qfleet bench train (GPU, DeepSea-20; each size with CUDA graphs off and on)"
   echo '```'
   cat "$raw/bench_train_gpu.log" 2>/dev/null
+  echo '```'
+  echo "## CUDA graphs: the same training with cuda_graphs=on and off (step times in the table above)"
+  echo '```'
+  cat "$raw/graphs_same.log" 2>/dev/null
+  tail -n 3 "$raw/graphs_train_on.log" "$raw/graphs_train_off.log" 2>/dev/null
   echo '```'
   echo "## qfleet bench explore (GPU, DeepSea-20, MLP 50-50)"
   echo '```'

@@ -213,6 +213,8 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 static double bench_cpu_elapsed; /* CPU seconds of the last timing loop's chunks */
+static double bench_launches;       /* work items enqueued per iteration in the last timing */
+static double bench_graph_launches; /* work items inside one recorded learning iteration (0: no graphs) */
 
 int qf_bench_time_fleet(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
                         int64_t *steps, double *syncs, char *err, size_t err_len) {
@@ -243,7 +245,7 @@ int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_h
     double elapsed = 0;
     f.log_at_end = 0; /* log points only every log_every (never, here) */
     int rc = qf_fleet_train(&f, warm, NULL, NULL, err, err_len);
-    const unsigned long long syncs0 = b->n_sync;
+    const unsigned long long syncs0 = b->n_sync, launches0 = b->n_launch;
     int64_t chunks = 0;
     bench_cpu_elapsed = 0.0;
     for (int64_t chunk = 1; rc == QF_OK; chunk *= 2) {
@@ -264,6 +266,9 @@ int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_h
     /* host synchronizations per training iteration (the explicit sync closing each timed chunk taken
      * out; no log points fall inside the timed chunks) */
     *syncs = ((double)(b->n_sync - syncs0) - (double)chunks) / (double)total;
+    /* work items enqueued per iteration (kernels, cuBLAS calls, memsets; a graph replay counts 1) */
+    bench_launches = (double)(b->n_launch - launches0) / (double)total;
+    bench_graph_launches = f.graphs ? (double)f.graph_launches[1] : 0.0;
     *bytes = (double)(f.bytes + qf_vecenv_bytes(f.R, c.envs)) / (double)f.R;
     *steps = total;
     if (work) {
@@ -277,34 +282,54 @@ int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_h
 
 int qf_bench_train(const qf_config *cfg, qf_backend *b) {
     static const int64_t sizes[] = {1, 16, 256, 4096};
+    /* CUDA graphs: with cuda_graphs=auto and a backend that has them, every size is timed with
+     * direct launches and with one graph replay per iteration (docs/cuda-graphs.md) */
+    const int has_graphs = b->iter_begin_capture != NULL;
+    int variants[2], n_var = 0;
+    if (!has_graphs) variants[n_var++] = QF_GRAPHS_OFF;
+    else if (cfg->cuda_graphs == QF_AUTO) {
+        variants[n_var++] = QF_GRAPHS_OFF;
+        variants[n_var++] = QF_GRAPHS_ON;
+    } else variants[n_var++] = cfg->cuda_graphs;
     printf("qfleet bench train: backend %s (%s), env %s, envs=%lld per run, batch=%lld, hidden ",
            b->name, b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
     for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
     printf(", explore=%s, one update per env step\n", qf_config_choice_name("explore", cfg->explore));
     const qf_roof_peaks *pk = print_peaks(b);
-    printf("%7s %14s %12s %16s %14s %12s %12s\n", "runs", "env-steps/s", "updates/s", "us per run-step",
-           "bytes per run", "steps timed", "syncs/step");
+    printf("%7s %6s %14s %12s %16s %14s %12s %12s %14s %14s\n", "runs", "graphs", "env-steps/s", "updates/s",
+           "us per run-step", "bytes per run", "steps timed", "syncs/step", "launches/step", "in one graph");
     int64_t done_runs[4];
     double done_us[4];
     qf_roof_work work = {0, 0};
     int n_done = 0;
     for (int s = 0; s < 4; s++) {
         if (sizes[s] > cfg->max_runs) break;
-        qf_config c = *cfg;
-        c.runs = sizes[s];
-        c.seeds = 1;
-        double us, bytes, syncs;
-        int64_t total;
-        char err[768];
-        if (qf_bench_time_fleet_roof(&c, b, NULL, &us, &bytes, &total, &syncs, &work, err, sizeof err) != QF_OK) {
-            printf("%7lld  (stops here: %s)\n", (long long)c.runs, err);
-            break;
+        int failed = 0;
+        for (int v = 0; v < n_var && !failed; v++) {
+            qf_config c = *cfg;
+            c.runs = sizes[s];
+            c.seeds = 1;
+            c.cuda_graphs = variants[v];
+            double us, bytes, syncs;
+            int64_t total;
+            char err[768];
+            if (qf_bench_time_fleet_roof(&c, b, NULL, &us, &bytes, &total, &syncs, &work, err, sizeof err) != QF_OK) {
+                printf("%7lld  (stops here: %s)\n", (long long)c.runs, err);
+                failed = 1;
+                break;
+            }
+            const char *gname = !has_graphs ? "none" : variants[v] == QF_GRAPHS_ON ? "on" : "off";
+            printf("%7lld %6s %14.4g %12.4g %16.4g %14.4g %12lld %12.3g %14.4g", (long long)c.runs, gname,
+                   1e6 * (double)c.envs / us, 1e6 / us, us, bytes, (long long)total, syncs, bench_launches);
+            if (bench_graph_launches > 0) printf(" %14.0f\n", bench_graph_launches);
+            else printf(" %14s\n", "-");
+            fflush(stdout);
+            if (v == n_var - 1) { /* the roofline table takes the last variant (graphs on where there are) */
+                done_runs[n_done] = c.runs;
+                done_us[n_done++] = us;
+            }
         }
-        printf("%7lld %14.4g %12.4g %16.4g %14.4g %12lld %12.3g\n", (long long)c.runs, 1e6 * (double)c.envs / us,
-               1e6 / us, us, bytes, (long long)total, syncs);
-        fflush(stdout);
-        done_runs[n_done] = c.runs;
-        done_us[n_done++] = us;
+        if (failed) break;
     }
     if (n_done == 0) return 0;
     /* the work per run-step does not depend on the number of runs; the bound divides it by the

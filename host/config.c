@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/backend.h"
 #include "../kernels/bandit_agent.h"
 #include "../kernels/explore.h"
 #include "../kernels/learn.h"
@@ -61,6 +62,7 @@ typedef struct key_spec {
 
 static const char *const backend_names[] = {"cpu", "cuda"};
 static const char *const obs_names[] = {QF_OBS_NAMES};
+static const char *const graphs_names[] = {QF_GRAPHS_NAMES};
 static const char *const explore_names[] = {QF_EXPLORE_NAMES};
 static const char *const bonus_names[] = {QF_BONUS_NAMES};
 static const char *const act_names[] = {QF_ACT_NAMES};
@@ -102,6 +104,7 @@ static const char *const bandit_names[] = {QF_BANDIT_NAMES};
 static int check_explore(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_obs(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_double_q(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_graphs(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_bootstrap_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_ucb_c(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_eps(const qf_config *c, unsigned cmd, char *msg, size_t n);
@@ -136,6 +139,9 @@ static const key_spec keys[] = {
         "steps of every env (a run collects steps*envs transitions); train --load FILE steps=0: evaluate only"),
     CHO("obs", obs, "auto", obs_names, 1, C_LEARN | QF_CMD_BENCH_ENVS, QF_SCOPE_FLEET, check_obs,
         "observations written per step: state index, dense vector, none (auto: index when discrete)"),
+    CHO("cuda_graphs", cuda_graphs, "auto", graphs_names, 1, C_LEARN, QF_SCOPE_ONCE, check_graphs,
+        "record one training iteration as a CUDA graph and replay it (auto: on with backend=cuda; the CPU has "
+        "none; same results either way, docs/cuda-graphs.md)"),
     INT("threads", threads, "0", 0, 4096, QF_CMD_ALL, QF_SCOPE_FREE, NULL,
         "CPU threads; 0 = auto: every core, or one while timed probes find one faster (other processes hold cores)"),
     FLT("seconds", seconds, "0.3", 0.001, 3600, QF_CMD_BENCH_ENVS | C_BENCH_LEARN | QF_CMD_BENCH_IRL, QF_SCOPE_ONCE, NULL,
@@ -884,6 +890,16 @@ static int check_double_q(const qf_config *c, unsigned cmd, char *msg, size_t n)
     return 0;
 }
 
+static int check_graphs(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    (void)cmd;
+    if (c->cuda_graphs == QF_GRAPHS_ON && c->backend == QF_BACKEND_CPU) {
+        snprintf(msg, n, "cuda_graphs=on replays CUDA graphs, which the cpu backend does not have: set "
+                         "backend=cuda, or cuda_graphs=auto or off");
+        return -1;
+    }
+    return 0;
+}
+
 static const char *g_check_key; /* the key whose check runs (for messages of checks shared by keys) */
 
 static int check_bootstrap_key(const qf_config *c, unsigned cmd, char *msg, size_t n) {
@@ -1068,7 +1084,7 @@ int qf_config_check_one(const qf_config *cfg, unsigned cmd, int k, int *unused, 
     const check_fn f = keys[k].check;
     if (unused)
         *unused = !(f == check_explore || f == check_obs || f == check_double_q || f == check_bonus ||
-                    f == check_learning_starts || f == check_steps);
+                    f == check_learning_starts || f == check_steps || f == check_graphs);
     return -1;
 }
 

@@ -42,6 +42,8 @@ enum { QF_SCOPE_FLEET = 0, QF_SCOPE_RUN = 1, QF_SCOPE_FREE = 2, QF_SCOPE_ONCE = 
 /* backend=: QF_AUTO (the GPU when usable) or a qf_backend_kind (kernels/backend.h: QF_BACKEND_CPU, _CUDA) */
 enum { QF_OBS_INDEX = 0, QF_OBS_DENSE = 1, QF_OBS_NONE = 2 }; /* obs= (QF_AUTO: index when discrete) */
 #define QF_OBS_NAMES "index", "dense", "none"
+enum { QF_GRAPHS_OFF = 0, QF_GRAPHS_ON = 1 }; /* cuda_graphs= (QF_AUTO: on where the backend has graphs) */
+#define QF_GRAPHS_NAMES "off", "on"
 
 #define QF_PATH_CAP 4096 /* out=, csv=: PATH_MAX on Linux, the longest path the system accepts */
 #define QF_MAX_LIST 64   /* sizes=: at most this many items */
@@ -66,6 +68,7 @@ typedef struct qf_config {
     double alpha;      /* soft-Q temperature; 0 = hard max (DQN) */
     int64_t policy;    /* solve: also print the optimal policy */
     int64_t profile;   /* train: warm up, then capture this many iterations for a profiler */
+    int32_t cuda_graphs; /* QF_AUTO | QF_GRAPHS_OFF | QF_GRAPHS_ON: replay each training iteration as a CUDA graph */
     /* trainer */
     int32_t explore;   /* QF_EXPLORE_* */
     int32_t bonus;     /* QF_AUTO | QF_BONUS_*: intrinsic reward added to any strategy */

@@ -330,6 +330,16 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         qf_fleet_solve_v0(f); /* NaN when the solver cannot answer */
     }
     if (cfg->eval_every > 0 && eval_alloc(f, (int32_t)cfg->eval_episodes, err, err_len) != QF_OK) goto fail;
+    /* CUDA graphs where the backend has them, unless cuda_graphs=off (config.c refuses on with
+     * backend=cpu; backend=auto may still land on the CPU) */
+    f->iter_t = f->iter_update = -1;
+    if (cfg->cuda_graphs == QF_GRAPHS_ON && !b->iter_begin_capture)
+        FAIL("cuda_graphs=on: the %s backend has no CUDA graphs (allowed: cuda_graphs=auto or off)", b->name);
+    if (cfg->cuda_graphs != QF_GRAPHS_OFF && b->iter_begin_capture) {
+        f->iter = (qf_iter *)b->alloc(b, sizeof(qf_iter));
+        if (!f->iter) FAIL("%s", b->err);
+        f->graphs = 1;
+    }
     f->last_log_time = now_s();
     f->log_at_end = 1;
     return QF_OK;
@@ -340,6 +350,9 @@ fail:
 
 void qf_fleet_destroy(qf_fleet *f) {
     if (f->b) eval_free(f);
+    for (int k = 0; k < 2; k++)
+        if (f->graph[k]) f->b->iter_release(f->b, f->graph[k]);
+    if (f->iter) f->b->release(f->b, f->iter);
     if (f->env.block) qf_vecenv_destroy(&f->env);
     if (f->block) f->b->release(f->b, f->block);
     free(f->hp_host);
@@ -391,7 +404,10 @@ static int rnd_forward(qf_fleet *f, int32_t M, const float *x, const int32_t *xi
  * RND's predictor, target networks; kernels/backend.h, learn). */
 static int learn_once(qf_fleet *f, int64_t stored) {
     qf_backend *b = f->b;
-    const int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
+    int target_mode = f->cfg.tau < 1.0 ? 1 : (f->n_updates + 1) % (uint32_t)f->cfg.target_every == 0 ? 2 : 0;
+    /* recording (CUDA graphs): the target update is always enqueued, and decides on the device at
+     * every replay whether it is due (backend.h, qf_iter) */
+    if (f->capturing && target_mode == 0) target_mode = 2;
     const qf_learn_args a = {
         .net = &f->learn_net, /* with per-head batches, inputs per network */
         .hp = f->hp, .keys = f->keys, .replay = &f->replay, .stored = stored, .update = f->n_updates,
@@ -653,9 +669,86 @@ static int eval_into(qf_fleet *f, qf_log_point *pts) {
     return rc;
 }
 
-int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *err, size_t err_len) {
+/* One training iteration at env step f->t: act, step, bonus, store, then (learn) cfg.updates learner
+ * updates. The host's t moves on in the caller; learn_once counts the updates. While f->capturing,
+ * the device counters move on too (the recording then reads them at every replay). */
+static int iteration(qf_fleet *f, int learn) {
     qf_backend *b = f->b;
     const qf_net *n = &f->net;
+    const int32_t E = f->E;
+    const uint32_t t = (uint32_t)f->t;
+    const int64_t ptr = (f->t * E) % f->C;
+    /* act: Q(s, .) of every env's network, then each run's strategy */
+    QF_RANGE_PUSH("act");
+    int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
+             q_forward(f, &f->net, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
+             (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
+             b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK;
+    QF_RANGE_POP();
+    /* step with auto-reset; s' before the reset goes to the replay */
+    QF_RANGE_PUSH("step");
+    ok = ok && b->env_step(b, &f->env.batch, f->actions, t, f->next_obs, f->next_idx) == QF_OK;
+    QF_RANGE_POP();
+    QF_RANGE_PUSH("bonus");
+    ok = ok && (f->counts.mode == QF_COUNT_OFF ||
+                b->count_update(b, &f->counts, E, f->next_obs, f->next_idx) == QF_OK);
+    ok = ok && (!f->any_count_act ||
+                b->count_sa_update(b, &f->counts, E, f->obs, f->obs_idx, f->actions) == QF_OK);
+    ok = ok && (!f->has_rnd || (rnd_forward(f, E, f->next_obs, f->next_idx, 1) == QF_OK &&
+                                b->rnd_reward(b, &f->rnd, f->hp, E, f->env.batch.flags, f->intr_env) == QF_OK));
+    QF_RANGE_POP();
+    QF_RANGE_PUSH("store");
+    ok = ok && b->replay_store(b, &f->replay, f->hp, f->keys, E, ptr, t, f->obs, f->obs_idx, f->actions,
+                               f->env.batch.reward, f->env.batch.flags, f->next_obs, f->next_idx,
+                               f->has_rnd ? f->intr_env : NULL) == QF_OK;
+    QF_RANGE_POP();
+    if (!ok) return QF_ERR;
+    const int64_t total = (f->t + 1) * E, stored = total < f->C ? total : f->C;
+    if (learn) {
+        QF_RANGE_PUSH("learn");
+        for (int64_t u = 0; u < f->cfg.updates && ok; u++)
+            ok = learn_once(f, stored) == QF_OK && (!f->capturing || b->iter_advance(b, f->iter, 0, 1) == QF_OK);
+        QF_RANGE_POP();
+    }
+    return ok && (!f->capturing || b->iter_advance(b, f->iter, 1, 0) == QF_OK) ? QF_OK : QF_ERR;
+}
+
+/* The same iteration as a replay of its recording (recorded first when this kind has none yet):
+ * one launch, and the host's counters move on as iteration() would move them. */
+static int iteration_replayed(qf_fleet *f, int learn) {
+    qf_backend *b = f->b;
+    if (f->iter_t != f->t || f->iter_update != (int64_t)f->n_updates) { /* first use, or a restore */
+        const qf_iter h = {(uint32_t)f->t, f->n_updates, f->E, (int32_t)f->cfg.target_every, f->cfg.tau < 1.0, 0};
+        if (b->upload(b, f->iter, &h, sizeof h) != QF_OK) return QF_ERR;
+    }
+    if (!f->graph[learn]) {
+        const uint32_t updates0 = f->n_updates;
+        const unsigned long long launches0 = b->n_launch;
+        if (b->iter_begin_capture(b, f->iter) != QF_OK) return QF_ERR;
+        f->capturing = 1;
+        const int rc = iteration(f, learn);
+        f->capturing = 0;
+        f->graph_launches[learn] = b->n_launch - launches0;
+        b->n_launch = launches0; /* recorded, not launched: the replays count */
+        f->n_updates = updates0;  /* nothing ran */
+        if (rc != QF_OK) {
+            char why[sizeof b->err];
+            snprintf(why, sizeof why, "%s", b->err);
+            b->iter_end_capture(b, NULL);
+            snprintf(b->err, sizeof b->err, "%s", why);
+            return QF_ERR;
+        }
+        if (b->iter_end_capture(b, &f->graph[learn]) != QF_OK) return QF_ERR;
+    }
+    if (b->iter_replay(b, f->graph[learn]) != QF_OK) return QF_ERR;
+    if (learn) f->n_updates += (uint32_t)f->cfg.updates;
+    f->iter_t = f->t + 1;
+    f->iter_update = f->n_updates;
+    return QF_OK;
+}
+
+int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *err, size_t err_len) {
+    qf_backend *b = f->b;
     const int32_t E = f->E;
     qf_log_point *pts = (qf_log_point *)calloc((size_t)f->R, sizeof(qf_log_point));
     if (!pts) {
@@ -664,49 +757,18 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
     }
     int rc = QF_OK;
     char range[96]; /* one NVTX range per fleet (the tool copies the text) */
-    snprintf(range, sizeof range, "fleet: %d runs x %d envs, %d heads", (int)f->R, (int)E, (int)n->K);
+    snprintf(range, sizeof range, "fleet: %d runs x %d envs, %d heads", (int)f->R, (int)E, (int)f->net.K);
     (void)range;
     QF_RANGE_PUSH(range);
     for (int64_t s = 0; s < steps && rc == QF_OK; s++) {
         if (f->stop && *f->stop) break; /* a signal asked to stop: between two whole steps */
-        const uint32_t t = (uint32_t)f->t;
-        const int64_t ptr = (f->t * E) % f->C;
-        /* act: Q(s, .) of every env's network, then each run's strategy */
-        QF_RANGE_PUSH("act");
-        int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
-                 q_forward(f, &f->net, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
-                 (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
-                 b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK;
-        QF_RANGE_POP();
-        /* step with auto-reset; s' before the reset goes to the replay */
-        QF_RANGE_PUSH("step");
-        ok = ok && b->env_step(b, &f->env.batch, f->actions, t, f->next_obs, f->next_idx) == QF_OK;
-        QF_RANGE_POP();
-        QF_RANGE_PUSH("bonus");
-        ok = ok && (f->counts.mode == QF_COUNT_OFF ||
-                    b->count_update(b, &f->counts, E, f->next_obs, f->next_idx) == QF_OK);
-        ok = ok && (!f->any_count_act ||
-                    b->count_sa_update(b, &f->counts, E, f->obs, f->obs_idx, f->actions) == QF_OK);
-        ok = ok && (!f->has_rnd || (rnd_forward(f, E, f->next_obs, f->next_idx, 1) == QF_OK &&
-                                    b->rnd_reward(b, &f->rnd, f->hp, E, f->env.batch.flags, f->intr_env) == QF_OK));
-        QF_RANGE_POP();
-        QF_RANGE_PUSH("store");
-        ok = ok && b->replay_store(b, &f->replay, f->hp, f->keys, E, ptr, t, f->obs, f->obs_idx, f->actions,
-                                   f->env.batch.reward, f->env.batch.flags, f->next_obs, f->next_idx,
-                                   f->has_rnd ? f->intr_env : NULL) == QF_OK;
-        QF_RANGE_POP();
-        if (!ok) {
-            rc = QF_ERR;
-            break;
-        }
+        /* learning after learning_starts transitions, every train_every steps (counted from 0) */
+        const int64_t total = (f->t + 1) * E;
+        const int learn = total >= f->cfg.learning_starts && f->t % f->cfg.train_every == 0;
+        rc = f->graphs ? iteration_replayed(f, learn) : iteration(f, learn);
+        if (rc != QF_OK) break;
         f->t++;
-        const int64_t total = f->t * E, stored = total < f->C ? total : f->C;
-        if (total >= f->cfg.learning_starts && (f->t - 1) % f->cfg.train_every == 0) {
-            QF_RANGE_PUSH("learn");
-            for (int64_t u = 0; u < f->cfg.updates && rc == QF_OK; u++) rc = learn_once(f, stored);
-            QF_RANGE_POP();
-        }
-        if (rc == QF_OK && (f->t % f->cfg.log_every == 0 || (s == steps - 1 && f->log_at_end))) {
+        if (f->t % f->cfg.log_every == 0 || (s == steps - 1 && f->log_at_end)) {
             QF_RANGE_PUSH("log"); /* the only place the host waits for the device */
             const int64_t prev_log = f->last_log_step;
             rc = collect(f, pts);

@@ -101,6 +101,16 @@ typedef struct qf_fleet {
     int log_at_end;             /* 1 (default): qf_fleet_train also logs after its last step */
     volatile int *stop;         /* when set and *stop != 0, qf_fleet_train returns after the current step */
     qf_fleet_eval eval;         /* greedy evaluation state (eval.E == 0: none yet) */
+    /* CUDA graphs (cfg.cuda_graphs; backend.h iter_*, docs/cuda-graphs.md): an iteration is
+     * recorded once per kind and replayed; kind 0 acts, steps, adds bonuses and stores, kind 1 also
+     * makes the cfg.updates learner updates. */
+    int graphs;                 /* 1: iterations replay recordings */
+    qf_iter *iter;              /* backend memory: the counters the recordings read (NULL: no graphs) */
+    void *graph[2];             /* the recordings by kind (NULL: not recorded yet) */
+    unsigned long long graph_launches[2]; /* work items inside each recording */
+    int capturing;              /* 1 while an iteration is being recorded (its operations do not run) */
+    int64_t iter_t;             /* the t and update the device counters hold (-1: unknown) */
+    int64_t iter_update;
 } qf_fleet;
 
 /* The hyperparameters of a run from the configuration. */

@@ -21,6 +21,25 @@ enum { QF_OK = 0, QF_ERR = -1, QF_DECLINED = 1 /* an optional operation that doe
 typedef enum { QF_BACKEND_CPU = 0, QF_BACKEND_CUDA = 1 } qf_backend_kind;
 
 typedef struct qf_backend qf_backend;
+
+/* The per-iteration values of the training loop in backend memory, for replaying one captured
+ * iteration (CUDA graphs, docs/cuda-graphs.md). While a capture is open (iter_begin_capture), the
+ * operations act, env_step, replay_store, replay_sample and target_update take these values from
+ * here, at replay time, instead of their by-value arguments:
+ *   act, env_step, replay_store: t (the env step, which also drives the epsilon schedule and every
+ *     counter-based draw); replay_store's slot ptr = (t * E) mod C;
+ *   replay_sample: update, and size = min((t + 1) * E, C) (the filled slots after this step's store);
+ *   target_update: nothing when polyak = 0 and (update + 1) mod target_every != 0, else Polyak
+ *     (polyak = 1, each run's tau) or a copy (polyak = 0).
+ * The host keeps the same counters and moves these with iter_advance (one tiny kernel). */
+typedef struct qf_iter {
+    uint32_t t;           /* env step per env of the current iteration */
+    uint32_t update;      /* learner updates done before the current one (the SAMPLE counter) */
+    int32_t E;            /* envs per run (constant) */
+    int32_t target_every; /* copy period in updates (polyak = 0), >= 1 (constant) */
+    int32_t polyak;       /* 1: Polyak-average the target after every update (tau < 1) (constant) */
+    int32_t reserved;     /* 0 */
+} qf_iter;
 struct qf_bandit_fleet; /* kernels/bandit_agent.h */
 /* The peaks of one device, for roofline bounds (the `peaks` operation). The bounds use bytes_per_s
  * and flops (measured where measured). */
@@ -68,6 +87,9 @@ struct qf_backend {
     char err[512];
     void *impl;
     unsigned long long n_sync; /* host-device synchronizations so far (upload, download, sync) */
+    /* work items the host enqueued on the device so far: kernel launches, cuBLAS calls, async
+     * memsets; a graph launch counts 1 (what it replays is not counted again). 0 on the CPU. */
+    unsigned long long n_launch;
 
     void *(*alloc)(qf_backend *b, size_t bytes);                 /* zeroed; NULL on failure */
     void (*release)(qf_backend *b, void *p);
@@ -211,6 +233,23 @@ struct qf_backend {
                       const uint8_t *flags, float *intr);
     /* predictor loss: rnd->dq [R][M][dim] = d/d out_p of the mean squared error, rnd->loss [R] */
     int (*rnd_grad)(qf_backend *b, const qf_rnd *rnd, int32_t M);
+
+    /* ---- CUDA graphs of one training iteration (optional: NULL where the backend has none, as on
+     * the CPU; docs/cuda-graphs.md). The host records one iteration's operations between
+     * iter_begin_capture and iter_end_capture (they are enqueued, not run), then replays the
+     * recording each iteration with iter_replay. ---- */
+    /* Opens a capture on the backend's stream; until iter_end_capture the operations read their
+     * per-iteration values from *it (backend memory; see qf_iter). */
+    int (*iter_begin_capture)(qf_backend *b, const qf_iter *it);
+    /* it->t += dt, it->update += du on the device, in stream order (captured when inside a capture) */
+    int (*iter_advance)(qf_backend *b, qf_iter *it, uint32_t dt, uint32_t du);
+    /* Closes the capture; *graph receives the instantiated recording (NULL graph: discard it, after
+     * an operation failed inside the capture). QF_ERR when the capture was invalidated. */
+    int (*iter_end_capture)(qf_backend *b, void **graph);
+    /* Enqueues one replay of a recording (one launch; the host does not wait). */
+    int (*iter_replay)(qf_backend *b, void *graph);
+    /* Frees a recording (NULL: nothing). */
+    void (*iter_release)(qf_backend *b, void *graph);
 
     /* ---- bandit agents (kernels/bandit_agent.h): one step of every bandit instance ---- */
     int (*bandit_step)(qf_backend *b, const struct qf_bandit_fleet *f, uint32_t t);

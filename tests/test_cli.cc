@@ -95,8 +95,17 @@ TEST(Cli, BenchTrainReportsNoHostSyncsBetweenLogPoints) {
     const size_t row = r.out.find("\n      1 ", h);
     ASSERT_NE(row, std::string::npos) << r.out;
     const std::string line = r.out.substr(row + 1, r.out.find('\n', row + 1) - row - 1);
-    const std::string last = line.substr(line.find_last_of(' ') + 1);
-    EXPECT_EQ(last, "0") << line;
+    // columns are right-aligned under their headers: a value ends where its header ends
+    const size_t head_start = r.out.rfind('\n', h) + 1;
+    const auto cell = [&](const char *header) {
+        const size_t end = r.out.find(header, head_start) - head_start + std::strlen(header);
+        const std::string upto = line.substr(0, end);
+        return upto.substr(upto.find_last_of(' ') + 1);
+    };
+    EXPECT_EQ(cell("syncs/step"), "0") << line;
+    // the CPU has no CUDA graphs and launches nothing (docs/cuda-graphs.md)
+    EXPECT_EQ(cell("graphs"), "none") << line;
+    EXPECT_EQ(cell("launches/step"), "0") << line;
 }
 
 // bench explore: a fleet iteration of R runs takes R x (us per run-step) and makes R x envs env

@@ -30,8 +30,10 @@ __global__ void env_reset_kernel(qf_env_batch batch) {
         qf_batch_reset_one(&batch, (int32_t)(i / batch.E), (int32_t)(i % batch.E));
 }
 
-__global__ void env_step_kernel(qf_env_batch batch, const int32_t *actions, uint32_t t,
+// it: NULL, or the captured iteration's counters (t read from there at replay time)
+__global__ void env_step_kernel(qf_env_batch batch, const int32_t *actions, uint32_t t, const qf_iter *it,
                                 float *next_obs, int32_t *next_index) {
+    if (it) t = it->t;
     const int64_t n = (int64_t)batch.R * batch.E;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
@@ -49,6 +51,14 @@ __global__ void env_observe_kernel(qf_env_batch batch, float *obs, int32_t *inde
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
         qf_batch_observe_one(&batch, (int32_t)(i / batch.E), (int32_t)(i % batch.E), obs, index);
+}
+
+// One thread: the training loop's device counters move on (backend.h, qf_iter).
+__global__ void iter_advance_kernel(qf_iter *it, uint32_t dt, uint32_t du) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        it->t += dt;
+        it->update += du;
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -112,7 +122,7 @@ static int cuda_profile(qf_backend *b, int on) {
 static int cuda_env_reset(qf_backend *b, const qf_env_batch *batch) {
     const int64_t n = (int64_t)batch->R * batch->E;
     QF_LAUNCH(env_reset_kernel, grid_for(b, n, kBlock), kBlock, 0, stream_of(b))(*batch);
-    QF_CUDA_TRY(b, cudaGetLastError());
+    QF_LAUNCH_CHECK(b, "env_reset_kernel");
     return QF_OK;
 }
 
@@ -120,15 +130,15 @@ static int cuda_env_step(qf_backend *b, const qf_env_batch *batch, const int32_t
                          uint32_t t, float *next_obs, int32_t *next_index) {
     const int64_t n = (int64_t)batch->R * batch->E;
     QF_LAUNCH(env_step_kernel, grid_for(b, n, kBlock), kBlock, 0, stream_of(b))(*batch, actions, t,
-                                                                         next_obs, next_index);
-    QF_CUDA_TRY(b, cudaGetLastError());
+                                                                         qf_cuda_impl(b)->iter, next_obs, next_index);
+    QF_LAUNCH_CHECK(b, "env_step_kernel");
     return QF_OK;
 }
 
 static int cuda_env_observe(qf_backend *b, const qf_env_batch *batch, float *obs, int32_t *index) {
     const int64_t n = (int64_t)batch->R * batch->E;
     QF_LAUNCH(env_observe_kernel, grid_for(b, n, kBlock), kBlock, 0, stream_of(b))(*batch, obs, index);
-    QF_CUDA_TRY(b, cudaGetLastError());
+    QF_LAUNCH_CHECK(b, "env_observe_kernel");
     return QF_OK;
 }
 
@@ -220,11 +230,80 @@ static int cuda_peaks(qf_backend *b, qf_peaks *out) {
 }
 #undef PEAK_TRY
 
+// ------------------------------------------------------------------------------------------------
+// CUDA graphs of one training iteration (docs/cuda-graphs.md): the host enqueues the iteration's
+// operations between begin and end capture; they read the per-iteration values from the device
+// counters (impl->iter), so one recording serves every iteration.
+
+static int cuda_iter_begin_capture(qf_backend *b, const qf_iter *it) {
+    cuda_impl *impl = qf_cuda_impl(b);
+    if (!it) {
+        snprintf(b->err, sizeof b->err, "cuda backend: iter_begin_capture needs the device counters (it is NULL)");
+        return QF_ERR;
+    }
+    // global mode: a synchronous call from any thread during the capture invalidates it (and is
+    // reported), so nothing in the iteration can wait for the device unseen
+    QF_CUDA_TRY(b, cudaStreamBeginCapture(impl->stream, cudaStreamCaptureModeGlobal));
+    impl->iter = it;
+    return QF_OK;
+}
+
+static int cuda_iter_advance(qf_backend *b, qf_iter *it, uint32_t dt, uint32_t du) {
+    QF_LAUNCH(iter_advance_kernel, 1, 1, 0, stream_of(b))(it, dt, du);
+    QF_LAUNCH_CHECK(b, "iter_advance_kernel");
+    return QF_OK;
+}
+
+static int cuda_iter_end_capture(qf_backend *b, void **graph) {
+    cuda_impl *impl = qf_cuda_impl(b);
+    impl->iter = NULL;
+    cudaGraph_t g = NULL;
+    const cudaError_t e = cudaStreamEndCapture(impl->stream, &g);
+    if (graph) *graph = NULL;
+    if (e != cudaSuccess || !graph) { // a failed capture, or one the caller discards
+        const cudaError_t ed = g ? cudaGraphDestroy(g) : cudaSuccess;
+        if (!graph) { // the failure being unwound was reported by the caller already: clear, and keep going
+            (void)cudaGetLastError();
+            return QF_OK;
+        }
+        QF_CUDA_TRY(b, ed);
+        snprintf(b->err, sizeof b->err, "cuda backend: cudaStreamEndCapture failed at %s:%d: %s (an operation "
+                 "of the captured iteration synchronized or failed)", __FILE__, __LINE__, cudaGetErrorString(e));
+        return QF_ERR;
+    }
+    cudaGraphExec_t exec = NULL;
+    const cudaError_t ei = cudaGraphInstantiate(&exec, g, 0);
+    const cudaError_t ed = cudaGraphDestroy(g);
+    QF_CUDA_TRY(b, ei);
+    if (ed != cudaSuccess) {
+        cudaGraphExecDestroy(exec);
+        QF_CUDA_TRY(b, ed);
+    }
+    *graph = (void *)exec;
+    return QF_OK;
+}
+
+static int cuda_iter_replay(qf_backend *b, void *graph) {
+    QF_CUDA_TRY(b, cudaGraphLaunch((cudaGraphExec_t)graph, stream_of(b)));
+    b->n_launch++;
+    return QF_OK;
+}
+
+// Nothing to return (as release): a failure is left in b->err, for whoever reads it next.
+static void cuda_iter_release(qf_backend *b, void *graph) {
+    if (!graph) return;
+    const cudaError_t e = cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    if (e != cudaSuccess)
+        snprintf(b->err, sizeof b->err, "cuda backend: cudaGraphExecDestroy failed at %s:%d: %s", __FILE__, __LINE__,
+                 cudaGetErrorString(e));
+}
+
 static void cuda_close(qf_backend *b) {
     cuda_impl *impl = (cuda_impl *)b->impl;
     if (impl) {
         cudaStreamSynchronize(impl->stream);
         if (impl->blas) cublasDestroy(impl->blas);
+        if (impl->blas_workspace) cudaFree(impl->blas_workspace);
         cudaStreamDestroy(impl->stream);
         free(impl);
     }
@@ -289,12 +368,34 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
         free(b);
         return NULL;
     }
+    // cuBLAS's workspace, owned here (after cublasSetStream, which resets it): GEMMs captured into
+    // a graph then need no allocation (32 MiB: what the cuBLAS guide recommends for Hopper)
+    const size_t ws_bytes = (size_t)32 << 20;
+    if (e == cudaSuccess && (e = cudaMalloc(&impl->blas_workspace, ws_bytes)) != cudaSuccess) {
+        snprintf(err, err_len, "cuda backend: cudaMalloc of cuBLAS's %zu-byte workspace failed: %s", ws_bytes,
+                 cudaGetErrorString(e));
+        cublasDestroy(impl->blas);
+        cudaStreamDestroy(impl->stream);
+        free(impl);
+        free(b);
+        return NULL;
+    }
+    if (e == cudaSuccess && cublasSetWorkspace(impl->blas, impl->blas_workspace, ws_bytes) != CUBLAS_STATUS_SUCCESS) {
+        snprintf(err, err_len, "cuda backend: cublasSetWorkspace failed");
+        cublasDestroy(impl->blas);
+        cudaFree(impl->blas_workspace);
+        cudaStreamDestroy(impl->stream);
+        free(impl);
+        free(b);
+        return NULL;
+    }
     if (e != cudaSuccess) {
         snprintf(err, err_len, "cuda backend: querying device 0 failed: %s", cudaGetErrorString(e));
         free(impl);
         free(b);
         return NULL;
     }
+    free_b = free_b > ws_bytes ? free_b - ws_bytes : 0;
     impl->sm_count = prop.multiProcessorCount;
     b->kind = QF_BACKEND_CUDA;
     b->name = "cuda";
@@ -312,6 +413,11 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     b->env_reset = cuda_env_reset;
     b->env_step = cuda_env_step;
     b->env_observe = cuda_env_observe;
+    b->iter_begin_capture = cuda_iter_begin_capture;
+    b->iter_advance = cuda_iter_advance;
+    b->iter_end_capture = cuda_iter_end_capture;
+    b->iter_replay = cuda_iter_replay;
+    b->iter_release = cuda_iter_release;
     b->solve = qf_solve_cuda;
     b->peaks = cuda_peaks;
     qf_cuda_learn_ops(b);

@@ -12,6 +12,10 @@ typedef struct cuda_impl {
     cudaStream_t stream;
     cublasHandle_t blas;
     int sm_count;
+    // Non-NULL while an iteration is being captured (iter_begin_capture .. iter_end_capture): the
+    // per-iteration values the operations read at replay time (backend.h, qf_iter).
+    const qf_iter *iter;
+    void *blas_workspace; // cuBLAS's workspace, set explicitly so captured GEMMs allocate nothing
 } cuda_impl;
 
 static inline cuda_impl *qf_cuda_impl(qf_backend *b) { return (cuda_impl *)b->impl; }
@@ -36,8 +40,12 @@ static inline cuda_impl *qf_cuda_impl(qf_backend *b) { return (cuda_impl *)b->im
         }                                                                                           \
     } while (0)
 
-// After every launch: the launch error, named by the kernel.
-#define QF_LAUNCH_CHECK(b, name) QF_CUDA_TRY(b, (cudaGetLastError()))
+// After every launch: the launch error, named by the kernel; the launch is counted (b->n_launch).
+#define QF_LAUNCH_CHECK(b, name)                                                                    \
+    do {                                                                                            \
+        (b)->n_launch++;                                                                            \
+        QF_CUDA_TRY(b, (cudaGetLastError()));                                                       \
+    } while (0)
 
 // Every launch is written QF_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...): <<<>>> under
 // nvcc; the test shim (tests/cuda_emu, -DQFLEET_CUDA_EMU=ON) defines it to run the kernel on the CPU.

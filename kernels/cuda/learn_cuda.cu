@@ -170,8 +170,13 @@ __global__ void adam_finish_kernel(int64_t per_run, const float *params, int32_t
     }
 }
 
+// it: NULL, or the captured iteration's counters, which decide at replay time (backend.h, qf_iter)
 __global__ void target_kernel(int64_t per_run, int32_t R, const qf_run_hp *hp, const float *params, float *target,
-                              const int32_t *status, int copy) {
+                              const int32_t *status, int copy, const qf_iter *it) {
+    if (it) {
+        if (!it->polyak && (it->update + 1u) % (uint32_t)it->target_every != 0u) return; // not due: uniform
+        copy = !it->polyak;
+    }
     GRID_FOR(i, (int64_t)R * per_run) {
         const int64_t r = i / per_run;
         if (status[r] != QF_RUN_OK) continue;
@@ -181,7 +186,8 @@ __global__ void target_kernel(int64_t per_run, int32_t R, const qf_run_hp *hp, c
 }
 
 __global__ void act_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp, int32_t E, const float *q, const uint32_t *keys,
-                           uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions) {
+                           uint32_t t, const qf_iter *it, const uint8_t *flags, int32_t *heads, int32_t *actions) {
+    if (it) t = it->t;
     const int32_t A = n.w[n.L];
     GRID_FOR(i, (int64_t)n.R * E) {
         const int64_t r = i / E, e = i % E;
@@ -196,9 +202,13 @@ __global__ void act_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp
 }
 
 __global__ void store_kernel(qf_replay rp, const qf_run_hp *hp, const uint32_t *keys, int32_t E, int64_t ptr,
-                             uint32_t t, const float *obs, const int32_t *obs_idx, const int32_t *actions,
-                             const float *reward, const uint8_t *flags, const float *next_obs,
-                             const int32_t *next_idx, const float *intr) {
+                             uint32_t t, const qf_iter *it, const float *obs, const int32_t *obs_idx,
+                             const int32_t *actions, const float *reward, const uint8_t *flags,
+                             const float *next_obs, const int32_t *next_idx, const float *intr) {
+    if (it) {
+        t = it->t;
+        ptr = ((int64_t)t * it->E) % rp.C;
+    }
     GRID_FOR(src, (int64_t)rp.R * E) {
         const int64_t r = src / E, e = src % E, dst = r * rp.C + (ptr + e) % rp.C;
         if (rp.embed) {
@@ -218,8 +228,13 @@ __global__ void store_kernel(qf_replay rp, const qf_run_hp *hp, const uint32_t *
     }
 }
 
-__global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t update, const uint32_t *keys,
-                              qf_sample out) {
+__global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t update, const qf_iter *it,
+                              const uint32_t *keys, qf_sample out) {
+    if (it) {
+        update = it->update;
+        const int64_t filled = ((int64_t)it->t + 1) * it->E;
+        size = filled < rp.C ? filled : rp.C;
+    }
     const int32_t K = out.R / rp.R; // 1: a batch per run; else one per head
     GRID_FOR(dst, (int64_t)out.R * B) {
         const int32_t row = (int32_t)(dst / B), j = (int32_t)(dst % B), r = row / K, k = row % K;
@@ -259,6 +274,7 @@ static int gemm_rm(qf_backend *b, int transA, int transB, int M, int N, int K, c
     QF_CUBLAS_TRY(b, cublasSgemmStridedBatched(qf_cuda_impl(b)->blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
                                                transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &one, Bm, (int)ldb, sb,
                                                A, (int)lda, sa, &beta, C, (int)ldc, sc, batch));
+    b->n_launch++;
     return QF_OK;
 }
 
@@ -313,6 +329,7 @@ static int cu_net_backward(qf_backend *b, const qf_net *net, const float *params
     const int32_t wmax = qf_net_max_width(net);
     const int64_t swork = qf_net_work_bufs(net) * (int64_t)M * wmax; // per network: 2 (GELU: 3) buffers of M x wmax
     QF_CUDA_TRY(b, cudaMemsetAsync(grads, 0, sizeof(float) * (size_t)(G * net->P), qf_cuda_impl(b)->stream));
+    b->n_launch++;
     const float *dy = dq;
     int64_t lddy = A, sdy = (int64_t)M * A;
     for (int l = net->L - 1; l >= 0; l--) {
@@ -387,13 +404,15 @@ static int cu_adam(qf_backend *b, const qf_net *net, const qf_run_hp *hp, float 
 static int cu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *hp, const float *params,
                             float *target, const int32_t *status, int copy) {
     const int64_t per_run = (int64_t)net->K * net->P;
-    LAUNCH(b, target_kernel, net->R * per_run, per_run, net->R, hp, params, target, status, copy);
+    LAUNCH(b, target_kernel, net->R * per_run, per_run, net->R, hp, params, target, status, copy,
+           qf_cuda_impl(b)->iter);
     return QF_OK;
 }
 
 static int cu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
                   const uint32_t *keys, uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions) {
-    LAUNCH(b, act_kernel, (int64_t)net->R * E, *net, hp, E, q, keys, t, flags, heads, actions);
+    LAUNCH(b, act_kernel, (int64_t)net->R * E, *net, hp, E, q, keys, t, qf_cuda_impl(b)->iter, flags, heads,
+           actions);
     return QF_OK;
 }
 
@@ -401,14 +420,14 @@ static int cu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp *
                            int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx, const int32_t *actions,
                            const float *reward, const uint8_t *flags, const float *next_obs, const int32_t *next_idx,
                            const float *intr) {
-    LAUNCH(b, store_kernel, (int64_t)rp->R * E, *rp, hp, keys, E, ptr, t, obs, obs_idx, actions, reward, flags,
-           next_obs, next_idx, intr);
+    LAUNCH(b, store_kernel, (int64_t)rp->R * E, *rp, hp, keys, E, ptr, t, qf_cuda_impl(b)->iter, obs, obs_idx,
+           actions, reward, flags, next_obs, next_idx, intr);
     return QF_OK;
 }
 
 static int cu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                             const uint32_t *keys, qf_sample *out) {
-    LAUNCH(b, sample_kernel, (int64_t)out->R * B, *rp, B, size, update, keys, *out);
+    LAUNCH(b, sample_kernel, (int64_t)out->R * B, *rp, B, size, update, qf_cuda_impl(b)->iter, keys, *out);
     return QF_OK;
 }
 
@@ -444,6 +463,7 @@ static int cu_learn(qf_backend *b, const qf_learn_args *a) {
 
 static int cu_fill0(qf_backend *b, void *p, size_t bytes) {
     QF_CUDA_TRY(b, cudaMemsetAsync(p, 0, bytes, qf_cuda_impl(b)->stream));
+    b->n_launch++;
     return QF_OK;
 }
 

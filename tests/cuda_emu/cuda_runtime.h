@@ -74,8 +74,11 @@ struct LaunchCfg {
     int line;
 };
 // Checks the geometry and the pointer arguments (bad_arg: index of a pointer argument outside every
-// device allocation, or -1), then runs the kernel on the stream (or queues or captures it).
-void launch(const LaunchCfg &cfg, const void *key, std::function<void()> body, int bad_arg, const void *bad_ptr);
+// device allocation, or -1), then runs the kernel on the stream (or queues or captures it). recheck
+// repeats the pointer check when the kernel runs (a queued launch or a graph replay may run after a
+// buffer it names was freed): it returns bad_arg's index and sets *bad_ptr.
+void launch(const LaunchCfg &cfg, const void *key, std::function<void()> body, int bad_arg, const void *bad_ptr,
+            std::function<int(const void **)> recheck);
 bool is_device_range(const void *p, size_t bytes);
 
 template <class F> struct Launcher;
@@ -89,7 +92,12 @@ template <class... P> struct Launcher<void(P...)> {
         const void *bad_ptr = nullptr;
         std::apply([&](const auto &...v) { (check(v, i++, bad, bad_ptr), ...); }, args);
         auto k = kernel;
-        launch(cfg, reinterpret_cast<const void *>(k), [k, args]() { std::apply(k, args); }, bad, bad_ptr);
+        auto recheck = [args](const void **bp) {
+            int bad_now = -1, j = 0;
+            std::apply([&](const auto &...v) { (check(v, j++, bad_now, *bp), ...); }, args);
+            return bad_now;
+        };
+        launch(cfg, reinterpret_cast<const void *>(k), [k, args]() { std::apply(k, args); }, bad, bad_ptr, recheck);
     }
     template <class T, class A> static T conv(A &&a) { // implicit conversions only; NULL (an integer) as nullptr
         if constexpr (std::is_pointer_v<T> && std::is_integral_v<std::decay_t<A>>)

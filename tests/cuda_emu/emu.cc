@@ -408,7 +408,8 @@ bool is_device_range(const void *p, size_t bytes) {
     return in_device(p, bytes);
 }
 
-void launch(const LaunchCfg &c, const void *key, std::function<void()> body, int bad_arg, const void *bad_ptr) {
+void launch(const LaunchCfg &c, const void *key, std::function<void()> body, int bad_arg, const void *bad_ptr,
+            std::function<int(const void **)> recheck) {
     std::lock_guard<std::recursive_mutex> lk(api_mu);
     n_launches++;
     if (sticky != cudaSuccess) {
@@ -446,7 +447,16 @@ void launch(const LaunchCfg &c, const void *key, std::function<void()> body, int
         return;
     }
     const std::string what = std::string("kernel ") + c.name;
-    enqueue(c.stream, what, [key, name = c.name, g = c.grid, b = c.block, body = std::move(body)] {
+    enqueue(c.stream, what, [key, name = c.name, file = c.file, line = c.line, g = c.grid, b = c.block,
+                             body = std::move(body), recheck = std::move(recheck)] {
+        const void *gone = nullptr;
+        const int arg = recheck(&gone);
+        if (arg >= 0) { // freed between the launch and the run: a queued launch, or a graph replayed later
+            report(cudaErrorIllegalAddress, true,
+                   "kernel %s (launched at %s:%d): pointer argument %d (%p) points into no live device allocation "
+                   "when it runs (freed after the launch was queued or captured?)", name, file, line, arg, gone);
+            return;
+        }
         run_kernel(key, name, g, b, body);
     });
 }
@@ -807,6 +817,16 @@ cublasStatus_t cublasDestroy(cublasHandle_t h) {
 cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     h->stream = s;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *workspace, size_t bytes) {
+    API_LOCK;
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (bytes && !in_device(workspace, bytes)) {
+        report(cudaErrorInvalidValue, false, "cublasSetWorkspace(%p, %zu bytes): outside every device allocation",
+               workspace, bytes);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
     return CUBLAS_STATUS_SUCCESS;
 }
 const char *cublasGetStatusString(cublasStatus_t s) {

@@ -248,6 +248,30 @@ TEST_F(EmuTest, FaultHostPointerPassedToKernel) {
     EXPECT_EQ(host[0], 0.0f) << "the kernel must not have run";
 }
 
+// A graph names its buffers when it is captured; replaying it after one was freed is reported when
+// the kernel would run (on a device: a read of freed memory, found by compute-sanitizer at best).
+TEST_F(EmuTest, FaultGraphReplayedAfterItsBufferWasFreed) {
+    cudaStream_t s;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+    float *p = dev<float>(64);
+    ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+    QF_LAUNCH(fill_kernel, 1, 64, 0, s)(p, 64, 2.0f);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    cudaGraph_t g;
+    ASSERT_EQ(cudaStreamEndCapture(s, &g), cudaSuccess);
+    cudaGraphExec_t ex;
+    ASSERT_EQ(cudaGraphInstantiate(&ex, g, 0), cudaSuccess);
+    cudaGraphDestroy(g);
+    ASSERT_EQ(cudaGraphLaunch(ex, s), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess) << "a replay while the buffer lives is fine";
+    ASSERT_EQ(cudaFree(p), cudaSuccess);
+    cudaGraphLaunch(ex, s);
+    EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorIllegalAddress);
+    EXPECT_TRUE(said("no live device allocation when it runs")) << qf_emu_last_fault();
+    cudaGraphExecDestroy(ex);
+    cudaStreamDestroy(s);
+}
+
 TEST_F(EmuTest, FaultOversizedBlockAndGrid) {
     float *p = dev<float>(2048);
     QF_LAUNCH(fill_kernel, 1, 1025, 0, 0)(p, 2048, 1.0f);
