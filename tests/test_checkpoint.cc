@@ -6,7 +6,9 @@
 // value that training could not have produced is refused with the field named (the values are chosen
 // by hand from the dynamics: a DeepSea row past the grid, a head beyond the run's, ...); random byte
 // flips in the index regions are either refused or, when accepted, restore and train without a fault
-// (this suite runs under ASan + UBSan in CI, which turns any out-of-bounds access into a failure).
+// (this suite runs under ASan + UBSan in CI, which turns an access outside the fleet's allocations
+// into a failure; one inside its one carved block it cannot see) into a state the check accepts
+// again (closure under the dynamics).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -23,6 +25,7 @@
 
 #include "host/config.h"
 #include "host/fleet.h"
+#include "envs/spec.h"
 #include "test_util.h"
 
 namespace {
@@ -131,7 +134,8 @@ std::vector<Case> cases() {
                      "mask_p=0.5 bonus=count beta=0.1 count_act=1 envs=3 buffer=90" + kSmall, 2,
          [](int r, qf_run_hp &h) { h.n_heads = r == 1 ? 2 : 3; }, 60, 40},
         // RND (run 0) beside a SimHash count bonus (run 1) on dense observations
-        {"cartpole", "env=cartpole explore=rnd rnd_width=8 rnd_dim=4 count_table=8 simhash_bits=8 envs=2 buffer=70" + kSmall, 2,
+        {"cartpole", "env=cartpole explore=rnd rnd_width=8 rnd_dim=4 count_table=8 simhash_bits=8 envs=2 buffer=70" + kSmall +
+                         " updates=2 learning_starts=15 train_every=3", 2,
          [](int r, qf_run_hp &h) {
              if (r == 1) {
                  h.bonus = QF_BONUS_COUNT;
@@ -145,6 +149,43 @@ std::vector<Case> cases() {
         {"bandit", "env=bandit env.arms=4 explore=epsilon envs=2 buffer=50" + kSmall, 2, nullptr, 40, 20},
         {"mountain_car", "env=mountain_car env.horizon=25 explore=epsilon envs=2 buffer=50" + kSmall, 1, nullptr, 40, 20},
     };
+}
+
+// ---- the env state check accepts every state the dynamics reach ---------------------------------
+
+// Random actions for many steps in every kind (default parameters, DeepSea's stochastic variant
+// too): after every step (and its auto-reset) the state passes qf_env_state_check; the checks are
+// bounds derived from the dynamics, so a reachable state they refuse is a bug in them.
+TEST(Snapshot, EnvStateCheckAcceptsEveryReachableState) {
+    for (int kind = 0; kind < QF_ENV_COUNT; kind++)
+        for (int stochastic = 0; stochastic < (kind == QF_ENV_DEEP_SEA ? 2 : 1); stochastic++) {
+            qf_env_params p;
+            std::memset(&p, 0, sizeof p);
+            qf_env_params_default(kind, &p);
+            if (kind == QF_ENV_DEEP_SEA) p.deep_sea.stochastic = stochastic;
+            const int32_t A = qf_env_n_actions(kind, &p);
+            qf_env_state st;
+            std::memset(&st, 0, sizeof st);
+            qf_rng g0 = qf_rng_make(7, 1, QF_STREAM_RESET, 0, 0);
+            qf_env_reset(kind, &p, &st, &g0);
+            ASSERT_EQ(qf_env_state_check(kind, &p, &st), nullptr) << "kind " << kind << " after reset";
+            int64_t episodes = 0;
+            for (uint32_t t = 0; t < 20000; t++) {
+                qf_rng ga = qf_rng_make(7, 1, QF_STREAM_ACTION, 0, t);
+                const int32_t a = (int32_t)(((uint64_t)qf_rng_next(&ga).v[0] * (uint64_t)A) >> 32);
+                qf_rng g = qf_rng_make(7, 1, QF_STREAM_STEP, 0, t);
+                uint32_t fl = 0;
+                qf_env_step(kind, &p, &st, a, &g, 7, 1, &fl);
+                if (fl & (QF_TERMINAL | QF_TRUNCATED)) {
+                    qf_rng gr = qf_rng_make(7, 1, QF_STREAM_RESET, 0, t + 1);
+                    qf_env_reset(kind, &p, &st, &gr);
+                    episodes++;
+                }
+                const char *bad = qf_env_state_check(kind, &p, &st);
+                ASSERT_EQ(bad, nullptr) << "kind " << kind << " step " << t << ": " << bad;
+            }
+            EXPECT_GT(episodes, 10) << "kind " << kind << ": the walk must cross many episode ends";
+        }
 }
 
 // ---- an unmodified snapshot passes and continues bit for bit ----------------------------------
@@ -223,7 +264,8 @@ void forge_common(qf_fleet &f, const Snap &base) {
     // (c) host counters
     forged([&](Snap &s) { put<int64_t>(s, H_t(f), 0, -1); }, "t (env steps per env) = -1");
     forged([&](Snap &s) { (void)s; }, "t (env steps per env)", t - 1);
-    forged([&](Snap &s) { put<int64_t>(s, H_t(f), 0, t + 1); }, "n_updates"); // the schedule no longer matches
+    // train_every steps more make one more round of updates: the schedule no longer matches
+    forged([&](Snap &s) { put<int64_t>(s, H_t(f), 0, t + f.cfg.train_every); }, "n_updates");
     forged([&](Snap &s) { put<int64_t>(s, H_log(f), 0, t + 1); }, "last_log_step");
     forged([&](Snap &s) { put<int64_t>(s, H_log(f), 0, -5); }, "last_log_step");
     forged([&](Snap &s) { put<uint32_t>(s, H_upd(f), 0, upd + 1); }, "n_updates");
@@ -535,6 +577,11 @@ void corrupt_loop(const Case &k, int trials, uint32_t seed) {
         accepted++;
         ASSERT_EQ(qf_fleet_restore(&f, s.data()), QF_OK) << g.cpu.b->err;
         ASSERT_EQ(g.fresh->train(3), QF_OK) << "an accepted snapshot must train";
+        // closure: the dynamics take an accepted state only to states the check accepts (else the
+        // check accepted a state training cannot reach, or refuses one it can)
+        const Snap next = g.fresh->snap();
+        ASSERT_EQ(qf_fleet_check_snapshot(&f, next.data(), INT64_MAX, err, sizeof err), QF_OK)
+            << err << " (after 3 steps from an accepted corruption)";
     }
     // the loop must exercise both answers: most flips make impossible values, some harmless ones
     EXPECT_GT(refused, trials / 4) << accepted << " accepted";
