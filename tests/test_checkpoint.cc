@@ -77,6 +77,8 @@ struct Fleet {
         EXPECT_EQ(rc, QF_OK) << err;
         return rc;
     }
+    // the same layout (snapshot sizes and carving) as another fleet
+    bool bytes_match(const Fleet &o) const { return f.bytes == o.f.bytes && f.env.bytes == o.f.env.bytes; }
     static void on_log(void *ctx, const qf_fleet *fl, const qf_log_point *p) {
         auto *v = (std::vector<qf_log_point> *)ctx;
         for (int r = 0; r < fl->R; r++) {
@@ -598,6 +600,68 @@ TEST(Snapshot, RandomCorruptionIsRefusedOrSafe) {
     corrupt_loop(k[3], 300, 4u);
     corrupt_loop(k[4], 200, 5u);
     corrupt_loop(k[5], 200, 6u);
+}
+
+std::vector<Case> gpu_cases() {
+    std::vector<Case> all = cases(), k = {all[0], all[1]};
+    for (Case &c : k) {
+        c.t1 = 20; // learning has started (learning_starts 16 and 15 transitions)
+        c.t2 = 10;
+    }
+    return k;
+}
+
+// ---- the CUDA backend (label gpu: ctest runs these twice, see tests/CMakeLists.txt) ----------
+
+// A CUDA fleet's snapshots satisfy the same invariants (its operations are the CPU's twins) and
+// resume bit for bit (the GPU backend is reproducible run to run on one device).
+TEST(SnapshotGpu, CudaFleetSnapshotPassesAndResumesBitIdentically) {
+    char err[512] = "";
+    qf_backend *cuda = qf_cuda_open(err, sizeof err);
+    if (!cuda) GTEST_SKIP() << "no usable GPU: " << err;
+    // the two richest cases (bootstrap + prior + exact counts; RND + SimHash), shortened: the shim
+    // that runs this in CI executes kernels slowly
+    for (const Case &k : gpu_cases()) {
+        SCOPED_TRACE(k.name);
+        const qf_config c = parse(k.words, k.runs);
+        Fleet whole(cuda, c, k.hp), fresh(cuda, c, k.hp);
+        ASSERT_TRUE(whole.ok && fresh.ok);
+        // t1 is a multiple of log_every: stopping there logs what a longer call logs there anyway
+        ASSERT_EQ(whole.train(k.t1), QF_OK);
+        const Snap s = whole.snap();
+        ASSERT_EQ(whole.train(k.t2), QF_OK);
+        ASSERT_EQ(qf_fleet_check_snapshot(&fresh.f, s.data(), k.t1, err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_restore(&fresh.f, s.data()), QF_OK) << cuda->err;
+        ASSERT_EQ(fresh.train(k.t2), QF_OK);
+        const Snap end_parts = fresh.snap(), end_whole = whole.snap();
+        EXPECT_TRUE(end_parts == end_whole) << "a restored CUDA fleet must continue exactly as one that never stopped";
+        // a forged head index is refused here too
+        Snap bad = s;
+        put<int32_t>(bad, L(fresh.f, fresh.f.heads), 0, fresh.f.net.K);
+        expect_refused(fresh.f, bad, "heads[run 0][env 0]");
+    }
+    qf_backend_close(cuda);
+}
+
+// What the configuration fixes is the same bits on both backends (initial parameters, priors, RND
+// targets and SimHash projections come from Philox and the project's own float math), so a CUDA
+// fleet's checkpoint passes the check of a CPU fleet (resuming a GPU sweep on a CPU machine).
+TEST(SnapshotGpu, CudaSnapshotPassesTheCheckOfACpuFleet) {
+    char err[512] = "";
+    qf_backend *cuda = qf_cuda_open(err, sizeof err);
+    if (!cuda) GTEST_SKIP() << "no usable GPU: " << err;
+    CpuBackend cpu;
+    for (const Case &k : gpu_cases()) {
+        SCOPED_TRACE(k.name);
+        const qf_config c = parse(k.words, k.runs);
+        Fleet g(cuda, c, k.hp), onc(cpu.b, c, k.hp);
+        ASSERT_TRUE(g.ok && onc.ok);
+        ASSERT_EQ(g.bytes_match(onc), true);
+        ASSERT_EQ(g.train(k.t1), QF_OK);
+        const Snap s = g.snap();
+        EXPECT_EQ(qf_fleet_check_snapshot(&onc.f, s.data(), k.t1, err, sizeof err), QF_OK) << err;
+    }
+    qf_backend_close(cuda);
 }
 
 } // namespace
