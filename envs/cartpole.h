@@ -59,7 +59,7 @@ QF_HD static inline void qf_cartpole_observe(const qf_env_state *s, float *obs) 
  * floats finite, |x| <= 2.4 and |theta| <= 12 degrees (a state past them has terminated and been
  * reset); else the bad field's name. */
 QF_HD static inline const char *qf_cartpole_state_check(const qf_cartpole_params *p, const qf_env_state *s) {
-    if (s->t < 0 || s->t >= p->horizon) return "t (episode step)";
+    if (s->t < 0 || (p->horizon > 0 && s->t >= p->horizon)) return "t (episode step)";
     if (!qf_finitef(s->f[0]) || s->f[0] < -QF_CARTPOLE_X_LIMIT || s->f[0] > QF_CARTPOLE_X_LIMIT) return "f[0] (x)";
     if (!qf_finitef(s->f[1])) return "f[1] (x_dot)";
     if (!qf_finitef(s->f[2]) || s->f[2] < -QF_CARTPOLE_THETA_LIMIT || s->f[2] > QF_CARTPOLE_THETA_LIMIT)
