@@ -750,7 +750,8 @@ double qf_recent_return(const qf_log_point *pts, int64_t n_logs, int32_t R, int3
     return n ? sum / (double)n : NAN;
 }
 
-/* Snapshot layout: the learner block, the env block, then the host scalars and arrays. */
+/* Snapshot layout: the learner block, the env block, then the host scalars and arrays (in the order
+ * of PUT below; qf_fleet_check_snapshot reads them at the same offsets: change both together). */
 size_t qf_fleet_snapshot_bytes(const qf_fleet *f) {
     const size_t R = (size_t)f->R, N = R * (size_t)f->E;
     return f->bytes + f->env.bytes + 2 * sizeof(int64_t) + sizeof(uint32_t) + sizeof(double) +
