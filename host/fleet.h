@@ -177,8 +177,9 @@ int qf_fleet_restore(qf_fleet *f, const void *in);
  *    (DeepSea / bandit: exactly t / length), exact counts summing to t*E, RND statistics over t*E.
  * Floats that learning produces (parameters, target, Adam moments, rewards, statistics) may hold any
  * value: a NaN is a diverged run's business (status), not the file's.
- * f: a fleet created with the snapshot's configuration, hyperparameters and keys (trained or not:
- * only what training never changes is compared). max_steps: the run's step budget (INT64_MAX: none).
+ * f: a fleet created with the snapshot's configuration, hyperparameters and keys, with the same
+ * params.npy loaded where the run used one (its priors are compared), trained or not (only what
+ * training never changes is compared). max_steps: the run's step budget (INT64_MAX: none).
  * Returns QF_OK, or QF_ERR with one line in err naming the field, run and index. */
 int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, char *err, size_t err_len);
 

@@ -14,6 +14,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <unistd.h>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -240,6 +242,36 @@ TEST(Snapshot, DivergedRunIsAccepted) {
     char err[512] = "";
     EXPECT_EQ(qf_fleet_check_snapshot(&fresh.f, s.data(), INT64_MAX, err, sizeof err), QF_OK) << err;
     EXPECT_EQ(qf_fleet_restore(&fresh.f, s.data()), QF_OK) << cpu.b->err;
+}
+
+// Networks loaded from a params.npy (train --load) carry their randomized priors, which the check
+// compares as fixed: a fleet resumed from a checkpoint of a loaded fleet must load the same file
+// before the check (the runner does), and one that did not load it refuses the checkpoint.
+TEST(Snapshot, LoadedPriorsMustBeLoadedAgainBeforeTheCheck) {
+    CpuBackend cpu;
+    const Case k = cases()[0];
+    const qf_config c = parse(k.words, k.runs);
+    const std::string dir = "/tmp/qfleet_snapshot_load_" + std::to_string(getpid());
+    ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+    char err[512] = "";
+    {
+        qf_config other = c; // another seed: other priors than a fresh fleet of c has
+        other.seed = 77;
+        Fleet src(cpu.b, other, k.hp);
+        ASSERT_TRUE(src.ok);
+        ASSERT_EQ(qf_fleet_export_params(&src.f, dir.c_str(), nullptr, nullptr, err, sizeof err), 0) << err;
+    }
+    const std::string file = dir + "/params.npy";
+    Fleet loaded(cpu.b, c, k.hp), plain(cpu.b, c, k.hp), again(cpu.b, c, k.hp);
+    ASSERT_TRUE(loaded.ok && plain.ok && again.ok);
+    ASSERT_EQ(qf_fleet_load_params(&loaded.f, file.c_str(), err, sizeof err), 0) << err;
+    ASSERT_EQ(loaded.train(k.t1), QF_OK);
+    const Snap s = loaded.snap();
+    expect_refused(plain.f, s, "prior (randomized prior networks) of run 0");
+    ASSERT_EQ(qf_fleet_load_params(&again.f, file.c_str(), err, sizeof err), 0) << err;
+    EXPECT_EQ(qf_fleet_check_snapshot(&again.f, s.data(), k.t1, err, sizeof err), QF_OK) << err;
+    EXPECT_EQ(qf_fleet_restore(&again.f, s.data()), QF_OK) << cpu.b->err;
+    std::system(("rm -rf " + dir).c_str());
 }
 
 // ---- every field group, forged ----------------------------------------------------------------
