@@ -55,4 +55,17 @@ QF_HD static inline void qf_cartpole_observe(const qf_env_state *s, float *obs) 
     for (int j = 0; j < 4; j++) obs[j] = s->f[j];
 }
 
+/* NULL when s is a state the dynamics can hold between two steps: step t in [0, horizon), the four
+ * floats finite, |x| <= 2.4 and |theta| <= 12 degrees (a state past them has terminated and been
+ * reset); else the bad field's name. */
+QF_HD static inline const char *qf_cartpole_state_check(const qf_cartpole_params *p, const qf_env_state *s) {
+    if (s->t < 0 || (p->horizon > 0 && s->t >= p->horizon)) return "t (episode step)";
+    if (!qf_finitef(s->f[0]) || s->f[0] < -QF_CARTPOLE_X_LIMIT || s->f[0] > QF_CARTPOLE_X_LIMIT) return "f[0] (x)";
+    if (!qf_finitef(s->f[1])) return "f[1] (x_dot)";
+    if (!qf_finitef(s->f[2]) || s->f[2] < -QF_CARTPOLE_THETA_LIMIT || s->f[2] > QF_CARTPOLE_THETA_LIMIT)
+        return "f[2] (theta)";
+    if (!qf_finitef(s->f[3])) return "f[3] (theta_dot)";
+    return 0;
+}
+
 #endif /* QF_CARTPOLE_H */

@@ -53,4 +53,13 @@ QF_HD static inline void qf_chain_observe(const qf_chain_params *p, const qf_env
     obs[s->i[0]] = 1.0f;
 }
 
+/* NULL when s is a state the dynamics can hold between two steps: step t in [0, horizon) (horizon
+ * <= 0: no limit), position
+ * in [0, min(t, N-1)] (one state per step at most, from state 0); else the bad field's name. */
+QF_HD static inline const char *qf_chain_state_check(const qf_chain_params *p, const qf_env_state *s) {
+    if (s->t < 0 || (p->horizon > 0 && s->t >= p->horizon)) return "t (episode step)";
+    if (s->i[0] < 0 || s->i[0] >= p->size || s->i[0] > s->t) return "i[0] (position)";
+    return 0;
+}
+
 #endif /* QF_CHAIN_H */

@@ -134,4 +134,14 @@ QF_HD static inline void qf_deep_sea_observe(const qf_deep_sea_params *p, const 
     if (idx < cells) obs[idx] = 1.0f;
 }
 
+/* NULL when s is a state the dynamics can hold between two steps (after an auto-reset): row t in
+ * [0, N), column in [0, min(t, N-1)] (one right move per row at most, from column 0), bad flag 0 or
+ * 1 (0 on row 0). Otherwise the name of the first field that is not (checkpoint validation). */
+QF_HD static inline const char *qf_deep_sea_state_check(const qf_deep_sea_params *p, const qf_env_state *s) {
+    if (s->t < 0 || s->t >= p->size) return "t (row)";
+    if (s->i[0] < 0 || s->i[0] > s->t) return "i[0] (column)";
+    if (s->i[1] < 0 || s->i[1] > 1 || (s->i[1] && s->t == 0)) return "i[1] (bad-episode flag)";
+    return 0;
+}
+
 #endif /* QF_DEEP_SEA_H */

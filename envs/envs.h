@@ -138,4 +138,37 @@ QF_HD static inline int32_t qf_env_state_index(int kind, const qf_env_params *p,
     }
 }
 
+/* NULL when s is a state that env kind can hold between two steps (after any auto-reset), else the
+ * name of its first impossible field: what a checkpoint's env states must satisfy before they are
+ * stepped (an out-of-range cell would index past an observation; a row past DeepSea's last never
+ * terminates). Only the fields the kind uses (qf_env_nf, qf_env_ni, t) are read. */
+QF_HD static inline const char *qf_env_state_check(int kind, const qf_env_params *p, const qf_env_state *s) {
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: return qf_deep_sea_state_check(&p->deep_sea, s);
+    case QF_ENV_CARTPOLE: return qf_cartpole_state_check(&p->cartpole, s);
+    case QF_ENV_MOUNTAIN_CAR: return qf_mountain_car_state_check(&p->mountain_car, s);
+    case QF_ENV_CHAIN: return qf_chain_state_check(&p->chain, s);
+    case QF_ENV_GRIDWORLD: return qf_gridworld_state_check(&p->gridworld, s);
+    case QF_ENV_BANDIT: return s->t == 0 ? 0 : "t (episode step: a bandit episode is one step)";
+    default: return "kind";
+    }
+}
+
+/* Steps every episode of the kind takes (DeepSea: N, bandit: 1), 0 when episodes differ in length. */
+QF_HD static inline int32_t qf_env_fixed_length(int kind, const qf_env_params *p) {
+    return kind == QF_ENV_DEEP_SEA ? p->deep_sea.size : (kind == QF_ENV_BANDIT ? 1 : 0);
+}
+
+/* Bytes of the parameter union that kind reads (its member; the rest of the union is never read). */
+QF_HD static inline int32_t qf_env_params_bytes(int kind) {
+    switch (kind) {
+    case QF_ENV_DEEP_SEA: return (int32_t)sizeof(qf_deep_sea_params);
+    case QF_ENV_CARTPOLE: return (int32_t)sizeof(qf_cartpole_params);
+    case QF_ENV_MOUNTAIN_CAR: return (int32_t)sizeof(qf_mountain_car_params);
+    case QF_ENV_CHAIN: return (int32_t)sizeof(qf_chain_params);
+    case QF_ENV_BANDIT: return (int32_t)sizeof(qf_bandit_params);
+    default: return (int32_t)sizeof(qf_gridworld_params);
+    }
+}
+
 #endif /* QF_ENVS_H */

@@ -175,4 +175,13 @@ QF_HD static inline void qf_gridworld_observe(const qf_gridworld_params *p, cons
     obs[s->i[0]] = 1.0f;
 }
 
+/* NULL when s is a state the dynamics can hold between two steps: step t in [0, horizon), cell in
+ * [0, N*N) at most t moves from cell 0 (row + col <= t); else the bad field's name. */
+QF_HD static inline const char *qf_gridworld_state_check(const qf_gridworld_params *p, const qf_env_state *s) {
+    if (s->t < 0 || (p->horizon > 0 && s->t >= p->horizon)) return "t (episode step)";
+    const int32_t n = p->size, c = s->i[0];
+    if (c < 0 || c >= n * n || c / n + c % n > s->t) return "i[0] (cell)";
+    return 0;
+}
+
 #endif /* QF_GRIDWORLD_H */

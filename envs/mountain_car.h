@@ -55,4 +55,15 @@ QF_HD static inline void qf_mountain_car_observe(const qf_env_state *s, float *o
     obs[1] = s->f[1];
 }
 
+/* NULL when s is a state the dynamics can hold between two steps: step t in [0, horizon), position
+ * in [-1.2, 0.6] and velocity in [-0.07, 0.07] (the step's clips), not terminal (position >= 0.5
+ * with velocity >= 0 has ended and been reset); else the bad field's name. */
+QF_HD static inline const char *qf_mountain_car_state_check(const qf_mountain_car_params *p, const qf_env_state *s) {
+    if (s->t < 0 || (p->horizon > 0 && s->t >= p->horizon)) return "t (episode step)";
+    if (!qf_finitef(s->f[0]) || s->f[0] < -1.2f || s->f[0] > 0.6f) return "f[0] (position)";
+    if (!qf_finitef(s->f[1]) || s->f[1] < -0.07f || s->f[1] > 0.07f) return "f[1] (velocity)";
+    if (s->f[0] >= 0.5f && s->f[1] >= 0.0f) return "f[0] (position: terminal)";
+    return 0;
+}
+
 #endif /* QF_MOUNTAIN_CAR_H */

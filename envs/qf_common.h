@@ -97,6 +97,9 @@ QF_HD static inline float qf_u2f(uint32_t u) {
     return f;
 }
 
+/* 1 when x is neither infinite nor NaN (by its bits: safe under any floating-point flags). */
+QF_HD static inline int qf_finitef(float x) { return (qf_f2u(x) & 0x7f800000u) != 0x7f800000u; }
+
 /* sin and cos of x together. Cody-Waite reduction by pi/2, exact while |x| < 8192*pi/2 ~ 12868
  * (beyond, the error grows slowly: ~1e-6 near 1e5; the environments stay far below that),
  * then Cephes' minimax polynomials on [-pi/4, pi/4]. NaN in, NaN out. */

@@ -652,8 +652,15 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
     }
     fl.stop = &g_stop;
     int rc = 0;
+    /* train --load FILE: the fleet starts from the file's networks. Loaded before a checkpoint is
+     * checked: the file's randomized priors are then part of what the configuration fixes, and the
+     * check compares a checkpoint's priors with the fleet's (a restore overwrites the rest) */
+    if (x->load && x->load[0] && qf_fleet_load_params(&fl, x->load, err, sizeof err) != 0) {
+        fprintf(stderr, "qfleet: --load %s\n", err);
+        rc = 2;
+    }
     /* a fleet stopped part-way: its checkpoint, checked before anything is restored */
-    rr = qf_file_read(c->dir, ck_name, QF_FILE_CKPT, c->hash, (uint32_t)i, &h, &payload, &pn, err, sizeof err);
+    rr = rc ? 1 : qf_file_read(c->dir, ck_name, QF_FILE_CKPT, c->hash, (uint32_t)i, &h, &payload, &pn, err, sizeof err);
     int64_t curve_bytes = -1;
     if (rr < 0) {
         fprintf(stderr, "qfleet: %s\n", err);
@@ -698,11 +705,6 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
                         (long long)fl.t, (long long)fc.steps);
         }
         free(payload);
-    }
-    /* train --load FILE: a fleet that starts afresh (no checkpoint) starts from the file's networks */
-    if (rc == 0 && rr == 1 && x->load && x->load[0] && qf_fleet_load_params(&fl, x->load, err, sizeof err) != 0) {
-        fprintf(stderr, "qfleet: --load %s\n", err);
-        rc = 2;
     }
     /* the curve part: cut back to the checkpoint's length, or begun anew */
     if (rc == 0) {

@@ -812,7 +812,8 @@ double qf_recent_return(const qf_log_point *pts, int64_t n_logs, int32_t R, int3
     return n ? sum / (double)n : NAN;
 }
 
-/* Snapshot layout: the learner block, the env block, then the host scalars and arrays. */
+/* Snapshot layout: the learner block, the env block, then the host scalars and arrays (in the order
+ * of PUT below; qf_fleet_check_snapshot reads them at the same offsets: change both together). */
 size_t qf_fleet_snapshot_bytes(const qf_fleet *f) {
     const size_t R = (size_t)f->R, N = R * (size_t)f->E;
     return f->bytes + f->env.bytes + 2 * sizeof(int64_t) + sizeof(uint32_t) + sizeof(double) +
@@ -854,6 +855,13 @@ int qf_fleet_restore(qf_fleet *f, const void *in) {
     const char *buf = (const char *)in;
     size_t off = 0;
     qf_backend *b = f->b;
+    char why[512];
+    /* every field is checked before any byte is uploaded; the step budget is the caller's to check
+     * (qf_fleet_check_snapshot with the plan's steps): the fleet does not know it */
+    if (qf_fleet_check_snapshot(f, in, INT64_MAX, why, sizeof why) != QF_OK) {
+        snprintf(b->err, sizeof b->err, "%s", why);
+        return QF_ERR;
+    }
     if (b->upload(b, f->block, buf, f->bytes) != QF_OK || b->upload(b, f->env.block, buf + f->bytes, f->env.bytes) != QF_OK)
         return QF_ERR;
     off = f->bytes + f->env.bytes;
@@ -872,16 +880,358 @@ int qf_fleet_restore(qf_fleet *f, const void *in) {
 #undef PUT
 #undef GET
 
-int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, char *err, size_t err_len) {
-    /* the host counters after the device blocks (qf_fleet_snapshot's order) */
-    const char *buf = (const char *)snap + f->bytes + f->env.bytes;
-    int64_t t, last;
-    memcpy(&t, buf, sizeof t);
-    memcpy(&last, buf + sizeof t, sizeof last);
-    if (t < 0 || t > max_steps || last < 0 || last > t) {
-        snprintf(err, err_len, "the step counters are out of range (step %lld, last log %lld, steps %lld)",
-                 (long long)t, (long long)last, (long long)max_steps);
-        return QF_ERR;
-    }
-    return QF_OK;
+/* ---- checkpoint validation ---------------------------------------------------------------- */
+/* A snapshot is trusted only after this: the checksum of a file proves no more than that its writer
+ * meant it, so every field that training reads as an index, a loop bound or a counter is checked
+ * against what the dynamics and the loop above can produce, and every field fixed by the
+ * configuration must equal this fleet's own bytes. Reads go through memcpy: the snapshot may sit
+ * at any alignment. */
+
+#define SNAP_FAIL(...)                                                                             \
+    do {                                                                                           \
+        int n_ = snprintf(err, err_len, "snapshot: ");                                             \
+        if (n_ > 0 && (size_t)n_ < err_len) snprintf(err + n_, err_len - (size_t)n_, __VA_ARGS__); \
+        goto fail;                                                                                 \
+    } while (0)
+
+static int32_t snap_i32(const char *s, size_t off, size_t i) {
+    int32_t v;
+    memcpy(&v, s + off + 4 * i, 4);
+    return v;
 }
+static uint32_t snap_u32(const char *s, size_t off, size_t i) {
+    uint32_t v;
+    memcpy(&v, s + off + 4 * i, 4);
+    return v;
+}
+static int64_t snap_i64(const char *s, size_t off, size_t i) {
+    int64_t v;
+    memcpy(&v, s + off + 8 * i, 8);
+    return v;
+}
+static uint64_t snap_u64(const char *s, size_t off, size_t i) {
+    uint64_t v;
+    memcpy(&v, s + off + 8 * i, 8);
+    return v;
+}
+static double snap_f64(const char *s, size_t off, size_t i) {
+    double v;
+    memcpy(&v, s + off + 8 * i, 8);
+    return v;
+}
+static float snap_f32(const char *s, size_t off, size_t i) {
+    float v;
+    memcpy(&v, s + off + 4 * i, 4);
+    return v;
+}
+
+/* Compare a region fixed by the configuration (device pointer dev, `bytes` long, at offset off of
+ * the snapshot) with the fleet's own; per: bytes per run (the message names the run). Returns 0
+ * when equal, 1 when not (message in err), -1 when the download failed. */
+static int snap_fixed(qf_fleet *f, const char *s, const void *dev, size_t off, size_t bytes, size_t per,
+                      const char *name, char *err, size_t err_len) {
+    if (!bytes) return 0;
+    char *mine = (char *)malloc(bytes);
+    if (!mine || f->b->download(f->b, mine, dev, bytes) != QF_OK) {
+        snprintf(err, err_len, "snapshot: reading the fleet's %s: %s", name, mine ? f->b->err : "out of host memory");
+        free(mine);
+        return -1;
+    }
+    int rc = 0;
+    if (memcmp(mine, s + off, bytes) != 0) {
+        size_t i = 0;
+        while (mine[i] == s[off + i]) i++;
+        snprintf(err, err_len,
+                 "snapshot: %s of run %zu (byte %zu) differs from this fleet's, which the configuration fixes: "
+                 "a checkpoint of another experiment, build or machine, or a forged one",
+                 name, i / per, i % per);
+        rc = 1;
+    }
+    free(mine);
+    return rc;
+}
+
+/* Updates the loop above has made after t steps: cfg.updates at every step s in [1, t] with
+ * s*E >= learning_starts and (s - 1) % train_every == 0 (mod 2^32, as n_updates counts). */
+static uint32_t expected_updates(const qf_fleet *f, int64_t t) {
+    const int64_t E = f->E, te = f->cfg.train_every;
+    const int64_t ls = f->cfg.learning_starts;
+    int64_t s0 = ls <= E ? 1 : (ls + E - 1) / E; /* first step whose s*E >= learning_starts */
+    if (s0 < 1) s0 = 1;
+    if (t < s0 || te < 1) return 0;
+    const int64_t a = s0 - 1, bnd = t - 1; /* k = s - 1 in [a, bnd], multiples of te */
+    const uint64_t n = (uint64_t)(bnd / te - (a + te - 1) / te + 1);
+    return (uint32_t)(n * (uint64_t)f->cfg.updates);
+}
+
+int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, char *err, size_t err_len) {
+    const char *s = (const char *)snap;
+    const int32_t R = f->R, E = f->E, A = f->A;
+    const int64_t N = (int64_t)R * E, G = (int64_t)R * f->net.K, P = f->net.P;
+    const char *blk = (const char *)f->block, *eblk = (const char *)f->env.block;
+#define LOFF(ptr) ((size_t)((const char *)(ptr) - blk))
+#define EOFF(ptr) (f->bytes + (size_t)((const char *)(ptr) - eblk))
+    int32_t *active = NULL;
+    qf_env_params *ep = NULL;
+    int fx;
+
+    /* ---- (a) what the configuration fixes: this fleet's bytes ---- */
+#define FIXED(dev, off, bytes, per, name)                                                          \
+    do {                                                                                           \
+        if ((fx = snap_fixed(f, s, (dev), (off), (bytes), (per), (name), err, err_len)) != 0) goto fail; \
+    } while (0)
+    FIXED(f->hp, LOFF(f->hp), sizeof(qf_run_hp) * (size_t)R, sizeof(qf_run_hp), "hp (hyperparameters)");
+    FIXED(f->keys, LOFF(f->keys), sizeof(uint32_t) * 2 * (size_t)R, 2 * sizeof(uint32_t), "keys");
+    FIXED(f->active, LOFF(f->active), sizeof(int32_t) * (size_t)R, sizeof(int32_t), "active (heads in use)");
+    FIXED(f->active + R, LOFF(f->active + R), sizeof(int32_t) * (size_t)R, sizeof(int32_t), "active (RND on)");
+    if (f->has_prior)
+        FIXED(f->prior, LOFF(f->prior), sizeof(float) * (size_t)(G * P), sizeof(float) * (size_t)(f->net.K * P),
+              "prior (randomized prior networks)");
+    if (f->counts.mode == QF_COUNT_SIMHASH) {
+        const size_t per = sizeof(float) * (size_t)f->counts.bits * (size_t)f->D;
+        FIXED(f->counts.proj, LOFF(f->counts.proj), per * (size_t)R, per, "counts.proj (SimHash projections)");
+    }
+    if (f->has_rnd) {
+        const size_t per = sizeof(float) * (size_t)f->rnd.net.P;
+        FIXED(f->rnd.target, LOFF(f->rnd.target), per * (size_t)R, per, "rnd.target (RND target networks)");
+    }
+    FIXED(f->env.batch.keys, EOFF(f->env.batch.keys), sizeof(uint32_t) * 2 * (size_t)R, 2 * sizeof(uint32_t),
+          "env.keys");
+    ep = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)R);
+    active = (int32_t *)malloc(sizeof(int32_t) * (size_t)R);
+    if (!ep || !active) {
+        snprintf(err, err_len, "snapshot: out of host memory");
+        goto fail;
+    }
+    if (f->b->download(f->b, ep, f->env.batch.params, sizeof(qf_env_params) * (size_t)R) != QF_OK) {
+        snprintf(err, err_len, "snapshot: reading the fleet's env params: %s", f->b->err);
+        goto fail;
+    }
+    const int kind = f->env.batch.kind;
+    const size_t pb = (size_t)qf_env_params_bytes(kind), poff = EOFF(f->env.batch.params);
+    for (int32_t r = 0; r < R; r++) /* only the kind's member of the union: the rest is never read */
+        if (memcmp((const char *)&ep[r], s + poff + sizeof(qf_env_params) * (size_t)r, pb) != 0)
+            SNAP_FAIL("env.params of run %d differ from this fleet's, which the configuration fixes (size, "
+                      "mapping, time limit, ...): a checkpoint of another experiment, or a forged one", r);
+    for (int32_t r = 0; r < R; r++) active[r] = f->hp_host[r].n_heads; /* equal to the snapshot's, checked */
+
+    /* ---- (c) host counters ---- */
+    const size_t h0 = f->bytes + f->env.bytes;
+    const size_t h_t = h0, h_log = h_t + 8, h_upd = h_log + 8, h_vstar = h_upd + 4, h_div = h_vstar + 8;
+    const size_t h_reg = h_div + 4 * (size_t)R, h_eps = h_reg + 8 * (size_t)R, h_prev = h_eps + 8 * (size_t)R;
+    const int64_t t = snap_i64(s, h_t, 0);
+    const int64_t t_cap = INT64_MAX / (E > 0 ? E : 1);
+    if (t < 0 || t > max_steps || t > t_cap)
+        SNAP_FAIL("t (env steps per env) = %lld, outside [0, %lld] (the run's steps)", (long long)t,
+                  (long long)(max_steps < t_cap ? max_steps : t_cap));
+    const int64_t last_log = snap_i64(s, h_log, 0);
+    if (last_log < 0 || last_log > t)
+        SNAP_FAIL("last_log_step = %lld, outside [0, t = %lld]", (long long)last_log, (long long)t);
+    const uint32_t n_updates = snap_u32(s, h_upd, 0), want_updates = expected_updates(f, t);
+    if (n_updates != want_updates)
+        SNAP_FAIL("n_updates = %u, but %lld steps with learning_starts=%lld, train_every=%lld, updates=%lld make %u",
+                  n_updates, (long long)t, (long long)f->cfg.learning_starts, (long long)f->cfg.train_every,
+                  (long long)f->cfg.updates, want_updates);
+    const double v_star = snap_f64(s, h_vstar, 0);
+    /* the solver's answer may differ in its last bits between backends (a GPU fleet's checkpoint
+     * resumed on the CPU): equal to 1e-9, relative */
+    if (isnan(v_star) != isnan(f->v_star) ||
+        (!isnan(v_star) && !(fabs(v_star - f->v_star) <= 1e-9 * fmax(1.0, fabs(f->v_star)))))
+        SNAP_FAIL("v_star = %.17g differs from this fleet's %.17g (the exact solver's V*(s0) of the configured env)",
+                  v_star, f->v_star);
+
+    /* ---- (b) per run: status, optimizer steps, divergence, regret, episodes ---- */
+    const size_t l_status = LOFF(f->status), l_adam = LOFF(f->adam_t);
+    const size_t l_rnd_t = f->has_rnd ? LOFF(f->rnd.adam_t) : 0;
+    for (int32_t r = 0; r < R; r++) {
+        const int32_t st = snap_i32(s, l_status, (size_t)r), at = snap_i32(s, l_adam, (size_t)r);
+        if (st != QF_RUN_OK && st != QF_RUN_DIVERGED)
+            SNAP_FAIL("status[run %d] = %d (allowed: %d ok, %d diverged)", r, st, QF_RUN_OK, QF_RUN_DIVERGED);
+        /* Adam counts every update of a run until it diverges, then freezes (backend.h, adam) */
+        if (st == QF_RUN_OK ? (uint32_t)at != n_updates : (at < 0 || (uint32_t)at > n_updates))
+            SNAP_FAIL("adam_t[run %d] = %d with status %s and n_updates = %u (allowed: %s)", r, at,
+                      st == QF_RUN_OK ? "ok" : "diverged", n_updates,
+                      st == QF_RUN_OK ? "equal to n_updates" : "0 to n_updates");
+        if (f->has_rnd) { /* RND's Adam runs after the Q networks' in the same update */
+            const int32_t rt = snap_i32(s, l_rnd_t, (size_t)r);
+            if (st == QF_RUN_OK ? rt != at : (rt != at && rt != at - 1))
+                SNAP_FAIL("rnd.adam_t[run %d] = %d with adam_t = %d and status %s (allowed: %s)", r, rt, at,
+                          st == QF_RUN_OK ? "ok" : "diverged", st == QF_RUN_OK ? "adam_t" : "adam_t or adam_t - 1");
+        }
+        const int32_t dv = snap_i32(s, h_div, (size_t)r);
+        if (dv < -1 || (dv >= 0 && (st != QF_RUN_DIVERGED || dv != at)))
+            SNAP_FAIL("diverged_at[run %d] = %d with status %s and adam_t = %d (allowed: -1, or adam_t of a "
+                      "diverged run)", r, dv, st == QF_RUN_OK ? "ok" : "diverged", at);
+        const double rg = snap_f64(s, h_reg, (size_t)r);
+        if (isnan(f->v_star) ? rg != 0.0 : isinf(rg))
+            SNAP_FAIL("regret[run %d] = %g (allowed: %s)", r, rg,
+                      isnan(f->v_star) ? "0, no V* to measure it against" : "finite or NaN");
+        int64_t sum_prev = 0;
+        for (int32_t e = 0; e < E; e++) sum_prev += (int64_t)snap_u32(s, h_prev, (size_t)r * E + e);
+        const int64_t eps = snap_i64(s, h_eps, (size_t)r);
+        if (eps != sum_prev)
+            SNAP_FAIL("episodes[run %d] = %lld, but its envs had finished %lld at the last log point (ep_prev)", r,
+                      (long long)eps, (long long)sum_prev);
+    }
+
+    /* ---- (b) per env: the head followed, the last actions and state indices ---- */
+    const int32_t S = f->embed ? f->net.w[0] : 0;
+    for (int32_t r = 0; r < R; r++)
+        for (int32_t e = 0; e < E; e++) {
+            const size_t i = (size_t)r * E + e;
+            const int32_t h = snap_i32(s, LOFF(f->heads), i), a = snap_i32(s, LOFF(f->actions), i);
+            if (h < 0 || h >= active[r])
+                SNAP_FAIL("heads[run %d][env %d] = %d, outside [0, %d) (the run's heads)", r, e, h, active[r]);
+            if (a < 0 || a >= A) SNAP_FAIL("actions[run %d][env %d] = %d, outside [0, %d)", r, e, a, A);
+            if (f->embed) {
+                const int32_t o = snap_i32(s, LOFF(f->obs_idx), i), nx = snap_i32(s, LOFF(f->next_idx), i);
+                if (o < 0 || o >= S) SNAP_FAIL("obs_idx[run %d][env %d] = %d, outside [0, %d)", r, e, o, S);
+                if (nx < 0 || nx >= S) SNAP_FAIL("next_idx[run %d][env %d] = %d, outside [0, %d)", r, e, nx, S);
+            }
+        }
+
+    /* ---- (b) replay: the slots sampling can read, j < min(t*E, C) ---- */
+    const int64_t C = f->C, stored = t < (C + E - 1) / E ? t * E : C;
+    for (int32_t r = 0; r < R; r++) {
+        const uint32_t heads_mask = active[r] >= 32 ? 0xffffffffu : (1u << active[r]) - 1u;
+        for (int64_t j = 0; j < stored; j++) {
+            const size_t i = (size_t)(r * C + j);
+            const int32_t a = snap_i32(s, LOFF(f->replay.action), i);
+            if (a < 0 || a >= A) SNAP_FAIL("replay.action[run %d][slot %lld] = %d, outside [0, %d)", r, (long long)j, a, A);
+            const uint8_t term = (uint8_t)s[LOFF(f->replay.terminal) + i];
+            if (term > 1) SNAP_FAIL("replay.terminal[run %d][slot %lld] = %u (allowed: 0, 1)", r, (long long)j, term);
+            const uint32_t m = snap_u32(s, LOFF(f->replay.mask), i);
+            if (m & ~heads_mask)
+                SNAP_FAIL("replay.mask[run %d][slot %lld] = 0x%x names heads beyond the run's %d", r, (long long)j, m,
+                          active[r]);
+            if (f->embed) {
+                const int32_t o = snap_i32(s, LOFF(f->replay.idx), i), nx = snap_i32(s, LOFF(f->replay.next_idx), i);
+                if (o < 0 || o >= S)
+                    SNAP_FAIL("replay.idx[run %d][slot %lld] = %d, outside [0, %d)", r, (long long)j, o, S);
+                if (nx < 0 || nx >= S)
+                    SNAP_FAIL("replay.next_idx[run %d][slot %lld] = %d, outside [0, %d)", r, (long long)j, nx, S);
+            }
+        }
+    }
+
+    /* ---- (b) counts: every step counts each env's arrival state (and, for count_act, its pair) ---- */
+    const qf_counts *ct = &f->counts;
+    const uint64_t arrivals = (uint64_t)t * (uint64_t)E;
+    if (ct->mode == QF_COUNT_EXACT) {
+        for (int32_t r = 0; r < R; r++) {
+            uint64_t sum = 0, sum_sa = 0;
+            for (int32_t j = 0; j < ct->S; j++) sum += snap_u32(s, LOFF(ct->cnt), (size_t)r * ct->S + j);
+            if ((uint32_t)sum != (uint32_t)arrivals)
+                SNAP_FAIL("counts.cnt of run %d sum to %llu, but %lld steps x %d envs arrived in %llu states", r,
+                          (unsigned long long)sum, (long long)t, E, (unsigned long long)arrivals);
+            if (ct->A) {
+                for (int64_t j = 0; j < (int64_t)ct->S * ct->A; j++)
+                    sum_sa += snap_u32(s, LOFF(ct->cnt_sa), (size_t)((int64_t)r * ct->S * ct->A + j));
+                if ((uint32_t)sum_sa != (uint32_t)arrivals)
+                    SNAP_FAIL("counts.cnt_sa of run %d sum to %llu, but %lld steps x %d envs took %llu actions", r,
+                              (unsigned long long)sum_sa, (long long)t, E, (unsigned long long)arrivals);
+            }
+        }
+    } else if (ct->mode == QF_COUNT_SIMHASH) {
+        const uint64_t cap = (uint64_t)1 << ct->log2cap;
+        /* keys: a code c of `bits` bits is stored as c + 1; a (code, action) pair as qf_sa_key */
+        const uint64_t max_key = ct->bits >= 64 ? UINT64_MAX : ((uint64_t)1 << ct->bits);
+        for (int32_t r = 0; r < R; r++)
+            for (int tab = 0; tab < (ct->A ? 2 : 1); tab++) {
+                const size_t ko = tab ? LOFF(ct->key_sa) : LOFF(ct->key), co = tab ? LOFF(ct->cnt_sa) : LOFF(ct->cnt);
+                const char *nm = tab ? "counts.key_sa" : "counts.key";
+                uint64_t sum = 0;
+                for (uint64_t j = 0; j < cap; j++) {
+                    const uint64_t k = snap_u64(s, ko, (size_t)(r * cap + j));
+                    const uint32_t c = snap_u32(s, co, (size_t)(r * cap + j));
+                    if ((k == 0) != (c == 0))
+                        SNAP_FAIL("%s[run %d][slot %llu] = %llu with count %u (an empty slot has count 0, a used one "
+                                  "at least 1)", nm, r, (unsigned long long)j, (unsigned long long)k, c);
+                    if (!tab && k > max_key)
+                        SNAP_FAIL("%s[run %d][slot %llu] = %llu is no %d-bit code + 1", nm, r, (unsigned long long)j,
+                                  (unsigned long long)k, ct->bits);
+                    sum += c;
+                }
+                if (arrivals < ((uint64_t)1 << 32) && sum > arrivals)
+                    SNAP_FAIL("%s of run %d count %llu visits, more than %lld steps x %d envs", tab ? "counts.cnt_sa" : "counts.cnt",
+                              r, (unsigned long long)sum, (long long)t, E);
+            }
+    }
+
+    /* ---- (b) RND: the running statistics count every env of every step ---- */
+    if (f->has_rnd) {
+        const qf_rnd *q = &f->rnd;
+        for (int32_t r = 0; r < R; r++) {
+            const double rn = snap_f64(s, LOFF(q->ret_n), (size_t)r);
+            if (rn != (double)arrivals)
+                SNAP_FAIL("rnd.ret_n[run %d] = %g, but %lld steps x %d envs make %llu returns", r, rn, (long long)t, E,
+                          (unsigned long long)arrivals);
+            if (!f->embed) {
+                const double on = snap_f64(s, LOFF(q->obs_n), (size_t)r);
+                if (on != (double)arrivals)
+                    SNAP_FAIL("rnd.obs_n[run %d] = %g, but %lld steps x %d envs make %llu observations", r, on,
+                              (long long)t, E, (unsigned long long)arrivals);
+            }
+        }
+    }
+
+    /* ---- (b) env batch: states, flags, episode statistics ---- */
+    {
+        const qf_env_batch *bt = &f->env.batch;
+        const int nf = qf_env_nf(kind), ni = qf_env_ni(kind);
+        const size_t o_sf = EOFF(bt->sf), o_si = EOFF(bt->si), o_fl = EOFF(bt->flags), o_ep = EOFF(bt->episodes);
+        for (int32_t r = 0; r < R; r++) {
+            const int32_t fixed_len = qf_env_fixed_length(kind, &ep[r]);
+            for (int32_t e = 0; e < E; e++) {
+                const size_t i = (size_t)r * E + e;
+                qf_env_state st;
+                memset(&st, 0, sizeof st);
+                for (int j = 0; j < nf; j++) st.f[j] = snap_f32(s, o_sf, (size_t)j * (size_t)N + i);
+                for (int j = 0; j < ni; j++) st.i[j] = snap_i32(s, o_si, (size_t)j * (size_t)N + i);
+                st.t = snap_i32(s, o_si, (size_t)QF_NI * (size_t)N + i);
+                const char *bad = qf_env_state_check(kind, &ep[r], &st);
+                if (bad) SNAP_FAIL("env state [run %d][env %d]: %s is not a state of this env (t = %d)", r, e, bad, st.t);
+                if (st.t > t) SNAP_FAIL("env state [run %d][env %d]: episode step %d exceeds the fleet's %lld steps", r, e, st.t, (long long)t);
+                const uint8_t fl = (uint8_t)s[o_fl + i];
+                if (fl & ~(QF_TERMINAL | QF_TRUNCATED | QF_TREASURE | QF_BAD_EPISODE))
+                    SNAP_FAIL("env flags[run %d][env %d] = 0x%x (allowed bits: 0xf)", r, e, fl);
+                /* an episode step of 0 after a step means the env just ended an episode and reset */
+                const int ended = (fl & (QF_TERMINAL | QF_TRUNCATED)) != 0;
+                if (t == 0 ? fl != 0 : ended != (st.t == 0))
+                    SNAP_FAIL("env flags[run %d][env %d] = 0x%x disagree with its episode step %d", r, e, fl, st.t);
+                const uint32_t eps = snap_u32(s, o_ep, i);
+                /* every episode takes at least one step; fixed-length ones exactly their length */
+                if (fixed_len ? (uint32_t)((uint64_t)eps * (uint64_t)fixed_len + (uint64_t)st.t) != (uint32_t)t
+                              : (t < ((int64_t)1 << 32) && (int64_t)eps + st.t > t))
+                    SNAP_FAIL("env episodes[run %d][env %d] = %u with episode step %d is impossible after %lld steps", r,
+                              e, eps, st.t, (long long)t);
+                const uint32_t prev = snap_u32(s, h_prev, i);
+                if (prev > eps)
+                    SNAP_FAIL("ep_prev[run %d][env %d] = %u exceeds the env's %u episodes", r, e, prev, eps);
+                if (last_log == 0 && prev != 0)
+                    SNAP_FAIL("ep_prev[run %d][env %d] = %u before any log point", r, e, prev);
+                const uint32_t tr = snap_u32(s, EOFF(bt->treasures), i), bad_eps = snap_u32(s, EOFF(bt->bad_episodes), i);
+                const uint32_t ft = snap_u32(s, EOFF(bt->first_treasure), i), sv = snap_u32(s, EOFF(bt->solved_at), i);
+                const uint32_t cv = snap_u32(s, EOFF(bt->converged_at), i);
+                if (tr > eps || bad_eps > eps || ft > eps || sv > eps || cv > eps || (ft == 0) != (tr == 0))
+                    SNAP_FAIL("env episode statistics [run %d][env %d] (treasures %u, bad_episodes %u, first_treasure "
+                              "%u, solved_at %u, converged_at %u) are impossible with %u episodes", r, e, tr, bad_eps,
+                              ft, sv, cv, eps);
+                const int32_t ll = snap_i32(s, EOFF(bt->last_length), i), ls = snap_i32(s, EOFF(bt->len_sum), i);
+                if (ll < 0 || (int64_t)ll > t || ls < 0)
+                    SNAP_FAIL("env last_length / len_sum [run %d][env %d] = %d / %d (allowed: 0 to t, >= 0)", r, e, ll, ls);
+            }
+        }
+    }
+#undef FIXED
+#undef LOFF
+#undef EOFF
+    free(ep);
+    free(active);
+    return QF_OK;
+fail:
+    free(ep);
+    free(active);
+    return QF_ERR;
+}
+#undef SNAP_FAIL

@@ -165,13 +165,32 @@ int qf_fleet_solve_v0(qf_fleet *f);
 /* Checkpoints: every byte of run state (parameters, target, Adam moments, replay, env states and
  * statistics, counters, host statistics) in qf_fleet_snapshot_bytes(f) bytes. A snapshot restores
  * into a fleet created with the same configuration, hyperparameters and keys, and training goes on
- * exactly as if it had never stopped (CPU: bit for bit; only the SPS timing differs). */
+ * exactly as if it had never stopped (CPU: bit for bit; only the SPS timing differs). qf_fleet_restore
+ * first runs qf_fleet_check_snapshot (without a step budget) and refuses, with the reason in the
+ * backend's err, a snapshot that fails it; nothing is uploaded then. */
 size_t qf_fleet_snapshot_bytes(const qf_fleet *f);
 int qf_fleet_snapshot(qf_fleet *f, void *out);
 int qf_fleet_restore(qf_fleet *f, const void *in);
-/* Check a snapshot read back from a file before qf_fleet_restore: QF_OK, or QF_ERR with one line in
- * err naming the field that is out of range (a forged or damaged checkpoint). max_steps: the
- * fleet's steps. */
+
+/* Validate a snapshot of qf_fleet_snapshot_bytes(f) bytes (the caller checks its length) before
+ * qf_fleet_restore uploads it, assuming its writer may be an attacker who recomputed any checksum:
+ *  - what the configuration fixes must equal this fleet's own bytes: hyperparameters, keys, heads in
+ *    use, prior networks, RND target networks, SimHash projections, env parameters (DeepSea's
+ *    mapping table included) and keys, V*(s0);
+ *  - what training reads as an index or a bound must lie in range: heads [R][E] in [0, n_heads),
+ *    actions in [0, A), state indices in [0, S), replay slots that sampling can read (action,
+ *    terminal 0/1, bootstrap mask bits of the run's heads, state indices), run status, env states
+ *    (qf_env_state_check), env flags;
+ *  - counters must be what the loop produces: 0 <= t <= max_steps, last_log_step <= t, n_updates
+ *    from t and the schedule, adam_t = n_updates for a healthy run (<= for a diverged one),
+ *    diverged_at -1 or the diverged run's adam_t, episodes = sum of ep_prev <= env episodes
+ *    (DeepSea / bandit: exactly t / length), exact counts summing to t*E, RND statistics over t*E.
+ * Floats that learning produces (parameters, target, Adam moments, rewards, statistics) may hold any
+ * value: a NaN is a diverged run's business (status), not the file's.
+ * f: a fleet created with the snapshot's configuration, hyperparameters and keys, with the same
+ * params.npy loaded where the run used one (its priors are compared), trained or not (only what
+ * training never changes is compared). max_steps: the run's step budget (INT64_MAX: none).
+ * Returns QF_OK, or QF_ERR with one line in err naming the field, run and index. */
 int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, char *err, size_t err_len);
 
 /* Mean return of run r over its last >= 20 episodes (whole log intervals from the end) of the log
