@@ -491,12 +491,21 @@ static void progress(fleet_ctx *c, const qf_fleet *f, const qf_log_point *p) {
         eps += p[r].new_episodes;
         div += p[r].status != QF_RUN_OK;
     }
+    double ev = 0.0; /* mean greedy evaluation return, when this log point has one (eval_every=) */
+    int n_ev = 0;
+    for (int32_t r = 0; r < c->R; r++)
+        if (!isnan(p[r].eval_return)) {
+            ev += p[r].eval_return;
+            n_ev++;
+        }
+    char ev_s[40] = "";
+    if (n_ev) snprintf(ev_s, sizeof ev_s, "  eval %.4g", ev / n_ev);
     char eta_s[32] = "ETA -";
     if (isfinite(eta)) snprintf(eta_s, sizeof eta_s, "ETA %.0f s", eta);
-    fprintf(stderr, "%sfleet %lld/%lld  runs %lld/%lld done  step %lld/%lld  %.3g env-steps/s  return %.4g%s  %s%s",
+    fprintf(stderr, "%sfleet %lld/%lld  runs %lld/%lld done  step %lld/%lld  %.3g env-steps/s  return %.4g%s%s  %s%s",
             c->tty ? "\r" : "", (long long)c->fleet + 1, (long long)c->pl->n_fleets, (long long)c->runs_done,
             (long long)c->runs_total, (long long)p[0].step, (long long)f->cfg.steps, p[0].sps,
-            eps ? ret / (double)eps : NAN, div ? "  DIVERGED" : "", eta_s, c->tty ? "   " : "\n");
+            eps ? ret / (double)eps : NAN, ev_s, div ? "  DIVERGED" : "", eta_s, c->tty ? "   " : "\n");
     if (div) fprintf(stderr, c->tty ? " %lld" : "  (%lld runs diverged)\n", (long long)div);
 }
 
