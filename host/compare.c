@@ -62,7 +62,14 @@ static int make_plan(const qf_config *cfg, plan *pl, char *msg, size_t n) {
         }
     }
     pl->n_sizes = cfg->n_sizes;
-    for (int i = 0; i < cfg->n_sizes; i++) pl->size[i] = cfg->sizes[i];
+    for (int i = 0; i < cfg->n_sizes; i++) {
+        pl->size[i] = cfg->sizes[i];
+        for (int j = 0; j < i; j++)
+            if (pl->size[j] == pl->size[i]) {
+                snprintf(msg, n, "sizes names %d twice (each size once; seeds= repeats a run)", pl->size[i]);
+                return -1;
+            }
+    }
     return 0;
 }
 
@@ -391,8 +398,9 @@ int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b) {
     if (rc) goto done;
     char sizes[512];
     qf_config_get(cfg, "sizes", sizes, sizeof sizes);
-    printf("qfleet: DeepSea exploration comparison on %s (%s): %d strategies x %lld seeds, sizes %s, %lld episodes "
-           "per run\n", b->name, b->device, pl.n_strats, (long long)cfg->seeds, sizes, (long long)cfg->episodes);
+    printf("qfleet: DeepSea exploration comparison on %s (%s): %d strateg%s x %lld seed%s, sizes %s, %lld episodes "
+           "per run\n", b->name, b->device, pl.n_strats, pl.n_strats == 1 ? "y" : "ies", (long long)cfg->seeds,
+           cfg->seeds == 1 ? "" : "s", sizes, (long long)cfg->episodes);
     fflush(stdout);
     static const char *const axis[] = {"env.size"};
     compare_ctx cc = {&pl, cfg, b};

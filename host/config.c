@@ -129,7 +129,7 @@ static const key_spec keys[] = {
         "device: auto picks the GPU when one is usable, else the CPU"),
     INT("envs", envs, "1", 1, 1073741824, C_LEARN | QF_CMD_BANDITS, QF_SCOPE_FLEET, NULL,
         "environments per run (E); bandits: instances per strategy and seed"),
-    INT("runs", runs, "1", 1, 1048576, C_TRAIN | QF_CMD_SOLVE | QF_CMD_BENCH_ENVS, QF_SCOPE_FREE, NULL,
+    INT("runs", runs, "1", 1, 1048576, QF_CMD_TRAIN | QF_CMD_SOLVE | QF_CMD_BENCH_ENVS, QF_SCOPE_FREE, NULL,
         "independent runs (R = runs x seeds)"),
     INT("seeds", seeds, "1", 1, 1048576, C_TRAIN | QF_CMD_SOLVE | QF_CMD_COMPARE | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_ONCE,
         NULL, "seeds per run: run c, seed s uses key (seed + s, c)"),

@@ -718,6 +718,9 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
     /* the curve part: cut back to the checkpoint's length, or begun anew */
     if (rc == 0) {
         snprintf(path, sizeof path, "%s/%s", c->dir, cv_name);
+        if (curve_bytes < 0 && access(path, F_OK) == 0 && !c->quiet) /* it ran before, and stopped unsaved */
+            fprintf(stderr, "qfleet: fleet %lld starts again from step 0: it stopped before its first checkpoint "
+                            "(checkpoint_seconds=%g)\n", (long long)i + 1, x->base->checkpoint_seconds);
         if (curve_bytes >= 0) {
             if (truncate(path, (off_t)curve_bytes) || !(c->curves = fopen(path, "a"))) {
                 fprintf(stderr, "qfleet: cannot reopen %s: %s\n", path, strerror(errno));
@@ -932,16 +935,18 @@ static int finish(const qf_experiment *x, const plan *pl, const char *dir, uint6
     }
     f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp);
     if (f) {
-        fprintf(f, "# qfleet %s\n\n%lld point%s x %lld seed%s%s = %lld runs.\n\n", x->command, (long long)x->n_points,
-                x->n_points == 1 ? "" : "s", (long long)seeds_per_copy(x), seeds_per_copy(x) == 1 ? "" : "s",
-                x->copies > 1 ? " per copy" : "", (long long)n_runs);
+        fprintf(f, "# qfleet %s\n\n%lld point%s x %lld seed%s%s = %lld run%s.\n\n", x->command,
+                (long long)x->n_points, x->n_points == 1 ? "" : "s", (long long)seeds_per_copy(x),
+                seeds_per_copy(x) == 1 ? "" : "s", x->copies > 1 ? " per copy" : "", (long long)n_runs,
+                n_runs == 1 ? "" : "s");
         if (x->report && x->report(x->ctx, x, rows, f, dir)) wrc = -1;
         wrc |= qf_close_atomic(f, dir, "summary.md", tmp);
     } else {
         wrc = -1;
     }
-    /* runs.csv last: its presence marks the folder complete */
-    f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
+    /* runs.csv last, and only when everything before it is written: its presence marks the folder
+     * complete (a full disk here must leave a folder --resume finishes) */
+    f = wrc ? NULL : qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
     if (f) {
         wrc |= write_runs(f, x, rows);
         wrc |= qf_close_atomic(f, dir, "runs.csv", tmp);
@@ -961,8 +966,8 @@ static int finish(const qf_experiment *x, const plan *pl, const char *dir, uint6
     }
     int64_t n_failed = 0;
     for (int64_t i = 0; i < n_runs; i++) n_failed += rows[i].failed;
-    printf("\n%lld runs in %.1f s; results: %s/{runs.csv,curves.csv,summary.md,config.txt}\n", (long long)n_runs,
-           qf_wall_s() - t_start, dir);
+    printf("\n%lld run%s (%.1f s in this process); results: %s/{runs.csv,curves.csv,summary.md,config.txt}\n",
+           (long long)n_runs, n_runs == 1 ? "" : "s", qf_wall_s() - t_start, dir);
     if (n_failed) {
         fprintf(stderr, "qfleet: %lld runs failed (status failed in runs.csv); the others finished\n",
                 (long long)n_failed);
@@ -1026,8 +1031,19 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
             }
         } else if (rc == 0 && qf_results_held(dir, 0)) {
             if (!x->overwrite) {
-                fprintf(stderr, "qfleet: %s already holds results; resume it with `qfleet %s --resume %s`, replace them "
-                                "with --overwrite, or choose another out=\n", dir, x->command, dir);
+                char saved[32] = "";
+                qf_words tmp_ws;
+                memset(&tmp_ws, 0, sizeof tmp_ws);
+                if (qf_experiment_read_words(dir, saved, sizeof saved, &tmp_ws, err, sizeof err)) saved[0] = 0;
+                qf_words_free(&tmp_ws);
+                char path[QF_RESULTS_PATH_CAP];
+                snprintf(path, sizeof path, "%s/runs.csv", dir);
+                if (saved[0] && access(path, F_OK) != 0)
+                    fprintf(stderr, "qfleet: %s already holds a stopped `%s` run; resume it with `qfleet %s --resume %s`, "
+                                    "replace it with --overwrite, or choose another out=\n", dir, saved, saved, dir);
+                else
+                    fprintf(stderr, "qfleet: %s already holds results; replace them with --overwrite, or choose another "
+                                    "out=\n", dir);
                 rc = 2;
             } else {
                 qf_results_held(dir, 1);

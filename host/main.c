@@ -144,6 +144,24 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             usage(stdout);
         return 0;
     }
+    for (int i = 2; i < argc; i++) /* `qfleet train --help`: that command's keys and options */
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            const unsigned c = qf_config_command(strcmp(cmd, "bench") == 0 && argc > 2 && strcmp(argv[2], "--help") != 0
+                                                     ? (strcmp(argv[2], "envs") == 0 ? "bench envs" : strcmp(argv[2], "train") == 0 ? "bench train"
+                                                        : strcmp(argv[2], "explore") == 0 ? "bench explore" : "bench irl")
+                                                     : cmd);
+            if (!c) break; /* not a command: the usual message below */
+            if (strcmp(cmd, "train") == 0 || strcmp(cmd, "compare") == 0 || strcmp(cmd, "sweep") == 0)
+                printf("options: --resume DIR (go on after a stop), --overwrite (replace a folder's results), --dry-run "
+                       "(plan only), --quiet (no progress line)%s\n\n", strcmp(cmd, "train") == 0 ? ", --load FILE "
+                       "(start from exported parameters; with steps=0, evaluate them)" : "");
+            else if (strcmp(cmd, "bandits") == 0)
+                printf("options: --resume DIR, --overwrite\n\n");
+            else if (strcmp(cmd, "infer") == 0 || strcmp(cmd, "irl") == 0)
+                printf("options: --overwrite\n\n");
+            qf_config_print_keys(stdout, c);
+            return 0;
+        }
     if (strcmp(cmd, "envs") == 0) {
         if (argc > 2) {
             fprintf(stderr, "qfleet: envs takes no arguments (got '%s')\n", argv[2]);
@@ -307,9 +325,17 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         return bad;
     }
 
-    qf_backend *b;
+    qf_backend *b = NULL;
     int rc = 1;
-    if (open_backend(&cfg, &b) == 0) {
+    if (open_backend(&cfg, &b) == 0 && cfg.cuda_graphs == QF_GRAPHS_ON && b->kind == QF_BACKEND_CPU) {
+        /* backend=auto fell back to the CPU: refused here, before any plan or folder */
+        fprintf(stderr, "qfleet: cuda_graphs=on replays CUDA graphs, but the backend is the cpu (no usable GPU): set "
+                        "cuda_graphs=auto or off\n");
+        qf_backend_close(b);
+        free(texts);
+        qf_words_free(&ws);
+        return 2;
+    } else if (b) {
         if (is_infer || is_irl) {
             /* the folder is claimed (created, writable, locked, free of results) before the work */
             char dir[QF_RESULTS_DIR_CAP];

@@ -145,6 +145,14 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
                      w->origin, (int)klen, w->text, val);
             goto fail;
         }
+        for (int x = 0; x < k && kind != AX_UNIFORM && kind != AX_LOGUNIFORM; x++) /* a repeated value: twice the runs */
+            for (int y = x + 1; y < k; y++)
+                if (strcmp(parts[x], parts[y]) == 0) {
+                    snprintf(msg, n, "%s: %.*s names '%.100s' twice (each value of an axis once; seeds= repeats a point)",
+                             w->origin, (int)klen, w->text, parts[x]);
+                    free_parts(parts, k);
+                    goto fail;
+                }
         if (kind == AX_GRID && k <= 1) { /* a plain value */
             free_parts(parts, k);
             if (qf_words_add(&sw->base, w->text, w->origin)) goto oom;

@@ -119,7 +119,14 @@ static int evaluate_only(const qf_config *cfg, const char *load, qf_backend *b) 
 
 int qf_cmd_train(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     if (cfg->profile > 0) return profile(cfg, b);
-    if (cfg->steps == 0) return evaluate_only(cfg, ws->load, b);
+    if (cfg->steps == 0) {
+        if (cfg->out[0]) { /* evaluate-only prints its table and writes no folder: say so, not ignore out= */
+            fprintf(stderr, "qfleet: steps=0 evaluates the loaded parameters and writes no results folder: remove "
+                            "out=, or train (steps > 0) to write one\n");
+            return 2;
+        }
+        return evaluate_only(cfg, ws->load, b);
+    }
     if (!qf_config_given(cfg, "learning_starts") && cfg->learning_starts >= cfg->steps * cfg->envs)
         fprintf(stderr, "qfleet: warning: learning_starts=%lld (the default) is at least the steps*envs = %lld "
                         "transitions a run collects, so no run will learn: give learning_starts=, or more steps or "

@@ -249,7 +249,7 @@ TEST(Experiment, FoldersWithoutAPlanOrWithResultsAreRefused) {
     ASSERT_TRUE(wait_for(pid, dir + "/fleet_1.ckpt"));
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
-    expect_cli(std::string(c.args) + " out=" + dir, 2, "already holds results");
+    expect_cli(std::string(c.args) + " out=" + dir, 2, "already holds a stopped `train` run; resume it with `qfleet train --resume");
     const std::string plan = read_file(dir + "/plan.bin");
     std::remove((dir + "/plan.bin").c_str());
     expect_cli("train --resume " + dir, 2, "has no plan.bin");
@@ -448,6 +448,53 @@ TEST(Experiment, BanditsStopAndResumeToTheSameCurves) {
     store(sig + "2", "bandits.ckpt", ck);
     expect_cli("bandits --resume " + sig + "2", 1, "does not match this run");
     std::system(("rm -rf " + full + " " + cut + " " + sig + " " + sig + "2").c_str());
+}
+
+}  // namespace
+
+namespace {
+
+// A full disk while the fleets' parts are merged (here a file-size limit that each fleet's curve part
+// fits under and the merged curves.csv does not): exit 1, no runs.csv (so the folder is not taken
+// for complete), and --resume, once there is room, finishes the merge with the uninterrupted results.
+TEST(Experiment, AFullDiskDuringTheMergeLeavesAFolderResumeFinishes) {
+    const std::string args = "sweep backend=cpu env=deep_sea env.size=6 hidden=[] batch=16 learning_starts=16 "
+                             "steps=3000 log_every=100 lr=0.01,0.03 seeds=2 max_runs=2 --quiet";
+    const std::string full = tmp_dir("mfull"), dir = tmp_dir("merge");
+    ASSERT_EQ(run_qfleet(args + " out=" + full).code, 0);
+    const size_t total = read_file(full + "/curves.csv").size();
+    ASSERT_GT(total, 20000u);
+    // two fleets of equal size: each part is about total / 2; the limit lies between
+    const size_t limit_kib = (size_t)(0.8 * (double)total) / 1024;
+    const std::string cmd = "bash -c 'ulimit -f " + std::to_string(limit_kib) + "; trap \"\" XFSZ; " +
+                            std::string(QFLEET_BIN) + " " + args + " out=" + dir + "' 2>&1";
+    FILE *p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, got);
+    const int st = pclose(p);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 1) << out;
+    EXPECT_NE(out.find("cannot write " + dir + "/curves.csv"), std::string::npos) << out;
+    EXPECT_FALSE(exists(dir + "/runs.csv")) << "a folder without its curves must not look complete";
+    EXPECT_TRUE(exists(dir + "/fleet_1.curves") && exists(dir + "/fleet_2.curves")) << "the parts are kept";
+    CliResult r = run_qfleet("sweep --resume " + dir);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(read_file(full + "/runs.csv"), read_file(dir + "/runs.csv"));
+    EXPECT_EQ(no_sps(read_file(full + "/curves.csv")), no_sps(read_file(dir + "/curves.csv")));
+    std::system(("rm -rf " + full + " " + dir).c_str());
+}
+
+// Inputs a new user tried that would have done nothing or twice the work: refused with one line.
+TEST(Experiment, KeysThatWouldDoNothingOrRepeatAreRefused) {
+    expect_cli("sweep runs=3 lr=0.1,0.2 --dry-run", 2, "the key runs is not used by `qfleet sweep`");
+    expect_cli("sweep lr=0.1,0.1 --dry-run", 2, "lr names '0.1' twice");
+    expect_cli("sweep explore=epsilon,bootstrap,epsilon --dry-run", 2, "names 'epsilon' twice");
+    expect_cli("compare sizes=6,6 --dry-run", 2, "sizes names 6 twice");
+    expect_cli("train steps=0 --load /tmp/qfleet_no_such.npy out=/tmp/qfleet_never_written", 2,
+               "steps=0 evaluates the loaded parameters and writes no results folder");
+    EXPECT_FALSE(exists("/tmp/qfleet_never_written"));
 }
 
 }  // namespace
