@@ -137,6 +137,74 @@ int qf_fleet_export_params(qf_fleet *f, const char *dir, const char *stem, const
     return 0;
 }
 
+/* The part of a params.json that must agree for a load to mean anything: the env, the input, the
+ * network layout ("env" up to "q_function"), and each run's heads and prior scale. malloc'd. */
+static char *layout_key(const char *json) {
+    const char *a = strstr(json, "\"env\""), *b = a ? strstr(a, "\"q_function\"") : NULL;
+    if (!a || !b) return NULL;
+    size_t cap = (size_t)(b - a) + 1 + strlen(json), n = 0;
+    char *k = (char *)malloc(cap);
+    if (!k) return NULL;
+    memcpy(k, a, (size_t)(b - a));
+    n = (size_t)(b - a);
+    for (const char *h = strstr(b, "\"heads\": "); h; h = strstr(h + 1, "\"heads\": ")) {
+        const char *e = strstr(h, ", \"status\"");
+        if (!e) break;
+        memcpy(k + n, h, (size_t)(e - h));
+        n += (size_t)(e - h);
+        k[n++] = ';';
+    }
+    k[n] = 0;
+    return k;
+}
+
+static char *slurp_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    char chunk[4096];
+    for (size_t got; m && (got = fread(chunk, 1, sizeof chunk, f)) > 0;) fwrite(chunk, 1, got, m);
+    fclose(f);
+    if (m) fclose(m);
+    return buf;
+}
+
+/* params.json beside the .npy must describe this fleet's networks (env, input, layers, per-run heads
+ * and prior scale): parameters of another shape-compatible network would load silently otherwise. */
+static int check_layout(qf_fleet *f, const char *path, char *err, size_t err_len) {
+    char json_path[4200];
+    const size_t n = strlen(path);
+    if (n < 4 || strcmp(path + n - 4, ".npy") != 0 || n + 2 >= sizeof json_path) return 0;
+    snprintf(json_path, sizeof json_path, "%.*s.json", (int)(n - 4), path);
+    char *theirs = slurp_text(json_path);
+    if (!theirs) {
+        fprintf(stderr, "qfleet: warning: %s has no %s beside it: only its shape is checked\n", path, json_path);
+        return 0;
+    }
+    char *mine = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&mine, &len);
+    if (m) {
+        json_layout(m, f, "", NULL);
+        fclose(m);
+    }
+    char *a = layout_key(theirs), *b = mine ? layout_key(mine) : NULL;
+    int rc = 0;
+    if (!a || !b || strcmp(a, b) != 0) {
+        snprintf(err, err_len, "%s: %s describes other networks than this run's (env, input, layers, or a run's heads "
+                               "or prior_scale differ): load parameters exported by the same configuration",
+                 path, json_path);
+        rc = -1;
+    }
+    free(a);
+    free(b);
+    free(theirs);
+    free(mine);
+    return rc;
+}
+
 int qf_fleet_load_params(qf_fleet *f, const char *path, char *err, size_t err_len) {
     const size_t G = (size_t)f->R * (size_t)f->net.K, P = (size_t)f->net.P, KP = (size_t)f->net.K * P;
     const int64_t run = qf_fleet_run_floats(f);
@@ -149,7 +217,7 @@ int qf_fleet_load_params(qf_fleet *f, const char *path, char *err, size_t err_le
         return -1;
     }
     int rc = -1;
-    if (qf_npy_read_f32(path, f->R, run, rows, err, err_len) == 0) {
+    if (qf_npy_read_f32(path, f->R, run, rows, err, err_len) == 0 && check_layout(f, path, err, err_len) == 0) {
         qf_backend *b = f->b;
         for (int32_t r = 0; r < f->R; r++) memcpy(tmp + (size_t)r * KP, rows + (size_t)r * run, sizeof(float) * KP);
         /* the trained networks and their target copies */

@@ -498,3 +498,22 @@ TEST(Experiment, KeysThatWouldDoNothingOrRepeatAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+// --load checks params.json beside the .npy: networks of another env (same float count) are refused.
+TEST(Experiment, LoadRefusesParametersOfOtherNetworks) {
+    const std::string dir = tmp_dir("loadsrc");
+    // chain-4 tabular: 4 x 2 weights + 2 biases = 10 floats, as many as cartpole's 4 -> 2 layer
+    ASSERT_EQ(run_qfleet("train backend=cpu env=chain env.size=4 hidden=[] steps=300 envs=2 learning_starts=50 "
+                         "--quiet out=" + dir).code, 0);
+    expect_cli("train backend=cpu env=cartpole hidden=[] steps=0 --load " + dir + "/params.npy", 2,
+               "describes other networks than this run's");
+    expect_cli("train backend=cpu env=chain env.size=4 hidden=[] explore=bootstrap heads=1 prior_scale=1 steps=0 --load " +
+                   dir + "/params.npy", 2, "describes other networks");
+    CliResult r = run_qfleet("train backend=cpu env=chain env.size=4 hidden=[] steps=0 --load " + dir + "/params.npy");
+    EXPECT_EQ(r.code, 0) << r.out;
+    std::system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
