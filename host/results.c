@@ -135,6 +135,13 @@ int qf_results_held(const char *dir, int clear) {
             if (clear) remove(path);
         }
     if (dp) closedir(dp);
+    /* the pictures scripts/plot.py draws from those results go with them (they would show the old run) */
+    static const char *const kPictures[] = {"learning_curves.png", "eval_return.png", "regret.png", "scaling.png",
+                                            "visitation.png", "irl_curves.png", "reward_map.png", NULL};
+    for (int i = 0; clear && kPictures[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kPictures[i]);
+        remove(path);
+    }
     return found;
 }
 

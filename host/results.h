@@ -33,7 +33,8 @@ void qf_results_dir(char *dir, size_t len, const char *out, const char *prefix);
 /* ",<v>" with 9 significant digits, or "," for NaN. */
 void qf_csv_num(FILE *f, double v);
 /* Does dir hold results of an earlier run (run.words, plan.bin, runs.csv, curves.csv, summary.md,
- * config.txt, fleet parts, a bandits checkpoint)? With clear = 1 they are removed (--overwrite). */
+ * config.txt, fleet parts, a bandits checkpoint)? With clear = 1 they are removed (--overwrite), and
+ * the pictures scripts/plot.py drew from them. */
 int qf_results_held(const char *dir, int clear);
 /* The advisory lock on a results folder: DIR/.lock held with flock for the life of the process (the
  * returned fd; closing it releases the lock), naming the holder ("pid N on HOST") inside. Returns
