@@ -97,6 +97,18 @@ static void list_envs(void) {
     }
 }
 
+/* The options (--flags) of a command, for its help. */
+static void print_options(const char *cmd) {
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "compare") == 0 || strcmp(cmd, "sweep") == 0 || strcmp(cmd, "main") == 0)
+        printf("options: --resume DIR (go on after a stop), --overwrite (replace a folder's results), --dry-run "
+               "(plan only), --quiet (no progress line)%s\n\n", strcmp(cmd, "train") == 0 ? ", --load FILE "
+               "(start from exported parameters; with steps=0, evaluate them)" : "");
+    else if (strcmp(cmd, "bandits") == 0)
+        printf("options: --resume DIR (go on after a stop), --overwrite (replace a folder's results)\n\n");
+    else if (strcmp(cmd, "infer") == 0 || strcmp(cmd, "irl") == 0)
+        printf("options: --overwrite (replace a folder's results)\n\n");
+}
+
 static int open_backend(const qf_config *cfg, qf_backend **out) {
     char err[512];
     long threads = (long)cfg->threads;
@@ -138,8 +150,10 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
                             "bench explore, bench irl)\n", argc > at ? argv[at] : "");
             return 2;
         }
-        if (keys || c != QF_CMD_ALL)
+        if (keys || c != QF_CMD_ALL) {
+            if (topic[0]) print_options(topic);
             qf_config_print_keys(stdout, c);
+        }
         else
             usage(stdout);
         return 0;
@@ -151,14 +165,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
                                                         : strcmp(argv[2], "explore") == 0 ? "bench explore" : "bench irl")
                                                      : cmd);
             if (!c) break; /* not a command: the usual message below */
-            if (strcmp(cmd, "train") == 0 || strcmp(cmd, "compare") == 0 || strcmp(cmd, "sweep") == 0)
-                printf("options: --resume DIR (go on after a stop), --overwrite (replace a folder's results), --dry-run "
-                       "(plan only), --quiet (no progress line)%s\n\n", strcmp(cmd, "train") == 0 ? ", --load FILE "
-                       "(start from exported parameters; with steps=0, evaluate them)" : "");
-            else if (strcmp(cmd, "bandits") == 0)
-                printf("options: --resume DIR, --overwrite\n\n");
-            else if (strcmp(cmd, "infer") == 0 || strcmp(cmd, "irl") == 0)
-                printf("options: --overwrite\n\n");
+            print_options(cmd);
             qf_config_print_keys(stdout, c);
             return 0;
         }

@@ -361,3 +361,16 @@ TEST(Cli, BenchCsvToAFifoIsWrittenDirectly) {
     EXPECT_NE(stat((fifo + ".tmp").c_str(), &st), 0) << "no temporary file beside it";
     std::remove(fifo.c_str());
 }
+
+// `help COMMAND` and `COMMAND --help` list the command's options as well as its keys.
+TEST(Cli, HelpListsTheOptions) {
+    for (const std::string &args : {std::string("help train"), std::string("train --help")}) {
+        CliResult r = run_qfleet(args);
+        EXPECT_EQ(r.code, 0) << args << "\n" << r.out;
+        for (const char *opt : {"--resume DIR", "--overwrite", "--dry-run", "--quiet", "--load FILE", "eval_every"})
+            EXPECT_NE(r.out.find(opt), std::string::npos) << args << ": " << opt;
+    }
+    CliResult r = run_qfleet("bandits --help");
+    EXPECT_NE(r.out.find("--resume DIR"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("--dry-run"), std::string::npos) << "bandits has no --dry-run";
+}
