@@ -429,6 +429,7 @@ typedef struct fleet_ctx {
     /* progress */
     int quiet, tty;
     double t0, work_done, work_total, work_at_start, shown;
+    double learn_t0, learn_done0; /* when (and at what work done) the first log point with learning came */
     int64_t runs_done, runs_total;
 } fleet_ctx;
 
@@ -483,7 +484,17 @@ static void progress(fleet_ctx *c, const qf_fleet *f, const qf_log_point *p) {
     const double frac = (double)p[0].step / (double)f->cfg.steps;
     const double done = c->work_done + frac * c->pl->work[c->fleet];
     const double el = qf_wall_s() - c->t0, rate = (done - c->work_at_start) / (el > 1e-9 ? el : 1e-9);
-    const double eta = rate > 0 ? (c->work_total - done) / rate : NAN;
+    /* steps before learning starts run many times faster than the rest: the rate is measured from the
+     * first log point with learning (before it, the plan's own estimate: sweep's probes time learning
+     * steps, in seconds; or none) */
+    if (c->learn_t0 == 0.0 && !isnan(p[0].td_loss)) {
+        c->learn_t0 = qf_wall_s();
+        c->learn_done0 = done;
+    }
+    const double lel = qf_wall_s() - c->learn_t0, lrate = (done - c->learn_done0) / (lel > 1e-9 ? lel : 1e-9);
+    const double eta = c->learn_t0 == 0.0 || done <= c->learn_done0 ? (c->x->probe ? c->work_total - done : NAN)
+                                                                      : (c->work_total - done) / lrate;
+    (void)rate;
     double ret = 0.0;
     int64_t eps = 0, div = 0;
     for (int32_t r = 0; r < c->R; r++) {
