@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "experiment.h"
 #include "fleet.h"
 #include "results.h"
@@ -355,7 +356,7 @@ static int report(void *vctx, const qf_experiment *x, const qf_exp_run *rows, FI
     return wrc;
 }
 
-int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b) {
+int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b, const qf_dist *d) {
     char msg[768];
     plan pl;
     if (make_plan(cfg, &pl, msg, sizeof msg)) {
@@ -398,9 +399,10 @@ int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b) {
     if (rc) goto done;
     char sizes[512];
     qf_config_get(cfg, "sizes", sizes, sizeof sizes);
-    printf("qfleet: DeepSea exploration comparison on %s (%s): %d strateg%s x %lld seed%s, sizes %s, %lld episodes "
-           "per run\n", b->name, b->device, pl.n_strats, pl.n_strats == 1 ? "y" : "ies", (long long)cfg->seeds,
-           cfg->seeds == 1 ? "" : "s", sizes, (long long)cfg->episodes);
+    if (d->rank == 0)
+        printf("qfleet: DeepSea exploration comparison on %s (%s): %d strateg%s x %lld seed%s, sizes %s, %lld episodes "
+               "per run\n", b->name, b->device, pl.n_strats, pl.n_strats == 1 ? "y" : "ies", (long long)cfg->seeds,
+               cfg->seeds == 1 ? "" : "s", sizes, (long long)cfg->episodes);
     fflush(stdout);
     static const char *const axis[] = {"env.size"};
     compare_ctx cc = {&pl, cfg, b};
@@ -425,8 +427,7 @@ int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b) {
     x.fleet_done = fleet_done;
     x.config_notes = config_notes;
     x.report = report;
-    const qf_dist alone = {0, 1, 0, 0};
-    rc = qf_experiment_run(&x, b, &alone);
+    rc = qf_experiment_run(&x, b, d);
 done:
     free(argv);
     free(points);

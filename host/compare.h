@@ -24,7 +24,8 @@ extern const int qf_compare_n_defaults;
 int qf_compare_config(int argc, char **argv, qf_config *cfg);
 
 /* Run the comparison with the user's words (argc, argv) on backend b; returns the exit code. */
-int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b);
+struct qf_dist; /* dist.h: which rank of how many (its fleets, one per size, are split across ranks) */
+int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b, const struct qf_dist *d);
 
 #ifdef __cplusplus
 }

@@ -195,10 +195,10 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         return 2;
     }
 
-    if (dist->size > 1 && !is_sweep) {
+    if (dist->size > 1 && !is_sweep && !is_compare) {
         if (dist->rank == 0)
-            fprintf(stderr, "qfleet: under mpirun only `qfleet sweep` is split across ranks; run %s alone\n",
-                    cmd[0] ? cmd : "the main job");
+            fprintf(stderr, "qfleet: under mpirun only `qfleet sweep` and `qfleet compare` are split across ranks; run %s "
+                            "alone\n", cmd);
         return 2;
     }
     qf_config cfg;
@@ -360,7 +360,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         else if (is_solve || is_train || is_bandits)
             rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, &ws, b) : qf_cmd_bandits(&cfg, &ws, b);
         else if (is_compare || is_sweep)
-            rc = is_compare ? qf_cmd_compare(&ws, &cfg, b) : qf_cmd_sweep(&ws, b, dist);
+            rc = is_compare ? qf_cmd_compare(&ws, &cfg, b, dist) : qf_cmd_sweep(&ws, b, dist);
         else
             rc = strcmp(argv[2], "irl") == 0       ? qf_bench_irl(&cfg, b)
                  : strcmp(argv[2], "train") == 0   ? qf_bench_train(&cfg, b)

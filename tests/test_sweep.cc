@@ -485,6 +485,23 @@ TEST(Mpi, TwoRanksWriteTheSameResultsAsOneProcess) {
     };
     EXPECT_EQ(no_sps(read_file(one + "/curves.csv")), no_sps(read_file(two + "/curves.csv")));
     std::system(("rm -rf " + one + " " + two).c_str());
+    // compare through the same runner: one fleet per size, split across the ranks
+    const std::string cargs = " compare backend=cpu sizes=6,8 episodes=200 seeds=2 explorers=epsilon,bootstrap --quiet out=";
+    CliResult c1 = run_qfleet(cargs + one);
+    ASSERT_EQ(c1.code, 0) << c1.out;
+    p = popen((mpirun + cargs + two + " 2>&1").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    out.clear();
+    for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, got);
+    const int st2 = pclose(p);
+    ASSERT_TRUE(WIFEXITED(st2) && WEXITSTATUS(st2) == 0) << out;
+    EXPECT_NE(out.find("across MPI ranks"), std::string::npos) << out;
+    EXPECT_EQ(read_file(one + "/runs.csv"), read_file(two + "/runs.csv"));
+    // the table (the backend line above it names each process's thread count)
+    auto table = [](const std::string &t) { return t.substr(t.find("| strategy")); };
+    EXPECT_EQ(table(read_file(one + "/summary.md")), table(read_file(two + "/summary.md")));
+    EXPECT_EQ(no_sps(read_file(one + "/curves.csv")), no_sps(read_file(two + "/curves.csv")));
+    std::system(("rm -rf " + one + " " + two).c_str());
 #endif
 }
 
