@@ -407,11 +407,7 @@ int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b, cons
     static const char *const axis[] = {"env.size"};
     compare_ctx cc = {&pl, cfg, b};
     qf_experiment x;
-    memset(&x, 0, sizeof x);
-    x.command = "compare";
-    x.dir_prefix = "deep_sea_compare";
-    x.words = ws;
-    x.base = cfg;
+    qf_experiment_init(&x, "compare", "deep_sea_compare", ws, cfg);
     x.n_points = P;
     x.seeds = cfg->seeds;
     x.points = points;
@@ -419,10 +415,6 @@ int qf_cmd_compare(const qf_words *ws, const qf_config *cfg, qf_backend *b, cons
     x.axis_keys = axis;
     x.axis_values = vals;
     x.key1 = key1;
-    x.dry_run = ws->dry_run;
-    x.quiet = ws->quiet;
-    x.overwrite = ws->overwrite;
-    x.resume = ws->resume;
     x.ctx = &cc;
     x.fleet_done = fleet_done;
     x.config_notes = config_notes;

@@ -428,7 +428,7 @@ typedef struct fleet_ctx {
     double every, last;
     /* progress */
     int quiet, tty;
-    double t0, work_done, work_total, work_at_start, shown;
+    double work_done, work_total, work_at_start, shown;
     double learn_t0, learn_done0; /* when (and at what work done) the first log point with learning came */
     int64_t runs_done, runs_total;
 } fleet_ctx;
@@ -483,7 +483,6 @@ static void progress(fleet_ctx *c, const qf_fleet *f, const qf_log_point *p) {
     c->shown = now;
     const double frac = (double)p[0].step / (double)f->cfg.steps;
     const double done = c->work_done + frac * c->pl->work[c->fleet];
-    const double el = qf_wall_s() - c->t0, rate = (done - c->work_at_start) / (el > 1e-9 ? el : 1e-9);
     /* steps before learning starts run many times faster than the rest: the rate is measured from the
      * first log point with learning (before it, the plan's own estimate: sweep's probes time learning
      * steps, in seconds; or none) */
@@ -494,7 +493,6 @@ static void progress(fleet_ctx *c, const qf_fleet *f, const qf_log_point *p) {
     const double lel = qf_wall_s() - c->learn_t0, lrate = (done - c->learn_done0) / (lel > 1e-9 ? lel : 1e-9);
     const double eta = c->learn_t0 == 0.0 || done <= c->learn_done0 ? (c->x->probe ? c->work_total - done : NAN)
                                                                       : (c->work_total - done) / lrate;
-    (void)rate;
     double ret = 0.0;
     int64_t eps = 0, div = 0;
     for (int32_t r = 0; r < c->R; r++) {
@@ -989,6 +987,20 @@ static int finish(const qf_experiment *x, const plan *pl, const char *dir, uint6
 
 /* ---- the runner ------------------------------------------------------------------------------------ */
 
+void qf_experiment_init(qf_experiment *x, const char *command, const char *dir_prefix, const qf_words *ws,
+                        const qf_config *base) {
+    memset(x, 0, sizeof *x);
+    x->command = command;
+    x->dir_prefix = dir_prefix;
+    x->words = ws;
+    x->base = base;
+    x->dry_run = ws->dry_run;
+    x->quiet = ws->quiet;
+    x->overwrite = ws->overwrite;
+    x->resume = ws->resume;
+    x->load = ws->load;
+}
+
 int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
     char dir[QF_RESULTS_DIR_CAP], err[1024];
     const uint64_t hash = qf_experiment_hash(x->command, x->words);
@@ -1141,7 +1153,6 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
     c.every = x->base->checkpoint_seconds;
     c.quiet = x->quiet || d->rank > 0;
     c.tty = isatty(2);
-    c.t0 = t_start;
     c.work_total = work_total;
     c.runs_total = n_runs;
     qf_exp_run *frows = (qf_exp_run *)calloc((size_t)n_runs, sizeof(qf_exp_run));
@@ -1149,7 +1160,6 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
         fprintf(stderr, "qfleet: out of host memory\n");
         rc = 1;
     }
-    int failed_any = 0;
     for (int64_t i = 0; i < pl.n_fleets && rc == 0; i++) {
         const double w = pl.work[i];
         const int64_t R = pl.fleet[2 * i + 1] * x->seeds;
@@ -1171,7 +1181,6 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
         c.work_done += w;
         c.runs_done += R;
         if (frc) rc = frc;
-        for (int64_t r = 0; r < R && frc == 0; r++) failed_any |= frows[r].failed;
     }
     free(frows);
     sigaction(SIGINT, &old_int, NULL);
@@ -1199,7 +1208,6 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
         }
     }
     rc = finish(x, &pl, dir, hash, rows, t_start);
-    (void)failed_any;
 done:
     if (rc == -1) rc = 0;
     if (lock_fd >= 0) close(lock_fd);

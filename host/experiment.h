@@ -70,6 +70,11 @@ struct qf_experiment {
     int (*report)(void *ctx, const qf_experiment *x, const qf_exp_run *rows, FILE *summary, const char *dir);
 };
 
+/* x zeroed, then the command, its default folder prefix, the user's words, the base configuration
+ * and the options the words carry (--dry-run, --quiet, --overwrite, --resume, --load). */
+void qf_experiment_init(qf_experiment *x, const char *command, const char *dir_prefix, const qf_words *ws,
+                        const qf_config *base);
+
 /* Run the experiment. Returns the exit code: 0 done, 1 a runtime failure (backend, disk; the
  * finished fleets are kept), 2 bad input (a folder in use or holding results, a plan that does not
  * fit), 130 interrupted (a checkpoint written; the resume command printed). */

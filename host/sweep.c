@@ -472,11 +472,7 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     }
     sweep_ctx sc = {&sw, values};
     qf_experiment x;
-    memset(&x, 0, sizeof x);
-    x.command = "sweep";
-    x.dir_prefix = "sweep";
-    x.words = ws;
-    x.base = &first;
+    qf_experiment_init(&x, "sweep", "sweep", ws, &first);
     x.n_points = P;
     x.seeds = sw.seeds;
     x.points = points;
@@ -485,10 +481,6 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     x.axis_values = cols;
     x.key1 = NULL; /* run (point, seed): key (seed + s, point) */
     x.probe = 1;
-    x.dry_run = ws->dry_run;
-    x.quiet = ws->quiet;
-    x.overwrite = ws->overwrite;
-    x.resume = ws->resume;
     x.ctx = &sc;
     x.config_notes = config_notes;
     x.describe = describe;

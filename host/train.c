@@ -138,21 +138,12 @@ int qf_cmd_train(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     point.runs = 1;
     const uint32_t key1 = 0;
     qf_experiment x;
-    memset(&x, 0, sizeof x);
-    x.command = "train";
-    x.dir_prefix = prefix;
-    x.words = ws;
-    x.base = cfg;
+    qf_experiment_init(&x, "train", prefix, ws, cfg); /* --load: fleets start from those networks (not on a resume) */
     x.n_points = 1;
     x.copies = cfg->runs; /* copy c of the configuration: keys (seed + s, c), as qf_fleet_create's */
     x.seeds = cfg->runs * cfg->seeds;
     x.points = &point;
     x.key1 = &key1;
-    x.dry_run = ws->dry_run;
-    x.quiet = ws->quiet;
-    x.overwrite = ws->overwrite;
-    x.resume = ws->resume;
-    x.load = ws->load; /* fleets start from these networks (not on resume from a checkpoint) */
     x.report = report;
     const qf_dist alone = {0, 1, 0, 0};
     return qf_experiment_run(&x, b, &alone);
