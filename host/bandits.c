@@ -200,38 +200,65 @@ static void reduce(const qf_bandits *bf, const double *regret, bandit_point *out
     }
 }
 
-static int write_results(const char *dir, const qf_config *cfg, const qf_bandits *bf, const int64_t *steps,
-                         int64_t n_points, const bandit_point *pts) {
-    char tmp[QF_RESULTS_PATH_CAP];
+/* A run's name: bandit__STRATEGY__seedSEED (the runner's rule; strategies are the runs' explore). */
+static void bandit_run_name(char *out, size_t n, const qf_bandits *bf, int32_t r) {
+    snprintf(out, n, "bandit__%s__seed%u", qf_bandit_strategy_name(bf->strategy[r / bf->seeds]), bf->keys_host[2 * r]);
+}
+
+/* The log point's curve rows: every run's mean pseudo-regret over its E instances (metric regret). */
+static void curve_rows(FILE *f, const qf_bandits *bf, int64_t step, const double *regret) {
+    char name[96];
+    for (int32_t r = 0; r < bf->R; r++) {
+        double m = 0.0;
+        for (int32_t e = 0; e < bf->E; e++) m += regret[(int64_t)r * bf->E + e];
+        bandit_run_name(name, sizeof name, bf, r);
+        qf_curve_row(f, r, name, step, step * bf->E, "regret", m / bf->E);
+    }
+}
+
+/* The end (docs/results-format.md): curves.csv from the part, config.txt, summary.md (the table),
+ * then runs.csv: the runner's leading columns, then instances, steps, the run's mean pseudo-regret
+ * over its instances at the last log point and its standard error. */
+static int write_results(const char *dir, const qf_config *cfg, const qf_bandits *bf, const double *regret,
+                         int64_t last_step, const char *table, double bound) {
+    char tmp[QF_RESULTS_PATH_CAP], name[96];
+    if (qf_curves_merge(dir, 1)) return -1;
     FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (!f) goto fail;
     qf_config_print(f, cfg);
     if (qf_close_atomic(f, dir, "config.txt", tmp)) return -1;
-    f = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
-    if (!f) goto fail;
-    fprintf(f, "strategy,step,mean_regret,stderr_regret\n");
-    for (int32_t i = 0; i < bf->S; i++)
-        for (int64_t p = 0; p < n_points; p++) {
-            const bandit_point *q = &pts[p * bf->S + i];
-            fprintf(f, "%s,%lld,%.9g,", qf_bandit_strategy_name(bf->strategy[i]), (long long)steps[p], q->mean);
-            if (!isnan(q->se)) fprintf(f, "%.9g", q->se);
-            fprintf(f, "\n");
-        }
-    return qf_close_atomic(f, dir, "curves.csv", tmp);
+    if (!(f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp))) goto fail;
+    fprintf(f, "# qfleet bandits\n\n%d strategies x %d seeds = %d runs, %d instances each of a %d-armed bandit, "
+               "T=%lld.\n\n```\n%s```\n", bf->S, bf->seeds, bf->R, bf->E, bf->K, (long long)cfg->steps, table);
+    if (qf_close_atomic(f, dir, "summary.md", tmp)) return -1;
+    if (!(f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp))) goto fail;
+    fprintf(f, "run,name,fleet,point,env,explore,seed,status,instances,arms,steps,regret,regret_stderr,ucb1_bound\n");
+    for (int32_t r = 0; r < bf->R; r++) {
+        const double *x = regret + (int64_t)r * bf->E;
+        double m = 0.0, ss = 0.0;
+        for (int32_t e = 0; e < bf->E; e++) m += x[e] / bf->E;
+        for (int32_t e = 0; e < bf->E; e++) ss += (x[e] - m) * (x[e] - m);
+        bandit_run_name(name, sizeof name, bf, r);
+        fprintf(f, "%d,%s,0,%d,bandit,%s,%u,finished,%d,%d,%lld", r, name, r / bf->seeds,
+                qf_bandit_strategy_name(bf->strategy[r / bf->seeds]), bf->keys_host[2 * r], bf->E, bf->K,
+                (long long)last_step);
+        qf_csv_num(f, m);
+        qf_csv_num(f, bf->E > 1 ? sqrt(ss / (bf->E - 1) / bf->E) : NAN);
+        qf_csv_num(f, bound);
+        fprintf(f, "\n");
+    }
+    return qf_close_atomic(f, dir, "runs.csv", tmp);
 fail:
     fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
     return -1;
 }
 
-/* SIGINT / SIGTERM: stop after the current step, checkpoint, exit 130. */
-static volatile int g_stop;
-static void on_signal(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
-
-/* bandits.ckpt: pulls [K][N], wins [K][N], the reached log points [done][S]; meta: t, done, K*N. */
-static int write_ckpt(qf_bandits *bf, const char *dir, uint64_t hash, int64_t done, const bandit_point *pts) {
+/* bandits.ckpt: pulls [K][N], wins [K][N], the reached log points [done][S]; meta: t, done, K*N,
+ * the curve part's bytes. */
+static int write_ckpt(qf_bandits *bf, const char *dir, uint64_t hash, int64_t done, const bandit_point *pts,
+                      FILE *curves) {
+    const int64_t curve_bytes = qf_curve_part_sync(curves, dir);
+    if (curve_bytes < 0) return -1;
     const size_t nk = (size_t)bf->R * (size_t)bf->E * (size_t)bf->K;
     int32_t *wins = (int32_t *)malloc(sizeof(int32_t) * nk);
     int rc = -1;
@@ -244,6 +271,7 @@ static int write_ckpt(qf_bandits *bf, const char *dir, uint64_t hash, int64_t do
         h.meta[0] = (uint64_t)bf->t;
         h.meta[1] = (uint64_t)done;
         h.meta[2] = (uint64_t)nk;
+        h.meta[3] = (uint64_t)curve_bytes;
         const void *ptr[3] = {bf->pulls_host, wins, pts};
         const size_t bytes[3] = {sizeof(int32_t) * nk, sizeof(int32_t) * nk, sizeof(bandit_point) * (size_t)(done * bf->S)};
         rc = qf_file_write(dir, "bandits.ckpt", &h, 3, ptr, bytes);
@@ -292,32 +320,27 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     char dir[QF_RESULTS_DIR_CAP], msg[1024];
     const uint64_t hash = qf_experiment_hash("bandits", ws);
     const int64_t NK = N * bf.K;
-    int lock_fd = -1, rc = QF_OK, exit_rc = 0;
-    int64_t done = 0;
-    if (ws->resume[0])
-        snprintf(dir, sizeof dir, "%s", ws->resume);
-    else
-        qf_results_dir(dir, sizeof dir, cfg->out, "bandits");
-    if (!ws->resume[0] && qf_mkdir_p(dir)) {
-        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
-        exit_rc = 1;
-    } else if ((lock_fd = qf_results_lock(dir)) < 0) {
+    int lock_fd = -1, created = 0, rc = QF_OK, exit_rc = 0;
+    int64_t done = 0, curve_bytes = -1;
+    FILE *curves = NULL;
+    lock_fd = qf_results_begin("bandits", cfg->out, ws, dir, sizeof dir, &created);
+    if (lock_fd < 0) {
         exit_rc = lock_fd == -2 ? 2 : 1;
+    } else if (ws->resume[0] && qf_results_complete(dir)) {
+        exit_rc = -1;
     } else if (ws->resume[0]) {
         /* the checkpoint: every count checked before use (pulls add up to t per instance) */
         char path[QF_RESULTS_PATH_CAP];
-        snprintf(path, sizeof path, "%s/curves.csv", dir);
+        snprintf(path, sizeof path, "%s/fleet_1.curves", dir);
+        struct stat st;
+        const int64_t part_len = stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
         qf_file_header h;
         char *p = NULL;
         size_t pn = 0;
-        const int rr = access(path, F_OK) == 0 ? 2
-                       : qf_file_read(dir, "bandits.ckpt", QF_FILE_CKPT, hash, 0, &h, &p, &pn, msg, sizeof msg);
-        if (rr == 2) {
-            printf("qfleet: %s is complete (curves.csv is written); nothing to run\n", dir);
-            exit_rc = -1;
-        } else if (rr == 1) {
-            fprintf(stderr, "qfleet: %s has no bandits.ckpt: nothing to resume (start a new run)\n", dir);
-            exit_rc = 2;
+        const int rr = qf_file_read(dir, "bandits.ckpt", QF_FILE_CKPT, hash, 0, &h, &p, &pn, msg, sizeof msg);
+        if (rr == 1) {
+            fprintf(stderr, "qfleet: %s has no bandits.ckpt (it stopped before its first checkpoint): it starts again "
+                            "from step 0\n", dir);
         } else if (rr < 0) {
             fprintf(stderr, "qfleet: %s\n", msg);
             exit_rc = 1;
@@ -341,6 +364,10 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
                 fprintf(stderr, "qfleet: %s/bandits.ckpt does not match this run (sizes, step or pull counts out of "
                                 "range: forged or damaged)\n", dir);
                 exit_rc = 1;
+            } else if (part_len < 0 || h.meta[3] > (uint64_t)part_len) {
+                fprintf(stderr, "qfleet: %s is missing or shorter than its checkpoint says; remove %s/bandits.ckpt to "
+                                "start again\n", path, dir);
+                exit_rc = 1;
             } else if (b->upload(b, bf.f.pulls, pulls, (size_t)h.part[0]) != QF_OK ||
                        b->upload(b, bf.f.wins, wins, (size_t)h.part[1]) != QF_OK) {
                 fprintf(stderr, "qfleet: restoring %s/bandits.ckpt: %s\n", dir, b->err);
@@ -348,21 +375,16 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
             } else {
                 bf.t = t;
                 done = dn;
+                curve_bytes = (int64_t)h.meta[3];
                 memcpy(pts, p + h.part[0] + h.part[1], (size_t)h.part[2]);
                 fprintf(stderr, "qfleet: bandits resume at step %lld of %lld\n", (long long)t, (long long)T);
             }
         }
         free(p);
-    } else if (qf_results_held(dir, 0) && !ws->overwrite) {
-        fprintf(stderr, "qfleet: %s already holds results; resume it with `qfleet bandits --resume %s`, replace them "
-                        "with --overwrite, or choose another out=\n", dir, dir);
-        exit_rc = 2;
-    } else {
-        if (ws->overwrite) qf_results_held(dir, 1);
-        if (qf_experiment_write_words(dir, "bandits", ws)) exit_rc = 1;
     }
+    if (!exit_rc && !(curves = qf_curve_part_open(dir, curve_bytes))) exit_rc = 1;
     if (exit_rc) {
-        if (lock_fd >= 0) close(lock_fd);
+        if (lock_fd >= 0) qf_results_release(lock_fd, dir, created, exit_rc < 0 ? 0 : exit_rc);
         free(steps);
         free(regret);
         free(pts);
@@ -378,44 +400,49 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     const double t0 = qf_wall_s();
     double t_prev = t0, last_ckpt = t0;
     int64_t s_prev = bf.t;
-    g_stop = 0;
-    bf.stop = &g_stop;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    qf_stop_signals_on();
+    bf.stop = &qf_stop_flag;
+    int64_t last_step = -1; /* the last log point whose regret is in `regret` */
     for (int64_t p = done; p < n_points; p++) {
         rc = qf_bandits_run(&bf, steps[p], err, sizeof err);
         if (rc == QF_OK && bf.t < steps[p]) break; /* stopped by a signal */
         if (rc == QF_OK) rc = qf_bandits_regret(&bf, regret, NULL, err, sizeof err);
         if (rc != QF_OK) {
-            fprintf(stderr, "%sqfleet: bandits failed at step %lld: %s (writing what was logged)\n",
+            fprintf(stderr, "%sqfleet: bandits failed at step %lld: %s (the log points reached are kept in fleet_1.curves)\n",
                     tty ? "\n" : "", (long long)bf.t, err);
             break;
         }
         reduce(&bf, regret, pts + p * bf.S);
+        curve_rows(curves, &bf, steps[p], regret);
+        if (qf_curve_part_sync(curves, dir) < 0) {
+            rc = QF_ERR;
+            break;
+        }
+        last_step = steps[p];
         done = p + 1;
         const double now = qf_wall_s();
-        fprintf(stderr, "%sstep %lld/%lld  %.3g pulls/s%s", tty ? "\r" : "", (long long)steps[p], (long long)T,
-                (double)(steps[p] - s_prev) * (double)N / (now - t_prev + 1e-12), tty ? "   " : "\n");
-        t_prev = now;
-        s_prev = steps[p];
+        /* the progress line: a terminal at most 10 times a second, a log file every 10 s and at the end */
+        if (steps[p] == T || now - t_prev >= (tty ? 0.1 : 10.0)) {
+            fprintf(stderr, "%sstep %lld/%lld  %.3g pulls/s%s", tty ? "\r" : "", (long long)steps[p], (long long)T,
+                    (double)(steps[p] - s_prev) * (double)N / (now - t_prev + 1e-12), tty ? "   " : "\n");
+            t_prev = now;
+            s_prev = steps[p];
+        }
         if (cfg->checkpoint_seconds > 0 && now - last_ckpt >= cfg->checkpoint_seconds && done < n_points) {
-            if (write_ckpt(&bf, dir, hash, done, pts)) break;
+            if (write_ckpt(&bf, dir, hash, done, pts, curves)) break;
             last_ckpt = qf_wall_s();
         }
-        if (g_stop) break;
+        if (qf_stop_flag) break;
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    qf_stop_signals_off();
     bf.stop = NULL;
     if (rc == QF_OK && done < n_points) { /* stopped: a checkpoint, the logged points kept in it */
         if (tty) fprintf(stderr, "\n");
-        const int cw = write_ckpt(&bf, dir, hash, done, pts);
+        const int cw = write_ckpt(&bf, dir, hash, done, pts, curves);
         fprintf(stderr, "qfleet: interrupted at step %lld of %lld; %s\nqfleet: resume with: qfleet bandits --resume %s\n",
                 (long long)bf.t, (long long)T, cw ? "the checkpoint could not be written" : "checkpoint written", dir);
-        close(lock_fd);
+        fclose(curves);
+        qf_results_release(lock_fd, dir, created, 130);
         free(steps);
         free(regret);
         free(pts);
@@ -430,17 +457,25 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     int n_cols = 0;
     for (int c = 0; c < 3; c++)
         if (checks[c] >= 1 && (n_cols == 0 || cols[n_cols - 1] != checks[c])) cols[n_cols++] = checks[c];
-    printf("pseudo-regret sum_t (mu* - mu_a_t): mean +- standard error over %lld instances per strategy\n",
-           (long long)bf.seeds * bf.E);
-    printf("%-10s", "strategy");
+    char *table = NULL;
+    size_t table_len = 0;
+    FILE *tf = open_memstream(&table, &table_len);
+    if (!tf) {
+        fprintf(stderr, "qfleet: out of host memory\n");
+        rc = QF_ERR;
+        tf = stdout;
+    }
+    fprintf(tf, "pseudo-regret sum_t (mu* - mu_a_t): mean +- standard error over %lld instances per strategy\n",
+            (long long)bf.seeds * bf.E);
+    fprintf(tf, "%-10s", "strategy");
     for (int c = 0; c < n_cols; c++) {
         char h[40];
         snprintf(h, sizeof h, "T=%lld", (long long)cols[c]);
-        printf(" %22s", h);
+        fprintf(tf, " %22s", h);
     }
-    printf("\n");
+    fprintf(tf, "\n");
     for (int32_t i = 0; i < bf.S; i++) {
-        printf("%-10s", qf_bandit_strategy_name(bf.strategy[i]));
+        fprintf(tf, "%-10s", qf_bandit_strategy_name(bf.strategy[i]));
         for (int c = 0; c < n_cols; c++) {
             int64_t p = 0;
             while (p < done && steps[p] != cols[c]) p++;
@@ -449,25 +484,34 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
                 snprintf(cell, sizeof cell, "%.4g +- %.2g", pts[p * bf.S + i].mean, pts[p * bf.S + i].se);
             else
                 snprintf(cell, sizeof cell, "-");
-            printf(" %22s", cell);
+            fprintf(tf, " %22s", cell);
         }
-        printf("\n");
+        fprintf(tf, "\n");
     }
-    if (bp->n_probs > 0) {
-        printf("UCB1 bound (Auer et al. 2002, Thm 1) at T=%lld: 8 sum ln T/Delta_i + (1 + pi^2/3) sum Delta_i = "
-               "%.5g\n", (long long)T, qf_ucb1_bound(bf.mu, bf.K, T));
+    const double bound = bp->n_probs > 0 ? qf_ucb1_bound(bf.mu, bf.K, T) : NAN;
+    if (bp->n_probs > 0)
+        fprintf(tf, "UCB1 bound (Auer et al. 2002, Thm 1) at T=%lld: 8 sum ln T/Delta_i + (1 + pi^2/3) sum Delta_i = "
+                    "%.5g\n", (long long)T, bound);
+    if (tf != stdout) {
+        fclose(tf);
+        fputs(table, stdout);
     }
     printf("%lld pulls in %.3g s (%.3g pulls/s) on %s\n", (long long)(bf.t * N), elapsed,
            (double)bf.t * (double)N / (elapsed + 1e-12), b->device);
     fflush(stdout);
 
-    const int wrc = write_results(dir, cfg, &bf, steps, done, pts);
-    if (wrc == 0 && rc == QF_OK) {
+    /* a failed run keeps its parts and checkpoint (resume writes the results); a finished one's go */
+    fclose(curves);
+    const int wrc = rc == QF_OK && table ? write_results(dir, cfg, &bf, regret, last_step, table, bound) : -1;
+    free(table);
+    if (wrc == 0) {
         char path[QF_RESULTS_PATH_CAP];
         snprintf(path, sizeof path, "%s/bandits.ckpt", dir);
         remove(path);
+        qf_curve_parts_remove(dir, 1);
+        printf("results: %s/{runs.csv,curves.csv,summary.md,config.txt}\n", dir);
     }
-    close(lock_fd);
+    qf_results_release(lock_fd, dir, created, rc != QF_OK || wrc ? 1 : 0);
     free(steps);
     free(regret);
     free(pts);

@@ -206,7 +206,7 @@ static const key_spec keys[] = {
         "scaling study's criterion, Knyazhitskiy 2025)"),
     INT("trials", trials, "10", 1, 1000000, QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
         "points drawn for random-search axes (uniform, loguniform, choice)"),
-    FLT("checkpoint_seconds", checkpoint_seconds, "60", 0, 1e9, C_TRAIN | QF_CMD_COMPARE | QF_CMD_BANDITS, QF_SCOPE_FREE, NULL,
+    FLT("checkpoint_seconds", checkpoint_seconds, "60", 0, 1e9, C_TRAIN | QF_CMD_COMPARE | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_FREE, NULL,
         "seconds between checkpoints, written at log points (0: none)"),
     FLT("bandit_eps", bandit_eps, "0.1", 0, 1, QF_CMD_BANDITS, QF_SCOPE_ONCE, check_bandit_eps,
         "fixed epsilon of epsilon-greedy"),

@@ -21,7 +21,9 @@
 
 const char *const qf_metric_names[QF_N_METRICS] = {
     "episodes", "episodic_return", "episodic_length", "eval_return", "SPS", "td_loss",
-    "q_values", "grad_norm", "regret", "intrinsic_reward", "distinct_states"};
+    "q_values", "grad_norm", "regret", "intrinsic_reward", "distinct_states",
+    /* irl (host/irl.c): per log point (step = iteration) */
+    "demo_log_likelihood", "feature_expectation_gap", "true_regret"};
 
 double qf_metric_value(const qf_log_point *p, int m) {
     switch (m) {
@@ -35,7 +37,8 @@ double qf_metric_value(const qf_log_point *p, int m) {
     case 7: return p->grad_norm;
     case 8: return p->regret;
     case 9: return p->intrinsic;
-    default: return p->distinct >= 0 ? (double)p->distinct : NAN;
+    case 10: return p->distinct >= 0 ? (double)p->distinct : NAN;
+    default: return NAN; /* another command's metric */
     }
 }
 
@@ -408,10 +411,23 @@ int qf_experiment_write_words(const char *dir, const char *command, const qf_wor
 /* ---- training ------------------------------------------------------------------------------------ */
 
 /* SIGINT / SIGTERM (or a curve part that cannot be written): finish the current step, checkpoint, stop. */
-static volatile int g_stop;
+volatile int qf_stop_flag;
 static void on_signal(int sig) {
     (void)sig;
-    g_stop = 1;
+    qf_stop_flag = 1;
+}
+static struct sigaction old_int, old_term;
+void qf_stop_signals_on(void) {
+    qf_stop_flag = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+}
+void qf_stop_signals_off(void) {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
 }
 
 typedef struct fleet_ctx {
@@ -547,7 +563,7 @@ static void on_log(void *vctx, const qf_fleet *f, const qf_log_point *p) {
         fprintf(stderr, "%sqfleet: cannot write %s/fleet_%lld.curves: %s\n", c->tty ? "\n" : "", c->dir,
                 (long long)c->fleet + 1, strerror(errno));
         c->curves_failed = 1;
-        g_stop = 1; /* stop: what is not written cannot be kept; the last checkpoint is */
+        qf_stop_flag = 1; /* stop: what is not written cannot be kept; the last checkpoint is */
     }
     if (c->every > 0 && qf_wall_s() - c->last >= c->every && p[0].step < f->cfg.steps && !c->ckpt_failed &&
         !c->curves_failed)
@@ -668,7 +684,7 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         free(keys);
         return 2;
     }
-    fl.stop = &g_stop;
+    fl.stop = &qf_stop_flag;
     int rc = 0;
     /* train --load FILE: the fleet starts from the file's networks. Loaded before a checkpoint is
      * checked: the file's randomized priors are then part of what the configuration fixes, and the
@@ -756,7 +772,7 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
             rc = 1;
         } else if (c->curves_failed) {
             rc = 1;
-        } else if (g_stop && fl.t < fc.steps && trc == QF_OK) {
+        } else if (qf_stop_flag && fl.t < fc.steps && trc == QF_OK) {
             const int cw = write_ckpt(c, &fl);
             fprintf(stderr, "qfleet: interrupted at step %lld of %lld of fleet %lld; %s\n", (long long)fl.t,
                     (long long)fc.steps, (long long)i + 1,
@@ -902,38 +918,9 @@ static int finish(const qf_experiment *x, const plan *pl, const char *dir, uint6
     }
     memcpy(rows, fr, sizeof(qf_exp_run) * (size_t)n_runs);
     free(fr);
-    int wrc = 0;
     /* curves.csv: the parts in fleet order, one header */
-    FILE *cv = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
-    if (!cv) {
-        fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
-        return 1;
-    }
-    fprintf(cv, "run,name,step,env_steps,metric,value\n");
-    char *line = NULL;
-    size_t cap = 0;
-    for (int64_t i = 0; i < pl->n_fleets && !wrc; i++) {
-        snprintf(path, sizeof path, "%s/fleet_%lld.curves", dir, (long long)i + 1);
-        FILE *f = fopen(path, "r");
-        if (!f) {
-            fprintf(stderr, "qfleet: %s is missing\n", path);
-            wrc = -1;
-            break;
-        }
-        int first = 1;
-        while (getline(&line, &cap, f) >= 0) {
-            if (!first) fputs(line, cv);
-            first = 0;
-        }
-        fclose(f);
-    }
-    free(line);
-    if (wrc) {
-        fclose(cv);
-        remove(tmp);
-        return 1;
-    }
-    wrc |= qf_close_atomic(cv, dir, "curves.csv", tmp);
+    if (qf_curves_merge(dir, pl->n_fleets)) return 1;
+    int wrc = 0;
     FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (f) {
         qf_config_print(f, x->base);
@@ -967,9 +954,8 @@ static int finish(const qf_experiment *x, const plan *pl, const char *dir, uint6
                         "writes them again)\n", dir, strerror(errno), dir);
         return 1;
     }
-    for (int64_t i = 0; i < pl->n_fleets; i++) { /* merged: the parts go */
-        snprintf(path, sizeof path, "%s/fleet_%lld.curves", dir, (long long)i + 1);
-        remove(path);
+    qf_curve_parts_remove(dir, pl->n_fleets); /* merged: the parts go */
+    for (int64_t i = 0; i < pl->n_fleets; i++) {
         snprintf(path, sizeof path, "%s/fleet_%lld.rows", dir, (long long)i + 1);
         remove(path);
     }
@@ -1137,12 +1123,7 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
     if (x->dry_run) goto done;
 
     /* train this rank's fleets */
-    g_stop = 0;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    qf_stop_signals_on();
     const double t_start = qf_wall_s();
     fleet_ctx c;
     memset(&c, 0, sizeof c);
@@ -1168,7 +1149,7 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
             c.work_at_start += w;
             continue;
         }
-        if (g_stop) {
+        if (qf_stop_flag) {
             rc = 130;
             break;
         }
@@ -1183,8 +1164,7 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
         if (frc) rc = frc;
     }
     free(frows);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    qf_stop_signals_off();
     if (rc == 2 && !any_trained && !x->resume[0] && d->size == 1) {
         /* refused before anything was trained (a fleet that does not fit): no folder is left behind */
         qf_results_held(dir, 1);
@@ -1215,4 +1195,103 @@ done:
     shapes_free(shapes, x->n_points);
     free(rows);
     return rc;
+}
+
+/* ---- the runner's services for bandits, irl and infer --------------------------------------------- */
+
+int qf_results_begin(const char *command, const char *out, const qf_words *ws, char *dir, size_t len, int *created) {
+    *created = 0;
+    if (!ws->resume[0]) {
+        const int fd = qf_results_claim(out, command, command, ws->overwrite, dir, len, created);
+        if (fd >= 0 && qf_experiment_write_words(dir, command, ws)) {
+            qf_results_release(fd, dir, *created, 1);
+            return -1;
+        }
+        return fd;
+    }
+    snprintf(dir, len, "%s", ws->resume);
+    return qf_results_lock(dir);
+}
+
+int qf_results_complete(const char *dir) {
+    char path[QF_RESULTS_PATH_CAP];
+    snprintf(path, sizeof path, "%s/runs.csv", dir);
+    if (access(path, F_OK) != 0) return 0;
+    printf("qfleet: %s is complete (runs.csv is written); nothing to run\n", dir);
+    return 1;
+}
+
+FILE *qf_curve_part_open(const char *dir, int64_t keep_bytes) {
+    char path[QF_RESULTS_PATH_CAP];
+    snprintf(path, sizeof path, "%s/fleet_1.curves", dir);
+    FILE *f = NULL;
+    if (keep_bytes >= 0) {
+        if (truncate(path, (off_t)keep_bytes) == 0) f = fopen(path, "a");
+    } else if ((f = fopen(path, "w")) && (fprintf(f, "run,name,step,env_steps,metric,value\n") < 0 || fflush(f))) {
+        fclose(f);
+        f = NULL;
+    }
+    if (!f) fprintf(stderr, "qfleet: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+void qf_curve_row(FILE *f, int64_t run, const char *name, int64_t step, int64_t env_steps, const char *metric,
+                  double value) {
+    if (isnan(value)) return;
+    fprintf(f, "%lld,%s,%lld,", (long long)run, name, (long long)step);
+    if (env_steps >= 0) fprintf(f, "%lld", (long long)env_steps);
+    fprintf(f, ",%s,%.9g\n", metric, value);
+}
+
+int64_t qf_curve_part_sync(FILE *f, const char *dir) {
+    long n = -1;
+    if (fflush(f) == 0 && !ferror(f)) n = ftell(f);
+    if (n < 0) fprintf(stderr, "qfleet: cannot write %s/fleet_1.curves: %s\n", dir, strerror(errno));
+    return n;
+}
+
+int qf_curves_merge(const char *dir, int64_t n_parts) {
+    char tmp[QF_RESULTS_PATH_CAP], path[QF_RESULTS_PATH_CAP];
+    FILE *cv = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp);
+    if (!cv) {
+        fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    fprintf(cv, "run,name,step,env_steps,metric,value\n");
+    char *line = NULL;
+    size_t cap = 0;
+    for (int64_t i = 0; i < n_parts; i++) {
+        snprintf(path, sizeof path, "%s/fleet_%lld.curves", dir, (long long)i + 1);
+        FILE *f = fopen(path, "r");
+        if (!f) {
+            fprintf(stderr, "qfleet: %s is missing\n", path);
+            free(line);
+            fclose(cv);
+            remove(tmp);
+            return -1;
+        }
+        int first = 1;
+        while (getline(&line, &cap, f) >= 0) {
+            if (!first) fputs(line, cv);
+            first = 0;
+        }
+        fclose(f);
+    }
+    free(line);
+    return qf_close_atomic(cv, dir, "curves.csv", tmp);
+}
+
+void qf_curve_parts_remove(const char *dir, int64_t n_parts) {
+    char path[QF_RESULTS_PATH_CAP];
+    for (int64_t i = 0; i < n_parts; i++) {
+        snprintf(path, sizeof path, "%s/fleet_%lld.curves", dir, (long long)i + 1);
+        remove(path);
+    }
+}
+
+void qf_run_name_parts(FILE *f, const char *env, const char *explore, int n_axes, const char *const *keys,
+                       const char *const *values, uint64_t seed) {
+    fprintf(f, "%s__%s", env, explore);
+    for (int a = 0; a < n_axes; a++) fprintf(f, "__%s=%s", keys[a], values[a]);
+    fprintf(f, "__seed%llu", (unsigned long long)seed);
 }

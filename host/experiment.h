@@ -23,8 +23,9 @@
 extern "C" {
 #endif
 
-/* The metrics of curves.csv, in the order written (CleanRL / TensorBoard names). */
-#define QF_N_METRICS 11
+/* The metrics of curves.csv, in the order written (CleanRL / TensorBoard names): the fleets' (train,
+ * compare, sweep), then irl's. bandits writes `regret` (its runs' mean cumulative pseudo-regret). */
+#define QF_N_METRICS 14
 extern const char *const qf_metric_names[QF_N_METRICS];
 /* Value of metric m at log point p (NaN: unknown, not written). */
 double qf_metric_value(const qf_log_point *p, int m);
@@ -98,6 +99,46 @@ int qf_experiment_write_words(const char *dir, const char *command, const qf_wor
 
 /* Read DIR/run.words into ws (appended) and its command into cmd. 0, or -1 with one line in msg. */
 int qf_experiment_read_words(const char *dir, char *cmd, size_t cmd_len, qf_words *ws, char *msg, size_t n);
+
+/* ---- the runner's services for the commands whose work is not a soft-Q fleet: bandits (a bandit
+ * fleet), irl (a batch of IRL problems), infer (one exact computation). They write the same folder
+ * (docs/results-format.md): run.words first, a curve part appended and flushed at every log point
+ * (fleet_1.curves, the layout of curves.csv) with a checkpoint recording its length, then at the end
+ * curves.csv, config.txt, summary.md and runs.csv last (its presence marks the folder complete). */
+
+/* Open the command's folder: with ws->resume, that folder locked (exit 2 when another process holds
+ * it); else the folder claimed as qf_results_claim does (out=, or results/COMMAND__DATE-TIME; created,
+ * tested for writing, locked, refused when it holds results unless --overwrite) and run.words
+ * written. Returns the lock's fd (close it at the end), or -1 (exit 1) / -2 (exit 2) with one line
+ * printed. *created: made here (qf_results_release removes it again when nothing was written). */
+int qf_results_begin(const char *command, const char *out, const qf_words *ws, char *dir, size_t len, int *created);
+
+/* Is the folder complete (runs.csv written)? Prints that it is, for --resume. */
+int qf_results_complete(const char *dir);
+
+/* The curve part DIR/fleet_1.curves: keep_bytes < 0 begins it (header written); else it is cut back
+ * to keep_bytes (a checkpoint's length) and appended to. NULL with one line printed. */
+FILE *qf_curve_part_open(const char *dir, int64_t keep_bytes);
+/* One row of the long format: run,name,step,env_steps,metric,value (env_steps < 0: empty; a NaN
+ * value: no row). metric must be one of qf_metric_names. */
+void qf_curve_row(FILE *f, int64_t run, const char *name, int64_t step, int64_t env_steps, const char *metric,
+                  double value);
+/* Flush the part to the disk at a log point; its length (for a checkpoint), or -1 with one line. */
+int64_t qf_curve_part_sync(FILE *f, const char *dir);
+/* curves.csv written (atomically) from the parts fleet_1 .. fleet_N.curves, one header. 0 or -1. */
+int qf_curves_merge(const char *dir, int64_t n_parts);
+/* The parts removed (after runs.csv is written). */
+void qf_curve_parts_remove(const char *dir, int64_t n_parts);
+
+/* The signal flag of the runner: SIGINT/SIGTERM set it (qf_stop_signals_on installs the handlers,
+ * qf_stop_signals_off restores the previous ones). */
+extern volatile int qf_stop_flag;
+void qf_stop_signals_on(void);
+void qf_stop_signals_off(void);
+
+/* A run's name from its parts: ENV__EXPLORE[__KEY=VALUE...]__seedSEED (qf_run_name's rule). */
+void qf_run_name_parts(FILE *f, const char *env, const char *explore, int n_axes, const char *const *keys,
+                       const char *const *values, uint64_t seed);
 
 #ifdef __cplusplus
 }

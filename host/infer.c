@@ -9,6 +9,7 @@
  *   visitation.csv  run, backup, state, row, col, visits        (expected visits sum_t p(s_t))
  *   summary.md, config.txt; `python3 scripts/plot.py DIR` draws visitation.png (heat maps).
  * The problem is finite-horizon and undiscounted: T = horizon= or the env's episode length. */
+#include "experiment.h"
 #include "infer.h"
 
 #include <errno.h>
@@ -82,7 +83,7 @@ static int32_t env_seed_of(int kind, const qf_env_params *p) {
     return kind == QF_ENV_GRIDWORLD ? p->gridworld.map_seed : (kind == QF_ENV_DEEP_SEA ? p->deep_sea.map_seed : 0);
 }
 
-int qf_cmd_infer(const qf_config *cfg, qf_backend *b) {
+int qf_cmd_infer(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     const int kind = cfg->env;
     const char *name = qf_env_spec_of(kind)->name;
     char msg[512];
@@ -115,6 +116,16 @@ int qf_cmd_infer(const qf_config *cfg, qf_backend *b) {
     }
     const int32_t R = (int32_t)R64;
     const size_t per_v = (size_t)(T + 1) * S, per_m = (size_t)T * S;
+    /* the results folder (the runner's), before the work; --resume of a complete one runs nothing, of
+     * an incomplete one computes it again (one exact computation: nothing to checkpoint) */
+    char dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
+    int created = 0;
+    const int lock_fd = qf_results_begin("infer", cfg->out, ws, dir, sizeof dir, &created);
+    if (lock_fd < 0) return lock_fd == -2 ? 2 : 1;
+    if (ws->resume[0] && qf_results_complete(dir)) {
+        qf_results_release(lock_fd, dir, created, 0);
+        return 0;
+    }
 
     qf_env_params *params = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)R);
     uint32_t *keys = (uint32_t *)malloc(sizeof(uint32_t) * 2 * (size_t)R);
@@ -183,34 +194,13 @@ int qf_cmd_infer(const qf_config *cfg, qf_backend *b) {
     }
     if (shown < R) printf("  runs 0..%d: optimism gap from %.6g to %.6g\n", R - 1, gap_lo, gap_hi);
 
-    /* ---- results folder ---- */
-    char dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
-    qf_results_dir(dir, sizeof dir, cfg->out, "infer");
-    if (qf_mkdir_p(dir)) {
-        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
-        goto done;
-    }
+    /* ---- the results: runs.csv last (it marks the folder complete) ---- */
     FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (!f) goto io_fail;
     qf_config_print(f, cfg);
     fprintf(f, "resolved_horizon=%d\n", T);
     if (qf_close_atomic(f, dir, "config.txt", tmp)) goto done;
 
-    f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
-    if (!f) goto io_fail;
-    fprintf(f, "run,env,map_seed,alpha,horizon,v_inference,v_variational,optimism_gap,log_partition\n");
-    for (int32_t r = 0; r < R; r++) {
-        const double vi = v_host[1][r * per_v + s0], vv = v_host[0][r * per_v + s0];
-        fprintf(f, "%d,%s,%d", r, name, env_seed_of(kind, &params[r]));
-        qf_csv_num(f, alpha[r]);
-        fprintf(f, ",%d", T);
-        qf_csv_num(f, vi);
-        qf_csv_num(f, vv);
-        qf_csv_num(f, vi - vv);
-        qf_csv_num(f, vi / alpha[r]);
-        fprintf(f, "\n");
-    }
-    if (qf_close_atomic(f, dir, "runs.csv", tmp)) goto done;
 
     /* p(s_t, a_t | O) = p(s_t | O) pi_t(a | s), pi from V_{t+1} on the host (the same functions) */
     f = qf_open_atomic(dir, "marginals.csv", tmp, sizeof tmp);
@@ -266,6 +256,26 @@ int qf_cmd_infer(const qf_config *cfg, qf_backend *b) {
                 vv, vi - vv, vi / alpha[r]);
     }
     if (qf_close_atomic(f, dir, "summary.md", tmp)) goto done;
+    f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp);
+    if (!f) goto io_fail;
+    fprintf(f, "run,name,fleet,point,env,explore,env.map_seed,alpha,seed,status,horizon,v_inference,v_variational,"
+               "optimism_gap,log_partition\n");
+    for (int32_t r = 0; r < R; r++) {
+        const double vi = v_host[1][r * per_v + s0], vv = v_host[0][r * per_v + s0];
+        char v[2][48];
+        const char *ks[2] = {"env.map_seed", "alpha"}, *vs[2] = {v[0], v[1]};
+        snprintf(v[0], sizeof v[0], "%d", env_seed_of(kind, &params[r]));
+        snprintf(v[1], sizeof v[1], "%g", alpha[r]);
+        fprintf(f, "%d,", r);
+        qf_run_name_parts(f, name, "inference", 2, ks, vs, keys[2 * r]);
+        fprintf(f, ",0,%d,%s,inference,%s,%s,%u,finished,%d", r, name, v[0], v[1], keys[2 * r], T);
+        qf_csv_num(f, vi);
+        qf_csv_num(f, vv);
+        qf_csv_num(f, vi - vv);
+        qf_csv_num(f, vi / alpha[r]);
+        fprintf(f, "\n");
+    }
+    if (qf_close_atomic(f, dir, "runs.csv", tmp)) goto done;
     printf("results: %s (runs.csv, marginals.csv, visitation.csv, summary.md; heat maps: python3 scripts/plot.py %s)\n",
            dir, dir);
     rc = 0;
@@ -278,6 +288,7 @@ fail:
     fprintf(stderr, "qfleet: %s\n", b->err);
     rc = 1;
 done:
+    qf_results_release(lock_fd, dir, created, rc);
     if (d_params) b->release(b, d_params);
     if (d_keys) b->release(b, d_keys);
     if (d_alpha) b->release(b, d_alpha);

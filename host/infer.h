@@ -11,9 +11,12 @@
 extern "C" {
 #endif
 
-/* Run the commands; return the exit code (0, 1 runtime failure, 2 bad input), messages printed. */
-int qf_cmd_infer(const qf_config *cfg, qf_backend *b);
-int qf_cmd_irl(const qf_config *cfg, qf_backend *b);
+/* Run the commands; return the exit code (0, 1 runtime failure, 2 bad input, 130 interrupted with a
+ * checkpoint), messages printed. Each opens its results folder (out=, or ws->resume) through the
+ * runner (qf_results_begin: locked, refused when it holds results unless --overwrite). */
+struct qf_words;
+int qf_cmd_infer(const qf_config *cfg, const struct qf_words *ws, qf_backend *b);
+int qf_cmd_irl(const qf_config *cfg, const struct qf_words *ws, qf_backend *b);
 /* `qfleet bench irl`: MaxEnt IRL iterations per second for 1, 64 and 1024 gridworld problems
  * (capped by max_runs and memory) of N = 16 and 32, T = horizon (default 64). */
 int qf_bench_irl(const qf_config *cfg, qf_backend *b);
@@ -68,6 +71,19 @@ typedef struct qf_irl_setup {
     const double *feat;          /* [R][S][A][F] */
     const qf_demos *demos;       /* [R] */
     int32_t iters, log_every;    /* iterations; metrics every log_every and at the last */
+    /* resuming and stopping (all may be 0/NULL: a fresh start that runs to the end) */
+    int32_t start_iter;          /* first iteration to run (a checkpoint's); psi, adam_m, adam_v hold the
+                                    state before it (else psi starts at 0, the moments at 0) */
+    const double *adam_m0, *adam_v0; /* [R][F] Adam moments at start_iter (NULL: zeros) */
+    volatile int *stop;          /* set (a signal): stop before the next iteration, the state saved */
+    void *ctx;
+    /* at each log point k (iteration it): the metrics of every run [R] (loglik, gap, regret). Returns
+     * nonzero to stop (a curve part that cannot be written) */
+    int (*on_log)(void *ctx, int32_t it, const double *loglik, const double *gap, const double *regret);
+    /* called between iterations: nonzero when a checkpoint is due now (time); then on_state gets the
+     * state before iteration `it` (psi, adam_m, adam_v, each [R][F]); nonzero: stop */
+    int (*want_state)(void *ctx);
+    int (*on_state)(void *ctx, int32_t it, const double *psi, const double *adam_m, const double *adam_v);
 } qf_irl_setup;
 
 /* Metrics of every run at log points k = 0 .. n_logs-1 (iteration iter[k], before that
@@ -84,8 +100,12 @@ typedef struct qf_irl_curves {
 } qf_irl_curves;
 void qf_irl_curves_free(qf_irl_curves *c);
 
-/* Train: psi [R][F] starts at 0 and receives the learned weights; curves filled. Returns QF_OK or
- * QF_ERR with one line in err. */
+/* Train: psi [R][F] starts at 0 (or, with start_iter > 0, holds the state to resume from) and
+ * receives the learned weights; curves filled with the log points this call reached (from
+ * start_iter). Returns QF_OK, QF_ERR with one line in err, or QF_IRL_STOPPED when *stop was set or a
+ * callback asked to stop (on_state has then been given the state to resume from, unless on_log
+ * stopped it). */
+#define QF_IRL_STOPPED 2
 int qf_irl_train(qf_backend *b, const qf_irl_setup *in, double *psi, qf_irl_curves *curves, char *err,
                  size_t err_len);
 

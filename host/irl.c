@@ -30,8 +30,11 @@
 #include <sys/stat.h>
 
 #include "../kernels/infer_ops.h"
+#include "checkpoint.h"
+#include "experiment.h"
 #include "infer.h"
 #include "results.h"
+#include <unistd.h>
 
 #define QF_IRL_MAX_LIST 256
 #define QF_IRL_QROW (QF_MAX_ARMS > QF_GRID_ACTIONS ? QF_MAX_ARMS : QF_GRID_ACTIONS)
@@ -310,7 +313,7 @@ int qf_irl_train(qf_backend *b, const qf_irl_setup *in, double *psi, qf_irl_curv
     const int32_t R = in->R, T = in->T, S = in->S, A = in->A, F = in->F;
     const size_t SA = (size_t)S * A, RSA = (size_t)R * SA, RF = (size_t)R * F;
     memset(cv, 0, sizeof *cv);
-    int ok = 0;
+    int ok = 0, stopped = 0;
     /* host: expert feature means, start distributions, demo steps flattened, the env reward */
     double *expert = (double *)calloc(RF, sizeof(double)), *start = (double *)calloc((size_t)R * S, sizeof(double));
     double *rtrue = (double *)calloc(RSA, sizeof(double)), *tmpF = (double *)malloc(sizeof(double) * RF);
@@ -421,9 +424,38 @@ int qf_irl_train(qf_backend *b, const qf_irl_setup *in, double *psi, qf_irl_curv
             !b->download(b, host_val, d_val, 8 * (size_t)R));
         for (int32_t r = 0; r < R; r++) cv->expert_regret[r] = cv->v_star[r] - host_val[r];
         prob.reward = d_reward;
+        /* the state to start from: psi and Adam's moments (zeros unless resuming) */
+        if (in->start_iter > 0) {
+            TRY(!b->upload(b, d_psi, psi, 8 * RF));
+            if (in->adam_m0) TRY(!b->upload(b, d_m, in->adam_m0, 8 * RF));
+            if (in->adam_v0) TRY(!b->upload(b, d_vv, in->adam_v0, 8 * RF));
+        } else {
+            memset(tmpF, 0, 8 * RF);
+            TRY(!b->upload(b, d_psi, tmpF, 8 * RF) && !b->upload(b, d_m, tmpF, 8 * RF) && !b->upload(b, d_vv, tmpF, 8 * RF));
+        }
 
         int32_t k = 0;
-        for (int32_t it = 0; it <= in->iters; it++) {
+        for (int32_t it = in->start_iter; it <= in->iters; it++) {
+            /* between iterations: a checkpoint when one is due or a stop was asked for */
+            const int stop_now = it > in->start_iter && ((in->stop && *in->stop) || stopped);
+            if (it > in->start_iter && in->on_state && (stop_now || (in->want_state && in->want_state(in->ctx)))) {
+                double *mh = (double *)malloc(8 * RF), *vh = (double *)malloc(8 * RF);
+                int sok = mh && vh && !b->download(b, psi, d_psi, 8 * RF) && !b->download(b, mh, d_m, 8 * RF) &&
+                          !b->download(b, vh, d_vv, 8 * RF);
+                if (!sok) {
+                    free(mh);
+                    free(vh);
+                    snprintf(err, err_len, "irl: %s", mh && vh ? b->err : "out of host memory");
+                    goto fail;
+                }
+                if (in->on_state(in->ctx, it, psi, mh, vh)) stopped = 1;
+                free(mh);
+                free(vh);
+            }
+            if (stop_now || stopped) {
+                stopped = 1;
+                break;
+            }
             const int log_now = it % in->log_every == 0 || it == in->iters;
             TRY(!b->feat_matvec(b, R, (int32_t)SA, F, d_feat, (int64_t)SA * F, d_psi, 0, d_reward));
             TRY(!b->infer_backward(b, &prob, d_v));
@@ -449,13 +481,19 @@ int qf_irl_train(qf_backend *b, const qf_irl_setup *in, double *psi, qf_irl_curv
                     cv->loglik[(size_t)k * R + r] = host_ll[r] / in->demos[r].n_episodes;
                     cv->regret[(size_t)k * R + r] = cv->v_star[r] - host_val[r];
                 }
+                if (in->on_log && in->on_log(in->ctx, it, cv->loglik + (size_t)k * R, cv->gap + (size_t)k * R,
+                                             cv->regret + (size_t)k * R)) {
+                    k++;
+                    stopped = 2; /* the log could not be kept: stop without a new state */
+                    break;
+                }
                 k++;
             }
             if (it < in->iters)
                 TRY(!b->irl_adam(b, R, F, d_expert, d_expected, d_alpha, d_lr, it, d_m, d_vv, d_psi, d_grad));
         }
         cv->n_logs = k;
-        TRY(!b->download(b, psi, d_psi, 8 * RF));
+        if (!stopped) TRY(!b->download(b, psi, d_psi, 8 * RF));
     }
     ok = 1;
 fail:
@@ -472,17 +510,80 @@ fail:
     free(ds);
     free(da);
     if (!ok) qf_irl_curves_free(cv);
-    return ok ? QF_OK : QF_ERR;
+    return !ok ? QF_ERR : stopped ? QF_IRL_STOPPED : QF_OK;
 }
 #undef TRY
 
 /* ---- the command -------------------------------------------------------------------------------- */
 
+/* The command's side of the training: the curve part appended at each log point, a checkpoint
+ * (irl.ckpt: psi, Adam's m and v [R][F]; meta: iteration, R, F, curve-part bytes) every
+ * checkpoint_seconds and when stopped. */
+typedef struct irl_ctx {
+    const char *dir;
+    FILE *curves;
+    char **names; /* [R] run names */
+    int32_t R, F, iters, stopped_at;
+    uint64_t hash;
+    double every, last, shown;
+    int tty, failed;
+} irl_ctx;
+
+static int irl_on_log(void *vctx, int32_t it, const double *loglik, const double *gap, const double *regret) {
+    irl_ctx *c = (irl_ctx *)vctx;
+    for (int32_t r = 0; r < c->R; r++) {
+        qf_curve_row(c->curves, r, c->names[r], it, -1, "demo_log_likelihood", loglik[r]);
+        qf_curve_row(c->curves, r, c->names[r], it, -1, "feature_expectation_gap", gap[r]);
+        qf_curve_row(c->curves, r, c->names[r], it, -1, "true_regret", regret[r]);
+    }
+    if (qf_curve_part_sync(c->curves, c->dir) < 0) {
+        c->failed = 1;
+        return 1;
+    }
+    /* the progress line: a terminal at most 10 times a second, a log file every 10 s and at the end */
+    const double now = qf_wall_s();
+    if (it < c->iters && now - c->shown < (c->tty ? 0.1 : 10.0)) return 0;
+    c->shown = now;
+    double mean = 0.0;
+    for (int32_t r = 0; r < c->R; r++) mean += regret[r] / c->R;
+    fprintf(stderr, "%sirl: iteration %d/%d  mean true regret %.4g%s", c->tty ? "\r" : "", it, c->iters, mean,
+            c->tty ? "   " : "\n");
+    return 0;
+}
+
+static int irl_want_state(void *vctx) {
+    irl_ctx *c = (irl_ctx *)vctx;
+    return c->every > 0 && qf_wall_s() - c->last >= c->every;
+}
+
+static int irl_on_state(void *vctx, int32_t it, const double *psi, const double *m, const double *v) {
+    irl_ctx *c = (irl_ctx *)vctx;
+    const int64_t bytes = qf_curve_part_sync(c->curves, c->dir);
+    qf_file_header h;
+    memset(&h, 0, sizeof h);
+    h.kind = QF_FILE_CKPT;
+    h.hash = c->hash;
+    h.meta[0] = (uint64_t)it;
+    h.meta[1] = (uint64_t)c->R;
+    h.meta[2] = (uint64_t)c->F;
+    h.meta[3] = (uint64_t)bytes;
+    const size_t n = sizeof(double) * (size_t)c->R * (size_t)c->F;
+    const void *ptr[3] = {psi, m, v};
+    const size_t sz[3] = {n, n, n};
+    c->last = qf_wall_s();
+    c->stopped_at = it;
+    if (bytes < 0 || qf_file_write(c->dir, "irl.ckpt", &h, 3, ptr, sz)) {
+        c->failed = 1; /* said; the last checkpoint, if any, is kept */
+        return 1;
+    }
+    return 0;
+}
+
 static int32_t env_seed_or(int kind, const qf_env_params *p) {
     return kind == QF_ENV_GRIDWORLD ? p->gridworld.map_seed : (kind == QF_ENV_DEEP_SEA ? p->deep_sea.map_seed : 0);
 }
 
-int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
+int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     const int kind = cfg->env;
     const char *name = qf_env_spec_of(kind)->name;
     char msg[768];
@@ -545,7 +646,9 @@ int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
     double *vtab = (double *)malloc(sizeof(double) * (size_t)(T + 1) * S);
     qf_irl_curves cv;
     memset(&cv, 0, sizeof cv);
-    int rc = 1;
+    irl_ctx ic;
+    memset(&ic, 0, sizeof ic);
+    int rc = 1, lock_fd = -1, created = 0;
     char dir[QF_RESULTS_DIR_CAP], tmp[QF_RESULTS_PATH_CAP];
     FILE *f = NULL;
     if (!params || !keys || !alpha || !lr || !feat || !psi || !demos || !m_of || !vtab) {
@@ -608,6 +711,92 @@ int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
             demos[r] = file_demos;
         }
     }
+    /* ---- the results folder (the runner's): claimed, or resumed from its checkpoint ---- */
+    lock_fd = qf_results_begin("irl", cfg->out, ws, dir, sizeof dir, &created);
+    if (lock_fd < 0) {
+        rc = lock_fd == -2 ? 2 : 1;
+        goto done;
+    }
+    if (ws->resume[0] && qf_results_complete(dir)) {
+        rc = 0;
+        goto done;
+    }
+    ic.dir = dir;
+    ic.R = R;
+    ic.F = F;
+    ic.iters = (int32_t)cfg->iters;
+    ic.every = cfg->checkpoint_seconds;
+    ic.last = qf_wall_s();
+    ic.tty = isatty(2);
+    /* the experiment: its words, and the demonstrations a file brought (a changed file is another one) */
+    ic.hash = qf_experiment_hash("irl", ws);
+    if (cfg->demos_file[0]) {
+        ic.hash = qf_fnv1a(ic.hash, file_demos.state, sizeof(int32_t) * (size_t)file_demos.n_steps);
+        ic.hash = qf_fnv1a(ic.hash, file_demos.action, sizeof(int32_t) * (size_t)file_demos.n_steps);
+        ic.hash = qf_fnv1a(ic.hash, file_demos.t, sizeof(int32_t) * (size_t)file_demos.n_steps);
+    }
+    if (!(ic.names = (char **)calloc((size_t)R, sizeof(char *)))) goto oom;
+    for (int32_t r = 0; r < R; r++) { /* gridworld__maxent_irl__env.map_seed=K__lr=L__demos=M__seedS */
+        char v[3][48];
+        const char *keys_[3] = {"env.map_seed", "lr", "demos"}, *vals[3] = {v[0], v[1], v[2]};
+        snprintf(v[0], sizeof v[0], "%d", env_seed_or(kind, &params[r]));
+        snprintf(v[1], sizeof v[1], "%g", lr[r]);
+        snprintf(v[2], sizeof v[2], "%d", demos[r].n_episodes);
+        size_t nl = 0;
+        FILE *m = open_memstream(&ic.names[r], &nl);
+        if (!m) goto oom;
+        qf_run_name_parts(m, name, "maxent_irl", 3, keys_, vals, keys[2 * r]);
+        if (fclose(m)) goto oom;
+    }
+    int64_t curve_bytes = -1;
+    int32_t start_iter = 0;
+    double *m0 = NULL, *v0 = NULL;
+    if (ws->resume[0]) {
+        qf_file_header h;
+        char *pl = NULL;
+        size_t pn = 0;
+        const int rr = qf_file_read(dir, "irl.ckpt", QF_FILE_CKPT, ic.hash, 0, &h, &pl, &pn, msg, sizeof msg);
+        if (rr < 0) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            goto done;
+        }
+        if (rr == 0) {
+            const uint64_t it = h.meta[0], RF = (uint64_t)R * (uint64_t)F;
+            char path[QF_RESULTS_PATH_CAP];
+            snprintf(path, sizeof path, "%s/fleet_1.curves", dir);
+            struct stat st;
+            const int64_t part_len = stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
+            int ok = h.n_parts == 3 && it >= 1 && it <= (uint64_t)cfg->iters && h.meta[1] == (uint64_t)R &&
+                     h.meta[2] == (uint64_t)F && h.part[0] == 8 * RF && h.part[1] == 8 * RF && h.part[2] == 8 * RF;
+            if (ok && (part_len < 0 || h.meta[3] > (uint64_t)part_len)) {
+                fprintf(stderr, "qfleet: %s is missing or shorter than its checkpoint says; remove %s/irl.ckpt to "
+                                "start again\n", path, dir);
+                free(pl);
+                goto done;
+            }
+            if (ok && (m0 = (double *)malloc(8 * RF)) && (v0 = (double *)malloc(8 * RF))) {
+                memcpy(psi, pl, 8 * RF);
+                memcpy(m0, pl + 8 * RF, 8 * RF);
+                memcpy(v0, pl + 16 * RF, 8 * RF);
+                for (uint64_t i = 0; ok && i < RF; i++) /* Adam's second moment is >= 0; all finite */
+                    ok = isfinite(psi[i]) && isfinite(m0[i]) && isfinite(v0[i]) && v0[i] >= 0.0;
+            } else if (ok) {
+                free(pl);
+                goto oom;
+            }
+            free(pl);
+            if (!ok) {
+                fprintf(stderr, "qfleet: %s/irl.ckpt does not match this experiment (sizes, iteration or values out "
+                                "of range: forged or damaged)\n", dir);
+                goto done;
+            }
+            start_iter = (int32_t)it;
+            curve_bytes = (int64_t)h.meta[3];
+            fprintf(stderr, "qfleet: irl resumes at iteration %d of %lld\n", start_iter, (long long)cfg->iters);
+        }
+    }
+    if (!(ic.curves = qf_curve_part_open(dir, curve_bytes))) goto done;
+
     qf_irl_setup in;
     memset(&in, 0, sizeof in);
     in.kind = kind;
@@ -624,15 +813,39 @@ int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
     in.demos = demos;
     in.iters = (int32_t)cfg->iters;
     in.log_every = (int32_t)(cfg->log_every < cfg->iters ? cfg->log_every : (cfg->iters > 0 ? cfg->iters : 1));
+    in.start_iter = start_iter;
+    in.adam_m0 = m0;
+    in.adam_v0 = v0;
+    in.stop = &qf_stop_flag;
+    in.ctx = &ic;
+    in.on_log = irl_on_log;
+    in.want_state = irl_want_state;
+    in.on_state = irl_on_state;
     const double t0 = qf_wall_s();
-    if (qf_irl_train(b, &in, psi, &cv, msg, sizeof msg)) {
+    qf_stop_signals_on();
+    const int trc = qf_irl_train(b, &in, psi, &cv, msg, sizeof msg);
+    qf_stop_signals_off();
+    free(m0);
+    free(v0);
+    if (ic.tty) fprintf(stderr, "\n");
+    if (trc == QF_IRL_STOPPED) {
+        if (ic.failed) goto done; /* a curve part or checkpoint that could not be written: said */
+        fprintf(stderr, "qfleet: interrupted at iteration %d of %lld; checkpoint written\nqfleet: resume with: "
+                        "qfleet irl --resume %s\n", ic.stopped_at, (long long)cfg->iters, dir);
+        rc = 130;
+        goto done;
+    }
+    if (trc != QF_OK) {
         fprintf(stderr, "qfleet: %s\n", msg);
         goto done;
     }
+    fclose(ic.curves);
+    ic.curves = NULL;
     const double secs = qf_wall_s() - t0;
     const int32_t last = cv.n_logs - 1;
-    printf("  %lld iterations in %.2f s (%.1f run-iterations/s)\n", (long long)cfg->iters, secs,
-           secs > 0 ? (double)R * (double)cfg->iters / secs : 0.0);
+    printf("  %lld iterations in %.2f s in this process (%.1f run-iterations/s)\n",
+           (long long)cfg->iters - start_iter, secs,
+           secs > 0 ? (double)R * (double)(cfg->iters - start_iter) / secs : 0.0);
     printf("  %-5s %-8s %-8s %-8s %-14s %-12s %-10s %-14s %s\n", "run", "env_seed", "demos", "lr", "demo_loglik",
            "feature_gap", "regret", "expert_regret", "V*(s0)");
     for (int32_t r = 0; r < R && r < 8; r++)
@@ -643,49 +856,12 @@ int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
            "the learned reward; expert_regret: the same for the demonstrator's policy\n");
     if (R > 8) printf("  ... (%d runs: runs.csv)\n", R);
 
-    /* ---- results folder ---- */
-    qf_results_dir(dir, sizeof dir, cfg->out, "irl");
-    if (qf_mkdir_p(dir)) {
-        fprintf(stderr, "qfleet: cannot create the results folder %s: %s\n", dir, strerror(errno));
-        goto done;
-    }
+    /* the end: curves.csv, config.txt, reward_map.csv, summary.md, then runs.csv (complete) */
+    if (qf_curves_merge(dir, 1)) goto done;
     if (!(f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp))) goto io_fail;
     qf_config_print(f, cfg);
     fprintf(f, "resolved_horizon=%d\n", T);
     if (qf_close_atomic(f, dir, "config.txt", tmp)) goto done;
-    if (!(f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp))) goto io_fail;
-    fprintf(f, "run,env,map_seed,seed,demos,lr,alpha,horizon,iters,v_star,demo_loglik,feature_gap,regret,"
-               "expert_regret,hoeffding_radius\n");
-    for (int32_t r = 0; r < R; r++) {
-        /* per-feature Hoeffding radius of the demos' mean feature counts (each in [0, T]), 95%,
-         * union bound over the F features */
-        const double radius = T * sqrt(log(2.0 * F / 0.05) / (2.0 * demos[r].n_episodes));
-        fprintf(f, "%d,%s,%d,%u,%d", r, name, env_seed_or(kind, &params[r]), keys[2 * r], demos[r].n_episodes);
-        qf_csv_num(f, lr[r]);
-        qf_csv_num(f, alpha[r]);
-        fprintf(f, ",%d,%lld", T, (long long)cfg->iters);
-        qf_csv_num(f, cv.v_star[r]);
-        qf_csv_num(f, cv.loglik[(size_t)last * R + r]);
-        qf_csv_num(f, cv.gap[(size_t)last * R + r]);
-        qf_csv_num(f, cv.regret[(size_t)last * R + r]);
-        qf_csv_num(f, cv.expert_regret[r]);
-        qf_csv_num(f, radius);
-        fprintf(f, "\n");
-    }
-    if (qf_close_atomic(f, dir, "runs.csv", tmp)) goto done;
-    if (!(f = qf_open_atomic(dir, "curves.csv", tmp, sizeof tmp))) goto io_fail;
-    fprintf(f, "run,iter,metric,value\n");
-    for (int32_t r = 0; r < R; r++)
-        for (int32_t k = 0; k < cv.n_logs; k++) {
-            static const char *metric[3] = {"demo_loglik", "feature_gap", "regret"};
-            const double *arr[3] = {cv.loglik, cv.gap, cv.regret};
-            for (int m = 0; m < 3; m++) {
-                fprintf(f, "%d,%d,%s", r, cv.iter[k], metric[m]);
-                qf_csv_num(f, arr[m][(size_t)k * R + r]);
-                fprintf(f, "\n");
-            }
-        }
-    if (qf_close_atomic(f, dir, "curves.csv", tmp)) goto done;
     if (kind == QF_ENV_GRIDWORLD) {
         if (!(f = qf_open_atomic(dir, "reward_map.csv", tmp, sizeof tmp))) goto io_fail;
         fprintf(f, "run,state,row,col,true_reward,learned_reward\n");
@@ -704,8 +880,8 @@ int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
     if (!(f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp))) goto io_fail;
     fprintf(f, "# qfleet irl: %s\n\nMaxEnt IRL (causal, Ziebart 2010), horizon T=%d, alpha=%g, %lld iterations, %d runs.\n\n",
             name, T, cfg->demo_alpha, (long long)cfg->iters, R);
-    fprintf(f, "| demos | runs | mean regret | mean expert regret | mean feature gap | mean demo log-likelihood |\n"
-               "|---|---|---|---|---|---|\n");
+    fprintf(f, "| demos | runs | mean true regret | mean expert regret | mean feature-expectation gap | mean demo "
+               "log-likelihood |\n|---|---|---|---|---|---|\n");
     for (int i = 0; i < n_counts; i++) {
         double sr = 0, sg = 0, sl = 0, se = 0;
         int cnt = 0;
@@ -720,14 +896,52 @@ int qf_cmd_irl(const qf_config *cfg, qf_backend *b) {
         fprintf(f, "| %d | %d | %.5g | %.5g | %.5g | %.5g |\n", (int)counts[i], cnt, sr / cnt, se / cnt, sg / cnt, sl / cnt);
     }
     if (qf_close_atomic(f, dir, "summary.md", tmp)) goto done;
+    /* runs.csv (docs/results-format.md): the runner's leading columns, irl's axes, its outcome */
+    if (!(f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp))) goto io_fail;
+    fprintf(f, "run,name,fleet,point,env,explore,env.map_seed,lr,demos,seed,status,alpha,horizon,iters,v_star,"
+               "demo_log_likelihood,feature_expectation_gap,true_regret,expert_regret,hoeffding_radius\n");
+    for (int32_t r = 0; r < R; r++) {
+        /* per-feature Hoeffding radius of the demos' mean feature counts (each in [0, T]), 95%,
+         * union bound over the F features */
+        const double radius = T * sqrt(log(2.0 * F / 0.05) / (2.0 * demos[r].n_episodes));
+        fprintf(f, "%d,%s,0,%lld,%s,maxent_irl,%d", r, ic.names[r], (long long)(r / cfg->seeds), name,
+                env_seed_or(kind, &params[r]));
+        qf_csv_num(f, lr[r]);
+        fprintf(f, ",%d,%u,finished", demos[r].n_episodes, keys[2 * r]);
+        qf_csv_num(f, alpha[r]);
+        fprintf(f, ",%d,%lld", T, (long long)cfg->iters);
+        qf_csv_num(f, cv.v_star[r]);
+        qf_csv_num(f, cv.loglik[(size_t)last * R + r]);
+        qf_csv_num(f, cv.gap[(size_t)last * R + r]);
+        qf_csv_num(f, cv.regret[(size_t)last * R + r]);
+        qf_csv_num(f, cv.expert_regret[r]);
+        qf_csv_num(f, radius);
+        fprintf(f, "\n");
+    }
+    if (qf_close_atomic(f, dir, "runs.csv", tmp)) goto done;
     f = NULL;
+    qf_curve_parts_remove(dir, 1);
+    {
+        char path[QF_RESULTS_PATH_CAP];
+        snprintf(path, sizeof path, "%s/irl.ckpt", dir);
+        remove(path);
+    }
     printf("results: %s (runs.csv, curves.csv%s, summary.md; plots: python3 scripts/plot.py %s)\n", dir,
            kind == QF_ENV_GRIDWORLD ? ", reward_map.csv" : "", dir);
     rc = 0;
     goto done;
+oom:
+    fprintf(stderr, "qfleet: out of host memory\n");
+    goto done;
 io_fail:
     fprintf(stderr, "qfleet: cannot write into %s: %s\n", dir, strerror(errno));
 done:
+    if (ic.names) {
+        for (int32_t r = 0; r < R; r++) free(ic.names[r]);
+        free(ic.names);
+    }
+    if (ic.curves) fclose(ic.curves);
+    if (lock_fd >= 0) qf_results_release(lock_fd, dir, created, rc);
     if (demos) {
         if (cfg->demos_file[0])
             qf_demos_free(&file_demos);

@@ -45,8 +45,9 @@ static void usage(FILE *f) {
             "                only evaluates them greedily (eval_episodes=)\n"
             "  sweep         a hyperparameter sweep: key=a,b,c grids, key=loguniform(lo,hi) with trials=N,\n"
             "                seeds=N; runs of equal shapes share fleets\n"
-            "  (train, compare, sweep) --resume DIR: go on after a stop (Ctrl-C, a kill, a crash);\n"
-            "                --overwrite: replace a folder's results; --dry-run: plan only; --quiet\n"
+            "  (every command with a results folder) --resume DIR: go on after a stop (Ctrl-C, a kill,\n"
+            "                a crash); --overwrite: replace a folder's results; (train, compare, sweep)\n"
+            "                --dry-run: plan only; --quiet\n"
             "  (any command) file.yaml arguments: the same keys as key=value words, which override them\n"
             "  bandits       bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances\n"
             "                each, one fleet: pseudo-regret table and curves (env=bandit)\n"
@@ -103,10 +104,8 @@ static void print_options(const char *cmd) {
         printf("options: --resume DIR (go on after a stop), --overwrite (replace a folder's results), --dry-run "
                "(plan only), --quiet (no progress line)%s\n\n", strcmp(cmd, "train") == 0 ? ", --load FILE "
                "(start from exported parameters; with steps=0, evaluate them)" : "");
-    else if (strcmp(cmd, "bandits") == 0)
+    else if (strcmp(cmd, "bandits") == 0 || strcmp(cmd, "infer") == 0 || strcmp(cmd, "irl") == 0)
         printf("options: --resume DIR (go on after a stop), --overwrite (replace a folder's results)\n\n");
-    else if (strcmp(cmd, "infer") == 0 || strcmp(cmd, "irl") == 0)
-        printf("options: --overwrite (replace a folder's results)\n\n");
 }
 
 static int open_backend(const qf_config *cfg, qf_backend **out) {
@@ -239,8 +238,9 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         qf_words_free(&ws);
         return 2;
     }
-    if (ws.resume[0] && !is_runner && !is_bandits) {
-        fprintf(stderr, "qfleet: --resume belongs to train, compare, sweep and bandits\n");
+    if (ws.resume[0] && !is_runner && !is_bandits && !is_infer && !is_irl) {
+        fprintf(stderr, "qfleet: --resume belongs to the commands that write a results folder (train, compare, sweep, "
+                        "bandits, infer, irl)\n");
         qf_words_free(&ws);
         return 2;
     }
@@ -270,9 +270,9 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         }
         const int given = cmd[0] != 0;
         if (strcmp(saved, "train") != 0 && strcmp(saved, "compare") != 0 && strcmp(saved, "sweep") != 0 &&
-            strcmp(saved, "bandits") != 0) {
-            fprintf(stderr, "qfleet: %s/run.words names the command '%s'; only train, compare, sweep and bandits "
-                            "resume\n",
+            strcmp(saved, "bandits") != 0 && strcmp(saved, "infer") != 0 && strcmp(saved, "irl") != 0) {
+            fprintf(stderr, "qfleet: %s/run.words names the command '%s'; only train, compare, sweep, bandits, infer "
+                            "and irl resume\n",
                     ws.resume, saved);
             qf_words_free(&ws);
             return 2;
@@ -284,6 +284,8 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             return 2;
         }
         is_bandits = strcmp(saved, "bandits") == 0;
+        is_infer = strcmp(saved, "infer") == 0;
+        is_irl = strcmp(saved, "irl") == 0;
         is_train = strcmp(saved, "train") == 0;
         is_sweep = strcmp(saved, "sweep") == 0;
         is_compare = strcmp(saved, "compare") == 0;
@@ -343,20 +345,8 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         qf_words_free(&ws);
         return 2;
     } else if (b) {
-        if (is_infer || is_irl) {
-            /* the folder is claimed (created, writable, locked, free of results) before the work */
-            char dir[QF_RESULTS_DIR_CAP];
-            int created = 0;
-            const int fd = qf_results_claim(cfg.out, cmd, cmd, ws.overwrite, dir, sizeof dir, &created);
-            if (fd >= 0) {
-                qf_config c2 = cfg;
-                snprintf(c2.out, sizeof c2.out, "%s", dir);
-                rc = is_infer ? qf_cmd_infer(&c2, b) : qf_cmd_irl(&c2, b);
-            } else {
-                rc = fd == -2 ? 2 : 1;
-            }
-            qf_results_release(fd, dir, created, rc);
-        }
+        if (is_infer || is_irl)
+            rc = is_infer ? qf_cmd_infer(&cfg, &ws, b) : qf_cmd_irl(&cfg, &ws, b);
         else if (is_solve || is_train || is_bandits)
             rc = is_solve ? qf_cmd_solve(&cfg, b) : is_train ? qf_cmd_train(&cfg, &ws, b) : qf_cmd_bandits(&cfg, &ws, b);
         else if (is_compare || is_sweep)

@@ -16,9 +16,11 @@ fleet_K.curves parts before curves.csv exists):
 Runs that differ only in their seed (and train's run=C) are aggregated. A strategy has one colour
 and one marker in every picture. Bands are clipped to the observed range.
 
-An inference folder (`qfleet infer`: visitation.csv): visitation.png, expected visits of run 0 per
-backup. An IRL folder (`qfleet irl`: curves.csv of run,iter,metric,value): irl_curves.png and, for a
-gridworld, reward_map.png.
+A `bandits` folder: regret.png, each strategy's pseudo-regret against steps (IQM over its runs).
+An `irl` folder: true_regret.png, demo_log_likelihood.png, feature_expectation_gap.png against
+iterations (IQM over seeds, one panel per env seed x lr x demo count) and, for a gridworld,
+reward_map.png (true and learned reward of run 0). An `infer` folder (visitation.csv):
+visitation.png, expected visits of run 0 per backup. The command is read from run.words.
 
 Needs numpy, pandas, matplotlib and rliable (scripts/requirements-plot.txt): run under the python of
 .venv-plot (scripts/plot-env.sh makes it), or any python: plot.py re-runs itself under .venv-plot when
@@ -219,22 +221,16 @@ def plot_infer(d, plt):
     return ["visitation.png"]
 
 
-def plot_irl(d, plt):
-    rows = read_rows(os.path.join(d, "curves.csv"))
-    metrics = ["demo_loglik", "feature_gap", "regret"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    runs = sorted({int(r["run"]) for r in rows})[:16]
-    for ax, m in zip(axes, metrics):
-        for run in runs:
-            pts = [(int(r["iter"]), num(r["value"])) for r in rows if r["metric"] == m and int(r["run"]) == run]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"run {run}")
-        ax.set_xlabel("iteration")
-        ax.set_title(m)
-    axes[0].legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(os.path.join(d, "irl_curves.png"), dpi=120)
-    plt.close(fig)
-    made = ["irl_curves.png"]
+def plot_irl(d, plt, reps):
+    """An irl folder: the three curves over iterations (IQM over seeds per point) and the reward maps."""
+    df, partial = qr.read_curves(d)
+    made = []
+    for metric, ylabel in (("true_regret", "true regret V*(s0) - V^pi(s0)"),
+                           ("demo_log_likelihood", "demo log-likelihood per episode"),
+                           ("feature_expectation_gap", "feature-expectation gap (max over features)")):
+        fname = f"{metric}.png"
+        if curves_figure(plt, df, metric, "step", "iteration", ylabel, os.path.join(d, fname), reps, partial):
+            made.append(fname)
     path = os.path.join(d, "reward_map.csv")
     if os.path.exists(path):
         rm = read_rows(path)
@@ -248,6 +244,28 @@ def plot_irl(d, plt):
         plt.close(fig)
         made.append("reward_map.png")
     return made
+
+
+def plot_bandits(d, plt, reps):
+    """A bandits folder: every strategy's pseudo-regret over steps (IQM over its seeds' runs)."""
+    df, partial = qr.read_curves(d)
+    if curves_figure(plt, df, "regret", "step", "steps (pulls per instance)",
+                     "pseudo-regret (mean over a run's instances)", os.path.join(d, "regret.png"), reps,
+                     partial) is None:
+        raise qr.FormatError(f"{d}: curves.csv has no regret rows")
+    return ["regret.png"]
+
+
+def folder_kind(d):
+    """The command that wrote a folder: from run.words when there is one, else from its files."""
+    try:
+        with open(os.path.join(d, "run.words")) as f:
+            first = f.readline().rstrip("\n").split("\t")
+        if len(first) == 2 and first[0] == "command":
+            return first[1]
+    except OSError:
+        pass
+    return "infer" if os.path.exists(os.path.join(d, "visitation.csv")) else "train"
 
 
 def main(argv):
@@ -267,15 +285,15 @@ def main(argv):
         try:
             if not os.path.isdir(d):
                 raise qr.FormatError(f"{d}: not a folder")
-            if os.path.exists(os.path.join(d, "visitation.csv")):
+            kind = folder_kind(d)
+            if kind == "infer":
                 made = plot_infer(d, plt)
+            elif kind == "irl":
+                made = plot_irl(d, plt, a.reps)
+            elif kind == "bandits":
+                made = plot_bandits(d, plt, a.reps)
             else:
-                path = os.path.join(d, "curves.csv")
-                header = ""
-                if os.path.exists(path):
-                    with open(path) as f:
-                        header = f.readline().strip()
-                made = plot_irl(d, plt) if header == "run,iter,metric,value" else plot_fleet_folder(d, plt, a.reps)
+                made = plot_fleet_folder(d, plt, a.reps)
         except qr.FormatError as e:
             print(f"plot.py: {e}", file=sys.stderr)
             rc = 2

@@ -24,12 +24,21 @@ import zlib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.environ.get("QFLEET_PLOT_VENV", os.path.join(ROOT, ".venv-plot"))
 CURVES_HEADER = ["run", "name", "step", "env_steps", "metric", "value"]
-RUNS_FIXED = ["run", "name", "fleet", "point", "env", "explore"]  # then <axes>[,run_copy], RUNS_TAIL
+RUNS_FIXED = ["run", "name", "fleet", "point", "env", "explore"]  # then <axes>[,run_copy], a tail
+# The tail of runs.csv (seed, status, then the command's outcome columns), per command
 RUNS_TAIL = ["seed", "status", "diverged_at_update", "episodes", "return_last20", "eval_return", "td_loss",
              "q_values", "regret", "first_treasure", "episodes_to_solve", "solved", "episodes_to_converge",
              "distinct_states", "intrinsic_reward"]
+RUNS_TAILS = {
+    "fleet": RUNS_TAIL,  # train, compare, sweep
+    "bandits": ["seed", "status", "instances", "arms", "steps", "regret", "regret_stderr", "ucb1_bound"],
+    "irl": ["seed", "status", "alpha", "horizon", "iters", "v_star", "demo_log_likelihood",
+            "feature_expectation_gap", "true_regret", "expert_regret", "hoeffding_radius"],
+    "infer": ["seed", "status", "horizon", "v_inference", "v_variational", "optimism_gap", "log_partition"],
+}
 METRICS = ["episodes", "episodic_return", "episodic_length", "eval_return", "SPS", "td_loss", "q_values",
-           "grad_norm", "regret", "intrinsic_reward", "distinct_states"]
+           "grad_norm", "regret", "intrinsic_reward", "distinct_states",
+           "demo_log_likelihood", "feature_expectation_gap", "true_regret"]
 
 
 class FormatError(Exception):
@@ -145,10 +154,18 @@ def read_runs(d):
         return []
     rows = list(csv.DictReader(io.StringIO(_complete_text(path))))
     header = list(rows[0].keys()) if rows else []
-    if rows and (header[:len(RUNS_FIXED)] != RUNS_FIXED or header[-len(RUNS_TAIL):] != RUNS_TAIL):
+    if rows and (header[:len(RUNS_FIXED)] != RUNS_FIXED or runs_kind(header) is None):
         raise FormatError(f"{path}:1: columns {','.join(header[:8])},... are not runs.csv of the results format "
-                          f"(run,name,fleet,point,env,explore,<axes>,seed,...; docs/results-format.md)")
+                          f"(run,name,fleet,point,env,explore,<axes>,seed,status,...; docs/results-format.md)")
     return rows
+
+
+def runs_kind(header):
+    """Which command's tail a runs.csv header ends with ("fleet", "bandits", "irl", "infer"), or None."""
+    for kind, tail in RUNS_TAILS.items():
+        if len(header) >= len(RUNS_FIXED) + len(tail) and header[-len(tail):] == tail:
+            return kind
+    return None
 
 
 def runs_axes(rows):
@@ -156,7 +173,8 @@ def runs_axes(rows):
     if not rows:
         return []
     header = list(rows[0].keys())
-    return [c for c in header[len(RUNS_FIXED):len(header) - len(RUNS_TAIL)] if c != "run_copy"]
+    tail = RUNS_TAILS[runs_kind(header)]
+    return [c for c in header[len(RUNS_FIXED):len(header) - len(tail)] if c != "run_copy"]
 
 
 def curve_files(d):
@@ -189,7 +207,8 @@ def read_curves(d):
     df = pd.concat(frames, ignore_index=True)
     for c in ("run", "step", "env_steps", "value"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    df = df.dropna(subset=["run", "step", "env_steps", "value"])
+    df = df.dropna(subset=["run", "step", "value"])
+    df["env_steps"] = df["env_steps"].fillna(-1)  # empty: no env steps (irl's step is an iteration)
     df = df.astype({"run": "int64", "step": "int64", "env_steps": "int64"})
     return df, partial
 
@@ -198,16 +217,16 @@ def read_curves(d):
 # curves per point, aggregated
 
 def run_series(df, metric, x="env_steps"):
-    """{run: (name, x[], y[])} of one metric. x is `env_steps`, or another metric logged at the same
+    """{run: (name, x[], y[])} of one metric. x is `env_steps`, `step`, or another metric logged at the same
     log points (e.g. `episodes`), joined on (run, step). Sorted by x; one y per x (the last);
     infinite values (a diverged run's loss) left out."""
     import numpy as np
     m = df[df.metric == metric]
-    if x != "env_steps":
+    if x not in ("env_steps", "step"):
         xs = df[df.metric == x][["run", "step", "value"]].rename(columns={"value": "_x"})
         m = m.merge(xs, on=["run", "step"])
     else:
-        m = m.assign(_x=m.env_steps.astype(float))
+        m = m.assign(_x=m[x].astype(float))
     out = {}
     for run, g in m.groupby("run", sort=True):
         g = g.sort_values(["_x", "step"])

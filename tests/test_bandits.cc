@@ -292,23 +292,41 @@ TEST(BanditsCli, TinyRunWritesTheTableAndTheCurves) {
     ASSERT_EQ(r.code, 0) << r.out;
     for (const char *s : {"epsilon", "ucb1", "thompson", "boltzmann", "T=2 ", "T=20 ", "T=200", "UCB1 bound"})
         EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+    // curves.csv in the results format (docs/results-format.md): per log point, per run (one run per
+    // strategy here), the run's mean pseudo-regret over its 16 instances
     const std::string csv = slurp(dir + "/curves.csv");
     std::istringstream in(csv);
     std::string line;
     std::getline(in, line);
-    EXPECT_EQ(line, "strategy,step,mean_regret,stderr_regret");
+    EXPECT_EQ(line, "run,name,step,env_steps,metric,value");
     std::vector<std::string> rows;
     while (std::getline(in, line)) rows.push_back(line);
     const std::vector<int> steps = {2, 20, 50, 100, 150, 200}; // T/100, T/10, every 50, T
     ASSERT_EQ(rows.size(), 4 * steps.size()) << csv;
     const char *names[] = {"epsilon", "ucb1", "thompson", "boltzmann"};
     for (size_t i = 0; i < rows.size(); i++) {
-        const std::string want = std::string(names[i / steps.size()]) + "," + std::to_string(steps[i % steps.size()]) + ",";
+        const int run = (int)(i % 4), step = steps[i / 4];
+        const std::string want = std::to_string(run) + ",bandit__" + names[run] + "__seed0," + std::to_string(step) +
+                                 "," + std::to_string(step * 16) + ",regret,";
         EXPECT_EQ(rows[i].rfind(want, 0), 0u) << rows[i] << " (want " << want << "...)";
         const double m = std::stod(rows[i].substr(want.size()));
         EXPECT_GE(m, 0.0);
-        EXPECT_LE(m, 0.2 * steps[i % steps.size()] + 1e-6) << rows[i]; // at most max gap per pull
+        EXPECT_LE(m, 0.2 * step + 1e-6) << rows[i]; // at most max gap per pull
     }
+    // runs.csv: one row per run, the runner's leading columns; the last point's regret
+    const std::string runs = slurp(dir + "/runs.csv");
+    std::istringstream rin(runs);
+    std::getline(rin, line);
+    EXPECT_EQ(line, "run,name,fleet,point,env,explore,seed,status,instances,arms,steps,regret,regret_stderr,ucb1_bound");
+    for (int r = 0; r < 4; r++) {
+        ASSERT_TRUE(std::getline(rin, line)) << runs;
+        const std::string want = std::to_string(r) + ",bandit__" + names[r] + "__seed0,0," + std::to_string(r) +
+                                 ",bandit," + names[r] + ",0,finished,16,3,200,";
+        EXPECT_EQ(line.rfind(want, 0), 0u) << line << " (want " << want << "...)";
+        const std::string last = rows[rows.size() - 4 + r];
+        EXPECT_EQ(std::stod(line.substr(want.size())), std::stod(last.substr(last.rfind(',') + 1))) << line;
+    }
+    EXPECT_NE(slurp(dir + "/summary.md").find("UCB1 bound"), std::string::npos);
     const std::string config = slurp(dir + "/config.txt");
     EXPECT_NE(config.find("env=bandit\n"), std::string::npos) << config;
     EXPECT_NE(config.find("strategies=epsilon,ucb1,thompson,boltzmann\n"), std::string::npos) << config;
@@ -321,7 +339,7 @@ TEST(BanditsCli, TinyRunWritesTheTableAndTheCurves) {
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_EQ(r.out.find("UCB1 bound"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("over 16 instances"), std::string::npos) << r.out;
-    EXPECT_NE(slurp(dir2 + "/curves.csv").find("thompson,100,"), std::string::npos);
+    EXPECT_NE(slurp(dir2 + "/curves.csv").find("1,bandit__thompson__seed1,100,800,regret,"), std::string::npos);
     std::system(("rm -rf '" + dir + "' '" + dir2 + "'").c_str());
 }
 

@@ -426,18 +426,19 @@ TEST(Experiment, BanditsStopAndResumeToTheSameCurves) {
     // kill -9, several times
     std::mt19937 rng(99u);
     std::uniform_real_distribution<double> share(0.05, 0.9);
-    for (int k = 0; k < 3 && !exists(cut + "/curves.csv"); k++) {
-        pid = spawn(exists(cut + "/bandits.ckpt") ? "bandits --resume " + cut : args + " out=" + cut);
+    for (int k = 0; k < 3 && !exists(cut + "/runs.csv"); k++) {
+        // once run.words is written the folder is the experiment's: resumed (from step 0 when it was
+        // killed before its first checkpoint)
+        pid = spawn(exists(cut + "/run.words") ? "bandits --resume " + cut : args + " out=" + cut);
         std::this_thread::sleep_for(std::chrono::duration<double>(share(rng) * T));
         kill(pid, SIGKILL);
         waitpid(pid, nullptr, 0);
     }
-    if (exists(cut + "/bandits.ckpt"))
-        r = run_qfleet("bandits --resume " + cut);
-    else if (!exists(cut + "/curves.csv"))
-        r = run_qfleet(args + " --overwrite out=" + cut);  // killed before its first checkpoint
+    if (!exists(cut + "/runs.csv"))
+        r = exists(cut + "/run.words") ? run_qfleet("bandits --resume " + cut) : run_qfleet(args + " out=" + cut);
     EXPECT_EQ(r.code, 0) << r.out;
     EXPECT_EQ(read_file(full + "/curves.csv"), read_file(cut + "/curves.csv"));
+    EXPECT_EQ(read_file(full + "/runs.csv"), read_file(cut + "/runs.csv"));
     // a forged checkpoint (pull counts that do not add up to its step) is refused
     pid = spawn(args + " out=" + sig + "2");
     ASSERT_TRUE(wait_for(pid, sig + "2/bandits.ckpt"));
@@ -448,6 +449,75 @@ TEST(Experiment, BanditsStopAndResumeToTheSameCurves) {
     store(sig + "2", "bandits.ckpt", ck);
     expect_cli("bandits --resume " + sig + "2", 1, "does not match this run");
     std::system(("rm -rf " + full + " " + cut + " " + sig + " " + sig + "2").c_str());
+}
+
+// irl: the same through the runner's services. SIGTERM (exit 130, irl.ckpt), kill -9 at random
+// points, then --resume: curves.csv, runs.csv, summary.md and reward_map.csv identical to an
+// uninterrupted run's (the iterations are deterministic on the CPU backend); a forged checkpoint is
+// refused; a complete folder resumes to nothing; infer resumes the same way.
+TEST(Experiment, IrlStopAndResumeToTheSameResults) {
+    const std::string args = "irl backend=cpu threads=1 env=gridworld env.size=6 horizon=12 demos=4,16 lrs=0.2 "
+                             "seeds=3 iters=150 log_every=5 checkpoint_seconds=0.0001";
+    const std::string full = tmp_dir("ifull"), cut = tmp_dir("icut"), sig = tmp_dir("isig");
+    const char *files[] = {"curves.csv", "runs.csv", "summary.md", "reward_map.csv"};
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(run_qfleet(args + " out=" + full).code, 0);
+    const double T = seconds_since(t0);
+    pid_t pid = spawn(args + " out=" + sig);
+    ASSERT_TRUE(wait_for(pid, sig + "/irl.ckpt"));
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 130);
+    EXPECT_FALSE(exists(sig + "/runs.csv"));
+    EXPECT_TRUE(exists(sig + "/fleet_1.curves")) << "the log points reached are kept";
+    CliResult r = run_qfleet("irl --resume " + sig);
+    ASSERT_EQ(r.code, 0) << r.out;
+    for (const char *f : files) EXPECT_EQ(read_file(full + "/" + f), read_file(sig + "/" + f)) << f;
+    EXPECT_FALSE(exists(sig + "/irl.ckpt"));
+    EXPECT_FALSE(exists(sig + "/fleet_1.curves"));
+    r = run_qfleet("irl --resume " + sig);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("is complete"), std::string::npos) << r.out;
+    expect_cli(args + " out=" + sig, 2, "already holds results");
+    std::mt19937 rng(7u);
+    std::uniform_real_distribution<double> share(0.05, 0.9);
+    for (int k = 0; k < 3 && !exists(cut + "/runs.csv"); k++) {
+        pid = spawn(exists(cut + "/run.words") ? "irl --resume " + cut : args + " out=" + cut);
+        std::this_thread::sleep_for(std::chrono::duration<double>(share(rng) * T));
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+    if (!exists(cut + "/runs.csv"))
+        r = exists(cut + "/run.words") ? run_qfleet("irl --resume " + cut) : run_qfleet(args + " out=" + cut);
+    EXPECT_EQ(r.code, 0) << r.out;
+    for (const char *f : files) EXPECT_EQ(read_file(full + "/" + f), read_file(cut + "/" + f)) << f;
+    // forged checkpoints: an iteration past the end, a negative second moment (checksums recomputed)
+    for (int forge = 0; forge < 2; forge++) {
+        const std::string d = sig + "f" + std::to_string(forge);
+        pid = spawn(args + " out=" + d);
+        ASSERT_TRUE(wait_for(pid, d + "/irl.ckpt"));
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+        FileImage ck = load(d, "irl.ckpt", QF_FILE_CKPT, 0);
+        if (forge == 0) {
+            ck.h.meta[0] = 151;
+        } else {
+            double v = -1.0;
+            std::memcpy(&ck.payload[ck.h.part[0] + ck.h.part[1]], &v, sizeof v);
+        }
+        store(d, "irl.ckpt", ck);
+        expect_cli("irl --resume " + d, 1, "does not match this experiment");
+        std::system(("rm -rf " + d).c_str());
+    }
+    // infer: one exact computation; --resume of a complete folder runs nothing
+    const std::string inf = tmp_dir("infer");
+    ASSERT_EQ(run_qfleet("infer backend=cpu env=gridworld temperatures=1,2 out=" + inf).code, 0);
+    r = run_qfleet("infer --resume " + inf);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("is complete"), std::string::npos) << r.out;
+    std::system(("rm -rf " + full + " " + cut + " " + sig + " " + inf).c_str());
 }
 
 }  // namespace
