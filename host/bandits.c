@@ -225,7 +225,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_bandits
     if (qf_curves_merge(dir, 1)) return -1;
     FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (!f) goto fail;
-    qf_config_print(f, cfg);
+    qf_config_print_for(f, cfg, "bandits");
     if (qf_close_atomic(f, dir, "config.txt", tmp)) return -1;
     if (!(f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp))) goto fail;
     fprintf(f, "# qfleet bandits\n\n%d strategies x %d seeds = %d runs, %d instances each of a %d-armed bandit, "

@@ -241,7 +241,7 @@ static const key_spec keys[] = {
     INT_HP("eps_steps", eps_steps, eps_steps, "10000", 0, 1e12, C_LEARN, QF_SCOPE_RUN, check_eps,
         "env steps of the linear epsilon decay"),
     INT("log_every", log_every, "1000", 1, 1e12, C_TRAIN | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_FLEET, NULL,
-        "env steps between log points (curves); irl: iterations between log points"),
+        "env steps between log points (curves); irl: iterations between log points (default there: iters/100)"),
     INT("eval_every", eval_every, "0", 0, 1e12, C_SCHEDULE, QF_SCOPE_FLEET, NULL,
         "env steps per env between greedy evaluations (separate envs, no exploration or learning; eval_return at "
         "the first log point at or after each multiple, and at the last); 0 = none"),
@@ -1240,8 +1240,12 @@ int qf_config_choice_value(const char *key, const char *name) {
     return choice_of(ks, name, strlen(name));
 }
 
-void qf_config_print(FILE *f, const qf_config *cfg) {
+void qf_config_print(FILE *f, const qf_config *cfg) { qf_config_print_for(f, cfg, ""); }
+
+void qf_config_print_for(FILE *f, const qf_config *cfg, const char *command) {
+    const unsigned cmd = qf_config_command(command);
     for (int k = 0; k < N_KEYS; k++) {
+        if (cmd && !(keys[k].cmds & cmd)) continue; /* another command's key */
         char v[QF_PATH_CAP + 64];
         format_key(&keys[k], cfg, v, sizeof v);
         fprintf(f, "%s=%s\n", keys[k].name, v);

@@ -174,6 +174,8 @@ int qf_config_key_scope(const char *name);
 
 /* Print the resolved configuration as `key=value` lines (with the env's parameters). */
 void qf_config_print(FILE *f, const qf_config *cfg);
+/* The same, only the keys command `command` (a name, e.g. "irl") uses; every key for an unknown name. */
+void qf_config_print_for(FILE *f, const qf_config *cfg, const char *command);
 
 #ifdef __cplusplus
 }

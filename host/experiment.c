@@ -923,7 +923,7 @@ static int finish(const qf_experiment *x, const plan *pl, const char *dir, uint6
     int wrc = 0;
     FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (f) {
-        qf_config_print(f, x->base);
+        qf_config_print_for(f, x->base, x->command);
         if (x->config_notes) x->config_notes(x->ctx, f);
         wrc |= qf_close_atomic(f, dir, "config.txt", tmp);
     } else {

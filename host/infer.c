@@ -197,7 +197,7 @@ int qf_cmd_infer(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     /* ---- the results: runs.csv last (it marks the folder complete) ---- */
     FILE *f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp);
     if (!f) goto io_fail;
-    qf_config_print(f, cfg);
+    qf_config_print_for(f, cfg, "infer");
     fprintf(f, "resolved_horizon=%d\n", T);
     if (qf_close_atomic(f, dir, "config.txt", tmp)) goto done;
 

@@ -812,7 +812,10 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     in.feat = feat;
     in.demos = demos;
     in.iters = (int32_t)cfg->iters;
-    in.log_every = (int32_t)(cfg->log_every < cfg->iters ? cfg->log_every : (cfg->iters > 0 ? cfg->iters : 1));
+    /* log_every: as given (capped at iters), else about 100 log points (the key's default, 1000, is
+     * env steps for the training commands) */
+    const int64_t le = qf_config_given(cfg, "log_every") ? cfg->log_every : (cfg->iters + 99) / 100;
+    in.log_every = (int32_t)(le < cfg->iters ? (le > 0 ? le : 1) : (cfg->iters > 0 ? cfg->iters : 1));
     in.start_iter = start_iter;
     in.adam_m0 = m0;
     in.adam_v0 = v0;
@@ -859,7 +862,7 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     /* the end: curves.csv, config.txt, reward_map.csv, summary.md, then runs.csv (complete) */
     if (qf_curves_merge(dir, 1)) goto done;
     if (!(f = qf_open_atomic(dir, "config.txt", tmp, sizeof tmp))) goto io_fail;
-    qf_config_print(f, cfg);
+    qf_config_print_for(f, cfg, "irl");
     fprintf(f, "resolved_horizon=%d\n", T);
     if (qf_close_atomic(f, dir, "config.txt", tmp)) goto done;
     if (kind == QF_ENV_GRIDWORLD) {

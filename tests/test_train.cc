@@ -208,6 +208,9 @@ TEST(TrainCli, WritesConfigCurvesAndRuns) {
     EXPECT_NE(cfg.find("env=chain"), std::string::npos);
     EXPECT_NE(cfg.find("env.size=5"), std::string::npos);
     EXPECT_NE(cfg.find("hidden=[]"), std::string::npos);
+    // only train's keys: none of bandits', irl's or infer's (host/config.c's table says who uses what)
+    for (const char *other : {"\nbandit_eps=", "\ndemo_alpha=", "\ntemperatures=", "\nstrategies="})
+        EXPECT_EQ(cfg.find(other), std::string::npos) << other << " in\n" << cfg;
     // the one results format (docs/results-format.md): long curves, one row per run
     EXPECT_EQ(curves.rfind("run,name,step,env_steps,metric,value\n", 0), 0u);
     EXPECT_EQ(runs.rfind("run,name,fleet,point,env,explore,run_copy,seed,status,", 0), 0u) << runs;
