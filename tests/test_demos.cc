@@ -100,6 +100,41 @@ TEST(DemoPart, HoldsOptimalEpisodesAndSurvivesTheRingWrapping) {
     EXPECT_EQ(x.get(dp.next_idx, (size_t)R * C), nidx0);
 }
 
+// A fleet with demos killed and resumed from its snapshot trains on bit for bit as if never stopped
+// (the demo part travels in the snapshot and is rebuilt identically at creation); a snapshot whose
+// demo part was changed is refused, naming it.
+TEST(DemoPart, ResumeIsBitIdenticalAndAForgedDemoPartIsRefused) {
+    const std::string words = "env=chain env.size=6 env.slip=0.2 seeds=2 steps=400 buffer=100 batch=16 learning_starts=32 "
+                              "demos=2 demo_weight=0.5 alpha=0.3 explore=boltzmann hidden=[16]";
+    Fleet straight, first, resumed;
+    straight.make(words);
+    first.make(words);
+    resumed.make(words);
+    ASSERT_GT(straight.f.replay.demo.C, 0);
+    ASSERT_EQ(qf_fleet_train(&straight.f, 400, nullptr, nullptr, straight.err, sizeof straight.err), QF_OK);
+    ASSERT_EQ(qf_fleet_train(&first.f, 200, nullptr, nullptr, first.err, sizeof first.err), QF_OK);
+    std::vector<char> mid(qf_fleet_snapshot_bytes(&first.f)), end(qf_fleet_snapshot_bytes(&straight.f)),
+        end2(qf_fleet_snapshot_bytes(&resumed.f));
+    ASSERT_EQ(qf_fleet_snapshot(&first.f, mid.data()), QF_OK);
+    ASSERT_EQ(qf_fleet_restore(&resumed.f, mid.data()), QF_OK) << resumed.b->err;
+    ASSERT_EQ(qf_fleet_train(&resumed.f, 200, nullptr, nullptr, resumed.err, sizeof resumed.err), QF_OK);
+    ASSERT_EQ(qf_fleet_snapshot(&straight.f, end.data()), QF_OK);
+    ASSERT_EQ(qf_fleet_snapshot(&resumed.f, end2.data()), QF_OK);
+    ASSERT_EQ(end.size(), end2.size());
+    EXPECT_EQ(std::memcmp(end.data(), end2.data(), end.size()), 0) << "the resumed fleet differs from the straight one";
+    // a forged demo action (the expert's action of run 1's first demo transition flipped)
+    const qf_demo_part &dp = first.f.replay.demo;
+    const size_t off = (size_t)((const char *)(dp.action + dp.C) - (const char *)first.f.block);
+    int32_t a;
+    std::memcpy(&a, mid.data() + off, sizeof a);
+    a = 1 - a;
+    std::memcpy(mid.data() + off, &a, sizeof a);
+    char err[512];
+    EXPECT_NE(qf_fleet_check_snapshot(&first.f, mid.data(), INT64_MAX, err, sizeof err), QF_OK);
+    EXPECT_NE(std::strstr(err, "demo part"), nullptr) << err;
+    EXPECT_NE(std::strstr(err, "run 1"), nullptr) << err;
+}
+
 // ---- 2. the share of demonstrations in a minibatch -----------------------------------------------
 
 const float kRatios[4] = {0.25f, 0.1f, 0.5f, 0.3f};
