@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <sys/stat.h>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -299,6 +300,36 @@ TEST(DemoLearning, OneDemoLetsEpsilonGreedySolveDeepSea16) {
         EXPECT_GT(last[r].converged_at, 0) << "seed " << r << " never reached the treasure";
         EXPECT_NEAR(last[r].eval_return, 0.99, 1e-4) << "seed " << r << "'s greedy policy is not the optimal one";
     }
+}
+
+}  // namespace
+
+namespace {
+
+// ---- 6. bad input: one line naming the key, exit 2, before anything is written ------------------
+
+TEST(DemoCli, BadInputIsRefusedNamingTheKey) {
+    const std::string out = " out=" + std::string(::testing::TempDir()) + "qf_demos_cli --quiet";
+    expect_cli("train demos=1,2" + out, 2, "demos=1,2: train, sweep and compare take one count");
+    expect_cli("train demos=-3" + out, 2, "demos=-3");
+    expect_cli("train demos=abc" + out, 2, "demos=abc");
+    expect_cli("train env=cartpole demos=2" + out, 2, "env=cartpole has not (allowed: deep_sea, chain, gridworld)");
+    expect_cli("train env=bandit demos=2" + out, 2, "demos=2 draws episodes from the exact solver's policy");
+    expect_cli("train demo_weight=1" + out, 2, "demo_weight is a setting of the replay's demo part");
+    expect_cli("train demos=0 demo_ratio=0.5" + out, 2, "demo_ratio is a setting");
+    expect_cli("train demos=2 demo_ratio=1.5" + out, 2, "demo_ratio");
+    // nothing was written for any of them
+    struct stat st;
+    EXPECT_NE(stat((std::string(::testing::TempDir()) + "qf_demos_cli").c_str(), &st), 0);
+    // the irl meaning of the key is kept: a list of counts
+    const std::string irl_out = std::string(::testing::TempDir()) + "qf_demos_irl";
+    CliResult r = run_qfleet("irl env=gridworld env.size=4 demos=2,3 iters=2 --overwrite out=" + irl_out);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("2 demo counts"), std::string::npos) << r.out;
+    r = run_qfleet("irl env=gridworld env.size=4 iters=2 --overwrite out=" + irl_out); // default: 64
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("1 demo counts"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(" 64 "), std::string::npos) << r.out;
 }
 
 }  // namespace
