@@ -121,6 +121,8 @@ static int check_bandit_eps(const qf_config *c, unsigned cmd, char *msg, size_t 
 static int check_bandit_temp(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_steps(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_eval_episodes(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_demos(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_demo_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 
 static const key_spec keys[] = {
     {"env", K_ENV, OFF(env), 0, 0, "deep_sea", 0, 0, NULL, 0, 0, QF_CMD_ALL, QF_SCOPE_FLEET, NULL,
@@ -257,8 +259,18 @@ static const key_spec keys[] = {
         "temperatures alpha, comma-separated; one run per temperature and env seed"),
     INT("env_seeds", env_seeds, "1", 1, 1048576, QF_CMD_INFER | QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
         "env seeds per point (env.map_seed + k for k < env_seeds)"),
-    STR("demos", demos, "64", QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
-        "demonstration counts M, comma-separated (drawn from the soft-optimal policy at demo_alpha)"),
+    STR("demos", demos, "", C_TRAIN | QF_CMD_COMPARE | QF_CMD_IRL, QF_SCOPE_RUN, check_demos,
+        "expert episodes M. irl: counts, comma-separated (default 64), drawn from the soft-optimal policy at "
+        "demo_alpha; train, sweep, compare: one count per run (default 0; a sweep axis may sweep it) of episodes "
+        "of the exact solver's policy (soft-optimal at the run's alpha, greedy at alpha=0) kept in a never-"
+        "overwritten demo part of the replay; tabular envs (deep_sea, chain, gridworld)"),
+    FLT_HP("demo_ratio", demo_ratio, demo_ratio, "0.25", 0, 1, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_RUN, check_demo_key,
+        "demos: fraction of each minibatch drawn from the demo part (round(demo_ratio*batch), half up)"),
+    FLT_HP("demo_weight", demo_weight, demo_weight, "0", 0, 1e6, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_RUN, check_demo_key,
+        "demos: lambda, adds lambda * -log pi(a_demo|s), pi = softmax(Q/alpha), on demo transitions (alpha=0: "
+        "DQfD's large-margin loss, Hester et al. 2018)"),
+    FLT_HP("demo_margin", demo_margin, demo_margin, "0.8", 0, 1e6, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_RUN, check_demo_key,
+        "demos at alpha=0: margin l of the large-margin loss max_a[Q(s,a) + l*(a != a_demo)] - Q(s,a_demo)"),
     FLT("demo_alpha", demo_alpha, "1", 1e-6, 1e6, QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
         "temperature of the demonstrator and of the learner's model"),
     STR("demos_file", demos_file, "", QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
@@ -1033,6 +1045,45 @@ static int check_deep_sea_key(const qf_config *c, unsigned cmd, char *msg, size_
     if (c->env != QF_ENV_DEEP_SEA) {
         snprintf(msg, n, "%s is a DeepSea statistic's threshold, but env=%s: remove %s, or use env=deep_sea",
                  g_check_key, qf_env_spec_of(c->env)->name, g_check_key);
+        return -1;
+    }
+    return 0;
+}
+
+int64_t qf_config_demos(const qf_config *cfg) {
+    if (!cfg->demos[0]) return 0;
+    char *end = NULL;
+    errno = 0;
+    const long long v = strtoll(cfg->demos, &end, 10);
+    if (errno || end == cfg->demos || *end || v < 0 || v > QF_MAX_DEMOS || !isdigit((unsigned char)cfg->demos[0]))
+        return -1;
+    return v;
+}
+
+/* demos: irl parses its list itself; the training commands take one count per run on a tabular
+ * env whose exact solver draws the demonstrations. */
+static int check_demos(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    if (cmd == QF_CMD_IRL) return 0;
+    const int64_t m = qf_config_demos(c);
+    if (m < 0) {
+        snprintf(msg, n, "demos=%s: train, sweep and compare take one count of expert episodes per run, an integer "
+                         "in [0, %d] (a list of counts is a sweep axis)", c->demos, QF_MAX_DEMOS);
+        return -1;
+    }
+    if (m > 0 && c->env != QF_ENV_DEEP_SEA && c->env != QF_ENV_CHAIN && c->env != QF_ENV_GRIDWORLD) {
+        snprintf(msg, n, "demos=%lld draws episodes from the exact solver's policy, which env=%s has not (allowed: "
+                         "deep_sea, chain, gridworld)", (long long)m, qf_env_spec_of(c->env)->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* demo_ratio, demo_weight, demo_margin: settings of the demo part, read only with demos > 0. */
+static int check_demo_key(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    (void)cmd;
+    if (qf_config_demos(c) == 0) {
+        snprintf(msg, n, "%s is a setting of the replay's demo part, which no run has (demos=0): remove %s, or give "
+                         "demos=M", g_check_key, g_check_key);
         return -1;
     }
     return 0;

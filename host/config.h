@@ -106,7 +106,12 @@ typedef struct qf_config {
     int64_t horizon;        /* steps T (0: the env's time limit / episode length; solve: -1 infinite) */
     char temperatures[256]; /* infer: comma-separated temperatures, one run per value and env seed */
     int64_t env_seeds;      /* infer / irl: env seeds per point (env.map_seed + k, k < env_seeds) */
-    char demos[256];        /* irl: comma-separated demonstration counts M */
+    char demos[256];        /* irl: comma-separated demonstration counts M ("": 64); train, sweep,
+                               compare: expert episodes per run in its replay's demo part ("": 0),
+                               read by qf_config_demos */
+    double demo_ratio;      /* train: fraction of each minibatch drawn from the demo part */
+    double demo_weight;     /* train: lambda, weight of the demo loss (learn.h, qf_demo_loss) */
+    double demo_margin;     /* train, alpha = 0: margin of DQfD's large-margin loss */
     double demo_alpha;      /* irl: temperature of the demonstrator (and of the learner's model) */
     char demos_file[QF_PATH_CAP]; /* irl: demonstrations from this CSV (episode,t,state,action) */
     int64_t iters;          /* irl: gradient iterations */
@@ -169,6 +174,11 @@ int qf_config_get(const qf_config *cfg, const char *key, char *out, size_t len);
 /* The key table, by index (0 .. qf_config_key_count() - 1). */
 int qf_config_key_count(void);
 const char *qf_config_key_name(int i);
+/* The demonstration count of a training command (key demos): one integer in [0, QF_MAX_DEMOS],
+ * 0 when not given; -1 when the value is not one such integer. */
+#define QF_MAX_DEMOS 100000
+int64_t qf_config_demos(const qf_config *cfg);
+
 /* The scope (QF_SCOPE_*) of key `name`; -1 for an unknown key. */
 int qf_config_key_scope(const char *name);
 

@@ -33,6 +33,9 @@ void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp) {
     else hp->bonus = hp->explore == QF_EXPLORE_RND ? QF_BONUS_RND
                    : hp->explore == QF_EXPLORE_COUNT ? QF_BONUS_COUNT : QF_BONUS_NONE;
     if (hp->bonus == QF_BONUS_NONE) hp->beta = 0.0f;
+    const int64_t demos = qf_config_demos(cfg); /* the key is text (irl reads a list): not in qf_config_run_hp */
+    hp->demos = demos > 0 ? (int32_t)demos : 0;
+    if (!hp->demos) hp->demo_ratio = hp->demo_weight = hp->demo_margin = 0.0f; /* unread: keep runs alike */
 }
 
 static size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
@@ -101,6 +104,23 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->intr_env, float, R * E);
     TAKE(f->imean, float, R);
     TAKE(f->active, int32_t, 2 * R); /* [R] Q heads in use, then [R] 1 for runs with RND */
+    qf_demo_part *dp = &f->replay.demo;
+    if (dp->C > 0) { /* the demo part (demos > 0 in some run): not carved otherwise */
+        const size_t Cd = (size_t)dp->C;
+        if (f->embed) {
+            TAKE(dp->idx, int32_t, R * Cd);
+            TAKE(dp->next_idx, int32_t, R * Cd);
+        } else {
+            TAKE(dp->obs, float, R * Cd * D);
+            TAKE(dp->next_obs, float, R * Cd * D);
+        }
+        TAKE(dp->action, int32_t, R * Cd);
+        TAKE(dp->reward, float, R * Cd);
+        TAKE(dp->terminal, uint8_t, R * Cd);
+        TAKE(dp->size, int32_t, R);
+        TAKE(dp->draws, int32_t, R);
+        TAKE(f->sample.is_demo, uint8_t, SR * B);
+    }
     if (f->has_prior) {
         TAKE(f->prior, float, G * P);
         TAKE(f->qp, float, G * M * A);
@@ -241,6 +261,15 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         qf_net_layout(rn);
     }
     if (f->C < f->E) FAIL("buffer=%d is smaller than envs=%d: one step would overwrite itself", f->C, f->E);
+    int32_t max_demos = 0;
+    for (int32_t r = 0; r < f->R; r++) max_demos = f->hp_host[r].demos > max_demos ? f->hp_host[r].demos : max_demos;
+    if (max_demos > 0) {
+        if (kind != QF_ENV_DEEP_SEA && kind != QF_ENV_CHAIN && kind != QF_ENV_GRIDWORLD)
+            FAIL("demos=%d draws episodes from the exact solver's policy, which env=%s has not (allowed: deep_sea, "
+                 "chain, gridworld)", max_demos, qf_env_spec_of(kind)->name);
+        f->replay.demo.C = qf_fleet_demo_slots(kind, p, max_demos);
+        if (f->replay.demo.C < 0) FAIL("demos=%d: the demo part would hold more than 2^31 transitions per run", max_demos);
+    }
 
     f->bytes = carve(f, NULL);
     /* greedy evaluations (eval_every > 0) take their own envs and buffers, counted here too */
@@ -321,6 +350,7 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     int rc = qf_vecenv_create(&f->env, b, kind, f->R, f->E, ep, f->keys_host, err, err_len);
     free(ep);
     if (rc != QF_OK) goto fail;
+    if (qf_fleet_fill_demos(f, err, err_len) != QF_OK) goto fail;
 
     /* the optimum for regret: V*(s0), undiscounted, hard max, where the environment is episodic
      * and tabular (deep_sea, bandit); chain episodes are time-limited slices of a continuing
@@ -982,6 +1012,24 @@ int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, ch
     } while (0)
     FIXED(f->hp, LOFF(f->hp), sizeof(qf_run_hp) * (size_t)R, sizeof(qf_run_hp), "hp (hyperparameters)");
     FIXED(f->keys, LOFF(f->keys), sizeof(uint32_t) * 2 * (size_t)R, 2 * sizeof(uint32_t), "keys");
+    if (f->replay.demo.C > 0) { /* the demo part: rebuilt from the configuration when the fleet was created */
+        const qf_demo_part *dp = &f->replay.demo;
+        const size_t Cd = (size_t)dp->C, per_o = f->embed ? sizeof(int32_t) * Cd : sizeof(float) * Cd * (size_t)f->D;
+        if (f->embed) {
+            FIXED(dp->idx, LOFF(dp->idx), per_o * (size_t)R, per_o, "replay.demo.idx (demo part)");
+            FIXED(dp->next_idx, LOFF(dp->next_idx), per_o * (size_t)R, per_o, "replay.demo.next_idx (demo part)");
+        } else {
+            FIXED(dp->obs, LOFF(dp->obs), per_o * (size_t)R, per_o, "replay.demo.obs (demo part)");
+            FIXED(dp->next_obs, LOFF(dp->next_obs), per_o * (size_t)R, per_o, "replay.demo.next_obs (demo part)");
+        }
+        FIXED(dp->action, LOFF(dp->action), sizeof(int32_t) * Cd * (size_t)R, sizeof(int32_t) * Cd,
+              "replay.demo.action (demo part)");
+        FIXED(dp->reward, LOFF(dp->reward), sizeof(float) * Cd * (size_t)R, sizeof(float) * Cd,
+              "replay.demo.reward (demo part)");
+        FIXED(dp->terminal, LOFF(dp->terminal), Cd * (size_t)R, Cd, "replay.demo.terminal (demo part)");
+        FIXED(dp->size, LOFF(dp->size), sizeof(int32_t) * (size_t)R, sizeof(int32_t), "replay.demo.size (demo part)");
+        FIXED(dp->draws, LOFF(dp->draws), sizeof(int32_t) * (size_t)R, sizeof(int32_t), "replay.demo.draws (demo part)");
+    }
     FIXED(f->active, LOFF(f->active), sizeof(int32_t) * (size_t)R, sizeof(int32_t), "active (heads in use)");
     FIXED(f->active + R, LOFF(f->active + R), sizeof(int32_t) * (size_t)R, sizeof(int32_t), "active (RND on)");
     if (f->has_prior)

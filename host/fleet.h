@@ -113,6 +113,12 @@ typedef struct qf_fleet {
     int64_t iter_update;
 } qf_fleet;
 
+/* The demo part (host/demos.c): slots per run for episodes of max_demos expert episodes of env kind
+ * (max_demos x the longest episode; -1 past 2^31), and its filling when the fleet is created (the
+ * exact solver's policy per run, episodes stepped on the host; QF_ERR with the reason in err). */
+int32_t qf_fleet_demo_slots(int kind, const qf_env_params *p, int32_t max_demos);
+int qf_fleet_fill_demos(qf_fleet *f, char *err, size_t err_len);
+
 /* The hyperparameters of a run from the configuration. */
 void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp);
 

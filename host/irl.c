@@ -600,7 +600,7 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     double counts[QF_IRL_MAX_LIST], lrs[QF_IRL_MAX_LIST];
     int n_counts = 1;
     if (!cfg->demos_file[0])
-        n_counts = qf_parse_list("demos", cfg->demos, 1, 1e7, 1, counts, QF_IRL_MAX_LIST, msg, sizeof msg);
+        n_counts = qf_parse_list("demos", cfg->demos[0] ? cfg->demos : "64", 1, 1e7, 1, counts, QF_IRL_MAX_LIST, msg, sizeof msg);
     const int n_lr = n_counts < 0 ? 0 : qf_parse_list("lrs", cfg->lrs, 1e-9, 1e3, 0, lrs, QF_IRL_MAX_LIST, msg, sizeof msg);
     if (n_counts < 0 || n_lr < 0) {
         fprintf(stderr, "qfleet: %s\n", msg);

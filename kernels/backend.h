@@ -150,7 +150,9 @@ struct qf_backend {
     /* TD step for B sampled transitions s [R][B] (net->x_per_net: [G][B]): dq [G][B][A] and per-network mean loss [G] and
      * mean Q(s, a) [G]. q: online Q(s, .) [G][B][A]; qt: target Q(s', .); qo: online Q(s', .) or
      * NULL (double Q). The reward is s->reward + beta * s->intr; head k of a run learns from a
-     * transition only when bit k of s->mask is set. imean [R] receives the batch's mean beta*intr. */
+     * transition only when bit k of s->mask is set. imean [R] receives the batch's mean beta*intr.
+     * Rows marked in s->is_demo (when not NULL) add the run's demo loss to dq (qf_demo_loss; not
+     * to loss). */
     int (*td)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t B, const qf_sample *s,
               const float *q, const float *qt, const float *qo, float *dq, float *loss, float *qmean,
               float *imean);
@@ -199,7 +201,9 @@ struct qf_backend {
                         const float *next_obs, const int32_t *next_idx, const float *intr);
     /* draw B slots uniformly from the `size` filled ones of each run (SAMPLE stream, `update`):
      * out->R = rp->R rows (a batch per run), or rp->R x K rows (a batch per head, row r*K + k
-     * drawing draws k*B .. k*B + B-1 of run r; see qf_sample_slot) */
+     * drawing draws k*B .. k*B + B-1 of run r; see qf_sample_slot). With a demo part (rp->demo.C > 0,
+     * out->is_demo set) the first rp->demo.draws[r] draws of each row come from it (qf_sample_demo)
+     * and out->is_demo marks them */
     int (*replay_sample)(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                          const uint32_t *keys, qf_sample *out);
     /* bytes = 0 on backend memory */

@@ -123,7 +123,30 @@ typedef struct qf_run_hp {
     float ucb_c;                      /* act=ucb: weight of the ensemble std                   */
     float beta;                       /* weight of the intrinsic reward                        */
     float weight_decay;               /* AdamW's decoupled weight decay (0: plain Adam)          */
+    /* learning from demonstrations (qf_demo_part, qf_demo_loss) */
+    int32_t demos;                    /* expert episodes in the run's demo part (0: none)        */
+    float demo_ratio;                 /* fraction of each minibatch drawn from the demo part     */
+    float demo_weight;                /* lambda: weight of the demo loss on demo transitions     */
+    float demo_margin;                /* alpha = 0: the large-margin loss's margin l             */
 } qf_run_hp;
+
+/* The demo part of a replay: per run, up to C transitions of expert episodes (the exact solver's
+ * policy, host/demos.c), written once when the fleet is created and never overwritten by the
+ * ring (DQfD keeps its demonstrations the same way: Hester et al. 2018, "Deep Q-learning from
+ * Demonstrations", AAAI). Layout as the ring's: slot j of run r at r*C + j. Every head learns
+ * from a demo transition (its bootstrap mask is all ones) and its intrinsic reward is 0. Each
+ * minibatch of run r takes its first draws[r] transitions from here (qf_demo_draws), uniformly
+ * over the size[r] filled slots. C = 0: no demo part (the arrays are NULL). */
+typedef struct qf_demo_part {
+    int32_t C;                 /* slots per run (0: none)                      */
+    float *obs, *next_obs;     /* [R][C][D] when !embed                        */
+    int32_t *idx, *next_idx;   /* [R][C]    when embed                         */
+    int32_t *action;           /* [R][C]                                       */
+    float *reward;             /* [R][C]                                       */
+    uint8_t *terminal;         /* [R][C]                                       */
+    int32_t *size;             /* [R] filled slots (0: the run has no demos)    */
+    int32_t *draws;            /* [R] draws of each minibatch from this part   */
+} qf_demo_part;
 
 /* Replay: a ring of C transitions per run, struct of arrays, run-major (slot j of run r at r*C+j).
  * Observations are dense ([R][C][D] floats) or state indices ([R][C]) when the network embeds. */
@@ -137,6 +160,9 @@ typedef struct qf_replay {
     uint32_t *mask;            /* [R][C] bootstrap mask: bit k = head k trains on it    */
     float *intr;               /* [R][C] intrinsic reward (unweighted; count bonuses are
                                   written at sampling time, RND's when stored)           */
+    qf_demo_part demo;         /* a ring: its demo part (demo.C = 0: none)               */
+    uint8_t *is_demo;          /* a sample: [R][C] 1 where the transition came from the
+                                  demo part (NULL: no demo part in the fleet)            */
 } qf_replay;
 
 /* B transitions sampled per run ([R][B], R = runs) or per head ([G][B], R = runs x heads, with
@@ -299,6 +325,86 @@ QF_HD static inline int32_t qf_sample_slot(const uint32_t *keys, int32_t r, uint
     return (int32_t)(((uint64_t)qf_rng_next(&g).v[0] * (uint64_t)size) >> 32);
 }
 
+/* Draws of a minibatch of B taken from the demo part: round(demo_ratio * B), rounded half up
+ * (floor(demo_ratio * B + 0.5) in float32), at most B; 0 for a run without demos. The count is
+ * exact, not a binomial draw, so every batch has the same share of demonstrations. */
+QF_HD static inline int32_t qf_demo_draws(const qf_run_hp *hp, int32_t B, int32_t size) {
+    if (size <= 0 || !(hp->demo_ratio > 0.0f)) return 0;
+    const int32_t n = (int32_t)floorf(hp->demo_ratio * (float)B + 0.5f);
+    return n > B ? B : n;
+}
+
+/* Draw j (of B) of sample row `row` (run r = row / K, head k = row % K) from the demo part when
+ * j < draws[r]: the transition of slot qf_sample_slot(keys, r, update, k*B + j, size[r]) is
+ * copied to out[dst] with is_demo = 1, mask all ones and intr 0, and 1 is returned. Else 0 (the
+ * caller draws from the ring with the same counter, so without demos nothing changes) and
+ * is_demo[dst] = 0. */
+QF_HD static inline int qf_sample_demo(const qf_replay *rp, const uint32_t *keys, uint32_t update, int32_t K,
+                                       int32_t B, int32_t row, int32_t j, qf_sample *out) {
+    const qf_demo_part *dp = &rp->demo;
+    if (!out->is_demo) return 0;
+    const int64_t dst = (int64_t)row * B + j;
+    const int32_t r = row / K, k = row % K;
+    if (dp->C <= 0 || j >= dp->draws[r]) {
+        out->is_demo[dst] = 0;
+        return 0;
+    }
+    const int64_t src = (int64_t)r * dp->C + qf_sample_slot(keys, r, update, k * B + j, dp->size[r]);
+    if (rp->embed) {
+        out->idx[dst] = dp->idx[src];
+        out->next_idx[dst] = dp->next_idx[src];
+    } else {
+        for (int32_t d = 0; d < rp->D; d++) {
+            out->obs[dst * rp->D + d] = dp->obs[src * rp->D + d];
+            out->next_obs[dst * rp->D + d] = dp->next_obs[src * rp->D + d];
+        }
+    }
+    out->action[dst] = dp->action[src];
+    out->reward[dst] = dp->reward[src];
+    out->terminal[dst] = dp->terminal[src];
+    out->mask[dst] = 0xffffffffu;
+    out->intr[dst] = 0.0f;
+    out->is_demo[dst] = 1;
+    return 1;
+}
+
+/* The demo loss of one demo transition (s, a_d), times lambda = demo_weight: adds
+ * w * lambda * d loss / d q / B to dq[0..A) and returns w * lambda * loss.
+ *   alpha > 0: loss = -log pi(a_d | s), pi = softmax(q / alpha) (the policy soft-Q acts by), so
+ *              d loss / d q_a = (pi(a) - [a = a_d]) / alpha;
+ *   alpha = 0: pi is the argmax and -log pi has no gradient, so DQfD's large-margin surrogate
+ *              (Hester et al. 2018, eq. 2): loss = max_a [q_a + l(a_d, a)] - q_{a_d}, with
+ *              l(a_d, a) = demo_margin for a != a_d and 0 for a = a_d; its (sub)gradient is +1 at
+ *              the maximizing action (the first, on a tie) and -1 at a_d (0 when they coincide). */
+QF_HD static inline float qf_demo_loss(const qf_run_hp *hp, int32_t A, int32_t B, const float *q, int32_t a_d,
+                                       float w, float *dq) {
+    const float c = w * hp->demo_weight;
+    if (hp->alpha > 0.0f) {
+        const float m = q[qf_argmax(q, A)], alpha = hp->alpha;
+        float z = 0.0f;
+        for (int32_t a = 0; a < A; a++) z += QF_LEARN_EXPF((q[a] - m) / alpha);
+        for (int32_t a = 0; a < A; a++) {
+            const float pi = QF_LEARN_EXPF((q[a] - m) / alpha) / z;
+            dq[a] += c * (pi - (a == a_d ? 1.0f : 0.0f)) / alpha / (float)B;
+        }
+        return c * ((m - q[a_d]) / alpha + QF_LEARN_LOGF(z));
+    }
+    int32_t best = 0;
+    float top = q[0] + (a_d == 0 ? 0.0f : hp->demo_margin);
+    for (int32_t a = 1; a < A; a++) {
+        const float v = q[a] + (a == a_d ? 0.0f : hp->demo_margin);
+        if (v > top) {
+            top = v;
+            best = a;
+        }
+    }
+    if (best != a_d) {
+        dq[best] += c / (float)B;
+        dq[a_d] -= c / (float)B;
+    }
+    return c * (top - q[a_d]);
+}
+
 /* The TD step of transition j for network g: writes dq[0..A) (d loss / d q, already divided by B,
  * times the bootstrap weight w in {0, 1}) and returns the transition's loss (times w).
  * q: online Q(s, .); qt: target Q(s', .); qo: online Q(s', .) (double Q) or NULL. reward already
@@ -323,7 +429,7 @@ QF_HD static inline float qf_td_one(const qf_run_hp *hp, int32_t A, int32_t B, c
  * CUDA kernels and the kernel workbench (benchmarks/dev/). */
 
 /* Network g's TD step over its B sampled transitions (backend.h's td for one network): dq rows
- * [g][B][A] (qf_td_one), loss[g] and qmean[g] (means over B, summed in transition order) and, for
+ * [g][B][A] (qf_td_one, plus qf_demo_loss on demo transitions when the run's demo_weight > 0), loss[g] and qmean[g] (means over B, summed in transition order) and, for
  * head 0 of run r, imean[r] = the batch's mean beta * intrinsic reward. Head k of the run learns
  * from transition j only when bit k of its bootstrap mask is set. q, qt, qo: [G][B][A] as in td. */
 QF_HD static inline void qf_td_net(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t B, const qf_sample *s,
@@ -337,6 +443,9 @@ QF_HD static inline void qf_td_net(const qf_net *n, const qf_run_hp *hp, int64_t
         const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
         lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s->action[t],
                           s->reward[t] + bonus, s->terminal[t], w, dq + row);
+        /* a demo transition adds the demo loss (not counted in loss[g], which stays the TD loss) */
+        if (s->is_demo && s->is_demo[t] && hp[r].demo_weight > 0.0f)
+            (void)qf_demo_loss(&hp[r], (int32_t)A, B, q + row, s->action[t], w, dq + row);
         qsum += q[row + s->action[t]];
         isum += bonus;
     }

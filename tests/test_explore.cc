@@ -468,7 +468,7 @@ TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
     std::vector<uint32_t> rmask(R * C, 0xdeadbeefu);
     std::vector<float> rintr(R * C, -9.0f);
     qf_replay rp = {R, C, 1, 1, nullptr, nullptr, ridx.data(), rnidx.data(), ract.data(),
-                    rrew.data(), rterm.data(), rmask.data(), rintr.data()};
+                    rrew.data(), rterm.data(), rmask.data(), rintr.data(), {}, nullptr};
     // expected slot contents: the last writer of each slot
     std::vector<uint32_t> want_mask(R * C, 0);
     std::vector<float> want_intr(R * C, 0.0f);
@@ -514,7 +514,7 @@ TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
     std::vector<uint32_t> smask(R * B);
     std::vector<float> sintr(R * B, -5.0f);
     qf_sample s = {R, B, 1, 1, nullptr, nullptr, sidx.data(), snidx.data(), sact.data(),
-                   srew.data(), sterm.data(), smask.data(), sintr.data()};
+                   srew.data(), sterm.data(), smask.data(), sintr.data(), {}, nullptr};
     for (int64_t size : {(int64_t)C, (int64_t)17}) {
         ASSERT_EQ(b->replay_sample(b, &rp, B, size, 12, keys.data(), &s), QF_OK);
         for (int r = 0; r < R; r++)

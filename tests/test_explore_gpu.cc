@@ -123,7 +123,7 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
         DevBuf<int32_t> ra(b, (size_t)R * C);
         DevBuf<uint8_t> rt(b, (size_t)R * C);
         DevBuf<uint32_t> rm(b, (size_t)R * C);
-        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p};
+        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr};
         for (int64_t step = 0; step < 4; step++)  // wraps; the last store has no intrinsic rewards
             ASSERT_EQ(b->replay_store(b, &rp, dhp.p, dkeys.p, E, step * E % C, (uint32_t)step, dobs.p, nullptr, dact.p,
                                       drew.p, dflags.p, dnobs.p, nullptr, step == 3 ? nullptr : dintr.p),
@@ -135,7 +135,7 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
         DevBuf<int32_t> sa(b, (size_t)R * B);
         DevBuf<uint8_t> st(b, (size_t)R * B);
         DevBuf<uint32_t> sm(b, (size_t)R * B);
-        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, st.p, sm.p, si.p};
+        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr};
         ASSERT_EQ(b->replay_sample(b, &rp, B, C, 17, dkeys.p, &smp), QF_OK) << b->err;
         smask[k] = sm.get();
         sintr[k] = si.get();
@@ -615,12 +615,12 @@ TEST(ExploreGpu, PerHeadBatchesSampleLearnAndBonusAgree) {
             DevBuf<int32_t> rix(b, ridx), rnix(b, rnidx), ra(b, ract);
             DevBuf<uint8_t> rt(b, rterm);
             DevBuf<uint32_t> rm(b, rmask), dkeys(b, keys), dcnt(b, counts);
-            qf_replay rp = {R, C, D, embed, ro.p, rno.p, rix.p, rnix.p, ra.p, rr.p, rt.p, rm.p, ri.p};
+            qf_replay rp = {R, C, D, embed, ro.p, rno.p, rix.p, rnix.p, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr};
             DevBuf<float> so(b, rows * B * D), sno(b, rows * B * D), sr(b, rows * B), si(b, rows * B);
             DevBuf<int32_t> six(b, rows * B), snix(b, rows * B), sa(b, rows * B);
             DevBuf<uint8_t> st(b, rows * B);
             DevBuf<uint32_t> sm(b, rows * B);
-            qf_sample smp = {(int32_t)rows, B, D, embed, so.p, sno.p, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p};
+            qf_sample smp = {(int32_t)rows, B, D, embed, so.p, sno.p, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr};
             ASSERT_EQ(b->replay_sample(b, &rp, B, 250, 7, dkeys.p, &smp), QF_OK) << b->err;
             DevBuf<qf_run_hp> dhp(b, hp);
             qf_counts c;

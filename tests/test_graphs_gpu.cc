@@ -165,7 +165,12 @@ INSTANTIATE_TEST_SUITE_P(
         GraphCase{"bootstrap", {"explore=bootstrap", "heads=3", "prior_scale=2", "mask_p=0.7", "head_batch=separate"}},
         // count bonus acted on (exact counts of (s, a)), and RND on dense observations
         GraphCase{"count", {"explore=count", "count_act=1", "beta=0.2"}},
-        GraphCase{"rnd_dense", {"explore=rnd", "obs=dense", "beta=0.2", "rnd_width=8", "rnd_dim=4"}}),
+        GraphCase{"rnd_dense", {"explore=rnd", "obs=dense", "beta=0.2", "rnd_width=8", "rnd_dim=4"}},
+        // the replay's demo part: demo draws in every batch and the demo loss (soft, then the large
+        // margin at alpha = 0 in per-head batches of an ensemble)
+        GraphCase{"demos_soft", {"demos=2", "demo_ratio=0.3", "demo_weight=1", "explore=boltzmann", "alpha=0.2"}},
+        GraphCase{"demos_margin", {"demos=3", "demo_weight=0.5", "explore=bootstrap", "heads=3", "head_batch=separate",
+                                   "obs=dense"}}),
     [](const ::testing::TestParamInfo<GraphCase> &i) { return std::string(i.param.name); });
 
 // A checkpoint restored into a fleet that replays graphs: the device counters follow the host's

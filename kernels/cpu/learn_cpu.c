@@ -420,6 +420,7 @@ static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int6
 #pragma omp parallel for schedule(static) if (out->R > 1 && (int64_t)out->R * B >= 2048)
     for (int32_t row = 0; row < out->R; row++)
         for (int32_t j = 0; j < B; j++) {
+            if (qf_sample_demo(rp, keys, update, K, B, row, j, out)) continue; /* the demo part's draws */
             const int32_t r = row / K, k = row % K;
             const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, k * B + j, size);
             const int64_t dst = (int64_t)row * B + j;

@@ -238,6 +238,7 @@ __global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t up
     const int32_t K = out.R / rp.R; // 1: a batch per run; else one per head
     GRID_FOR(dst, (int64_t)out.R * B) {
         const int32_t row = (int32_t)(dst / B), j = (int32_t)(dst % B), r = row / K, k = row % K;
+        if (qf_sample_demo(&rp, keys, update, K, B, row, j, &out)) continue; // the demo part's draws
         const int64_t src = (int64_t)r * rp.C + qf_sample_slot(keys, r, update, k * B + j, size);
         if (rp.embed) {
             out.idx[dst] = rp.idx[src];

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$PWD"
-targets="test_gpu test_graphs_gpu test_eval_gpu test_explore_gpu test_bandits_gpu test_infer_gpu test_solve test_checkpoint test_emu adam soft_target act embed bonus"
+targets="test_gpu test_graphs_gpu test_demos_gpu test_eval_gpu test_explore_gpu test_bandits_gpu test_infer_gpu test_solve test_checkpoint test_emu adam soft_target act embed bonus"
 jobs="$(nproc 2>/dev/null || echo 2)"
 t0=$(date +%s)
 lap() { echo "cuda_emu: $1 ($(( $(date +%s) - t0 )) s since start)"; }
