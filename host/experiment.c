@@ -1106,10 +1106,26 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
                        bytes, pl.work[i], x->probe ? "s" : " ", qf_env_spec_of(c->env)->name, (long long)c->envs, hid,
                        (long long)c->batch, (long long)c->buffer, (long long)c->steps);
             }
-            if (x->probe) {
+            double est = work_total;
+            if (!x->probe) { /* train, compare: the plan packs by count; the estimate times each point once */
+                est = 0.0;
+                for (int64_t i = 0; i < pl.n_fleets && !isnan(est); i++)
+                    for (int64_t j = 0; j < pl.fleet[2 * i + 1]; j++) {
+                        const qf_config *c = &x->points[pl.order[pl.fleet[2 * i] + j]];
+                        double bytes, us, load;
+                        char err[768];
+                        if (probe(b, c, &bytes, &us, &load, err, sizeof err)) {
+                            est = NAN;
+                            break;
+                        }
+                        est += 1e-6 * us * (double)x->seeds * (double)c->steps;
+                        probe_load = load > probe_load ? load : probe_load;
+                    }
+            }
+            if (!isnan(est)) {
                 printf("estimated time: %.0f s of CPU time (one run per strategy and shape timed for about 0.05 s, in "
                        "CPU time so that other processes do not inflate it; runs add up linearly in this estimate, so "
-                       "a fleet spread over several cores or a GPU takes less wall time).", work_total);
+                       "a fleet spread over several cores or a GPU takes less wall time).", est);
                 if (probe_load > 1.5)
                     printf(" Other processes are competing for this machine now: a probe took %.1fx its CPU time in "
                            "wall time.", probe_load);

@@ -556,6 +556,18 @@ TEST(Experiment, AFullDiskDuringTheMergeLeavesAFolderResumeFinishes) {
     std::system(("rm -rf " + full + " " + dir).c_str());
 }
 
+// --dry-run of train and compare estimates the time as sweep's does (a new user found none), and
+// trains nothing.
+TEST(Experiment, DryRunEstimatesTheTimeForEveryCommand) {
+    for (const char *cmd : {"train env=chain env.size=5 steps=2000 runs=2 backend=cpu --dry-run",
+                            "compare sizes=4,5 explorers=epsilon,bootstrap seeds=2 episodes=20 backend=cpu --dry-run"}) {
+        CliResult r = run_qfleet(cmd);
+        EXPECT_EQ(r.code, 0) << cmd << "\n" << r.out;
+        EXPECT_NE(r.out.find("estimated time: "), std::string::npos) << cmd << "\n" << r.out;
+        EXPECT_NE(r.out.find("nothing was trained"), std::string::npos) << cmd << "\n" << r.out;
+    }
+}
+
 // Inputs a new user tried that would have done nothing or twice the work: refused with one line.
 TEST(Experiment, KeysThatWouldDoNothingOrRepeatAreRefused) {
     expect_cli("sweep runs=3 lr=0.1,0.2 --dry-run", 2, "the key runs is not used by `qfleet sweep`");
