@@ -191,8 +191,15 @@ int qf_results_claim(const char *out, const char *prefix, const char *command, i
     if (fd < 0) return fd;
     if (qf_results_held(dir, 0)) {
         if (!overwrite) {
-            fprintf(stderr, "qfleet: %s already holds results; replace them with `qfleet %s ... --overwrite`, or choose "
-                            "another out=\n", dir, command);
+            char words[QF_RESULTS_PATH_CAP], runs[QF_RESULTS_PATH_CAP];
+            snprintf(words, sizeof words, "%s/run.words", dir);
+            snprintf(runs, sizeof runs, "%s/runs.csv", dir);
+            if (access(words, F_OK) == 0 && access(runs, F_OK) != 0) /* a run stopped part-way */
+                fprintf(stderr, "qfleet: %s already holds a stopped run; resume it with `qfleet --resume %s`, replace it "
+                                "with `qfleet %s ... --overwrite`, or choose another out=\n", dir, dir, command);
+            else
+                fprintf(stderr, "qfleet: %s already holds results; replace them with `qfleet %s ... --overwrite`, or "
+                                "choose another out=\n", dir, command);
             close(fd);
             return -2;
         }
