@@ -30,9 +30,44 @@ static int check(qf_backend *b, const qf_infer_problem *prob, int need_policy) {
     return QF_OK;
 }
 
-/* V_t of run r for t = T-1 .. 0 (v: the run's [T+1][S]). */
-static void backward_run(const qf_infer_problem *prob, int32_t r, double *v, int parallel_states) {
+/* Scratch of one thread for one run: the run's outcome table (kernels/infer_ops.h) and, for the
+ * forward pass, two state vectors. One block per thread, reused for every run it takes. */
+typedef struct infer_scratch {
+    qf_outcome *tab_o; /* [S][A][QF_MAX_OUTCOMES] */
+    uint8_t *tab_n;    /* [S][A]                  */
+    double *cur, *nxt; /* [S] each                */
+} infer_scratch;
+
+static size_t scratch_bytes(const qf_infer_problem *prob) {
+    const size_t SA = (size_t)prob->n_states * (size_t)prob->n_actions;
+    return sizeof(qf_outcome) * SA * QF_MAX_OUTCOMES + sizeof(double) * 2 * (size_t)prob->n_states + ((SA + 7) & ~(size_t)7);
+}
+
+static infer_scratch scratch_at(char *blk, const qf_infer_problem *prob, int thread) {
+    const size_t SA = (size_t)prob->n_states * (size_t)prob->n_actions;
+    char *p = blk + (size_t)thread * scratch_bytes(prob);
+    infer_scratch sc;
+    sc.tab_o = (qf_outcome *)p;
+    p += sizeof(qf_outcome) * SA * QF_MAX_OUTCOMES;
+    sc.cur = (double *)p;
+    sc.nxt = sc.cur + prob->n_states;
+    sc.tab_n = (uint8_t *)(sc.nxt + prob->n_states);
+    return sc;
+}
+
+static char *scratch_alloc(qf_backend *b, const qf_infer_problem *prob, int threads, const char *what) {
+    char *blk = (char *)malloc(scratch_bytes(prob) * (size_t)threads);
+    if (!blk)
+        snprintf(b->err, sizeof b->err, "infer %s (cpu): out of memory for %d outcome tables of %d x %d", what,
+                 threads, (int)prob->n_states, (int)prob->n_actions);
+    return blk;
+}
+
+/* V_t of run r for t = T-1 .. 0 (v: the run's [T+1][S]), from the run's outcome table in sc. */
+static void backward_run(const qf_infer_problem *prob, int32_t r, double *v, const infer_scratch *sc,
+                         int parallel_states) {
     const int32_t S = prob->n_states;
+    qf_infer_outcome_table(prob, r, sc->tab_o, sc->tab_n);
     for (int32_t s = 0; s < S; s++) v[(size_t)prob->T * S + s] = 0.0;
     for (int32_t t = prob->T - 1; t >= 0; t--) {
         const double *v_next = v + (size_t)(t + 1) * S;
@@ -40,7 +75,7 @@ static void backward_run(const qf_infer_problem *prob, int32_t r, double *v, int
 #pragma omp parallel for schedule(static) if (parallel_states && S >= QF_INFER_PARALLEL_STATES)
         for (int32_t s = 0; s < S; s++) {
             double q_row[QF_INFER_QROW];
-            v_t[s] = qf_infer_state(prob, r, s, v_next, q_row);
+            v_t[s] = qf_infer_state_tab(prob, r, s, sc->tab_o, sc->tab_n, v_next, q_row);
         }
     }
 }
@@ -49,12 +84,21 @@ static int cpu_infer_backward(qf_backend *b, const qf_infer_problem *prob, doubl
     if (check(b, prob, 0)) return QF_ERR;
     const int32_t R = prob->R;
     const size_t per_run = (size_t)(prob->T + 1) * (size_t)prob->n_states;
-    if (R >= omp_get_max_threads()) {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int32_t r = 0; r < R; r++) backward_run(prob, r, v + (size_t)r * per_run, 0);
+    const int threads = omp_get_max_threads();
+    char *blk = scratch_alloc(b, prob, R >= threads ? threads : 1, "backward");
+    if (!blk) return QF_ERR;
+    if (R >= threads) {
+#pragma omp parallel
+        {
+            const infer_scratch sc = scratch_at(blk, prob, omp_get_thread_num());
+#pragma omp for schedule(dynamic, 1)
+            for (int32_t r = 0; r < R; r++) backward_run(prob, r, v + (size_t)r * per_run, &sc, 0);
+        }
     } else {
-        for (int32_t r = 0; r < R; r++) backward_run(prob, r, v + (size_t)r * per_run, 1);
+        const infer_scratch sc = scratch_at(blk, prob, 0);
+        for (int32_t r = 0; r < R; r++) backward_run(prob, r, v + (size_t)r * per_run, &sc, 1);
     }
+    free(blk);
     return QF_OK;
 }
 
@@ -62,17 +106,21 @@ static int cpu_infer_forward(qf_backend *b, const qf_infer_problem *prob, const 
                              const double *start, double *marg, double *occ) {
     if (check(b, prob, 1)) return QF_ERR;
     const int32_t R = prob->R, S = prob->n_states, A = prob->n_actions, T = prob->T;
-    double *scratch = (double *)malloc(sizeof(double) * 2 * (size_t)R * (size_t)S);
-    if (!scratch) {
-        snprintf(b->err, sizeof b->err, "infer forward (cpu): out of memory for %d x %d states", R, S);
-        return QF_ERR;
+    const int threads = R > 1 ? omp_get_max_threads() : 1;
+    char *blk = scratch_alloc(b, prob, threads, "forward");
+    if (!blk) return QF_ERR;
+#pragma omp parallel if (R > 1)
+    {
+        const infer_scratch sc = scratch_at(blk, prob, omp_get_thread_num());
+#pragma omp for schedule(dynamic, 1)
+        for (int32_t r = 0; r < R; r++) {
+            qf_infer_outcome_table(prob, r, sc.tab_o, sc.tab_n);
+            qf_infer_forward_run_tab(prob, r, v + (size_t)r * (size_t)(T + 1) * S, start ? start + (size_t)r * S : NULL,
+                                     sc.cur, sc.nxt, marg ? marg + (size_t)r * T * S : NULL,
+                                     occ ? occ + (size_t)r * S * A : NULL, sc.tab_o, sc.tab_n);
+        }
     }
-#pragma omp parallel for schedule(dynamic, 1) if (R > 1)
-    for (int32_t r = 0; r < R; r++)
-        qf_infer_forward_run(prob, r, v + (size_t)r * (size_t)(T + 1) * S, start ? start + (size_t)r * S : NULL,
-                             scratch + (size_t)2 * r * S, scratch + ((size_t)2 * r + 1) * S,
-                             marg ? marg + (size_t)r * T * S : NULL, occ ? occ + (size_t)r * S * A : NULL);
-    free(scratch);
+    free(blk);
     return QF_OK;
 }
 
