@@ -19,16 +19,22 @@
 QF_HD static inline double qf_backup_q_outcomes(const qf_outcome *o, int n, double gamma, double alpha,
                                                 int backup, const double *r_row, int32_t a,
                                                 const double *v_next) {
+    if (backup == QF_BACKUP_VARIATIONAL) {
+        /* one pass, no target array: the same operations in the same order as below (a stored
+         * array read back as a vector stalled store-to-load forwarding: half the CPU time) */
+        double acc = 0.0;
+        for (int j = 0; j < n; j++) {
+            double target = r_row ? r_row[a] : (double)o[j].reward;
+            if (!o[j].terminal) target = target + gamma * v_next[o[j].next];
+            acc = acc + o[j].prob * target;
+        }
+        return acc;
+    }
     double target[QF_MAX_OUTCOMES], m = 0.0;
     for (int j = 0; j < n; j++) {
         target[j] = r_row ? r_row[a] : (double)o[j].reward;
         if (!o[j].terminal) target[j] = target[j] + gamma * v_next[o[j].next];
         m = (j == 0 || target[j] > m) ? target[j] : m;
-    }
-    if (backup == QF_BACKUP_VARIATIONAL) {
-        double acc = 0.0;
-        for (int j = 0; j < n; j++) acc = acc + o[j].prob * target[j];
-        return acc;
     }
     double sum = 0.0;
     for (int j = 0; j < n; j++) sum = sum + o[j].prob * exp((target[j] - m) / alpha);
