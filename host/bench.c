@@ -1,5 +1,5 @@
-/* bench.c — the benchmarks: env stepping, training fleets, exploration strategies; each against
- * its roofline bound (host/roofline.c). */
+/* bench.c — the benchmarks: env stepping, training fleets, exploration strategies, MaxEnt IRL
+ * iterations; each against its roofline bound (host/roofline.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
 
@@ -9,7 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "../kernels/infer_ops.h"
 #include "fleet.h"
+#include "infer.h"
 #include "results.h"
 #include "roofline.h"
 #include "vecenv.h"
@@ -397,4 +399,178 @@ int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
         }
     }
     return 0;
+}
+
+/* ---- `qfleet bench irl` ---------------------------------------------------------------------------- */
+
+/* The (s, a, s') entries of a gridworld's sparse dynamics: the outcome counts summed over (s, a). */
+static int64_t irl_nnz(const qf_env_params *p) {
+    const int32_t S = qf_env_n_states(QF_ENV_GRIDWORLD, p), A = qf_env_n_actions(QF_ENV_GRIDWORLD, p);
+    int64_t nnz = 0;
+    for (int32_t s = 0; s < S; s++)
+        for (int32_t a = 0; a < A; a++) {
+            qf_outcome o[QF_MAX_OUTCOMES];
+            nnz += qf_env_outcomes_no_reward(QF_ENV_GRIDWORLD, p, 0, 0, s, a, o);
+        }
+    return nnz;
+}
+
+/* MaxEnt IRL iterations on gridworld 16x16 and 32x32 for 1, 64, 1024 problems, each size with its
+ * roofline line (host/roofline.c qf_roof_irl_iteration): the work is in double, so the FLOP bound
+ * is half the backend's fp32 peak (the same vector units, half the lanes). */
+int qf_bench_irl(const qf_config *cfg, qf_backend *b) {
+    static const int sizes[2] = {16, 32};
+    static const int counts[3] = {1, 64, 1024};
+    const int32_t T = cfg->horizon > 0 ? (int32_t)cfg->horizon : 64;
+    FILE *csv = NULL;
+    char csv_tmp[QF_PATH_CAP + 8] = "";
+    if (cfg->csv[0] && !(csv = qf_open_output(cfg->csv, csv_tmp, sizeof csv_tmp))) {
+        fprintf(stderr, "qfleet: cannot write %s: %s\n", cfg->csv, strerror(errno));
+        return 1;
+    }
+    if (csv)
+        fprintf(csv, "size,problems,horizon,iterations,seconds,problem_iterations_per_s,ms_per_problem_iteration,"
+                     "cpu_ms_per_problem_iteration,flops_per_iteration,bytes_per_iteration,gflop_per_s,gbyte_per_s,"
+                     "fraction_of_bound\n");
+    printf("qfleet bench irl: gridworld N x N, T=%d, 16 demonstrations per problem, MaxEnt IRL iterations "
+           "(backward + forward + feature counts + Adam), backend %s\n", T, b->name);
+    const qf_roof_peaks *pk0 = print_peaks(b);
+    qf_roof_peaks pk = *pk0;
+    pk.flops = pk0->flops / 2.0; /* fp64 */
+    int rc = 0;
+    for (int si = 0; si < 2 && rc == 0; si++) {
+        qf_roof_work work = {0.0, 0.0};
+        double trans = 0.0, bound_s = 0.0;
+        int mem_bound = 0;
+        {
+            qf_env_params p;
+            qf_env_params_default(QF_ENV_GRIDWORLD, &p);
+            p.gridworld.size = sizes[si];
+            p.gridworld.horizon = T;
+            p.gridworld.objects = 16;
+            const int32_t S = sizes[si] * sizes[si], A = QF_GRID_ACTIONS, F = qf_irl_n_features(QF_ENV_GRIDWORLD, &p);
+            const int64_t nnz = irl_nnz(&p);
+            work = qf_roof_irl_iteration(S, A, F, T, nnz, &trans);
+            bound_s = qf_roof_bound_s(work, &pk, &mem_bound);
+            printf("roofline per problem-iteration, N=%d (S=%d, A=%d, F=%d, T=%d, %lld dynamics entries): %.4g FLOP "
+                   "(fp64) + %.4g exp/log, %.4g bytes (%.3g FLOP/byte); bound %.4g us (%s; fp64 peak %.4g GFLOP/s = "
+                   "fp32 / 2, %.4g GB/s)\n",
+                   sizes[si], S, A, F, T, (long long)nnz, work.flops, trans, work.bytes, work.flops / work.bytes,
+                   1e6 * bound_s, mem_bound ? "memory" : "FLOPs", 1e-9 * pk.flops, 1e-9 * pk.bytes_per_s);
+            printf("  %-4s %-8s %-10s %-20s %-12s %-12s %-9s %-8s %-8s %s\n", "N", "problems", "iterations",
+                   "problem-iterations/s", "ms per p-it", "cpu ms/p-it", "GFLOP/s", "of peak", "GB/s", "of bound");
+        }
+        for (int ci = 0; ci < 3 && rc == 0; ci++) {
+            const int32_t R = counts[ci];
+            if (R > cfg->max_runs) continue;
+            qf_env_params p;
+            qf_env_params_default(QF_ENV_GRIDWORLD, &p);
+            p.gridworld.size = sizes[si];
+            p.gridworld.horizon = T;
+            p.gridworld.objects = 16;
+            const int32_t S = sizes[si] * sizes[si], A = QF_GRID_ACTIONS, F = qf_irl_n_features(QF_ENV_GRIDWORLD, &p);
+            const double need = (double)R * 8.0 * ((double)S * A * (F + 3) + (double)(T + 1) * S);
+            if (need > (double)(b->mem_free / 10 * 8)) {
+                printf("  %-6d %-9d (needs %.1f GiB, more than the backend has free)\n", sizes[si], R, need / (1 << 30));
+                continue;
+            }
+            qf_env_params *params = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)R);
+            uint32_t *keys = (uint32_t *)malloc(sizeof(uint32_t) * 2 * (size_t)R);
+            double *alpha = (double *)malloc(sizeof(double) * (size_t)R), *lr = (double *)malloc(sizeof(double) * (size_t)R);
+            double *feat = (double *)malloc(sizeof(double) * (size_t)S * A * F * (size_t)R);
+            double *psi = (double *)malloc(sizeof(double) * (size_t)R * F);
+            double *v0 = (double *)calloc((size_t)(T + 1) * S, sizeof(double));
+            qf_demos *demos = (qf_demos *)calloc((size_t)R, sizeof(qf_demos));
+            if (!params || !keys || !alpha || !lr || !feat || !psi || !v0 || !demos) {
+                fprintf(stderr, "qfleet: out of host memory\n");
+                rc = 1;
+            }
+            for (int32_t r = 0; rc == 0 && r < R; r++) {
+                params[r] = p;
+                params[r].gridworld.map_seed = r;
+                keys[2 * r] = (uint32_t)cfg->seed;
+                keys[2 * r + 1] = (uint32_t)r;
+                alpha[r] = 1.0;
+                lr[r] = 0.05;
+                qf_irl_features(QF_ENV_GRIDWORLD, &params[r], feat + (size_t)r * S * A * F);
+                /* demonstrations of the reward-greedy-ish policy exp(r / alpha) (V = 0): any 16 episodes do */
+                if (qf_irl_draw_demos(QF_ENV_GRIDWORLD, &params[r], keys[2 * r], keys[2 * r + 1], 1.0, T, v0, 16, &demos[r]))
+                    rc = 1;
+            }
+            qf_irl_setup in;
+            memset(&in, 0, sizeof in);
+            in.kind = QF_ENV_GRIDWORLD;
+            in.R = R;
+            in.T = T;
+            in.S = S;
+            in.A = A;
+            in.F = F;
+            in.params = params;
+            in.keys = keys;
+            in.alpha = alpha;
+            in.lr = lr;
+            in.feat = feat;
+            in.demos = demos;
+            /* calls of k = 1, 2, 4, ... iterations until one takes seconds=; the rate is that of the
+             * last k/2 iterations, t(k) - t(k/2), which leaves out the set-up and the metrics (the same
+             * in both calls: log points at the first and the last iteration) */
+            double secs = 0.0, prev = 0.0, t_k = 0.0, c_k = 0.0, c_prev = 0.0;
+            int32_t iters = 1, prev_iters = 0;
+            char err[512];
+            while (rc == 0) {
+                in.iters = iters;
+                in.log_every = iters;
+                qf_irl_curves cv;
+                const double t0 = qf_wall_s(), c0 = cpu_s();
+                if (qf_irl_train(b, &in, psi, &cv, err, sizeof err)) {
+                    fprintf(stderr, "qfleet: %s\n", err);
+                    rc = 1;
+                    break;
+                }
+                t_k = qf_wall_s() - t0;
+                c_k = cpu_s() - c0;
+                qf_irl_curves_free(&cv);
+                if (prev_iters > 0 && (t_k >= cfg->seconds || iters >= (1 << 20))) break;
+                prev = t_k;
+                c_prev = c_k;
+                prev_iters = iters;
+                iters *= 2;
+            }
+            secs = t_k - prev;
+            double csecs = c_k - c_prev;
+            iters = iters - prev_iters;
+            if (!(secs > 0.0)) secs = t_k / 2.0; /* timer noise on a tiny problem: the whole call, halved */
+            if (!(csecs > 0.0)) csecs = c_k / 2.0;
+            if (rc == 0) {
+                const double pis = (double)R * iters / secs, cpu_ms = 1e3 * csecs / ((double)R * iters);
+                const double gflops = 1e-9 * work.flops * pis, gbs = 1e-9 * work.bytes * pis;
+                const double frac = bound_s > 0.0 ? bound_s * pis : 0.0;
+                printf("  %-4d %-8d %-10d %-20.1f %-12.4g %-12.4g %-9.4g", sizes[si], R, iters, pis, 1e3 / pis, cpu_ms,
+                       gflops);
+                if (pk.flops > 0) printf(" %7.3f%%", 100.0 * 1e9 * gflops / pk.flops);
+                else printf(" %8s", "-");
+                printf(" %-8.4g %.3f%%\n", gbs, 100.0 * frac);
+                if (csv)
+                    fprintf(csv, "%d,%d,%d,%d,%.6f,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", sizes[si], R, T, iters, secs,
+                            pis, 1e3 / pis, cpu_ms, work.flops, work.bytes, gflops, gbs, frac);
+                fflush(stdout);
+            }
+            for (int32_t r = 0; demos && r < R; r++) qf_demos_free(&demos[r]);
+            free(params);
+            free(keys);
+            free(alpha);
+            free(lr);
+            free(feat);
+            free(psi);
+            free(v0);
+            free(demos);
+        }
+    }
+    printf("  (cpu ms/p-it: the process's CPU time over the timed iterations (all threads) per problem-iteration,\n"
+           "   less sensitive than the wall time to other processes on the cores; of peak: fp64 FLOP/s against\n"
+           "   the fp64 peak; of bound: the roofline bound's time over the measured time)\n");
+    printf("  (iterations: the difference of two timed calls of k and k/2 iterations, k doubling until a call\n"
+           "   takes seconds=; set-up and metrics cancel out)\n");
+    if (csv && qf_close_output(csv, cfg->csv, csv_tmp)) rc = rc ? rc : 1;
+    return rc;
 }

@@ -238,3 +238,34 @@ qf_roof_work qf_roof_update(const qf_roof_fleet *s) {
 qf_roof_work qf_roof_run_step(const qf_roof_fleet *s) {
     return add(qf_roof_collect(s), qf_roof_update(s), 1.0);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * One MaxEnt IRL iteration of one problem (bench irl), the variational backup in double.
+ *
+ * FLOPs, per step t of the T steps (nnz outcomes over the S*A pairs):
+ *   backward  Q(s, a) = sum_o p_o (r(s, a) + V_{t+1}(s'_o)): an add, a multiply and an add per
+ *             outcome (3 nnz); V(s) = m + alpha log sum_a exp((Q - m) / alpha): per state A
+ *             comparisons, A subtractions, A divisions, A additions, a multiply and an add
+ *             (4A + 2), and A exp + 1 log;
+ *   forward   Q again (3 nnz); per (s, a) the policy's argument (Q - V) / alpha (2), d * pi (1),
+ *             the occupancy sum (1), and A exp per state; per outcome the mass moved
+ *             d pi p_o (1) and its sum into the next state (1): 2 nnz.
+ *   per iteration, outside the steps: reward = feat psi and mu = feat^T occupancy, 2 S A F each;
+ *   Adam on F weights (about 15 F, counted).
+ * Bytes (compulsory, per iteration, double = 8 bytes): the arrays that cross between the
+ * operations of the iteration, each read or written once where it is needed: feat read twice
+ * (2 S A F), the reward written once and read by both passes (3 S A), V [T+1][S] written by the
+ * backward pass and read by the forward pass (2 (T+1) S), the occupancy written and read (2 S A),
+ * and the sparse dynamics read once per pass as a CSR list of (probability 8 + next state 4
+ * bytes) per outcome (2 x 12 nnz). Per-step intermediates (Q rows, exp arguments, the forward
+ * state vectors) are not counted: a problem's fit in cache. A problem's V table and dynamics fit in
+ * a core's L2 cache at 16x16 and 32x32, so the DRAM bound is loose; the real limits are the T
+ * dependent steps, the gathers of V(s') and the exp/log throughput (printed with the line). */
+qf_roof_work qf_roof_irl_iteration(int64_t S, int64_t A, int64_t F, int64_t T, int64_t nnz, double *transcendentals) {
+    const double s = (double)S, a = (double)A, f = (double)F, t = (double)T, z = (double)nnz;
+    qf_roof_work w;
+    w.flops = t * (3.0 * z + s * (4.0 * a + 2.0)) + t * (3.0 * z + 4.0 * s * a + 2.0 * z) + 4.0 * s * a * f + 15.0 * f;
+    w.bytes = 8.0 * (2.0 * s * a * f + 3.0 * s * a + 2.0 * (t + 1.0) * s + 2.0 * s * a) + 2.0 * 12.0 * z;
+    if (transcendentals) *transcendentals = t * (s * (a + 1.0) + s * a);
+    return w;
+}

@@ -67,6 +67,14 @@ qf_roof_work qf_roof_collect(const qf_roof_fleet *s);
 /* One training iteration of one run as `bench train` times it: collect + one update. */
 qf_roof_work qf_roof_run_step(const qf_roof_fleet *s);
 
+/* One MaxEnt IRL iteration of one problem as `bench irl` times it (host/irl.c: reward = feat psi,
+ * backward pass, forward pass with occupancy, expected feature counts, Adam; variational backup,
+ * kernels/infer.h): S states, A actions, F features, horizon T, nnz = the (s, a, s') entries of
+ * the sparse dynamics (the sum over (s, a) of the outcome counts). FLOPs count additions,
+ * multiplications, divisions and comparisons in double; the exp and log calls go to
+ * *transcendentals (may be NULL), not into the FLOPs. Derived in roofline.c. */
+qf_roof_work qf_roof_irl_iteration(int64_t S, int64_t A, int64_t F, int64_t T, int64_t nnz, double *transcendentals);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,39 +14,56 @@
  *   inference:   m + alpha log sum_o p_o exp((target_o - m) / alpha), m = max_o target_o
  * The variational sum is written exactly as the solver always computed it (same operations, same
  * order), so the solver's results are unchanged bit for bit. */
-QF_HD static inline int qf_backup_q(int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
-                                    double gamma, double alpha, int backup, const double *r_row,
-                                    int32_t s, int32_t a, const double *v_next, double *q) {
-    qf_outcome o[QF_MAX_OUTCOMES];
-    const int n = r_row ? qf_env_outcomes_no_reward(kind, p, k0, k1, s, a, o) : qf_env_outcomes(kind, p, k0, k1, s, a, o);
-    if (n == 0) return 0;
+/* Q(s, a) from the n >= 1 outcomes o[] of (s, a) (qf_env_outcomes, or a table of them: the
+ * CPU's outcome table below); see qf_backup_q for the arguments. */
+QF_HD static inline double qf_backup_q_outcomes(const qf_outcome *o, int n, double gamma, double alpha,
+                                                int backup, const double *r_row, int32_t a,
+                                                const double *v_next) {
+    if (backup == QF_BACKUP_VARIATIONAL) {
+        /* one pass, no target array: the same operations in the same order as below (a stored
+         * array read back as a vector stalled store-to-load forwarding: half the CPU time) */
+        double acc = 0.0;
+        for (int j = 0; j < n; j++) {
+            double target = r_row ? r_row[a] : (double)o[j].reward;
+            if (!o[j].terminal) target = target + gamma * v_next[o[j].next];
+            acc = acc + o[j].prob * target;
+        }
+        return acc;
+    }
     double target[QF_MAX_OUTCOMES], m = 0.0;
     for (int j = 0; j < n; j++) {
         target[j] = r_row ? r_row[a] : (double)o[j].reward;
         if (!o[j].terminal) target[j] = target[j] + gamma * v_next[o[j].next];
         m = (j == 0 || target[j] > m) ? target[j] : m;
     }
-    if (backup == QF_BACKUP_VARIATIONAL) {
-        double acc = 0.0;
-        for (int j = 0; j < n; j++) acc = acc + o[j].prob * target[j];
-        *q = acc;
-        return n;
-    }
     double sum = 0.0;
     for (int j = 0; j < n; j++) sum = sum + o[j].prob * exp((target[j] - m) / alpha);
-    *q = m + alpha * log(sum);
+    return m + alpha * log(sum);
+}
+
+/* Q(s, a) under a backup from next values v_next [S] into *q; returns the number of outcomes (0:
+ * s has no transitions, *q untouched). gamma discounts V(s') (1 in the finite-horizon problems);
+ * r_row: reward[s][.] replacing the outcomes' rewards, or NULL.
+ *   variational: sum_o p_o (r_o + gamma [not terminal] V(s'_o))           (expected value)
+ *   inference:   m + alpha log sum_o p_o exp((target_o - m) / alpha), m = max_o target_o
+ * The variational sum is written exactly as the solver always computed it (same operations, same
+ * order), so the solver's results are unchanged bit for bit. */
+QF_HD static inline int qf_backup_q(int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
+                                    double gamma, double alpha, int backup, const double *r_row,
+                                    int32_t s, int32_t a, const double *v_next, double *q) {
+    qf_outcome o[QF_MAX_OUTCOMES];
+    const int n = r_row ? qf_env_outcomes_no_reward(kind, p, k0, k1, s, a, o) : qf_env_outcomes(kind, p, k0, k1, s, a, o);
+    if (n == 0) return 0;
+    *q = qf_backup_q_outcomes(o, n, gamma, alpha, backup, r_row, a, v_next);
     return n;
 }
 
-/* The outcome weights of the forward pass for (s, a) with Q value q: w_o = p_o (variational) or
- * the posterior p_o exp((target_o - q) / alpha) (inference; they sum to 1), next states into
- * next[], terminal outcomes get weight 0 (the episode leaves). Returns the number of outcomes. */
-QF_HD static inline int qf_backup_weights(int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
-                                          double alpha, int backup, const double *r_row, int32_t s,
-                                          int32_t a, const double *v_next, double q, double *w,
-                                          int32_t *next) {
-    qf_outcome o[QF_MAX_OUTCOMES];
-    const int n = r_row ? qf_env_outcomes_no_reward(kind, p, k0, k1, s, a, o) : qf_env_outcomes(kind, p, k0, k1, s, a, o);
+/* The outcome weights of the forward pass for (s, a) with Q value q from its n outcomes o[]: w_o =
+ * p_o (variational) or the posterior p_o exp((target_o - q) / alpha) (inference; they sum to 1),
+ * next states into next[], terminal outcomes get weight 0 (the episode leaves). */
+QF_HD static inline void qf_backup_weights_outcomes(const qf_outcome *o, int n, double alpha, int backup,
+                                                    const double *r_row, int32_t a, const double *v_next,
+                                                    double q, double *w, int32_t *next) {
     for (int j = 0; j < n; j++) {
         next[j] = o[j].next;
         if (o[j].terminal) {
@@ -58,6 +75,16 @@ QF_HD static inline int qf_backup_weights(int kind, const qf_env_params *p, uint
             w[j] = o[j].prob * exp((target - q) / alpha);
         }
     }
+}
+
+/* qf_backup_weights_outcomes on the outcomes of (s, a) from the env; returns their number. */
+QF_HD static inline int qf_backup_weights(int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
+                                          double alpha, int backup, const double *r_row, int32_t s,
+                                          int32_t a, const double *v_next, double q, double *w,
+                                          int32_t *next) {
+    qf_outcome o[QF_MAX_OUTCOMES];
+    const int n = r_row ? qf_env_outcomes_no_reward(kind, p, k0, k1, s, a, o) : qf_env_outcomes(kind, p, k0, k1, s, a, o);
+    qf_backup_weights_outcomes(o, n, alpha, backup, r_row, a, v_next, q, w, next);
     return n;
 }
 
@@ -72,32 +99,80 @@ QF_HD static inline double qf_soft_value_d(const double *q_row, int32_t n_action
     return m + alpha * log(sum);
 }
 
-/* One state of one run at one step: Q_t(s, .) into q_row [A], returns V_t(s) (0 and a zero row
- * for a state without transitions). v_next: V_{t+1} [S] of the run. */
-QF_HD static inline double qf_infer_state(const qf_infer_problem *prob, int32_t r, int32_t s,
-                                          const double *v_next, double *q_row) {
+/* ---- the outcome table: the outcomes of every (s, a) of one run, computed once per call ------
+ * qf_env_outcomes recomputes probabilities and rewards from the env parameters on every call;
+ * a backward or forward pass asks for the same T times. The table holds them once:
+ * o [S][A][QF_MAX_OUTCOMES] and n [S][A] (the count, 0: s has no transitions). Everything below
+ * takes the table or NULL (then the outcomes come from the env on every use, as on the device);
+ * the values are the same bits either way. */
+QF_HD static inline void qf_infer_outcome_table(const qf_infer_problem *prob, int32_t r, qf_outcome *o,
+                                                uint8_t *n) {
+    const int32_t S = prob->n_states, A = prob->n_actions;
+    const qf_env_params *p = &prob->params[r];
+    const uint32_t k0 = prob->keys[2 * r], k1 = prob->keys[2 * r + 1];
+    for (int32_t s = 0; s < S; s++)
+        for (int32_t a = 0; a < A; a++) {
+            qf_outcome *os = o + ((size_t)s * A + a) * QF_MAX_OUTCOMES;
+            n[(size_t)s * A + a] = (uint8_t)(prob->reward ? qf_env_outcomes_no_reward(prob->kind, p, k0, k1, s, a, os)
+                                                          : qf_env_outcomes(prob->kind, p, k0, k1, s, a, os));
+        }
+}
+
+/* Q_t(s, .) of one state of run r into q_row [A] from v_next = V_{t+1} [S]; tab_o, tab_n: the run's
+ * outcome table or NULL. Returns 0 (and a zero row) for a state without transitions, else 1. */
+QF_HD static inline int qf_infer_q_row(const qf_infer_problem *prob, int32_t r, int32_t s, const qf_outcome *tab_o,
+                                       const uint8_t *tab_n, const double *v_next, double *q_row) {
     const int32_t A = prob->n_actions;
     const qf_env_params *p = &prob->params[r];
     const double alpha = prob->alpha[r];
     const double *r_row = prob->reward ? prob->reward + ((size_t)r * prob->n_states + (size_t)s) * A : NULL;
     for (int32_t a = 0; a < A; a++) {
-        if (!qf_backup_q(prob->kind, p, prob->keys[2 * r], prob->keys[2 * r + 1], 1.0, alpha,
-                         prob->backup, r_row, s, a, v_next, &q_row[a])) {
-            for (int32_t b = 0; b < A; b++) q_row[b] = 0.0;
-            return 0.0;
+        qf_outcome local[QF_MAX_OUTCOMES];
+        const qf_outcome *o = local;
+        int n;
+        if (tab_o) {
+            o = tab_o + ((size_t)s * A + a) * QF_MAX_OUTCOMES;
+            n = tab_n[(size_t)s * A + a];
+        } else {
+            n = r_row ? qf_env_outcomes_no_reward(prob->kind, p, prob->keys[2 * r], prob->keys[2 * r + 1], s, a, local)
+                      : qf_env_outcomes(prob->kind, p, prob->keys[2 * r], prob->keys[2 * r + 1], s, a, local);
         }
+        if (n == 0) {
+            for (int32_t b = 0; b < A; b++) q_row[b] = 0.0;
+            return 0;
+        }
+        q_row[a] = qf_backup_q_outcomes(o, n, 1.0, alpha, prob->backup, r_row, a, v_next);
     }
-    return qf_soft_value_d(q_row, A, alpha);
+    return 1;
+}
+
+/* One state of one run at one step: Q_t(s, .) into q_row [A], returns V_t(s) (0 and a zero row
+ * for a state without transitions). v_next: V_{t+1} [S] of the run; tab_o, tab_n: its outcome
+ * table or NULL. */
+QF_HD static inline double qf_infer_state_tab(const qf_infer_problem *prob, int32_t r, int32_t s,
+                                              const qf_outcome *tab_o, const uint8_t *tab_n,
+                                              const double *v_next, double *q_row) {
+    if (!qf_infer_q_row(prob, r, s, tab_o, tab_n, v_next, q_row)) return 0.0;
+    return qf_soft_value_d(q_row, prob->n_actions, prob->alpha[r]);
+}
+
+/* qf_infer_state_tab without a table. */
+QF_HD static inline double qf_infer_state(const qf_infer_problem *prob, int32_t r, int32_t s,
+                                          const double *v_next, double *q_row) {
+    return qf_infer_state_tab(prob, r, s, NULL, NULL, v_next, q_row);
 }
 
 /* The forward pass of run r (one thread does a whole run, states in order, so the result does not
- * depend on who runs it): v: the run's V [T+1][S]; start: its start distribution [S], or NULL
- * (all mass on qf_env_start_state; under the inference backup the posterior start
- * p(s_0 | O) proportional to start(s_0) beta_0(s_0) is used, the variational one keeps start); cur, nxt: scratch [S]; marg: [T][S] state marginals or NULL;
- * occ: [S][A] occupancy sum_t p(s_t = s, a_t = a), or NULL. */
-QF_HD static inline void qf_infer_forward_run(const qf_infer_problem *prob, int32_t r, const double *v,
-                                              const double *start, double *cur, double *nxt,
-                                              double *marg, double *occ) {
+ * depend on who runs it): v: the run's V [T+1][S] from the backward pass of the same problem (the
+ * policy pi_t(a | s) = exp((Q_t(s, a) - V_t(s)) / alpha) takes V_t(s) from it, Q_t from V_{t+1});
+ * start: its start distribution [S], or NULL (all mass on qf_env_start_state; under the inference
+ * backup the posterior start p(s_0 | O) proportional to start(s_0) beta_0(s_0) is used, the
+ * variational one keeps start); cur, nxt: scratch [S]; marg: [T][S] state marginals or NULL;
+ * occ: [S][A] occupancy sum_t p(s_t = s, a_t = a), or NULL; tab_o, tab_n: the run's outcome table
+ * or NULL. */
+QF_HD static inline void qf_infer_forward_run_tab(const qf_infer_problem *prob, int32_t r, const double *v,
+                                                  const double *start, double *cur, double *nxt, double *marg,
+                                                  double *occ, const qf_outcome *tab_o, const uint8_t *tab_n) {
     const int32_t S = prob->n_states, A = prob->n_actions, T = prob->T;
     const qf_env_params *p = &prob->params[r];
     const uint32_t k0 = prob->keys[2 * r], k1 = prob->keys[2 * r + 1];
@@ -129,25 +204,40 @@ QF_HD static inline void qf_infer_forward_run(const qf_infer_problem *prob, int3
     if (occ)
         for (int64_t i = 0; i < (int64_t)S * A; i++) occ[i] = 0.0;
     for (int32_t t = 0; t < T; t++) {
-        const double *v_next = v + (size_t)(t + 1) * S;
+        const double *v_t = v + (size_t)t * S, *v_next = v + (size_t)(t + 1) * S;
         if (marg)
             for (int32_t s = 0; s < S; s++) marg[(size_t)t * S + s] = cur[s];
         for (int32_t s = 0; s < S; s++) nxt[s] = 0.0;
         for (int32_t s = 0; s < S; s++) {
             const double d = cur[s];
             if (d == 0.0) continue;
-            const double vs = qf_infer_state(prob, r, s, v_next, q_row);
+            qf_infer_q_row(prob, r, s, tab_o, tab_n, v_next, q_row);
+            const double vs = v_t[s]; /* = qf_infer_state's soft value of q_row (the backward pass's) */
             const double *r_row = prob->reward ? prob->reward + ((size_t)r * S + (size_t)s) * A : NULL;
             for (int32_t a = 0; a < A; a++) {
                 const double da = d * exp((q_row[a] - vs) / alpha);
                 if (occ) occ[(size_t)s * A + a] += da;
-                const int n = qf_backup_weights(prob->kind, p, k0, k1, alpha, prob->backup, r_row, s, a,
-                                                v_next, q_row[a], w, next);
+                int n;
+                if (tab_o) {
+                    n = tab_n[(size_t)s * A + a];
+                    qf_backup_weights_outcomes(tab_o + ((size_t)s * A + a) * QF_MAX_OUTCOMES, n, alpha, prob->backup,
+                                               r_row, a, v_next, q_row[a], w, next);
+                } else {
+                    n = qf_backup_weights(prob->kind, p, k0, k1, alpha, prob->backup, r_row, s, a, v_next, q_row[a],
+                                          w, next);
+                }
                 for (int j = 0; j < n; j++) nxt[next[j]] += da * w[j];
             }
         }
         for (int32_t s = 0; s < S; s++) cur[s] = nxt[s];
     }
+}
+
+/* qf_infer_forward_run_tab without a table. */
+QF_HD static inline void qf_infer_forward_run(const qf_infer_problem *prob, int32_t r, const double *v,
+                                              const double *start, double *cur, double *nxt,
+                                              double *marg, double *occ) {
+    qf_infer_forward_run_tab(prob, r, v, start, cur, nxt, marg, occ, NULL, NULL);
 }
 
 /* log pi_t(a | s) = (Q_t(s, a) - V_t(s)) / alpha summed over the demonstration steps of run r

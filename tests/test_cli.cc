@@ -129,6 +129,45 @@ TEST(Cli, BenchExploreRateIsEnvsOverTheCostPerRunStep) {
     EXPECT_EQ(rows, 3);
 }
 
+// bench irl: the roofline line's counts are the model of host/roofline.c at the printed shapes
+// (gridworld: every (s, a) lists its 5 moves as outcomes, so 25 S dynamics entries; hand count
+// below), and each row's GFLOP/s is that count times its rate.
+TEST(Cli, BenchIrlRooflineCountsAndRates) {
+    CliResult r = run_qfleet("bench irl backend=cpu max_runs=1 seconds=0.01 horizon=2");
+    ASSERT_EQ(r.code, 0) << r.out;
+    for (int n : {16, 32}) {
+        char head[96];
+        std::snprintf(head, sizeof head, "roofline per problem-iteration, N=%d (", n);
+        const size_t at = r.out.find(head);
+        ASSERT_NE(at, std::string::npos) << head << "\n" << r.out;
+        int S = 0, A = 0, F = 0, T = 0;
+        long long nnz = 0;
+        double flop = 0, trans = 0;
+        ASSERT_EQ(std::sscanf(r.out.c_str() + at + std::strlen(head),
+                              "S=%d, A=%d, F=%d, T=%d, %lld dynamics entries): %lf FLOP (fp64) + %lf exp/log",
+                              &S, &A, &F, &T, &nnz, &flop, &trans), 7) << r.out;
+        EXPECT_EQ(S, n * n);
+        EXPECT_EQ(A, 5);
+        EXPECT_EQ(T, 2);
+        EXPECT_EQ(nnz, 25LL * S);
+        // per step: backward 3 nnz + S (4A + 2), forward 5 nnz + 4 S A; feat products 4 S A F; Adam 15 F
+        const double want = T * (8.0 * nnz + S * (4.0 * A + 2) + 4.0 * S * A) + 4.0 * S * A * F + 15.0 * F;
+        EXPECT_NEAR(flop, want, want * 1e-3) << "printed with 4 significant digits";
+        EXPECT_NEAR(trans, T * S * (2.0 * A + 1), T * S * (2.0 * A + 1) * 1e-3);
+        char row[64];
+        std::snprintf(row, sizeof row, "\n  %-4d %-8d ", n, 1);
+        const size_t rat = r.out.find(row, at);
+        ASSERT_NE(rat, std::string::npos) << row << "\n" << r.out;
+        int iters = 0;
+        double rate = 0, ms = 0, cpu_ms = 0, gflops = 0;
+        ASSERT_EQ(std::sscanf(r.out.c_str() + rat + std::strlen(row), "%d %lf %lf %lf %lf", &iters, &rate, &ms, &cpu_ms,
+                              &gflops), 5) << r.out;
+        EXPECT_GT(rate, 0.0);
+        EXPECT_NEAR(rate * ms, 1e3, 1e3 * 2e-3) << "rate 1 decimal, ms 4 significant digits";
+        EXPECT_NEAR(gflops, flop * rate * 1e-9, flop * rate * 1e-9 * 2e-3) << r.out;
+    }
+}
+
 TEST(Cli, CompareRejectsBadInput) {
     expect_bad("compare explorers=epsilon,nope", "unknown strategy in explorers: 'nope'", "bootstrap");
     expect_bad("compare explorers=count,count", "explorers names 'count' twice");
