@@ -816,6 +816,15 @@ int qf_config_key_scope(const char *name) {
     return ks ? ks->scope : -1;
 }
 
+int qf_config_key_numeric(const qf_config *cfg, const char *name) {
+    if (strncmp(name, "env.", 4) == 0) {
+        const qf_param_spec *ps = qf_env_param_find(cfg->env, name + 4);
+        return !ps ? 0 : ps->type == QF_P_INT ? 1 : ps->type == QF_P_FLOAT ? 2 : 0;
+    }
+    const key_spec *ks = find_key(name);
+    return !ks ? 0 : ks->type == K_INT ? 1 : ks->type == K_FLOAT ? 2 : 0;
+}
+
 /* ---- checks across keys ------------------------------------------------------------------------- */
 
 /* Whether the runs of cmd with configuration c use exploration strategy e: compare runs every

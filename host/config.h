@@ -172,6 +172,10 @@ const char *qf_config_key_name(int i);
 /* The scope (QF_SCOPE_*) of key `name`; -1 for an unknown key. */
 int qf_config_key_scope(const char *name);
 
+/* Whether key `name` (a key of the table or env.<name> of cfg's env) takes one number: 1 an
+ * integer, 2 a real number, 0 anything else (a choice, a list, a string) or an unknown key. */
+int qf_config_key_numeric(const qf_config *cfg, const char *name);
+
 /* Print the resolved configuration as `key=value` lines (with the env's parameters). */
 void qf_config_print(FILE *f, const qf_config *cfg);
 

@@ -37,6 +37,7 @@ typedef struct qf_exp_run {
     double ret20;           /* mean return of its last >= 20 episodes (qf_recent_return) */
     int32_t diverged_at;    /* update at which it diverged (-1: never) */
     int32_t failed;         /* its fleet's training failed (status "failed") */
+    int32_t pruned;         /* not trained: the sweep's prune= rule skipped its cell (status "pruned") */
 } qf_exp_run;
 
 typedef struct qf_experiment qf_experiment;

@@ -1,0 +1,225 @@
+// test_scaling.cc — the scaling study's sweep features (issue 14): derived keys (expr.h) against
+// hand-computed values and their one-line errors; conditional axes' point counts against
+// enumeration by hand; the prune= rule on hand-made cell sequences; the psi fit of
+// P = 1 - (1 - psi^n)^K recovering psi from data drawn from that law.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../host/expr.h"
+#include "test_util.h"
+
+namespace {
+
+// ---- the expression language ---------------------------------------------------------------------
+
+int lookup_heads(void *, const char *name, double *v, char *why, size_t n) {
+    if (std::string(name) == "heads") {
+        *v = 8;
+        return 0;
+    }
+    if (std::string(name) == "env.size") {
+        *v = 20;
+        return 0;
+    }
+    if (std::string(name) == "later") return 1;
+    snprintf(why, n, "unknown key '%s'", name);
+    return -1;
+}
+
+double eval(const char *t) {
+    double v = NAN;
+    char pend[64], msg[256];
+    const int r = qf_expr_eval(t, lookup_heads, nullptr, &v, pend, sizeof pend, msg, sizeof msg);
+    EXPECT_EQ(r, 0) << t << ": " << msg;
+    return v;
+}
+
+std::string eval_error(const char *t) {
+    double v;
+    char pend[64], msg[256] = "";
+    const int r = qf_expr_eval(t, lookup_heads, nullptr, &v, pend, sizeof pend, msg, sizeof msg);
+    EXPECT_EQ(r, -1) << t;
+    EXPECT_EQ(std::string(msg).find('\n'), std::string::npos);
+    return msg;
+}
+
+TEST(Expr, ArithmeticPrecedenceAndFunctionsAsWrittenByHand) {
+    EXPECT_DOUBLE_EQ(eval("2e-4*heads"), 2e-4 * 8);
+    EXPECT_DOUBLE_EQ(eval("1 + 2 * 3"), 7);
+    EXPECT_DOUBLE_EQ(eval("(1 + 2) * 3"), 9);
+    EXPECT_DOUBLE_EQ(eval("8 / 4 / 2"), 1); // left to right
+    EXPECT_DOUBLE_EQ(eval("10 - 4 - 3"), 3);
+    EXPECT_DOUBLE_EQ(eval("2^3^2"), 512); // right to left
+    EXPECT_DOUBLE_EQ(eval("-2^2"), -4);   // ^ before the sign, as Python's **
+    EXPECT_DOUBLE_EQ(eval("2^-1"), 0.5);
+    EXPECT_DOUBLE_EQ(eval("sqrt(heads)"), std::sqrt(8.0));
+    EXPECT_DOUBLE_EQ(eval("log(exp(2))"), 2);
+    EXPECT_DOUBLE_EQ(eval("log2(heads)"), 3);
+    EXPECT_DOUBLE_EQ(eval("max(1, heads, 3)"), 8);
+    EXPECT_DOUBLE_EQ(eval("min(4, heads)"), 4);
+    EXPECT_DOUBLE_EQ(eval("round(2.5)"), 3);
+    EXPECT_DOUBLE_EQ(eval("floor(-1.5) + ceil(1.2)"), 0);
+    EXPECT_DOUBLE_EQ(eval("env.size * 50"), 1000);
+    EXPECT_DOUBLE_EQ(eval(" .5 + 1E2 "), 100.5);
+}
+
+TEST(Expr, ErrorsNameThePositionOnOneLine) {
+    EXPECT_EQ(eval_error("2*"), "position 3: the expression ends where a number or a key was expected");
+    EXPECT_EQ(eval_error("(1+2"), "position 5: missing ')'");
+    EXPECT_EQ(eval_error("1+2)"), "position 4: a ')' without its '('");
+    EXPECT_EQ(eval_error("1 / (heads - 8)"), "position 3: division by zero");
+    EXPECT_EQ(eval_error("2*hedas"), "position 3: unknown key 'hedas'");
+    EXPECT_EQ(eval_error("sqrt(-1)"), "position 1: sqrt of a negative number");
+    EXPECT_EQ(eval_error("log(0)"), "position 1: log of a number <= 0");
+    EXPECT_NE(eval_error("cbrt(8)").find("position 1: unknown function 'cbrt'"), std::string::npos);
+    EXPECT_EQ(eval_error("2 3"), "position 3: unexpected '3' (expected an operator + - * / ^)");
+    EXPECT_EQ(eval_error("10^400"), "position 3: the power is not a finite number");
+    EXPECT_EQ(eval_error("0x10"), "position 2: unexpected 'x' (expected an operator + - * / ^)");
+    // a key not evaluated yet: pending, not an error
+    double v;
+    char pend[64] = "", msg[256];
+    EXPECT_EQ(qf_expr_eval("2*later", lookup_heads, nullptr, &v, pend, sizeof pend, msg, sizeof msg), 1);
+    EXPECT_STREQ(pend, "later");
+    // nesting is bounded, not a stack overflow
+    std::string deep(100000, '(');
+    EXPECT_NE(eval_error(deep.c_str()).find("more than 64 nested"), std::string::npos);
+}
+
+TEST(Expr, CandidatesAreExpressionsNotNumbers) {
+    EXPECT_TRUE(qf_expr_is_candidate("2e-4*heads"));
+    EXPECT_TRUE(qf_expr_is_candidate("heads"));
+    EXPECT_TRUE(qf_expr_is_candidate("(1)"));
+    EXPECT_FALSE(qf_expr_is_candidate("1e-3"));
+    EXPECT_FALSE(qf_expr_is_candidate("-5"));
+    EXPECT_FALSE(qf_expr_is_candidate("2.5E+3"));
+}
+
+// ---- derived keys through the binary -----------------------------------------------------------------
+
+std::string tmp_dir(const std::string &name) { return "/tmp/qfleet_scaling_" + std::to_string(getpid()) + "_" + name; }
+
+std::string read_text(const std::string &p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::string &path) {
+    std::vector<std::vector<std::string>> rows;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+        std::vector<std::string> f;
+        std::stringstream ss(line);
+        for (std::string tok; std::getline(ss, tok, ',');) {
+            if (tok.size() >= 2 && tok.front() == '"' && tok.back() == '"') tok = tok.substr(1, tok.size() - 2);
+            f.push_back(tok);
+        }
+        rows.push_back(f);
+    }
+    return rows;
+}
+
+int col(const std::vector<std::string> &h, const std::string &name) {
+    for (size_t i = 0; i < h.size(); i++)
+        if (h[i] == name) return (int)i;
+    ADD_FAILURE() << "no column " << name;
+    return 0;
+}
+
+TEST(DerivedKeys, AKeyTiedToAnotherTakesItsValuePerPoint) {
+    const std::string d = tmp_dir("derived");
+    CliResult r = run_qfleet("sweep backend=cpu env.size=4 hidden=[] batch=8 learning_starts=8 steps=40 log_every=20 "
+                             "explore=bootstrap heads=1,2,4 'lr=2.5e-4*heads' 'batch=4*heads' --quiet out=" + d);
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto rows = read_csv(d + "/runs.csv");
+    ASSERT_EQ(rows.size(), 4u);
+    const int h = col(rows[0], "heads"), l = col(rows[0], "lr"), b = col(rows[0], "batch");
+    for (size_t i = 1; i < rows.size(); i++) {
+        const double heads = std::stod(rows[i][h]);
+        EXPECT_DOUBLE_EQ(std::stod(rows[i][l]), 2.5e-4 * heads) << i; // exact in binary for these K
+        EXPECT_EQ(std::stod(rows[i][b]), 4 * heads);
+    }
+    std::string rm = "rm -rf " + d;
+    EXPECT_EQ(system(rm.c_str()), 0);
+}
+
+TEST(DerivedKeys, BadExpressionsAreRefusedWithOriginKeyAndPosition) {
+    expect_cli("train backend=cpu 'lr=2e-4*heds' --dry-run", 2,
+               "command line: bad value for lr: '2e-4*heds' (allowed: a number in [1e-08, 10]); read as an expression of other "
+               "keys: position 6: unknown key 'heds'");
+    expect_cli("train backend=cpu 'batch=heads/3' explore=bootstrap --dry-run", 2,
+               "batch=heads/3 evaluates to 3.3333333333333335, but batch takes an integer");
+    expect_cli("train backend=cpu 'lr=prior_scale' 'prior_scale=lr' explore=bootstrap --dry-run", 2,
+               "derived keys that name each other in a cycle");
+    expect_cli("train backend=cpu 'lr=explore*2' --dry-run", 2, "key explore is not a number here (it is 'epsilon')");
+    expect_cli("train backend=cpu 'lr=heads*100' --dry-run", 2, "lr=heads*100 = 1000: bad value for lr");
+    // a derived key may name another derived key (evaluated in order)
+    CliResult ok = run_qfleet("train backend=cpu explore=bootstrap 'lr=1e-4*batch' 'batch=2*heads' heads=4 "
+                              "learning_starts=1 steps=2 --dry-run");
+    EXPECT_EQ(ok.code, 0) << ok.out;
+}
+
+// ---- conditional axes ---------------------------------------------------------------------------------
+
+int64_t points_of(const std::string &args) {
+    CliResult r = run_qfleet("sweep backend=cpu steps=50 learning_starts=10 hidden=[] " + args + " --dry-run");
+    EXPECT_EQ(r.code, 0) << args << "\n" << r.out;
+    const size_t at = r.out.find("qfleet sweep: ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(r.out.substr(at + 14));
+}
+
+TEST(ConditionalAxes, PointsAreCountedPerValueNotMultiplied) {
+    // epsilon: 1 point; bootstrap: 5 heads x 2 priors = 10; x 2 sizes
+    EXPECT_EQ(points_of("'explore=epsilon,bootstrap{heads=1,2,4,8,16;prior_scale=0,3}' env.size=4,6"), 22);
+    // the same without braces multiplies every strategy: 2 x 5 x 2 x 2 = 40
+    EXPECT_EQ(points_of("explore=epsilon,bootstrap heads=1,2,4,8,16 prior_scale=0,3 env.size=4,6"), 40);
+    // nested twice: epsilon 1, bootstrap heads=1 (1) and heads=2 with two priors (2) -> 4
+    EXPECT_EQ(points_of("'explore=epsilon,bootstrap{heads=1,2{prior_scale=0,3}}'"), 4);
+    // a single conditional value, and conditions on two strategies
+    EXPECT_EQ(points_of("'explore=epsilon{eps_end=0.05,0.1},bootstrap{heads=2}' lr=0.01,0.1"), 6);
+    // with a random axis: grid points x trials
+    EXPECT_EQ(points_of("'explore=epsilon,bootstrap{heads=2,4}' 'lr=loguniform(1e-4,1e-2)' trials=3"), 9);
+}
+
+TEST(ConditionalAxes, MalformedBracesAndRepeatedKeysAreRefused) {
+    expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{heads=1,2' --dry-run", 2,
+               "explore: 'bootstrap{heads=1,2' is not value{key=a,b;key2=c,d}");
+    expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{heads=1,2}' heads=1,2 --dry-run", 2,
+               "heads is swept twice in the same points");
+    expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{}' --dry-run", 2, "the braces hold no axis");
+    expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{heads}' --dry-run", 2, "'heads' inside {...} is not key=value");
+    expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{hedas=1}' --dry-run", 2, "unknown key: 'hedas'");
+    expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{heads=0,2}' --dry-run", 2, "bad value for heads: '0'");
+    expect_cli("sweep backend=cpu 'explore=choice(epsilon,bootstrap{heads=2})' --dry-run", 2,
+               "a conditional axis hangs on a grid value");
+}
+
+TEST(ConditionalAxes, EpsilonRunsCarryNoHeadsAndBootstrapRunsTheirOwn) {
+    const std::string d = tmp_dir("cond");
+    CliResult r = run_qfleet("sweep backend=cpu env.size=4 hidden=[] batch=8 learning_starts=8 steps=40 log_every=20 "
+                             "'explore=epsilon,bootstrap{heads=1,3}' --quiet out=" + d);
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto rows = read_csv(d + "/runs.csv");
+    ASSERT_EQ(rows.size(), 4u);
+    const int e = col(rows[0], "explore"), h = col(rows[0], "heads");
+    EXPECT_EQ(rows[1][e], "epsilon");
+    EXPECT_EQ(rows[1][h], "-");
+    EXPECT_EQ(rows[2][e], "bootstrap");
+    EXPECT_EQ(rows[2][h], "1");
+    EXPECT_EQ(rows[3][h], "3");
+    EXPECT_NE(read_text(d + "/config.txt").find("# sweep axis heads: grid 1, 3 (only where explore=bootstrap)"),
+              std::string::npos);
+    std::string rm = "rm -rf " + d;
+    EXPECT_EQ(system(rm.c_str()), 0);
+}
+
+} // namespace
