@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "../host/expr.h"
+#include "../host/scaling.h"
 #include "test_util.h"
 
 namespace {
@@ -220,6 +222,94 @@ TEST(ConditionalAxes, EpsilonRunsCarryNoHeadsAndBootstrapRunsTheirOwn) {
               std::string::npos);
     std::string rm = "rm -rf " + d;
     EXPECT_EQ(system(rm.c_str()), 0);
+}
+
+} // namespace
+
+namespace {
+
+// ---- the prune rule on hand-made sequences -----------------------------------------------------------
+
+TEST(Prune, AColumnStopsAfterMConsecutiveCellsWithoutSuccess) {
+    const int S = QF_CELL_SUCCESS, F = QF_CELL_FAILED, U = QF_CELL_UNKNOWN, P = QF_CELL_PRUNED;
+    { int o[] = {S, S, F, F}; EXPECT_FALSE(qf_prune_next(o, 4, 3)); }
+    { int o[] = {S, F, F, F}; EXPECT_TRUE(qf_prune_next(o, 4, 3)); }
+    { int o[] = {F, F, S, F, F}; EXPECT_FALSE(qf_prune_next(o, 5, 3)); } // consecutive: a success resets
+    { int o[] = {F, F, F, S}; EXPECT_FALSE(qf_prune_next(o, 4, 3)); }
+    { int o[] = {F, U, F, F}; EXPECT_FALSE(qf_prune_next(o, 4, 3)); }  // unknown: trained
+    { int o[] = {F, F, F, P}; EXPECT_TRUE(qf_prune_next(o, 4, 3)); }   // once pruned, the rest too
+    { int o[] = {F}; EXPECT_TRUE(qf_prune_next(o, 1, 1)); }
+    { int o[] = {F, F, F, F}; EXPECT_FALSE(qf_prune_next(o, 4, 0)); }  // prune=0: never
+    EXPECT_FALSE(qf_prune_next(nullptr, 0, 2));                         // the first cell is always trained
+}
+
+// ---- the law and its fit --------------------------------------------------------------------------
+
+TEST(ScalingFit, TheLawAtHandComputedPoints) {
+    EXPECT_DOUBLE_EQ(qf_scaling_p(0.5, 1, 1), 0.5);
+    EXPECT_DOUBLE_EQ(qf_scaling_p(0.5, 2, 1), 0.75);          // 1 - (1/2)^2
+    EXPECT_NEAR(qf_scaling_p(0.9, 3, 2), 1 - std::pow(1 - 0.81, 3), 1e-15);
+    EXPECT_EQ(qf_scaling_p(1.0, 4, 10), 1.0);
+    EXPECT_EQ(qf_scaling_p(0.0, 4, 10), 0.0);
+    // the frontier inverts the law
+    const double n = qf_scaling_frontier(0.85, 8, 0.5);
+    EXPECT_NEAR(qf_scaling_p(0.85, 8, n), 0.5, 1e-12);
+}
+
+// Cells of the study's shape drawn from the law with psi_true: K in {1,2,4,8,16,32}, n = 4..24.
+std::vector<qf_cell> draw_cells(double psi, int seeds, uint64_t seed) {
+    std::mt19937_64 g(seed);
+    std::vector<qf_cell> cells;
+    for (int K : {1, 2, 4, 8, 16, 32})
+        for (int n = 4; n <= 24; n += 2) {
+            std::bernoulli_distribution b(qf_scaling_p(psi, K, n));
+            int s = 0;
+            for (int i = 0; i < seeds; i++) s += b(g);
+            cells.push_back({(double)K, (double)n, (double)seeds, (double)s});
+        }
+    return cells;
+}
+
+TEST(ScalingFit, RecoversPsiWithinItsIntervalAtTheStatedRate) {
+    // One draw: psi_true inside the 95% interval (a 5% false-failure probability for a random seed;
+    // this seed is fixed, so the test is deterministic, but the tolerance is the interval's)
+    {
+        auto c = draw_cells(0.85, 32, 1);
+        double psi, lo, hi, ll;
+        ASSERT_EQ(qf_scaling_fit(c.data(), (int)c.size(), 0.95, &psi, &lo, &hi, &ll), 0);
+        EXPECT_LE(lo, 0.85);
+        EXPECT_GE(hi, 0.85);
+        EXPECT_LT(lo, psi);
+        EXPECT_GT(hi, psi);
+        // the maximum is a maximum: the likelihood is lower on both sides
+        EXPECT_GE(ll, qf_scaling_loglik(c.data(), (int)c.size(), psi - 1e-4));
+        EXPECT_GE(ll, qf_scaling_loglik(c.data(), (int)c.size(), psi + 1e-4));
+        // and the ends are where 2 (l_hat - l) = chi2_1(0.95) = 3.841459
+        EXPECT_NEAR(2 * (ll - qf_scaling_loglik(c.data(), (int)c.size(), lo)), 3.841459, 1e-3);
+        EXPECT_NEAR(2 * (ll - qf_scaling_loglik(c.data(), (int)c.size(), hi)), 3.841459, 1e-3);
+    }
+    // Coverage over 60 independent data sets for each method's psi (0.80: BDQN, 0.87: RP-BDQN as in
+    // the study): each interval covers with probability ~0.95, so fewer than 50 of 60 covering has
+    // probability P(Binomial(60, 0.95) < 50) = 1.7e-4 when the intervals are right (the false-failure
+    // probability of this test, per psi).
+    for (double truth : {0.80, 0.87}) {
+        int covered = 0;
+        for (int rep = 0; rep < 60; rep++) {
+            auto c = draw_cells(truth, 32, 1000 + rep);
+            double psi, lo, hi, ll;
+            ASSERT_EQ(qf_scaling_fit(c.data(), (int)c.size(), 0.95, &psi, &lo, &hi, &ll), 0);
+            covered += lo <= truth && truth <= hi;
+        }
+        EXPECT_GE(covered, 50) << "psi " << truth;
+    }
+    // a 99% interval is wider than the 95% one
+    auto c = draw_cells(0.85, 32, 7);
+    double p1, l1, h1, p2, l2, h2;
+    qf_scaling_fit(c.data(), (int)c.size(), 0.95, &p1, &l1, &h1, nullptr);
+    qf_scaling_fit(c.data(), (int)c.size(), 0.99, &p2, &l2, &h2, nullptr);
+    EXPECT_EQ(p1, p2);
+    EXPECT_LT(l2, l1);
+    EXPECT_GT(h2, h1);
 }
 
 } // namespace

@@ -1,1 +1,0 @@
-/* fit.c — placeholder */
