@@ -209,6 +209,10 @@ static const key_spec keys[] = {
         "scaling study's criterion, Knyazhitskiy 2025)"),
     INT("trials", trials, "10", 1, 1000000, QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
         "points drawn for random-search axes (uniform, loguniform, choice)"),
+    INT("prune", prune, "0", 0, 1000000, QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
+        "adaptive grid (deep_sea, env.size swept): a column (the points equal but for env.size) stops after this "
+        "many consecutive sizes, increasing, in which no seed converged (converge_return); its larger sizes are "
+        "recorded as pruned, not trained (0: off; the scaling study: 3)"),
     FLT("checkpoint_seconds", checkpoint_seconds, "60", 0, 1e9, C_TRAIN | QF_CMD_COMPARE | QF_CMD_BANDITS, QF_SCOPE_FREE, NULL,
         "seconds between checkpoints, written at log points (0: none)"),
     FLT("bandit_eps", bandit_eps, "0.1", 0, 1, QF_CMD_BANDITS, QF_SCOPE_ONCE, check_bandit_eps,

@@ -89,6 +89,7 @@ typedef struct qf_config {
     double solved_threshold; /* deep_sea: solved when bad episodes / episodes < this (bsuite: 0.9) */
     double converge_return;  /* deep_sea: converged at the first episode with return >= this (0.95) */
     int64_t trials;       /* sweep: draws of the random-search axes */
+    int64_t prune;        /* sweep: stop a column of DeepSea sizes after this many cells without success (0: off) */
     double checkpoint_seconds; /* sweep: seconds between checkpoints (0: none) */
     double bandit_eps, bandit_temp;
     int32_t loss;      /* QF_LOSS_* */

@@ -66,6 +66,12 @@ struct qf_experiment {
     /* after fleet `fleet` finished: rows [R] of its runs, in fleet order (one line to stderr) */
     void (*fleet_done)(void *ctx, const qf_experiment *x, int fleet, const qf_exp_run *rows, int32_t R,
                        double seconds);
+    /* before a fleet trains: skip[j] = 1 for each of its points (points[j], j < n) that the command
+     * leaves untrained (sweep's prune=), judged from rows[run] where done[run] = 1 (the runs of the
+     * fleets before it in the plan, trained or read back on --resume: the same decision either way).
+     * Skipped runs get status "pruned". NULL: every point trains. */
+    void (*skip_points)(void *ctx, const qf_experiment *x, const qf_exp_run *rows, const unsigned char *done,
+                        const int64_t *points, int64_t n, unsigned char *skip);
     /* at the end: rows [n_points * seeds] by run number; print the console table to stdout, the
      * body of summary.md to `summary` (after its heading); extra files into dir. 0 or -1. */
     int (*report)(void *ctx, const qf_experiment *x, const qf_exp_run *rows, FILE *summary, const char *dir);

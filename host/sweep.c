@@ -13,6 +13,7 @@
 #include "expr.h"
 #include "experiment.h"
 #include "results.h"
+#include "scaling.h"
 
 #define MAX_POINTS 10000
 
@@ -350,6 +351,13 @@ static int expand(const sweep *sw, int parent, int parent_val, assign_list *in) 
     return 0;
 }
 
+/* (size, index) pairs, by size then index: a stable sort */
+static int cmp_pair(const void *a, const void *b) {
+    const int64_t *x = (const int64_t *)a, *y = (const int64_t *)b;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
 /* Build the axes and base words; check every axis value against the key table. Linear in the
  * number of words: a later word of a key replaces an earlier one, which is not looked at. */
 static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, size_t n) {
@@ -424,6 +432,36 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
                                      "per point", sw->ax[b].origin, sw->ax[b].key, sw->ax[a].origin);
                     goto fail;
                 }
+    /* prune=: the sizes of a column must come in increasing order, in fleets one after another, so
+     * that a column's small sizes have finished before its larger ones are planned: env.size is a
+     * top-level grid axis, and the points are ordered by it (stably: the rest keeps its order) */
+    if (first->prune > 0) {
+        int sa = -1;
+        for (int a = 0; a < sw->n_axes; a++)
+            if (strcmp(sw->ax[a].key, "env.size") == 0 && sw->ax[a].parent < 0 && sw->ax[a].kind == AX_GRID) sa = a;
+        if (sa < 0 || first->env != QF_ENV_DEEP_SEA) {
+            snprintf(msg, n, "prune=%lld stops a column of DeepSea sizes: give env=deep_sea and sweep env.size as a "
+                             "top-level grid axis (e.g. env.size=4,6,8,10), or remove prune", (long long)first->prune);
+            goto fail;
+        }
+        int64_t *idx = (int64_t *)malloc(sizeof(int64_t) * 2 * (size_t)sw->n_assign);
+        int32_t *sorted = (int32_t *)malloc(sizeof(int32_t) * (size_t)(sw->n_assign * sw->n_axes));
+        if (!idx || !sorted) {
+            free(idx);
+            free(sorted);
+            goto oom;
+        }
+        for (int64_t p = 0; p < sw->n_assign; p++) {
+            idx[2 * p] = strtoll(sw->ax[sa].vals[sw->assign[p * sw->n_axes + sa]], NULL, 10);
+            idx[2 * p + 1] = p;
+        }
+        qsort(idx, (size_t)sw->n_assign, 2 * sizeof(int64_t), cmp_pair);
+        for (int64_t p = 0; p < sw->n_assign; p++)
+            memcpy(sorted + p * sw->n_axes, sw->assign + idx[2 * p + 1] * sw->n_axes, sizeof(int32_t) * (size_t)sw->n_axes);
+        free(sw->assign);
+        sw->assign = sorted;
+        free(idx);
+    }
     sw->n_points = sw->n_assign;
     if (sw->has_random) sw->n_points *= sw->trials;
     else if (qf_config_given(first, "trials")) {
@@ -566,7 +604,88 @@ typedef struct sweep_ctx {
     int n_cols;
     const char **col_keys;     /* [n_cols] */
     const char *const *values; /* [n_points][n_cols] each column's value ("-": not swept there) */
+    /* prune=: the column of each point (its values but env.size), its points by size */
+    int64_t prune;
+    int64_t *column;           /* [n_points] column id */
+    int64_t *by_column;        /* [n_points] points sorted by (column, size) */
+    int64_t *column_start;     /* [n_columns + 1] into by_column */
 } sweep_ctx;
+
+/* The outcome of point q's cell from the rows known so far (scaling.h's QF_CELL_*). */
+static int cell_outcome(const qf_experiment *x, int64_t q, const qf_exp_run *rows, const unsigned char *done) {
+    int all = 1, pruned = 0, conv = 0;
+    for (int64_t s = 0; s < x->seeds; s++) {
+        const int64_t run = q * x->seeds + s;
+        if (!done[run]) {
+            all = 0;
+            continue;
+        }
+        pruned |= rows[run].pruned;
+        conv |= !rows[run].failed && !rows[run].pruned && rows[run].last.converged_at > 0;
+    }
+    if (pruned) return QF_CELL_PRUNED;
+    if (conv) return QF_CELL_SUCCESS;
+    return all ? QF_CELL_FAILED : QF_CELL_UNKNOWN;
+}
+
+/* skip_points for prune=M: point p is pruned when the cells of its column at smaller sizes end in M
+ * that failed (qf_prune_next). */
+static void prune_points(void *vctx, const qf_experiment *x, const qf_exp_run *rows, const unsigned char *done,
+                         const int64_t *points, int64_t n, unsigned char *skip) {
+    const sweep_ctx *c = (const sweep_ctx *)vctx;
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t p = points[j], col = c->column[p];
+        const int size = x->points[p].env_params.deep_sea.size;
+        int seq[512], k = 0;
+        for (int64_t i = c->column_start[col]; i < c->column_start[col + 1]; i++) {
+            const int64_t q = c->by_column[i];
+            if (x->points[q].env_params.deep_sea.size >= size) break;
+            if (k == 512) memmove(seq, seq + 1, sizeof(int) * (size_t)--k); /* the last 512 cells decide */
+            seq[k++] = cell_outcome(x, q, rows, done);
+        }
+        skip[j] = (unsigned char)qf_prune_next(seq, k, (int)c->prune);
+    }
+}
+
+static const sweep_ctx *g_sort_ctx; /* for qsort's comparison */
+static const qf_config *g_sort_points;
+static int cmp_column(const void *a, const void *b) {
+    const int64_t p = *(const int64_t *)a, q = *(const int64_t *)b;
+    const sweep_ctx *c = g_sort_ctx;
+    for (int k = 0; k < c->n_cols; k++) {
+        if (strcmp(c->col_keys[k], "env.size") == 0) continue;
+        const int r = strcmp(c->values[p * c->n_cols + k], c->values[q * c->n_cols + k]);
+        if (r) return r;
+    }
+    const int sp = g_sort_points[p].env_params.deep_sea.size, sq = g_sort_points[q].env_params.deep_sea.size;
+    if (sp != sq) return sp < sq ? -1 : 1;
+    return (p > q) - (p < q);
+}
+
+/* Columns for prune=: points equal in every column value but env.size share a column. 0 or -1 (out
+ * of memory). */
+static int make_columns(sweep_ctx *c, const qf_config *points, int64_t P) {
+    c->column = (int64_t *)malloc(sizeof(int64_t) * (size_t)P);
+    c->by_column = (int64_t *)malloc(sizeof(int64_t) * (size_t)P);
+    c->column_start = (int64_t *)malloc(sizeof(int64_t) * (size_t)(P + 1));
+    if (!c->column || !c->by_column || !c->column_start) return -1;
+    for (int64_t p = 0; p < P; p++) c->by_column[p] = p;
+    g_sort_ctx = c;
+    g_sort_points = points;
+    qsort(c->by_column, (size_t)P, sizeof(int64_t), cmp_column);
+    int64_t n_col = 0;
+    for (int64_t i = 0; i < P; i++) {
+        int same = i > 0;
+        for (int k = 0; same && k < c->n_cols; k++)
+            if (strcmp(c->col_keys[k], "env.size") != 0 &&
+                strcmp(c->values[c->by_column[i] * c->n_cols + k], c->values[c->by_column[i - 1] * c->n_cols + k]) != 0)
+                same = 0;
+        if (!same) c->column_start[n_col++] = i;
+        c->column[c->by_column[i]] = n_col - 1;
+    }
+    c->column_start[n_col] = P;
+    return 0;
+}
 
 static void print_summary(FILE *f, const sweep_ctx *c, const qf_experiment *x, const qf_exp_run *rows, int md) {
     const int S = (int)x->seeds;
@@ -649,6 +768,11 @@ static void describe(void *vctx, FILE *f) {
         print_condition(f, sw, a);
         fprintf(f, "  (%s)\n", sw->ax[a].origin);
     }
+    const sweep_ctx *c = (const sweep_ctx *)vctx;
+    if (c->prune > 0)
+        fprintf(f, "  prune=%lld: a column (points equal but for env.size) stops after %lld consecutive sizes without a "
+                   "converged seed; sizes run in increasing order, the larger ones of a stopped column are not trained "
+                   "(the plan below counts every cell: an upper bound)\n", (long long)c->prune, (long long)c->prune);
 }
 
 static int report(void *vctx, const qf_experiment *x, const qf_exp_run *rows, FILE *summary, const char *dir) {
@@ -737,7 +861,27 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
         for (int k = 0, j = 0; k < n_all; k++)
             if (is_col[k]) cols[p * n_cols + j++] = values[p * n_all + k];
     }
-    sweep_ctx sc = {&sw, n_all, all_keys, values};
+    sweep_ctx sc = {&sw, n_all, all_keys, values, first.prune, NULL, NULL, NULL};
+    if (first.prune > 0) {
+        if (d->size > 1) {
+            fprintf(stderr, "qfleet: prune= decides each cell from the cells before it, one fleet after another: run "
+                            "it without mpirun (or remove prune)\n");
+            rc = 2;
+            goto done_cols;
+        }
+        for (int64_t p = 0; p < P; p++)
+            if (points[p].env != QF_ENV_DEEP_SEA) {
+                fprintf(stderr, "qfleet: prune= judges cells by DeepSea's converge_return, but point %lld has env=%s\n",
+                        (long long)p, qf_env_spec_of(points[p].env)->name);
+                rc = 2;
+                goto done_cols;
+            }
+        if (make_columns(&sc, points, P)) {
+            fprintf(stderr, "qfleet: out of host memory for %lld points\n", (long long)P);
+            rc = 1;
+            goto done_cols;
+        }
+    }
     qf_experiment x;
     qf_experiment_init(&x, "sweep", "sweep", ws, &first);
     x.n_points = P;
@@ -752,7 +896,12 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
     x.config_notes = config_notes;
     x.describe = describe;
     x.report = report;
+    if (first.prune > 0) x.skip_points = prune_points;
     rc = qf_experiment_run(&x, b, d);
+done_cols:
+    free(sc.column);
+    free(sc.by_column);
+    free(sc.column_start);
 done:
     free(points);
     free(text);

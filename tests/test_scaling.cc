@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../host/experiment.h"
 #include "../host/expr.h"
 #include "../host/scaling.h"
 #include "test_util.h"
@@ -310,6 +311,152 @@ TEST(ScalingFit, RecoversPsiWithinItsIntervalAtTheStatedRate) {
     EXPECT_EQ(p1, p2);
     EXPECT_LT(l2, l1);
     EXPECT_GT(h2, h1);
+}
+
+} // namespace
+
+// ---- the runner's skipped points (experiment.h skip_points) ------------------------------------------
+
+namespace {
+
+struct SkipLog {
+    int calls = 0;
+    bool saw_first_fleet_done = false;
+};
+
+void skip_1_and_4(void *ctx, const qf_experiment *x, const qf_exp_run *rows, const unsigned char *done,
+                  const int64_t *points, int64_t n, unsigned char *skip) {
+    SkipLog *log = (SkipLog *)ctx;
+    log->calls++;
+    for (int64_t j = 0; j < n; j++) skip[j] = points[j] == 1 || points[j] == 4;
+    if (points[0] >= 3) { // the second fleet: the first one's rows are known, point 1's pruned
+        bool all = true;
+        for (int64_t r = 0; r < 3 * x->seeds; r++) all = all && done[r];
+        log->saw_first_fleet_done = all && rows[1 * x->seeds].pruned == 1 && rows[0].pruned == 0;
+    }
+}
+
+// lines of a CSV file whose first field (the run number) is in `runs`, SPS rows left out
+std::string lines_of_runs(const std::string &path, const std::vector<int> &runs) {
+    std::ifstream in(path);
+    std::string out, line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        const int run = std::stoi(line.substr(0, line.find(',')));
+        bool keep = false;
+        for (int r : runs) keep = keep || r == run;
+        if (keep && line.find(",SPS,") == std::string::npos) out += line + "\n";
+    }
+    return out;
+}
+
+int run_points(const std::string &dir, bool with_skip, SkipLog *log) {
+    // 6 points: lr 0.01, 0.02, 0.03 at sizes 5 and 6 (one fleet per size); 2 seeds
+    qf_words ws = {};
+    const char *base[] = {"backend=cpu", "env=deep_sea", "hidden=[]", "batch=8", "learning_starts=8", "steps=300",
+                          "log_every=50", "explore=bootstrap", "heads=3", "seeds=2", "checkpoint_seconds=0"};
+    for (const char *w : base) qf_words_add(&ws, w, "test");
+    const std::string out = "out=" + dir;
+    qf_words_add(&ws, out.c_str(), "test");
+    qf_config first, points[6];
+    char msg[1024];
+    if (qf_config_from_words(&first, &ws, msg, sizeof msg)) {
+        ADD_FAILURE() << msg;
+        return -1;
+    }
+    const char *lrs[] = {"lr=0.01", "lr=0.02", "lr=0.03"};
+    for (int p = 0; p < 6; p++) {
+        qf_words one = {};
+        for (int i = 0; i < ws.n; i++) qf_words_add(&one, ws.w[i].text, "test");
+        qf_words_add(&one, lrs[p % 3], "test");
+        qf_words_add(&one, p < 3 ? "env.size=5" : "env.size=6", "test");
+        EXPECT_EQ(qf_config_from_words(&points[p], &one, msg, sizeof msg), 0) << msg;
+        qf_words_free(&one);
+    }
+    qf_experiment x;
+    ws.quiet = 1;
+    qf_experiment_init(&x, "sweep", "sweep", &ws, &first);
+    x.n_points = 6;
+    x.seeds = 2;
+    x.points = points;
+    x.probe = 0;
+    if (with_skip) {
+        x.ctx = log;
+        x.skip_points = skip_1_and_4;
+    }
+    char err[256];
+    qf_backend *b = qf_backend_open("cpu", err, sizeof err);
+    if (!b) {
+        ADD_FAILURE() << err;
+        return -1;
+    }
+    qf_dist d = {0, 1, 0, 0};
+    const int rc = qf_experiment_run(&x, b, &d);
+    qf_backend_close(b);
+    qf_words_free(&ws);
+    return rc;
+}
+
+TEST(Prune, APartlyPrunedFleetTrainsItsOtherRunsAsAFullFleetDoes) {
+    const std::string a = tmp_dir("skip_a"), b = tmp_dir("skip_b");
+    SkipLog log;
+    ASSERT_EQ(run_points(a, true, &log), 0);
+    ASSERT_EQ(run_points(b, false, nullptr), 0);
+    EXPECT_EQ(log.calls, 2);
+    EXPECT_TRUE(log.saw_first_fleet_done);
+    auto rows = read_csv(a + "/runs.csv");
+    ASSERT_EQ(rows.size(), 13u);
+    const int st = col(rows[0], "status");
+    for (int run = 0; run < 12; run++) {
+        const int point = run / 2;
+        EXPECT_EQ(rows[1 + run][st], point == 1 || point == 4 ? "pruned" : "finished") << run;
+    }
+    // the runs that trained are the full fleet's, bit for bit (their rows and curves)
+    const std::vector<int> kept = {0, 1, 4, 5, 6, 7, 10, 11};
+    EXPECT_NE(lines_of_runs(a + "/curves.csv", kept).find("episodic_return"), std::string::npos);
+    EXPECT_EQ(lines_of_runs(a + "/runs.csv", kept), lines_of_runs(b + "/runs.csv", kept));
+    EXPECT_EQ(lines_of_runs(a + "/curves.csv", kept), lines_of_runs(b + "/curves.csv", kept));
+    EXPECT_EQ(lines_of_runs(a + "/curves.csv", {2, 3, 8, 9}), "");
+    EXPECT_NE(read_text(a + "/summary.md").find("6 points"), std::string::npos);
+    EXPECT_EQ(system(("rm -rf " + a + " " + b).c_str()), 0);
+}
+
+// The sweep's rule end to end: a converge_return no episode reaches (2 > DeepSea's best return
+// 0.99) fails every cell, so with prune=2 the sizes after the first two are pruned in every column;
+// with converge_return=-1 every episode converges and nothing is pruned.
+TEST(Prune, SweepPrunesTheLargerSizesOfFailingColumns) {
+    const std::string d = tmp_dir("prune_sweep");
+    const std::string common = "sweep backend=cpu env.size=6,4,5,7 explore=bootstrap heads=1,2 episodes=4 hidden=[] "
+                               "batch=4 learning_starts=4 log_every=4 seeds=2 prune=2 --quiet out=";
+    CliResult r = run_qfleet(common + d + " converge_return=2");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto rows = read_csv(d + "/runs.csv");
+    ASSERT_EQ(rows.size(), 17u);
+    const int st = col(rows[0], "status"), sz = col(rows[0], "env.size");
+    for (size_t i = 1; i < rows.size(); i++) // sizes in increasing order; 6 and 7 pruned
+        EXPECT_EQ(rows[i][st], std::stoi(rows[i][sz]) >= 6 ? "pruned" : "finished") << i;
+    EXPECT_NE(read_text(d + "/summary.md").find("pruned"), std::string::npos);
+    CliResult again = run_qfleet(common + d + " converge_return=-1 --overwrite");
+    ASSERT_EQ(again.code, 0) << again.out;
+    rows = read_csv(d + "/runs.csv");
+    for (size_t i = 1; i < rows.size(); i++) EXPECT_EQ(rows[i][st], "finished") << i;
+    expect_cli("sweep backend=cpu env.size=4 heads=1,2 explore=bootstrap prune=2 episodes=4 --dry-run", 2,
+               "prune=2 stops a column of DeepSea sizes");
+    EXPECT_EQ(system(("rm -rf " + d).c_str()), 0);
+}
+
+TEST(Episodes, ABudgetInEpisodesIsExactOnDeepSea) {
+    const std::string d = tmp_dir("episodes");
+    CliResult r = run_qfleet("train backend=cpu env.size=5 envs=4 episodes=40 hidden=[] batch=4 learning_starts=4 "
+                             "log_every=5 --quiet out=" + d);
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto rows = read_csv(d + "/runs.csv");
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[1][col(rows[0], "episodes")], "40");
+    expect_cli("train backend=cpu episodes=40 steps=100 --dry-run", 2, "both set the budget of a run");
+    expect_cli("train backend=cpu env=cartpole episodes=40 --dry-run", 2, "give steps instead");
+    expect_cli("train backend=cpu envs=3 episodes=40 --dry-run", 2, "not a multiple of envs=3");
+    EXPECT_EQ(system(("rm -rf " + d).c_str()), 0);
 }
 
 } // namespace
