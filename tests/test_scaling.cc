@@ -3,6 +3,8 @@
 // enumeration by hand; the prune= rule on hand-made cell sequences; the psi fit of
 // P = 1 - (1 - psi^n)^K recovering psi from data drawn from that law.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -457,6 +459,46 @@ TEST(Episodes, ABudgetInEpisodesIsExactOnDeepSea) {
     expect_cli("train backend=cpu env=cartpole episodes=40 --dry-run", 2, "give steps instead");
     expect_cli("train backend=cpu envs=3 episodes=40 --dry-run", 2, "not a multiple of envs=3");
     EXPECT_EQ(system(("rm -rf " + d).c_str()), 0);
+}
+
+} // namespace
+
+namespace {
+
+// --resume decides the same cells: a pruned sweep stopped by SIGINT in its second fleet (its
+// checkpoint written), then resumed, ends with the runs.csv and summary of an uninterrupted one.
+TEST(Prune, AResumedSweepPrunesTheSameCells) {
+    const std::string full = tmp_dir("prune_full"), cut = tmp_dir("prune_cut");
+    const std::string args = "sweep backend=cpu env.size=4,5,6,7 explore=bootstrap heads=1,2 episodes=2000 hidden=[] "
+                             "batch=8 learning_starts=8 log_every=100 seeds=2 prune=2 converge_return=2 "
+                             "checkpoint_seconds=0.0001 --quiet out=";
+    CliResult r = run_qfleet(args + full);
+    ASSERT_EQ(r.code, 0) << r.out;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(126);
+        execl("/bin/sh", "sh", "-c", (std::string("exec ") + QFLEET_BIN + " " + args + cut).c_str(), (char *)nullptr);
+        _exit(127);
+    }
+    bool seen = false; // the second fleet checkpointed: the first one's rows are on disk
+    for (int i = 0; i < 12000 && !seen; i++) {
+        seen = access((cut + "/fleet_2.ckpt").c_str(), F_OK) == 0;
+        int st;
+        if (!seen && waitpid(pid, &st, WNOHANG) == pid) break;
+        usleep(10000);
+    }
+    ASSERT_TRUE(seen) << "fleet 2 never checkpointed";
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 130);
+    r = run_qfleet("sweep --resume " + cut + " --quiet");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(read_text(full + "/runs.csv"), read_text(cut + "/runs.csv"));
+    EXPECT_EQ(read_text(full + "/summary.md"), read_text(cut + "/summary.md"));
+    EXPECT_NE(read_text(cut + "/runs.csv").find(",pruned,"), std::string::npos);
+    EXPECT_EQ(system(("rm -rf " + full + " " + cut).c_str()), 0);
 }
 
 } // namespace
