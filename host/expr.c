@@ -165,7 +165,9 @@ static double power(parser *q) {
     skip(q);
     if (*q->p != '^') return base;
     const char *at = q->p++;
+    if (++q->depth > MAX_DEPTH) return fail(q, at, "more than 64 nested signs, powers or parentheses%s", "");
     const double e = unary(q);
+    q->depth--;
     if (q->status) return NAN;
     const double v = pow(base, e);
     if (!isfinite(v)) return fail(q, at, "the power is not a finite number%s", "");
@@ -176,7 +178,7 @@ static double unary(parser *q) {
     skip(q);
     if (*q->p == '-' || *q->p == '+') {
         const int neg = *q->p == '-';
-        if (++q->depth > MAX_DEPTH) return fail(q, q->p, "more than 64 nested signs or parentheses%s", "");
+        if (++q->depth > MAX_DEPTH) return fail(q, q->p, "more than 64 nested signs, powers or parentheses%s", "");
         q->p++;
         const double v = unary(q);
         q->depth--;
@@ -202,7 +204,7 @@ static double term(parser *q) {
 }
 
 static double expr(parser *q) {
-    if (++q->depth > MAX_DEPTH) return fail(q, q->p, "more than 64 nested signs or parentheses%s", "");
+    if (++q->depth > MAX_DEPTH) return fail(q, q->p, "more than 64 nested signs, powers or parentheses%s", "");
     double v = term(q);
     for (;;) {
         if (q->status) break;

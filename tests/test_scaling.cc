@@ -95,6 +95,12 @@ TEST(Expr, ErrorsNameThePositionOnOneLine) {
     // nesting is bounded, not a stack overflow
     std::string deep(100000, '(');
     EXPECT_NE(eval_error(deep.c_str()).find("more than 64 nested"), std::string::npos);
+    std::string powers = "2";
+    for (int i = 0; i < 100000; i++) powers += "^1";
+    EXPECT_NE(eval_error(powers.c_str()).find("more than 64 nested"), std::string::npos);
+    std::string signs(100000, '-');
+    signs += "1";
+    EXPECT_NE(eval_error(signs.c_str()).find("more than 64 nested"), std::string::npos);
 }
 
 TEST(Expr, CandidatesAreExpressionsNotNumbers) {
