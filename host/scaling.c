@@ -385,7 +385,8 @@ int qf_cmd_fit(int argc, char **argv) {
         for (int i = 0; i < m[k].n; i++)
             if (m[k].c[i].heads != last_k) {
                 last_k = m[k].c[i].heads;
-                printf(" K=%g: n=%.1f", last_k, qf_scaling_frontier(psi, last_k, 0.5));
+                if (psi > 0 && psi < 1) printf(" K=%g: n=%.1f", last_k, qf_scaling_frontier(psi, last_k, 0.5));
+                else printf(" K=%g: -", last_k); /* psi 0 or 1: no size where P = 0.5 */
             }
         printf("\n");
     }
@@ -394,7 +395,8 @@ int qf_cmd_fit(int argc, char **argv) {
     if (n_pruned || n_failed)
         printf("left out: %lld pruned runs (not trained: the prune= rule), %lld failed runs\n", (long long)n_pruned,
                (long long)n_failed);
-    printf("written: %s/fit.csv, %s/cells.csv (draw: scripts/plot-env.sh scripts/plot_scaling.py %s)\n", dir, dir, dir);
+    printf("written: %s/fit.csv, %s/cells.csv (the picture: scripts/plot-env.sh, then python3 scripts/plot_scaling.py "
+           "%s)\n", dir, dir, dir);
     for (int k = 0; k < n_methods; k++) free(m[k].c);
     return wrc ? 1 : 0;
 }

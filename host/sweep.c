@@ -200,6 +200,7 @@ static int add_axis(sweep *sw, const char *text, const char *origin, int parent,
         if (kind == AX_GRID && cut_sub(parts[x], &sub)) {
             snprintf(msg, n, "%s: %.*s: '%.200s' is not value{key=a,b;key2=c,d} (braces hold the axes swept only "
                              "with that value)", origin, (int)klen, text, parts[x]);
+            for (int y = 0; y < x; y++) free(subs[y]);
             free(subs);
             free_parts(parts, k);
             return -1;

@@ -49,12 +49,16 @@ def plot_dir(d, plt, np):
             grid[ks.index(float(c["heads"])), ns.index(float(c["size"]))] = float(c["p_empirical"])
         im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1,
                        extent=(-0.5, len(ns) - 0.5, -0.5, len(ks) - 0.5))
-        # the frontier in the cells' index coordinates: n mapped by linear interpolation of the columns
+        # the frontier in the cells' index coordinates (rows K, columns n, each mapped by linear
+        # interpolation between its grid values), drawn over K densely; outside the grid it is not drawn
         psi = float(fit["psi"])
-        for p, style in ((0.5, "-"), (0.1, "--"), (0.9, "--")):
-            xs = np.interp([frontier(psi, k, p) for k in ks], ns, range(len(ns)), left=np.nan, right=np.nan)
-            ax.plot(xs, range(len(ks)), style, color="white", lw=1.5 if p == 0.5 else 1,
-                    label=f"fit: P = {p}" if p != 0.9 else None)
+        kk = np.geomspace(ks[0], ks[-1], 400) if len(ks) > 1 else np.array(ks)
+        ys = np.interp(kk, ks, range(len(ks)))
+        for p, style in ((0.5, "-"), (0.1, "--"), (0.9, "--")) if 0 < psi < 1 else ():  # psi 0 or 1: no frontier
+            nf = np.array([frontier(psi, k, p) for k in kk])
+            xs = np.where((nf >= ns[0]) & (nf <= ns[-1]), np.interp(nf, ns, range(len(ns))), np.nan)
+            ax.plot(xs, ys, style, color="red", lw=2 if p == 0.5 else 1,
+                    label="fitted P = 0.5" if p == 0.5 else ("fitted P = 0.1, 0.9" if p == 0.1 else None))
         ax.set_xticks(range(len(ns)))
         ax.set_xticklabels([f"{n:g}" for n in ns], fontsize=7)
         ax.set_yticks(range(len(ks)))

@@ -207,6 +207,7 @@ TEST(ConditionalAxes, MalformedBracesAndRepeatedKeysAreRefused) {
     expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{heads=1,2}' heads=1,2 --dry-run", 2,
                "heads is swept twice in the same points");
     expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{}' --dry-run", 2, "the braces hold no axis");
+    expect_cli("sweep backend=cpu 'explore=epsilon{eps_end=0.1},bootstrap{heads' --dry-run", 2, "is not value{key=a,b");
     expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{heads}' --dry-run", 2, "'heads' inside {...} is not key=value");
     expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{hedas=1}' --dry-run", 2, "unknown key: 'hedas'");
     expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{heads=0,2}' --dry-run", 2, "bad value for heads: '0'");
