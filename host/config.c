@@ -123,6 +123,7 @@ static int check_steps(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_eval_episodes(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_demos(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_demo_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_episodes(const qf_config *c, unsigned cmd, char *msg, size_t n);
 
 static const key_spec keys[] = {
     {"env", K_ENV, OFF(env), 0, 0, "deep_sea", 0, 0, NULL, 0, 0, QF_CMD_ALL, QF_SCOPE_FLEET, NULL,
@@ -198,7 +199,9 @@ static const key_spec keys[] = {
          QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "exploration strategies compared (comma-separated)"),
     INTS("sizes", sizes, n_sizes, "8,12,16", 1, 4096, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL,
          "DeepSea sizes N, e.g. 8,12,16"),
-    INT("episodes", episodes, "2000", 1, 1e9, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "episodes per run and size"),
+    INT("episodes", episodes, "2000", 1, 1e9, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, check_episodes,
+        "compare: episodes per run and size; train, sweep (deep_sea): each run's budget in episodes instead of steps "
+        "(steps = episodes / envs x N: DeepSea's episodes last N steps)"),
     FLT("solved_threshold", solved_threshold, "0.9", 0, 1, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, check_deep_sea_key,
         "deep_sea: a run is solved at the first episode with bad episodes / episodes < this (0.9: bsuite 0.3.6's "
         "analysis)"),
@@ -208,6 +211,10 @@ static const key_spec keys[] = {
         "scaling study's criterion, Knyazhitskiy 2025)"),
     INT("trials", trials, "10", 1, 1000000, QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
         "points drawn for random-search axes (uniform, loguniform, choice)"),
+    INT("prune", prune, "0", 0, 1000000, QF_CMD_SWEEP, QF_SCOPE_ONCE, NULL,
+        "adaptive grid (deep_sea, env.size swept): a column (the points equal but for env.size) stops after this "
+        "many consecutive sizes, increasing, in which no seed converged (converge_return); its larger sizes are "
+        "recorded as pruned, not trained (0: off; the scaling study: 3)"),
     FLT("checkpoint_seconds", checkpoint_seconds, "60", 0, 1e9, C_TRAIN | QF_CMD_COMPARE | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_FREE, NULL,
         "seconds between checkpoints, written at log points (0: none)"),
     FLT("bandit_eps", bandit_eps, "0.1", 0, 1, QF_CMD_BANDITS, QF_SCOPE_ONCE, check_bandit_eps,
@@ -764,6 +771,10 @@ int qf_config_parse(qf_config *cfg, int argc, char **argv, char *msg, size_t n) 
     if (cfg->env == QF_ENV_DEEP_SEA) {
         cfg->env_params.deep_sea.solved_threshold = cfg->solved_threshold;
         cfg->env_params.deep_sea.converge_return = cfg->converge_return;
+        /* episodes= as the budget (train, sweep; compare sets its steps itself): each env plays
+         * episodes / envs episodes of N steps (check_episodes refuses the cases where this is not exact) */
+        if (qf_config_given(cfg, "episodes") && !qf_config_given(cfg, "steps"))
+            cfg->steps = (cfg->episodes + cfg->envs - 1) / cfg->envs * cfg->env_params.deep_sea.size;
     }
     char why[256];
     if (qf_env_params_check(cfg->env, &cfg->env_params, why, sizeof why)) {
@@ -826,6 +837,15 @@ int qf_config_key_scope(const char *name) {
     if (strncmp(name, "env.", 4) == 0) return QF_SCOPE_FLEET;
     const key_spec *ks = find_key(name);
     return ks ? ks->scope : -1;
+}
+
+int qf_config_key_numeric(const qf_config *cfg, const char *name) {
+    if (strncmp(name, "env.", 4) == 0) {
+        const qf_param_spec *ps = qf_env_param_find(cfg->env, name + 4);
+        return !ps ? 0 : ps->type == QF_P_INT ? 1 : ps->type == QF_P_FLOAT ? 2 : 0;
+    }
+    const key_spec *ks = find_key(name);
+    return !ks ? 0 : ks->type == K_INT ? 1 : ks->type == K_FLOAT ? 2 : 0;
 }
 
 /* ---- checks across keys ------------------------------------------------------------------------- */
@@ -1089,6 +1109,30 @@ static int check_demo_key(const qf_config *c, unsigned cmd, char *msg, size_t n)
     return 0;
 }
 
+/* episodes= in train and sweep: a budget in episodes, turned into steps where every episode has the
+ * same length (DeepSea: N steps), so that each run sees exactly `episodes` episodes */
+static int check_episodes(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    if (!(cmd & (QF_CMD_TRAIN | QF_CMD_SWEEP))) return 0;
+    if (c->env != QF_ENV_DEEP_SEA) {
+        snprintf(msg, n, "episodes=%lld is a budget in episodes for environments whose episodes all last the same "
+                         "number of steps (deep_sea: N), but env=%s: give steps instead", (long long)c->episodes,
+                 qf_env_spec_of(c->env)->name);
+        return -1;
+    }
+    if (qf_config_given(c, "steps")) {
+        snprintf(msg, n, "episodes=%lld and steps=%lld both set the budget of a run: give one of them",
+                 (long long)c->episodes, (long long)c->steps);
+        return -1;
+    }
+    if (c->episodes % c->envs) {
+        snprintf(msg, n, "episodes=%lld is not a multiple of envs=%lld: each of a run's envs plays the same number of "
+                         "episodes, so the run would see %lld; give a multiple", (long long)c->episodes,
+                 (long long)c->envs, (long long)((c->episodes + c->envs - 1) / c->envs * c->envs));
+        return -1;
+    }
+    return 0;
+}
+
 static int check_huber(const qf_config *c, unsigned cmd, char *msg, size_t n) {
     (void)cmd;
     if (c->loss != QF_LOSS_HUBER) {
@@ -1135,7 +1179,8 @@ int qf_config_check_one(const qf_config *cfg, unsigned cmd, int k, int *unused, 
     const check_fn f = keys[k].check;
     if (unused)
         *unused = !(f == check_explore || f == check_obs || f == check_double_q || f == check_bonus ||
-                    f == check_learning_starts || f == check_steps || f == check_graphs);
+                    f == check_learning_starts || f == check_steps || f == check_graphs ||
+                    f == check_episodes);
     return -1;
 }
 

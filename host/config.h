@@ -89,6 +89,7 @@ typedef struct qf_config {
     double solved_threshold; /* deep_sea: solved when bad episodes / episodes < this (bsuite: 0.9) */
     double converge_return;  /* deep_sea: converged at the first episode with return >= this (0.95) */
     int64_t trials;       /* sweep: draws of the random-search axes */
+    int64_t prune;        /* sweep: stop a column of DeepSea sizes after this many cells without success (0: off) */
     double checkpoint_seconds; /* sweep: seconds between checkpoints (0: none) */
     double bandit_eps, bandit_temp;
     int32_t loss;      /* QF_LOSS_* */
@@ -181,6 +182,10 @@ int64_t qf_config_demos(const qf_config *cfg);
 
 /* The scope (QF_SCOPE_*) of key `name`; -1 for an unknown key. */
 int qf_config_key_scope(const char *name);
+
+/* Whether key `name` (a key of the table or env.<name> of cfg's env) takes one number: 1 an
+ * integer, 2 a real number, 0 anything else (a choice, a list, a string) or an unknown key. */
+int qf_config_key_numeric(const qf_config *cfg, const char *name);
 
 /* Print the resolved configuration as `key=value` lines (with the env's parameters). */
 void qf_config_print(FILE *f, const qf_config *cfg);

@@ -447,10 +447,17 @@ typedef struct fleet_ctx {
     double work_done, work_total, work_at_start, shown;
     double learn_t0, learn_done0; /* when (and at what work done) the first log point with learning came */
     int64_t runs_done, runs_total;
+    /* skipped points (skip_points): the rows known so far by run number, and the fleet's points
+     * that train (indices into its points; NULL: all) */
+    const qf_exp_run *known;
+    const unsigned char *done;
+    const int64_t *act;
 } fleet_ctx;
 
+/* The run number of run r of the fleet being trained (r < c->R: its training runs). */
 static int64_t run_of(const fleet_ctx *c, int32_t r) {
-    const int64_t p = c->pl->order[c->pl->fleet[2 * c->fleet] + r / c->x->seeds];
+    const int64_t j = c->act ? c->act[r / c->x->seeds] : r / c->x->seeds;
+    const int64_t p = c->pl->order[c->pl->fleet[2 * c->fleet] + j];
     return p * c->x->seeds + r % c->x->seeds;
 }
 
@@ -592,7 +599,7 @@ static int check_rows(const qf_exp_run *rows, int32_t R, const fleet_ctx *c) {
         const qf_exp_run *w = &rows[r];
         if (w->point != c->pl->order[c->pl->fleet[2 * c->fleet] + r / c->x->seeds] ||
             w->seed_index != (int32_t)(r % c->x->seeds) || w->fleet != (int32_t)c->fleet ||
-            (w->failed != 0 && w->failed != 1) || w->diverged_at < -1 ||
+            (w->failed != 0 && w->failed != 1) || (w->pruned != 0 && w->pruned != 1) || w->diverged_at < -1 ||
             (w->last.status != QF_RUN_OK && w->last.status != QF_RUN_DIVERGED) || w->last.episodes < 0)
             return -1;
     }
@@ -616,7 +623,8 @@ static int export_params(const fleet_ctx *c, qf_fleet *fl, int32_t R) {
             bad = 1;
             break;
         }
-        qf_run_name(m, x, c->pl->order[c->pl->fleet[2 * c->fleet] + r / x->seeds], (int)(r % x->seeds));
+        const int64_t run = run_of(c, r);
+        qf_run_name(m, x, run / x->seeds, (int)(run % x->seeds));
         bad = fclose(m) != 0;
     }
     if (bad) snprintf(err, sizeof err, "out of host memory");
@@ -625,6 +633,55 @@ static int export_params(const fleet_ctx *c, qf_fleet *fl, int32_t R) {
     free(names);
     if (bad) fprintf(stderr, "qfleet: fleet %lld: %s\n", (long long)c->fleet + 1, err);
     return bad ? -1 : 0;
+}
+
+/* The row of a run that the command skipped (prune=): not trained, no metrics. */
+static void pruned_row(qf_exp_run *row, int64_t point, int32_t seed_index, int32_t fleet) {
+    memset(row, 0, sizeof *row);
+    row->point = point;
+    row->seed_index = seed_index;
+    row->fleet = fleet;
+    row->diverged_at = -1;
+    row->pruned = 1;
+    row->ret20 = row->last.td_loss = row->last.q_values = row->last.regret = row->last.intrinsic = NAN;
+    row->last.episodic_return = row->last.episodic_length = row->last.sps = row->last.grad_norm = NAN;
+    row->last.eval_return = NAN;
+    row->last.distinct = -1;
+}
+
+/* A fleet whose every point is skipped: its rows (status pruned), an empty curve part (the merge
+ * reads one per fleet) and its rows file, which marks it finished for --resume. */
+static int skipped_fleet(fleet_ctx *c, qf_exp_run *rows_out, int32_t R, int64_t *act, unsigned char *skip) {
+    const qf_experiment *x = c->x;
+    const int64_t i = c->fleet, first = c->pl->fleet[2 * i];
+    for (int32_t r = 0; r < R; r++)
+        pruned_row(&rows_out[r], c->pl->order[first + r / x->seeds], (int32_t)(r % x->seeds), (int32_t)i);
+    free(act);
+    free(skip);
+    c->act = NULL;
+    char name[64], path[QF_RESULTS_PATH_CAP];
+    snprintf(name, sizeof name, "fleet_%lld.curves", (long long)i + 1);
+    snprintf(path, sizeof path, "%s/%s", c->dir, name);
+    FILE *f = fopen(path, "w");
+    int bad = !f || fprintf(f, "run,name,step,env_steps,metric,value\n") < 0;
+    if (f) bad |= fclose(f) != 0;
+    qf_file_header h;
+    memset(&h, 0, sizeof h);
+    h.kind = QF_FILE_ROWS;
+    h.fleet = (uint32_t)i;
+    h.hash = c->hash;
+    h.meta[0] = (uint64_t)R;
+    const void *ptr[1] = {rows_out};
+    const size_t bytes[1] = {sizeof(qf_exp_run) * (size_t)R};
+    char rows_name[64];
+    snprintf(rows_name, sizeof rows_name, "fleet_%lld.rows", (long long)i + 1);
+    if (bad || qf_file_write(c->dir, rows_name, &h, 1, ptr, bytes)) {
+        fprintf(stderr, "qfleet: cannot record fleet %lld in %s (disk full?)\n", (long long)i + 1, c->dir);
+        return 1;
+    }
+    if (!c->quiet) fprintf(stderr, "qfleet: fleet %lld: every point pruned (prune=), nothing to train\n", (long long)i + 1);
+    if (x->fleet_done) x->fleet_done(x->ctx, x, (int)i, rows_out, R, 0.0);
+    return 0;
 }
 
 /* Train fleet i (or find it finished). rows_out [R] receives its rows. Returns 0, 1 (runtime
@@ -658,30 +715,56 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         }
         return 0;
     }
-    qf_run_hp *hp = (qf_run_hp *)calloc((size_t)R, sizeof(qf_run_hp));
-    uint32_t *keys = (uint32_t *)calloc((size_t)R * 2, sizeof(uint32_t));
-    if (!hp || !keys) {
-        free(hp);
-        free(keys);
+    /* the points that train: all, or those the command does not skip (prune=); Ra runs */
+    int64_t *act = (int64_t *)malloc(sizeof(int64_t) * (size_t)count), n_act = 0;
+    unsigned char *skip = (unsigned char *)calloc((size_t)count, 1);
+    if (!act || !skip) {
+        free(act);
+        free(skip);
         fprintf(stderr, "qfleet: out of host memory\n");
         return 1;
     }
+    if (x->skip_points) {
+        for (int64_t j = 0; j < count; j++) act[j] = c->pl->order[first + j];
+        x->skip_points(x->ctx, x, c->known, c->done, act, count, skip);
+    }
     for (int64_t j = 0; j < count; j++)
+        if (!skip[j]) act[n_act++] = j;
+    const int32_t Ra = (int32_t)(n_act * x->seeds);
+    c->act = act;
+    c->R = Ra;
+    if (n_act == 0) /* every point skipped: its rows, an empty curve part, nothing trained */
+        return skipped_fleet(c, rows_out, R, act, skip);
+    qf_run_hp *hp = (qf_run_hp *)calloc((size_t)Ra, sizeof(qf_run_hp));
+    uint32_t *keys = (uint32_t *)calloc((size_t)Ra * 2, sizeof(uint32_t));
+    if (!hp || !keys) {
+        free(hp);
+        free(keys);
+        free(act);
+        free(skip);
+        c->act = NULL;
+        fprintf(stderr, "qfleet: out of host memory\n");
+        return 1;
+    }
+    for (int64_t a = 0; a < n_act; a++)
         for (int64_t s = 0; s < x->seeds; s++) {
-            const int64_t p = c->pl->order[first + j], r = j * x->seeds + s;
+            const int64_t j = act[a], p = c->pl->order[first + j], r = a * x->seeds + s;
             qf_fleet_hp_from_config(&x->points[p], &hp[r]);
             /* run (point, seed s): key (seed + s, key1); train's copy c of a point: (seed + s, c) */
             keys[2 * r] = (uint32_t)qf_run_seed(x, p, s);
             keys[2 * r + 1] = x->copies > 1 ? (uint32_t)(s / seeds_per_copy(x)) : x->key1 ? x->key1[p] : (uint32_t)p;
         }
-    qf_config fc = x->points[c->pl->order[first]];
-    fc.runs = count;
+    qf_config fc = x->points[c->pl->order[first + act[0]]];
+    fc.runs = n_act;
     fc.seeds = x->seeds;
     qf_fleet fl;
     if (qf_fleet_create(&fl, b, &fc, hp, keys, err, sizeof err) != QF_OK) {
         fprintf(stderr, "qfleet: fleet %lld: %s\n", (long long)i + 1, err);
         free(hp);
         free(keys);
+        free(act);
+        free(skip);
+        c->act = NULL;
         return 2;
     }
     fl.stop = &qf_stop_flag;
@@ -705,8 +788,8 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         snprintf(path, sizeof path, "%s/%s", c->dir, cv_name);
         struct stat st;
         const int64_t part_len = stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
-        if (h.n_parts != 2 || h.part[0] != sb || h.meta[1] != (uint64_t)R || n_logs > max_logs ||
-            h.part[1] != sizeof(qf_log_point) * n_logs * (uint64_t)R) {
+        if (h.n_parts != 2 || h.part[0] != sb || h.meta[1] != (uint64_t)Ra || n_logs > max_logs ||
+            h.part[1] != sizeof(qf_log_point) * n_logs * (uint64_t)Ra) {
             fprintf(stderr, "qfleet: %s/%s does not match fleet %lld of this experiment (sizes differ)\n", c->dir,
                     ck_name, (long long)i + 1);
             rc = 1;
@@ -717,17 +800,17 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         } else if (qf_fleet_check_snapshot(&fl, payload, fc.steps, err, sizeof err) != QF_OK) {
             fprintf(stderr, "qfleet: %s/%s: %s\n", c->dir, ck_name, err);
             rc = 1;
-        } else if (!(c->pts = (qf_log_point *)malloc(sizeof(qf_log_point) * (size_t)(n_logs * (uint64_t)R + 1)))) {
+        } else if (!(c->pts = (qf_log_point *)malloc(sizeof(qf_log_point) * (size_t)(n_logs * (uint64_t)Ra + 1)))) {
             fprintf(stderr, "qfleet: out of host memory\n");
             rc = 1;
-        } else if (memcpy(c->pts, payload + sb, sizeof(qf_log_point) * (size_t)(n_logs * (uint64_t)R)),
-                   check_points(c->pts, (int64_t)n_logs, R, fc.steps)) { /* copied first: the payload is unaligned */
+        } else if (memcpy(c->pts, payload + sb, sizeof(qf_log_point) * (size_t)(n_logs * (uint64_t)Ra)),
+                   check_points(c->pts, (int64_t)n_logs, Ra, fc.steps)) { /* copied first: the payload is unaligned */
             fprintf(stderr, "qfleet: %s/%s: its log points are out of range (forged or damaged)\n", c->dir, ck_name);
             rc = 1;
         } else if (qf_fleet_restore(&fl, payload) != QF_OK) {
             fprintf(stderr, "qfleet: restoring %s/%s: %s\n", c->dir, ck_name, b->err);
             rc = 1;
-        } else if (n_logs && c->pts[(n_logs - 1) * (uint64_t)R].step > fl.t) {
+        } else if (n_logs && c->pts[(n_logs - 1) * (uint64_t)Ra].step > fl.t) {
             fprintf(stderr, "qfleet: %s/%s: its log points run past its step counter (forged or damaged)\n", c->dir,
                     ck_name);
             rc = 1;
@@ -781,13 +864,21 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         }
     }
     if (rc == 0) {
+        int64_t a = 0; /* the training index of point r / seeds */
         for (int32_t r = 0; r < R; r++) {
             qf_exp_run *row = &rows_out[r];
+            const int64_t j = r / x->seeds;
+            if (skip[j]) {
+                pruned_row(row, c->pl->order[first + j], (int32_t)(r % x->seeds), (int32_t)i);
+                continue;
+            }
+            while (act[a] != j) a++;
+            const int32_t ra = (int32_t)(a * x->seeds + r % x->seeds);
             memset(row, 0, sizeof *row);
-            row->point = c->pl->order[first + r / x->seeds];
+            row->point = c->pl->order[first + j];
             row->seed_index = (int32_t)(r % x->seeds);
             row->fleet = (int32_t)i;
-            row->diverged_at = fl.diverged_at[r];
+            row->diverged_at = fl.diverged_at[ra];
             row->failed = trc != QF_OK || !c->n_logs;
             if (row->failed) {
                 row->ret20 = row->last.td_loss = row->last.q_values = row->last.regret = row->last.intrinsic = NAN;
@@ -795,9 +886,9 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
                 row->last.distinct = -1;
                 continue;
             }
-            row->last = c->pts[(c->n_logs - 1) * R + r];
+            row->last = c->pts[(c->n_logs - 1) * Ra + ra];
             int64_t cnt;
-            row->ret20 = qf_recent_return(c->pts, c->n_logs, R, r, &cnt);
+            row->ret20 = qf_recent_return(c->pts, c->n_logs, Ra, ra, &cnt);
         }
         /* its curves are flushed; its rows mark it finished; then no checkpoint */
         int wrc = c->curves && (fflush(c->curves) || fsync(fileno(c->curves)));
@@ -817,7 +908,7 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         } else {
             snprintf(path, sizeof path, "%s/%s", c->dir, ck_name);
             remove(path);
-            if (export_params(c, &fl, R)) rc = 1;
+            if (export_params(c, &fl, Ra)) rc = 1;
             if (x->fleet_done) x->fleet_done(x->ctx, x, (int)i, rows_out, R, qf_wall_s() - t0);
         }
     }
@@ -829,6 +920,9 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
     qf_fleet_destroy(&fl);
     free(hp);
     free(keys);
+    free(act);
+    free(skip);
+    c->act = NULL;
     return rc;
 }
 
@@ -856,7 +950,7 @@ static int write_runs(FILE *f, const qf_experiment *x, const qf_exp_run *rows) {
         for (int a = 0; a < x->n_axes; a++) fprintf(f, ",\"%s\"", x->axis_values[w->point * x->n_axes + a]);
         if (x->copies > 1) fprintf(f, ",%lld", (long long)(w->seed_index / seeds_per_copy(x)));
         fprintf(f, ",%llu,%s,%d,%lld", (unsigned long long)qf_run_seed(x, w->point, w->seed_index),
-                w->failed ? "failed" : w->diverged_at >= 0 ? "diverged" : "finished", w->diverged_at,
+                w->failed ? "failed" : w->pruned ? "pruned" : w->diverged_at >= 0 ? "diverged" : "finished", w->diverged_at,
                 (long long)w->last.episodes);
         qf_csv_num(f, w->ret20);
         qf_csv_num(f, qf_metric_value(&w->last, 3));
@@ -878,7 +972,7 @@ static int write_runs(FILE *f, const qf_experiment *x, const qf_exp_run *rows) {
 }
 
 int qf_exp_solved(const qf_exp_run *w, const qf_config *c) {
-    return !w->failed && w->last.status == QF_RUN_OK && w->last.solved_at > 0 && w->last.solved_at < deadline_of(c);
+    return !w->failed && !w->pruned && w->last.status == QF_RUN_OK && w->last.solved_at > 0 && w->last.solved_at < deadline_of(c);
 }
 
 /* Merge the fleets' parts into the final files (rank 0, every fleet finished). */
@@ -1153,7 +1247,11 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
     c.work_total = work_total;
     c.runs_total = n_runs;
     qf_exp_run *frows = (qf_exp_run *)calloc((size_t)n_runs, sizeof(qf_exp_run));
-    if (!frows) {
+    qf_exp_run *known = x->skip_points ? (qf_exp_run *)calloc((size_t)n_runs, sizeof(qf_exp_run)) : NULL;
+    unsigned char *done_runs = x->skip_points ? (unsigned char *)calloc((size_t)n_runs, 1) : NULL;
+    c.known = known;
+    c.done = done_runs;
+    if (!frows || (x->skip_points && (!known || !done_runs))) {
         fprintf(stderr, "qfleet: out of host memory\n");
         rc = 1;
     }
@@ -1174,12 +1272,19 @@ int qf_experiment_run(qf_experiment *x, qf_backend *b, const qf_dist *d) {
         int trained = 0;
         const int frc = run_fleet(&c, b, frows, &trained);
         if (!trained) c.work_at_start += w; /* found finished: not this process's work */
+        for (int64_t r = 0; known && frc == 0 && r < R; r++) { /* what skip_points judges from */
+            const int64_t run = frows[r].point * x->seeds + frows[r].seed_index;
+            known[run] = frows[r];
+            done_runs[run] = 1;
+        }
         any_trained |= trained || frc == 0;
         c.work_done += w;
         c.runs_done += R;
         if (frc) rc = frc;
     }
     free(frows);
+    free(known);
+    free(done_runs);
     qf_stop_signals_off();
     if (rc == 2 && !any_trained && !x->resume[0] && d->size == 1) {
         /* refused before anything was trained (a fleet that does not fit): no folder is left behind */

@@ -38,6 +38,7 @@ typedef struct qf_exp_run {
     double ret20;           /* mean return of its last >= 20 episodes (qf_recent_return) */
     int32_t diverged_at;    /* update at which it diverged (-1: never) */
     int32_t failed;         /* its fleet's training failed (status "failed") */
+    int32_t pruned;         /* not trained: the sweep's prune= rule skipped its cell (status "pruned") */
 } qf_exp_run;
 
 typedef struct qf_experiment qf_experiment;
@@ -66,6 +67,12 @@ struct qf_experiment {
     /* after fleet `fleet` finished: rows [R] of its runs, in fleet order (one line to stderr) */
     void (*fleet_done)(void *ctx, const qf_experiment *x, int fleet, const qf_exp_run *rows, int32_t R,
                        double seconds);
+    /* before a fleet trains: skip[j] = 1 for each of its points (points[j], j < n) that the command
+     * leaves untrained (sweep's prune=), judged from rows[run] where done[run] = 1 (the runs of the
+     * fleets before it in the plan, trained or read back on --resume: the same decision either way).
+     * Skipped runs get status "pruned". NULL: every point trains. */
+    void (*skip_points)(void *ctx, const qf_experiment *x, const qf_exp_run *rows, const unsigned char *done,
+                        const int64_t *points, int64_t n, unsigned char *skip);
     /* at the end: rows [n_points * seeds] by run number; print the console table to stdout, the
      * body of summary.md to `summary` (after its heading); extra files into dir. 0 or -1. */
     int (*report)(void *ctx, const qf_experiment *x, const qf_exp_run *rows, FILE *summary, const char *dir);

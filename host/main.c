@@ -20,6 +20,7 @@
 #include "solve.h"
 #include "infer.h"
 #include "train.h"
+#include "scaling.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -44,7 +45,11 @@ static void usage(FILE *f) {
             "                (params.npy + params.json); --load DIR/params.npy starts from them, steps=0\n"
             "                only evaluates them greedily (eval_episodes=)\n"
             "  sweep         a hyperparameter sweep: key=a,b,c grids, key=loguniform(lo,hi) with trials=N,\n"
-            "                seeds=N; runs of equal shapes share fleets\n"
+            "                seeds=N; runs of equal shapes share fleets; derived keys lr=2e-4*heads;\n"
+            "                conditional axes explore=epsilon,bootstrap{heads=1,2;prior_scale=0,3};\n"
+            "                prune=M stops a column of sizes after M cells without a converged seed\n"
+            "  fit DIR       the scaling law P = 1 - (1 - psi^n)^K fitted per method (BDQN, RP-BDQN) to a\n"
+            "                sweep's runs.csv: psi and its 95%% interval (level=), fit.csv, cells.csv\n"
             "  (every command with a results folder) --resume DIR: go on after a stop (Ctrl-C, a kill,\n"
             "                a crash); --overwrite: replace a folder's results; (train, compare, sweep)\n"
             "                --dry-run: plan only; --quiet\n"
@@ -168,6 +173,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             qf_config_print_keys(stdout, c);
             return 0;
         }
+    if (strcmp(cmd, "fit") == 0) return dist->rank == 0 ? qf_cmd_fit(argc - 2, argv + 2) : 0;
     if (strcmp(cmd, "envs") == 0) {
         if (argc > 2) {
             fprintf(stderr, "qfleet: envs takes no arguments (got '%s')\n", argv[2]);
@@ -189,7 +195,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         }
         first_key = 3;
     } else if (!is_compare && !is_solve && !is_train && !is_bandits && !is_sweep && !is_infer && !is_irl) {
-        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, infer, irl, train, sweep, bandits, compare, help; or none for "
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, infer, irl, train, sweep, fit, bandits, compare, help; or none for "
                         "the main job)\n", cmd);
         return 2;
     }

@@ -9,7 +9,13 @@
  * config.txt, runs.csv (a row per run: hyperparameters, status, final metrics, exploration
  * statistics), curves.csv (long format: run, name, step, env_steps, metric, value) and summary.md
  * (the table that is also printed). --dry-run prints the fleets, runs per fleet, bytes per run and an
- * estimated time, and trains nothing. */
+ * estimated time, and trains nothing.
+ *
+ * Conditional axes: `key=a,b{k2=x,y;k3=z}` sweeps k2 and k3 only in the points where key=b (nested
+ * to any depth; a grid value only). Derived keys (`lr=2e-4*heads`, words.c and expr.h) are
+ * evaluated per point. prune=M (deep_sea): the points are ordered by env.size, and a point whose
+ * column (the points equal but for env.size) had M consecutive smaller sizes without a converged
+ * seed is not trained (status pruned; scaling.h's qf_prune_next). */
 #ifndef QF_SWEEP_H
 #define QF_SWEEP_H
 #include "../kernels/backend.h"

@@ -7,6 +7,7 @@
 #include "words.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #ifdef QFLEET_HAVE_YAML
 #include <yaml.h>
 #endif
+
+#include "expr.h"
 
 static char *dup_n(const char *s, size_t n) {
     char *p = (char *)malloc(n + 1);
@@ -538,19 +541,57 @@ int qf_words_collect(qf_words *ws, int argc, char **argv, char *msg, size_t msg_
     return 0;
 }
 
+/* ---- derived keys (expr.h) ------------------------------------------------------------------------ */
+
+typedef struct derived_ctx {
+    const qf_config *cfg;
+    const qf_words *ws;
+    const int *pending;   /* [n_pending] word indices of derived keys not evaluated yet */
+    int n_pending;
+} derived_ctx;
+
+static int key_is(const char *word, const char *name) {
+    const size_t n = strlen(name);
+    return strncmp(word, name, n) == 0 && word[n] == '=';
+}
+
+/* The value of a key for an expression: a derived key not yet evaluated is pending (1); a number of
+ * the point's configuration; else an error naming what the key holds. */
+static int derived_lookup(void *vctx, const char *name, double *value, char *why, size_t n) {
+    const derived_ctx *c = (const derived_ctx *)vctx;
+    for (int i = 0; i < c->n_pending; i++)
+        if (key_is(c->ws->w[c->pending[i]].text, name)) return 1;
+    char text[QF_PATH_CAP + 64];
+    if (qf_config_get(c->cfg, name, text, sizeof text)) {
+        snprintf(why, n, "unknown key '%.60s' (an expression names keys of the same configuration, e.g. heads, "
+                         "env.size; qfleet help keys)", name);
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    const double v = strtod(text, &end);
+    if (!qf_config_key_numeric(c->cfg, name) || errno || end == text || *end || !isfinite(v)) {
+        snprintf(why, n, "key %.60s is not a number here (it is '%.60s')", name, text);
+        return -1;
+    }
+    *value = v;
+    return 0;
+}
+
 int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len) {
     qf_config_default(cfg);
     unsigned char *last = qf_words_last_of_key(ws);
     char **all = (char **)malloc(sizeof(char *) * (size_t)(ws->n ? ws->n : 1));
-    if (!last || !all) {
-        free(last);
-        free(all);
+    char **owned = (char **)calloc((size_t)(ws->n ? ws->n : 1), sizeof(char *)); /* evaluated derived words */
+    int *pending = (int *)malloc(sizeof(int) * (size_t)(ws->n ? ws->n : 1));
+    int n_all = 0, n_pending = 0, rc = -1;
+    if (!last || !all || !owned || !pending) {
         snprintf(msg, msg_len, "out of memory");
-        return -1;
+        goto out;
     }
     /* env= first (it resets the env.* parameters), then everything in order; each word alone, so
-     * that an error names the word's origin */
-    int n_all = 0;
+     * that an error names the word's origin. A numeric key whose value is not a number but reads as
+     * an expression is derived: evaluated after every literal word */
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < ws->n; i++) {
             if (!last[i]) continue;
@@ -559,17 +600,83 @@ int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t m
             char *one[1] = {ws->w[i].text};
             char m[768];
             if (qf_config_parse(cfg, 1, one, m, sizeof m)) {
+                const char *eq = strchr(ws->w[i].text, '=');
+                char key[128] = "";
+                if (eq && (size_t)(eq - ws->w[i].text) < sizeof key) {
+                    memcpy(key, ws->w[i].text, (size_t)(eq - ws->w[i].text));
+                    key[eq - ws->w[i].text] = 0;
+                }
+                if (key[0] && qf_config_key_numeric(cfg, key) && qf_expr_is_candidate(eq + 1)) {
+                    pending[n_pending++] = i;
+                    continue;
+                }
                 snprintf(msg, msg_len, "%s: %s", ws->w[i].origin, m);
-                free(last);
-                free(all);
-                return -1;
+                goto out;
             }
             all[n_all++] = ws->w[i].text;
         }
+    /* derived keys, each once its keys are known (a cycle is an error) */
+    while (n_pending > 0) {
+        int progress = 0;
+        for (int j = 0; j < n_pending; j++) {
+            const qf_word *w = &ws->w[pending[j]];
+            const char *eq = strchr(w->text, '=');
+            const int klen = (int)(eq - w->text);
+            derived_ctx dc = {cfg, ws, pending, n_pending};
+            char m[512], wait_for[128];
+            double v;
+            const int r = qf_expr_eval(eq + 1, derived_lookup, &dc, &v, wait_for, sizeof wait_for, m, sizeof m);
+            if (r == 1) continue;
+            if (r < 0) { /* what the key allows, then why the expression does not evaluate */
+                qf_config scratch = *cfg;
+                char plain[512] = "", *one[1] = {w->text};
+                qf_config_parse(&scratch, 1, one, plain, sizeof plain);
+                snprintf(msg, msg_len, "%s: %s; read as an expression of other keys: %s", w->origin, plain, m);
+                goto out;
+            }
+            char key[128];
+            snprintf(key, sizeof key, "%.*s", klen, w->text);
+            if (qf_config_key_numeric(cfg, key) == 1 && v != nearbyint(v)) {
+                snprintf(msg, msg_len, "%s: %.200s evaluates to %.17g, but %s takes an integer (round(...), floor(...) "
+                                       "or ceil(...) make one)", w->origin, w->text, v, key);
+                goto out;
+            }
+            char *text = (char *)malloc((size_t)klen + 32);
+            if (!text) {
+                snprintf(msg, msg_len, "out of memory");
+                goto out;
+            }
+            snprintf(text, (size_t)klen + 32, "%s=%.17g", key, v);
+            owned[pending[j]] = text;
+            char *one[1] = {text};
+            if (qf_config_parse(cfg, 1, one, m, sizeof m)) {
+                snprintf(msg, msg_len, "%s: %.200s = %.17g: %s", w->origin, w->text, v, m);
+                goto out;
+            }
+            all[n_all++] = text;
+            pending[j--] = pending[--n_pending];
+            progress = 1;
+        }
+        if (!progress) {
+            char names[512];
+            size_t used = 0;
+            names[0] = 0;
+            for (int j = 0; j < n_pending && used < sizeof names; j++)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%.100s", j ? ", " : "",
+                                         ws->w[pending[j]].text);
+            snprintf(msg, msg_len, "%s: derived keys that name each other in a cycle: %s", ws->w[pending[0]].origin,
+                     names);
+            goto out;
+        }
+    }
     /* checks across keys (e.g. env.arms against env.probs) need all words at once */
     qf_config whole;
     qf_config_default(&whole);
-    const int rc = qf_config_parse(&whole, n_all, all, msg, msg_len);
+    rc = qf_config_parse(&whole, n_all, all, msg, msg_len);
+out:
+    for (int i = 0; owned && i < ws->n; i++) free(owned[i]);
+    free(owned);
+    free(pending);
     free(last);
     free(all);
     return rc;

@@ -5,7 +5,11 @@
  * `env: deep_sea` written as `env: {name: deep_sea, size: 10}`); sweep values are
  * `lr: {grid: [0.001, 0.01]}`, `lr: {loguniform: [1e-4, 1e-2]}`, `lr: {uniform: [a, b]}` and
  * `explore: {choice: [epsilon, bootstrap]}` (or the command-line forms `lr=0.001,0.01`,
- * `lr=loguniform(1e-4,1e-2)`). Later words win over earlier ones: the command line over files. */
+ * `lr=loguniform(1e-4,1e-2)`), conditional axes as one grid item
+ * (`explore: {grid: [epsilon, "bootstrap{heads=1,2;prior_scale=0,3}"]}`, sweep.h) and derived keys as
+ * their expression (`lr: 2e-4*heads`, expr.h: a number key whose value is not a number is evaluated
+ * after the literal words, in qf_config_from_words). Later words win over earlier ones: the command
+ * line over files. */
 #ifndef QF_WORDS_H
 #define QF_WORDS_H
 #include <stddef.h>

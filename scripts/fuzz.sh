@@ -16,7 +16,7 @@ mkdir -p "$out/corpus"
 cp "$ROOT"/tests/fuzz/corpus/* "$out/corpus/"
 clang -std=c11 -O1 -g -Wall -Wextra -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -DQFLEET_HAVE_YAML=1 -I"$ROOT" \
-  "$ROOT/tests/fuzz/fuzz_config.c" "$ROOT/host/config.c" "$ROOT/host/words.c" "$ROOT/envs/spec.c" \
+  "$ROOT/tests/fuzz/fuzz_config.c" "$ROOT/host/config.c" "$ROOT/host/words.c" "$ROOT/host/expr.c" "$ROOT/envs/spec.c" \
   -lyaml -lm -o "$out/fuzz_config"
 cd "$out"
 ./fuzz_config -max_total_time="$secs" -max_len=4096 -timeout=10 -print_final_stats=1 corpus 2>&1 | tail -n 12

@@ -228,7 +228,7 @@ TEST(Cli, AKeyTheCommandDoesNotUseIsRefused) {
     expect_bad("bench train steps=100", "the key steps is not used by `qfleet bench train`");
     expect_bad("bench explore explore=rnd", "the key explore is not used by `qfleet bench explore`");
     expect_bad("bandits lr=0.1", "the key lr is not used by `qfleet bandits`");
-    expect_bad("train episodes=10", "the key episodes is not used by `qfleet train`", "compare");
+    expect_bad("train sizes=8", "the key sizes is not used by `qfleet train`", "compare");
     expect_bad("train policy=1", "the key policy is not used by `qfleet train`", "solve");
     expect_bad("sweep profile=5 --dry-run", "the key profile is not used by `qfleet sweep`");
     expect_bad("compare steps=100", "the key steps is not used by `qfleet compare`");
