@@ -93,9 +93,9 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->loss, float, G);
     TAKE(f->qmean, float, G);
     TAKE(f->gnorm, float, G);
-    TAKE(f->replay.mask, uint32_t, R * C);
+    TAKE(f->replay.mask, qf_mask, R * C);
     TAKE(f->replay.intr, float, R * C);
-    TAKE(f->sample.mask, uint32_t, SR * B);
+    TAKE(f->sample.mask, qf_mask, SR * B);
     TAKE(f->sample.intr, float, SR * B);
     TAKE(f->heads, int32_t, R * E);
     TAKE(f->intr_env, float, R * E);
@@ -1093,17 +1093,17 @@ int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, ch
     /* ---- (b) replay: the slots sampling can read, j < min(t*E, C) ---- */
     const int64_t C = f->C, stored = t < (C + E - 1) / E ? t * E : C;
     for (int32_t r = 0; r < R; r++) {
-        const uint32_t heads_mask = active[r] >= 32 ? 0xffffffffu : (1u << active[r]) - 1u;
+        const qf_mask heads_mask = active[r] >= 64 ? ~(qf_mask)0 : ((qf_mask)1 << active[r]) - 1u;
         for (int64_t j = 0; j < stored; j++) {
             const size_t i = (size_t)(r * C + j);
             const int32_t a = snap_i32(s, LOFF(f->replay.action), i);
             if (a < 0 || a >= A) SNAP_FAIL("replay.action[run %d][slot %lld] = %d, outside [0, %d)", r, (long long)j, a, A);
             const uint8_t term = (uint8_t)s[LOFF(f->replay.terminal) + i];
             if (term > 1) SNAP_FAIL("replay.terminal[run %d][slot %lld] = %u (allowed: 0, 1)", r, (long long)j, term);
-            const uint32_t m = snap_u32(s, LOFF(f->replay.mask), i);
+            const qf_mask m = snap_u64(s, LOFF(f->replay.mask), i);
             if (m & ~heads_mask)
-                SNAP_FAIL("replay.mask[run %d][slot %lld] = 0x%x names heads beyond the run's %d", r, (long long)j, m,
-                          active[r]);
+                SNAP_FAIL("replay.mask[run %d][slot %lld] = 0x%llx names heads beyond the run's %d", r, (long long)j,
+                          (unsigned long long)m, active[r]);
             if (f->embed) {
                 const int32_t o = snap_i32(s, LOFF(f->replay.idx), i), nx = snap_i32(s, LOFF(f->replay.next_idx), i);
                 if (o < 0 || o >= S)

@@ -27,17 +27,19 @@ QF_HD static inline int32_t qf_draw_head(uint32_t k0, uint32_t k1, int32_t e, ui
 }
 
 /* Bootstrap mask of the transition env e stores at step t: bit k ~ Bernoulli(mask_p) for the run's
- * n_heads heads (mask_p >= 1 or one head: every head trains on everything). */
-QF_HD static inline uint32_t qf_draw_mask(uint32_t k0, uint32_t k1, int32_t e, uint32_t t, int32_t n_heads,
-                                          float mask_p) {
-    if (n_heads <= 1 || mask_p >= 1.0f) return n_heads >= 32 ? 0xffffffffu : ((1u << n_heads) - 1u);
+ * n_heads heads (mask_p >= 1 or one head: every head trains on everything). Heads 4i..4i+3 read the
+ * i-th Philox draw of the (MASK, e, t) stream, so heads 0-31 get the same bits at any n_heads and
+ * the masks of n_heads <= 32 equal those of the 32-bit masks before K could exceed 32. */
+QF_HD static inline qf_mask qf_draw_mask(uint32_t k0, uint32_t k1, int32_t e, uint32_t t, int32_t n_heads,
+                                         float mask_p) {
+    if (n_heads <= 1 || mask_p >= 1.0f) return n_heads >= 64 ? ~(qf_mask)0 : (((qf_mask)1 << n_heads) - 1u);
     qf_rng g = qf_rng_make(k0, k1, QF_STREAM_MASK, (uint32_t)e, t);
-    uint32_t m = 0;
+    qf_mask m = 0;
     for (int32_t k = 0; k < n_heads; k += 4) { /* 4 heads per draw; the constant inner bound lets CUDA
                                                    unroll it (bits.v[k & 3] put bits in local memory) */
         const philox4x32_ctr_t bits = qf_rng_next(&g);
         for (int32_t j = 0; j < 4; j++)
-            if (k + j < n_heads && qf_u01(bits.v[j]) < mask_p) m |= 1u << (k + j);
+            if (k + j < n_heads && qf_u01(bits.v[j]) < mask_p) m |= (qf_mask)1 << (k + j);
     }
     return m;
 }

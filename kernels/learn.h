@@ -91,7 +91,8 @@ enum { QF_BONUS_NONE = 0, QF_BONUS_RND = 1, QF_BONUS_COUNT = 2 };
 /* Ensemble acting. */
 enum { QF_ACT_SAMPLE = 0, QF_ACT_UCB = 1 };
 #define QF_ACT_NAMES "sample", "ucb"
-#define QF_MAX_HEADS 32
+/* Heads per run at most: one bit each in a transition's bootstrap mask (qf_mask). */
+#define QF_MAX_HEADS 64
 /* Losses. */
 enum { QF_LOSS_HUBER = 0, QF_LOSS_SQUARED = 1 };
 #define QF_LOSS_NAMES "huber", "squared"
@@ -125,6 +126,11 @@ typedef struct qf_run_hp {
     float weight_decay;               /* AdamW's decoupled weight decay (0: plain Adam)          */
 } qf_run_hp;
 
+/* Bootstrap mask of one stored transition: bit k set = head k trains on it (K <= QF_MAX_HEADS = 64).
+ * 64 bits since the scaling-law study's ensembles (K up to 40, Knyazhitskiy 2025); heads 0-31 are
+ * drawn exactly as the 32-bit masks before them (qf_draw_mask). */
+typedef uint64_t qf_mask;
+
 /* Replay: a ring of C transitions per run, struct of arrays, run-major (slot j of run r at r*C+j).
  * Observations are dense ([R][C][D] floats) or state indices ([R][C]) when the network embeds. */
 typedef struct qf_replay {
@@ -134,7 +140,7 @@ typedef struct qf_replay {
     int32_t *action;           /* [R][C] */
     float *reward;             /* [R][C] */
     uint8_t *terminal;         /* [R][C] */
-    uint32_t *mask;            /* [R][C] bootstrap mask: bit k = head k trains on it    */
+    qf_mask *mask;             /* [R][C] bootstrap mask: bit k = head k trains on it    */
     float *intr;               /* [R][C] intrinsic reward (unweighted; count bonuses are
                                   written at sampling time, RND's when stored)           */
 } qf_replay;

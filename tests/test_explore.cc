@@ -49,15 +49,16 @@ TEST(ExploreMask, BitFrequenciesMatchMaskPAndBitsArePairwiseIndependent) {
     const int n_e = 160, n_t = 125;  // 20000 masks per case
     const double N = (double)n_e * n_t;
     for (float p : {0.1f, 0.5f, 0.9f}) {
-        for (int heads : {2, 5, 10, 32}) {
-            std::vector<int64_t> per_bit(32, 0);
-            int64_t both01 = 0, above = 0;
+        for (int heads : {2, 5, 10, 32, 40, 64}) {
+            std::vector<int64_t> per_bit(64, 0);
+            int64_t both01 = 0, both_hi = 0, above = 0;
             for (int e = 0; e < n_e; e++)
                 for (int t = 0; t < n_t; t++) {
-                    const uint32_t m = qf_draw_mask(77u, 3u, e, (uint32_t)t * 13u, heads, p);
-                    for (int k = 0; k < 32; k++) per_bit[k] += (m >> k) & 1u;
+                    const qf_mask m = qf_draw_mask(77u, 3u, e, (uint32_t)t * 13u, heads, p);
+                    for (int k = 0; k < 64; k++) per_bit[k] += (m >> k) & 1u;
                     both01 += (m & 3u) == 3u;
-                    if (heads < 32) above += (m >> heads) != 0;
+                    both_hi += ((m >> 31) & 3u) == 3u; // bits 31 and 32: two different Philox draws
+                    if (heads < 64) above += (m >> heads) != 0;
                 }
             int64_t total = 0;
             for (int k = 0; k < heads; k++) {
@@ -70,13 +71,52 @@ TEST(ExploreMask, BitFrequenciesMatchMaskPAndBitsArePairwiseIndependent) {
             // independence of bits 0 and 1 (both drawn from the same Philox block)
             const double p2 = (double)p * p;
             EXPECT_NEAR(both01 / N, p2, 5 * se(p2, N)) << "p=" << p << " heads=" << heads;
+            if (heads > 32) {
+                EXPECT_NEAR(both_hi / N, p2, 5 * se(p2, N)) << "p=" << p << " heads=" << heads;
+            }
+        }
+    }
+}
+
+// The masks of the 32-bit era (heads <= 32), restated: word j of the i-th Philox4x32-10 draw of
+// counter (MASK, e, t, i) under key (k0, k1) decides head 4i + j, set when its top 24 bits / 2^24 <
+// mask_p. Runs with at most 32 heads must draw exactly these masks after the widening to 64 bits.
+static uint32_t mask32_reference(uint32_t k0, uint32_t k1, int e, uint32_t t, int heads, float p) {
+    if (heads <= 1 || p >= 1.0f) return heads >= 32 ? 0xffffffffu : (1u << heads) - 1u;
+    uint32_t m = 0;
+    for (int i = 0; 4 * i < heads; i++) {
+        philox4x32_ctr_t c = {{QF_STREAM_MASK, (uint32_t)e, t, (uint32_t)i}};
+        const philox4x32_key_t key = {{k0, k1}};
+        const philox4x32_ctr_t w = philox4x32(c, key);
+        for (int j = 0; j < 4 && 4 * i + j < heads; j++)
+            if ((double)(w.v[j] >> 8) / 16777216.0 < (double)p) m |= 1u << (4 * i + j);
+    }
+    return m;
+}
+
+TEST(ExploreMask, HeadsUpTo32DrawTheSameBitsAsThe32BitMasksAndWiderEnsemblesExtendThem) {
+    int differ = 0;
+    for (int heads = 1; heads <= 32; heads++)
+        for (float p : {0.0f, 0.25f, 0.5f, 0.9f, 1.0f})
+            for (int e = 0; e < 40; e++) {
+                const uint32_t t = (uint32_t)e * 977u + (uint32_t)heads;
+                differ += qf_draw_mask(9u, 4u, e, t, heads, p) != (qf_mask)mask32_reference(9u, 4u, e, t, heads, p);
+            }
+    EXPECT_EQ(differ, 0);
+    // more heads add bits above the old ones: heads k < K draw the same bit at every K
+    for (int e = 0; e < 200; e++) {
+        const qf_mask m64 = qf_draw_mask(1u, 2u, e, 5u, 64, 0.5f);
+        for (int heads : {2, 31, 32, 33, 40, 63}) {
+            const qf_mask low = ((qf_mask)1 << heads) - 1u;
+            EXPECT_EQ(qf_draw_mask(1u, 2u, e, 5u, heads, 0.5f), m64 & low) << "heads=" << heads << " e=" << e;
         }
     }
 }
 
 TEST(ExploreMask, FullMaskWhenMaskPIsOneOrOneHeadAndDeterministic) {
-    for (int heads = 1; heads <= 32; heads++) {
-        const uint32_t full = heads == 32 ? 0xffffffffu : ((1u << heads) - 1u);
+    for (int heads = 1; heads <= QF_MAX_HEADS; heads++) {
+        qf_mask full = 0;
+        for (int k = 0; k < heads; k++) full |= (qf_mask)1 << k;
         for (int e = 0; e < 50; e++) {
             EXPECT_EQ(qf_draw_mask(5u, 6u, e, (uint32_t)e * 7u, heads, 1.0f), full) << "heads=" << heads;
             EXPECT_EQ(qf_draw_mask(5u, 6u, e, 3u, heads, 1.5f), full) << "heads=" << heads;
@@ -86,10 +126,11 @@ TEST(ExploreMask, FullMaskWhenMaskPIsOneOrOneHeadAndDeterministic) {
         for (int e = 0; e < 50; e++) EXPECT_EQ(qf_draw_mask(5u, 6u, e, 9u, 1, p), 1u) << "one head, p=" << p;
     // mask_p = 0 with several heads: no head trains on the transition
     for (int e = 0; e < 50; e++) EXPECT_EQ(qf_draw_mask(5u, 6u, e, 9u, 8, 0.0f), 0u);
+    for (int e = 0; e < 50; e++) EXPECT_EQ(qf_draw_mask(5u, 6u, e, 9u, 64, 0.0f), 0u);
     // the mask is a function of (key, e, t): recomputable, and it changes with each coordinate
     int same_e = 0, same_t = 0, same_k = 0;
     for (int e = 0; e < 200; e++) {
-        const uint32_t m = qf_draw_mask(1u, 2u, e, 10u, 16, 0.5f);
+        const qf_mask m = qf_draw_mask(1u, 2u, e, 10u, 16, 0.5f);
         EXPECT_EQ(m, qf_draw_mask(1u, 2u, e, 10u, 16, 0.5f));
         same_e += m == qf_draw_mask(1u, 2u, e + 1, 10u, 16, 0.5f);
         same_t += m == qf_draw_mask(1u, 2u, e, 11u, 16, 0.5f);
@@ -412,8 +453,8 @@ TEST(ExploreTd, MasksZeroHeadsAndTargetsUseRewardPlusBetaIntrinsic) {
 
     // pass 2: random masks; head k learns from transition j only when bit k is set
     std::uniform_int_distribution<uint32_t> bits(0, 7);
-    for (auto &m : c.mask) m = bits(rng) | 0xfffffff8u;  // bits >= K are set and must not matter
-    c.mask[0] = 0xfffffff8u;                              // no head of run 0 learns from j = 0
+    for (auto &m : c.mask) m = bits(rng) | ~(qf_mask)7;  // bits >= K are set and must not matter
+    c.mask[0] = ~(qf_mask)7;                             // no head of run 0 learns from j = 0
     std::vector<float> loss_full = c.loss;
     ASSERT_EQ(c.run(b, hp), QF_OK);
     for (int r = 0; r < R; r++)
@@ -459,18 +500,18 @@ TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
     hp[1].n_heads = 1;  // everything trains head 0
     hp[1].mask_p = 1.0f;
     hp[2].explore = QF_EXPLORE_BOOTSTRAP;
-    hp[2].n_heads = 32;
+    hp[2].n_heads = 40;
     hp[2].mask_p = 0.3f;
     const std::vector<uint32_t> keys = {31, 4, 31, 5, 32, 4};
     std::vector<int32_t> ridx(R * C), rnidx(R * C), ract(R * C);
     std::vector<float> rrew(R * C);
     std::vector<uint8_t> rterm(R * C);
-    std::vector<uint32_t> rmask(R * C, 0xdeadbeefu);
+    std::vector<qf_mask> rmask(R * C, 0xdeadbeefdeadbeefull);
     std::vector<float> rintr(R * C, -9.0f);
     qf_replay rp = {R, C, 1, 1, nullptr, nullptr, ridx.data(), rnidx.data(), ract.data(),
                     rrew.data(), rterm.data(), rmask.data(), rintr.data()};
     // expected slot contents: the last writer of each slot
-    std::vector<uint32_t> want_mask(R * C, 0);
+    std::vector<qf_mask> want_mask(R * C, 0);
     std::vector<float> want_intr(R * C, 0.0f);
     std::vector<int32_t> want_idx(R * C, -1);
     std::mt19937 rng(3);
@@ -503,15 +544,16 @@ TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
     EXPECT_TRUE(same_bits(rintr.data(), want_intr.data(), rintr.size()));
     for (int i = 0; i < C; i++) EXPECT_EQ(rmask[(size_t)C + i], 1u) << "one head: mask 1";
     for (int i = 0; i < C; i++) EXPECT_EQ(rmask[(size_t)0 * C + i] >> 7, 0u) << "bits >= n_heads";
-    // the mask bits of the stored transitions are Bernoulli(mask_p): run 2, 32 bits x 50 slots
+    // the mask bits of the stored transitions are Bernoulli(mask_p): run 2, 40 bits x 50 slots
     int64_t set2 = 0;
-    for (int i = 0; i < C; i++) set2 += __builtin_popcount(rmask[(size_t)2 * C + i]);
-    EXPECT_NEAR(set2 / (32.0 * C), 0.3, 5 * se(0.3, 32.0 * C));
+    for (int i = 0; i < C; i++) set2 += __builtin_popcountll(rmask[(size_t)2 * C + i]);
+    EXPECT_NEAR(set2 / (40.0 * C), 0.3, 5 * se(0.3, 40.0 * C));
+    for (int i = 0; i < C; i++) EXPECT_EQ(rmask[(size_t)2 * C + i] >> 40, 0u) << "bits >= n_heads (40)";
 
     std::vector<int32_t> sidx(R * B), snidx(R * B), sact(R * B);
     std::vector<float> srew(R * B);
     std::vector<uint8_t> sterm(R * B);
-    std::vector<uint32_t> smask(R * B);
+    std::vector<qf_mask> smask(R * B);
     std::vector<float> sintr(R * B, -5.0f);
     qf_sample s = {R, B, 1, 1, nullptr, nullptr, sidx.data(), snidx.data(), sact.data(),
                    srew.data(), sterm.data(), smask.data(), sintr.data()};
@@ -1479,6 +1521,49 @@ TEST(ExploreFleet, MixedStrategiesInOneFleetEqualEachRunAlone) {
     qf_fleet_destroy(&fleet);
 }
 
+
+// Wider ensembles than 32 heads: a run of 40 heads with masks (bits 32-39 from the second half of the
+// MASK draws) trains every head, and in a fleet beside a 3-head run it equals itself alone.
+TEST(ExploreFleet, FortyHeadsTrainEveryHeadAndEqualTheRunAlone) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    const std::vector<std::string> base = {"hidden=[]", "explore=bootstrap", "prior_scale=1", "mask_p=0.5"};
+    std::vector<qf_run_hp> hp(2);
+    for (int r = 0; r < 2; r++) {
+        std::vector<std::string> w = base;
+        w.push_back(r == 0 ? "heads=40" : "heads=3");
+        const qf_config c = fleet_config(w);
+        qf_fleet_hp_from_config(&c, &hp[r]);
+    }
+    const std::vector<uint32_t> keys = {41, 0, 42, 1};
+    qf_config fc = fleet_config(base), one = fleet_config(base);
+    fc.runs = 2, fc.seeds = 1, one.runs = 1, one.seeds = 1;
+    char err[512];
+    qf_fleet fleet;
+    ASSERT_EQ(qf_fleet_create(&fleet, cpu.b, &fc, hp.data(), keys.data(), err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(fleet.net.K, 40);
+    const int64_t P = fleet.net.P;
+    std::vector<float> p0((size_t)2 * 40 * P), pf(p0.size());
+    ASSERT_EQ(qf_fleet_get_params(&fleet, p0.data()), QF_OK);
+    ASSERT_EQ(qf_fleet_train(&fleet, 200, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(qf_fleet_get_params(&fleet, pf.data()), QF_OK);
+    for (int k = 0; k < 40; k++)  // run 0: every head learned (each trains on about half the data)
+        EXPECT_FALSE(same_bits(&p0[(size_t)k * P], &pf[(size_t)k * P], (size_t)P)) << "head " << k << " never learned";
+    for (int k = 3; k < 40; k++)  // run 1: heads beyond its 3 never learn
+        EXPECT_TRUE(same_bits(&p0[(size_t)(40 + k) * P], &pf[(size_t)(40 + k) * P], (size_t)P)) << "run 1 head " << k;
+    for (int r = 0; r < 2; r++) {
+        qf_fleet alone;
+        ASSERT_EQ(qf_fleet_create(&alone, cpu.b, &one, &hp[r], &keys[2 * r], err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_train(&alone, 200, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        const int Ka = alone.net.K;
+        std::vector<float> pa((size_t)Ka * P);
+        ASSERT_EQ(qf_fleet_get_params(&alone, pa.data()), QF_OK);
+        EXPECT_TRUE(same_bits(pa.data(), &pf[(size_t)r * 40 * P], (size_t)hp[r].n_heads * P))
+            << "run " << r << " differs alone vs in the fleet";
+        qf_fleet_destroy(&alone);
+    }
+    qf_fleet_destroy(&fleet);
+}
 
 // backend.h's `learn` contract written out: the backend's operations one after another.
 int learn_in_turn(qf_backend *b, const qf_learn_args *a) {

@@ -103,13 +103,16 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
     hp[2].explore = QF_EXPLORE_BOOTSTRAP;
     hp[2].n_heads = 3;
     hp[2].mask_p = 1.0f;
+    hp[3].explore = QF_EXPLORE_BOOTSTRAP; // 64 heads: bits 32-63 from the second half of the draws
+    hp[3].n_heads = 64;
+    hp[3].mask_p = 0.5f;
     const std::vector<uint32_t> keys = {4, 0, 4, 1, 5, 0, 5, 1};
     const std::vector<float> obs = normal((size_t)R * E * D, 2), nobs = normal((size_t)R * E * D, 3);
     const std::vector<float> rew = normal((size_t)R * E, 4), intr = normal((size_t)R * E, 5, 0.2f, 1.0f);
     std::vector<int32_t> act((size_t)R * E);
     for (size_t i = 0; i < act.size(); i++) act[i] = (int32_t)(i % 5);
     const std::vector<uint8_t> flags = random_flags((size_t)R * E, 6);
-    std::vector<uint32_t> rmask[2], smask[2];
+    std::vector<qf_mask> rmask[2], smask[2];
     std::vector<float> rintr[2], sintr[2], sobs[2];
     qf_backend *bs[2] = {be.cpu, be.cuda};
     for (int k = 0; k < 2; k++) {
@@ -122,7 +125,7 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
         DevBuf<float> ro(b, (size_t)R * C * D), rno(b, (size_t)R * C * D), rr(b, (size_t)R * C), ri(b, (size_t)R * C);
         DevBuf<int32_t> ra(b, (size_t)R * C);
         DevBuf<uint8_t> rt(b, (size_t)R * C);
-        DevBuf<uint32_t> rm(b, (size_t)R * C);
+        DevBuf<qf_mask> rm(b, (size_t)R * C);
         qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p};
         for (int64_t step = 0; step < 4; step++)  // wraps; the last store has no intrinsic rewards
             ASSERT_EQ(b->replay_store(b, &rp, dhp.p, dkeys.p, E, step * E % C, (uint32_t)step, dobs.p, nullptr, dact.p,
@@ -134,7 +137,7 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
         DevBuf<float> so(b, (size_t)R * B * D), sno(b, (size_t)R * B * D), sr(b, (size_t)R * B), si(b, (size_t)R * B);
         DevBuf<int32_t> sa(b, (size_t)R * B);
         DevBuf<uint8_t> st(b, (size_t)R * B);
-        DevBuf<uint32_t> sm(b, (size_t)R * B);
+        DevBuf<qf_mask> sm(b, (size_t)R * B);
         qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, st.p, sm.p, si.p};
         ASSERT_EQ(b->replay_sample(b, &rp, B, C, 17, dkeys.p, &smp), QF_OK) << b->err;
         smask[k] = sm.get();
@@ -165,7 +168,7 @@ TEST(ExploreGpu, TdWithMasksAndIntrAgrees) {
     const std::vector<float> rew = normal((size_t)R * B, 10), intr = normal((size_t)R * B, 11, 0.3f, 1.0f);
     std::vector<int32_t> act((size_t)R * B);
     std::vector<uint8_t> term((size_t)R * B);
-    std::vector<uint32_t> mask((size_t)R * B);
+    std::vector<qf_mask> mask((size_t)R * B);
     std::mt19937 rng(12);
     for (size_t i = 0; i < act.size(); i++) {
         act[i] = (int32_t)(rng() % A);
@@ -180,7 +183,7 @@ TEST(ExploreGpu, TdWithMasksAndIntrAgrees) {
             dqmean(b, G), dimean(b, (size_t)R);
         DevBuf<int32_t> dact(b, act);
         DevBuf<uint8_t> dterm(b, term);
-        DevBuf<uint32_t> dmask(b, mask);
+        DevBuf<qf_mask> dmask(b, mask);
         DevBuf<qf_run_hp> dhp(b, hp);
         qf_sample s;
         std::memset(&s, 0, sizeof s);
@@ -584,7 +587,7 @@ TEST(ExploreGpu, PerHeadBatchesSampleLearnAndBonusAgree) {
                        rintr = normal((size_t)R * C, 25);
     std::vector<int32_t> ridx((size_t)R * C), rnidx((size_t)R * C), ract((size_t)R * C);
     std::vector<uint8_t> rterm((size_t)R * C);
-    std::vector<uint32_t> rmask((size_t)R * C);
+    std::vector<qf_mask> rmask((size_t)R * C);
     for (size_t i = 0; i < ridx.size(); i++) {
         ridx[i] = (int32_t)(rng() % S);
         rnidx[i] = (int32_t)(rng() % S);
@@ -614,12 +617,13 @@ TEST(ExploreGpu, PerHeadBatchesSampleLearnAndBonusAgree) {
             DevBuf<float> ro(b, robs), rno(b, rnobs), rr(b, rrew), ri(b, rintr);
             DevBuf<int32_t> rix(b, ridx), rnix(b, rnidx), ra(b, ract);
             DevBuf<uint8_t> rt(b, rterm);
-            DevBuf<uint32_t> rm(b, rmask), dkeys(b, keys), dcnt(b, counts);
+            DevBuf<qf_mask> rm(b, rmask);
+            DevBuf<uint32_t> dkeys(b, keys), dcnt(b, counts);
             qf_replay rp = {R, C, D, embed, ro.p, rno.p, rix.p, rnix.p, ra.p, rr.p, rt.p, rm.p, ri.p};
             DevBuf<float> so(b, rows * B * D), sno(b, rows * B * D), sr(b, rows * B), si(b, rows * B);
             DevBuf<int32_t> six(b, rows * B), snix(b, rows * B), sa(b, rows * B);
             DevBuf<uint8_t> st(b, rows * B);
-            DevBuf<uint32_t> sm(b, rows * B);
+            DevBuf<qf_mask> sm(b, rows * B);
             qf_sample smp = {(int32_t)rows, B, D, embed, so.p, sno.p, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p};
             ASSERT_EQ(b->replay_sample(b, &rp, B, 250, 7, dkeys.p, &smp), QF_OK) << b->err;
             DevBuf<qf_run_hp> dhp(b, hp);
