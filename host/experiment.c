@@ -21,7 +21,7 @@
 
 const char *const qf_metric_names[QF_N_METRICS] = {
     "episodes", "episodic_return", "episodic_length", "eval_return", "SPS", "td_loss",
-    "q_values", "grad_norm", "regret", "intrinsic_reward", "distinct_states"};
+    "q_values", "grad_norm", "regret", "intrinsic_reward", "distinct_states", "q_diversity"};
 
 double qf_metric_value(const qf_log_point *p, int m) {
     switch (m) {
@@ -35,7 +35,8 @@ double qf_metric_value(const qf_log_point *p, int m) {
     case 7: return p->grad_norm;
     case 8: return p->regret;
     case 9: return p->intrinsic;
-    default: return p->distinct >= 0 ? (double)p->distinct : NAN;
+    case 10: return p->distinct >= 0 ? (double)p->distinct : NAN;
+    default: return p->q_diversity; /* bootstrap runs only (NaN otherwise: not written) */
     }
 }
 

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* The metrics of curves.csv, in the order written (CleanRL / TensorBoard names). */
-#define QF_N_METRICS 11
+#define QF_N_METRICS 12
 extern const char *const qf_metric_names[QF_N_METRICS];
 /* Value of metric m at log point p (NaN: unknown, not written). */
 double qf_metric_value(const qf_log_point *p, int m);

@@ -100,6 +100,7 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->heads, int32_t, R * E);
     TAKE(f->intr_env, float, R * E);
     TAKE(f->imean, float, R);
+    TAKE(f->qdiv, float, R);
     TAKE(f->active, int32_t, 2 * R); /* [R] Q heads in use, then [R] 1 for runs with RND */
     if (f->has_prior) {
         TAKE(f->prior, float, G * P);
@@ -193,6 +194,7 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         f->has_rnd |= h->bonus == QF_BONUS_RND;
         f->any_bonus_count |= h->bonus == QF_BONUS_COUNT;
         f->any_count_act |= h->bonus == QF_BONUS_COUNT && h->count_act;
+        f->any_bootstrap |= h->explore == QF_EXPLORE_BOOTSTRAP;
     }
     qf_counts *ct = &f->counts;
     ct->R = f->R;
@@ -427,7 +429,7 @@ static int learn_once(qf_fleet *f, int64_t stored) {
 static int collect(qf_fleet *f, qf_log_point *pts) {
     qf_backend *b = f->b;
     const size_t N = (size_t)f->R * (size_t)f->E, G = (size_t)f->R * (size_t)f->net.K;
-    float *lq = (float *)malloc(sizeof(float) * (3 * G + (size_t)f->R));
+    float *lq = (float *)malloc(sizeof(float) * (3 * G + 2 * (size_t)f->R));
     int32_t *st = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)f->R);
     if (!lq || !st) {
         free(lq);
@@ -444,6 +446,8 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
              b->download(b, st, f->status, sizeof(int32_t) * (size_t)f->R) == QF_OK &&
              b->download(b, st + f->R, f->adam_t, sizeof(int32_t) * (size_t)f->R) == QF_OK &&
              b->download(b, lq + 3 * G, f->imean, sizeof(float) * (size_t)f->R) == QF_OK &&
+             b->download(b, lq + 3 * G + f->R, f->qdiv, sizeof(float) * (size_t)f->R) == QF_OK &&
+             b->fill0(b, f->qdiv, sizeof(float) * (size_t)f->R) == QF_OK &&
              b->download(b, f->ft_host, f->env.batch.first_treasure, sizeof(uint32_t) * N) == QF_OK &&
              b->download(b, f->solved_host, f->env.batch.solved_at, sizeof(uint32_t) * N) == QF_OK &&
              b->download(b, f->conv_host, f->env.batch.converged_at, sizeof(uint32_t) * N) == QF_OK &&
@@ -488,6 +492,9 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
             pt->regret = isnan(f->v_star) ? NAN : f->regret[r];
             pt->sps = sps;
             pt->intrinsic = learned && f->hp_host[r].bonus != QF_BONUS_NONE ? lq[3 * G + r] : NAN;
+            pt->q_diversity = f->hp_host[r].explore == QF_EXPLORE_BOOTSTRAP && f->t > f->last_log_step
+                                  ? (double)lq[3 * G + f->R + r] / (double)(f->t - f->last_log_step)
+                                  : NAN;
             pt->first_treasure = ft;
             pt->solved_at = sv;
             pt->converged_at = cv;
@@ -683,7 +690,8 @@ static int iteration(qf_fleet *f, int learn) {
     int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
              q_forward(f, &f->net, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
              (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
-             b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK;
+             b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK &&
+             (!f->any_bootstrap || b->q_diversity(b, n, f->hp, E, f->q_act, f->qdiv) == QF_OK);
     QF_RANGE_POP();
     /* step with auto-reset; s' before the reset goes to the replay */
     QF_RANGE_PUSH("step");
@@ -1072,6 +1080,12 @@ int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, ch
         if (eps != sum_prev)
             SNAP_FAIL("episodes[run %d] = %lld, but its envs had finished %lld at the last log point (ep_prev)", r,
                       (long long)eps, (long long)sum_prev);
+        /* a sum of standard deviations: >= 0 (NaN once a head's Q is NaN); 0 where nothing adds to it */
+        const float qd = snap_f32(s, LOFF(f->qdiv), (size_t)r);
+        if (f->hp_host[r].explore == QF_EXPLORE_BOOTSTRAP ? qd < 0.0f : qd != 0.0f)
+            SNAP_FAIL("qdiv[run %d] = %g (allowed: %s)", r, (double)qd,
+                      f->hp_host[r].explore == QF_EXPLORE_BOOTSTRAP ? "a sum of Q-diversities, >= 0 or NaN"
+                                                                    : "0, the run is not an ensemble");
     }
 
     /* ---- (b) per env: the head followed, the last actions and state indices ---- */

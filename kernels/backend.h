@@ -190,6 +190,11 @@ struct qf_backend {
      * step ended an episode (flags [R][E], the env batch's). Non-ensemble runs use head 0. */
     int (*act)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
                const uint32_t *keys, uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions);
+    /* Q-diversity, summed per step: acc [R] += qf_q_diversity_run (kernels/explore.h) of q [G][E][A]
+     * (the act operation's input) for every run with explore = bootstrap; other runs' acc untouched.
+     * The host divides by the steps summed at a log point (curves.csv's q_diversity). */
+    int (*q_diversity)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
+                       float *acc);
     /* write the E transitions of each run stored at env step t into its ring at slots
      * (ptr + e) % C, with their bootstrap masks (MASK stream) and intrinsic rewards intr [R][E]
      * (NULL: 0) */

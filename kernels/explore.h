@@ -44,6 +44,29 @@ QF_HD static inline qf_mask qf_draw_mask(uint32_t k0, uint32_t k1, int32_t e, ui
     return m;
 }
 
+/* Q-diversity of run r's ensemble at one env step (docs/design-notes.md, "Q-diversity"): the mean
+ * over its E envs' states s_e and the A actions of the population standard deviation across the
+ * run's n_heads heads of Q_k(s_e, a), each head's output with its randomized prior as acting reads
+ * it. q: [G][E][A] (run r's head k, env e at ((r*K + k)*E + e)*A). Two passes per (e, a) (mean,
+ * then squared deviations), summed in (e, a) order in float; 0 for one head. */
+QF_HD static inline float qf_q_diversity_run(const float *q, int64_t r, int32_t K, int32_t E, int32_t A,
+                                             int32_t n_heads) {
+    const int64_t hs = (int64_t)E * A; /* head stride */
+    const float *base = q + (int64_t)r * K * hs;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < hs; i++) {
+        float m = 0.0f, ss = 0.0f;
+        for (int32_t k = 0; k < n_heads; k++) m += base[k * hs + i];
+        m /= (float)n_heads;
+        for (int32_t k = 0; k < n_heads; k++) {
+            const float d = base[k * hs + i] - m;
+            ss += d * d;
+        }
+        sum += sqrtf(ss / (float)n_heads);
+    }
+    return sum / (float)hs;
+}
+
 /* Action of one env. q: its Q row of head 0, head k's row at q + k * head_stride; head: the head it
  * follows this episode. bits: 4 fresh random words (ACT stream). */
 QF_HD static inline int32_t qf_act_one(const float *q, int64_t head_stride, int32_t A, const qf_run_hp *hp,

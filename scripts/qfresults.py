@@ -29,7 +29,7 @@ RUNS_TAIL = ["seed", "status", "diverged_at_update", "episodes", "return_last20"
              "q_values", "regret", "first_treasure", "episodes_to_solve", "solved", "episodes_to_converge",
              "distinct_states", "intrinsic_reward"]
 METRICS = ["episodes", "episodic_return", "episodic_length", "eval_return", "SPS", "td_loss", "q_values",
-           "grad_norm", "regret", "intrinsic_reward", "distinct_states"]
+           "grad_norm", "regret", "intrinsic_reward", "distinct_states", "q_diversity"]
 
 
 class FormatError(Exception):

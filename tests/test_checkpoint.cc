@@ -336,6 +336,8 @@ void forge_common(qf_fleet &f, const Snap &base) {
            "replay.mask[run " + std::to_string(rl) + "][slot 0]");
     // run 0 uses 40 heads: bit 40 names a head it does not have (bit 39 is one of its own)
     forged([&](Snap &s) { put<qf_mask>(s, L(f, f.replay.mask), 1, (qf_mask)1 << 40); }, "replay.mask[run 0][slot 1]");
+    // the Q-diversity sums are sums of standard deviations
+    forged([&](Snap &s) { put<float>(s, L(f, f.qdiv), 0, -1.0f); }, "qdiv[run 0]");
     // env batch: flags, episode counters and statistics
     forged([&](Snap &s) { s[Ev(f, f.env.batch.flags) + 1] = 0x10; }, "env flags[run 0][env 1]");
     forged([&](Snap &s) {

@@ -1565,6 +1565,125 @@ TEST(ExploreFleet, FortyHeadsTrainEveryHeadAndEqualTheRunAlone) {
     qf_fleet_destroy(&fleet);
 }
 
+// ================================================================================================
+// 10. Q-diversity (docs/design-notes.md): the op on a hand-computed ensemble, and the fleet's log
+// ================================================================================================
+
+TEST(ExploreQDiversity, HandComputedEnsembles) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 3, K = 3, E = 2, A = 2;
+    const qf_net net = make_net(R, K, 1, {4, A});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].explore = hp[1].explore = QF_EXPLORE_BOOTSTRAP;
+    hp[0].n_heads = 3;
+    hp[1].n_heads = 2;  // head 2's values must not count
+    // q [G][E][A]; per run, (e, a) cells in order (0,0) (0,1) (1,0) (1,1), one row per head
+    const float run0[3][4] = {{1, 0, -1, 5}, {1, 0, 2, -1}, {1, 3, 2, 2}};
+    const float run1[3][4] = {{0, 1, -3, 2}, {4, 1, 3, -2}, {1e6f, -1e6f, 7, 7}};
+    std::vector<float> q((size_t)R * K * E * A, 0.0f);
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < E * A; i++) {
+            q[(size_t)(0 * K + k) * E * A + i] = run0[k][i];
+            q[(size_t)(1 * K + k) * E * A + i] = run1[k][i];
+            q[(size_t)(2 * K + k) * E * A + i] = (float)(k * 10 + i);  // epsilon run: untouched
+        }
+    // run 0: {1,1,1} std 0; {0,0,3} mean 1, squared deviations 1+1+4 = 6, std sqrt(6/3) = sqrt 2;
+    // {-1,2,2} mean 1, 4+1+1 = 6, sqrt 2; {5,-1,2} mean 2, 9+9+0 = 18, sqrt 6. Mean (2 sqrt2 + sqrt6)/4.
+    const double d0 = (2.0 * std::sqrt(2.0) + std::sqrt(6.0)) / 4.0;
+    // run 1 (two heads: std = |a - b| / 2): {0,4} 2, {1,1} 0, {-3,3} 3, {2,-2} 2. Mean 7/4.
+    const double d1 = 7.0 / 4.0;
+    std::vector<float> acc = {0.25f, 0.0f, 0.5f};
+    ASSERT_EQ(b->q_diversity(b, &net, hp.data(), E, q.data(), acc.data()), QF_OK);
+    EXPECT_NEAR(acc[0], 0.25 + d0, 4e-7 * (0.25 + d0));
+    EXPECT_NEAR(acc[1], d1, 4e-7 * d1);
+    EXPECT_EQ(acc[2], 0.5f);
+    ASSERT_EQ(b->q_diversity(b, &net, hp.data(), E, q.data(), acc.data()), QF_OK);  // it sums
+    EXPECT_NEAR(acc[0], 0.25 + 2 * d0, 8e-7 * (0.25 + 2 * d0));
+    EXPECT_NEAR(acc[1], 2 * d1, 8e-7 * d1);
+    EXPECT_EQ(acc[2], 0.5f);
+    // one head: 0; identical heads: 0
+    hp[0].n_heads = 1;
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < E * A; i++) q[(size_t)(1 * K + k) * E * A + i] = 3.5f - (float)i;
+    acc = {0.0f, 0.0f, 0.0f};
+    ASSERT_EQ(b->q_diversity(b, &net, hp.data(), E, q.data(), acc.data()), QF_OK);
+    EXPECT_EQ(acc[0], 0.0f);
+    EXPECT_EQ(acc[1], 0.0f);
+}
+
+// A bandit has one state: with no learning (learning_starts beyond the run) every head's Q(s0, .)
+// stays its initial network plus prior, so every step's Q-diversity is the same number, computed
+// here in double from the exported parameters; a 64-head run, a 2-head run of the 64-head fleet
+// and an epsilon run (no value: NaN) share the fleet.
+TEST(ExploreQDiversity, FleetLogsTheMeanOverStepsForBootstrapRunsOnly) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    qf_config c;
+    qf_config_default(&c);
+    std::vector<std::string> words = {"env=bandit", "env.arms=3", "obs=index", "hidden=[]", "envs=2", "batch=8",
+                                      "buffer=64", "learning_starts=100000", "log_every=10", "explore=bootstrap",
+                                      "heads=64", "prior_scale=2", "mask_p=0.5", "seed=3"};
+    std::vector<char *> argv;
+    for (auto &w : words) argv.push_back(&w[0]);
+    char msg[512];
+    ASSERT_EQ(qf_config_parse(&c, (int)argv.size(), argv.data(), msg, sizeof msg), 0) << msg;
+    c.runs = 3;
+    c.seeds = 1;
+    std::vector<qf_run_hp> hp(3);
+    for (auto &h : hp) qf_fleet_hp_from_config(&c, &h);
+    hp[1].n_heads = 2;
+    hp[2].explore = QF_EXPLORE_EPSILON;
+    hp[2].n_heads = 1;
+    hp[2].prior_scale = 0.0f;
+    qf_fleet f;
+    char err[512];
+    ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, hp.data(), nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(f.net.K, 64);
+    ASSERT_EQ(f.net.L, 1);
+    ASSERT_TRUE(f.has_prior);
+    const int64_t P = f.net.P, G = (int64_t)f.R * f.net.K;
+    const int A = f.A;
+    std::vector<float> w((size_t)(G * P)), pr((size_t)(G * P));
+    ASSERT_EQ(qf_fleet_get_params(&f, w.data()), QF_OK);
+    ASSERT_EQ(cpu.b->download(cpu.b, pr.data(), f.prior, sizeof(float) * pr.size()), QF_OK);
+    struct Log {
+        std::vector<std::vector<double>> qd;
+    } log;
+    auto keep = [](void *ctx, const qf_fleet *fl, const qf_log_point *p) {
+        std::vector<double> v;
+        for (int r = 0; r < fl->R; r++) v.push_back(p[r].q_diversity);
+        static_cast<Log *>(ctx)->qd.push_back(v);
+    };
+    ASSERT_EQ(qf_fleet_train(&f, 30, keep, &log, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(log.qd.size(), 3u);
+    for (int r = 0; r < 2; r++) {
+        // Q_k(s0, a) = W_k[0][a] + b_k[a] + prior_scale (Wp_k[0][a] + bp_k[a]) (one layer, row 0)
+        const int n = hp[r].n_heads;
+        double d = 0.0;
+        for (int a = 0; a < A; a++) {
+            std::vector<double> qk(n);
+            double m = 0.0;
+            for (int k = 0; k < n; k++) {
+                const size_t blk = (size_t)((int64_t)r * 64 + k) * P;
+                qk[k] = (double)w[blk + f.net.off_w[0] + a] + w[blk + f.net.off_b[0] + a] +
+                        (double)hp[r].prior_scale * ((double)pr[blk + f.net.off_w[0] + a] + pr[blk + f.net.off_b[0] + a]);
+                m += qk[k] / n;
+            }
+            double ss = 0.0;
+            for (int k = 0; k < n; k++) ss += (qk[k] - m) * (qk[k] - m);
+            d += std::sqrt(ss / n) / A;
+        }
+        ASSERT_GT(d, 0.0);
+        // float: Q rows within 4 ulp of |Q| sums, the std's two passes within (2n + 4) ulp of max|Q|,
+        // 10 steps summed: 1e-5 relative is above all of it for |Q| of a few units
+        for (const auto &pt : log.qd) EXPECT_NEAR(pt[r], d, 1e-5 * (1.0 + d)) << "run " << r;
+    }
+    for (const auto &pt : log.qd) EXPECT_TRUE(std::isnan(pt[2])) << "epsilon run: no Q-diversity";
+    qf_fleet_destroy(&f);
+}
+
 // backend.h's `learn` contract written out: the backend's operations one after another.
 int learn_in_turn(qf_backend *b, const qf_learn_args *a) {
     const qf_net *n = a->net;

@@ -8,6 +8,8 @@
 // Every test is in suite ExploreGpu (ctest -R Explore selects it with the CPU explore tests).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -240,6 +242,46 @@ TEST(ExploreGpu, AddPriorIsBitIdentical) {
     EXPECT_TRUE(same_bits(out[0], out[1])) << "q + prior differs";
     EXPECT_TRUE(std::memcmp(out[1].data() + K * per, q.data() + K * per, sizeof(float) * K * per) == 0)
         << "a run with prior_scale 0 was changed";
+}
+
+// ---- Q-diversity ----------------------------------------------------------------------------------
+// The same sums in the same order on both; they differ only where a compiler contracts d * d + ss
+// into an FMA. Each std is within (2K + 4) float ulps of max|Q| (the mean's and the squared
+// deviations' K-term sums, the divide and the sqrt), the mean over E A cells adds E A ulps of it, and
+// two calls sum twice: tolerance 2 ((2K + 4) + E A) FLT_EPSILON max|Q| per backend, both counted.
+TEST(ExploreGpu, QDiversityAgrees) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 5, K = 64, E = 7, A = 4;
+    const qf_net net = make_net(R, K, 1, {5, A});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    const int heads[R] = {64, 40, 2, 1, 10};
+    for (int r = 0; r < R; r++) {
+        hp[r].explore = r == 3 ? QF_EXPLORE_EPSILON : QF_EXPLORE_BOOTSTRAP;
+        hp[r].n_heads = heads[r];
+    }
+    const std::vector<float> q = normal((size_t)R * K * E * A, 31, 3.0f, 1.0f);
+    double qmax = 0.0;
+    for (float v : q) qmax = std::max(qmax, (double)std::fabs(v));
+    const std::vector<float> acc0 = {0.0f, 1.5f, 0.0f, 0.25f, 2.0f};
+    std::vector<float> out[2];
+    qf_backend *bs[2] = {be.cpu, be.cuda};
+    for (int k = 0; k < 2; k++) {
+        qf_backend *b = bs[k];
+        DevBuf<float> dq(b, q), dacc(b, acc0);
+        DevBuf<qf_run_hp> dhp(b, hp);
+        for (int i = 0; i < 2; i++) ASSERT_EQ(b->q_diversity(b, &net, dhp.p, E, dq.p, dacc.p), QF_OK) << b->err;
+        out[k] = dacc.get();
+    }
+    for (int r = 0; r < R; r++) {
+        const double tol = 2.0 * 2.0 * ((2.0 * K + 4.0) + E * A) * FLT_EPSILON * qmax;
+        EXPECT_NEAR(out[0][r], out[1][r], tol) << "run " << r;
+        if (r != 3) {
+            EXPECT_GT(out[0][r], acc0[r] + 1.0f) << "run " << r << ": std of N(1, 3^2) values, twice";
+        }
+    }
+    EXPECT_EQ(out[1][3], 0.25f) << "an epsilon run's sum is not touched";
+    EXPECT_EQ(out[0][3], 0.25f);
 }
 
 // ---- counts ----------------------------------------------------------------------------------------

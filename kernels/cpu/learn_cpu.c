@@ -384,6 +384,15 @@ static int cpu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_
     return QF_OK;
 }
 
+static int cpu_q_diversity(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
+                           float *acc) {
+    (void)b;
+    const int32_t A = net->w[net->L];
+    for (int32_t r = 0; r < net->R; r++)
+        if (hp[r].explore == QF_EXPLORE_BOOTSTRAP) acc[r] += qf_q_diversity_run(q, r, net->K, E, A, hp[r].n_heads);
+    return QF_OK;
+}
+
 static int cpu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp *hp, const uint32_t *keys,
                             int32_t E, int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx,
                             const int32_t *actions, const float *reward, const uint8_t *flags,
@@ -457,6 +466,7 @@ void qf_cpu_learn_ops(qf_backend *b) {
     b->adam = cpu_adam;
     b->target_update = cpu_target_update;
     b->act = cpu_act;
+    b->q_diversity = cpu_q_diversity;
     b->replay_store = cpu_replay_store;
     b->replay_sample = cpu_replay_sample;
     b->fill0 = cpu_fill0;

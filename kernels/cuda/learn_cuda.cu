@@ -201,6 +201,15 @@ __global__ void act_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp
     }
 }
 
+// one thread per run: the sum over (e, a) in the CPU twin's order
+__global__ void q_diversity_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp, int32_t E, const float *q,
+                                   float *acc) {
+    const int32_t A = n.w[n.L];
+    GRID_FOR(r, (int64_t)n.R) {
+        if (hp[r].explore == QF_EXPLORE_BOOTSTRAP) acc[r] += qf_q_diversity_run(q, r, n.K, E, A, hp[r].n_heads);
+    }
+}
+
 __global__ void store_kernel(qf_replay rp, const qf_run_hp *hp, const uint32_t *keys, int32_t E, int64_t ptr,
                              uint32_t t, const qf_iter *it, const float *obs, const int32_t *obs_idx,
                              const int32_t *actions, const float *reward, const uint8_t *flags,
@@ -416,6 +425,12 @@ static int cu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t
     return QF_OK;
 }
 
+static int cu_q_diversity(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
+                          float *acc) {
+    LAUNCH(b, q_diversity_kernel, (int64_t)net->R, *net, hp, E, q, acc);
+    return QF_OK;
+}
+
 static int cu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp *hp, const uint32_t *keys, int32_t E,
                            int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx, const int32_t *actions,
                            const float *reward, const uint8_t *flags, const float *next_obs, const int32_t *next_idx,
@@ -476,6 +491,7 @@ void qf_cuda_learn_ops(qf_backend *b) {
     b->adam = cu_adam;
     b->target_update = cu_target_update;
     b->act = cu_act;
+    b->q_diversity = cu_q_diversity;
     b->replay_store = cu_replay_store;
     b->replay_sample = cu_replay_sample;
     b->fill0 = cu_fill0;
