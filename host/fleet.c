@@ -105,6 +105,12 @@ static size_t carve(qf_fleet *f, char *base) {
     if (f->has_prior) {
         TAKE(f->prior, float, G * P);
         TAKE(f->qp, float, G * M * A);
+        /* the priors' outputs kept with the transitions: 2 K A floats per stored and sampled one */
+        TAKE(f->qp_next, float, G * E * A);
+        TAKE(f->replay.prior_obs, float, G * C * A);
+        TAKE(f->replay.prior_next, float, G * C * A);
+        TAKE(f->sample.prior_obs, float, G * B * A);
+        TAKE(f->sample.prior_next, float, G * B * A);
     }
     qf_counts *c = &f->counts;
     if (c->mode == QF_COUNT_EXACT) {
@@ -265,6 +271,8 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->sample.C = f->B;
     f->sample.D = f->D;
     f->sample.embed = f->embed;
+    f->replay.K = f->sample.K = f->net.K;
+    f->replay.A = f->sample.A = f->A;
 
     /* host copies of per-run data */
     f->keys_host = (uint32_t *)calloc((size_t)f->R * 2, sizeof(uint32_t));
@@ -709,6 +717,12 @@ static int iteration(qf_fleet *f, int learn) {
     ok = ok && b->replay_store(b, &f->replay, f->hp, f->keys, E, ptr, t, f->obs, f->obs_idx, f->actions,
                                f->env.batch.reward, f->env.batch.flags, f->next_obs, f->next_idx,
                                f->has_rnd ? f->intr_env : NULL) == QF_OK;
+    /* the fixed priors' outputs on s (qp, from acting) and s' (one forward on the E stored states),
+     * kept with the transitions: the learner then adds them instead of two prior forwards on B
+     * sampled states per update (docs/design-notes.md) */
+    ok = ok && (!f->replay.prior_obs ||
+                (b->net_forward(b, n, f->prior, E, f->next_obs, f->next_idx, f->acts_act, f->qp_next) == QF_OK &&
+                 b->replay_store_prior(b, &f->replay, E, ptr, f->qp, f->qp_next) == QF_OK));
     QF_RANGE_POP();
     if (!ok) return QF_ERR;
     const int64_t total = (f->t + 1) * E, stored = total < f->C ? total : f->C;

@@ -69,6 +69,7 @@ typedef struct qf_fleet {
     float *params, *target, *adam_m, *adam_v, *grads, *work;
     float *prior;               /* [G][P] fixed random prior networks (NULL: no run uses one) */
     float *qp;                  /* [G][max(E,B)][A] prior outputs */
+    float *qp_next;             /* [G][E][A] prior outputs on s' at store time (replay.prior_next) */
     int32_t *heads;             /* [R][E] the head each env follows this episode */
     int32_t *active;            /* [R] heads each run uses (net.active) */
     float *intr_env;            /* [R][E] RND intrinsic reward of the last step */

@@ -143,6 +143,13 @@ typedef struct qf_replay {
     qf_mask *mask;             /* [R][C] bootstrap mask: bit k = head k trains on it    */
     float *intr;               /* [R][C] intrinsic reward (unweighted; count bonuses are
                                   written at sampling time, RND's when stored)           */
+    /* The fixed prior networks' outputs (randomized priors, unscaled) on s and s', computed once
+     * when a transition is stored instead of at every update that samples it (NULL: not kept; the
+     * learner runs the priors' forward). Ring: [R][K][C][A], run r, head k, slot j at
+     * ((r*K + k)*C + j)*A. Sample: [G][B][A], the layout of q (each head's rows, whether the run's
+     * heads share a batch or not). */
+    float *prior_obs, *prior_next;
+    int32_t K, A;              /* heads per run and actions of prior_obs / prior_next        */
 } qf_replay;
 
 /* B transitions sampled per run ([R][B], R = runs) or per head ([G][B], R = runs x heads, with

@@ -509,7 +509,7 @@ TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
     std::vector<qf_mask> rmask(R * C, 0xdeadbeefdeadbeefull);
     std::vector<float> rintr(R * C, -9.0f);
     qf_replay rp = {R, C, 1, 1, nullptr, nullptr, ridx.data(), rnidx.data(), ract.data(),
-                    rrew.data(), rterm.data(), rmask.data(), rintr.data()};
+                    rrew.data(), rterm.data(), rmask.data(), rintr.data(), nullptr, nullptr, 0, 0};
     // expected slot contents: the last writer of each slot
     std::vector<qf_mask> want_mask(R * C, 0);
     std::vector<float> want_intr(R * C, 0.0f);
@@ -556,7 +556,7 @@ TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
     std::vector<qf_mask> smask(R * B);
     std::vector<float> sintr(R * B, -5.0f);
     qf_sample s = {R, B, 1, 1, nullptr, nullptr, sidx.data(), snidx.data(), sact.data(),
-                   srew.data(), sterm.data(), smask.data(), sintr.data()};
+                   srew.data(), sterm.data(), smask.data(), sintr.data(), nullptr, nullptr, 0, 0};
     for (int64_t size : {(int64_t)C, (int64_t)17}) {
         ASSERT_EQ(b->replay_sample(b, &rp, B, size, 12, keys.data(), &s), QF_OK);
         for (int r = 0; r < R; r++)
@@ -1565,6 +1565,55 @@ TEST(ExploreFleet, FortyHeadsTrainEveryHeadAndEqualTheRunAlone) {
     qf_fleet_destroy(&fleet);
 }
 
+// The fixed priors' outputs kept with each stored transition (replay.prior_obs / prior_next) are
+// the prior networks' forward on the stored s and s' (to float rounding: the forward ran on E rows
+// then, on C rows here), and a tabular ensemble (an embedding: a row gather and a bias, exact at any
+// batch size) trains bit for bit as when the learner ran the priors' forward at every update (the
+// pointers set to NULL: the fleet then keeps nothing). With shared and with per-head batches.
+TEST(ExploreFleet, KeptPriorOutputsAreThePriorsForwardAndTrainAsBefore) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    char err[512];
+    for (const char *hb : {"head_batch=shared", "head_batch=separate"}) {
+        const qf_config c = fleet_config({"hidden=[]", "explore=bootstrap", "heads=4", "prior_scale=3", "mask_p=0.5",
+                                          "double_q=1", hb});
+        std::vector<float> p[2];
+        for (int keep = 0; keep < 2; keep++) {
+            qf_fleet f;
+            ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+            ASSERT_NE(f.replay.prior_obs, nullptr) << "a fleet with priors keeps their outputs";
+            if (!keep) f.replay.prior_obs = f.replay.prior_next = f.sample.prior_obs = f.sample.prior_next = nullptr;
+            ASSERT_EQ(qf_fleet_train(&f, 300, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+            p[keep].resize((size_t)f.R * f.net.K * f.net.P);
+            ASSERT_EQ(qf_fleet_get_params(&f, p[keep].data()), QF_OK);
+            qf_fleet_destroy(&f);
+        }
+        EXPECT_TRUE(same_bits(p[0].data(), p[1].data(), p[0].size())) << hb << ": kept priors train differently";
+    }
+    // dense MLP: the kept outputs against the prior networks' forward on every stored s and s'
+    const qf_config c = fleet_config({"hidden=[16]", "obs=dense", "explore=bootstrap", "heads=3", "prior_scale=2"});
+    qf_fleet f;
+    ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(qf_fleet_train(&f, 150, nullptr, nullptr, err, sizeof err), QF_OK) << err;  // 600 > 400 slots
+    const int64_t G = (int64_t)f.R * f.net.K, C = f.C, A = f.A;
+    std::vector<float> acts((size_t)(G * C * f.net.H)), q_obs((size_t)(G * C * A)), q_next(q_obs.size());
+    // the replay's obs [R][C][D] is net_forward's input layout for M = C
+    ASSERT_EQ(cpu.b->net_forward(cpu.b, &f.net, f.prior, (int32_t)C, f.replay.obs, nullptr, acts.data(), q_obs.data()), QF_OK);
+    ASSERT_EQ(cpu.b->net_forward(cpu.b, &f.net, f.prior, (int32_t)C, f.replay.next_obs, nullptr, acts.data(), q_next.data()),
+              QF_OK);
+    // a row within n u sum|terms| (a one-hot input, then 17 terms per output, |terms| of order 1): 1e-5
+    double worst = 0.0;
+    for (size_t i = 0; i < q_obs.size(); i++) {
+        worst = std::max(worst, std::fabs((double)q_obs[i] - f.replay.prior_obs[i]) / (1.0 + std::fabs(q_obs[i])));
+        worst = std::max(worst, std::fabs((double)q_next[i] - f.replay.prior_next[i]) / (1.0 + std::fabs(q_next[i])));
+    }
+    EXPECT_LE(worst, 1e-5);
+    int nonzero = 0;
+    for (size_t i = 0; i < q_obs.size(); i++) nonzero += f.replay.prior_obs[i] != 0.0f;
+    EXPECT_GT(nonzero, (int)(q_obs.size() / 2)) << "the ring holds the priors' outputs";
+    qf_fleet_destroy(&f);
+}
+
 // ================================================================================================
 // 10. Q-diversity (docs/design-notes.md): the op on a hand-computed ensemble, and the fleet's log
 // ================================================================================================
@@ -1688,18 +1737,20 @@ TEST(ExploreQDiversity, FleetLogsTheMeanOverStepsForBootstrapRunsOnly) {
 int learn_in_turn(qf_backend *b, const qf_learn_args *a) {
     const qf_net *n = a->net;
     qf_sample *s = a->s;
-    auto q_forward = [&](const float *params, const float *x, const int32_t *xi, float *acts, float *q, bool reuse) {
+    auto q_forward = [&](const float *params, const float *x, const int32_t *xi, float *acts, float *q, bool reuse,
+                         const float *kept) {
         if (b->net_forward(b, n, params, a->B, x, xi, acts, q) != QF_OK) return false;
         if (!a->prior) return true;
+        if (kept) return b->add_prior(b, n, a->hp, a->B, q, kept) == QF_OK;  // kept with the transitions
         return (reuse || b->net_forward(b, n, a->prior, a->B, x, xi, a->acts_tmp, a->qp) == QF_OK) &&
                b->add_prior(b, n, a->hp, a->B, q, a->qp) == QF_OK;
     };
     const bool ok =
         b->replay_sample(b, a->replay, a->B, a->stored, a->update, a->keys, s) == QF_OK &&
         (!a->counts || b->count_bonus(b, a->counts, a->hp, a->B, s) == QF_OK) &&
-        q_forward(a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, false) &&
-        (!a->qo || q_forward(a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, true)) &&
-        q_forward(a->params, s->obs, s->idx, a->acts, a->q, false) &&
+        q_forward(a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, false, s->prior_next) &&
+        (!a->qo || q_forward(a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, true, s->prior_next)) &&
+        q_forward(a->params, s->obs, s->idx, a->acts, a->q, false, s->prior_obs) &&
         b->td(b, n, a->hp, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean) == QF_OK &&
         b->net_backward(b, n, a->params, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work) == QF_OK &&
         b->adam(b, n, a->hp, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm) == QF_OK &&

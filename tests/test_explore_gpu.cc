@@ -128,7 +128,7 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
         DevBuf<int32_t> ra(b, (size_t)R * C);
         DevBuf<uint8_t> rt(b, (size_t)R * C);
         DevBuf<qf_mask> rm(b, (size_t)R * C);
-        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p};
+        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, nullptr, nullptr, 0, 0};
         for (int64_t step = 0; step < 4; step++)  // wraps; the last store has no intrinsic rewards
             ASSERT_EQ(b->replay_store(b, &rp, dhp.p, dkeys.p, E, step * E % C, (uint32_t)step, dobs.p, nullptr, dact.p,
                                       drew.p, dflags.p, dnobs.p, nullptr, step == 3 ? nullptr : dintr.p),
@@ -140,7 +140,7 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
         DevBuf<int32_t> sa(b, (size_t)R * B);
         DevBuf<uint8_t> st(b, (size_t)R * B);
         DevBuf<qf_mask> sm(b, (size_t)R * B);
-        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, st.p, sm.p, si.p};
+        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, st.p, sm.p, si.p, nullptr, nullptr, 0, 0};
         ASSERT_EQ(b->replay_sample(b, &rp, B, C, 17, dkeys.p, &smp), QF_OK) << b->err;
         smask[k] = sm.get();
         sintr[k] = si.get();
@@ -151,6 +151,67 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
     EXPECT_EQ(smask[0], smask[1]) << "sampled masks differ";
     EXPECT_TRUE(same_bits(sintr[0], sintr[1])) << "sampled intrinsic rewards differ";
     EXPECT_TRUE(same_bits(sobs[0], sobs[1])) << "sampled next observations differ";
+}
+
+// ---- the priors' outputs kept with the transitions ------------------------------------------------
+// replay_store_prior writes each head's rows into the ring's slots, replay_sample copies the drawn
+// slots' rows into [G][B][A] (every head's for a run's batch, the head's own for per-head batches):
+// copies, so bit-identical on both backends and equal to the rows they came from.
+TEST(ExploreGpu, KeptPriorOutputsStoreAndSampleAreBitIdentical) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 3, K = 5, E = 7, C = 40, B = 16, A = 3, G = R * K;
+    const std::vector<uint32_t> keys = {1, 0, 1, 1, 2, 0};
+    std::vector<float> ring[2][2], smp[2][2][2];
+    qf_backend *bs[2] = {be.cpu, be.cuda};
+    for (int k = 0; k < 2; k++) {
+        qf_backend *b = bs[k];
+        DevBuf<int32_t> ridx(b, (size_t)R * C), rnidx(b, (size_t)R * C), ract(b, (size_t)R * C);
+        DevBuf<float> rrew(b, (size_t)R * C), rintr(b, (size_t)R * C), po(b, (size_t)G * C * A), pn(b, (size_t)G * C * A);
+        DevBuf<uint8_t> rterm(b, (size_t)R * C);
+        DevBuf<qf_mask> rmask(b, (size_t)R * C);
+        DevBuf<uint32_t> dkeys(b, keys);
+        qf_replay rp = {R, C, 1, 1, nullptr, nullptr, ridx.p, rnidx.p, ract.p, rrew.p, rterm.p, rmask.p, rintr.p,
+                        po.p, pn.p, K, A};
+        for (int64_t step = 0; step < 7; step++) {  // 49 transitions into 40 slots: wraps
+            DevBuf<float> qo(b, normal((size_t)G * E * A, 50 + (uint32_t)step)), qn(b, normal((size_t)G * E * A, 70 + (uint32_t)step));
+            ASSERT_EQ(b->replay_store_prior(b, &rp, E, step * E % C, qo.p, qn.p), QF_OK) << b->err;
+        }
+        ring[k][0] = po.get();
+        ring[k][1] = pn.get();
+        for (int per_head = 0; per_head < 2; per_head++) {
+            const int rows = per_head ? G : R;
+            DevBuf<int32_t> six(b, (size_t)rows * B), snix(b, (size_t)rows * B), sa(b, (size_t)rows * B);
+            DevBuf<float> sr(b, (size_t)rows * B), si(b, (size_t)rows * B), so(b, (size_t)G * B * A), sn(b, (size_t)G * B * A);
+            DevBuf<uint8_t> st(b, (size_t)rows * B);
+            DevBuf<qf_mask> sm(b, (size_t)rows * B);
+            qf_sample s = {rows, B, 1, 1, nullptr, nullptr, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p, so.p, sn.p, K, A};
+            ASSERT_EQ(b->replay_sample(b, &rp, B, C, 9, dkeys.p, &s), QF_OK) << b->err;
+            smp[k][per_head][0] = so.get();
+            smp[k][per_head][1] = sn.get();
+        }
+    }
+    for (int w = 0; w < 2; w++) {
+        EXPECT_TRUE(same_bits(ring[0][w], ring[1][w])) << (w ? "prior_next" : "prior_obs") << " ring differs";
+        for (int per_head = 0; per_head < 2; per_head++)
+            EXPECT_TRUE(same_bits(smp[0][per_head][w], smp[1][per_head][w])) << "sampled rows differ, per_head=" << per_head;
+    }
+    // the ring holds step 6's rows at slots (42 + e) % 40 (CPU copy): head g, env e of the last store
+    const std::vector<float> last = normal((size_t)G * E * A, 56);
+    for (int g = 0; g < G; g++)
+        for (int e = 0; e < E; e++)
+            for (int a = 0; a < A; a++)
+                ASSERT_EQ(ring[0][0][((size_t)g * C + (42 + e) % C) * A + a], last[((size_t)g * E + e) * A + a]);
+    // every sampled row is a row of the ring of its head (shared batches: the same slot for all heads)
+    for (int per_head = 0; per_head < 2; per_head++)
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < B; j++) {
+                const float *row = &smp[0][per_head][0][((size_t)g * B + j) * A];
+                bool found = false;
+                for (int slot = 0; slot < C && !found; slot++)
+                    found = std::memcmp(row, &ring[0][0][((size_t)g * C + slot) * A], sizeof(float) * A) == 0;
+                EXPECT_TRUE(found) << "per_head=" << per_head << " g=" << g << " j=" << j;
+            }
 }
 
 // ---- TD with masks and intrinsic rewards ----------------------------------------------------------
@@ -661,12 +722,12 @@ TEST(ExploreGpu, PerHeadBatchesSampleLearnAndBonusAgree) {
             DevBuf<uint8_t> rt(b, rterm);
             DevBuf<qf_mask> rm(b, rmask);
             DevBuf<uint32_t> dkeys(b, keys), dcnt(b, counts);
-            qf_replay rp = {R, C, D, embed, ro.p, rno.p, rix.p, rnix.p, ra.p, rr.p, rt.p, rm.p, ri.p};
+            qf_replay rp = {R, C, D, embed, ro.p, rno.p, rix.p, rnix.p, ra.p, rr.p, rt.p, rm.p, ri.p, nullptr, nullptr, 0, 0};
             DevBuf<float> so(b, rows * B * D), sno(b, rows * B * D), sr(b, rows * B), si(b, rows * B);
             DevBuf<int32_t> six(b, rows * B), snix(b, rows * B), sa(b, rows * B);
             DevBuf<uint8_t> st(b, rows * B);
             DevBuf<qf_mask> sm(b, rows * B);
-            qf_sample smp = {(int32_t)rows, B, D, embed, so.p, sno.p, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p};
+            qf_sample smp = {(int32_t)rows, B, D, embed, so.p, sno.p, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p, nullptr, nullptr, 0, 0};
             ASSERT_EQ(b->replay_sample(b, &rp, B, 250, 7, dkeys.p, &smp), QF_OK) << b->err;
             DevBuf<qf_run_hp> dhp(b, hp);
             qf_counts c;

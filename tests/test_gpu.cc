@@ -272,7 +272,7 @@ TEST(GpuLearn, ActReplayAreBitIdentical) {
         DevBuf<uint8_t> rt(b, (size_t)R * C);
         DevBuf<qf_mask> rm(b, (size_t)R * C);
         DevBuf<float> ri(b, (size_t)R * C);
-        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p};
+        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, nullptr, nullptr, 0, 0};
         for (int64_t step = 0; step < 3; step++)
             ASSERT_EQ(b->replay_store(b, &rp, dhp.p, dkeys.p, E, step * E % C, (uint32_t)step, dobs.p, nullptr, dact.p,
                                       drew.p, dflags.p, dnobs.p, nullptr, nullptr),
@@ -282,7 +282,7 @@ TEST(GpuLearn, ActReplayAreBitIdentical) {
         DevBuf<uint8_t> stt(b, (size_t)R * B);
         DevBuf<qf_mask> sm(b, (size_t)R * B);
         DevBuf<float> si(b, (size_t)R * B);
-        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, stt.p, sm.p, si.p};
+        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, stt.p, sm.p, si.p, nullptr, nullptr, 0, 0};
         ASSERT_EQ(b->replay_sample(b, &rp, B, C, 3, dkeys.p, &smp), QF_OK);
         sample_obs[k] = so.get();
         sample_rew[k] = sr.get();
@@ -412,13 +412,13 @@ struct LearnCase {
         DevBuf<qf_mask> rm(b, rmask);
         DevBuf<uint32_t> dkeys(b, keys), dcnt(b, counts);
         qf_replay rp = {R, C, D, embed, embed ? nullptr : ro.p, embed ? nullptr : rno.p, embed ? rix.p : nullptr,
-                        embed ? rnix.p : nullptr, ra.p, rr.p, rt.p, rm.p, ri.p};
+                        embed ? rnix.p : nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, nullptr, nullptr, 0, 0};
         DevBuf<float> so(b, RB * D), sno(b, RB * D), sr(b, RB), si(b, RB);
         DevBuf<int32_t> six(b, RB), snix(b, RB), sa(b, RB);
         DevBuf<uint8_t> st(b, RB);
         DevBuf<qf_mask> sm(b, RB);
         qf_sample smp = {R, B, D, embed, embed ? nullptr : so.p, embed ? nullptr : sno.p, embed ? six.p : nullptr,
-                         embed ? snix.p : nullptr, sa.p, sr.p, st.p, sm.p, si.p};
+                         embed ? snix.p : nullptr, sa.p, sr.p, st.p, sm.p, si.p, nullptr, nullptr, 0, 0};
         qf_counts c;
         std::memset(&c, 0, sizeof c);
         c.R = R;
