@@ -355,43 +355,75 @@ int qf_bench_train(const qf_config *cfg, qf_backend *b) {
     return 0;
 }
 
+/* The rows of bench explore: each strategy once, bootstrap at K = 1, 10, 40 (the scaling-law
+ * study's range, Knyazhitskiy 2025) and at heads= when that is another K. Returns the count. */
+typedef struct explore_row {
+    int explore;
+    int64_t heads; /* bootstrap: K; 0 otherwise */
+} explore_row;
+static int explore_rows(const qf_config *cfg, explore_row *rows) {
+    int64_t ks[4] = {1, 10, 40, 0};
+    int nk = 3;
+    if (cfg->heads != 1 && cfg->heads != 10 && cfg->heads != 40) ks[nk++] = cfg->heads;
+    for (int i = nk - 1; i > 0 && ks[i] < ks[i - 1]; i--) { /* ascending */
+        const int64_t t = ks[i];
+        ks[i] = ks[i - 1];
+        ks[i - 1] = t;
+    }
+    int n = 0;
+    rows[n++] = (explore_row){QF_EXPLORE_EPSILON, 0};
+    rows[n++] = (explore_row){QF_EXPLORE_BOLTZMANN, 0};
+    for (int i = 0; i < nk; i++) rows[n++] = (explore_row){QF_EXPLORE_BOOTSTRAP, ks[i]};
+    rows[n++] = (explore_row){QF_EXPLORE_COUNT, 0};
+    rows[n++] = (explore_row){QF_EXPLORE_RND, 0};
+    return n;
+}
+
+/* env-steps/s of a fleet from its cost per run-step: an iteration of R runs takes R x us and makes
+ * R x envs env steps, so the rate is envs / us whatever R is (issue 14: bench explore printed R
+ * times this). */
+double qf_bench_env_steps_per_s(int64_t envs, double us_per_run_step) { return 1e6 * (double)envs / us_per_run_step; }
+
 int qf_bench_explore(const qf_config *cfg, qf_backend *b) {
-    static const int strategies[] = {QF_EXPLORE_EPSILON, QF_EXPLORE_BOLTZMANN, QF_EXPLORE_BOOTSTRAP, QF_EXPLORE_COUNT,
-                                     QF_EXPLORE_RND};
     static const int64_t sizes[] = {1, 64, 1024};
+    explore_row rows[8];
+    const int n_rows = explore_rows(cfg, rows);
     printf("qfleet bench explore: backend %s (%s), env %s, envs=%lld per run, batch=%lld, hidden ", b->name,
            b->device, qf_env_spec_of(cfg->env)->name, (long long)cfg->envs, (long long)cfg->batch);
     for (int i = 0; i < cfg->n_hidden; i++) printf("%s%lld", i ? "-" : "", (long long)cfg->hidden[i]);
-    printf(", heads=%lld (bootstrap), one update per env step; cost relative to epsilon-greedy\n", (long long)cfg->heads);
+    printf(", bootstrap at K heads (bootstrap-KN), one update per env step; cost relative to epsilon-greedy\n");
     const qf_roof_peaks *pk = print_peaks(b);
     /* roofline: FLOP/byte of one run-step of the strategy's fleet, the FLOP/s reached and the
      * measured time against the bound max(FLOPs / peak, bytes / bandwidth) */
-    printf("%7s %-10s %14s %16s %10s %14s %10s %10s %10s\n", "runs", "explore", "env-steps/s", "us per run-step",
+    printf("%7s %-13s %14s %16s %10s %14s %10s %10s %10s\n", "runs", "explore", "env-steps/s", "us per run-step",
            "vs epsilon", "bytes per run", "FLOP/byte", "GFLOP/s", "of bound");
     for (int s = 0; s < 3; s++) {
         if (sizes[s] > cfg->max_runs) break;
         double base = 0.0;
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < n_rows; k++) {
             qf_config c = *cfg;
             c.runs = sizes[s];
             c.seeds = 1;
-            const char *name = qf_config_choice_name("explore", strategies[k]);
-            c.explore = strategies[k];
+            char name[32];
+            snprintf(name, sizeof name, "%s", qf_config_choice_name("explore", rows[k].explore));
+            c.explore = rows[k].explore;
+            if (rows[k].heads > 0) {
+                c.heads = rows[k].heads;
+                snprintf(name, sizeof name, "bootstrap-K%lld", (long long)rows[k].heads);
+            }
             if (c.explore == QF_EXPLORE_BOLTZMANN && c.alpha <= 0.0) c.alpha = 0.1; /* Boltzmann needs a temperature */
             double us, bytes, syncs;
             int64_t total;
             qf_roof_work work;
             char err[768];
             if (qf_bench_time_fleet_roof(&c, b, NULL, &us, &bytes, &total, &syncs, &work, err, sizeof err) != QF_OK) {
-                printf("%7lld %-10s (stops here: %s)\n", (long long)c.runs, name, err);
+                printf("%7lld %-13s (stops here: %s)\n", (long long)c.runs, name, err);
                 return 0;
             }
             if (k == 0) base = us;
             const double bound_us = 1e6 * qf_roof_bound_s(work, pk, NULL);
-            /* us is per run-step: a fleet iteration takes runs * us and makes runs * envs env steps, so
-             * the fleet's rate is envs / us, whatever the number of runs (as bench train prints it) */
-            printf("%7lld %-10s %14.4g %16.4g %9.2fx %14.4g %10.3g %10.4g", (long long)c.runs, name,
-                   1e6 * (double)c.envs / us, us, us / base, bytes, work.flops / work.bytes,
+            printf("%7lld %-13s %14.4g %16.4g %9.2fx %14.4g %10.3g %10.4g", (long long)c.runs, name,
+                   qf_bench_env_steps_per_s(c.envs, us), us, us / base, bytes, work.flops / work.bytes,
                    1e-3 * work.flops / us);
             if (bound_us > 0) printf(" %9.2f%%\n", 100.0 * bound_us / us);
             else printf(" %10s\n", "-");

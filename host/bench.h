@@ -38,8 +38,13 @@ int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_h
                              int64_t *steps, double *syncs, qf_roof_work *work, char *err, size_t err_len);
 
 /* `qfleet bench explore`: every exploration strategy on fleets of 1, 64, 1024 runs (capped at
- * max_runs): microseconds per run-step and the ratio to epsilon-greedy. */
+ * max_runs), bootstrap at K = 1, 10 and 40 heads (and at heads= when another K): microseconds per
+ * run-step and the ratio to epsilon-greedy. */
 int qf_bench_explore(const qf_config *cfg, qf_backend *b);
+
+/* env-steps/s of a fleet whose iteration costs us_per_run_step microseconds per run and makes envs
+ * env steps per run: 1e6 envs / us_per_run_step, independent of the number of runs. */
+double qf_bench_env_steps_per_s(int64_t envs, double us_per_run_step);
 
 #ifdef __cplusplus
 }

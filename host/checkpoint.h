@@ -17,7 +17,8 @@
 extern "C" {
 #endif
 
-#define QF_FILE_VERSION 3u /* 3: the one runner's files (plan, checkpoint with curve length, rows) */
+#define QF_FILE_VERSION 4u /* 3: the one runner's files (plan, checkpoint with curve length, rows); 4: 64-bit
+                              bootstrap masks in the fleet snapshot (heads up to 64) */
 
 typedef enum { QF_FILE_PLAN = 1, QF_FILE_CKPT = 2, QF_FILE_ROWS = 3 } qf_file_kind;
 

@@ -21,7 +21,7 @@
 
 const char *const qf_metric_names[QF_N_METRICS] = {
     "episodes", "episodic_return", "episodic_length", "eval_return", "SPS", "td_loss",
-    "q_values", "grad_norm", "regret", "intrinsic_reward", "distinct_states",
+    "q_values", "grad_norm", "regret", "intrinsic_reward", "distinct_states", "q_diversity",
     /* irl (host/irl.c): per log point (step = iteration) */
     "demo_log_likelihood", "feature_expectation_gap", "true_regret"};
 
@@ -38,6 +38,7 @@ double qf_metric_value(const qf_log_point *p, int m) {
     case 8: return p->regret;
     case 9: return p->intrinsic;
     case 10: return p->distinct >= 0 ? (double)p->distinct : NAN;
+    case 11: return p->q_diversity; /* bootstrap runs only (NaN otherwise: not written) */
     default: return NAN; /* another command's metric */
     }
 }

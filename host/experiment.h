@@ -25,7 +25,7 @@ extern "C" {
 
 /* The metrics of curves.csv, in the order written (CleanRL / TensorBoard names): the fleets' (train,
  * compare, sweep), then irl's. bandits writes `regret` (its runs' mean cumulative pseudo-regret). */
-#define QF_N_METRICS 14
+#define QF_N_METRICS 15
 extern const char *const qf_metric_names[QF_N_METRICS];
 /* Value of metric m at log point p (NaN: unknown, not written). */
 double qf_metric_value(const qf_log_point *p, int m);

@@ -96,13 +96,14 @@ static size_t carve(qf_fleet *f, char *base) {
     TAKE(f->loss, float, G);
     TAKE(f->qmean, float, G);
     TAKE(f->gnorm, float, G);
-    TAKE(f->replay.mask, uint32_t, R * C);
+    TAKE(f->replay.mask, qf_mask, R * C);
     TAKE(f->replay.intr, float, R * C);
-    TAKE(f->sample.mask, uint32_t, SR * B);
+    TAKE(f->sample.mask, qf_mask, SR * B);
     TAKE(f->sample.intr, float, SR * B);
     TAKE(f->heads, int32_t, R * E);
     TAKE(f->intr_env, float, R * E);
     TAKE(f->imean, float, R);
+    TAKE(f->qdiv, float, R);
     TAKE(f->active, int32_t, 2 * R); /* [R] Q heads in use, then [R] 1 for runs with RND */
     qf_demo_part *dp = &f->replay.demo;
     if (dp->C > 0) { /* the demo part (demos > 0 in some run): not carved otherwise */
@@ -124,6 +125,16 @@ static size_t carve(qf_fleet *f, char *base) {
     if (f->has_prior) {
         TAKE(f->prior, float, G * P);
         TAKE(f->qp, float, G * M * A);
+    }
+    /* the priors' outputs kept with the transitions: 2 K A floats per stored and sampled one. Not
+     * with a demo part: its transitions are written once at creation, without them (the learner
+     * then runs the priors' forward on every sampled batch, as before they were kept) */
+    if (f->has_prior && dp->C <= 0) {
+        TAKE(f->qp_next, float, G * E * A);
+        TAKE(f->replay.prior_obs, float, G * C * A);
+        TAKE(f->replay.prior_next, float, G * C * A);
+        TAKE(f->sample.prior_obs, float, G * B * A);
+        TAKE(f->sample.prior_next, float, G * B * A);
     }
     qf_counts *c = &f->counts;
     if (c->mode == QF_COUNT_EXACT) {
@@ -213,6 +224,7 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         f->has_rnd |= h->bonus == QF_BONUS_RND;
         f->any_bonus_count |= h->bonus == QF_BONUS_COUNT;
         f->any_count_act |= h->bonus == QF_BONUS_COUNT && h->count_act;
+        f->any_bootstrap |= h->explore == QF_EXPLORE_BOOTSTRAP;
     }
     qf_counts *ct = &f->counts;
     ct->R = f->R;
@@ -292,6 +304,8 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
     f->sample.C = f->B;
     f->sample.D = f->D;
     f->sample.embed = f->embed;
+    f->replay.K = f->sample.K = f->net.K;
+    f->replay.A = f->sample.A = f->A;
 
     /* host copies of per-run data */
     f->keys_host = (uint32_t *)calloc((size_t)f->R * 2, sizeof(uint32_t));
@@ -457,7 +471,7 @@ static int learn_once(qf_fleet *f, int64_t stored) {
 static int collect(qf_fleet *f, qf_log_point *pts) {
     qf_backend *b = f->b;
     const size_t N = (size_t)f->R * (size_t)f->E, G = (size_t)f->R * (size_t)f->net.K;
-    float *lq = (float *)malloc(sizeof(float) * (3 * G + (size_t)f->R));
+    float *lq = (float *)malloc(sizeof(float) * (3 * G + 2 * (size_t)f->R));
     int32_t *st = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)f->R);
     if (!lq || !st) {
         free(lq);
@@ -474,6 +488,8 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
              b->download(b, st, f->status, sizeof(int32_t) * (size_t)f->R) == QF_OK &&
              b->download(b, st + f->R, f->adam_t, sizeof(int32_t) * (size_t)f->R) == QF_OK &&
              b->download(b, lq + 3 * G, f->imean, sizeof(float) * (size_t)f->R) == QF_OK &&
+             b->download(b, lq + 3 * G + f->R, f->qdiv, sizeof(float) * (size_t)f->R) == QF_OK &&
+             b->fill0(b, f->qdiv, sizeof(float) * (size_t)f->R) == QF_OK &&
              b->download(b, f->ft_host, f->env.batch.first_treasure, sizeof(uint32_t) * N) == QF_OK &&
              b->download(b, f->solved_host, f->env.batch.solved_at, sizeof(uint32_t) * N) == QF_OK &&
              b->download(b, f->conv_host, f->env.batch.converged_at, sizeof(uint32_t) * N) == QF_OK &&
@@ -518,6 +534,9 @@ static int collect(qf_fleet *f, qf_log_point *pts) {
             pt->regret = isnan(f->v_star) ? NAN : f->regret[r];
             pt->sps = sps;
             pt->intrinsic = learned && f->hp_host[r].bonus != QF_BONUS_NONE ? lq[3 * G + r] : NAN;
+            pt->q_diversity = f->hp_host[r].explore == QF_EXPLORE_BOOTSTRAP && f->t > f->last_log_step
+                                  ? (double)lq[3 * G + f->R + r] / (double)(f->t - f->last_log_step)
+                                  : NAN;
             pt->first_treasure = ft;
             pt->solved_at = sv;
             pt->converged_at = cv;
@@ -713,7 +732,8 @@ static int iteration(qf_fleet *f, int learn) {
     int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
              q_forward(f, &f->net, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
              (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
-             b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK;
+             b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK &&
+             (!f->any_bootstrap || b->q_diversity(b, n, f->hp, E, f->q_act, f->qdiv) == QF_OK);
     QF_RANGE_POP();
     /* step with auto-reset; s' before the reset goes to the replay */
     QF_RANGE_PUSH("step");
@@ -731,6 +751,12 @@ static int iteration(qf_fleet *f, int learn) {
     ok = ok && b->replay_store(b, &f->replay, f->hp, f->keys, E, ptr, t, f->obs, f->obs_idx, f->actions,
                                f->env.batch.reward, f->env.batch.flags, f->next_obs, f->next_idx,
                                f->has_rnd ? f->intr_env : NULL) == QF_OK;
+    /* the fixed priors' outputs on s (qp, from acting) and s' (one forward on the E stored states),
+     * kept with the transitions: the learner then adds them instead of two prior forwards on B
+     * sampled states per update (docs/design-notes.md) */
+    ok = ok && (!f->replay.prior_obs ||
+                (b->net_forward(b, n, f->prior, E, f->next_obs, f->next_idx, f->acts_act, f->qp_next) == QF_OK &&
+                 b->replay_store_prior(b, &f->replay, E, ptr, f->qp, f->qp_next) == QF_OK));
     QF_RANGE_POP();
     if (!ok) return QF_ERR;
     const int64_t total = (f->t + 1) * E, stored = total < f->C ? total : f->C;
@@ -1120,6 +1146,12 @@ int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, ch
         if (eps != sum_prev)
             SNAP_FAIL("episodes[run %d] = %lld, but its envs had finished %lld at the last log point (ep_prev)", r,
                       (long long)eps, (long long)sum_prev);
+        /* a sum of standard deviations: >= 0 (NaN once a head's Q is NaN); 0 where nothing adds to it */
+        const float qd = snap_f32(s, LOFF(f->qdiv), (size_t)r);
+        if (f->hp_host[r].explore == QF_EXPLORE_BOOTSTRAP ? qd < 0.0f : qd != 0.0f)
+            SNAP_FAIL("qdiv[run %d] = %g (allowed: %s)", r, (double)qd,
+                      f->hp_host[r].explore == QF_EXPLORE_BOOTSTRAP ? "a sum of Q-diversities, >= 0 or NaN"
+                                                                    : "0, the run is not an ensemble");
     }
 
     /* ---- (b) per env: the head followed, the last actions and state indices ---- */
@@ -1141,17 +1173,17 @@ int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, ch
     /* ---- (b) replay: the slots sampling can read, j < min(t*E, C) ---- */
     const int64_t C = f->C, stored = t < (C + E - 1) / E ? t * E : C;
     for (int32_t r = 0; r < R; r++) {
-        const uint32_t heads_mask = active[r] >= 32 ? 0xffffffffu : (1u << active[r]) - 1u;
+        const qf_mask heads_mask = active[r] >= 64 ? ~(qf_mask)0 : ((qf_mask)1 << active[r]) - 1u;
         for (int64_t j = 0; j < stored; j++) {
             const size_t i = (size_t)(r * C + j);
             const int32_t a = snap_i32(s, LOFF(f->replay.action), i);
             if (a < 0 || a >= A) SNAP_FAIL("replay.action[run %d][slot %lld] = %d, outside [0, %d)", r, (long long)j, a, A);
             const uint8_t term = (uint8_t)s[LOFF(f->replay.terminal) + i];
             if (term > 1) SNAP_FAIL("replay.terminal[run %d][slot %lld] = %u (allowed: 0, 1)", r, (long long)j, term);
-            const uint32_t m = snap_u32(s, LOFF(f->replay.mask), i);
+            const qf_mask m = snap_u64(s, LOFF(f->replay.mask), i);
             if (m & ~heads_mask)
-                SNAP_FAIL("replay.mask[run %d][slot %lld] = 0x%x names heads beyond the run's %d", r, (long long)j, m,
-                          active[r]);
+                SNAP_FAIL("replay.mask[run %d][slot %lld] = 0x%llx names heads beyond the run's %d", r, (long long)j,
+                          (unsigned long long)m, active[r]);
             if (f->embed) {
                 const int32_t o = snap_i32(s, LOFF(f->replay.idx), i), nx = snap_i32(s, LOFF(f->replay.next_idx), i);
                 if (o < 0 || o >= S)

@@ -22,6 +22,9 @@ typedef struct qf_log_point {
     double regret;         /* cumulative: sum over episodes of (V*(s0) - return); NaN if unknown */
     double sps;            /* env steps per second of the whole fleet since the previous point */
     double intrinsic;      /* mean beta * intrinsic reward of the last update's batch (NaN: none) */
+    double q_diversity;    /* bootstrap runs: mean over the steps since the previous log point of the
+                              ensemble's Q-diversity (kernels/explore.h qf_q_diversity_run); NaN for
+                              other runs and for a point with no step since the previous one */
     int64_t first_treasure;/* run episode that first found the DeepSea treasure (0: not yet) */
     int64_t solved_at;     /* bsuite's episodes to solve: first episode with bad/episodes < solved_threshold */
     int64_t converged_at;  /* the scaling study's: first episode with return >= converge_return (0: not yet) */
@@ -66,13 +69,15 @@ typedef struct qf_fleet {
     float *params, *target, *adam_m, *adam_v, *grads, *work;
     float *prior;               /* [G][P] fixed random prior networks (NULL: no run uses one) */
     float *qp;                  /* [G][max(E,B)][A] prior outputs */
+    float *qp_next;             /* [G][E][A] prior outputs on s' at store time (replay.prior_next) */
     int32_t *heads;             /* [R][E] the head each env follows this episode */
     int32_t *active;            /* [R] heads each run uses (net.active) */
     float *intr_env;            /* [R][E] RND intrinsic reward of the last step */
     float *imean;               /* [R] */
+    float *qdiv;                /* [R] Q-diversity summed over the steps since the last log point */
     qf_counts counts;           /* visit counts (mode QF_COUNT_OFF: none) */
     qf_rnd rnd;                 /* RND networks (rnd.target NULL: no run uses RND) */
-    int has_prior, has_rnd, any_bonus_count, any_count_act;
+    int has_prior, has_rnd, any_bonus_count, any_count_act, any_bootstrap;
     float *obs, *next_obs;      /* [R][E][D] (dense) */
     int32_t *obs_idx, *next_idx;/* [R][E] (embed) */
     int32_t *actions;           /* [R][E] */

@@ -149,10 +149,12 @@ qf_roof_work qf_roof_target(const qf_net *n, double tau, int64_t target_every) {
 }
 
 /* Bytes of one stored transition (kernels/learn.h qf_replay): observation and next observation
- * (obs_floats floats or one int32 index each), action 4, reward 4, terminal 1, mask 4, intr 4. */
+ * (obs_floats floats or one int32 index each), action 4, reward 4, terminal 1, mask 8, intr 4;
+ * with priors, their outputs on s and s' kept with it (2 K A floats). */
 static double transition_bytes(const qf_roof_fleet *s) {
     const double ob = s->obs_floats > 0 ? s->obs_floats : 1;
-    return 2.0 * 4.0 * ob + 17.0;
+    const double kept = s->prior ? 2.0 * 4.0 * s->net.K * s->net.w[s->net.L] : 0.0;
+    return 2.0 * 4.0 * ob + 21.0 + kept;
 }
 
 /* SimHash codes of n observations in one call: 2 D bits FLOPs each, and the D x bits projection
@@ -180,7 +182,8 @@ static qf_roof_work rnd_forward(const qf_roof_fleet *s, int64_t M) {
  *   bonus: count tables: E arrival states counted (+ E (state, action) pairs with count_act), 8
  *        bytes per counter read and written; RND: both networks on the E next observations, the
  *        intrinsic reward from the 2 rnd_dim outputs (3 FLOPs per output);
- *   store: E transitions written into the ring. */
+ *   store: E transitions written into the ring; with priors, first the K prior forwards of the E
+ *        next observations (the outputs on s come from acting). */
 qf_roof_work qf_roof_collect(const qf_roof_fleet *s) {
     const double E = s->E, K = s->net.K, A = s->net.w[s->net.L];
     qf_roof_work w = {0, 0};
@@ -201,6 +204,7 @@ qf_roof_work qf_roof_collect(const qf_roof_fleet *s) {
         w = add(w, rnd_forward(s, s->E), 1.0);
         w.flops += 3.0 * E * s->rnd_net.w[s->rnd_net.L];
     }
+    if (s->prior) w = add(w, qf_roof_forward(&s->net, s->E), K);
     w.bytes += E * transition_bytes(s);
     return w;
 }
@@ -209,7 +213,8 @@ qf_roof_work qf_roof_collect(const qf_roof_fleet *s) {
  *   sample: B transitions read from the ring;
  *   count bonus: B counters read (4 bytes);
  *   forwards: target on s', online on s' (double Q), online on s: (2 + double_q) K forwards of B,
- *        each with its prior's forward and sum (1 FLOP per Q value) when priors are on;
+ *        each with its prior's sum (1 FLOP per Q value) when priors are on: the priors' outputs
+ *        come with the sampled transitions (their bytes are in the transition's);
  *   backward, Adam and the target update of the K heads;
  *   RND: both networks on the B next observations, the predictor's loss gradient (3 FLOPs per
  *        output), its backward and Adam. */
@@ -221,7 +226,7 @@ qf_roof_work qf_roof_update(const qf_roof_fleet *s) {
         w = add(w, hashes(s, B), 1.0);
         w.bytes += 4.0 * B;
     }
-    w = add(w, qf_roof_forward(&s->net, s->B), nf * K * (1 + (s->prior != 0)));
+    w = add(w, qf_roof_forward(&s->net, s->B), nf * K);
     if (s->prior) w.flops += nf * K * B * A;
     w = add(w, qf_roof_backward(&s->net, s->B), K);
     w = add(w, qf_roof_adam(&s->net), K);

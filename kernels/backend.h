@@ -174,7 +174,9 @@ struct qf_backend {
      *   outputs on s' reused); forward(params, s) + prior -> q, acts; td -> dq, loss, qmean, imean;
      *   net_backward -> grads; adam -> params, moments, adam_t, status, gnorm;
      *   when rnd: qf_learn_rnd_step (below); then target_update when target_mode is 1 or 2
-     * ("+ prior": net_forward(prior) into qp with acts_tmp as scratch, then add_prior). The target
+     * ("+ prior": net_forward(prior) into qp with acts_tmp as scratch, then add_prior; when the
+     * sample carries the priors' outputs, s->prior_obs / s->prior_next not NULL, add_prior of those
+     * instead, s->prior_next for s' and s->prior_obs for s, and no prior forward). The target
      * update comes last, after RND's Adam (which may mark a run diverged). The CUDA version calls its
      * operations in this order; the CPU one runs each network's forward-to-backward on one core
      * while its data is in that core's caches, then each run's Adam and target update. */
@@ -192,6 +194,11 @@ struct qf_backend {
      * step ended an episode (flags [R][E], the env batch's). Non-ensemble runs use head 0. */
     int (*act)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
                const uint32_t *keys, uint32_t t, const uint8_t *flags, int32_t *heads, int32_t *actions);
+    /* Q-diversity, summed per step: acc [R] += qf_q_diversity_run (kernels/explore.h) of q [G][E][A]
+     * (the act operation's input) for every run with explore = bootstrap; other runs' acc untouched.
+     * The host divides by the steps summed at a log point (curves.csv's q_diversity). */
+    int (*q_diversity)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
+                       float *acc);
     /* write the E transitions of each run stored at env step t into its ring at slots
      * (ptr + e) % C, with their bootstrap masks (MASK stream) and intrinsic rewards intr [R][E]
      * (NULL: 0) */
@@ -199,11 +206,19 @@ struct qf_backend {
                         int32_t E, int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx,
                         const int32_t *actions, const float *reward, const uint8_t *flags,
                         const float *next_obs, const int32_t *next_idx, const float *intr);
+    /* the fixed priors' outputs of the E transitions replay_store wrote at step t (slots
+     * (ptr + e) % C): rp->prior_obs and rp->prior_next [R][K][C][A] from qp_obs (on s) and qp_next
+     * (on s'), both [G][E][A] as net_forward writes them. Bit-exact copies. */
+    int (*replay_store_prior)(qf_backend *b, const qf_replay *rp, int32_t E, int64_t ptr, const float *qp_obs,
+                              const float *qp_next);
     /* draw B slots uniformly from the `size` filled ones of each run (SAMPLE stream, `update`):
      * out->R = rp->R rows (a batch per run), or rp->R x K rows (a batch per head, row r*K + k
      * drawing draws k*B .. k*B + B-1 of run r; see qf_sample_slot). With a demo part (rp->demo.C > 0,
      * out->is_demo set) the first rp->demo.draws[r] draws of each row come from it (qf_sample_demo)
-     * and out->is_demo marks them */
+     * and out->is_demo marks them;
+     * with rp->prior_obs and
+     * out->prior_obs set, also the priors' outputs of the drawn slots (every head's for a run's
+     * batch, the head's own for a head's batch) into out's [G][B][A] */
     int (*replay_sample)(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                          const uint32_t *keys, qf_sample *out);
     /* bytes = 0 on backend memory */

@@ -27,19 +27,44 @@ QF_HD static inline int32_t qf_draw_head(uint32_t k0, uint32_t k1, int32_t e, ui
 }
 
 /* Bootstrap mask of the transition env e stores at step t: bit k ~ Bernoulli(mask_p) for the run's
- * n_heads heads (mask_p >= 1 or one head: every head trains on everything). */
-QF_HD static inline uint32_t qf_draw_mask(uint32_t k0, uint32_t k1, int32_t e, uint32_t t, int32_t n_heads,
-                                          float mask_p) {
-    if (n_heads <= 1 || mask_p >= 1.0f) return n_heads >= 32 ? 0xffffffffu : ((1u << n_heads) - 1u);
+ * n_heads heads (mask_p >= 1 or one head: every head trains on everything). Heads 4i..4i+3 read the
+ * i-th Philox draw of the (MASK, e, t) stream, so heads 0-31 get the same bits at any n_heads and
+ * the masks of n_heads <= 32 equal those of the 32-bit masks before K could exceed 32. */
+QF_HD static inline qf_mask qf_draw_mask(uint32_t k0, uint32_t k1, int32_t e, uint32_t t, int32_t n_heads,
+                                         float mask_p) {
+    if (n_heads <= 1 || mask_p >= 1.0f) return n_heads >= 64 ? ~(qf_mask)0 : (((qf_mask)1 << n_heads) - 1u);
     qf_rng g = qf_rng_make(k0, k1, QF_STREAM_MASK, (uint32_t)e, t);
-    uint32_t m = 0;
+    qf_mask m = 0;
     for (int32_t k = 0; k < n_heads; k += 4) { /* 4 heads per draw; the constant inner bound lets CUDA
                                                    unroll it (bits.v[k & 3] put bits in local memory) */
         const philox4x32_ctr_t bits = qf_rng_next(&g);
         for (int32_t j = 0; j < 4; j++)
-            if (k + j < n_heads && qf_u01(bits.v[j]) < mask_p) m |= 1u << (k + j);
+            if (k + j < n_heads && qf_u01(bits.v[j]) < mask_p) m |= (qf_mask)1 << (k + j);
     }
     return m;
+}
+
+/* Q-diversity of run r's ensemble at one env step (docs/design-notes.md, "Q-diversity"): the mean
+ * over its E envs' states s_e and the A actions of the population standard deviation across the
+ * run's n_heads heads of Q_k(s_e, a), each head's output with its randomized prior as acting reads
+ * it. q: [G][E][A] (run r's head k, env e at ((r*K + k)*E + e)*A). Two passes per (e, a) (mean,
+ * then squared deviations), summed in (e, a) order in float; 0 for one head. */
+QF_HD static inline float qf_q_diversity_run(const float *q, int64_t r, int32_t K, int32_t E, int32_t A,
+                                             int32_t n_heads) {
+    const int64_t hs = (int64_t)E * A; /* head stride */
+    const float *base = q + (int64_t)r * K * hs;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < hs; i++) {
+        float m = 0.0f, ss = 0.0f;
+        for (int32_t k = 0; k < n_heads; k++) m += base[k * hs + i];
+        m /= (float)n_heads;
+        for (int32_t k = 0; k < n_heads; k++) {
+            const float d = base[k * hs + i] - m;
+            ss += d * d;
+        }
+        sum += sqrtf(ss / (float)n_heads);
+    }
+    return sum / (float)hs;
 }
 
 /* Action of one env. q: its Q row of head 0, head k's row at q + k * head_stride; head: the head it

@@ -91,7 +91,8 @@ enum { QF_BONUS_NONE = 0, QF_BONUS_RND = 1, QF_BONUS_COUNT = 2 };
 /* Ensemble acting. */
 enum { QF_ACT_SAMPLE = 0, QF_ACT_UCB = 1 };
 #define QF_ACT_NAMES "sample", "ucb"
-#define QF_MAX_HEADS 32
+/* Heads per run at most: one bit each in a transition's bootstrap mask (qf_mask). */
+#define QF_MAX_HEADS 64
 /* Losses. */
 enum { QF_LOSS_HUBER = 0, QF_LOSS_SQUARED = 1 };
 #define QF_LOSS_NAMES "huber", "squared"
@@ -148,6 +149,11 @@ typedef struct qf_demo_part {
     int32_t *draws;            /* [R] draws of each minibatch from this part   */
 } qf_demo_part;
 
+/* Bootstrap mask of one stored transition: bit k set = head k trains on it (K <= QF_MAX_HEADS = 64).
+ * 64 bits since the scaling-law study's ensembles (K up to 40, Knyazhitskiy 2025); heads 0-31 are
+ * drawn exactly as the 32-bit masks before them (qf_draw_mask). */
+typedef uint64_t qf_mask;
+
 /* Replay: a ring of C transitions per run, struct of arrays, run-major (slot j of run r at r*C+j).
  * Observations are dense ([R][C][D] floats) or state indices ([R][C]) when the network embeds. */
 typedef struct qf_replay {
@@ -157,12 +163,19 @@ typedef struct qf_replay {
     int32_t *action;           /* [R][C] */
     float *reward;             /* [R][C] */
     uint8_t *terminal;         /* [R][C] */
-    uint32_t *mask;            /* [R][C] bootstrap mask: bit k = head k trains on it    */
+    qf_mask *mask;             /* [R][C] bootstrap mask: bit k = head k trains on it    */
     float *intr;               /* [R][C] intrinsic reward (unweighted; count bonuses are
                                   written at sampling time, RND's when stored)           */
     qf_demo_part demo;         /* a ring: its demo part (demo.C = 0: none)               */
     uint8_t *is_demo;          /* a sample: [R][C] 1 where the transition came from the
                                   demo part (NULL: no demo part in the fleet)            */
+    /* The fixed prior networks' outputs (randomized priors, unscaled) on s and s', computed once
+     * when a transition is stored instead of at every update that samples it (NULL: not kept; the
+     * learner runs the priors' forward). Ring: [R][K][C][A], run r, head k, slot j at
+     * ((r*K + k)*C + j)*A. Sample: [G][B][A], the layout of q (each head's rows, whether the run's
+     * heads share a batch or not). */
+    float *prior_obs, *prior_next;
+    int32_t K, A;              /* heads per run and actions of prior_obs / prior_next        */
 } qf_replay;
 
 /* B transitions sampled per run ([R][B], R = runs) or per head ([G][B], R = runs x heads, with
@@ -362,7 +375,7 @@ QF_HD static inline int qf_sample_demo(const qf_replay *rp, const uint32_t *keys
     out->action[dst] = dp->action[src];
     out->reward[dst] = dp->reward[src];
     out->terminal[dst] = dp->terminal[src];
-    out->mask[dst] = 0xffffffffu;
+    out->mask[dst] = ~(qf_mask)0; /* every head */
     out->intr[dst] = 0.0f;
     out->is_demo[dst] = 1;
     return 1;

@@ -37,7 +37,7 @@ RUNS_TAILS = {
     "infer": ["seed", "status", "horizon", "v_inference", "v_variational", "optimism_gap", "log_partition"],
 }
 METRICS = ["episodes", "episodic_return", "episodic_length", "eval_return", "SPS", "td_loss", "q_values",
-           "grad_norm", "regret", "intrinsic_reward", "distinct_states",
+           "grad_norm", "regret", "intrinsic_reward", "distinct_states", "q_diversity",
            "demo_log_likelihood", "feature_expectation_gap", "true_regret"]
 
 

@@ -132,11 +132,11 @@ const std::string kSmall = " hidden=[16] batch=8 learning_starts=16 train_every=
 
 std::vector<Case> cases() {
     return {
-        // bootstrap heads with randomized priors and masks, count bonus acting on (s, a) counts, bsuite's
-        // mapping table; run 1 uses 2 of the fleet's 3 heads
-        {"deep_sea", "env=deep_sea env.size=6 env.mapping=bsuite obs=index explore=bootstrap heads=3 prior_scale=1 "
+        // bootstrap heads with randomized priors and masks (40 heads: masks wider than 32 bits), count
+        // bonus acting on (s, a) counts, bsuite's mapping table; run 1 uses 2 of the fleet's 40 heads
+        {"deep_sea", "env=deep_sea env.size=6 env.mapping=bsuite obs=index explore=bootstrap heads=40 prior_scale=1 "
                      "mask_p=0.5 bonus=count beta=0.1 count_act=1 envs=3 buffer=90" + kSmall, 2,
-         [](int r, qf_run_hp &h) { h.n_heads = r == 1 ? 2 : 3; }, 60, 40},
+         [](int r, qf_run_hp &h) { h.n_heads = r == 1 ? 2 : 40; }, 60, 40},
         // RND (run 0) beside a SimHash count bonus (run 1) on dense observations
         {"cartpole", "env=cartpole explore=rnd rnd_width=8 rnd_dim=4 count_table=8 simhash_bits=8 envs=2 buffer=70" + kSmall +
                          " updates=2 learning_starts=15 train_every=3", 2,
@@ -332,8 +332,12 @@ void forge_common(qf_fleet &f, const Snap &base) {
            "replay.action[run " + std::to_string(rl) + "][slot " + std::to_string(C - 1) + "]");
     forged([&](Snap &s) { put<int32_t>(s, L(f, f.replay.action), 0, -1); }, "replay.action[run 0][slot 0]");
     forged([&](Snap &s) { s[L(f, f.replay.terminal) + 3] = 2; }, "replay.terminal[run 0][slot 3]");
-    forged([&](Snap &s) { put<uint32_t>(s, L(f, f.replay.mask), (size_t)(rl * C), 1u << f.hp_host[rl].n_heads); },
+    forged([&](Snap &s) { put<qf_mask>(s, L(f, f.replay.mask), (size_t)(rl * C), (qf_mask)1 << f.hp_host[rl].n_heads); },
            "replay.mask[run " + std::to_string(rl) + "][slot 0]");
+    // run 0 uses 40 heads: bit 40 names a head it does not have (bit 39 is one of its own)
+    forged([&](Snap &s) { put<qf_mask>(s, L(f, f.replay.mask), 1, (qf_mask)1 << 40); }, "replay.mask[run 0][slot 1]");
+    // the Q-diversity sums are sums of standard deviations
+    forged([&](Snap &s) { put<float>(s, L(f, f.qdiv), 0, -1.0f); }, "qdiv[run 0]");
     // env batch: flags, episode counters and statistics
     forged([&](Snap &s) { s[Ev(f, f.env.batch.flags) + 1] = 0x10; }, "env flags[run 0][env 1]");
     forged([&](Snap &s) {
@@ -573,7 +577,7 @@ void corrupt_loop(const Case &k, int trials, uint32_t seed) {
         {L(f, f.status), 4 * (size_t)R},          {L(f, f.adam_t), 4 * (size_t)R},
         {L(f, f.heads), 4 * (size_t)N},           {L(f, f.actions), 4 * (size_t)N},
         {L(f, f.replay.action), 4 * (size_t)(R * C)}, {L(f, f.replay.terminal), (size_t)(R * C)},
-        {L(f, f.replay.mask), 4 * (size_t)(R * C)},   {Ev(f, f.env.batch.si), 4 * (size_t)((QF_NI + 1) * N)},
+        {L(f, f.replay.mask), 8 * (size_t)(R * C)},   {Ev(f, f.env.batch.si), 4 * (size_t)((QF_NI + 1) * N)},
         {Ev(f, f.env.batch.sf), 4 * (size_t)(QF_NF * N)}, {Ev(f, f.env.batch.flags), (size_t)N},
         {Ev(f, f.env.batch.episodes), 4 * (size_t)N}, {Ev(f, f.env.batch.first_treasure), 4 * (size_t)N},
         {Ev(f, f.env.batch.last_length), 4 * (size_t)N}, {H(f), qf_fleet_snapshot_bytes(&f) - H(f)},

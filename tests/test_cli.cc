@@ -115,7 +115,8 @@ TEST(Cli, BenchExploreRateIsEnvsOverTheCostPerRunStep) {
                              "max_runs=64 seconds=0.01");
     ASSERT_EQ(r.code, 0) << r.out;
     int rows = 0;
-    for (const char *runs : {"\n      1 epsilon ", "\n     64 epsilon ", "\n     64 bootstrap "}) {
+    for (const char *runs : {"\n      1 epsilon ", "\n     64 epsilon ", "\n     64 bootstrap-K1 ", "\n     64 bootstrap-K10 ",
+                             "\n     64 bootstrap-K40 ", "\n      1 bootstrap-K40 "}) {
         const size_t at = r.out.find(runs);
         ASSERT_NE(at, std::string::npos) << runs << "\n" << r.out;
         double rate = 0, us = 0;
@@ -126,7 +127,7 @@ TEST(Cli, BenchExploreRateIsEnvsOverTheCostPerRunStep) {
         EXPECT_NEAR(rate * us, 3e6, 3e6 * 1e-3) << runs << ": rate " << rate << ", us " << us;
         rows++;
     }
-    EXPECT_EQ(rows, 3);
+    EXPECT_EQ(rows, 6);
 }
 
 // bench irl: the roofline line's counts are the model of host/roofline.c at the printed shapes

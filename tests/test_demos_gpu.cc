@@ -35,22 +35,23 @@ TEST(DemosGpu, SampleWithDemoPartIsBitIdentical) {
                                  drw = uniform((size_t)R * Cd, 7);
         std::vector<int32_t> ra((size_t)R * C), da((size_t)R * Cd);
         std::vector<uint8_t> rt((size_t)R * C), dt((size_t)R * Cd);
-        std::vector<uint32_t> rm((size_t)R * C);
-        for (size_t i = 0; i < ra.size(); i++) ra[i] = (int32_t)(i % 3), rt[i] = (uint8_t)(i % 7 == 0), rm[i] = (uint32_t)i;
+        std::vector<qf_mask> rm((size_t)R * C);
+        for (size_t i = 0; i < ra.size(); i++) ra[i] = (int32_t)(i % 3), rt[i] = (uint8_t)(i % 7 == 0), rm[i] = (qf_mask)i;
         for (size_t i = 0; i < da.size(); i++) da[i] = 3 + (int32_t)(i % 2), dt[i] = (uint8_t)(i % 5 == 0);
         const std::vector<int32_t> size = {12, 7, 0}, draws = {4, 16, 0}; // a run all demos, one without
         const std::vector<uint32_t> keys = {9, 0, 9, 1, 9, 2};
         std::vector<float> sobs[2], snobs[2], srew[2], sintr[2];
         std::vector<int32_t> sact[2];
         std::vector<uint8_t> sterm[2], sdemo[2];
-        std::vector<uint32_t> smask[2];
+        std::vector<qf_mask> smask[2];
         qf_backend *bs[2] = {be.cpu, be.cuda};
         for (int k = 0; k < 2; k++) {
             qf_backend *b = bs[k];
             DevBuf<float> dro(b, ro), drno(b, rno), drr(b, rr), dri(b, ri), ddo(b, dob), ddno(b, dnob), ddr(b, drw);
             DevBuf<int32_t> dra(b, ra), dda(b, da), dsize(b, size), ddraws(b, draws);
             DevBuf<uint8_t> drt(b, rt), ddt(b, dt);
-            DevBuf<uint32_t> drm(b, rm), dkeys(b, keys);
+            DevBuf<qf_mask> drm(b, rm);
+            DevBuf<uint32_t> dkeys(b, keys);
             qf_replay rp;
             std::memset(&rp, 0, sizeof rp);
             rp.R = R, rp.C = C, rp.D = D, rp.embed = 0;
@@ -62,7 +63,7 @@ TEST(DemosGpu, SampleWithDemoPartIsBitIdentical) {
                 si(b, (size_t)rows * B);
             DevBuf<int32_t> sa(b, (size_t)rows * B);
             DevBuf<uint8_t> st(b, (size_t)rows * B), sd(b, (size_t)rows * B);
-            DevBuf<uint32_t> sm(b, (size_t)rows * B);
+            DevBuf<qf_mask> sm(b, (size_t)rows * B);
             qf_sample s;
             std::memset(&s, 0, sizeof s);
             s.R = rows, s.C = B, s.D = D, s.embed = 0;
@@ -114,7 +115,7 @@ TEST(DemosGpu, TdWithDemoLossAgrees) {
     const std::vector<float> rew = uniform((size_t)R * B, 13), intr((size_t)R * B, 0.0f);
     std::vector<int32_t> act((size_t)R * B);
     std::vector<uint8_t> term((size_t)R * B), demo((size_t)R * B);
-    std::vector<uint32_t> mask((size_t)R * B, 0xffffffffu);
+    std::vector<qf_mask> mask((size_t)R * B, ~(qf_mask)0);
     std::mt19937 rng(14);
     for (size_t i = 0; i < act.size(); i++) {
         act[i] = (int32_t)(rng() % A);
@@ -129,7 +130,7 @@ TEST(DemosGpu, TdWithDemoLossAgrees) {
             dimean(b, (size_t)R);
         DevBuf<int32_t> dact(b, act);
         DevBuf<uint8_t> dterm(b, term), ddemo(b, demo);
-        DevBuf<uint32_t> dmask(b, mask);
+        DevBuf<qf_mask> dmask(b, mask);
         DevBuf<qf_run_hp> dhp(b, hp);
         qf_sample s;
         std::memset(&s, 0, sizeof s);

@@ -49,15 +49,16 @@ TEST(ExploreMask, BitFrequenciesMatchMaskPAndBitsArePairwiseIndependent) {
     const int n_e = 160, n_t = 125;  // 20000 masks per case
     const double N = (double)n_e * n_t;
     for (float p : {0.1f, 0.5f, 0.9f}) {
-        for (int heads : {2, 5, 10, 32}) {
-            std::vector<int64_t> per_bit(32, 0);
-            int64_t both01 = 0, above = 0;
+        for (int heads : {2, 5, 10, 32, 40, 64}) {
+            std::vector<int64_t> per_bit(64, 0);
+            int64_t both01 = 0, both_hi = 0, above = 0;
             for (int e = 0; e < n_e; e++)
                 for (int t = 0; t < n_t; t++) {
-                    const uint32_t m = qf_draw_mask(77u, 3u, e, (uint32_t)t * 13u, heads, p);
-                    for (int k = 0; k < 32; k++) per_bit[k] += (m >> k) & 1u;
+                    const qf_mask m = qf_draw_mask(77u, 3u, e, (uint32_t)t * 13u, heads, p);
+                    for (int k = 0; k < 64; k++) per_bit[k] += (m >> k) & 1u;
                     both01 += (m & 3u) == 3u;
-                    if (heads < 32) above += (m >> heads) != 0;
+                    both_hi += ((m >> 31) & 3u) == 3u; // bits 31 and 32: two different Philox draws
+                    if (heads < 64) above += (m >> heads) != 0;
                 }
             int64_t total = 0;
             for (int k = 0; k < heads; k++) {
@@ -70,13 +71,52 @@ TEST(ExploreMask, BitFrequenciesMatchMaskPAndBitsArePairwiseIndependent) {
             // independence of bits 0 and 1 (both drawn from the same Philox block)
             const double p2 = (double)p * p;
             EXPECT_NEAR(both01 / N, p2, 5 * se(p2, N)) << "p=" << p << " heads=" << heads;
+            if (heads > 32) {
+                EXPECT_NEAR(both_hi / N, p2, 5 * se(p2, N)) << "p=" << p << " heads=" << heads;
+            }
+        }
+    }
+}
+
+// The masks of the 32-bit era (heads <= 32), restated: word j of the i-th Philox4x32-10 draw of
+// counter (MASK, e, t, i) under key (k0, k1) decides head 4i + j, set when its top 24 bits / 2^24 <
+// mask_p. Runs with at most 32 heads must draw exactly these masks after the widening to 64 bits.
+static uint32_t mask32_reference(uint32_t k0, uint32_t k1, int e, uint32_t t, int heads, float p) {
+    if (heads <= 1 || p >= 1.0f) return heads >= 32 ? 0xffffffffu : (1u << heads) - 1u;
+    uint32_t m = 0;
+    for (int i = 0; 4 * i < heads; i++) {
+        philox4x32_ctr_t c = {{QF_STREAM_MASK, (uint32_t)e, t, (uint32_t)i}};
+        const philox4x32_key_t key = {{k0, k1}};
+        const philox4x32_ctr_t w = philox4x32(c, key);
+        for (int j = 0; j < 4 && 4 * i + j < heads; j++)
+            if ((double)(w.v[j] >> 8) / 16777216.0 < (double)p) m |= 1u << (4 * i + j);
+    }
+    return m;
+}
+
+TEST(ExploreMask, HeadsUpTo32DrawTheSameBitsAsThe32BitMasksAndWiderEnsemblesExtendThem) {
+    int differ = 0;
+    for (int heads = 1; heads <= 32; heads++)
+        for (float p : {0.0f, 0.25f, 0.5f, 0.9f, 1.0f})
+            for (int e = 0; e < 40; e++) {
+                const uint32_t t = (uint32_t)e * 977u + (uint32_t)heads;
+                differ += qf_draw_mask(9u, 4u, e, t, heads, p) != (qf_mask)mask32_reference(9u, 4u, e, t, heads, p);
+            }
+    EXPECT_EQ(differ, 0);
+    // more heads add bits above the old ones: heads k < K draw the same bit at every K
+    for (int e = 0; e < 200; e++) {
+        const qf_mask m64 = qf_draw_mask(1u, 2u, e, 5u, 64, 0.5f);
+        for (int heads : {2, 31, 32, 33, 40, 63}) {
+            const qf_mask low = ((qf_mask)1 << heads) - 1u;
+            EXPECT_EQ(qf_draw_mask(1u, 2u, e, 5u, heads, 0.5f), m64 & low) << "heads=" << heads << " e=" << e;
         }
     }
 }
 
 TEST(ExploreMask, FullMaskWhenMaskPIsOneOrOneHeadAndDeterministic) {
-    for (int heads = 1; heads <= 32; heads++) {
-        const uint32_t full = heads == 32 ? 0xffffffffu : ((1u << heads) - 1u);
+    for (int heads = 1; heads <= QF_MAX_HEADS; heads++) {
+        qf_mask full = 0;
+        for (int k = 0; k < heads; k++) full |= (qf_mask)1 << k;
         for (int e = 0; e < 50; e++) {
             EXPECT_EQ(qf_draw_mask(5u, 6u, e, (uint32_t)e * 7u, heads, 1.0f), full) << "heads=" << heads;
             EXPECT_EQ(qf_draw_mask(5u, 6u, e, 3u, heads, 1.5f), full) << "heads=" << heads;
@@ -86,10 +126,11 @@ TEST(ExploreMask, FullMaskWhenMaskPIsOneOrOneHeadAndDeterministic) {
         for (int e = 0; e < 50; e++) EXPECT_EQ(qf_draw_mask(5u, 6u, e, 9u, 1, p), 1u) << "one head, p=" << p;
     // mask_p = 0 with several heads: no head trains on the transition
     for (int e = 0; e < 50; e++) EXPECT_EQ(qf_draw_mask(5u, 6u, e, 9u, 8, 0.0f), 0u);
+    for (int e = 0; e < 50; e++) EXPECT_EQ(qf_draw_mask(5u, 6u, e, 9u, 64, 0.0f), 0u);
     // the mask is a function of (key, e, t): recomputable, and it changes with each coordinate
     int same_e = 0, same_t = 0, same_k = 0;
     for (int e = 0; e < 200; e++) {
-        const uint32_t m = qf_draw_mask(1u, 2u, e, 10u, 16, 0.5f);
+        const qf_mask m = qf_draw_mask(1u, 2u, e, 10u, 16, 0.5f);
         EXPECT_EQ(m, qf_draw_mask(1u, 2u, e, 10u, 16, 0.5f));
         same_e += m == qf_draw_mask(1u, 2u, e + 1, 10u, 16, 0.5f);
         same_t += m == qf_draw_mask(1u, 2u, e, 11u, 16, 0.5f);
@@ -412,8 +453,8 @@ TEST(ExploreTd, MasksZeroHeadsAndTargetsUseRewardPlusBetaIntrinsic) {
 
     // pass 2: random masks; head k learns from transition j only when bit k is set
     std::uniform_int_distribution<uint32_t> bits(0, 7);
-    for (auto &m : c.mask) m = bits(rng) | 0xfffffff8u;  // bits >= K are set and must not matter
-    c.mask[0] = 0xfffffff8u;                              // no head of run 0 learns from j = 0
+    for (auto &m : c.mask) m = bits(rng) | ~(qf_mask)7;  // bits >= K are set and must not matter
+    c.mask[0] = ~(qf_mask)7;                             // no head of run 0 learns from j = 0
     std::vector<float> loss_full = c.loss;
     ASSERT_EQ(c.run(b, hp), QF_OK);
     for (int r = 0; r < R; r++)
@@ -459,18 +500,18 @@ TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
     hp[1].n_heads = 1;  // everything trains head 0
     hp[1].mask_p = 1.0f;
     hp[2].explore = QF_EXPLORE_BOOTSTRAP;
-    hp[2].n_heads = 32;
+    hp[2].n_heads = 40;
     hp[2].mask_p = 0.3f;
     const std::vector<uint32_t> keys = {31, 4, 31, 5, 32, 4};
     std::vector<int32_t> ridx(R * C), rnidx(R * C), ract(R * C);
     std::vector<float> rrew(R * C);
     std::vector<uint8_t> rterm(R * C);
-    std::vector<uint32_t> rmask(R * C, 0xdeadbeefu);
+    std::vector<qf_mask> rmask(R * C, 0xdeadbeefdeadbeefull);
     std::vector<float> rintr(R * C, -9.0f);
     qf_replay rp = {R, C, 1, 1, nullptr, nullptr, ridx.data(), rnidx.data(), ract.data(),
-                    rrew.data(), rterm.data(), rmask.data(), rintr.data(), {}, nullptr};
+                    rrew.data(), rterm.data(), rmask.data(), rintr.data(), {}, nullptr, nullptr, nullptr, 0, 0};
     // expected slot contents: the last writer of each slot
-    std::vector<uint32_t> want_mask(R * C, 0);
+    std::vector<qf_mask> want_mask(R * C, 0);
     std::vector<float> want_intr(R * C, 0.0f);
     std::vector<int32_t> want_idx(R * C, -1);
     std::mt19937 rng(3);
@@ -503,18 +544,19 @@ TEST(ExploreReplay, StoreDrawsMasksAndStoresIntrSampleCarriesThem) {
     EXPECT_TRUE(same_bits(rintr.data(), want_intr.data(), rintr.size()));
     for (int i = 0; i < C; i++) EXPECT_EQ(rmask[(size_t)C + i], 1u) << "one head: mask 1";
     for (int i = 0; i < C; i++) EXPECT_EQ(rmask[(size_t)0 * C + i] >> 7, 0u) << "bits >= n_heads";
-    // the mask bits of the stored transitions are Bernoulli(mask_p): run 2, 32 bits x 50 slots
+    // the mask bits of the stored transitions are Bernoulli(mask_p): run 2, 40 bits x 50 slots
     int64_t set2 = 0;
-    for (int i = 0; i < C; i++) set2 += __builtin_popcount(rmask[(size_t)2 * C + i]);
-    EXPECT_NEAR(set2 / (32.0 * C), 0.3, 5 * se(0.3, 32.0 * C));
+    for (int i = 0; i < C; i++) set2 += __builtin_popcountll(rmask[(size_t)2 * C + i]);
+    EXPECT_NEAR(set2 / (40.0 * C), 0.3, 5 * se(0.3, 40.0 * C));
+    for (int i = 0; i < C; i++) EXPECT_EQ(rmask[(size_t)2 * C + i] >> 40, 0u) << "bits >= n_heads (40)";
 
     std::vector<int32_t> sidx(R * B), snidx(R * B), sact(R * B);
     std::vector<float> srew(R * B);
     std::vector<uint8_t> sterm(R * B);
-    std::vector<uint32_t> smask(R * B);
+    std::vector<qf_mask> smask(R * B);
     std::vector<float> sintr(R * B, -5.0f);
     qf_sample s = {R, B, 1, 1, nullptr, nullptr, sidx.data(), snidx.data(), sact.data(),
-                   srew.data(), sterm.data(), smask.data(), sintr.data(), {}, nullptr};
+                   srew.data(), sterm.data(), smask.data(), sintr.data(), {}, nullptr, nullptr, nullptr, 0, 0};
     for (int64_t size : {(int64_t)C, (int64_t)17}) {
         ASSERT_EQ(b->replay_sample(b, &rp, B, size, 12, keys.data(), &s), QF_OK);
         for (int r = 0; r < R; r++)
@@ -1480,22 +1522,235 @@ TEST(ExploreFleet, MixedStrategiesInOneFleetEqualEachRunAlone) {
 }
 
 
+// Wider ensembles than 32 heads: a run of 40 heads with masks (bits 32-39 from the second half of the
+// MASK draws) trains every head, and in a fleet beside a 3-head run it equals itself alone.
+TEST(ExploreFleet, FortyHeadsTrainEveryHeadAndEqualTheRunAlone) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    const std::vector<std::string> base = {"hidden=[]", "explore=bootstrap", "prior_scale=1", "mask_p=0.5"};
+    std::vector<qf_run_hp> hp(2);
+    for (int r = 0; r < 2; r++) {
+        std::vector<std::string> w = base;
+        w.push_back(r == 0 ? "heads=40" : "heads=3");
+        const qf_config c = fleet_config(w);
+        qf_fleet_hp_from_config(&c, &hp[r]);
+    }
+    const std::vector<uint32_t> keys = {41, 0, 42, 1};
+    qf_config fc = fleet_config(base), one = fleet_config(base);
+    fc.runs = 2, fc.seeds = 1, one.runs = 1, one.seeds = 1;
+    char err[512];
+    qf_fleet fleet;
+    ASSERT_EQ(qf_fleet_create(&fleet, cpu.b, &fc, hp.data(), keys.data(), err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(fleet.net.K, 40);
+    const int64_t P = fleet.net.P;
+    std::vector<float> p0((size_t)2 * 40 * P), pf(p0.size());
+    ASSERT_EQ(qf_fleet_get_params(&fleet, p0.data()), QF_OK);
+    ASSERT_EQ(qf_fleet_train(&fleet, 200, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(qf_fleet_get_params(&fleet, pf.data()), QF_OK);
+    for (int k = 0; k < 40; k++)  // run 0: every head learned (each trains on about half the data)
+        EXPECT_FALSE(same_bits(&p0[(size_t)k * P], &pf[(size_t)k * P], (size_t)P)) << "head " << k << " never learned";
+    for (int k = 3; k < 40; k++)  // run 1: heads beyond its 3 never learn
+        EXPECT_TRUE(same_bits(&p0[(size_t)(40 + k) * P], &pf[(size_t)(40 + k) * P], (size_t)P)) << "run 1 head " << k;
+    for (int r = 0; r < 2; r++) {
+        qf_fleet alone;
+        ASSERT_EQ(qf_fleet_create(&alone, cpu.b, &one, &hp[r], &keys[2 * r], err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_train(&alone, 200, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        const int Ka = alone.net.K;
+        std::vector<float> pa((size_t)Ka * P);
+        ASSERT_EQ(qf_fleet_get_params(&alone, pa.data()), QF_OK);
+        EXPECT_TRUE(same_bits(pa.data(), &pf[(size_t)r * 40 * P], (size_t)hp[r].n_heads * P))
+            << "run " << r << " differs alone vs in the fleet";
+        qf_fleet_destroy(&alone);
+    }
+    qf_fleet_destroy(&fleet);
+}
+
+// The fixed priors' outputs kept with each stored transition (replay.prior_obs / prior_next) are
+// the prior networks' forward on the stored s and s' (to float rounding: the forward ran on E rows
+// then, on C rows here), and a tabular ensemble (an embedding: a row gather and a bias, exact at any
+// batch size) trains bit for bit as when the learner ran the priors' forward at every update (the
+// pointers set to NULL: the fleet then keeps nothing). With shared and with per-head batches.
+TEST(ExploreFleet, KeptPriorOutputsAreThePriorsForwardAndTrainAsBefore) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    char err[512];
+    for (const char *hb : {"head_batch=shared", "head_batch=separate"}) {
+        const qf_config c = fleet_config({"hidden=[]", "explore=bootstrap", "heads=4", "prior_scale=3", "mask_p=0.5",
+                                          "double_q=1", hb});
+        std::vector<float> p[2];
+        for (int keep = 0; keep < 2; keep++) {
+            qf_fleet f;
+            ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+            ASSERT_NE(f.replay.prior_obs, nullptr) << "a fleet with priors keeps their outputs";
+            if (!keep) f.replay.prior_obs = f.replay.prior_next = f.sample.prior_obs = f.sample.prior_next = nullptr;
+            ASSERT_EQ(qf_fleet_train(&f, 300, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+            p[keep].resize((size_t)f.R * f.net.K * f.net.P);
+            ASSERT_EQ(qf_fleet_get_params(&f, p[keep].data()), QF_OK);
+            qf_fleet_destroy(&f);
+        }
+        EXPECT_TRUE(same_bits(p[0].data(), p[1].data(), p[0].size())) << hb << ": kept priors train differently";
+    }
+    // dense MLP: the kept outputs against the prior networks' forward on every stored s and s'
+    const qf_config c = fleet_config({"hidden=[16]", "obs=dense", "explore=bootstrap", "heads=3", "prior_scale=2"});
+    qf_fleet f;
+    ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(qf_fleet_train(&f, 150, nullptr, nullptr, err, sizeof err), QF_OK) << err;  // 600 > 400 slots
+    const int64_t G = (int64_t)f.R * f.net.K, C = f.C, A = f.A;
+    std::vector<float> acts((size_t)(G * C * f.net.H)), q_obs((size_t)(G * C * A)), q_next(q_obs.size());
+    // the replay's obs [R][C][D] is net_forward's input layout for M = C
+    ASSERT_EQ(cpu.b->net_forward(cpu.b, &f.net, f.prior, (int32_t)C, f.replay.obs, nullptr, acts.data(), q_obs.data()), QF_OK);
+    ASSERT_EQ(cpu.b->net_forward(cpu.b, &f.net, f.prior, (int32_t)C, f.replay.next_obs, nullptr, acts.data(), q_next.data()),
+              QF_OK);
+    // a row within n u sum|terms| (a one-hot input, then 17 terms per output, |terms| of order 1): 1e-5
+    double worst = 0.0;
+    for (size_t i = 0; i < q_obs.size(); i++) {
+        worst = std::max(worst, std::fabs((double)q_obs[i] - f.replay.prior_obs[i]) / (1.0 + std::fabs(q_obs[i])));
+        worst = std::max(worst, std::fabs((double)q_next[i] - f.replay.prior_next[i]) / (1.0 + std::fabs(q_next[i])));
+    }
+    EXPECT_LE(worst, 1e-5);
+    int nonzero = 0;
+    for (size_t i = 0; i < q_obs.size(); i++) nonzero += f.replay.prior_obs[i] != 0.0f;
+    EXPECT_GT(nonzero, (int)(q_obs.size() / 2)) << "the ring holds the priors' outputs";
+    qf_fleet_destroy(&f);
+}
+
+// ================================================================================================
+// 10. Q-diversity (docs/design-notes.md): the op on a hand-computed ensemble, and the fleet's log
+// ================================================================================================
+
+TEST(ExploreQDiversity, HandComputedEnsembles) {
+    CpuBackend cpu;
+    qf_backend *b = cpu.b;
+    ASSERT_NE(b, nullptr);
+    const int R = 3, K = 3, E = 2, A = 2;
+    const qf_net net = make_net(R, K, 1, {4, A});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    hp[0].explore = hp[1].explore = QF_EXPLORE_BOOTSTRAP;
+    hp[0].n_heads = 3;
+    hp[1].n_heads = 2;  // head 2's values must not count
+    // q [G][E][A]; per run, (e, a) cells in order (0,0) (0,1) (1,0) (1,1), one row per head
+    const float run0[3][4] = {{1, 0, -1, 5}, {1, 0, 2, -1}, {1, 3, 2, 2}};
+    const float run1[3][4] = {{0, 1, -3, 2}, {4, 1, 3, -2}, {1e6f, -1e6f, 7, 7}};
+    std::vector<float> q((size_t)R * K * E * A, 0.0f);
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < E * A; i++) {
+            q[(size_t)(0 * K + k) * E * A + i] = run0[k][i];
+            q[(size_t)(1 * K + k) * E * A + i] = run1[k][i];
+            q[(size_t)(2 * K + k) * E * A + i] = (float)(k * 10 + i);  // epsilon run: untouched
+        }
+    // run 0: {1,1,1} std 0; {0,0,3} mean 1, squared deviations 1+1+4 = 6, std sqrt(6/3) = sqrt 2;
+    // {-1,2,2} mean 1, 4+1+1 = 6, sqrt 2; {5,-1,2} mean 2, 9+9+0 = 18, sqrt 6. Mean (2 sqrt2 + sqrt6)/4.
+    const double d0 = (2.0 * std::sqrt(2.0) + std::sqrt(6.0)) / 4.0;
+    // run 1 (two heads: std = |a - b| / 2): {0,4} 2, {1,1} 0, {-3,3} 3, {2,-2} 2. Mean 7/4.
+    const double d1 = 7.0 / 4.0;
+    std::vector<float> acc = {0.25f, 0.0f, 0.5f};
+    ASSERT_EQ(b->q_diversity(b, &net, hp.data(), E, q.data(), acc.data()), QF_OK);
+    EXPECT_NEAR(acc[0], 0.25 + d0, 4e-7 * (0.25 + d0));
+    EXPECT_NEAR(acc[1], d1, 4e-7 * d1);
+    EXPECT_EQ(acc[2], 0.5f);
+    ASSERT_EQ(b->q_diversity(b, &net, hp.data(), E, q.data(), acc.data()), QF_OK);  // it sums
+    EXPECT_NEAR(acc[0], 0.25 + 2 * d0, 8e-7 * (0.25 + 2 * d0));
+    EXPECT_NEAR(acc[1], 2 * d1, 8e-7 * d1);
+    EXPECT_EQ(acc[2], 0.5f);
+    // one head: 0; identical heads: 0
+    hp[0].n_heads = 1;
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < E * A; i++) q[(size_t)(1 * K + k) * E * A + i] = 3.5f - (float)i;
+    acc = {0.0f, 0.0f, 0.0f};
+    ASSERT_EQ(b->q_diversity(b, &net, hp.data(), E, q.data(), acc.data()), QF_OK);
+    EXPECT_EQ(acc[0], 0.0f);
+    EXPECT_EQ(acc[1], 0.0f);
+}
+
+// A bandit has one state: with no learning (learning_starts beyond the run) every head's Q(s0, .)
+// stays its initial network plus prior, so every step's Q-diversity is the same number, computed
+// here in double from the exported parameters; a 64-head run, a 2-head run of the 64-head fleet
+// and an epsilon run (no value: NaN) share the fleet.
+TEST(ExploreQDiversity, FleetLogsTheMeanOverStepsForBootstrapRunsOnly) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    qf_config c;
+    qf_config_default(&c);
+    std::vector<std::string> words = {"env=bandit", "env.arms=3", "obs=index", "hidden=[]", "envs=2", "batch=8",
+                                      "buffer=64", "learning_starts=100000", "log_every=10", "explore=bootstrap",
+                                      "heads=64", "prior_scale=2", "mask_p=0.5", "seed=3"};
+    std::vector<char *> argv;
+    for (auto &w : words) argv.push_back(&w[0]);
+    char msg[512];
+    ASSERT_EQ(qf_config_parse(&c, (int)argv.size(), argv.data(), msg, sizeof msg), 0) << msg;
+    c.runs = 3;
+    c.seeds = 1;
+    std::vector<qf_run_hp> hp(3);
+    for (auto &h : hp) qf_fleet_hp_from_config(&c, &h);
+    hp[1].n_heads = 2;
+    hp[2].explore = QF_EXPLORE_EPSILON;
+    hp[2].n_heads = 1;
+    hp[2].prior_scale = 0.0f;
+    qf_fleet f;
+    char err[512];
+    ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, hp.data(), nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(f.net.K, 64);
+    ASSERT_EQ(f.net.L, 1);
+    ASSERT_TRUE(f.has_prior);
+    const int64_t P = f.net.P, G = (int64_t)f.R * f.net.K;
+    const int A = f.A;
+    std::vector<float> w((size_t)(G * P)), pr((size_t)(G * P));
+    ASSERT_EQ(qf_fleet_get_params(&f, w.data()), QF_OK);
+    ASSERT_EQ(cpu.b->download(cpu.b, pr.data(), f.prior, sizeof(float) * pr.size()), QF_OK);
+    struct Log {
+        std::vector<std::vector<double>> qd;
+    } log;
+    auto keep = [](void *ctx, const qf_fleet *fl, const qf_log_point *p) {
+        std::vector<double> v;
+        for (int r = 0; r < fl->R; r++) v.push_back(p[r].q_diversity);
+        static_cast<Log *>(ctx)->qd.push_back(v);
+    };
+    ASSERT_EQ(qf_fleet_train(&f, 30, keep, &log, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(log.qd.size(), 3u);
+    for (int r = 0; r < 2; r++) {
+        // Q_k(s0, a) = W_k[0][a] + b_k[a] + prior_scale (Wp_k[0][a] + bp_k[a]) (one layer, row 0)
+        const int n = hp[r].n_heads;
+        double d = 0.0;
+        for (int a = 0; a < A; a++) {
+            std::vector<double> qk(n);
+            double m = 0.0;
+            for (int k = 0; k < n; k++) {
+                const size_t blk = (size_t)((int64_t)r * 64 + k) * P;
+                qk[k] = (double)w[blk + f.net.off_w[0] + a] + w[blk + f.net.off_b[0] + a] +
+                        (double)hp[r].prior_scale * ((double)pr[blk + f.net.off_w[0] + a] + pr[blk + f.net.off_b[0] + a]);
+                m += qk[k] / n;
+            }
+            double ss = 0.0;
+            for (int k = 0; k < n; k++) ss += (qk[k] - m) * (qk[k] - m);
+            d += std::sqrt(ss / n) / A;
+        }
+        ASSERT_GT(d, 0.0);
+        // float: Q rows within 4 ulp of |Q| sums, the std's two passes within (2n + 4) ulp of max|Q|,
+        // 10 steps summed: 1e-5 relative is above all of it for |Q| of a few units
+        for (const auto &pt : log.qd) EXPECT_NEAR(pt[r], d, 1e-5 * (1.0 + d)) << "run " << r;
+    }
+    for (const auto &pt : log.qd) EXPECT_TRUE(std::isnan(pt[2])) << "epsilon run: no Q-diversity";
+    qf_fleet_destroy(&f);
+}
+
 // backend.h's `learn` contract written out: the backend's operations one after another.
 int learn_in_turn(qf_backend *b, const qf_learn_args *a) {
     const qf_net *n = a->net;
     qf_sample *s = a->s;
-    auto q_forward = [&](const float *params, const float *x, const int32_t *xi, float *acts, float *q, bool reuse) {
+    auto q_forward = [&](const float *params, const float *x, const int32_t *xi, float *acts, float *q, bool reuse,
+                         const float *kept) {
         if (b->net_forward(b, n, params, a->B, x, xi, acts, q) != QF_OK) return false;
         if (!a->prior) return true;
+        if (kept) return b->add_prior(b, n, a->hp, a->B, q, kept) == QF_OK;  // kept with the transitions
         return (reuse || b->net_forward(b, n, a->prior, a->B, x, xi, a->acts_tmp, a->qp) == QF_OK) &&
                b->add_prior(b, n, a->hp, a->B, q, a->qp) == QF_OK;
     };
     const bool ok =
         b->replay_sample(b, a->replay, a->B, a->stored, a->update, a->keys, s) == QF_OK &&
         (!a->counts || b->count_bonus(b, a->counts, a->hp, a->B, s) == QF_OK) &&
-        q_forward(a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, false) &&
-        (!a->qo || q_forward(a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, true)) &&
-        q_forward(a->params, s->obs, s->idx, a->acts, a->q, false) &&
+        q_forward(a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, false, s->prior_next) &&
+        (!a->qo || q_forward(a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, true, s->prior_next)) &&
+        q_forward(a->params, s->obs, s->idx, a->acts, a->q, false, s->prior_obs) &&
         b->td(b, n, a->hp, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean) == QF_OK &&
         b->net_backward(b, n, a->params, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work) == QF_OK &&
         b->adam(b, n, a->hp, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm) == QF_OK &&

@@ -8,6 +8,8 @@
 // Every test is in suite ExploreGpu (ctest -R Explore selects it with the CPU explore tests).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -103,13 +105,16 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
     hp[2].explore = QF_EXPLORE_BOOTSTRAP;
     hp[2].n_heads = 3;
     hp[2].mask_p = 1.0f;
+    hp[3].explore = QF_EXPLORE_BOOTSTRAP; // 64 heads: bits 32-63 from the second half of the draws
+    hp[3].n_heads = 64;
+    hp[3].mask_p = 0.5f;
     const std::vector<uint32_t> keys = {4, 0, 4, 1, 5, 0, 5, 1};
     const std::vector<float> obs = normal((size_t)R * E * D, 2), nobs = normal((size_t)R * E * D, 3);
     const std::vector<float> rew = normal((size_t)R * E, 4), intr = normal((size_t)R * E, 5, 0.2f, 1.0f);
     std::vector<int32_t> act((size_t)R * E);
     for (size_t i = 0; i < act.size(); i++) act[i] = (int32_t)(i % 5);
     const std::vector<uint8_t> flags = random_flags((size_t)R * E, 6);
-    std::vector<uint32_t> rmask[2], smask[2];
+    std::vector<qf_mask> rmask[2], smask[2];
     std::vector<float> rintr[2], sintr[2], sobs[2];
     qf_backend *bs[2] = {be.cpu, be.cuda};
     for (int k = 0; k < 2; k++) {
@@ -122,8 +127,8 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
         DevBuf<float> ro(b, (size_t)R * C * D), rno(b, (size_t)R * C * D), rr(b, (size_t)R * C), ri(b, (size_t)R * C);
         DevBuf<int32_t> ra(b, (size_t)R * C);
         DevBuf<uint8_t> rt(b, (size_t)R * C);
-        DevBuf<uint32_t> rm(b, (size_t)R * C);
-        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr};
+        DevBuf<qf_mask> rm(b, (size_t)R * C);
+        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr, nullptr, nullptr, 0, 0};
         for (int64_t step = 0; step < 4; step++)  // wraps; the last store has no intrinsic rewards
             ASSERT_EQ(b->replay_store(b, &rp, dhp.p, dkeys.p, E, step * E % C, (uint32_t)step, dobs.p, nullptr, dact.p,
                                       drew.p, dflags.p, dnobs.p, nullptr, step == 3 ? nullptr : dintr.p),
@@ -134,8 +139,8 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
         DevBuf<float> so(b, (size_t)R * B * D), sno(b, (size_t)R * B * D), sr(b, (size_t)R * B), si(b, (size_t)R * B);
         DevBuf<int32_t> sa(b, (size_t)R * B);
         DevBuf<uint8_t> st(b, (size_t)R * B);
-        DevBuf<uint32_t> sm(b, (size_t)R * B);
-        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr};
+        DevBuf<qf_mask> sm(b, (size_t)R * B);
+        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr, nullptr, nullptr, 0, 0};
         ASSERT_EQ(b->replay_sample(b, &rp, B, C, 17, dkeys.p, &smp), QF_OK) << b->err;
         smask[k] = sm.get();
         sintr[k] = si.get();
@@ -146,6 +151,67 @@ TEST(ExploreGpu, ReplayMasksAndIntrAreBitIdentical) {
     EXPECT_EQ(smask[0], smask[1]) << "sampled masks differ";
     EXPECT_TRUE(same_bits(sintr[0], sintr[1])) << "sampled intrinsic rewards differ";
     EXPECT_TRUE(same_bits(sobs[0], sobs[1])) << "sampled next observations differ";
+}
+
+// ---- the priors' outputs kept with the transitions ------------------------------------------------
+// replay_store_prior writes each head's rows into the ring's slots, replay_sample copies the drawn
+// slots' rows into [G][B][A] (every head's for a run's batch, the head's own for per-head batches):
+// copies, so bit-identical on both backends and equal to the rows they came from.
+TEST(ExploreGpu, KeptPriorOutputsStoreAndSampleAreBitIdentical) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 3, K = 5, E = 7, C = 40, B = 16, A = 3, G = R * K;
+    const std::vector<uint32_t> keys = {1, 0, 1, 1, 2, 0};
+    std::vector<float> ring[2][2], smp[2][2][2];
+    qf_backend *bs[2] = {be.cpu, be.cuda};
+    for (int k = 0; k < 2; k++) {
+        qf_backend *b = bs[k];
+        DevBuf<int32_t> ridx(b, (size_t)R * C), rnidx(b, (size_t)R * C), ract(b, (size_t)R * C);
+        DevBuf<float> rrew(b, (size_t)R * C), rintr(b, (size_t)R * C), po(b, (size_t)G * C * A), pn(b, (size_t)G * C * A);
+        DevBuf<uint8_t> rterm(b, (size_t)R * C);
+        DevBuf<qf_mask> rmask(b, (size_t)R * C);
+        DevBuf<uint32_t> dkeys(b, keys);
+        qf_replay rp = {R, C, 1, 1, nullptr, nullptr, ridx.p, rnidx.p, ract.p, rrew.p, rterm.p, rmask.p, rintr.p,
+                        {}, nullptr, po.p, pn.p, K, A};
+        for (int64_t step = 0; step < 7; step++) {  // 49 transitions into 40 slots: wraps
+            DevBuf<float> qo(b, normal((size_t)G * E * A, 50 + (uint32_t)step)), qn(b, normal((size_t)G * E * A, 70 + (uint32_t)step));
+            ASSERT_EQ(b->replay_store_prior(b, &rp, E, step * E % C, qo.p, qn.p), QF_OK) << b->err;
+        }
+        ring[k][0] = po.get();
+        ring[k][1] = pn.get();
+        for (int per_head = 0; per_head < 2; per_head++) {
+            const int rows = per_head ? G : R;
+            DevBuf<int32_t> six(b, (size_t)rows * B), snix(b, (size_t)rows * B), sa(b, (size_t)rows * B);
+            DevBuf<float> sr(b, (size_t)rows * B), si(b, (size_t)rows * B), so(b, (size_t)G * B * A), sn(b, (size_t)G * B * A);
+            DevBuf<uint8_t> st(b, (size_t)rows * B);
+            DevBuf<qf_mask> sm(b, (size_t)rows * B);
+            qf_sample s = {rows, B, 1, 1, nullptr, nullptr, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr, so.p, sn.p, K, A};
+            ASSERT_EQ(b->replay_sample(b, &rp, B, C, 9, dkeys.p, &s), QF_OK) << b->err;
+            smp[k][per_head][0] = so.get();
+            smp[k][per_head][1] = sn.get();
+        }
+    }
+    for (int w = 0; w < 2; w++) {
+        EXPECT_TRUE(same_bits(ring[0][w], ring[1][w])) << (w ? "prior_next" : "prior_obs") << " ring differs";
+        for (int per_head = 0; per_head < 2; per_head++)
+            EXPECT_TRUE(same_bits(smp[0][per_head][w], smp[1][per_head][w])) << "sampled rows differ, per_head=" << per_head;
+    }
+    // the ring holds step 6's rows at slots (42 + e) % 40 (CPU copy): head g, env e of the last store
+    const std::vector<float> last = normal((size_t)G * E * A, 56);
+    for (int g = 0; g < G; g++)
+        for (int e = 0; e < E; e++)
+            for (int a = 0; a < A; a++)
+                ASSERT_EQ(ring[0][0][((size_t)g * C + (42 + e) % C) * A + a], last[((size_t)g * E + e) * A + a]);
+    // every sampled row is a row of the ring of its head (shared batches: the same slot for all heads)
+    for (int per_head = 0; per_head < 2; per_head++)
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < B; j++) {
+                const float *row = &smp[0][per_head][0][((size_t)g * B + j) * A];
+                bool found = false;
+                for (int slot = 0; slot < C && !found; slot++)
+                    found = std::memcmp(row, &ring[0][0][((size_t)g * C + slot) * A], sizeof(float) * A) == 0;
+                EXPECT_TRUE(found) << "per_head=" << per_head << " g=" << g << " j=" << j;
+            }
 }
 
 // ---- TD with masks and intrinsic rewards ----------------------------------------------------------
@@ -165,7 +231,7 @@ TEST(ExploreGpu, TdWithMasksAndIntrAgrees) {
     const std::vector<float> rew = normal((size_t)R * B, 10), intr = normal((size_t)R * B, 11, 0.3f, 1.0f);
     std::vector<int32_t> act((size_t)R * B);
     std::vector<uint8_t> term((size_t)R * B);
-    std::vector<uint32_t> mask((size_t)R * B);
+    std::vector<qf_mask> mask((size_t)R * B);
     std::mt19937 rng(12);
     for (size_t i = 0; i < act.size(); i++) {
         act[i] = (int32_t)(rng() % A);
@@ -180,7 +246,7 @@ TEST(ExploreGpu, TdWithMasksAndIntrAgrees) {
             dqmean(b, G), dimean(b, (size_t)R);
         DevBuf<int32_t> dact(b, act);
         DevBuf<uint8_t> dterm(b, term);
-        DevBuf<uint32_t> dmask(b, mask);
+        DevBuf<qf_mask> dmask(b, mask);
         DevBuf<qf_run_hp> dhp(b, hp);
         qf_sample s;
         std::memset(&s, 0, sizeof s);
@@ -237,6 +303,46 @@ TEST(ExploreGpu, AddPriorIsBitIdentical) {
     EXPECT_TRUE(same_bits(out[0], out[1])) << "q + prior differs";
     EXPECT_TRUE(std::memcmp(out[1].data() + K * per, q.data() + K * per, sizeof(float) * K * per) == 0)
         << "a run with prior_scale 0 was changed";
+}
+
+// ---- Q-diversity ----------------------------------------------------------------------------------
+// The same sums in the same order on both; they differ only where a compiler contracts d * d + ss
+// into an FMA. Each std is within (2K + 4) float ulps of max|Q| (the mean's and the squared
+// deviations' K-term sums, the divide and the sqrt), the mean over E A cells adds E A ulps of it, and
+// two calls sum twice: tolerance 2 ((2K + 4) + E A) FLT_EPSILON max|Q| per backend, both counted.
+TEST(ExploreGpu, QDiversityAgrees) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 5, K = 64, E = 7, A = 4;
+    const qf_net net = make_net(R, K, 1, {5, A});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    const int heads[R] = {64, 40, 2, 1, 10};
+    for (int r = 0; r < R; r++) {
+        hp[r].explore = r == 3 ? QF_EXPLORE_EPSILON : QF_EXPLORE_BOOTSTRAP;
+        hp[r].n_heads = heads[r];
+    }
+    const std::vector<float> q = normal((size_t)R * K * E * A, 31, 3.0f, 1.0f);
+    double qmax = 0.0;
+    for (float v : q) qmax = std::max(qmax, (double)std::fabs(v));
+    const std::vector<float> acc0 = {0.0f, 1.5f, 0.0f, 0.25f, 2.0f};
+    std::vector<float> out[2];
+    qf_backend *bs[2] = {be.cpu, be.cuda};
+    for (int k = 0; k < 2; k++) {
+        qf_backend *b = bs[k];
+        DevBuf<float> dq(b, q), dacc(b, acc0);
+        DevBuf<qf_run_hp> dhp(b, hp);
+        for (int i = 0; i < 2; i++) ASSERT_EQ(b->q_diversity(b, &net, dhp.p, E, dq.p, dacc.p), QF_OK) << b->err;
+        out[k] = dacc.get();
+    }
+    for (int r = 0; r < R; r++) {
+        const double tol = 2.0 * 2.0 * ((2.0 * K + 4.0) + E * A) * FLT_EPSILON * qmax;
+        EXPECT_NEAR(out[0][r], out[1][r], tol) << "run " << r;
+        if (r != 3) {
+            EXPECT_GT(out[0][r], acc0[r] + 1.0f) << "run " << r << ": std of N(1, 3^2) values, twice";
+        }
+    }
+    EXPECT_EQ(out[1][3], 0.25f) << "an epsilon run's sum is not touched";
+    EXPECT_EQ(out[0][3], 0.25f);
 }
 
 // ---- counts ----------------------------------------------------------------------------------------
@@ -584,7 +690,7 @@ TEST(ExploreGpu, PerHeadBatchesSampleLearnAndBonusAgree) {
                        rintr = normal((size_t)R * C, 25);
     std::vector<int32_t> ridx((size_t)R * C), rnidx((size_t)R * C), ract((size_t)R * C);
     std::vector<uint8_t> rterm((size_t)R * C);
-    std::vector<uint32_t> rmask((size_t)R * C);
+    std::vector<qf_mask> rmask((size_t)R * C);
     for (size_t i = 0; i < ridx.size(); i++) {
         ridx[i] = (int32_t)(rng() % S);
         rnidx[i] = (int32_t)(rng() % S);
@@ -614,13 +720,14 @@ TEST(ExploreGpu, PerHeadBatchesSampleLearnAndBonusAgree) {
             DevBuf<float> ro(b, robs), rno(b, rnobs), rr(b, rrew), ri(b, rintr);
             DevBuf<int32_t> rix(b, ridx), rnix(b, rnidx), ra(b, ract);
             DevBuf<uint8_t> rt(b, rterm);
-            DevBuf<uint32_t> rm(b, rmask), dkeys(b, keys), dcnt(b, counts);
-            qf_replay rp = {R, C, D, embed, ro.p, rno.p, rix.p, rnix.p, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr};
+            DevBuf<qf_mask> rm(b, rmask);
+            DevBuf<uint32_t> dkeys(b, keys), dcnt(b, counts);
+            qf_replay rp = {R, C, D, embed, ro.p, rno.p, rix.p, rnix.p, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr, nullptr, nullptr, 0, 0};
             DevBuf<float> so(b, rows * B * D), sno(b, rows * B * D), sr(b, rows * B), si(b, rows * B);
             DevBuf<int32_t> six(b, rows * B), snix(b, rows * B), sa(b, rows * B);
             DevBuf<uint8_t> st(b, rows * B);
-            DevBuf<uint32_t> sm(b, rows * B);
-            qf_sample smp = {(int32_t)rows, B, D, embed, so.p, sno.p, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr};
+            DevBuf<qf_mask> sm(b, rows * B);
+            qf_sample smp = {(int32_t)rows, B, D, embed, so.p, sno.p, six.p, snix.p, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr, nullptr, nullptr, 0, 0};
             ASSERT_EQ(b->replay_sample(b, &rp, B, 250, 7, dkeys.p, &smp), QF_OK) << b->err;
             DevBuf<qf_run_hp> dhp(b, hp);
             qf_counts c;

@@ -175,7 +175,7 @@ TEST(GpuLearn, InitForwardBackwardTdAdamAgree) {
                 gnorm(b, G);
             DevBuf<uint8_t> dterm(b, term);
             DevBuf<int32_t> adam_t(b, R), status(b, R);
-            DevBuf<uint32_t> dmask(b, std::vector<uint32_t>((size_t)R * B, 0xffffffffu));
+            DevBuf<qf_mask> dmask(b, std::vector<qf_mask>((size_t)R * B, ~(qf_mask)0));
             DevBuf<float> dintr(b, std::vector<float>((size_t)R * B, 0.0f)), imean(b, R);
             qf_sample s;
             std::memset(&s, 0, sizeof s);
@@ -270,9 +270,9 @@ TEST(GpuLearn, ActReplayAreBitIdentical) {
         DevBuf<float> ro(b, (size_t)R * C * D), rno(b, (size_t)R * C * D), rr(b, (size_t)R * C);
         DevBuf<int32_t> ra(b, (size_t)R * C);
         DevBuf<uint8_t> rt(b, (size_t)R * C);
-        DevBuf<uint32_t> rm(b, (size_t)R * C);
+        DevBuf<qf_mask> rm(b, (size_t)R * C);
         DevBuf<float> ri(b, (size_t)R * C);
-        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr};
+        qf_replay rp = {R, C, D, 0, ro.p, rno.p, nullptr, nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr, nullptr, nullptr, 0, 0};
         for (int64_t step = 0; step < 3; step++)
             ASSERT_EQ(b->replay_store(b, &rp, dhp.p, dkeys.p, E, step * E % C, (uint32_t)step, dobs.p, nullptr, dact.p,
                                       drew.p, dflags.p, dnobs.p, nullptr, nullptr),
@@ -280,9 +280,9 @@ TEST(GpuLearn, ActReplayAreBitIdentical) {
         DevBuf<float> so(b, (size_t)R * B * D), sno(b, (size_t)R * B * D), sr(b, (size_t)R * B);
         DevBuf<int32_t> sa(b, (size_t)R * B);
         DevBuf<uint8_t> stt(b, (size_t)R * B);
-        DevBuf<uint32_t> sm(b, (size_t)R * B);
+        DevBuf<qf_mask> sm(b, (size_t)R * B);
         DevBuf<float> si(b, (size_t)R * B);
-        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, stt.p, sm.p, si.p, {}, nullptr};
+        qf_sample smp = {R, B, D, 0, so.p, sno.p, nullptr, nullptr, sa.p, sr.p, stt.p, sm.p, si.p, {}, nullptr, nullptr, nullptr, 0, 0};
         ASSERT_EQ(b->replay_sample(b, &rp, B, C, 3, dkeys.p, &smp), QF_OK);
         sample_obs[k] = so.get();
         sample_rew[k] = sr.get();
@@ -327,7 +327,7 @@ struct LearnState {  // host copies of everything one learn call reads or writes
     std::vector<float> params, target, prior, m, v, q, qt, qo, acts, dq, grads, gnorm, loss, qmean, imean;
     std::vector<float> s_obs, s_nobs, s_rew, s_intr;
     std::vector<int32_t> s_idx, s_nidx, s_act, adam_t, status;
-    std::vector<uint32_t> s_mask;
+    std::vector<qf_mask> s_mask;
 };
 
 struct LearnCase {
@@ -340,7 +340,8 @@ struct LearnCase {
     std::vector<float> robs, rnobs, rrew, rintr, params, target, prior, m, v;
     std::vector<int32_t> ridx, rnidx, ract, adam_t;
     std::vector<uint8_t> rterm;
-    std::vector<uint32_t> rmask, counts;
+    std::vector<qf_mask> rmask;
+    std::vector<uint32_t> counts;
     int target_mode;
     explicit LearnCase(int emb) : embed(emb) {
         net = make_net(R, K, embed, embed ? std::vector<int>{S, 16, 8, A} : std::vector<int>{D, 16, 8, A});
@@ -365,7 +366,7 @@ struct LearnCase {
             rnidx[i] = (int32_t)(rng() % S);
             ract[i] = (int32_t)(rng() % A);
             rterm[i] = (uint8_t)(rng() % 7 == 0);
-            rmask[i] = rng() | 1u;  // head 0 always learns; the others on random bits
+            rmask[i] = ((qf_mask)rng() << 32 | rng()) | 1u;  // head 0 always learns; the others on random bits
         }
         counts.resize((size_t)R * S);
         for (auto &c : counts) c = 1 + rng() % 9;
@@ -408,15 +409,16 @@ struct LearnCase {
         DevBuf<float> ro(b, robs), rno(b, rnobs), rr(b, rrew), ri(b, rintr);
         DevBuf<int32_t> rix(b, ridx), rnix(b, rnidx), ra(b, ract), dact(b, active);
         DevBuf<uint8_t> rt(b, rterm);
-        DevBuf<uint32_t> rm(b, rmask), dkeys(b, keys), dcnt(b, counts);
+        DevBuf<qf_mask> rm(b, rmask);
+        DevBuf<uint32_t> dkeys(b, keys), dcnt(b, counts);
         qf_replay rp = {R, C, D, embed, embed ? nullptr : ro.p, embed ? nullptr : rno.p, embed ? rix.p : nullptr,
-                        embed ? rnix.p : nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr};
+                        embed ? rnix.p : nullptr, ra.p, rr.p, rt.p, rm.p, ri.p, {}, nullptr, nullptr, nullptr, 0, 0};
         DevBuf<float> so(b, RB * D), sno(b, RB * D), sr(b, RB), si(b, RB);
         DevBuf<int32_t> six(b, RB), snix(b, RB), sa(b, RB);
         DevBuf<uint8_t> st(b, RB);
-        DevBuf<uint32_t> sm(b, RB);
+        DevBuf<qf_mask> sm(b, RB);
         qf_sample smp = {R, B, D, embed, embed ? nullptr : so.p, embed ? nullptr : sno.p, embed ? six.p : nullptr,
-                         embed ? snix.p : nullptr, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr};
+                         embed ? snix.p : nullptr, sa.p, sr.p, st.p, sm.p, si.p, {}, nullptr, nullptr, nullptr, 0, 0};
         qf_counts c;
         std::memset(&c, 0, sizeof c);
         c.R = R;

@@ -39,12 +39,12 @@ std::vector<float> uniform(size_t n, uint32_t seed, float lo, float hi) {
 }
 
 // A replay of R runs x C slots whose every field names its slot: idx = next_idx = slot, action =
-// slot % 7, reward = slot + 1000 r, mask = slot * 2654435761, intr = -slot, terminal = slot & 1.
+// slot % 7, reward = slot + 1000 r, mask = slot * 0x9E3779B97F4A7C15 (64 bits), intr = -slot, terminal = slot & 1.
 struct SlotReplay {
     int R, C;
     std::vector<int32_t> idx, next_idx, action;
     std::vector<float> reward, intr;
-    std::vector<uint32_t> mask;
+    std::vector<qf_mask> mask;
     std::vector<uint8_t> terminal;
     qf_replay rp;
     SlotReplay(int R_, int C_) : R(R_), C(C_) {
@@ -57,7 +57,7 @@ struct SlotReplay {
                 action[i] = j % 7;
                 reward[i] = (float)(j + 1000 * r);
                 intr[i] = -(float)j;
-                mask[i] = (uint32_t)j * 2654435761u;
+                mask[i] = (qf_mask)j * 0x9E3779B97F4A7C15ull;
                 terminal[i] = (uint8_t)(j & 1);
             }
         std::memset(&rp, 0, sizeof rp);
@@ -71,7 +71,7 @@ struct SlotReplay {
 struct SampleBuf {
     std::vector<int32_t> idx, next_idx, action;
     std::vector<float> reward, intr;
-    std::vector<uint32_t> mask;
+    std::vector<qf_mask> mask;
     std::vector<uint8_t> terminal;
     qf_sample s;
     SampleBuf(int rows, int B) {
@@ -114,7 +114,7 @@ TEST(HeadBatch, HeadZeroDrawsTheSharedBatchAndTheHeadsDrawIndependently) {
             ASSERT_EQ(heads.action[i], slot % 7);
             ASSERT_EQ(heads.reward[i], (float)(slot + 1000 * r));
             ASSERT_EQ(heads.intr[i], -(float)slot);
-            ASSERT_EQ(heads.mask[i], (uint32_t)slot * 2654435761u);
+            ASSERT_EQ(heads.mask[i], (qf_mask)slot * 0x9E3779B97F4A7C15ull);
             ASSERT_EQ(heads.terminal[i], (uint8_t)(slot & 1));
             count[slot]++;
         }
@@ -184,7 +184,7 @@ TEST(HeadBatch, PerHeadInputsEqualOneHeadNetworksOnTheirOwnBatches) {
             s.reward[i] = s_ref.reward[i] = (float)(rng() % 100) / 50.0f - 1.0f;
             s.intr[i] = s_ref.intr[i] = (float)(rng() % 10) / 10.0f;
             s.terminal[i] = s_ref.terminal[i] = (uint8_t)(rng() % 5 == 0);
-            s.mask[i] = rng();
+            s.mask[i] = (qf_mask)rng() << 32 | rng();
             s_ref.mask[i] = (s.mask[i] >> (g % K)) & 1u;
         }
         const std::vector<float> qt = uniform(G * B * A, 11, -1, 1);

@@ -885,7 +885,7 @@ struct Ring {
     std::vector<float> obs, next_obs, reward;
     std::vector<int32_t> idx, next_idx, action;
     std::vector<uint8_t> terminal;
-    std::vector<uint32_t> mask;
+    std::vector<qf_mask> mask;
     std::vector<float> intr;
     qf_replay rp;
     Ring(int R_, int C_, int D_, int embed_) : R(R_), C(C_), D(D_), embed(embed_) {

@@ -115,27 +115,29 @@ qf_roof_fleet dqn_cartpole() {
 }
 
 // One DQN update on CartPole (K = 1, B = 128, dense obs of 4 floats, no double Q, no prior, a target
-// copy every 100 updates). A transition is 2*4*4 + 17 = 49 bytes.
-//   sample:   128*49 = 6,272 bytes read from the ring
+// copy every 100 updates). A transition is 2*4*4 + 21 = 53 bytes (8 of them the bootstrap mask).
+//   sample:   128*53 = 6,784 bytes read from the ring
 //   forwards: target on s', online on s: 2 x (1,163,520 FLOPs, 18,440 bytes)
 //   backward 2,244,864 FLOPs, 35,336 bytes; Adam 73,760 FLOPs, 147,520 bytes; target 368.8 bytes
 //   FLOPs = 2,327,040 + 2,244,864 + 73,760 = 4,645,664
-//   bytes = 6,272 + 36,880 + 35,336 + 147,520 + 368.8 = 226,376.8
+//   bytes = 6,784 + 36,880 + 35,336 + 147,520 + 368.8 = 226,888.8
 // Collecting one step of its one env: the act forward of 1 input, 2*4480 + 130 = 9090 FLOPs and
-// 18,440 bytes; the env step 69; the transition stored 49: 18,558 bytes.
+// 18,440 bytes; the env step 69; the transition stored 53: 18,562 bytes.
 TEST(Roofline, DqnUpdateAndCollect) {
     const qf_roof_fleet s = dqn_cartpole();
     const qf_roof_work u = qf_roof_update(&s), c = qf_roof_collect(&s), r = qf_roof_run_step(&s);
     EXPECT_DOUBLE_EQ(u.flops, 4645664.0);
-    EXPECT_NEAR(u.bytes, 226376.8, 1e-6);
+    EXPECT_NEAR(u.bytes, 226888.8, 1e-6);
     EXPECT_DOUBLE_EQ(c.flops, 9090.0);
-    EXPECT_DOUBLE_EQ(c.bytes, 18558.0);
+    EXPECT_DOUBLE_EQ(c.bytes, 18562.0);
     EXPECT_DOUBLE_EQ(r.flops, u.flops + c.flops);
     EXPECT_DOUBLE_EQ(r.bytes, u.bytes + c.bytes);
 }
 
-// Double Q adds one online forward on s'; K heads with priors multiply the forwards by K x 2 and
-// add the prior sums (1 FLOP per Q value); backward, Adam and target scale with K.
+// Double Q adds one online forward on s'; K heads multiply the forwards by K and priors add their
+// sums (1 FLOP per Q value) but no forward in the update: their outputs are kept with the stored
+// transitions (2 K A floats more per transition read), computed once when stored (K prior forwards of
+// the E next observations in collect); backward, Adam and target scale with K.
 TEST(Roofline, DoubleQAndEnsembleWithPriors) {
     qf_roof_fleet s = dqn_cartpole();
     const qf_roof_work base = qf_roof_update(&s), fwd = qf_roof_forward(&s.net, 128);
@@ -149,8 +151,17 @@ TEST(Roofline, DoubleQAndEnsembleWithPriors) {
     e.prior = 1;
     const qf_roof_work ens = qf_roof_update(&e);
     const qf_roof_work bwd = qf_roof_backward(&e.net, 128), adam = qf_roof_adam(&e.net);
-    // 2 forwards x 10 heads x 2 (trained + prior) + 2 x 10 x 128 x 2 prior adds + backward + Adam
-    EXPECT_DOUBLE_EQ(ens.flops, 40.0 * fwd.flops + 2.0 * 10 * 128 * 2 + 10.0 * bwd.flops + 10.0 * adam.flops);
+    // 2 forwards x 10 heads + 2 x 10 x 128 x 2 prior adds + backward + Adam
+    EXPECT_DOUBLE_EQ(ens.flops, 20.0 * fwd.flops + 2.0 * 10 * 128 * 2 + 10.0 * bwd.flops + 10.0 * adam.flops);
+    qf_roof_fleet e1 = e;
+    e1.prior = 0;
+    // the kept outputs: 2 x 10 heads x 2 actions x 4 bytes = 160 bytes more per sampled transition
+    EXPECT_NEAR(ens.bytes - qf_roof_update(&e1).bytes, 128.0 * 160.0, 1e-6);
+    // collect: acting's prior forward of the E = 1 input, the prior's forward of the next one, the
+    // prior sums, and the kept rows stored
+    const qf_roof_work c1 = qf_roof_collect(&e1), c = qf_roof_collect(&e), f1 = qf_roof_forward(&e.net, 1);
+    EXPECT_DOUBLE_EQ(c.flops - c1.flops, 2.0 * 10 * f1.flops + 10.0 * 2);
+    EXPECT_NEAR(c.bytes - c1.bytes, 2.0 * 10 * f1.bytes + 160.0, 1e-6);
 }
 
 // RND adds two forwards on the batch, the predictor's backward and Adam.

@@ -93,7 +93,7 @@ struct TdCase {
     qf_net n;
     std::vector<float> q, qt, qo, dq, loss, qmean, imean, reward, intr;
     std::vector<int32_t> action;
-    std::vector<uint32_t> mask;
+    std::vector<qf_mask> mask;
     std::vector<uint8_t> terminal;
     qf_sample smp;
     TdCase(int R_, int K_, int B_, int A_) : R(R_), K(K_), B(B_), A(A_), n(make_net(R_, K_, 1, {5, A_})) {
@@ -106,7 +106,7 @@ struct TdCase {
         imean.assign(R, -1.0f);
         reward.assign((size_t)R * B, 0.0f);
         intr.assign((size_t)R * B, 0.0f);
-        mask.assign((size_t)R * B, 0xffffffffu);
+        mask.assign((size_t)R * B, ~(qf_mask)0);
         action.assign((size_t)R * B, 0);
         terminal.assign((size_t)R * B, 0);
         std::memset(&smp, 0, sizeof smp);

@@ -162,14 +162,14 @@ int main(int argc, char **argv) {
     s.action = (int32_t *)mallocCheck(sizeof(int32_t) * NS);
     s.reward = (float *)mallocCheck(sizeof(float) * NS);
     s.terminal = (uint8_t *)mallocCheck(NS);
-    s.mask = (uint32_t *)mallocCheck(sizeof(uint32_t) * NS);
+    s.mask = (qf_mask *)mallocCheck(sizeof(qf_mask) * NS);
     s.intr = (float *)mallocCheck(sizeof(float) * NS);
     for (int64_t t = 0; t < NS; t++) {
         s.action[t] = rng_int(&rng, A);
         s.reward[t] = rng_uniform(&rng) < 0.1f ? 1.0f : -0.01f;
         s.terminal[t] = rng_uniform(&rng) < 0.1f;
-        uint32_t m = 0;
-        for (int32_t k = 0; k < K; k++) m |= (rng_uniform(&rng) < 0.5f ? 1u : 0u) << k;
+        qf_mask m = 0;
+        for (int32_t k = 0; k < K; k++) m |= (qf_mask)(rng_uniform(&rng) < 0.5f ? 1u : 0u) << k;
         s.mask[t] = m;
         s.intr[t] = rng_uniform(&rng);
     }

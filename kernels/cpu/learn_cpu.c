@@ -313,11 +313,16 @@ static int cpu_target_update(qf_backend *b, const qf_net *net, const qf_run_hp *
 }
 
 /* Q(s, .) of network g with its prior added (randomized prior functions). reuse: the prior's
- * outputs for these inputs are already in qp (the same x as the previous call). */
+ * outputs for these inputs are already in qp (the same x as the previous call); kept: the sample's
+ * copy of them ([G][B][A], stored with the transitions), or NULL. */
 static void q_forward_net(const qf_learn_args *a, const float *params, int64_t g, const float *x,
-                          const int32_t *xi, float *acts, float *q, int reuse) {
+                          const int32_t *xi, float *acts, float *q, int reuse, const float *kept) {
     forward_net(a->net, params, g, a->B, x, xi, acts, q);
     if (!a->prior) return;
+    if (kept) {
+        qf_add_prior_net(a->net, a->hp, g, a->B, q, kept);
+        return;
+    }
     if (!reuse) forward_net(a->net, a->prior, g, a->B, x, xi, a->acts_tmp, a->qp);
     qf_add_prior_net(a->net, a->hp, g, a->B, q, a->qp);
 }
@@ -327,9 +332,9 @@ static void q_forward_net(const qf_learn_args *a, const float *params, int64_t g
  * fixed prior's outputs on s' computed once for the target and the double-Q values). */
 static void learn_net(const qf_learn_args *a, int64_t g) {
     const qf_sample *s = a->s;
-    q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0);
-    if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1);
-    q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q, 0);
+    q_forward_net(a, a->target, g, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0, s->prior_next);
+    if (a->qo) q_forward_net(a, a->params, g, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1, s->prior_next);
+    q_forward_net(a, a->params, g, s->obs, s->idx, a->acts, a->q, 0, s->prior_obs);
     qf_td_net(a->net, a->hp, g, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
     backward_net(a->net, a->params, g, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work);
 }
@@ -381,6 +386,15 @@ static int cpu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_
             const float *row = q + (((int64_t)r * net->K) * E + e) * A;
             actions[i] = qf_act_one(row, (int64_t)E * A, A, &hp[r], heads[i], t, qf_rng_next(&g));
         }
+    return QF_OK;
+}
+
+static int cpu_q_diversity(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
+                           float *acc) {
+    (void)b;
+    const int32_t A = net->w[net->L];
+    for (int32_t r = 0; r < net->R; r++)
+        if (hp[r].explore == QF_EXPLORE_BOOTSTRAP) acc[r] += qf_q_diversity_run(q, r, net->K, E, A, hp[r].n_heads);
     return QF_OK;
 }
 
@@ -438,6 +452,29 @@ static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int6
             out->terminal[dst] = rp->terminal[src];
             out->mask[dst] = rp->mask[src];
             out->intr[dst] = rp->intr[src];
+            if (rp->prior_obs && out->prior_obs) { /* a run's batch: every head's; a head's: its own */
+                const int64_t PK = rp->K, A = rp->A, slot = src - (int64_t)r * rp->C;
+                for (int64_t h = K > 1 ? k : 0; h < (K > 1 ? k + 1 : PK); h++) {
+                    const int64_t from = (((int64_t)r * PK + h) * rp->C + slot) * A, to = (((int64_t)r * PK + h) * B + j) * A;
+                    for (int64_t a = 0; a < A; a++) {
+                        out->prior_obs[to + a] = rp->prior_obs[from + a];
+                        out->prior_next[to + a] = rp->prior_next[from + a];
+                    }
+                }
+            }
+        }
+    return QF_OK;
+}
+
+static int cpu_replay_store_prior(qf_backend *b, const qf_replay *rp, int32_t E, int64_t ptr, const float *qp_obs,
+                                  const float *qp_next) {
+    (void)b;
+    const int64_t G = (int64_t)rp->R * rp->K, A = rp->A;
+    for (int64_t g = 0; g < G; g++)
+        for (int32_t e = 0; e < E; e++) {
+            const int64_t from = (g * E + e) * A, to = (g * rp->C + (ptr + e) % rp->C) * A;
+            memcpy(rp->prior_obs + to, qp_obs + from, sizeof(float) * (size_t)A);
+            memcpy(rp->prior_next + to, qp_next + from, sizeof(float) * (size_t)A);
         }
     return QF_OK;
 }
@@ -458,7 +495,9 @@ void qf_cpu_learn_ops(qf_backend *b) {
     b->adam = cpu_adam;
     b->target_update = cpu_target_update;
     b->act = cpu_act;
+    b->q_diversity = cpu_q_diversity;
     b->replay_store = cpu_replay_store;
+    b->replay_store_prior = cpu_replay_store_prior;
     b->replay_sample = cpu_replay_sample;
     b->fill0 = cpu_fill0;
     b->learn = cpu_learn;

@@ -201,6 +201,15 @@ __global__ void act_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp
     }
 }
 
+// one thread per run: the sum over (e, a) in the CPU twin's order
+__global__ void q_diversity_kernel(const __grid_constant__ qf_net n, const qf_run_hp *hp, int32_t E, const float *q,
+                                   float *acc) {
+    const int32_t A = n.w[n.L];
+    GRID_FOR(r, (int64_t)n.R) {
+        if (hp[r].explore == QF_EXPLORE_BOOTSTRAP) acc[r] += qf_q_diversity_run(q, r, n.K, E, A, hp[r].n_heads);
+    }
+}
+
 __global__ void store_kernel(qf_replay rp, const qf_run_hp *hp, const uint32_t *keys, int32_t E, int64_t ptr,
                              uint32_t t, const qf_iter *it, const float *obs, const int32_t *obs_idx,
                              const int32_t *actions, const float *reward, const uint8_t *flags,
@@ -254,6 +263,28 @@ __global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t up
         out.terminal[dst] = rp.terminal[src];
         out.mask[dst] = rp.mask[src];
         out.intr[dst] = rp.intr[src];
+        if (rp.prior_obs && out.prior_obs) { // a run's batch: every head's; a head's: its own
+            const int64_t PK = rp.K, A = rp.A, slot = src - (int64_t)r * rp.C;
+            for (int64_t h = K > 1 ? k : 0; h < (K > 1 ? k + 1 : PK); h++) {
+                const int64_t from = (((int64_t)r * PK + h) * rp.C + slot) * A, to = (((int64_t)r * PK + h) * B + j) * A;
+                for (int64_t a = 0; a < A; a++) {
+                    out.prior_obs[to + a] = rp.prior_obs[from + a];
+                    out.prior_next[to + a] = rp.prior_next[from + a];
+                }
+            }
+        }
+    }
+}
+
+__global__ void store_prior_kernel(qf_replay rp, int32_t E, int64_t ptr, const qf_iter *it, const float *qp_obs,
+                                   const float *qp_next) {
+    if (it) ptr = ((int64_t)it->t * it->E) % rp.C;
+    const int64_t A = rp.A;
+    GRID_FOR(i, (int64_t)rp.R * rp.K * E * A) {
+        const int64_t a = i % A, ge = i / A, e = ge % E, g = ge / E;
+        const int64_t to = (g * rp.C + (ptr + e) % rp.C) * A + a;
+        rp.prior_obs[to] = qp_obs[i];
+        rp.prior_next[to] = qp_next[i];
     }
 }
 
@@ -417,12 +448,25 @@ static int cu_act(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t
     return QF_OK;
 }
 
+static int cu_q_diversity(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, const float *q,
+                          float *acc) {
+    LAUNCH(b, q_diversity_kernel, (int64_t)net->R, *net, hp, E, q, acc);
+    return QF_OK;
+}
+
 static int cu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp *hp, const uint32_t *keys, int32_t E,
                            int64_t ptr, uint32_t t, const float *obs, const int32_t *obs_idx, const int32_t *actions,
                            const float *reward, const uint8_t *flags, const float *next_obs, const int32_t *next_idx,
                            const float *intr) {
     LAUNCH(b, store_kernel, (int64_t)rp->R * E, *rp, hp, keys, E, ptr, t, qf_cuda_impl(b)->iter, obs, obs_idx,
            actions, reward, flags, next_obs, next_idx, intr);
+    return QF_OK;
+}
+
+static int cu_replay_store_prior(qf_backend *b, const qf_replay *rp, int32_t E, int64_t ptr, const float *qp_obs,
+                                 const float *qp_next) {
+    LAUNCH(b, store_prior_kernel, (int64_t)rp->R * rp->K * E * rp->A, *rp, E, ptr, qf_cuda_impl(b)->iter, qp_obs,
+           qp_next);
     return QF_OK;
 }
 
@@ -434,11 +478,13 @@ static int cu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64
 
 // Q(s, .) of every network with the run's prior added (randomized priors): net_forward, then the
 // prior's forward into qp (scratch activations in acts_tmp) unless reuse_prior (qp already holds
-// it for these inputs), then add_prior.
+// it for these inputs), then add_prior; kept: the sample's copy of the prior's outputs ([G][B][A],
+// stored with the transitions) added instead, or NULL.
 static int q_forward(qf_backend *b, const qf_learn_args *a, const float *params, const float *x, const int32_t *xi,
-                     float *acts, float *q, int reuse_prior) {
+                     float *acts, float *q, int reuse_prior, const float *kept) {
     if (cu_net_forward(b, a->net, params, a->B, x, xi, acts, q) != QF_OK) return QF_ERR;
     if (!a->prior) return QF_OK;
+    if (kept) return cu_add_prior(b, a->net, a->hp, a->B, q, kept);
     if (!reuse_prior && cu_net_forward(b, a->net, a->prior, a->B, x, xi, a->acts_tmp, a->qp) != QF_OK) return QF_ERR;
     return cu_add_prior(b, a->net, a->hp, a->B, q, a->qp);
 }
@@ -450,9 +496,9 @@ static int cu_learn(qf_backend *b, const qf_learn_args *a) {
     qf_sample *s = a->s;
     if (cu_replay_sample(b, a->replay, a->B, a->stored, a->update, a->keys, s) != QF_OK ||
         (a->counts && b->count_bonus(b, a->counts, a->hp, a->B, s) != QF_OK) ||
-        q_forward(b, a, a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0) != QF_OK ||
-        (a->qo && q_forward(b, a, a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1) != QF_OK) ||
-        q_forward(b, a, a->params, s->obs, s->idx, a->acts, a->q, 0) != QF_OK ||
+        q_forward(b, a, a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0, s->prior_next) != QF_OK ||
+        (a->qo && q_forward(b, a, a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1, s->prior_next) != QF_OK) ||
+        q_forward(b, a, a->params, s->obs, s->idx, a->acts, a->q, 0, s->prior_obs) != QF_OK ||
         cu_td(b, n, a->hp, a->B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean) != QF_OK ||
         cu_net_backward(b, n, a->params, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work) != QF_OK ||
         cu_adam(b, n, a->hp, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm) != QF_OK ||
@@ -477,7 +523,9 @@ void qf_cuda_learn_ops(qf_backend *b) {
     b->adam = cu_adam;
     b->target_update = cu_target_update;
     b->act = cu_act;
+    b->q_diversity = cu_q_diversity;
     b->replay_store = cu_replay_store;
+    b->replay_store_prior = cu_replay_store_prior;
     b->replay_sample = cu_replay_sample;
     b->fill0 = cu_fill0;
     b->learn = cu_learn;
