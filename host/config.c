@@ -196,9 +196,9 @@ static const key_spec keys[] = {
          QF_SCOPE_ONCE, NULL, "strategies compared (comma-separated)"),
     CHOS("explorers", explorers, n_explorers, "epsilon,boltzmann,bootstrap,count,rnd", explore_names,
          QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "exploration strategies compared (comma-separated)"),
-    INTS("sizes", sizes, n_sizes, "8,12,16", 1, 4096, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL,
-         "DeepSea sizes N, e.g. 8,12,16"),
-    INT("episodes", episodes, "2000", 1, 1e9, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "episodes per run and size"),
+    INTS("sizes", sizes, n_sizes, "10,15,20", 1, 4096, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL,
+         "DeepSea sizes N, e.g. 10,15,20"),
+    INT("episodes", episodes, "3000", 1, 1e9, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "episodes per run and size"),
     FLT("solved_threshold", solved_threshold, "0.9", 0, 1, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, check_deep_sea_key,
         "deep_sea: a run is solved at the first episode with bad episodes / episodes < this (0.9: bsuite 0.3.6's "
         "analysis)"),
