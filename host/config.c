@@ -112,6 +112,7 @@ static int check_bonus(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_beta(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_rnd_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_count_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_rnd_warmup(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_simhash_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_target_every(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, size_t n);
@@ -185,6 +186,9 @@ static const key_spec keys[] = {
         "RND: output width of target and predictor"),
     INT_HP("rnd_episodic", rnd_episodic, rnd_episodic, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_rnd_key,
         "RND: 0 = the intrinsic return behind the normalizer runs across episode ends"),
+    INT("rnd_warmup", rnd_warmup, "0", 0, 1e9, C_LEARN, QF_SCOPE_FLEET, check_rnd_warmup,
+        "RND: env steps per env of uniformly random actions before training, in envs of their own, whose "
+        "observations only warm up RND's observation statistics (Burda et al. 2018); nothing is stored or learned"),
     CHO("count", count, "auto", count_names, 1, C_LEARN, QF_SCOPE_FLEET, check_count_key,
         "count bonus: exact state counts (discrete envs with obs=index) or SimHash pseudo-counts"),
     INT_HP("count_act", count_act, count_act, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_count_key,
@@ -197,9 +201,9 @@ static const key_spec keys[] = {
          QF_SCOPE_ONCE, NULL, "strategies compared (comma-separated)"),
     CHOS("explorers", explorers, n_explorers, "epsilon,boltzmann,bootstrap,count,rnd", explore_names,
          QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL, "exploration strategies compared (comma-separated)"),
-    INTS("sizes", sizes, n_sizes, "8,12,16", 1, 4096, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL,
-         "DeepSea sizes N, e.g. 8,12,16"),
-    INT("episodes", episodes, "2000", 1, 1e9, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, check_episodes,
+    INTS("sizes", sizes, n_sizes, "10,15,20", 1, 4096, QF_CMD_COMPARE, QF_SCOPE_ONCE, NULL,
+         "DeepSea sizes N, e.g. 10,15,20"),
+    INT("episodes", episodes, "3000", 1, 1e9, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, check_episodes,
         "compare: episodes per run and size; train, sweep (deep_sea): each run's budget in episodes instead of steps "
         "(steps = episodes / envs x N: DeepSea's episodes last N steps)"),
     FLT("solved_threshold", solved_threshold, "0.9", 0, 1, C_TRAIN | QF_CMD_COMPARE, QF_SCOPE_FLEET, check_deep_sea_key,
@@ -995,6 +999,19 @@ static int check_rnd_key(const qf_config *c, unsigned cmd, char *msg, size_t n) 
         snprintf(msg, n, "%s is a setting of the RND bonus, which no run has (%s, bonus=%s): remove %s, or use "
                          "explore=rnd or bonus=rnd", g_check_key, strategy_words(c, cmd, sw, sizeof sw),
                  c->bonus == QF_AUTO ? "auto" : bonus_names[c->bonus], g_check_key);
+        return -1;
+    }
+    return 0;
+}
+
+/* rnd_warmup: an RND setting that only dense observations use (with state indices RND's input is the
+ * one-hot embedding, which has no running statistics). */
+static int check_rnd_warmup(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    if (check_rnd_key(c, cmd, msg, n)) return -1;
+    if (c->rnd_warmup > 0 && qf_env_n_states(c->env, &c->env_params) > 0 && c->obs != QF_OBS_DENSE) {
+        snprintf(msg, n, "rnd_warmup=%lld warms up the statistics of dense observations, but %s gives RND state "
+                         "indices (one-hot, no statistics): add obs=dense, or remove rnd_warmup",
+                 (long long)c->rnd_warmup, qf_env_spec_of(c->env)->name);
         return -1;
     }
     return 0;

@@ -77,6 +77,7 @@ typedef struct qf_config {
     double prior_scale, mask_p, ucb_c, beta;
     int32_t act;       /* QF_ACT_*: bootstrap acting (one head per episode | mean + c std) */
     int64_t rnd_width, rnd_dim, rnd_episodic;
+    int64_t rnd_warmup; /* RND: steps per env of random actions that only warm up the observation statistics */
     int32_t count;     /* QF_AUTO | QF_COUNT_EXACT | QF_COUNT_SIMHASH */
     int64_t simhash_bits, count_table, count_act;
     int32_t strategies[QF_MAX_LIST]; /* bandits: QF_BANDIT_* strategies compared */

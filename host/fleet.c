@@ -803,6 +803,47 @@ static int iteration_replayed(qf_fleet *f, int learn) {
     return QF_OK;
 }
 
+/* RND's observation statistics warmed up before training (rnd_warmup; Burda et al. 2018 initialize
+ * the observation normalization from a random agent's steps): rnd_warmup steps of E envs per run
+ * acting uniformly at random (epsilon-greedy at epsilon 1), in envs of their own (the evaluation's
+ * batch), whose next observations update the statistics as training's do. Nothing is stored or
+ * learned; the training envs, step counter and schedules are untouched. The random draws use
+ * counters above training's (env counters as a greedy evaluation at t = 0, ACT counters from 2^31),
+ * so they never repeat a training draw. Dense observations only (the key table refuses the rest). */
+static int rnd_warmup(qf_fleet *f, char *err, size_t err_len) {
+    qf_backend *b = f->b;
+    const int32_t E = f->E;
+    if (eval_alloc(f, E, err, err_len) != QF_OK) return QF_ERR;
+    qf_fleet_eval *ev = &f->eval;
+    qf_run_hp *hp = (qf_run_hp *)malloc(sizeof(qf_run_hp) * (size_t)f->R);
+    float *q0 = (float *)calloc((size_t)f->R * (size_t)f->net.K * (size_t)E * (size_t)f->A, sizeof(float));
+    int ok = hp && q0;
+    if (!ok) snprintf(b->err, sizeof b->err, "out of host memory for rnd_warmup");
+    for (int32_t r = 0; ok && r < f->R; r++) {
+        hp[r] = f->hp_host[r];
+        hp[r].explore = QF_EXPLORE_EPSILON;
+        hp[r].alpha = 0.0f;
+        hp[r].eps_start = hp[r].eps_end = 1.0f;
+        hp[r].eps_steps = 0;
+    }
+    qf_env_batch *bt = &ev->env.batch;
+    bt->rng_env0 = 0x80000000u;
+    ok = ok && b->upload(b, ev->hp, hp, sizeof(qf_run_hp) * (size_t)f->R) == QF_OK &&
+         b->upload(b, ev->q, q0, sizeof(float) * (size_t)f->R * (size_t)f->net.K * (size_t)E * (size_t)f->A) == QF_OK &&
+         b->env_reset(b, bt) == QF_OK;
+    for (int64_t s = 0; ok && s < f->cfg.rnd_warmup; s++) {
+        const uint32_t t = 0x80000000u + (uint32_t)s;
+        ok = b->act(b, &f->net, ev->hp, E, ev->q, f->keys, t, bt->flags, ev->heads, ev->actions) == QF_OK &&
+             b->env_step(b, bt, ev->actions, t, f->next_obs, f->next_idx) == QF_OK &&
+             b->rnd_input(b, &f->rnd, E, f->next_obs, 1) == QF_OK;
+    }
+    if (!ok) snprintf(err, err_len, "rnd_warmup: %s", b->err);
+    free(hp);
+    free(q0);
+    eval_free(f); /* the next evaluation allocates its own, with greedy settings */
+    return ok ? QF_OK : QF_ERR;
+}
+
 int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *err, size_t err_len) {
     qf_backend *b = f->b;
     const int32_t E = f->E;
@@ -816,6 +857,16 @@ int qf_fleet_train(qf_fleet *f, int64_t steps, qf_log_fn log, void *ctx, char *e
     snprintf(range, sizeof range, "fleet: %d runs x %d envs, %d heads", (int)f->R, (int)E, (int)f->net.K);
     (void)range;
     QF_RANGE_PUSH(range);
+    if (steps > 0 && f->t == 0 && f->cfg.rnd_warmup > 0 && f->has_rnd && !f->embed) {
+        QF_RANGE_PUSH("rnd_warmup");
+        rc = rnd_warmup(f, err, err_len);
+        QF_RANGE_POP();
+        if (rc != QF_OK) {
+            QF_RANGE_POP();
+            free(pts);
+            return rc;
+        }
+    }
     for (int64_t s = 0; s < steps && rc == QF_OK; s++) {
         if (f->stop && *f->stop) break; /* a signal asked to stop: between two whole steps */
         /* learning after learning_starts transitions, every train_every steps (counted from 0) */
@@ -1246,11 +1297,13 @@ int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, ch
             if (rn != (double)arrivals)
                 SNAP_FAIL("rnd.ret_n[run %d] = %g, but %lld steps x %d envs make %llu returns", r, rn, (long long)t, E,
                           (unsigned long long)arrivals);
-            if (!f->embed) {
+            if (!f->embed) { /* after step 0 the statistics also hold rnd_warmup steps x E envs */
                 const double on = snap_f64(s, LOFF(q->obs_n), (size_t)r);
-                if (on != (double)arrivals)
-                    SNAP_FAIL("rnd.obs_n[run %d] = %g, but %lld steps x %d envs make %llu observations", r, on,
-                              (long long)t, E, (unsigned long long)arrivals);
+                const double warm = t > 0 ? (double)f->cfg.rnd_warmup * (double)E : 0.0;
+                if (on != (double)arrivals + warm)
+                    SNAP_FAIL("rnd.obs_n[run %d] = %g, but %lld steps x %d envs (and rnd_warmup=%lld) make %g "
+                              "observations", r, on, (long long)t, E, (long long)f->cfg.rnd_warmup,
+                              (double)arrivals + warm);
             }
         }
     }

@@ -137,8 +137,9 @@ std::vector<Case> cases() {
         {"deep_sea", "env=deep_sea env.size=6 env.mapping=bsuite obs=index explore=bootstrap heads=40 prior_scale=1 "
                      "mask_p=0.5 bonus=count beta=0.1 count_act=1 envs=3 buffer=90" + kSmall, 2,
          [](int r, qf_run_hp &h) { h.n_heads = r == 1 ? 2 : 40; }, 60, 40},
-        // RND (run 0) beside a SimHash count bonus (run 1) on dense observations
-        {"cartpole", "env=cartpole explore=rnd rnd_width=8 rnd_dim=4 count_table=8 simhash_bits=8 envs=2 buffer=70" + kSmall +
+        // RND (run 0; statistics warmed up by 6 random steps) beside a SimHash count bonus (run 1) on dense
+        // observations
+        {"cartpole", "env=cartpole explore=rnd rnd_width=8 rnd_dim=4 rnd_warmup=6 count_table=8 simhash_bits=8 envs=2 buffer=70" + kSmall +
                          " updates=2 learning_starts=15 train_every=3", 2,
          [](int r, qf_run_hp &h) {
              if (r == 1) {

@@ -252,6 +252,9 @@ TEST(Cli, ContradictoryKeysAreRefusedWithWhatToChange) {
     expect_bad("train heads=4", "heads is a setting of explore=bootstrap", "explore=epsilon");
     expect_bad("train explore=rnd prior_scale=1", "prior_scale is a setting of explore=bootstrap");
     expect_bad("train mask_p=0.5", "mask_p is a setting of explore=bootstrap");
+    expect_bad("train rnd_warmup=100", "rnd_warmup is a setting of the RND bonus");
+    expect_bad("train explore=rnd rnd_warmup=100", "rnd_warmup=100 warms up the statistics of dense observations",
+               "add obs=dense");
     expect_bad("train act=ucb", "act is a setting of explore=bootstrap");
     expect_bad("train explore=bootstrap ucb_c=2", "ucb_c weights the ensemble's std", "set act=ucb");
     expect_bad("train explore=bootstrap eps_start=0.5", "eps_start sets epsilon-greedy acting", "explore=bootstrap");

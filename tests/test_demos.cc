@@ -164,7 +164,7 @@ TEST(DemoBatch, DemoCountPerRunIsRoundedRatioTimesBatch) {
             // a demo transition is the expert's: on the diagonal, the right action of its cell
             const int32_t row = idx[t] / 5, col = idx[t] % 5;
             EXPECT_EQ(row, col);
-            EXPECT_EQ(mask[t], 0xffffffffu);
+            EXPECT_EQ(mask[t], ~(qf_mask)0) << "every head learns from a demo transition";
         }
         EXPECT_EQ(n, expect[r]) << "run " << r << " ratio " << kRatios[r % 4];
     }

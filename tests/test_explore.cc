@@ -1829,3 +1829,58 @@ TEST(ExploreFleet, LearnEqualsTheOperationsInTurn) {
 }
 
 }  // namespace
+
+// rnd_warmup (Burda et al. 2018: RND's observation normalization starts from a random agent's
+// steps): the statistics of DeepSea's dense observations after W warm-up steps and one training
+// step, against what DeepSea's dynamics fix whatever the actions: the agent falls one row per step,
+// so the next observation of step s of an episode is the one-hot of a cell in row s + 1 (all zeros
+// after the last row, as bsuite). Per dimension the data are 0/1, so the variance is mean (1 - mean)
+// exactly; the means of a row sum to the share of observations in that row. Nothing is stored or
+// learned in the warm-up: the fleet is at step 1 with one step's transitions.
+TEST(ExploreFleet, RndWarmupFillsObservationStatisticsFromRandomSteps) {
+    CpuBackend cpu;
+    ASSERT_NE(cpu.b, nullptr);
+    const int N = 3, W = 7, E = 4;
+    qf_config c = fleet_config({"env.size=3", "obs=dense", "hidden=[8]", "explore=rnd", "beta=0.5",
+                                "rnd_warmup=7", "learning_starts=1000"});
+    char err[512];
+    qf_fleet f;
+    ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(f.E, E);
+    ASSERT_EQ(f.D, N * N);
+    ASSERT_EQ(qf_fleet_train(&f, 1, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    EXPECT_EQ(f.t, 1);
+    // rows of the next observations: warm-up steps s = 0..W-1 give row (s mod N) + 1 (none at the
+    // last step of an episode), the training step 0 gives row 1
+    std::vector<double> row_share(N, 0.0);
+    for (int s = 0; s < W; s++)
+        if (s % N + 1 < N) row_share[s % N + 1] += 1.0;
+    row_share[1] += 1.0;
+    const double n = (double)(W + 1) * E;
+    for (auto &v : row_share) v *= E / n;
+    for (int r = 0; r < f.R; r++) {
+        EXPECT_EQ(f.rnd.obs_n[r], n) << "run " << r;
+        for (int row = 0; row < N; row++) {
+            double sum = 0.0;
+            for (int col = 0; col < N; col++) {
+                const int d = row * N + col;
+                const double mean = f.rnd.obs_mean[(size_t)r * f.D + d];
+                const double var = f.rnd.obs_m2[(size_t)r * f.D + d] / n;
+                EXPECT_NEAR(var, mean * (1.0 - mean), 1e-12) << "run " << r << " dim " << d;
+                if (col > row) {
+                    EXPECT_EQ(mean, 0.0) << "cell (" << row << ", " << col << ") is unreachable";
+                }
+                sum += mean;
+            }
+            EXPECT_NEAR(sum, row_share[row], 1e-12) << "run " << r << " row " << row;
+        }
+    }
+    qf_fleet_destroy(&f);
+    // without the warm-up: one step's E observations
+    qf_config c0 = fleet_config({"env.size=3", "obs=dense", "hidden=[8]", "explore=rnd", "beta=0.5",
+                                 "learning_starts=1000"});
+    ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c0, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    ASSERT_EQ(qf_fleet_train(&f, 1, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    for (int r = 0; r < f.R; r++) EXPECT_EQ(f.rnd.obs_n[r], (double)E);
+    qf_fleet_destroy(&f);
+}
