@@ -56,6 +56,7 @@ jax_peer() {
 # one timed qfleet train process; its seconds
 qfleet_train() {
   local runs="$1" t0 t1
+  rm -rf "$tmp/out"  # the previous repeat's results folder (qfleet refuses to overwrite one)
   t0=$(date +%s.%N)
   if ! "$qfleet" train backend="${QFLEET_BACKEND:-cpu}" env=deep_sea env.size=20 obs=dense explore=bootstrap \
     heads="$heads" prior_scale=3 mask_p="$mask_p" runs="$runs" steps="$steps" hidden="[50,50]" batch=128 \
