@@ -597,6 +597,11 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
                         "env's episode length)\n", (long long)cfg->horizon);
         return 2;
     }
+    if (cfg->demos_file[0] && qf_config_given(cfg, "demos")) {
+        fprintf(stderr, "qfleet: demos=%s and demos_file=%s: the file's episodes are the demonstrations (their count "
+                        "is the file's), so demos= would do nothing: give one of them\n", cfg->demos, cfg->demos_file);
+        return 2;
+    }
     double counts[QF_IRL_MAX_LIST], lrs[QF_IRL_MAX_LIST];
     int n_counts = 1;
     if (!cfg->demos_file[0])

@@ -148,11 +148,16 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         char topic[64] = "";
         for (int i = at; i < argc && i < at + 2; i++)
             snprintf(topic + strlen(topic), sizeof topic - strlen(topic), "%s%.20s", i > at ? " " : "", argv[i]);
+        if (!keys && strcmp(topic, "fit") == 0 && argc == at + 1) { /* not a key command: its own usage */
+            char help_word[] = "--help";
+            char *fit_argv[] = {help_word, NULL};
+            return qf_cmd_fit(1, fit_argv);
+        }
         const unsigned c = topic[0] ? qf_config_command(strcmp(topic, "main") == 0 ? "compare" : topic) : QF_CMD_ALL;
         if (!c || argc > at + (strncmp(topic, "bench ", 6) == 0 ? 2 : topic[0] ? 1 : 0)) {
             fprintf(stderr, "qfleet: help: unknown topic '%s' (allowed: qfleet help, help keys, help COMMAND with "
-                            "COMMAND one of train, sweep, compare, solve, infer, irl, bandits, bench envs, bench train, "
-                            "bench explore, bench irl)\n", argc > at ? argv[at] : "");
+                            "COMMAND one of train, sweep, compare, solve, infer, irl, bandits, fit, bench envs, bench "
+                            "train, bench explore, bench irl)\n", argc > at ? argv[at] : "");
             return 2;
         }
         if (keys || c != QF_CMD_ALL) {
@@ -285,7 +290,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
             return 2;
         }
         if (given && strcmp(saved, is_compare ? "compare" : cmd) != 0) {
-            fprintf(stderr, "qfleet: %s holds a `%s` experiment, not a `%s` one (resume it with qfleet %s --resume "
+            fprintf(stderr, "qfleet: %s holds an experiment of `qfleet %s`, not of `qfleet %s` (resume it with qfleet %s --resume "
                             "%s)\n", ws.resume, saved, is_compare ? "compare" : cmd, saved, ws.resume);
             qf_words_free(&ws);
             return 2;

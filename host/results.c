@@ -1,8 +1,9 @@
 /* results.c — results-folder helpers (see results.h). */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "results.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -105,7 +106,7 @@ double qf_wall_s(void) {
 /* ---- owning a results folder (results.h) ---- */
 
 static const char *const kOurFiles[] = {"run.words", "plan.bin", "runs.csv", "curves.csv", "summary.md",
-                                        "config.txt", "scaling.svg", "sweep.words", "bandits.ckpt",
+                                        "config.txt", "scaling.svg", "sweep.words", "bandits.ckpt", "irl.ckpt",
                                         "marginals.csv", "visitation.csv", "reward_map.csv", "params.npy", "params.json", NULL};
 
 /* A fleet part: fleet_K.ckpt, fleet_K.rows, fleet_K.curves (and their temporary files). */
@@ -119,6 +120,14 @@ static int is_fleet_part(const char *name) {
 }
 
 /* Does dir hold results of an earlier experiment? With clear = 1, remove them (--overwrite). */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
 int qf_results_held(const char *dir, int clear) {
     char path[QF_RESULTS_PATH_CAP];
     int found = 0;
@@ -135,12 +144,19 @@ int qf_results_held(const char *dir, int clear) {
             if (clear) remove(path);
         }
     if (dp) closedir(dp);
-    /* the pictures scripts/plot.py draws from those results go with them (they would show the old run) */
-    static const char *const kPictures[] = {"learning_curves.png", "eval_return.png", "regret.png", "scaling.png",
-                                            "visitation.png", "irl_curves.png", "reward_map.png", NULL};
-    for (int i = 0; clear && kPictures[i]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, kPictures[i]);
+    /* what the scripts and `qfleet fit` derive from those results goes with them (it would show the
+     * old run): plot.py's pictures, plot_scaling.py's, fit's tables, tensorboard.py's event files */
+    static const char *const kDerived[] = {"learning_curves.png", "eval_return.png", "regret.png", "scaling.png",
+                                           "visitation.png", "irl_curves.png", "reward_map.png", "true_regret.png",
+                                           "demo_log_likelihood.png", "feature_expectation_gap.png",
+                                           "scaling_law.png", "fit.csv", "cells.csv", NULL};
+    for (int i = 0; clear && kDerived[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kDerived[i]);
         remove(path);
+    }
+    if (clear) {
+        snprintf(path, sizeof path, "%s/tensorboard", dir);
+        if (access(path, F_OK) == 0) nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     }
     return found;
 }

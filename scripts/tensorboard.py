@@ -73,6 +73,12 @@ def main(argv):
         try:
             if not os.path.isdir(d):
                 raise qr.FormatError(f"{d}: not a folder")
+            runs = qr.read_runs(d)
+            if runs and qr.runs_kind(list(runs[0].keys())) == "infer":
+                # one exact computation: no curves over training (docs/results-format.md)
+                print(f"{d}: an infer folder has no curves (one exact computation): nothing to write; "
+                      f"scripts/plot.py draws its visitation heat maps")
+                continue
             n, k, partial = write_folder(d, out)
         except qr.FormatError as e:
             print(f"tensorboard.py: {e}", file=sys.stderr)

@@ -556,6 +556,23 @@ TEST(Experiment, AFullDiskDuringTheMergeLeavesAFolderResumeFinishes) {
     std::system(("rm -rf " + full + " " + dir).c_str());
 }
 
+// --overwrite replaces a folder's results and everything derived from them: plot.py's and
+// plot_scaling.py's pictures, qfleet fit's tables, tensorboard.py's event files (a new user found a
+// replaced folder whose tensorboard/ still held the old experiment's runs).
+TEST(Experiment, OverwriteRemovesWhatWasDerivedFromTheOldResults) {
+    const std::string dir = tmp_dir("overwrite");
+    const std::string args = "train backend=cpu env=chain env.size=4 steps=200 log_every=100 hidden=[]";
+    ASSERT_EQ(run_qfleet(args + " out=" + dir).code, 0);
+    std::system(("mkdir -p " + dir + "/tensorboard/old_run && touch " + dir + "/tensorboard/old_run/events.out.tfevents.1 " +
+                 dir + "/fit.csv " + dir + "/cells.csv " + dir + "/scaling_law.png " + dir + "/true_regret.png")
+                    .c_str());
+    ASSERT_EQ(run_qfleet(args + " --overwrite out=" + dir).code, 0);
+    for (const char *f : {"tensorboard", "fit.csv", "cells.csv", "scaling_law.png", "true_regret.png"})
+        EXPECT_FALSE(exists(dir + "/" + f)) << f << " of the old results is still there";
+    EXPECT_TRUE(exists(dir + "/runs.csv"));
+    std::system(("rm -rf " + dir).c_str());
+}
+
 // --dry-run of train and compare estimates the time as sweep's does (a new user found none), and
 // trains nothing.
 TEST(Experiment, DryRunEstimatesTheTimeForEveryCommand) {

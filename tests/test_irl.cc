@@ -402,4 +402,14 @@ TEST(IrlCli, BadDemosFileExitsTwoAndWritesNothing) {
     EXPECT_EQ(WEXITSTATUS(pclose(pipe)), 0) << text;
     for (const char *f : {"runs.csv", "curves.csv", "summary.md", "config.txt", "reward_map.csv"})
         EXPECT_EQ(stat((out2 + "/" + f).c_str(), &st), 0) << f;
+    // demos= beside demos_file= would do nothing (the file's episodes are the demonstrations): refused
+    const std::string out3 = ::testing::TempDir() + "irl_cli_both";
+    std::system(("rm -rf " + out3).c_str());
+    pipe = popen((std::string(QFLEET_BIN) + " irl env=gridworld backend=cpu demos=4,8 demos_file=" + good + " out=" +
+                  out3 + " 2>&1").c_str(), "r");
+    text.clear();
+    while (fgets(buf, sizeof buf, pipe)) text += buf;
+    EXPECT_EQ(WEXITSTATUS(pclose(pipe)), 2) << text;
+    EXPECT_NE(text.find("would do nothing"), std::string::npos) << text;
+    EXPECT_NE(stat(out3.c_str(), &st), 0) << "nothing may be written";
 }

@@ -413,7 +413,7 @@ TEST(Checkpoint, BadCheckpointsAreRefused) {
     expect_cli("sweep --resume " + dir, 2, "belongs to another experiment");
     std::ofstream(dir + "/run.words") << words;
     expect_cli("sweep --resume /nonexistent/dir", 2, "cannot read /nonexistent/dir/run.words");
-    expect_cli("train --resume " + dir, 2, "holds a `sweep` experiment, not a `train` one");
+    expect_cli("train --resume " + dir, 2, "holds an experiment of `qfleet sweep`, not of `qfleet train`");
     expect_cli("sweep --resume ''", 2, "--resume needs a results folder");
     expect_cli("sweep lr=0.1 --resume " + dir, 2, "takes no other keys");
     CliResult r = run_qfleet("sweep --resume " + dir);  // the good checkpoint still resumes
