@@ -261,7 +261,7 @@ static const key_spec keys[] = {
     INT("eval_episodes", eval_episodes, "10", 1, 1000000, C_SCHEDULE, QF_SCOPE_FLEET, check_eval_episodes,
         "episodes per run of each greedy evaluation (one fresh env each, run to its episode's end)"),
     STR("out", out, "", C_RESULTS | QF_CMD_INFER | QF_CMD_IRL, QF_SCOPE_ONCE, NULL,
-        "results folder (default results/<env>__<explore>__<date-time>)"),
+        "results folder (default results/PREFIX__<date-time>, PREFIX: train <env>__<explore>, compare deep_sea_compare, others the command)"),
     INT("horizon", horizon, "0", -1, 100000000, QF_CMD_SOLVE | QF_CMD_INFER | QF_CMD_IRL | QF_CMD_BENCH_IRL,
         QF_SCOPE_ONCE, NULL,
         "finite horizon T in steps (0: the env's time limit / episode length; bench irl: 64; solve: -1 = the "

@@ -30,7 +30,7 @@ static void print_table(FILE *f, const qf_experiment *x, const qf_exp_run *rows,
         else if (w->diverged_at >= 0)
             snprintf(status, sizeof status, "div@%d", w->diverged_at);
         else
-            snprintf(status, sizeof status, "ok");
+            snprintf(status, sizeof status, "finished"); /* runs.csv's word */
         if (md) {
             fprintf(f, "| %lld | ", (long long)i);
             qf_run_name(f, x, w->point, w->seed_index);
