@@ -342,14 +342,22 @@ static void mark_given(qf_config *cfg, const key_spec *ks) {
     cfg->given[i / 64] |= (uint64_t)1 << (i % 64);
 }
 
-/* Whole-string integer parse; returns 0 on success. */
+/* Whole-string integer parse; returns 0 on success. Scientific notation that names an integer
+ * exactly (1e3, 2.5e4) is one too: researchers write step budgets that way. */
 static int parse_int(const char *s, long long *out) {
     if (!*s || isspace((unsigned char)*s)) return -1;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || *end) return -1;
-    *out = v;
+    if (!errno && !*end) {
+        *out = v;
+        return 0;
+    }
+    if (!strpbrk(s, "eE") || strpbrk(s, "xXnN")) return -1; /* not hex, inf or nan */
+    errno = 0;
+    const double d = strtod(s, &end);
+    if (errno || *end || !isfinite(d) || d != floor(d) || fabs(d) >= 9.2e18) return -1;
+    *out = (long long)d;
     return 0;
 }
 

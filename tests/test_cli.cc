@@ -49,6 +49,16 @@ TEST(Cli, BenchPrintsATableRowPerSize) {
     EXPECT_EQ(r.out.find("cartpole"), std::string::npos) << "env= must restrict the table";
 }
 
+// steps=1e3 (a budget as researchers write it) is 1000 steps, on the command line as in YAML
+TEST(Cli, IntegerKeysTakeExactScientificNotation) {
+    CliResult r = run_qfleet("train env=chain steps=1e3 runs=2 backend=cpu --dry-run");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("steps=1000"), std::string::npos) << r.out;
+    r = run_qfleet("train env=chain steps=2.5e3 backend=cpu --dry-run");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("steps=2500"), std::string::npos) << r.out;
+}
+
 TEST(Cli, MainJobRunsWithoutArguments) {
     // the no-argument job is `compare` with its defaults (about a minute); keys shorten it but it is
     // the same code path: every strategy, a table row each, and the results folder with its plot
@@ -282,6 +292,10 @@ TEST(Cli, ContradictoryKeysAreRefusedWithWhatToChange) {
     expect_bad("solve eval_every=100", "the key eval_every is not used by `qfleet solve`");
     expect_bad("bandits eval_every=100", "the key eval_every is not used by `qfleet bandits`");
     expect_bad("train steps=0", "steps=0 trains nothing", "--load");
+    // an integer key takes scientific notation only when it names an integer exactly
+    expect_bad("train steps=1.5e0", "bad value for steps: '1.5e0'");
+    expect_bad("train steps=1e-3", "bad value for steps: '1e-3'");
+    expect_bad("train steps=1e30", "bad value for steps: '1e30'");
     expect_bad("sweep steps=0 lr=0.1,0.2", "steps=0 trains nothing");
     expect_bad("bandits steps=0", "steps=0 trains nothing");
     expect_bad("sweep --load x.npy lr=0.1,0.2", "--load FILE belongs to `qfleet train`");
