@@ -243,7 +243,7 @@ int qf_cmd_fit(int argc, char **argv) {
     }
     /* defaults of K, n and prior_scale from config.txt, for the keys the sweep did not vary */
     char path[QF_RESULTS_PATH_CAP];
-    double def_heads = NAN, def_size = NAN, def_prior = NAN;
+    double def_heads = NAN, def_size = NAN, def_prior = NAN, preset_prior = NAN;
     snprintf(path, sizeof path, "%s/config.txt", dir);
     FILE *f = fopen(path, "r");
     char *line = NULL;
@@ -255,8 +255,29 @@ int qf_cmd_fit(int argc, char **argv) {
             if (strncmp(line, "heads=", 6) == 0 && !num_of(line + 6, &v)) def_heads = v;
             if (strncmp(line, "prior_scale=", 12) == 0 && !num_of(line + 12, &v)) def_prior = v;
             if (strncmp(line, "env.size=", 9) == 0 && !num_of(line + 9, &v)) def_size = v;
+            /* compare's preset for its bootstrap runs ("# bootstrap: explore=bootstrap prior_scale=10
+             * (then the user's words)"): their prior_scale unless the user gave one */
+            const char *ps = strncmp(line, "# bootstrap:", 12) == 0 ? strstr(line, " prior_scale=") : NULL;
+            if (ps) {
+                char word[64];
+                snprintf(word, sizeof word, "%s", ps + 13);
+                word[strcspn(word, " ")] = 0;
+                if (!num_of(word, &v)) preset_prior = v;
+            }
         }
         fclose(f);
+    }
+    if (!isnan(preset_prior)) { /* the user's prior_scale= (run.words), if any, came after the preset */
+        snprintf(path, sizeof path, "%s/run.words", dir);
+        int user_prior = 0;
+        if ((f = fopen(path, "r"))) {
+            while (getline(&line, &cap, f) >= 0) {
+                const char *w = strchr(line, '\t');
+                user_prior |= w && strncmp(w + 1, "prior_scale=", 12) == 0;
+            }
+            fclose(f);
+        }
+        if (!user_prior) def_prior = preset_prior;
     }
     snprintf(path, sizeof path, "%s/runs.csv", dir);
     f = fopen(path, "r");

@@ -406,6 +406,26 @@ int run_points(const std::string &dir, bool with_skip, SkipLog *log) {
     return rc;
 }
 
+// qfleet fit on a compare folder: its bootstrap runs trained with compare's preset prior_scale (10,
+// config.txt's "# bootstrap:" line), not the key's default (3); a prior_scale the user gave wins
+// (a new user found RP-BDQN labelled 3).
+TEST(ScalingFit, ACompareFolderIsFittedWithThePriorItsRunsUsed) {
+    for (const char *extra : {"", " prior_scale=2"}) {
+        const std::string dir = ::testing::TempDir() + "qfleet_fit_compare_" + std::to_string(getpid());
+        std::system(("rm -rf " + dir).c_str());
+        ASSERT_EQ(run_qfleet("compare sizes=4,5 explorers=bootstrap seeds=2 episodes=40 backend=cpu --quiet out=" + dir +
+                             extra).code, 0);
+        CliResult r = run_qfleet("fit " + dir);
+        ASSERT_EQ(r.code, 0) << r.out;
+        std::ifstream in(dir + "/fit.csv");
+        std::string header, row;
+        std::getline(in, header);
+        std::getline(in, row);
+        EXPECT_EQ(row.rfind(std::string("RP-BDQN,") + (extra[0] ? "2," : "10,"), 0), 0u) << extra << ": " << row;
+        std::system(("rm -rf " + dir).c_str());
+    }
+}
+
 TEST(Prune, APartlyPrunedFleetTrainsItsOtherRunsAsAFullFleetDoes) {
     const std::string a = tmp_dir("skip_a"), b = tmp_dir("skip_b");
     SkipLog log;
