@@ -382,7 +382,7 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         }
         free(p);
     }
-    if (!exit_rc && !(curves = qf_curve_part_open(dir, curve_bytes))) exit_rc = 1;
+    if (!exit_rc && !(curves = qf_curve_part_open(dir, 1, curve_bytes))) exit_rc = 1;
     if (exit_rc) {
         if (lock_fd >= 0) qf_results_release(lock_fd, dir, created, exit_rc < 0 ? 0 : exit_rc);
         free(steps);

@@ -650,6 +650,22 @@ static void pruned_row(qf_exp_run *row, int64_t point, int32_t seed_index, int32
     row->last.distinct = -1;
 }
 
+/* Record a finished fleet: its rows [R] in fleet_K.rows (which marks it finished for --resume).
+ * 0, or -1 with one line printed. */
+static int write_rows(const fleet_ctx *c, const qf_exp_run *rows, int32_t R) {
+    qf_file_header h;
+    memset(&h, 0, sizeof h);
+    h.kind = QF_FILE_ROWS;
+    h.fleet = (uint32_t)c->fleet;
+    h.hash = c->hash;
+    h.meta[0] = (uint64_t)R;
+    const void *ptr[1] = {rows};
+    const size_t bytes[1] = {sizeof(qf_exp_run) * (size_t)R};
+    char name[64];
+    snprintf(name, sizeof name, "fleet_%lld.rows", (long long)c->fleet + 1);
+    return qf_file_write(c->dir, name, &h, 1, ptr, bytes);
+}
+
 /* A fleet whose every point is skipped: its rows (status pruned), an empty curve part (the merge
  * reads one per fleet) and its rows file, which marks it finished for --resume. */
 static int skipped_fleet(fleet_ctx *c, qf_exp_run *rows_out, int32_t R, int64_t *act, unsigned char *skip) {
@@ -660,23 +676,9 @@ static int skipped_fleet(fleet_ctx *c, qf_exp_run *rows_out, int32_t R, int64_t 
     free(act);
     free(skip);
     c->act = NULL;
-    char name[64], path[QF_RESULTS_PATH_CAP];
-    snprintf(name, sizeof name, "fleet_%lld.curves", (long long)i + 1);
-    snprintf(path, sizeof path, "%s/%s", c->dir, name);
-    FILE *f = fopen(path, "w");
-    int bad = !f || fprintf(f, "run,name,step,env_steps,metric,value\n") < 0;
-    if (f) bad |= fclose(f) != 0;
-    qf_file_header h;
-    memset(&h, 0, sizeof h);
-    h.kind = QF_FILE_ROWS;
-    h.fleet = (uint32_t)i;
-    h.hash = c->hash;
-    h.meta[0] = (uint64_t)R;
-    const void *ptr[1] = {rows_out};
-    const size_t bytes[1] = {sizeof(qf_exp_run) * (size_t)R};
-    char rows_name[64];
-    snprintf(rows_name, sizeof rows_name, "fleet_%lld.rows", (long long)i + 1);
-    if (bad || qf_file_write(c->dir, rows_name, &h, 1, ptr, bytes)) {
+    FILE *f = qf_curve_part_open(c->dir, i + 1, -1);
+    const int bad = !f || fclose(f) != 0;
+    if (bad || write_rows(c, rows_out, R)) {
         fprintf(stderr, "qfleet: cannot record fleet %lld in %s (disk full?)\n", (long long)i + 1, c->dir);
         return 1;
     }
@@ -830,16 +832,7 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         if (curve_bytes < 0 && access(path, F_OK) == 0 && !c->quiet) /* it ran before, and stopped unsaved */
             fprintf(stderr, "qfleet: fleet %lld starts again from step 0: it stopped before its first checkpoint "
                             "(checkpoint_seconds=%g)\n", (long long)i + 1, x->base->checkpoint_seconds);
-        if (curve_bytes >= 0) {
-            if (truncate(path, (off_t)curve_bytes) || !(c->curves = fopen(path, "a"))) {
-                fprintf(stderr, "qfleet: cannot reopen %s: %s\n", path, strerror(errno));
-                rc = 1;
-            }
-        } else if (!(c->curves = fopen(path, "w")) || fprintf(c->curves, "run,name,step,env_steps,metric,value\n") < 0 ||
-                   fflush(c->curves)) {
-            fprintf(stderr, "qfleet: cannot write %s: %s\n", path, strerror(errno));
-            rc = 1;
-        }
+        if (!(c->curves = qf_curve_part_open(c->dir, i + 1, curve_bytes))) rc = 1;
     }
     const double t0 = qf_wall_s();
     int trc = QF_OK;
@@ -895,14 +888,7 @@ static int run_fleet(fleet_ctx *c, qf_backend *b, qf_exp_run *rows_out, int *tra
         int wrc = c->curves && (fflush(c->curves) || fsync(fileno(c->curves)));
         if (c->curves) wrc |= fclose(c->curves) != 0;
         c->curves = NULL;
-        memset(&h, 0, sizeof h);
-        h.kind = QF_FILE_ROWS;
-        h.fleet = (uint32_t)i;
-        h.hash = c->hash;
-        h.meta[0] = (uint64_t)R;
-        const void *ptr[1] = {rows_out};
-        const size_t bytes[1] = {sizeof(qf_exp_run) * (size_t)R};
-        if (wrc || qf_file_write(c->dir, rows_name, &h, 1, ptr, bytes)) {
+        if (wrc || write_rows(c, rows_out, R)) {
             fprintf(stderr, "qfleet: cannot record fleet %lld in %s (disk full?); the earlier fleets are kept\n",
                     (long long)i + 1, c->dir);
             rc = 1;
@@ -1343,9 +1329,9 @@ int qf_results_complete(const char *dir) {
     return 1;
 }
 
-FILE *qf_curve_part_open(const char *dir, int64_t keep_bytes) {
+FILE *qf_curve_part_open(const char *dir, int64_t fleet, int64_t keep_bytes) {
     char path[QF_RESULTS_PATH_CAP];
-    snprintf(path, sizeof path, "%s/fleet_1.curves", dir);
+    snprintf(path, sizeof path, "%s/fleet_%lld.curves", dir, (long long)fleet);
     FILE *f = NULL;
     if (keep_bytes >= 0) {
         if (truncate(path, (off_t)keep_bytes) == 0) f = fopen(path, "a");

@@ -123,9 +123,10 @@ int qf_results_begin(const char *command, const char *out, const qf_words *ws, c
 /* Is the folder complete (runs.csv written)? Prints that it is, for --resume. */
 int qf_results_complete(const char *dir);
 
-/* The curve part DIR/fleet_1.curves: keep_bytes < 0 begins it (header written); else it is cut back
- * to keep_bytes (a checkpoint's length) and appended to. NULL with one line printed. */
-FILE *qf_curve_part_open(const char *dir, int64_t keep_bytes);
+/* The curve part DIR/fleet_K.curves of fleet K (1-based; the runner's fleets, and fleet 1 of the
+ * other commands): keep_bytes < 0 begins it (header written); else it is cut back to keep_bytes (a
+ * checkpoint's length) and appended to. NULL with one line printed. */
+FILE *qf_curve_part_open(const char *dir, int64_t fleet, int64_t keep_bytes);
 /* One row of the long format: run,name,step,env_steps,metric,value (env_steps < 0: empty; a NaN
  * value: no row). metric must be one of qf_metric_names. */
 void qf_curve_row(FILE *f, int64_t run, const char *name, int64_t step, int64_t env_steps, const char *metric,

@@ -800,7 +800,7 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
             fprintf(stderr, "qfleet: irl resumes at iteration %d of %lld\n", start_iter, (long long)cfg->iters);
         }
     }
-    if (!(ic.curves = qf_curve_part_open(dir, curve_bytes))) goto done;
+    if (!(ic.curves = qf_curve_part_open(dir, 1, curve_bytes))) goto done;
 
     qf_irl_setup in;
     memset(&in, 0, sizeof in);
