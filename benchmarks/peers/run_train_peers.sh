@@ -71,6 +71,7 @@ jax_peer() {
 qfleet_train() {
   local runs="$1" t0 t1
   shift
+  rm -rf "$tmp/out"  # qfleet refuses to write over a previous repeat's results folder
   t0=$(date +%s.%N)
   if ! "$qfleet" train backend="${QFLEET_BACKEND:-cpu}" "${q_env[@]}" runs="$runs" steps="$steps" hidden="$hidden" batch=128 buffer=10000 \
     learning_starts=2048 tau=0.01 double_q=1 lr=0.0003 log_every="$steps" \
