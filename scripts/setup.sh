@@ -33,6 +33,10 @@ fi
 export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-3000}"
 
 jobs="$(nproc 2>/dev/null || echo 2)"
+if [ ! -x "$BUILD_DIR/qfleet" ]; then
+  # The first build takes minutes (with CUDA more); say so instead of staying silent.
+  echo "qfleet setup: building into $BUILD_DIR on $jobs cores (first time: a few minutes; log $BUILD_DIR.build.log)" >&2
+fi
 # shellcheck disable=SC2086
 cmake -S "$QF_ROOT" -B "$BUILD_DIR" ${QFLEET_CMAKE_ARGS:-} >"$BUILD_DIR.configure.log" 2>&1 || {
   cat "$BUILD_DIR.configure.log" >&2; echo "qfleet setup: configure failed (log above)" >&2; exit 1; }
