@@ -239,7 +239,7 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_bandits
         for (int32_t e = 0; e < bf->E; e++) m += x[e] / bf->E;
         for (int32_t e = 0; e < bf->E; e++) ss += (x[e] - m) * (x[e] - m);
         bandit_run_name(name, sizeof name, bf, r);
-        fprintf(f, "%d,%s,0,%d,bandit,%s,%u,finished,%d,%d,%lld", r, name, r / bf->seeds,
+        fprintf(f, "%d,%s,1,%d,bandit,%s,%u,finished,%d,%d,%lld", r, name, r / bf->seeds,
                 qf_bandit_strategy_name(bf->strategy[r / bf->seeds]), bf->keys_host[2 * r], bf->E, bf->K,
                 (long long)last_step);
         qf_csv_num(f, m);

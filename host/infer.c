@@ -268,7 +268,7 @@ int qf_cmd_infer(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         snprintf(v[1], sizeof v[1], "%g", alpha[r]);
         fprintf(f, "%d,", r);
         qf_run_name_parts(f, name, "inference", 2, ks, vs, keys[2 * r]);
-        fprintf(f, ",0,%d,%s,inference,%s,%s,%u,finished,%d", r, name, v[0], v[1], keys[2 * r], T);
+        fprintf(f, ",1,%d,%s,inference,%s,%s,%u,finished,%d", r, name, v[0], v[1], keys[2 * r], T);
         qf_csv_num(f, vi);
         qf_csv_num(f, vv);
         qf_csv_num(f, vi - vv);

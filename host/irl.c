@@ -633,8 +633,9 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         const int32_t bad = demos_short_episode(&file_demos, kind, p0, (uint32_t)cfg->seed, 0, T);
         if (bad >= 0) {
             int32_t lo = file_demos.episode_start[bad], hi = bad + 1 < file_demos.n_episodes ? file_demos.episode_start[bad + 1] : file_demos.n_steps;
-            fprintf(stderr, "qfleet: %s: episode %d has %d steps; it must have T=%d (horizon=) or end in a terminal "
-                            "transition\n", cfg->demos_file, bad, hi - lo, T);
+            /* one step per data row after the header: step i of the file is on line i + 2 */
+            fprintf(stderr, "qfleet: %s:%d: episode %d ends here after %d steps; it must have T=%d (horizon=) or end "
+                            "in a terminal transition\n", cfg->demos_file, hi + 1, bad, hi - lo, T);
             qf_demos_free(&file_demos);
             return 2;
         }
@@ -912,7 +913,7 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         /* per-feature Hoeffding radius of the demos' mean feature counts (each in [0, T]), 95%,
          * union bound over the F features */
         const double radius = T * sqrt(log(2.0 * F / 0.05) / (2.0 * demos[r].n_episodes));
-        fprintf(f, "%d,%s,0,%lld,%s,maxent_irl,%d", r, ic.names[r], (long long)(r / cfg->seeds), name,
+        fprintf(f, "%d,%s,1,%lld,%s,maxent_irl,%d", r, ic.names[r], (long long)(r / cfg->seeds), name,
                 env_seed_or(kind, &params[r]));
         qf_csv_num(f, lr[r]);
         fprintf(f, ",%d,%u,finished", demos[r].n_episodes, keys[2 * r]);

@@ -320,7 +320,7 @@ TEST(BanditsCli, TinyRunWritesTheTableAndTheCurves) {
     EXPECT_EQ(line, "run,name,fleet,point,env,explore,seed,status,instances,arms,steps,regret,regret_stderr,ucb1_bound");
     for (int r = 0; r < 4; r++) {
         ASSERT_TRUE(std::getline(rin, line)) << runs;
-        const std::string want = std::to_string(r) + ",bandit__" + names[r] + "__seed0,0," + std::to_string(r) +
+        const std::string want = std::to_string(r) + ",bandit__" + names[r] + "__seed0,1," + std::to_string(r) +
                                  ",bandit," + names[r] + ",0,finished,16,3,200,";
         EXPECT_EQ(line.rfind(want, 0), 0u) << line << " (want " << want << "...)";
         const std::string last = rows[rows.size() - 4 + r];

@@ -447,7 +447,7 @@ TEST(InferCli, PrintsBothBackupsAndWritesTheResults) {
     while (std::fgets(line, sizeof line, fp)) {
         double vi = 0, vv = 0, gap = 1;
         // run,name,fleet,point,env,explore,env.map_seed,alpha,seed,status,horizon,v_inference,v_variational,gap,...
-        ASSERT_EQ(std::sscanf(line, "%*d,deep_sea__inference__%*[^,],0,%*d,deep_sea,inference,%*d,%*g,%*d,finished,%*d,%lg,%lg,%lg",
+        ASSERT_EQ(std::sscanf(line, "%*d,deep_sea__inference__%*[^,],1,%*d,deep_sea,inference,%*d,%*g,%*d,finished,%*d,%lg,%lg,%lg",
                               &vi, &vv, &gap), 3) << line;
         EXPECT_NEAR(gap, 0.0, 1e-12 * (1 + std::fabs(vv))) << line;
         rows++;
