@@ -177,10 +177,21 @@ static int next(yreader *y, yaml_event_t *ev) {
             snprintf(y->msg, y->len, "%s: cannot read it: %s", y->path, strerror(errno ? errno : EIO));
         else if (y->p.error == YAML_MEMORY_ERROR)
             snprintf(y->msg, y->len, "%s: out of memory reading it", y->path);
-        else
-            snprintf(y->msg, y->len, "%s:%zu: %s%s%s", y->path, y->p.problem_mark.line + 1,
+        else {
+            /* libyaml's marks are 0-based; at the end of a file that ends in a newline the mark is on
+             * the empty line after the last one, which a user's editor does not show: name the last
+             * line then, say that the file ended, and name the line where the open construct began */
+            const yaml_mark_t *m = &y->p.problem_mark;
+            struct stat st;
+            const int at_end = stat(y->path, &st) == 0 && (off_t)m->index >= st.st_size;
+            const size_t line = at_end && m->column == 0 && m->line > 0 ? m->line : m->line + 1;
+            char began[64] = "";
+            if (y->p.context && y->p.context_mark.line + 1 != line)
+                snprintf(began, sizeof began, " (begun on line %zu)", y->p.context_mark.line + 1);
+            snprintf(y->msg, y->len, "%s:%zu: %s%s%s%s%s", y->path, line,
                      y->p.problem ? y->p.problem : "malformed YAML", y->p.context ? " " : "",
-                     y->p.context ? y->p.context : "");
+                     y->p.context ? y->p.context : "", began, at_end ? ", at the end of the file" : "");
+        }
         return -1;
     }
     return 0;
@@ -573,6 +584,21 @@ static int derived_lookup(void *vctx, const char *name, double *value, char *why
     if (!qf_config_key_numeric(c->cfg, name) || errno || end == text || *end || !isfinite(v)) {
         snprintf(why, n, "key %.60s is not a number here (it is '%.60s')", name, text);
         return -1;
+    }
+    /* a key that does nothing in this configuration (heads of an explore=epsilon point) would enter the
+     * expression with its default silently: refused, with the check's reason (a new user's finding) */
+    for (int k = 0; k < qf_config_key_count(); k++) {
+        if (strcmp(qf_config_key_name(k), name) != 0) continue;
+        qf_config probe = *c->cfg;
+        probe.given[k / 64] |= (uint64_t)1 << (k % 64);
+        int unused = 0;
+        char reason[384];
+        if (qf_config_check_one(&probe, 0, k, &unused, reason, sizeof reason) && unused) {
+            snprintf(why, n, "it names %.60s, which does nothing in this configuration, so its default %.40s would "
+                             "be used silently (%.300s)", name, text, reason);
+            return -1;
+        }
+        break;
     }
     *value = v;
     return 0;

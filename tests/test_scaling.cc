@@ -171,7 +171,13 @@ TEST(DerivedKeys, BadExpressionsAreRefusedWithOriginKeyAndPosition) {
     expect_cli("train backend=cpu 'lr=prior_scale' 'prior_scale=lr' explore=bootstrap --dry-run", 2,
                "derived keys that name each other in a cycle");
     expect_cli("train backend=cpu 'lr=explore*2' --dry-run", 2, "key explore is not a number here (it is 'epsilon')");
-    expect_cli("train backend=cpu 'lr=heads*100' --dry-run", 2, "lr=heads*100 = 1000: bad value for lr");
+    expect_cli("train backend=cpu explore=bootstrap 'lr=heads*100' --dry-run", 2, "lr=heads*100 = 1000: bad value for lr");
+    // a key that does nothing in the configuration (heads of an epsilon-greedy run) is refused, not
+    // read silently at its default (a new user's finding); likewise in a sweep's epsilon points
+    expect_cli("train backend=cpu explore=epsilon 'lr=1e-4*heads' --dry-run", 2,
+               "it names heads, which does nothing in this configuration");
+    expect_cli("sweep backend=cpu 'explore=epsilon,bootstrap{heads=1,2}' 'lr=1e-4*heads' steps=10 --dry-run", 2,
+               "it names heads, which does nothing in this configuration");
     // a derived key may name another derived key (evaluated in order)
     CliResult ok = run_qfleet("train backend=cpu explore=bootstrap 'lr=1e-4*batch' 'batch=2*heads' heads=4 "
                               "learning_starts=1 steps=2 --dry-run");

@@ -112,6 +112,10 @@ TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
         {"env: nope\n", ":1: unknown environment: env=nope", "deep_sea"},
         {"env: deep_sea\nenv.size: 0\n", ":2: bad value for env.size: '0'", "[1, 4096]"},
         {"hidden: [64, 64\n", "did not find expected", ".yaml:"},
+        // an unclosed list on the last line: the error names that line (1), not the empty line after
+        // the file's last newline that libyaml's mark points at (a new user's finding)
+        {"env: deep_sea\nhidden: [64, 64\n", ".yaml:2: did not find expected", "at the end of the file"},
+        {"env: deep_sea\nhidden: [64,\n  64\n", ".yaml:3: did not find expected", "(begun on line 2)"},
         {"lr: 0.1\nlr: 0.2\n", ":2: key lr given twice (first at line 1)", ""},
         {"- lr\n- 0.1\n", ":1: the file must be a mapping", "key: value"},
         {"env: {size: {grid: [1, 2]}, name: deep_sea}\n", "nesting deeper", ""},
