@@ -412,4 +412,18 @@ TEST(IrlCli, BadDemosFileExitsTwoAndWritesNothing) {
     EXPECT_EQ(WEXITSTATUS(pclose(pipe)), 2) << text;
     EXPECT_NE(text.find("would do nothing"), std::string::npos) << text;
     EXPECT_NE(stat(out3.c_str(), &st), 0) << "nothing may be written";
+    // an episode shorter than the horizon that does not end in a terminal transition: the error names
+    // the line where it ends (episode 1 is the rows on lines 5-6; a 4x4 gridworld has no terminal
+    // state next to states 5 and 6); found by a new-user trial
+    const std::string shortep = write_file("cli_short.csv", "episode,t,state,action\n0,0,0,3\n0,1,1,1\n0,2,2,4\n"
+                                                            "1,0,5,1\n1,1,6,1\n");
+    const std::string out4 = ::testing::TempDir() + "irl_cli_short";
+    std::system(("rm -rf " + out4).c_str());
+    pipe = popen((std::string(QFLEET_BIN) + " irl env=gridworld env.size=4 horizon=3 backend=cpu iters=5 demos_file=" +
+                  shortep + " out=" + out4 + " 2>&1").c_str(), "r");
+    text.clear();
+    while (fgets(buf, sizeof buf, pipe)) text += buf;
+    EXPECT_EQ(WEXITSTATUS(pclose(pipe)), 2) << text;
+    EXPECT_NE(text.find(shortep + ":6: episode 1 ends here after 2 steps"), std::string::npos) << text;
+    EXPECT_NE(stat(out4.c_str(), &st), 0) << "nothing may be written";
 }
