@@ -379,7 +379,7 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
     free(last);
     last = NULL;
     /* the base alone must parse; then each axis value (bounds of random axes) on top of it */
-    if (qf_config_from_words(first, &sw->base, msg, n)) goto fail;
+    if (qf_config_from_words_partial(first, &sw->base, msg, n)) goto fail;
     sw->seeds = first->seeds;
     sw->trials = first->trials;
     for (int a = 0; a < sw->n_axes; a++) {
@@ -394,7 +394,7 @@ static int build(const qf_words *ws, sweep *sw, qf_config *first, char *msg, siz
             bad = bad || qf_words_add(&t, text, ax->origin);
             free(text);
             qf_config c;
-            if (!bad && qf_config_from_words(&c, &t, m, sizeof m)) {
+            if (!bad && qf_config_from_words_partial(&c, &t, m, sizeof m)) {
                 snprintf(msg, n, "%s", m);
                 qf_words_free(&t);
                 goto fail;

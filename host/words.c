@@ -559,6 +559,7 @@ typedef struct derived_ctx {
     const qf_words *ws;
     const int *pending;   /* [n_pending] word indices of derived keys not evaluated yet */
     int n_pending;
+    int strict;           /* a complete configuration: a named key that does nothing is refused */
 } derived_ctx;
 
 static int key_is(const char *word, const char *name) {
@@ -585,9 +586,10 @@ static int derived_lookup(void *vctx, const char *name, double *value, char *why
         snprintf(why, n, "key %.60s is not a number here (it is '%.60s')", name, text);
         return -1;
     }
-    /* a key that does nothing in this configuration (heads of an explore=epsilon point) would enter the
-     * expression with its default silently: refused, with the check's reason (a new user's finding) */
-    for (int k = 0; k < qf_config_key_count(); k++) {
+    /* a key not given that does nothing in this configuration (heads of an explore=epsilon point)
+     * would enter the expression with its default silently: refused, with the check's reason (a new
+     * user's finding); given on purpose (heads=1 for an epsilon baseline's lr) it is used */
+    for (int k = 0; c->strict && !qf_config_given(c->cfg, name) && k < qf_config_key_count(); k++) {
         if (strcmp(qf_config_key_name(k), name) != 0) continue;
         qf_config probe = *c->cfg;
         probe.given[k / 64] |= (uint64_t)1 << (k % 64);
@@ -604,7 +606,7 @@ static int derived_lookup(void *vctx, const char *name, double *value, char *why
     return 0;
 }
 
-int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len) {
+static int from_words(qf_config *cfg, const qf_words *ws, int strict, char *msg, size_t msg_len) {
     qf_config_default(cfg);
     unsigned char *last = qf_words_last_of_key(ws);
     char **all = (char **)malloc(sizeof(char *) * (size_t)(ws->n ? ws->n : 1));
@@ -648,7 +650,7 @@ int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t m
             const qf_word *w = &ws->w[pending[j]];
             const char *eq = strchr(w->text, '=');
             const int klen = (int)(eq - w->text);
-            derived_ctx dc = {cfg, ws, pending, n_pending};
+            derived_ctx dc = {cfg, ws, pending, n_pending, strict};
             char m[512], wait_for[128];
             double v;
             const int r = qf_expr_eval(eq + 1, derived_lookup, &dc, &v, wait_for, sizeof wait_for, m, sizeof m);
@@ -706,4 +708,12 @@ out:
     free(last);
     free(all);
     return rc;
+}
+
+int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len) {
+    return from_words(cfg, ws, 1, msg, msg_len);
+}
+
+int qf_config_from_words_partial(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len) {
+    return from_words(cfg, ws, 0, msg, msg_len);
 }

@@ -57,6 +57,11 @@ unsigned char *qf_words_last_of_key(const qf_words *ws);
  * at the first bad one with "origin: message" in msg. 0 or -1. Linear in the number of words. */
 int qf_config_from_words(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len);
 
+/* The same for words that are only part of a configuration (a sweep's base before its axes, or the
+ * base with one axis value): a derived key may then name a key that does nothing yet (heads before
+ * the explore axis is applied); qf_config_from_words refuses that in a complete configuration. */
+int qf_config_from_words_partial(qf_config *cfg, const qf_words *ws, char *msg, size_t msg_len);
+
 #ifdef __cplusplus
 }
 #endif
