@@ -669,8 +669,11 @@ TEST(ExploreGpu, RndPairAndIntrinsicActingAreBitIdentical) {
     expect_close(qa[0], qa[1], 1e-6, "Q + beta x pair bonus (rnd_act)");
     EXPECT_TRUE(std::memcmp(qa[1].data() + 2 * (size_t)K * E * A, q0.data() + 2 * (size_t)K * E * A,
                             sizeof(float) * K * E * A) == 0) << "rnd_act changed a run without RND";
-    for (size_t i = 0; i < (size_t)R * K * E * A; i++)
-        if (i % A != 1) EXPECT_EQ(qa[1][i], q0[i]) << "rnd_act changed another action's column at " << i;
+    for (size_t i = 0; i < (size_t)R * K * E * A; i++) {
+        if (i % A != 1) {
+            EXPECT_EQ(qa[1][i], q0[i]) << "rnd_act changed another action's column at " << i;
+        }
+    }
     const size_t per = (size_t)K * E * A;
     EXPECT_TRUE(std::memcmp(q[1].data(), q0.data(), sizeof(float) * per) == 0) << "a shared-value run was changed";
     EXPECT_TRUE(std::memcmp(q[1].data() + 2 * per, q0.data() + 2 * per, sizeof(float) * per) == 0)
