@@ -71,6 +71,8 @@ static const char *const loss_names[] = {QF_LOSS_NAMES};
 static const char *const head_batch_names[] = {QF_HEAD_BATCH_NAMES};
 static const char *const activation_names[] = {QF_ACTIVATION_NAMES};
 static const char *const bandit_names[] = {QF_BANDIT_NAMES};
+static const char *const rnd_input_names[] = {QF_RND_INPUT_NAMES};
+static const char *const rnd_value_names[] = {QF_RND_VALUE_NAMES};
 
 /* Row makers: name, field, default, bounds or choices, commands, scope, check, doc. */
 #define NOHP , 0, 0 /* not copied into qf_run_hp */
@@ -113,6 +115,8 @@ static int check_beta(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_rnd_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_count_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_rnd_warmup(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_gamma_int(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_rnd_act(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_simhash_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_target_every(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_learning_starts(const qf_config *c, unsigned cmd, char *msg, size_t n);
@@ -189,6 +193,20 @@ static const key_spec keys[] = {
     INT("rnd_warmup", rnd_warmup, "0", 0, 1e9, C_LEARN, QF_SCOPE_FLEET, check_rnd_warmup,
         "RND: env steps per env of uniformly random actions before training, in envs of their own, whose "
         "observations only warm up RND's observation statistics (Burda et al. 2018); nothing is stored or learned"),
+    CHO("rnd_input", rnd_input, "state", rnd_input_names, 0, C_LEARN, QF_SCOPE_FLEET, check_rnd_key,
+        "RND: what target and predictor read: state = the state a transition reached (s'); state_action = the "
+        "pair (s, a) of the state it left and the action taken (normalized observation and one-hot(a); with "
+        "obs=index the one index s*A + a), so the bonus of a transition is the novelty of its (s, a) pair. "
+        "Either way the bonus is computed when the transition is stored and the predictor trains on sampled ones"),
+    CHO_HP("rnd_value", rnd_value, rnd_value, "shared", rnd_value_names, 0, C_LEARN, QF_SCOPE_RUN, check_rnd_key,
+        "RND: shared = beta*bonus added to the reward of the one Q; separate = Burda et al. 2018's two values for "
+        "Q-learning: Q_E learns the reward alone, a second Q-network Q_I the bonus alone (discount gamma_int, "
+        "no cut at episode ends), acting on Q_E + beta*Q_I; greedy evaluations read Q_E"),
+    FLT_HP("gamma_int", gamma_int, gamma_int, "0.99", 0, 1, C_LEARN, QF_SCOPE_RUN, check_gamma_int,
+        "RND rnd_value=separate: discount of the intrinsic value Q_I (Burda et al. 2018: 0.99)"),
+    INT_HP("rnd_act", rnd_act, rnd_act, "0", 0, 1, C_LEARN, QF_SCOPE_RUN, check_rnd_act,
+        "RND with rnd_input=state_action: 1 = also act on Q(s,a) + beta * bonus(s,a), the bonus each action's pair "
+        "would get now, so untried actions look better (count_act's counterpart)"),
     CHO("count", count, "auto", count_names, 1, C_LEARN, QF_SCOPE_FLEET, check_count_key,
         "count bonus: exact state counts (discrete envs with obs=index) or SimHash pseudo-counts"),
     INT_HP("count_act", count_act, count_act, "1", 0, 1, C_LEARN, QF_SCOPE_RUN, check_count_key,
@@ -1007,6 +1025,28 @@ static int check_rnd_key(const qf_config *c, unsigned cmd, char *msg, size_t n) 
         snprintf(msg, n, "%s is a setting of the RND bonus, which no run has (%s, bonus=%s): remove %s, or use "
                          "explore=rnd or bonus=rnd", g_check_key, strategy_words(c, cmd, sw, sizeof sw),
                  c->bonus == QF_AUTO ? "auto" : bonus_names[c->bonus], g_check_key);
+        return -1;
+    }
+    return 0;
+}
+
+/* gamma_int: Q_I's discount, read only with rnd_value=separate. */
+static int check_gamma_int(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    if (check_rnd_key(c, cmd, msg, n)) return -1;
+    if (c->rnd_value != QF_RND_VALUE_SEPARATE) {
+        snprintf(msg, n, "gamma_int is the discount of RND's separate intrinsic value, but rnd_value=%s: remove "
+                         "gamma_int, or add rnd_value=separate", rnd_value_names[c->rnd_value]);
+        return -1;
+    }
+    return 0;
+}
+
+/* rnd_act: acting on the bonus of each (state, action) pair needs RND to read pairs. */
+static int check_rnd_act(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    if (check_rnd_key(c, cmd, msg, n)) return -1;
+    if (c->rnd_act && c->rnd_input != QF_RND_INPUT_SA) {
+        snprintf(msg, n, "rnd_act=1 acts on RND's bonus of each (state, action) pair, but rnd_input=%s reads states "
+                         "alone: add rnd_input=state_action, or remove rnd_act", rnd_input_names[c->rnd_input]);
         return -1;
     }
     return 0;

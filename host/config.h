@@ -78,6 +78,10 @@ typedef struct qf_config {
     int32_t act;       /* QF_ACT_*: bootstrap acting (one head per episode | mean + c std) */
     int64_t rnd_width, rnd_dim, rnd_episodic;
     int64_t rnd_warmup; /* RND: steps per env of random actions that only warm up the observation statistics */
+    int32_t rnd_input;  /* QF_RND_INPUT_*: RND's target and predictor read s' or the pair (s, a) */
+    int32_t rnd_value;  /* QF_RND_VALUE_*: the bonus in Q's target, or learned by Q_I of its own */
+    double gamma_int;   /* rnd_value=separate: Q_I's discount */
+    int64_t rnd_act;    /* RND with (s, a) inputs: also act on Q + beta * bonus(s, a) */
     int32_t count;     /* QF_AUTO | QF_COUNT_EXACT | QF_COUNT_SIMHASH */
     int64_t simhash_bits, count_table, count_act;
     int32_t strategies[QF_MAX_LIST]; /* bandits: QF_BANDIT_* strategies compared */

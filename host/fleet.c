@@ -33,6 +33,9 @@ void qf_fleet_hp_from_config(const qf_config *cfg, qf_run_hp *hp) {
     else hp->bonus = hp->explore == QF_EXPLORE_RND ? QF_BONUS_RND
                    : hp->explore == QF_EXPLORE_COUNT ? QF_BONUS_COUNT : QF_BONUS_NONE;
     if (hp->bonus == QF_BONUS_NONE) hp->beta = 0.0f;
+    if (hp->bonus != QF_BONUS_RND) hp->rnd_value = QF_RND_VALUE_SHARED;
+    if (hp->rnd_value != QF_RND_VALUE_SEPARATE) hp->gamma_int = 0.0f; /* unread: keep runs alike */
+    if (hp->bonus != QF_BONUS_RND) hp->rnd_act = 0;
     const int64_t demos = qf_config_demos(cfg); /* the key is text (irl reads a list): not in qf_config_run_hp */
     hp->demos = demos > 0 ? (int32_t)demos : 0;
     if (!hp->demos) hp->demo_ratio = hp->demo_weight = hp->demo_margin = 0.0f; /* unread: keep runs alike */
@@ -171,12 +174,41 @@ static size_t carve(qf_fleet *f, char *base) {
         TAKE(q->ret_mean, double, R);
         TAKE(q->ret_m2, double, R);
         TAKE(q->ret_n, double, R);
+        if (q->n_actions > 0 && f->embed) TAKE(q->xi, int32_t, R * M);
         if (!f->embed) {
-            TAKE(q->xn, float, R * M * D);
+            TAKE(q->xn, float, R * M * (size_t)q->net.w[0]);
             TAKE(q->obs_mean, double, R * D);
             TAKE(q->obs_m2, double, R * D);
             TAKE(q->obs_n, double, R);
         }
+    }
+    if (f->any_rnd_act) TAKE(f->rnd_act_a, int32_t, A * R * E);
+    if (f->any_int_value) { /* RND's separate intrinsic value: one network per run */
+        qf_int_value *iv = &f->ival;
+        const size_t Pi = (size_t)iv->net.P, Hi = H ? H : 1;
+        TAKE(iv->hp, qf_run_hp, R);
+        TAKE(iv->params, float, R * Pi);
+        TAKE(iv->target, float, R * Pi);
+        TAKE(iv->adam_m, float, R * Pi);
+        TAKE(iv->adam_v, float, R * Pi);
+        TAKE(iv->grads, float, R * Pi);
+        TAKE(iv->work, float, qf_net_work_floats(&iv->net, f->B));
+        TAKE(iv->adam_t, int32_t, R);
+        TAKE(iv->active, int32_t, R);
+        TAKE(iv->q_act, float, R * E * A);
+        TAKE(iv->acts_act, float, R * E * Hi);
+        TAKE(iv->q, float, R * B * A);
+        TAKE(iv->qt, float, R * B * A);
+        TAKE(iv->dq, float, R * B * A);
+        TAKE(iv->acts, float, R * B * Hi);
+        TAKE(iv->acts_tmp, float, R * B * Hi);
+        TAKE(iv->loss, float, R);
+        TAKE(iv->qmean, float, R);
+        TAKE(iv->gnorm, float, R);
+        TAKE(iv->imean, float, R);
+        TAKE(iv->zero_reward, float, R * B);
+        TAKE(iv->zero_terminal, uint8_t, R * B);
+        TAKE(iv->ones_mask, qf_mask, R * B);
     }
 #undef TAKE
     return off;
@@ -225,7 +257,11 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         f->any_bonus_count |= h->bonus == QF_BONUS_COUNT;
         f->any_count_act |= h->bonus == QF_BONUS_COUNT && h->count_act;
         f->any_bootstrap |= h->explore == QF_EXPLORE_BOOTSTRAP;
+        f->any_int_value |= h->bonus == QF_BONUS_RND && h->rnd_value == QF_RND_VALUE_SEPARATE;
+        f->any_rnd_act |= h->bonus == QF_BONUS_RND && h->rnd_act;
     }
+    if (f->any_rnd_act && cfg->rnd_input != QF_RND_INPUT_SA)
+        FAIL("rnd_act=1 acts on RND's bonus of each (state, action) pair, which needs rnd_input=state_action");
     qf_counts *ct = &f->counts;
     ct->R = f->R;
     ct->mode = QF_COUNT_OFF;
@@ -267,10 +303,19 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         rn->K = 1;
         rn->embed = f->embed;
         rn->L = 2;
-        rn->w[0] = n->w[0];
+        /* rnd_input=state_action: the pair (s, a), one index of S*A (embed) or D + A values */
+        const int sa = cfg->rnd_input == QF_RND_INPUT_SA;
+        f->rnd.obs_dim = f->embed ? 0 : f->D;
+        f->rnd.n_actions = sa ? f->A : 0;
+        rn->w[0] = !sa ? n->w[0] : f->embed ? n->w[0] * f->A : n->w[0] + f->A;
         rn->w[1] = (int32_t)cfg->rnd_width;
         rn->w[2] = (int32_t)cfg->rnd_dim;
         qf_net_layout(rn);
+    }
+    if (f->any_int_value) { /* Q_I: the Q-network's shape with one head */
+        f->ival.net = *n;
+        f->ival.net.K = 1;
+        f->ival.net.x_per_net = 0;
     }
     if (f->C < f->E) FAIL("buffer=%d is smaller than envs=%d: one step would overwrite itself", f->C, f->E);
     int32_t max_demos = 0;
@@ -350,6 +395,51 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
         (f->has_prior && b->net_init(b, n, f->keys, QF_STREAM_PRIOR, f->prior) != QF_OK) ||
         (ct->mode != QF_COUNT_OFF && b->count_init(b, ct, f->keys) != QF_OK))
         FAIL("%s", b->err);
+    if (f->any_rnd_act) { /* the constant action columns of rnd_act's pairs */
+        const size_t RE = (size_t)f->R * (size_t)f->E;
+        int32_t *aa = (int32_t *)malloc(sizeof(int32_t) * RE * (size_t)f->A);
+        if (!aa) FAIL("out of host memory");
+        for (size_t i = 0; i < RE * (size_t)f->A; i++) aa[i] = (int32_t)(i / RE);
+        const int up_a = b->upload(b, f->rnd_act_a, aa, sizeof(int32_t) * RE * (size_t)f->A);
+        free(aa);
+        if (up_a != QF_OK) FAIL("%s", b->err);
+    }
+    if (f->any_int_value) { /* Q_I: its own hyperparameters, initial parameters, constant batch parts */
+        qf_int_value *iv = &f->ival;
+        const size_t R = (size_t)f->R, RB = R * (size_t)f->B;
+        qf_run_hp *ih = (qf_run_hp *)malloc(sizeof(qf_run_hp) * R);
+        int32_t *ion = (int32_t *)malloc(sizeof(int32_t) * R);
+        qf_mask *ones = (qf_mask *)malloc(sizeof(qf_mask) * RB);
+        int iok = ih && ion && ones;
+        for (size_t r = 0; iok && r < R; r++) {
+            const qf_run_hp *h = &f->hp_host[r];
+            ih[r] = *h;
+            ih[r].gamma = h->gamma_int;
+            ih[r].beta = 1.0f; /* target: 0 + 1 * intr + gamma_int * V_I(s'), terminal never set */
+            ih[r].rnd_value = QF_RND_VALUE_SHARED;
+            ih[r].double_q = 0;
+            ih[r].n_heads = 1;
+            ih[r].prior_scale = 0.0f;
+            ih[r].mask_p = 1.0f;
+            ih[r].demos = 0;
+            ih[r].demo_ratio = ih[r].demo_weight = ih[r].demo_margin = 0.0f;
+            ion[r] = h->bonus == QF_BONUS_RND && h->rnd_value == QF_RND_VALUE_SEPARATE;
+        }
+        for (size_t i = 0; iok && i < RB; i++) ones[i] = ~(qf_mask)0;
+        iv->net.active = iv->active;
+        /* Q_I's initial parameters: a stream of their own (QF_STREAM_IVAL_INIT) */
+        qf_net in1 = iv->net;
+        in1.active = NULL;
+        iok = iok && b->upload(b, iv->hp, ih, sizeof(qf_run_hp) * R) == QF_OK &&
+              b->upload(b, iv->active, ion, sizeof(int32_t) * R) == QF_OK &&
+              b->upload(b, iv->ones_mask, ones, sizeof(qf_mask) * RB) == QF_OK &&
+              b->net_init(b, &in1, f->keys, QF_STREAM_IVAL_INIT, iv->params) == QF_OK &&
+              b->target_update(b, &in1, iv->hp, iv->params, iv->target, f->status, 1) == QF_OK;
+        free(ih);
+        free(ion);
+        free(ones);
+        if (!iok) FAIL("%s", b->err[0] ? b->err : "out of host memory");
+    }
     if (f->has_rnd) { /* RND's target draws from the PRIOR stream, the predictor from INIT (head 1) */
         qf_net tn = f->rnd.net;
         if (b->net_init(b, &tn, f->keys, QF_STREAM_PRIOR, f->rnd.target) != QF_OK ||
@@ -430,7 +520,8 @@ static int q_forward(qf_fleet *f, const qf_net *n, const float *params, int32_t 
 
 /* RND: target and predictor outputs for M inputs (dense: normalized first; update: the inputs
  * also update the running observation statistics). */
-static int rnd_forward(qf_fleet *f, int32_t M, const float *x, const int32_t *xi, int update) {
+static int rnd_forward(qf_fleet *f, int32_t M, const float *x, const int32_t *xi, const int32_t *actions,
+                       int update) {
     qf_backend *b = f->b;
     qf_rnd *q = &f->rnd;
     const float *in = NULL;
@@ -438,8 +529,62 @@ static int rnd_forward(qf_fleet *f, int32_t M, const float *x, const int32_t *xi
         if (b->rnd_input(b, q, M, x, update) != QF_OK) return QF_ERR;
         in = q->xn;
     }
+    if (q->n_actions > 0) { /* (s, a) pairs: one-hot(a) after the observation, or the pair index */
+        if (b->rnd_pair(b, q, M, xi, actions) != QF_OK) return QF_ERR;
+        xi = q->xi;
+    }
     return b->net_forward(b, &q->net, q->target, M, in, xi, q->acts_t, q->out_t) == QF_OK &&
                    b->net_forward(b, &q->net, q->pred, M, in, xi, q->acts_p, q->out_p) == QF_OK
+               ? QF_OK
+               : QF_ERR;
+}
+
+/* Optimistic acting on RND's (s, a) novelty (rnd_act): for each action a, target and predictor on
+ * the pairs (s_e, a) of the E envs (dense: s_e normalized once, statistics not updated), and
+ * beta x the scaled error added to Q(s_e, a) of every head of the runs with rnd_act. */
+static int rnd_act(qf_fleet *f) {
+    qf_backend *b = f->b;
+    qf_rnd *q = &f->rnd;
+    const int32_t E = f->E;
+    const size_t RE = (size_t)f->R * (size_t)E;
+    const float *in = NULL;
+    if (!f->embed) {
+        if (b->rnd_input(b, q, E, f->obs, 0) != QF_OK) return QF_ERR;
+        in = q->xn;
+    }
+    for (int32_t a = 0; a < f->A; a++)
+        if (b->rnd_pair(b, q, E, f->obs_idx, f->rnd_act_a + (size_t)a * RE) != QF_OK ||
+            b->net_forward(b, &q->net, q->target, E, in, q->xi, q->acts_t, q->out_t) != QF_OK ||
+            b->net_forward(b, &q->net, q->pred, E, in, q->xi, q->acts_p, q->out_p) != QF_OK ||
+            b->rnd_act(b, q, &f->net, f->hp, E, a, f->q_act) != QF_OK)
+            return QF_ERR;
+    return QF_OK;
+}
+
+/* Q_I's update on the batch Q's update just sampled (rnd_value=separate): the operations of the
+ * learner's specification for one head without prior (backend.h, learn), with the TD step's
+ * reward 0 + intr (hp beta 1), discount gamma_int and no termination, then Adam and, on Q's
+ * schedule (target_mode), the target network. Runs without a separate value skip it (net.active). */
+static int learn_int_value(qf_fleet *f, int target_mode) {
+    qf_backend *b = f->b;
+    qf_int_value *iv = &f->ival;
+    const qf_sample *s = &f->sample;
+    qf_sample v = *s; /* the same transitions; no extrinsic reward, no episode end, every one counts */
+    v.reward = iv->zero_reward;
+    v.terminal = iv->zero_terminal;
+    v.mask = iv->ones_mask;
+    v.is_demo = NULL;
+    const int32_t B = f->B;
+    return b->net_forward(b, &iv->net, iv->target, B, s->next_obs, s->next_idx, iv->acts_tmp, iv->qt) == QF_OK &&
+                   b->net_forward(b, &iv->net, iv->params, B, s->obs, s->idx, iv->acts, iv->q) == QF_OK &&
+                   b->td(b, &iv->net, iv->hp, B, &v, iv->q, iv->qt, NULL, iv->dq, iv->loss, iv->qmean, iv->imean) ==
+                       QF_OK &&
+                   b->net_backward(b, &iv->net, iv->params, B, s->obs, s->idx, iv->acts, iv->dq, iv->grads,
+                                   iv->work) == QF_OK &&
+                   b->adam(b, &iv->net, iv->hp, iv->params, iv->grads, iv->adam_m, iv->adam_v, iv->adam_t, f->status,
+                           iv->gnorm) == QF_OK &&
+                   (!target_mode ||
+                    b->target_update(b, &iv->net, iv->hp, iv->params, iv->target, f->status, target_mode == 2) == QF_OK)
                ? QF_OK
                : QF_ERR;
 }
@@ -463,6 +608,7 @@ static int learn_once(qf_fleet *f, int64_t stored) {
         .gnorm = f->gnorm, .loss = f->loss, .qmean = f->qmean, .imean = f->imean,
         .rnd = f->has_rnd ? &f->rnd : NULL, .target_mode = target_mode};
     if (b->learn(b, &a) != QF_OK) return QF_ERR;
+    if (f->any_int_value && learn_int_value(f, target_mode) != QF_OK) return QF_ERR;
     f->n_updates++;
     return QF_OK;
 }
@@ -732,6 +878,11 @@ static int iteration(qf_fleet *f, int learn) {
     int ok = b->env_observe(b, &f->env.batch, f->obs, f->obs_idx) == QF_OK &&
              q_forward(f, &f->net, f->params, E, f->obs, f->obs_idx, f->acts_act, f->q_act, f->acts_act, 0) == QF_OK &&
              (!f->any_count_act || b->count_act(b, &f->counts, n, f->hp, E, f->obs, f->obs_idx, f->q_act) == QF_OK) &&
+             (!f->any_rnd_act || rnd_act(f) == QF_OK) &&
+             (!f->any_int_value || /* rnd_value=separate: act on Q_E + beta Q_I */
+              (b->net_forward(b, &f->ival.net, f->ival.params, E, f->obs, f->obs_idx, f->ival.acts_act,
+                              f->ival.q_act) == QF_OK &&
+               b->add_int_q(b, n, f->hp, E, f->q_act, f->ival.q_act) == QF_OK)) &&
              b->act(b, n, f->hp, E, f->q_act, f->keys, t, f->env.batch.flags, f->heads, f->actions) == QF_OK &&
              (!f->any_bootstrap || b->q_diversity(b, n, f->hp, E, f->q_act, f->qdiv) == QF_OK);
     QF_RANGE_POP();
@@ -744,7 +895,11 @@ static int iteration(qf_fleet *f, int learn) {
                 b->count_update(b, &f->counts, E, f->next_obs, f->next_idx) == QF_OK);
     ok = ok && (!f->any_count_act ||
                 b->count_sa_update(b, &f->counts, E, f->obs, f->obs_idx, f->actions) == QF_OK);
-    ok = ok && (!f->has_rnd || (rnd_forward(f, E, f->next_obs, f->next_idx, 1) == QF_OK &&
+    /* RND's bonus of each transition, when stored: the novelty of s' (rnd_input=state) or of the pair
+     * (s, a) it left from (state_action); either way the observation statistics take the inputs' states */
+    const int sa = f->has_rnd && f->rnd.n_actions > 0;
+    ok = ok && (!f->has_rnd || (rnd_forward(f, E, sa ? f->obs : f->next_obs, sa ? f->obs_idx : f->next_idx,
+                                            f->actions, 1) == QF_OK &&
                                 b->rnd_reward(b, &f->rnd, f->hp, E, f->env.batch.flags, f->intr_env) == QF_OK));
     QF_RANGE_POP();
     QF_RANGE_PUSH("store");
@@ -1120,6 +1275,16 @@ int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, ch
         const size_t per = sizeof(float) * (size_t)f->rnd.net.P;
         FIXED(f->rnd.target, LOFF(f->rnd.target), per * (size_t)R, per, "rnd.target (RND target networks)");
     }
+    if (f->any_int_value) {
+        FIXED(f->ival.hp, LOFF(f->ival.hp), sizeof(qf_run_hp) * (size_t)R, sizeof(qf_run_hp),
+              "ival.hp (hyperparameters of the intrinsic value)");
+        FIXED(f->ival.active, LOFF(f->ival.active), sizeof(int32_t) * (size_t)R, sizeof(int32_t),
+              "ival.active (runs with rnd_value=separate)");
+    }
+    if (f->any_rnd_act) {
+        const size_t per = sizeof(int32_t) * (size_t)E;
+        FIXED(f->rnd_act_a, LOFF(f->rnd_act_a), per * (size_t)R * (size_t)A, per, "rnd_act_a (actions of rnd_act's pairs)");
+    }
     FIXED(f->env.batch.keys, EOFF(f->env.batch.keys), sizeof(uint32_t) * 2 * (size_t)R, 2 * sizeof(uint32_t),
           "env.keys");
     ep = (qf_env_params *)malloc(sizeof(qf_env_params) * (size_t)R);
@@ -1181,6 +1346,12 @@ int qf_fleet_check_snapshot(qf_fleet *f, const void *snap, int64_t max_steps, ch
             const int32_t rt = snap_i32(s, l_rnd_t, (size_t)r);
             if (st == QF_RUN_OK ? rt != at : (rt != at && rt != at - 1))
                 SNAP_FAIL("rnd.adam_t[run %d] = %d with adam_t = %d and status %s (allowed: %s)", r, rt, at,
+                          st == QF_RUN_OK ? "ok" : "diverged", st == QF_RUN_OK ? "adam_t" : "adam_t or adam_t - 1");
+        }
+        if (f->any_int_value) { /* Q_I's Adam runs last in an update */
+            const int32_t it = snap_i32(s, LOFF(f->ival.adam_t), (size_t)r);
+            if (st == QF_RUN_OK ? it != at : (it != at && it != at - 1))
+                SNAP_FAIL("ival.adam_t[run %d] = %d with adam_t = %d and status %s (allowed: %s)", r, it, at,
                           st == QF_RUN_OK ? "ok" : "diverged", st == QF_RUN_OK ? "adam_t" : "adam_t or adam_t - 1");
         }
         const int32_t dv = snap_i32(s, h_div, (size_t)r);

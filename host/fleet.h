@@ -51,6 +51,27 @@ typedef struct qf_fleet_eval {
     double *first;              /* [R*E] return of each env's first episode (NaN: not yet) */
 } qf_fleet_eval;
 
+/* RND's separate intrinsic value (rnd_value=separate; Burda et al. 2018's second value head, for
+ * Q-learning): one Q-network per run, Q_I, of the Q-networks' shape (one head), learning from the
+ * intrinsic reward alone with discount gamma_int and no cut at episode ends (each update: the same
+ * sampled batch as Q's, after Q's update; its own Adam and target network on Q's schedule). The
+ * run acts on Q_E + beta * Q_I (backend add_int_q). Device memory, carved from the fleet's block
+ * (net.active: 1 for runs with rnd_value=separate, 0 for the others, which skip its work). */
+typedef struct qf_int_value {
+    qf_net net;                 /* R runs x 1 head, the Q-network's widths */
+    qf_run_hp *hp;              /* [R] each run's hp with gamma = gamma_int, beta = 1, no prior, no
+                                   double Q, no demos: the TD target intr + gamma_int V_I(s') */
+    float *params, *target, *adam_m, *adam_v, *grads, *work;
+    int32_t *adam_t, *active;   /* [R] */
+    float *q_act, *acts_act;    /* [R][E][A], [R][E][H]: Q_I(s, .) for acting */
+    float *q, *qt, *dq;         /* [R][B][A] */
+    float *acts, *acts_tmp;     /* [R][B][H] */
+    float *loss, *qmean, *gnorm, *imean; /* [R] */
+    float *zero_reward;         /* [R][B] zeros: Q_I's batch has no extrinsic reward */
+    uint8_t *zero_terminal;     /* [R][B] zeros: ... and no termination (non-episodic) */
+    qf_mask *ones_mask;         /* [R][B] every transition counts */
+} qf_int_value;
+
 typedef struct qf_fleet {
     qf_backend *b;
     qf_config cfg;
@@ -78,6 +99,10 @@ typedef struct qf_fleet {
     qf_counts counts;           /* visit counts (mode QF_COUNT_OFF: none) */
     qf_rnd rnd;                 /* RND networks (rnd.target NULL: no run uses RND) */
     int has_prior, has_rnd, any_bonus_count, any_count_act, any_bootstrap;
+    int any_int_value;          /* some run has rnd_value=separate: ival is allocated */
+    int any_rnd_act;            /* some run acts on RND's (s, a) bonus (rnd_act) */
+    int32_t *rnd_act_a;         /* [A][R][E]: action a everywhere (the pairs (s_e, a) of rnd_act) */
+    qf_int_value ival;          /* RND's separate intrinsic value (any_int_value) */
     float *obs, *next_obs;      /* [R][E][D] (dense) */
     int32_t *obs_idx, *next_idx;/* [R][E] (embed) */
     int32_t *actions;           /* [R][E] */

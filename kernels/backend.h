@@ -242,8 +242,10 @@ struct qf_backend {
     /* s->intr [s->R][B] = 1/sqrt(N(s')) for runs whose bonus is QF_BONUS_COUNT (rows of a run's
      * heads, with per-head batches, use the run's counts) */
     int (*count_bonus)(qf_backend *b, const qf_counts *c, const qf_run_hp *hp, int32_t B, qf_sample *s);
-    /* RND inputs: rnd->xn [R][M][D] = normalized, clipped x [R][M][D]; update = 1 first merges the
-     * M observations of each run into its running statistics */
+    /* RND inputs: rnd->xn [R][M][W] = normalized, clipped x [R][M][D] in the first D columns of each
+     * row (D = rnd->obs_dim, or net.w[0] when 0; W = net.w[0], D + A with (s, a) pairs, whose last
+     * A columns rnd_pair writes); update = 1 first merges the M observations of each run into its
+     * running statistics */
     int (*rnd_input)(qf_backend *b, const qf_rnd *rnd, int32_t M, const float *x, int update);
     /* intr [R][E] from rnd->out_t / out_p of the E envs: squared error (mean over outputs) over
      * the running std of the discounted intrinsic return (which these values update); the return
@@ -252,6 +254,19 @@ struct qf_backend {
                       const uint8_t *flags, float *intr);
     /* predictor loss: rnd->dq [R][M][dim] = d/d out_p of the mean squared error, rnd->loss [R] */
     int (*rnd_grad)(qf_backend *b, const qf_rnd *rnd, int32_t M);
+    /* (state, action) inputs (rnd_input=state_action, rnd->n_actions = A > 0; nothing otherwise),
+     * actions [R][M]: state indices (net.embed): rnd->xi [R][M] = qf_rnd_pair_index(xi, S, a, A),
+     * S = net.w[0] / A; dense: columns D .. D+A-1 of the rows of rnd->xn [R][M][D+A] (whose first D
+     * columns rnd_input wrote) = one-hot(a), qf_rnd_pair_dense */
+    int (*rnd_pair)(qf_backend *b, const qf_rnd *rnd, int32_t M, const int32_t *xi, const int32_t *actions);
+    /* optimistic acting on (s, a) novelty: q [G][E][A] column a of every head of run r += qf_rnd_act_one
+     * of the squared error (mean over outputs) of rnd->out_t / out_p row (r, e), for runs with
+     * rnd_act; the caller has just run target and predictor on the pairs (s_e, a) */
+    int (*rnd_act)(qf_backend *b, const qf_rnd *rnd, const qf_net *net, const qf_run_hp *hp, int32_t E, int32_t a,
+                   float *q);
+    /* q [G][E][A] (every head of run r) += beta_r * qi [R][E][A] for runs with the RND bonus and
+     * rnd_value=separate (acting on Q_E + beta Q_I; qf_add_int_q_one); other runs untouched */
+    int (*add_int_q)(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, float *q, const float *qi);
 
     /* ---- CUDA graphs of one training iteration (optional: NULL where the backend has none, as on
      * the CPU; docs/cuda-graphs.md). The host records one iteration's operations between
@@ -277,21 +292,30 @@ struct qf_backend {
 };
 
 /* RND's predictor update inside `learn` (both backends call this one sequence of their own
- * operations): on the batch's next states, normalized for dense inputs (statistics not updated),
+ * operations): on the batch's next states (rnd_input=state) or its (s, a) pairs (state_action:
+ * rnd_pair after the normalization), normalized for dense inputs (statistics not updated),
  * forward of target and predictor, the mean-squared-error gradient, backward, Adam on the
  * predictor (which may mark a run diverged, sharing the Q-networks' status). */
 static inline int qf_learn_rnd_step(qf_backend *b, const qf_learn_args *a) {
     const qf_rnd *q = a->rnd;
     const qf_sample *s = a->s;
     const float *in = NULL;
+    /* the sampled next states, or with rnd_input=state_action (n_actions > 0) the sampled (s, a) */
+    const int sa = q->n_actions > 0;
+    const float *x = sa ? s->obs : s->next_obs;
+    const int32_t *xi = sa ? s->idx : s->next_idx;
     if (!q->net.embed) {
-        if (b->rnd_input(b, q, a->B, s->next_obs, 0) != QF_OK) return QF_ERR;
+        if (b->rnd_input(b, q, a->B, x, 0) != QF_OK) return QF_ERR;
         in = q->xn;
     }
-    return b->net_forward(b, &q->net, q->target, a->B, in, s->next_idx, q->acts_t, q->out_t) == QF_OK &&
-                   b->net_forward(b, &q->net, q->pred, a->B, in, s->next_idx, q->acts_p, q->out_p) == QF_OK &&
+    if (sa) {
+        if (b->rnd_pair(b, q, a->B, xi, s->action) != QF_OK) return QF_ERR;
+        xi = q->xi;
+    }
+    return b->net_forward(b, &q->net, q->target, a->B, in, xi, q->acts_t, q->out_t) == QF_OK &&
+                   b->net_forward(b, &q->net, q->pred, a->B, in, xi, q->acts_p, q->out_p) == QF_OK &&
                    b->rnd_grad(b, q, a->B) == QF_OK &&
-                   b->net_backward(b, &q->net, q->pred, a->B, in, s->next_idx, q->acts_p, q->dq, q->grads,
+                   b->net_backward(b, &q->net, q->pred, a->B, in, xi, q->acts_p, q->dq, q->grads,
                                    q->work) == QF_OK &&
                    b->adam(b, &q->net, a->hp, q->pred, q->grads, q->adam_m, q->adam_v, q->adam_t, a->status,
                            q->gnorm) == QF_OK

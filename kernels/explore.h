@@ -13,7 +13,11 @@
  * - RND (Burda et al. 2018): a fixed random target network and a trained predictor; inputs are
  *   observations normalized by running per-dimension statistics and clipped to +-5; the intrinsic
  *   reward is the predictor's squared error divided by a running std of the discounted intrinsic
- *   return. */
+ *   return. rnd_input=state_action (QF_RND_INPUT_SA) gives target and predictor the pair (s, a) of a
+ *   transition instead of its arrival state s' (qf_rnd_pair_index, qf_rnd_pair_dense below).
+ * - RND's intrinsic value (rnd_value=separate, Burda et al. 2018's two value heads for Q-learning):
+ *   a second Q-network per run learns Q_I from the intrinsic reward alone, discounted by gamma_int
+ *   and never cut at episode ends; the run acts on Q_E + beta Q_I (qf_add_int_q_run). */
 #ifndef QF_EXPLORE_H
 #define QF_EXPLORE_H
 #include "learn.h"
@@ -175,8 +179,21 @@ QF_HD static inline float qf_count_bonus(uint32_t n) { return 1.0f / sqrtf((floa
 
 /* ---- RND ---------------------------------------------------------------------------------- */
 
+/* What RND's target and predictor read (rnd_input=): the arrival state s' of a transition, or the
+ * pair (s, a) of the state it left and the action taken there. */
+enum { QF_RND_INPUT_STATE = 0, QF_RND_INPUT_SA = 1 };
+#define QF_RND_INPUT_NAMES "state", "state_action"
+/* How the intrinsic reward reaches the policy (rnd_value=): added to the reward of the one Q
+ * (shared), or learned by a Q-network of its own, Q_I, acted on as Q_E + beta Q_I (separate). */
+enum { QF_RND_VALUE_SHARED = 0, QF_RND_VALUE_SEPARATE = 1 };
+#define QF_RND_VALUE_NAMES "shared", "separate"
+
 typedef struct qf_rnd {
     qf_net net;              /* R runs, K = 1: input -> rnd_width -> rnd_dim                   */
+    int32_t obs_dim;         /* D: observation width of the statistics (0: net.w[0], the state
+                                input); with (s, a) pairs net.w[0] = D + A                       */
+    int32_t n_actions;       /* A with rnd_input=state_action, else 0                           */
+    int32_t *xi;             /* [R][M] (s, a) pair indices s*A + a (state indices, pairs only)   */
     float *target, *pred;    /* [R][P] fixed target, trained predictor                         */
     float *adam_m, *adam_v, *grads, *work;
     int32_t *adam_t;         /* [R]                                                            */
@@ -195,6 +212,8 @@ typedef struct qf_rnd {
 #define QF_RND_CLIP 5.0f
 /* The RND predictor's initial parameters: the INIT stream moved past any head index. */
 #define QF_STREAM_RND_PRED (QF_STREAM_INIT + 0x100u)
+/* The initial parameters of RND's separate intrinsic value Q_I: the INIT stream moved past those. */
+#define QF_STREAM_IVAL_INIT (QF_STREAM_INIT + 0x200u)
 
 /* Merge a batch (n_b values, mean mb, sum of squared deviations m2b) into running statistics. */
 QF_HD static inline void qf_stats_merge(double *n, double *mean, double *m2, double n_b, double mb, double m2b) {
@@ -218,6 +237,35 @@ QF_HD static inline float qf_rnd_norm(float x, double mean, double m2, double n)
 QF_HD static inline float qf_rnd_scale(float err, double m2, double n) {
     const double sd = n > 1.0 ? sqrt(m2 / n) : 0.0;
     return sd > 1e-8 ? (float)((double)err / sd) : err;
+}
+
+/* RND's (state, action) input (rnd_input=state_action). State indices (obs=index): the pair is the
+ * one index s*A + a of the one-hot vector over S*A pairs (the outer product of one-hot(s) and
+ * one-hot(a)), so the first layer is a row gather of a table of S*A rows; s clamped to [0, S). */
+QF_HD static inline int32_t qf_rnd_pair_index(int32_t s, int32_t S, int32_t a, int32_t A) {
+    const int32_t aa = a < 0 ? 0 : (a >= A ? A - 1 : a);
+    return qf_clamp_index(s, S) * A + aa;
+}
+/* Dense observations: column j >= D of an input row [D + A] (after the D normalized, clipped
+ * observation values): one-hot(a), 1 at column D + a, else 0 (a clamped to [0, A)). */
+QF_HD static inline float qf_rnd_pair_dense(int32_t j, int32_t D, int32_t a, int32_t A) {
+    const int32_t aa = a < 0 ? 0 : (a >= A ? A - 1 : a);
+    return j - D == aa ? 1.0f : 0.0f;
+}
+
+/* Optimistic acting on RND's (state, action) novelty (rnd_act=1, with rnd_input=state_action): the
+ * bonus of pair (s_e, a) as a transition would get it now, err / std of the intrinsic return
+ * (qf_rnd_scale; statistics not updated), times beta, added to Q(s_e, a) of every head: a pair
+ * never tried keeps the predictor's initial error and looks better than one tried often (the RND
+ * counterpart of count_act). */
+QF_HD static inline void qf_rnd_act_one(const qf_run_hp *h, float *q, float err, double ret_m2, double ret_n) {
+    if (h->bonus == QF_BONUS_RND && h->rnd_act) *q += h->beta * qf_rnd_scale(err, ret_m2, ret_n);
+}
+
+/* Acting with a separate intrinsic value: q of every head of run r ([K][E][A] at q + r*K*E*A)
+ * += beta * qi (run r's Q_I rows [E][A]), for runs with rnd_value=separate and the RND bonus. */
+QF_HD static inline void qf_add_int_q_one(const qf_run_hp *h, float *q, float qi) {
+    if (h->bonus == QF_BONUS_RND && h->rnd_value == QF_RND_VALUE_SEPARATE) *q += h->beta * qi;
 }
 
 #endif /* QF_EXPLORE_H */

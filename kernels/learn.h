@@ -118,6 +118,10 @@ typedef struct qf_run_hp {
     int32_t act_mode;                 /* QF_ACT_* (bootstrap)                                  */
     int32_t bonus;                    /* QF_BONUS_*                                            */
     int32_t rnd_episodic;             /* 1: the intrinsic return behind RND's normalizer resets */
+    int32_t rnd_value;                /* QF_RND_VALUE_* (explore.h): SEPARATE = the intrinsic reward
+                                         is learned by Q_I alone, not added to Q's target      */
+    float gamma_int;                  /* rnd_value=separate: Q_I's discount                    */
+    int32_t rnd_act;                  /* 1: act on Q(s,a) + beta * RND bonus of (s, a) (pairs) */
     int32_t count_act;                /* count bonus runs: act on Q + beta / sqrt(N(s, a) + 1)   */
     float prior_scale;                /* scale of each head's fixed random prior (0: none)      */
     float mask_p;                     /* bootstrap: P(head trains on a transition)             */
@@ -454,8 +458,10 @@ QF_HD static inline void qf_td_net(const qf_net *n, const qf_run_hp *hp, int64_t
     for (int32_t j = 0; j < B; j++) {
         const int64_t row = (g * B + j) * A, t = in * B + j;
         const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
+        /* rnd_value=separate: Q (Q_E) learns the extrinsic reward alone; Q_I learns the bonus */
+        const float reward = hp[r].rnd_value ? s->reward[t] : s->reward[t] + bonus;
         lsum += qf_td_one(&hp[r], (int32_t)A, B, q + row, qt + row, qo ? qo + row : NULL, s->action[t],
-                          s->reward[t] + bonus, s->terminal[t], w, dq + row);
+                          reward, s->terminal[t], w, dq + row);
         /* a demo transition adds the demo loss (not counted in loss[g], which stays the TD loss) */
         if (s->is_demo && s->is_demo[t] && hp[r].demo_weight > 0.0f)
             (void)qf_demo_loss(&hp[r], (int32_t)A, B, q + row, s->action[t], w, dq + row);

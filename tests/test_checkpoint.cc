@@ -153,6 +153,20 @@ std::vector<Case> cases() {
          nullptr, 40, 20},
         {"bandit", "env=bandit env.arms=4 explore=epsilon envs=2 buffer=50" + kSmall, 2, nullptr, 40, 20},
         {"mountain_car", "env=mountain_car env.horizon=25 explore=epsilon envs=2 buffer=50" + kSmall, 1, nullptr, 40, 20},
+        // RND on (state, action) pairs with its separate intrinsic value and optimistic acting on pair
+        // novelty (run 0) beside a run that adds the bonus to Q's target (run 1, also acting on it):
+        // state indices, then dense observations
+        {"deep_sea_rnd_value", "env=deep_sea env.size=5 obs=index explore=rnd rnd_input=state_action rnd_value=separate "
+                               "gamma_int=0.9 rnd_act=1 beta=0.5 envs=3 buffer=60" + kSmall, 2,
+         [](int r, qf_run_hp &h) {
+             if (r == 1) {
+                 h.rnd_value = QF_RND_VALUE_SHARED;
+                 h.gamma_int = 0.0f;
+             }
+         },
+         50, 30},
+        {"cartpole_rnd_value", "env=cartpole explore=rnd rnd_input=state_action rnd_value=separate rnd_width=8 "
+                               "rnd_dim=4 envs=2 buffer=70" + kSmall, 1, nullptr, 40, 30},
     };
 }
 
@@ -444,6 +458,24 @@ TEST(Snapshot, ForgedDeepSeaFieldsAreRefused) {
     expect_refused(f, s, "env episode statistics [run 0][env 0]");
 }
 
+// RND's separate intrinsic value: its fixed hyperparameters and its Adam step count are checked.
+TEST(Snapshot, ForgedIntrinsicValueFieldsAreRefused) {
+    Forgery g(cases()[6]);
+    ASSERT_FALSE(g.base.empty());
+    qf_fleet &f = g.fresh->f;
+    const Snap &b = g.base;
+    ASSERT_TRUE(f.any_int_value);
+    Snap s = b;
+    put<int32_t>(s, L(f, f.ival.adam_t), 1, get<int32_t>(s, L(f, f.ival.adam_t), 1) + 1);
+    expect_refused(f, s, "ival.adam_t[run 1]");
+    s = b;
+    put<int32_t>(s, L(f, f.ival.active), 1, 1);
+    expect_refused(f, s, "ival.active (runs with rnd_value=separate) of run 1");
+    s = b;
+    put<float>(s, L(f, f.ival.hp), offsetof(qf_run_hp, gamma) / sizeof(float), 0.5f);
+    expect_refused(f, s, "ival.hp (hyperparameters of the intrinsic value) of run 0");
+}
+
 TEST(Snapshot, ForgedCartPoleRndAndSimHashFieldsAreRefused) {
     Forgery g(cases()[1]);
     ASSERT_FALSE(g.base.empty());
@@ -640,7 +672,7 @@ TEST(Snapshot, RandomCorruptionIsRefusedOrSafe) {
 }
 
 std::vector<Case> gpu_cases() {
-    std::vector<Case> all = cases(), k = {all[0], all[1]};
+    std::vector<Case> all = cases(), k = {all[0], all[1], all[6]};
     for (Case &c : k) {
         c.t1 = 20; // learning has started (learning_starts 16 and 15 transitions)
         c.t2 = 10;
@@ -656,7 +688,7 @@ TEST(SnapshotGpu, CudaFleetSnapshotPassesAndResumesBitIdentically) {
     char err[512] = "";
     qf_backend *cuda = qf_cuda_open(err, sizeof err);
     if (!cuda) GTEST_SKIP() << "no usable GPU: " << err;
-    // the two richest cases (bootstrap + prior + exact counts; RND + SimHash), shortened: the shim
+    // the richest cases (bootstrap + prior + exact counts; RND + SimHash; RND pairs + Q_I), shortened: the shim
     // that runs this in CI executes kernels slowly
     for (const Case &k : gpu_cases()) {
         SCOPED_TRACE(k.name);

@@ -271,6 +271,15 @@ TEST(Cli, ContradictoryKeysAreRefusedWithWhatToChange) {
     expect_bad("train explore=boltzmann alpha=0.1 eps_steps=10", "eps_steps sets epsilon-greedy acting");
     expect_bad("train beta=0.5", "beta weighs the intrinsic reward, but no run has one", "bonus=rnd");
     expect_bad("train rnd_width=8", "rnd_width is a setting of the RND bonus", "explore=rnd");
+    expect_bad("train explore=count rnd_input=state_action", "rnd_input is a setting of the RND bonus");
+    expect_bad("train rnd_value=separate", "rnd_value is a setting of the RND bonus", "explore=rnd");
+    expect_bad("train explore=rnd rnd_input=pair", "rnd_input", "state_action");
+    expect_bad("train explore=rnd rnd_value=both", "rnd_value", "separate");
+    expect_bad("train explore=rnd gamma_int=0.9", "gamma_int is the discount of RND's separate intrinsic value",
+               "rnd_value=separate");
+    expect_bad("train explore=rnd rnd_value=separate gamma_int=1.5", "gamma_int");
+    expect_bad("train explore=rnd rnd_act=1", "rnd_act=1 acts on RND's bonus of each (state, action) pair",
+               "rnd_input=state_action");
     expect_bad("train explore=count rnd_dim=8", "rnd_dim is a setting of the RND bonus");
     expect_bad("train count=simhash", "count is a setting of the count bonus", "explore=count");
     expect_bad("train explore=rnd count_act=0", "count_act is a setting of the count bonus");

@@ -594,6 +594,94 @@ TEST(ExploreGpu, RndInputRewardAndGradAgree) {
     EXPECT_EQ(xn[1][rounds - 1][5 * D], QF_RND_CLIP) << "outlier clipped";
 }
 
+// RND's (state, action) inputs (rnd_pair: pair indices, and the one-hot columns after the
+// normalized observation) and acting on Q_E + beta Q_I (add_int_q): integer and exact float work,
+// bit-identical on both backends.
+TEST(ExploreGpu, RndPairAndIntrinsicActingAreBitIdentical) {
+    Backends be;
+    if (!be.cuda) GTEST_SKIP() << "no usable GPU: " << be.why;
+    const int R = 3, M = 77, S = 11, A = 4, D = 5;
+    std::mt19937 rng(31);
+    std::vector<int32_t> xi((size_t)R * M), act((size_t)R * M);
+    for (size_t i = 0; i < xi.size(); i++) {
+        xi[i] = (int32_t)(rng() % (S + 2)) - 1; // out-of-range indices are clamped alike
+        act[i] = (int32_t)(rng() % A);
+    }
+    const std::vector<float> x = normal((size_t)R * M * D, 32, 3.0f, 1.0f);
+    std::vector<int32_t> pairs[2];
+    std::vector<float> xn[2], q[2], qa[2];
+    const int K = 2, E = 9;
+    const qf_net qnet = make_net(R, K, 1, {S, A});
+    std::vector<qf_run_hp> hp(R, default_hp());
+    for (int r = 0; r < R; r++) {
+        hp[r].bonus = QF_BONUS_RND;
+        hp[r].beta = 0.25f + (float)r;
+    }
+    hp[1].rnd_value = QF_RND_VALUE_SEPARATE;
+    hp[2].rnd_value = QF_RND_VALUE_SEPARATE;
+    hp[2].bonus = QF_BONUS_COUNT; // not an RND run: untouched
+    hp[0].rnd_act = 1;
+    hp[1].rnd_act = 1;
+    hp[2].rnd_act = 1;
+    const std::vector<float> q0 = normal((size_t)R * K * E * A, 33), qi = normal((size_t)R * E * A, 34);
+    qf_backend *bs[2] = {be.cpu, be.cuda};
+    for (int k = 0; k < 2; k++) {
+        qf_backend *b = bs[k];
+        DevBuf<int32_t> dxi(b, xi), dact(b, act), dout(b, (size_t)R * M);
+        qf_rnd qe;
+        std::memset(&qe, 0, sizeof qe);
+        qe.net = make_net(R, 1, 1, {S * A, 8, 4});
+        qe.n_actions = A;
+        qe.xi = dout.p;
+        ASSERT_EQ(b->rnd_pair(b, &qe, M, dxi.p, dact.p), QF_OK) << b->err;
+        pairs[k] = dout.get();
+        const qf_net dn = make_net(R, 1, 0, {D + A, 8, 4});
+        DevRnd r(b, dn, M, 1);
+        r.q.obs_dim = D;
+        r.q.n_actions = A;
+        DevBuf<float> dx(b, x);
+        ASSERT_EQ(b->rnd_input(b, &r.q, M, dx.p, 1), QF_OK) << b->err;
+        ASSERT_EQ(b->rnd_pair(b, &r.q, M, nullptr, dact.p), QF_OK) << b->err;
+        xn[k] = r.xn.get();
+        DevBuf<float> dq(b, q0), dqi(b, qi);
+        DevBuf<qf_run_hp> dhp(b, hp);
+        ASSERT_EQ(b->add_int_q(b, &qnet, dhp.p, E, dq.p, dqi.p), QF_OK) << b->err;
+        q[k] = dq.get();
+        // rnd_act: the scaled pair bonus of rows (r, e) added to action 1 of every head
+        const qf_net an = make_net(R, 1, 1, {S * A, 8, 4});
+        DevRnd ra(b, an, E, E);
+        ra.out_t.put(normal(ra.out_t.n, 35));
+        ra.out_p.put(normal(ra.out_p.n, 36));
+        ra.ret_m2.put({9.0, 0.5, 2.0});
+        ra.ret_n.put({3.0, 1.0, 7.0});
+        DevBuf<float> dqa(b, q0);
+        ASSERT_EQ(b->rnd_act(b, &ra.q, &qnet, dhp.p, E, 1, dqa.p), QF_OK) << b->err;
+        qa[k] = dqa.get();
+    }
+    EXPECT_EQ(pairs[0], pairs[1]) << "pair indices";
+    for (int i = 0; i < R * M; i++)
+        EXPECT_EQ(pairs[0][i], std::min(std::max(xi[i], 0), S - 1) * A + act[i]) << "pair " << i;
+    expect_close(xn[0], xn[1], 1e-6, "normalized (s, a) inputs");
+    for (int i = 0; i < R * M; i++)
+        for (int a = 0; a < A; a++) EXPECT_EQ(xn[1][(size_t)i * (D + A) + D + a], a == act[i] ? 1.0f : 0.0f);
+    EXPECT_TRUE(same_bits(q[0], q[1])) << "Q_E + beta Q_I";
+    // the mean over 4 outputs of squared differences in a fixed order: equal, but for FMA contraction
+    expect_close(qa[0], qa[1], 1e-6, "Q + beta x pair bonus (rnd_act)");
+    EXPECT_TRUE(std::memcmp(qa[1].data() + 2 * (size_t)K * E * A, q0.data() + 2 * (size_t)K * E * A,
+                            sizeof(float) * K * E * A) == 0) << "rnd_act changed a run without RND";
+    for (size_t i = 0; i < (size_t)R * K * E * A; i++) {
+        if (i % A != 1) {
+            EXPECT_EQ(qa[1][i], q0[i]) << "rnd_act changed another action's column at " << i;
+        }
+    }
+    const size_t per = (size_t)K * E * A;
+    EXPECT_TRUE(std::memcmp(q[1].data(), q0.data(), sizeof(float) * per) == 0) << "a shared-value run was changed";
+    EXPECT_TRUE(std::memcmp(q[1].data() + 2 * per, q0.data() + 2 * per, sizeof(float) * per) == 0)
+        << "a run without RND was changed";
+    EXPECT_FLOAT_EQ(q[1][per + (size_t)E * A + 5], q0[per + (size_t)E * A + 5] + 1.25f * qi[(size_t)E * A + 5])
+        << "run 1, head 1: q + beta qi";
+}
+
 // (state, action) counts and optimistic acting: exact and SimHash, identical on both backends.
 TEST(ExploreGpu, StateActionCountsAndOptimisticActingAreIdentical) {
     Backends be;

@@ -141,7 +141,8 @@ static int cpu_count_bonus(qf_backend *b, const qf_counts *c, const qf_run_hp *h
 
 static int cpu_rnd_input(qf_backend *b, const qf_rnd *rnd, int32_t M, const float *x, int update) {
     (void)b;
-    const int32_t R = rnd->net.R, D = rnd->net.w[0];
+    /* D observation values per input; rows of W = D (+ A one-hot columns for (s, a) pairs, rnd_pair) */
+    const int32_t R = rnd->net.R, D = rnd->obs_dim ? rnd->obs_dim : rnd->net.w[0], W = rnd->net.w[0];
 #pragma omp parallel for schedule(static) if (R > 1 && (int64_t)R * M * D >= QF_PAR_MIN_WORK / 4)
     for (int32_t r = 0; r < R; r++) {
         const float *xr = x + (int64_t)r * M * D;
@@ -159,11 +160,35 @@ static int cpu_rnd_input(qf_backend *b, const qf_rnd *rnd, int32_t M, const floa
             }
             rnd->obs_n[r] += M;
         }
-        float *out = rnd->xn + (int64_t)r * M * D;
+        float *out = rnd->xn + (int64_t)r * M * W;
         for (int32_t m = 0; m < M; m++)
             for (int32_t d = 0; d < D; d++)
-                out[(int64_t)m * D + d] = qf_rnd_norm(xr[(int64_t)m * D + d], mean[d], m2[d], rnd->obs_n[r]);
+                out[(int64_t)m * W + d] = qf_rnd_norm(xr[(int64_t)m * D + d], mean[d], m2[d], rnd->obs_n[r]);
     }
+    return QF_OK;
+}
+
+static int cpu_rnd_pair(qf_backend *b, const qf_rnd *rnd, int32_t M, const int32_t *xi, const int32_t *actions) {
+    (void)b;
+    const int32_t R = rnd->net.R, A = rnd->n_actions;
+    if (A <= 0) return QF_OK;
+    if (rnd->net.embed) {
+        const int32_t S = rnd->net.w[0] / A;
+        for (int64_t i = 0; i < (int64_t)R * M; i++) rnd->xi[i] = qf_rnd_pair_index(xi[i], S, actions[i], A);
+        return QF_OK;
+    }
+    const int32_t W = rnd->net.w[0], D = W - A;
+    for (int64_t i = 0; i < (int64_t)R * M; i++)
+        for (int32_t j = D; j < W; j++) rnd->xn[i * W + j] = qf_rnd_pair_dense(j, D, actions[i], A);
+    return QF_OK;
+}
+
+static int cpu_add_int_q(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, float *q, const float *qi) {
+    (void)b;
+    const int64_t A = net->w[net->L], K = net->K, per = (int64_t)E * A;
+    for (int64_t r = 0; r < net->R; r++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t i = 0; i < per; i++) qf_add_int_q_one(&hp[r], &q[(r * K + k) * per + i], qi[r * per + i]);
     return QF_OK;
 }
 
@@ -176,6 +201,19 @@ static float rnd_err(const qf_rnd *rnd, int64_t row) {
         s += d * d;
     }
     return s / (float)dim;
+}
+
+static int cpu_rnd_act(qf_backend *b, const qf_rnd *rnd, const qf_net *net, const qf_run_hp *hp, int32_t E,
+                       int32_t a, float *q) {
+    (void)b;
+    const int64_t A = net->w[net->L], K = net->K;
+    for (int64_t r = 0; r < net->R; r++)
+        for (int32_t e = 0; e < E; e++) {
+            const float err = rnd_err(rnd, r * E + e);
+            for (int64_t k = 0; k < K; k++)
+                qf_rnd_act_one(&hp[r], &q[((r * K + k) * E + e) * A + a], err, rnd->ret_m2[r], rnd->ret_n[r]);
+        }
+    return QF_OK;
 }
 
 static int cpu_rnd_reward(qf_backend *b, const qf_rnd *rnd, const qf_run_hp *hp, int32_t E,
@@ -233,4 +271,7 @@ void qf_cpu_explore_ops(qf_backend *b) {
     b->rnd_input = cpu_rnd_input;
     b->rnd_reward = cpu_rnd_reward;
     b->rnd_grad = cpu_rnd_grad;
+    b->rnd_pair = cpu_rnd_pair;
+    b->add_int_q = cpu_add_int_q;
+    b->rnd_act = cpu_rnd_act;
 }

@@ -100,7 +100,7 @@ __global__ void count_bonus_kernel(qf_counts c, const qf_run_hp *hp, int32_t B, 
 
 // One thread per (run, dimension): merge the M new values, in order, as the CPU does.
 __global__ void rnd_stats_kernel(qf_rnd q, int32_t M, const float *x) {
-    const int32_t D = q.net.w[0];
+    const int32_t D = q.obs_dim ? q.obs_dim : q.net.w[0];
     GRID_FOR(i, (int64_t)q.net.R * D) {
         const int64_t r = i / D, d = i % D;
         const float *xr = x + r * M * D;
@@ -119,11 +119,34 @@ __global__ void rnd_count_kernel(qf_rnd q, int32_t M) {
     GRID_FOR(r, (int64_t)q.net.R) q.obs_n[r] += M;
 }
 
+// x [R][M][D] -> the first D columns of xn's rows of W (W = D, or D + A for (s, a) pairs)
 __global__ void rnd_norm_kernel(qf_rnd q, int32_t M, const float *x) {
-    const int32_t D = q.net.w[0];
+    const int32_t D = q.obs_dim ? q.obs_dim : q.net.w[0], W = q.net.w[0];
     GRID_FOR(i, (int64_t)q.net.R * M * D) {
-        const int64_t r = i / ((int64_t)M * D), d = i % D;
-        q.xn[i] = qf_rnd_norm(x[i], q.obs_mean[r * D + d], q.obs_m2[r * D + d], q.obs_n[r]);
+        const int64_t r = i / ((int64_t)M * D), d = i % D, row = i / D;
+        q.xn[row * W + d] = qf_rnd_norm(x[i], q.obs_mean[r * D + d], q.obs_m2[r * D + d], q.obs_n[r]);
+    }
+}
+
+// (s, a) inputs: one thread per pair index (state indices) or per one-hot column (dense)
+__global__ void rnd_pair_index_kernel(qf_rnd q, int32_t M, const int32_t *xi, const int32_t *actions) {
+    const int32_t A = q.n_actions, S = q.net.w[0] / A;
+    GRID_FOR(i, (int64_t)q.net.R * M) q.xi[i] = qf_rnd_pair_index(xi[i], S, actions[i], A);
+}
+__global__ void rnd_pair_dense_kernel(qf_rnd q, int32_t M, const int32_t *actions) {
+    const int32_t A = q.n_actions, W = q.net.w[0], D = W - A;
+    GRID_FOR(i, (int64_t)q.net.R * M * A) {
+        const int64_t row = i / A;
+        const int32_t j = D + (int32_t)(i % A);
+        q.xn[row * W + j] = qf_rnd_pair_dense(j, D, actions[row], A);
+    }
+}
+
+// q [G][E][A] += beta * qi [R][E][A]: one thread per (network, e, a)
+__global__ void add_int_q_kernel(int32_t R, int32_t K, int64_t per, const qf_run_hp *hp, float *q, const float *qi) {
+    GRID_FOR(i, (int64_t)R * K * per) {
+        const int64_t g = i / per, r = g / K;
+        qf_add_int_q_one(&hp[r], &q[i], qi[r * per + i % per]);
     }
 }
 
@@ -135,6 +158,15 @@ __device__ static float rnd_err(const qf_rnd &q, int64_t row) {
         s += d * d;
     }
     return s / (float)dim;
+}
+
+// optimistic acting on (s, a) novelty: one thread per (network, env) adds action a's bonus
+__global__ void rnd_act_kernel(qf_rnd q, int32_t K, int32_t A, const qf_run_hp *hp, int32_t E, int32_t a, float *qv) {
+    GRID_FOR(i, (int64_t)q.net.R * K * E) {
+        const int64_t g = i / E, e = i % E, r = g / K;
+        const float err = rnd_err(q, r * E + e);
+        qf_rnd_act_one(&hp[r], &qv[i * A + a], err, q.ret_m2[r], q.ret_n[r]);
+    }
 }
 
 // One thread per run: the E errors, returns and the statistics merge in the CPU's order.
@@ -208,10 +240,31 @@ static int cu_count_bonus(qf_backend *b, const qf_counts *c, const qf_run_hp *hp
 
 static int cu_rnd_input(qf_backend *b, const qf_rnd *q, int32_t M, const float *x, int update) {
     if (update) {
-        LAUNCH(b, rnd_stats_kernel, (int64_t)q->net.R * q->net.w[0], *q, M, x);
+        LAUNCH(b, rnd_stats_kernel, (int64_t)q->net.R * (q->obs_dim ? q->obs_dim : q->net.w[0]), *q, M, x);
         LAUNCH(b, rnd_count_kernel, q->net.R, *q, M);
     }
-    LAUNCH(b, rnd_norm_kernel, (int64_t)q->net.R * M * q->net.w[0], *q, M, x);
+    LAUNCH(b, rnd_norm_kernel, (int64_t)q->net.R * M * (q->obs_dim ? q->obs_dim : q->net.w[0]), *q, M, x);
+    return QF_OK;
+}
+
+static int cu_rnd_pair(qf_backend *b, const qf_rnd *q, int32_t M, const int32_t *xi, const int32_t *actions) {
+    if (q->n_actions <= 0) return QF_OK;
+    if (q->net.embed)
+        LAUNCH(b, rnd_pair_index_kernel, (int64_t)q->net.R * M, *q, M, xi, actions);
+    else
+        LAUNCH(b, rnd_pair_dense_kernel, (int64_t)q->net.R * M * q->n_actions, *q, M, actions);
+    return QF_OK;
+}
+
+static int cu_rnd_act(qf_backend *b, const qf_rnd *q, const qf_net *net, const qf_run_hp *hp, int32_t E, int32_t a,
+                      float *qv) {
+    LAUNCH(b, rnd_act_kernel, (int64_t)net->R * net->K * E, *q, net->K, net->w[net->L], hp, E, a, qv);
+    return QF_OK;
+}
+
+static int cu_add_int_q(qf_backend *b, const qf_net *net, const qf_run_hp *hp, int32_t E, float *q, const float *qi) {
+    const int64_t per = (int64_t)E * net->w[net->L];
+    LAUNCH(b, add_int_q_kernel, (int64_t)net->R * net->K * per, net->R, net->K, per, hp, q, qi);
     return QF_OK;
 }
 
@@ -236,4 +289,7 @@ void qf_cuda_explore_ops(qf_backend *b) {
     b->rnd_input = cu_rnd_input;
     b->rnd_reward = cu_rnd_reward;
     b->rnd_grad = cu_rnd_grad;
+    b->rnd_pair = cu_rnd_pair;
+    b->add_int_q = cu_add_int_q;
+    b->rnd_act = cu_rnd_act;
 }
