@@ -237,6 +237,7 @@ int qf_bench_time_fleet_cpu(const qf_config *cfg, qf_backend *b, double *us, dou
 int qf_bench_time_fleet_roof(const qf_config *cfg, qf_backend *b, const qf_run_hp *hp, double *us, double *bytes,
                              int64_t *steps, double *syncs, qf_roof_work *work, char *err, size_t err_len) {
     qf_config c = *cfg;
+    c.timing_only = 1; /* no V*(s0): regret is not timed */
     c.learning_starts = 0;
     c.train_every = 1;
     c.updates = 1;

@@ -129,6 +129,7 @@ static int check_eval_episodes(const qf_config *c, unsigned cmd, char *msg, size
 static int check_demos(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_demo_key(const qf_config *c, unsigned cmd, char *msg, size_t n);
 static int check_episodes(const qf_config *c, unsigned cmd, char *msg, size_t n);
+static int check_seed_range(const qf_config *c, unsigned cmd, char *msg, size_t n);
 
 static const key_spec keys[] = {
     {"env", K_ENV, OFF(env), 0, 0, "deep_sea", 0, 0, NULL, 0, 0, QF_CMD_ALL, QF_SCOPE_FLEET, NULL,
@@ -140,8 +141,8 @@ static const key_spec keys[] = {
     INT("runs", runs, "1", 1, 1048576, QF_CMD_TRAIN | QF_CMD_SOLVE | QF_CMD_BENCH_ENVS, QF_SCOPE_FREE, NULL,
         "independent runs (R = runs x seeds)"),
     INT("seeds", seeds, "1", 1, 1048576, C_TRAIN | QF_CMD_SOLVE | QF_CMD_COMPARE | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_ONCE,
-        NULL, "seeds per run: run c, seed s uses key (seed + s, c)"),
-    INT("seed", seed, "0", 0, 4294967295.0, QF_CMD_ALL, QF_SCOPE_FREE, NULL,
+        check_seed_range, "seeds per run: run c, seed s uses key (seed + s, c)"),
+    INT("seed", seed, "0", 0, 4294967295.0, QF_CMD_ALL, QF_SCOPE_FREE, check_seed_range,
         "base seed; run r draws from key (seed, r)"),
     INT("steps", steps, "10000", 0, 1e12, C_TRAIN | QF_CMD_BANDITS, QF_SCOPE_FLEET, check_steps,
         "steps of every env (a run collects steps*envs transitions); train --load FILE steps=0: evaluate only"),
@@ -1174,6 +1175,18 @@ static int check_demo_key(const qf_config *c, unsigned cmd, char *msg, size_t n)
     return 0;
 }
 
+/* seed + seeds - 1 must be a 32-bit seed: a larger one would wrap to 0, 1, ... and repeat those
+ * runs' random streams under another name (a new user's finding) */
+static int check_seed_range(const qf_config *c, unsigned cmd, char *msg, size_t n) {
+    (void)cmd;
+    if (c->seed + c->seeds - 1 <= 4294967295LL) return 0;
+    snprintf(msg, n, "seed=%lld with seeds=%lld: the last seed, %lld, is past 4294967295 and would wrap to %lld, "
+                     "repeating that seed's runs (allowed: seed + seeds - 1 <= 4294967295)",
+             (long long)c->seed, (long long)c->seeds, (long long)(c->seed + c->seeds - 1),
+             (long long)(c->seed + c->seeds - 1 - 4294967296LL));
+    return -1;
+}
+
 /* episodes= in train and sweep: a budget in episodes, turned into steps where every episode has the
  * same length (DeepSea: N steps), so that each run sees exactly `episodes` episodes */
 static int check_episodes(const qf_config *c, unsigned cmd, char *msg, size_t n) {
@@ -1245,7 +1258,7 @@ int qf_config_check_one(const qf_config *cfg, unsigned cmd, int k, int *unused, 
     if (unused)
         *unused = !(f == check_explore || f == check_obs || f == check_double_q || f == check_bonus ||
                     f == check_learning_starts || f == check_steps || f == check_graphs ||
-                    f == check_episodes);
+                    f == check_episodes || f == check_seed_range);
     return -1;
 }
 

@@ -126,6 +126,9 @@ typedef struct qf_config {
     /* which keys a word set (bit i: key i of the table), for the checks across keys: a default
      * never triggers a refusal, only what the user (or a command's own preset) gave */
     uint64_t given[QF_MAX_KEYS / 64];
+    /* not a key: set on the copy a fleet that is only timed gets (bench, --dry-run probes), which
+     * then skips the exact solve of V*(s0) for regret (hours for DeepSea at env.size=4096) */
+    int timing_only;
 } qf_config;
 
 /* Fill cfg with defaults (deep_sea and its defaults). */

@@ -460,7 +460,7 @@ int qf_fleet_create(qf_fleet *f, qf_backend *b, const qf_config *cfg, const qf_r
      * and tabular (deep_sea, bandit); chain episodes are time-limited slices of a continuing
      * MDP, so no regret is reported for them */
     f->v_star = NAN;
-    if (kind == QF_ENV_DEEP_SEA || kind == QF_ENV_BANDIT) {
+    if ((kind == QF_ENV_DEEP_SEA || kind == QF_ENV_BANDIT) && !cfg->timing_only) {
         qf_fleet_solve_v0(f); /* NaN when the solver cannot answer */
     }
     if (cfg->eval_every > 0 && eval_alloc(f, (int32_t)cfg->eval_episodes, err, err_len) != QF_OK) goto fail;

@@ -853,6 +853,11 @@ int qf_cmd_sweep(const qf_words *ws, qf_backend *b, const qf_dist *d) {
                     const char *va = strcmp(sw.ax[a].key, all_keys[k]) == 0 ? axis_value(&sw, a, p, base_seed, buf) : NULL;
                     if (va) v = va;
                 }
+                /* a derived value of an axis (bootstrap{heads=1,2;lr=0.005*heads}): its number in this
+                 * point, as for a derived key of the base, not the expression's text */
+                if (v != buf && strcmp(v, "-") != 0 && qf_config_key_numeric(&points[p], all_keys[k]) &&
+                    qf_expr_is_candidate(v) && qf_config_get(&points[p], all_keys[k], buf, 40) == 0)
+                    v = buf;
             } else {
                 qf_config_get(&points[p], all_keys[k], buf, 40);
                 v = buf;

@@ -197,6 +197,18 @@ TEST(Cli, GridSmallerThanOne) { expect_bad("bench envs env=deep_sea env.size=0",
 // (bench envs sweeps envs itself, so these go to train, which reads envs)
 TEST(Cli, ZeroEnvs) { expect_bad("train envs=0", "bad value for envs: '0'", "[1, "); }
 TEST(Cli, MalformedNumber) { expect_bad("train envs=12x", "bad value for envs: '12x'"); }
+// seed + seeds - 1 past 2^32 - 1 would wrap to seed 0 and repeat its runs under another name
+TEST(Cli, SeedsPastTheLastSeedAreRefused) {
+    expect_bad("train seed=4294967295 seeds=2 steps=10", "would wrap to 0");
+    expect_bad("sweep seed=4294967290 seeds=7 lr=0.1,0.2 steps=10", "the last seed, 4294967296");
+}
+// a dry run times a small probe fleet; it does not solve the MDP for regret (at env.size=4096 the
+// exact solve takes hours: the dry run hung, a new user's finding)
+TEST(Cli, DryRunOfAHugeDeepSeaDoesNotSolveIt) {
+    CliResult r = run_qfleet("compare backend=cpu sizes=4096 seeds=1 explorers=epsilon episodes=1 --dry-run");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("nothing was trained"), std::string::npos) << r.out;
+}
 TEST(Cli, MalformedFloat) { expect_bad("bench envs seconds=fast", "bad value for seconds: 'fast'"); }
 TEST(Cli, NotKeyValue) { expect_bad("bench envs cartpole", "expected key=value, got 'cartpole'"); }
 TEST(Cli, UnknownBackend) { expect_bad("bench envs backend=gpu", "bad value for backend: 'gpu'", "auto|cpu|cuda"); }

@@ -162,6 +162,27 @@ TEST(DerivedKeys, AKeyTiedToAnotherTakesItsValuePerPoint) {
     EXPECT_EQ(system(rm.c_str()), 0);
 }
 
+// A derived value inside a conditional axis' braces is recorded as its number per point (runs.csv and
+// the run's name), as a derived key of the base is; before, the expression's text was written (a new
+// user's finding). The epsilon point has no lr axis value: '-'.
+TEST(DerivedKeys, ADerivedValueInsideAConditionalAxisIsRecordedAsItsNumber) {
+    const std::string d = tmp_dir("derived_cond");
+    CliResult r = run_qfleet("sweep backend=cpu env.size=4 hidden=[] batch=8 learning_starts=8 steps=40 log_every=20 "
+                             "'explore=epsilon,bootstrap{heads=1,2;lr=0.25*heads}' --quiet out=" + d);
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto rows = read_csv(d + "/runs.csv");
+    ASSERT_EQ(rows.size(), 4u);
+    const int h = col(rows[0], "heads"), l = col(rows[0], "lr"), n = col(rows[0], "name");
+    EXPECT_EQ(rows[1][l], "-");
+    for (size_t i = 2; i < rows.size(); i++) {
+        const double heads = std::stod(rows[i][h]);
+        EXPECT_DOUBLE_EQ(std::stod(rows[i][l]), 0.25 * heads) << i; // exact in binary
+        EXPECT_EQ(rows[i][n].find("*"), std::string::npos) << rows[i][n];
+    }
+    std::string rm = "rm -rf " + d;
+    EXPECT_EQ(system(rm.c_str()), 0);
+}
+
 TEST(DerivedKeys, BadExpressionsAreRefusedWithOriginKeyAndPosition) {
     expect_cli("train backend=cpu 'lr=2e-4*heds' --dry-run", 2,
                "command line: bad value for lr: '2e-4*heds' (allowed: a number in [1e-08, 10]); read as an expression of other "
