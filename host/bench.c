@@ -455,6 +455,16 @@ int qf_bench_irl(const qf_config *cfg, qf_backend *b) {
     static const int sizes[2] = {16, 32};
     static const int counts[3] = {1, 64, 1024};
     const int32_t T = cfg->horizon > 0 ? (int32_t)cfg->horizon : 64;
+    /* its problems are fixed (gridworld 16 x 16 and 32 x 32): an env or env.* key would do nothing */
+    qf_env_params dflt;
+    memset(&dflt, 0, sizeof dflt);
+    qf_env_params_default(cfg->env, &dflt);
+    if ((qf_config_given(cfg, "env") && cfg->env != QF_ENV_GRIDWORLD) ||
+        memcmp(&dflt, &cfg->env_params, sizeof dflt) != 0) {
+        fprintf(stderr, "qfleet: bench irl times MaxEnt IRL on gridworld 16x16 and 32x32 only: env= and env.* keys "
+                        "would do nothing (remove them; irl env=... runs IRL on another environment)\n");
+        return 2;
+    }
     FILE *csv = NULL;
     char csv_tmp[QF_PATH_CAP + 8] = "";
     if (cfg->csv[0] && !(csv = qf_open_output(cfg->csv, csv_tmp, sizeof csv_tmp))) {

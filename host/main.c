@@ -105,7 +105,29 @@ static void list_envs(void) {
 }
 
 /* The options (--flags) of a command, for its help. */
+/* One line on what a command does, before its options and keys (`qfleet help COMMAND`). */
+static void print_what(const char *cmd) {
+    static const char *what[][2] = {
+        {"train", "train one fleet of runs by soft Q-learning; results in a folder (runs.csv, curves.csv, params.npy)"},
+        {"compare", "exploration strategies side by side on DeepSea: solved seeds, episodes to solve, regret"},
+        {"main", "the main job: `qfleet compare` with its defaults"},
+        {"sweep", "a hyperparameter sweep packed into fleets: grids, random search, seeds, derived keys, "
+                  "conditional axes, prune="},
+        {"solve", "exact soft/hard value iteration on deep_sea, chain, bandit, gridworld: V*(s0)"},
+        {"infer", "control as inference (finite horizon): backward/forward messages, optimism gap, visitation"},
+        {"irl", "MaxEnt inverse RL with known dynamics, one problem per (env seed, lr, demo count, seed)"},
+        {"bandits", "bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances each"},
+        {"bench envs", "env-steps/s per environment for envs = 1k .. 1M"},
+        {"bench train", "env-steps/s and updates/s of fleets of 1, 16, 256, 4096 runs"},
+        {"bench explore", "cost per run-step of every exploration strategy relative to epsilon-greedy"},
+        {"bench irl", "MaxEnt IRL iterations/s on gridworld 16x16 and 32x32 for 1, 64, 1024 problems"},
+    };
+    for (size_t i = 0; i < sizeof what / sizeof what[0]; i++)
+        if (strcmp(cmd, what[i][0]) == 0) printf("qfleet %s: %s\n\n", strcmp(cmd, "main") == 0 ? "(no command)" : cmd, what[i][1]);
+}
+
 static void print_options(const char *cmd) {
+    print_what(cmd);
     if (strcmp(cmd, "train") == 0 || strcmp(cmd, "compare") == 0 || strcmp(cmd, "sweep") == 0 || strcmp(cmd, "main") == 0)
         printf("options: --resume DIR (go on after a stop), --overwrite (replace a folder's results), --dry-run "
                "(plan only), --quiet (no progress line)%s\n\n", strcmp(cmd, "train") == 0 ? ", --load FILE "
@@ -148,6 +170,11 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         char topic[64] = "";
         for (int i = at; i < argc && i < at + 2; i++)
             snprintf(topic + strlen(topic), sizeof topic - strlen(topic), "%s%.20s", i > at ? " " : "", argv[i]);
+        if (!keys && strcmp(topic, "envs") == 0 && argc == at + 1) { /* no keys: what it prints */
+            printf("qfleet envs: lists every environment with its observation and action shapes and its env.* "
+                   "parameters (no keys)\n");
+            return 0;
+        }
         if (!keys && strcmp(topic, "fit") == 0 && argc == at + 1) { /* not a key command: its own usage */
             char help_word[] = "--help";
             char *fit_argv[] = {help_word, NULL};
@@ -156,7 +183,7 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         const unsigned c = topic[0] ? qf_config_command(strcmp(topic, "main") == 0 ? "compare" : topic) : QF_CMD_ALL;
         if (!c || argc > at + (strncmp(topic, "bench ", 6) == 0 ? 2 : topic[0] ? 1 : 0)) {
             fprintf(stderr, "qfleet: help: unknown topic '%s' (allowed: qfleet help, help keys, help COMMAND with "
-                            "COMMAND one of train, sweep, compare, solve, infer, irl, bandits, fit, bench envs, bench "
+                            "COMMAND one of train, sweep, compare, solve, infer, irl, bandits, fit, envs, bench envs, bench "
                             "train, bench explore, bench irl)\n", argc > at ? argv[at] : "");
             return 2;
         }
@@ -201,7 +228,8 @@ static int run_main(int argc, char **argv, const qf_dist *dist) {
         }
         first_key = 3;
     } else if (!is_compare && !is_solve && !is_train && !is_bandits && !is_sweep && !is_infer && !is_irl) {
-        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs, solve, infer, irl, train, sweep, fit, bandits, compare, help; or none for "
+        fprintf(stderr, "qfleet: unknown command '%s' (allowed: envs, bench envs|train|explore|irl, solve, infer, irl, train, sweep, fit, "
+                        "bandits, compare, help; or none for "
                         "the main job)\n", cmd);
         return 2;
     }

@@ -145,7 +145,7 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
     const int kind = cfg->env;
     const char *name = qf_env_spec_of(kind)->name;
     if (!qf_env_tabular(kind)) {
-        fprintf(stderr, "qfleet: solve needs a tabular environment (allowed: env=deep_sea, chain, bandit); "
+        fprintf(stderr, "qfleet: solve needs a tabular environment (allowed: env=deep_sea, chain, bandit, gridworld); "
                         "env=%s has continuous states\n", name);
         return 2;
     }

@@ -594,10 +594,14 @@ static int derived_lookup(void *vctx, const char *name, double *value, char *why
         qf_config probe = *c->cfg;
         probe.given[k / 64] |= (uint64_t)1 << (k % 64);
         int unused = 0;
-        char reason[384];
+        char reason[384], explore[32] = "";
         if (qf_config_check_one(&probe, 0, k, &unused, reason, sizeof reason) && unused) {
-            snprintf(why, n, "it names %.60s, which does nothing in this configuration, so its default %.40s would "
-                             "be used silently (%.300s)", name, text, reason);
+            qf_config_get(c->cfg, "explore", explore, sizeof explore);
+            snprintf(why, n, "it names %.60s, which does nothing in this configuration (explore=%s; in a sweep: "
+                             "the points with explore=%s), so its default %.40s would be used silently: give "
+                             "%.60s= for them, or put the derived key inside a conditional axis' braces where "
+                             "%.60s applies (explore=%s,bootstrap{heads=1,2;lr=2e-4*heads})",
+                     name, explore, explore, text, name, name, explore);
             return -1;
         }
         break;

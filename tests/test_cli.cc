@@ -197,6 +197,19 @@ TEST(Cli, GridSmallerThanOne) { expect_bad("bench envs env=deep_sea env.size=0",
 // (bench envs sweeps envs itself, so these go to train, which reads envs)
 TEST(Cli, ZeroEnvs) { expect_bad("train envs=0", "bad value for envs: '0'", "[1, "); }
 TEST(Cli, MalformedNumber) { expect_bad("train envs=12x", "bad value for envs: '12x'"); }
+// bench irl's problems are fixed: env= and env.* keys would do nothing and are refused (a new user's
+// finding); help knows envs and says what a command does
+TEST(Cli, BenchIrlRefusesEnvKeysAndHelpNamesEveryCommand) {
+    expect_bad("bench irl backend=cpu env=deep_sea max_runs=1", "bench irl times MaxEnt IRL on gridworld");
+    expect_bad("bench irl backend=cpu env.size=8 max_runs=1", "env= and env.* keys would do nothing");
+    CliResult r = run_qfleet("help envs");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("lists every environment"), std::string::npos) << r.out;
+    r = run_qfleet("help irl");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.rfind("qfleet irl: MaxEnt inverse RL", 0), 0u) << r.out;
+    expect_bad("frobnicate", "bench envs|train|explore|irl");
+}
 // seed + seeds - 1 past 2^32 - 1 would wrap to seed 0 and repeat its runs under another name
 TEST(Cli, SeedsPastTheLastSeedAreRefused) {
     expect_bad("train seed=4294967295 seeds=2 steps=10", "would wrap to 0");
