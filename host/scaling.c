@@ -302,8 +302,16 @@ int qf_cmd_fit(int argc, char **argv) {
               c_prior = find_col(h, nh, "prior_scale"), c_size = find_col(h, nh, "env.size"),
               c_env = find_col(h, nh, "env");
     if (c_explore < 0 || c_status < 0 || c_conv < 0 || c_env < 0) {
-        fprintf(stderr, "qfleet: fit: %s lacks the columns env, explore, status, episodes_to_converge (written by an "
-                        "older qfleet?)\n", path);
+        /* name what is missing; a folder of bandits, irl or infer is named as such */
+        const char *kind = find_col(h, nh, "ucb1_bound") >= 0 ? "bandits" : find_col(h, nh, "true_regret") >= 0 ? "irl"
+                           : find_col(h, nh, "v_inference") >= 0 ? "infer" : NULL;
+        if (kind)
+            fprintf(stderr, "qfleet: fit: %s is the runs.csv of a `qfleet %s` folder; fit reads a DeepSea sweep's "
+                            "(train, sweep or compare) episodes_to_converge\n", path, kind);
+        else
+            fprintf(stderr, "qfleet: fit: %s lacks the column(s)%s%s%s%s (written by an older qfleet?)\n", path,
+                    c_env < 0 ? " env" : "", c_explore < 0 ? " explore" : "", c_status < 0 ? " status" : "",
+                    c_conv < 0 ? " episodes_to_converge" : "");
         fclose(f);
         free(line);
         free(hline);
