@@ -18,7 +18,8 @@
 #include "host/vecenv.h"
 
 int main(int argc, char **argv) {
-    static const char *names[QF_ENV_COUNT] = {"deep_sea", "cartpole", "mountain_car", "chain", "bandit"};
+    static const char *names[QF_ENV_COUNT] = {"deep_sea", "cartpole", "mountain_car", "chain", "bandit",
+                                                "gridworld"};
     int kind = -1;
     if (argc == 5)
         for (int k = 0; k < QF_ENV_COUNT; k++)
@@ -27,7 +28,7 @@ int main(int argc, char **argv) {
     const char *obs = argc == 5 ? argv[4] : "";
     const int dense = strcmp(obs, "dense") == 0, index = strcmp(obs, "index") == 0;
     if (kind < 0 || E < 1 || E > (1L << 26) || steps < 1 || !(dense || index || strcmp(obs, "none") == 0)) {
-        fprintf(stderr, "usage: qf_step_count ENV(deep_sea|cartpole|mountain_car|chain|bandit) E STEPS "
+        fprintf(stderr, "usage: qf_step_count ENV(deep_sea|cartpole|mountain_car|chain|bandit|gridworld) E STEPS "
                         "OBS(none|index|dense)\n");
         return 2;
     }
