@@ -202,9 +202,6 @@ std::vector<RefVariant> ref_variants() {
         1, 1000, 60, 3);
     add("deep_sea_small_blocks", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.map_per_run = 1; }, 40, 16,
         60, 2);
-    // one-hot observations of 16.3 MiB a step (31 x 31 floats, 4400 envs): written with
-    // non-temporal stores (kernels/cpu/backend_cpu.c, QF_CPU_STREAM_BYTES), rows not 64-byte aligned
-    add("deep_sea_streamed_obs", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.size = 31; }, 1, 4400, 70, 2);
     add("cartpole_one_run_3_threads", QF_ENV_CARTPOLE, [](qf_env_params &) {}, 1, 1000, 100, 3);
     add("bandit_probs", QF_ENV_BANDIT,
         [](qf_env_params &p) {

@@ -294,65 +294,11 @@ static void clear_floats(float *x, int64_t n) {
  * rows contiguous). Written in groups of QF_ONE_HOT_GROUP rows, each cleared by a loop of vector
  * stores (one memset call per row of a few hundred bytes cost more than the step itself) and then
  * given its ones while its lines are still in the L1 cache (a block's rows at once, up to 800 KB,
- * were cleared out to L2 before the ones came). With stream set (an output too large for the
- * caches, QF_CPU_STREAM_BYTES), x86 writes every row once with non-temporal stores instead: no
- * read of the old lines (a normal store reads a line before it writes it), half the memory
- * traffic. The values are the same either way. */
+ * went out to L2 before the ones came). Non-temporal stores for outputs larger than the caches
+ * were tried: 10% faster at best on this Zen 5 VM (streaming the zeros, then the ones), slower
+ * when each 64-byte chunk was composed with its ones (a branch per chunk), so not kept. */
 #define QF_ONE_HOT_GROUP 64
-#define QF_CPU_STREAM_BYTES ((int64_t)16 << 20)
-#if defined(__SSE2__)
-#include <immintrin.h>
-static void one_hot_rows_stream(float *out, const int32_t *hot, int64_t rows, int64_t d) {
-    const int64_t total = rows * d;
-    int64_t p = 0, k = 0;
-    /* the hot cells, in increasing order of position, that lie before `end`: ones at [p, end) */
-#define QF_ONE_HOT_UPTO(end, SET)                                                                  \
-    while (k < rows) {                                                                             \
-        const int32_t h_ = hot[k];                                                                 \
-        const int64_t pos_ = h_ >= 0 && h_ < d ? k * d + h_ : -1;                                  \
-        if (pos_ >= (end)) break;                                                                  \
-        if (pos_ >= 0) SET;                                                                        \
-        if (pos_ < 0 && k * d >= (end)) break;                                                     \
-        k++;                                                                                       \
-    }
-    /* plain stores up to the first 16-byte boundary */
-    for (; p < total && ((uintptr_t)(out + p) & 15u); p++) out[p] = 0.0f;
-    QF_ONE_HOT_UPTO(p, out[pos_] = 1.0f)
-#if defined(__AVX512F__)
-    for (; p < total && ((uintptr_t)(out + p) & 63u); p++) out[p] = 0.0f;
-    QF_ONE_HOT_UPTO(p, out[pos_] = 1.0f)
-    const __m512 ones16 = _mm512_set1_ps(1.0f);
-    for (; p + 16 <= total; p += 16) {
-        uint32_t m = 0;
-        QF_ONE_HOT_UPTO(p + 16, m |= 1u << (pos_ - p))
-        _mm512_stream_ps(out + p, _mm512_maskz_mov_ps((__mmask16)m, ones16));
-    }
-#else
-    const __m128 ones4 = _mm_set1_ps(1.0f);
-    const __m128i bits4 = _mm_setr_epi32(1, 2, 4, 8);
-    for (; p + 4 <= total; p += 4) {
-        uint32_t m = 0;
-        QF_ONE_HOT_UPTO(p + 4, m |= 1u << (pos_ - p))
-        const __m128i sel = _mm_cmpeq_epi32(_mm_and_si128(_mm_set1_epi32((int)m), bits4), bits4);
-        _mm_stream_ps(out + p, _mm_and_ps(_mm_castsi128_ps(sel), ones4));
-    }
-#endif
-    for (int64_t q = p; q < total; q++) out[q] = 0.0f;
-    QF_ONE_HOT_UPTO(total, out[pos_] = 1.0f)
-#undef QF_ONE_HOT_UPTO
-    _mm_sfence(); /* non-temporal stores are weakly ordered: visible before the barrier */
-}
-#endif
-
-static void one_hot_rows(float *out, const int32_t *hot, int64_t rows, int64_t d, int stream) {
-#if defined(__SSE2__)
-    if (stream) {
-        one_hot_rows_stream(out, hot, rows, d);
-        return;
-    }
-#else
-    (void)stream;
-#endif
+static void one_hot_rows(float *out, const int32_t *hot, int64_t rows, int64_t d) {
     for (int64_t g = 0; g < rows; g += QF_ONE_HOT_GROUP) {
         const int64_t g1 = g + QF_ONE_HOT_GROUP < rows ? g + QF_ONE_HOT_GROUP : rows;
         clear_floats(out + g * d, (g1 - g) * d);
@@ -432,7 +378,7 @@ static inline __attribute__((always_inline)) void step_block(const qf_env_batch 
             const qf_env_state s = qf_batch_load_k(&b, kind, base + e, n);
             hot[e - e0] = qf_env_state_index(kind, &p, &s);
         }
-        one_hot_rows(next_obs + (base + e0) * d, hot, e1 - e0, d, n * d * (int64_t)sizeof(float) >= QF_CPU_STREAM_BYTES);
+        one_hot_rows(next_obs + (base + e0) * d, hot, e1 - e0, d);
     }
     /* the ended envs: one bit per env from the flags bytes (eight at once, no branch per env: with
      * CartPole's random episodes a few envs of every 64 end at random places, and a test per env
@@ -575,7 +521,7 @@ static inline __attribute__((always_inline)) void observe_block(const qf_env_bat
             const qf_env_state s = qf_batch_load_k(&b, kind, base + e, n);
             hot[e - e0] = qf_env_state_index(kind, &p, &s);
         }
-        one_hot_rows(obs + (base + e0) * d, hot, e1 - e0, d, n * d * (int64_t)sizeof(float) >= QF_CPU_STREAM_BYTES);
+        one_hot_rows(obs + (base + e0) * d, hot, e1 - e0, d);
     } else if (obs) {
         for (int32_t e = e0; e < e1; e++) {
             const qf_env_state s = qf_batch_load_k(&b, kind, base + e, n);
