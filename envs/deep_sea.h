@@ -98,12 +98,12 @@ QF_HD static inline void qf_deep_sea_philox_table(const qf_deep_sea_params *p, u
         ctr.v[2] = 0; /* col >> 7 for every col < 64 */
         ctr.v[3] = 0;
         const philox4x32_ctr_t r = philox4x32(ctr, key);
-        for (int32_t col = 0; col < n && col < QF_DEEP_SEA_TABLE_MAX; col++) {
-            const uint32_t cell = (uint32_t)(row * n + col);
-            const uint32_t w = (uint32_t)col >> 5; /* 0 or 1 */
-            const uint32_t bit = ((w == 0u ? r.v[0] : r.v[1]) >> ((uint32_t)col & 31u)) & 1u;
-            bits[cell >> 5] |= bit << (cell & 31u);
-        }
+        /* the row's N bits (column c: bit c & 31 of word c >> 5), inserted at bit row*N */
+        const uint64_t v = (((uint64_t)r.v[1] << 32) | r.v[0]) & (n >= 64 ? ~0ull : (1ull << n) - 1u);
+        const uint32_t o = (uint32_t)(row * n), i = o >> 5, sh = o & 31u;
+        bits[i] |= (uint32_t)(v << sh);
+        if (sh + (uint32_t)n > 32u) bits[i + 1] |= (uint32_t)(sh ? v >> (32u - sh) : v >> 32);
+        if (sh + (uint32_t)n > 64u) bits[i + 2] |= (uint32_t)(v >> (64u - sh));
     }
 }
 

@@ -65,17 +65,28 @@ static inline int64_t cpu_block_envs(int64_t R, int64_t E) {
     const int64_t bs = ((E + per_run - 1) / per_run + 63) & ~(int64_t)63;
     return bs < QF_CPU_BLOCK ? bs : QF_CPU_BLOCK; /* ceil(E / per_run) <= QF_CPU_BLOCK, a multiple of 64 */
 }
+/* The serial case runs outside any parallel region: libgomp builds and frees a team even for an
+ * if(0) region (malloc, free and a futex call: ~250 ns a step, an eighth of a 1024-env step). */
 #define QF_FOR_EACH_BLOCK(batch, BODY)                                                             \
     do {                                                                                           \
         const int64_t bs_ = cpu_block_envs((batch)->R, (batch)->E);                               \
         const int64_t per_run_ = ((int64_t)(batch)->E + bs_ - 1) / bs_;                            \
         const int64_t blocks_ = per_run_ * (batch)->R, n_ = (int64_t)(batch)->R * (batch)->E;     \
-        _Pragma("omp parallel for schedule(static) if(blocks_ > 1 && n_ >= QF_CPU_PAR_MIN)")      \
-        for (int64_t blk_ = 0; blk_ < blocks_; blk_++) {                                           \
-            const int32_t r = (int32_t)(blk_ / per_run_);                                          \
-            const int32_t e0 = (int32_t)((blk_ % per_run_) * bs_);                                 \
-            const int32_t e1 = e0 + bs_ < (batch)->E ? (int32_t)(e0 + bs_) : (batch)->E;           \
-            BODY;                                                                                  \
+        if (blocks_ > 1 && n_ >= QF_CPU_PAR_MIN && omp_get_max_threads() > 1) {                   \
+            _Pragma("omp parallel for schedule(static)")                                           \
+            for (int64_t blk_ = 0; blk_ < blocks_; blk_++) {                                       \
+                const int32_t r = (int32_t)(blk_ / per_run_);                                      \
+                const int32_t e0 = (int32_t)((blk_ % per_run_) * bs_);                             \
+                const int32_t e1 = e0 + bs_ < (batch)->E ? (int32_t)(e0 + bs_) : (batch)->E;       \
+                BODY;                                                                              \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t blk_ = 0; blk_ < blocks_; blk_++) {                                       \
+                const int32_t r = (int32_t)(blk_ / per_run_);                                      \
+                const int32_t e0 = (int32_t)((blk_ % per_run_) * bs_);                             \
+                const int32_t e1 = e0 + bs_ < (batch)->E ? (int32_t)(e0 + bs_) : (batch)->E;       \
+                BODY;                                                                              \
+            }                                                                                      \
         }                                                                                          \
     } while (0)
 #define QF_FOR_EACH_ENV(batch, BODY) \
@@ -313,6 +324,10 @@ static void one_hot_rows(float *out, const int32_t *hot, int64_t rows, int64_t d
 static inline __attribute__((always_inline)) void end_loop(const qf_env_batch *b, const int kind, int32_t r,
                                                            int32_t e0, int32_t e1, uint32_t t) {
     const int64_t n = (int64_t)b->R * b->E, base = (int64_t)r * b->E;
+    /* omp simd: each iteration reads and writes element idx of each array alone, and the arrays
+     * do not overlap (vecenv.c carves them apart); without it GCC wants more run-time alias
+     * checks between the dozen arrays than it allows and leaves the loop scalar */
+#pragma omp simd
     for (int32_t e = e0; e < e1; e++) {
         const int64_t idx = base + e;
         const uint32_t fl = b->flags[idx];
