@@ -194,15 +194,15 @@ std::vector<RefVariant> ref_variants() {
     add("bandit", QF_ENV_BANDIT, [](qf_env_params &) {}, 2, E, 40);
     add("gridworld", QF_ENV_GRIDWORLD, [](qf_env_params &) {}, 2, E, 40);
     add("gridworld_no_slip", QF_ENV_GRIDWORLD, [](qf_env_params &p) { p.gridworld.slip = 0.0f; }, 2, E, 40);
-    // one run cut into blocks of another size per team (2 and 3 threads: 512 + 488, 384 x 2 + 232),
-    // the Philox mapping read from a table filled per block, shared and per run; and blocks too
-    // small for the table (16 envs per run, N = 10: Philox per step)
-    add("deep_sea_one_run_2_threads", QF_ENV_DEEP_SEA, [](qf_env_params &) {}, 1, 1000, 60, 2);
+    // one run cut into blocks of another size per team (2 and 3 threads: 1280 + 1220, 896 x 2 +
+    // 708), the Philox mapping read from a table filled per block, shared and per run; and blocks
+    // too small for the table (16 envs per run, N = 10: Philox per step)
+    add("deep_sea_one_run_2_threads", QF_ENV_DEEP_SEA, [](qf_env_params &) {}, 1, 2500, 60, 2);
     add("deep_sea_per_run_3_threads", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.map_per_run = 1; },
-        1, 1000, 60, 3);
-    add("deep_sea_small_blocks", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.map_per_run = 1; }, 40, 16,
+        1, 2500, 60, 3);
+    add("deep_sea_small_blocks", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.map_per_run = 1; }, 160, 16,
         60, 2);
-    add("cartpole_one_run_3_threads", QF_ENV_CARTPOLE, [](qf_env_params &) {}, 1, 1000, 100, 3);
+    add("cartpole_one_run_3_threads", QF_ENV_CARTPOLE, [](qf_env_params &) {}, 1, 2500, 100, 3);
     add("bandit_probs", QF_ENV_BANDIT,
         [](qf_env_params &p) {
             p.bandit.n_probs = p.bandit.arms = 3;

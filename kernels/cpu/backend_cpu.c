@@ -50,11 +50,13 @@ static int cpu_sync(qf_backend *b) {
  * A run is cut into as many blocks as it takes for every thread to get an equal share (a batch of
  * 1024 envs in one run was one block of 2048 before, stepped by one thread whatever the team), in
  * multiples of 64 envs so that no two threads write into one cache line, not even of the 1-byte
- * flags array. Below QF_CPU_PAR_MIN envs in all the batch stays on the calling thread: the
- * parallel region (fork and barrier, ~1 us with spinning threads) would cost more than it saves,
- * and on a busy machine its barrier waits for descheduled threads (threads_cpu.c). */
+ * flags array. Below QF_CPU_PAR_MIN envs in all the batch stays on the calling thread: a parallel
+ * region (fork and barrier) cost 0.8 us at best on this 2-core Zen 5 VM while other processes ran
+ * (an empty one, best of 200000) and more when a thread was descheduled, against 1.6 us for a
+ * 1024-env DeepSea step on one thread; stepped by two threads, 1024 envs took 3.7 us a step at best
+ * under that load (threads_cpu.c's auto team measures which is faster as the load changes). */
 #define QF_CPU_BLOCK 2048
-#define QF_CPU_PAR_MIN 512
+#define QF_CPU_PAR_MIN 2048
 static inline int64_t cpu_block_envs(int64_t R, int64_t E) {
     const int64_t nt = omp_get_max_threads();
     int64_t per_run = (E + QF_CPU_BLOCK - 1) / QF_CPU_BLOCK;
