@@ -9,13 +9,31 @@
  * counts the instructions of env stepping alone: Ir / (E x steps) = instructions per env-step.
  * (Valgrind 3.19 does not decode AVX-512: run it on builds for x86-64 or x86-64-v3.)
  *
+ * It also times every step and prints the best and the median ns per env-step: on a machine that
+ * other processes load, a compute-bound step is only ever slowed down, so the best of thousands of
+ * steps is what the code does on a free core (compare two builds timed in turn, never one number
+ * against another day's). The team is OpenMP's default (OMP_NUM_THREADS).
+ *
  * Usage: qf_step_count ENV E STEPS OBS   (OBS: none, index or dense). Exit 2 on bad arguments. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "envs/spec.h"
 #include "host/vecenv.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 int main(int argc, char **argv) {
     static const char *names[QF_ENV_COUNT] = {"deep_sea", "cartpole", "mountain_car", "chain", "bandit",
@@ -57,15 +75,25 @@ int main(int argc, char **argv) {
         fprintf(stderr, "qf_step_count: out of memory\n");
         return 1;
     }
+    double *secs = malloc(sizeof(double) * (size_t)steps);
+    if (!secs) {
+        fprintf(stderr, "qf_step_count: out of memory\n");
+        return 1;
+    }
     double sum = 0.0;
     for (long t = 0; t < steps; t++) {
+        const double t0 = now_s();
         if (b->env_step(b, &v.batch, NULL, (uint32_t)t, next_obs, next_index) != QF_OK) {
             fprintf(stderr, "qf_step_count: %s\n", b->err);
             return 1;
         }
+        secs[t] = now_s() - t0;
         sum += dense ? next_obs[t % E] : index ? next_index[t % E] : v.batch.reward[t % E];
     }
-    printf("%s E=%ld steps=%ld obs=%s env-steps=%ld checksum=%g\n", names[kind], E, steps, obs, E * steps, sum);
+    qsort(secs, (size_t)steps, sizeof *secs, by_value);
+    printf("%s E=%ld steps=%ld obs=%s env-steps=%ld checksum=%g ns/env-step best %.3f median %.3f\n", names[kind],
+           E, steps, obs, E * steps, sum, 1e9 * secs[0] / (double)E, 1e9 * secs[steps / 2] / (double)E);
+    free(secs);
     free(next_obs);
     free(next_index);
     qf_vecenv_destroy(&v);
