@@ -20,11 +20,13 @@ typedef struct qf_cartpole_params {
 #define QF_CARTPOLE_THETA_LIMIT 0.20943951023931953f /* 12 * 2 * pi / 360 */
 #define QF_CARTPOLE_X_LIMIT 2.4f
 
-QF_HD static inline void qf_cartpole_reset(qf_env_state *s, qf_rng *g) {
-    philox4x32_ctr_t r = qf_rng_next(g);
+/* The reset from its one block of random words r (qf_rng_next of the RESET stream). */
+QF_HD static inline void qf_cartpole_reset_words(qf_env_state *s, philox4x32_ctr_t r) {
     for (int j = 0; j < 4; j++) s->f[j] = qf_u01(r.v[j]) * 0.1f - 0.05f;
     s->t = 0;
 }
+
+QF_HD static inline void qf_cartpole_reset(qf_env_state *s, qf_rng *g) { qf_cartpole_reset_words(s, qf_rng_next(g)); }
 
 QF_HD static inline float qf_cartpole_step(qf_env_state *s, int32_t action, uint32_t *flags) {
     const float gravity = 9.8f, masspole = 0.1f, total_mass = 1.1f, length = 0.5f;

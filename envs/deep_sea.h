@@ -79,6 +79,34 @@ QF_HD static inline int qf_deep_sea_right_action(const qf_deep_sea_params *p, ui
     return (int)((word >> ((uint32_t)col & 31u)) & 1u);
 }
 
+/* The mapping=philox bits of every cell as a table (bit row*N + col of bits[], N <= 64, the layout
+ * of map_bits): one Philox call per row instead of one per env step, with the same counter, key and
+ * word selection as qf_deep_sea_right_action, so a step that reads the table instead gets the same
+ * bit for every cell (tested over every cell and N). (k0, k1): the run's key (map_per_run). The CPU
+ * backend fills it once per block of envs. */
+QF_HD static inline void qf_deep_sea_philox_table(const qf_deep_sea_params *p, uint32_t k0, uint32_t k1,
+                                                  uint32_t bits[QF_DEEP_SEA_TABLE_CELLS / 32]) {
+    const int32_t n = p->size;
+    for (int32_t w = 0; w < QF_DEEP_SEA_TABLE_CELLS / 32; w++) bits[w] = 0;
+    philox4x32_key_t key;
+    key.v[0] = p->map_per_run ? k0 : (uint32_t)p->map_seed;
+    key.v[1] = p->map_per_run ? k1 : 0x6d617073u;
+    for (int32_t row = 0; row < n && row < QF_DEEP_SEA_TABLE_MAX; row++) {
+        philox4x32_ctr_t ctr;
+        ctr.v[0] = QF_STREAM_MAP;
+        ctr.v[1] = (uint32_t)row;
+        ctr.v[2] = 0; /* col >> 7 for every col < 64 */
+        ctr.v[3] = 0;
+        const philox4x32_ctr_t r = philox4x32(ctr, key);
+        /* the row's N bits (column c: bit c & 31 of word c >> 5), inserted at bit row*N */
+        const uint64_t v = (((uint64_t)r.v[1] << 32) | r.v[0]) & (n >= 64 ? ~0ull : (1ull << n) - 1u);
+        const uint32_t o = (uint32_t)(row * n), i = o >> 5, sh = o & 31u;
+        bits[i] |= (uint32_t)(v << sh);
+        if (sh + (uint32_t)n > 32u) bits[i + 1] |= (uint32_t)(sh ? v >> (32u - sh) : v >> 32);
+        if (sh + (uint32_t)n > 64u) bits[i + 2] |= (uint32_t)(v >> (64u - sh));
+    }
+}
+
 /* The stochastic variant's N(0,1) reward noise at the last row's two end cells. */
 QF_HD_OUTLINE float qf_deep_sea_noise(uint32_t u1, uint32_t u2) { return qf_normal(u1, u2); }
 

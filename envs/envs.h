@@ -94,6 +94,22 @@ QF_HD static inline void qf_env_reset(int kind, const qf_env_params *p, qf_env_s
     }
 }
 
+/* 1 when the kind's reset draws exactly one block of random words (one qf_rng_next of the RESET
+ * stream) and nothing else random, so that qf_env_reset_words can start it from that block drawn
+ * elsewhere (the CPU backend draws the blocks of a batch's resets 16 at a time); else 0. */
+QF_HD static inline int qf_env_reset_one_block(int kind) {
+    return kind == QF_ENV_CARTPOLE || kind == QF_ENV_MOUNTAIN_CAR;
+}
+
+/* qf_env_reset of a kind with qf_env_reset_one_block(kind), given the block r that qf_rng_next
+ * would return: the same state. */
+QF_HD static inline void qf_env_reset_words(int kind, const qf_env_params *p, qf_env_state *s,
+                                            philox4x32_ctr_t r) {
+    (void)p;
+    if (kind == QF_ENV_CARTPOLE) qf_cartpole_reset_words(s, r);
+    else qf_mountain_car_reset_words(s, r);
+}
+
 /* One transition: updates s (t included), returns the reward, ORs QF_TERMINAL / QF_TRUNCATED and
  * the kind's event flags into *flags. g: the STEP stream; (k0, k1): the run's key. */
 QF_HD static inline float qf_env_step(int kind, const qf_env_params *p, qf_env_state *s,

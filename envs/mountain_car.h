@@ -18,11 +18,15 @@ typedef struct qf_mountain_car_params {
     X(qf_mountain_car_params, horizon, QF_P_INT, 200, 1, 100000000,                                \
       "time limit: truncate after this many steps (200 in Gymnasium, 1000 in bsuite)")
 
-QF_HD static inline void qf_mountain_car_reset(qf_env_state *s, qf_rng *g) {
-    philox4x32_ctr_t r = qf_rng_next(g);
+/* The reset from its one block of random words r (qf_rng_next of the RESET stream). */
+QF_HD static inline void qf_mountain_car_reset_words(qf_env_state *s, philox4x32_ctr_t r) {
     s->f[0] = qf_u01(r.v[0]) * 0.2f - 0.6f;
     s->f[1] = 0.0f;
     s->t = 0;
+}
+
+QF_HD static inline void qf_mountain_car_reset(qf_env_state *s, qf_rng *g) {
+    qf_mountain_car_reset_words(s, qf_rng_next(g));
 }
 
 /* a ? x : y without a branch (the bits of x or y): the clips below as branches are threaded by

@@ -95,7 +95,15 @@ static int bench_cell(const qf_config *cfg, int kind, const qf_env_params *p0, i
     uint32_t t = 0;
     int64_t total = 0;
     double elapsed = 0;
-    for (int w = 0; w < 2; w++)
+    /* Untimed warm-up: first touch of the arrays, and on the CPU with threads=0 the auto team
+     * size's first choice (kernels/cpu/threads_cpu.c: 0.05 s, then a timed window at one thread and
+     * one at every core), made afresh for this cell: a choice made on another cell's E, carried
+     * over, said nothing about this one (1024 envs ran on one thread before any split of a run,
+     * so a probe there could pick one thread for the next cell too). */
+    if (b->kind == QF_BACKEND_CPU && cfg->threads == 0) qf_cpu_set_threads(0);
+    const int auto_team = b->kind == QF_BACKEND_CPU && cfg->threads == 0 && qf_cpu_threads() > 1;
+    const double w0 = now_s();
+    for (int w = 0; w < 2 || (auto_team && qf_cpu_thread_stats_get().probes < 1 && now_s() - w0 < 2.0); w++)
         if (b->env_step(b, &v.batch, NULL, t++, dense, index) != QF_OK) goto fail;
     if (b->sync(b) != QF_OK) goto fail;
     for (int64_t chunk = 1;; chunk *= 2) {

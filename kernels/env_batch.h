@@ -112,12 +112,11 @@ QF_HD static inline float qf_batch_transition(int kind, const qf_env_params *p, 
     return qf_env_step(kind, p, s, a, &g, k0, k1, fl);
 }
 
-/* The end of an episode of env (r, e) at global step t, after a step that set QF_TERMINAL or
- * QF_TRUNCATED in fl: the finished-episode statistics (ret: its return, s->t: its length), then
- * the reset of s (RESET stream, step t + 1). The caller stores s and sets ep_return to 0. */
-QF_HD static inline void qf_batch_end_episode(const qf_env_batch *b, int32_t r, int32_t e,
-                                              int64_t idx, qf_env_state *s, float ret, uint32_t fl,
-                                              uint32_t t) {
+/* The finished-episode statistics of env (r, e) (element idx), after a step that set QF_TERMINAL or
+ * QF_TRUNCATED in fl: ret is the episode's return, s->t its length. The first half of
+ * qf_batch_end_episode. */
+QF_HD static inline void qf_batch_episode_stats(const qf_env_batch *b, int32_t r, int64_t idx,
+                                                const qf_env_state *s, float ret, uint32_t fl) {
     b->episodes[idx] += 1;
     b->last_return[idx] = ret;
     b->last_length[idx] = s->t;
@@ -135,6 +134,15 @@ QF_HD static inline void qf_batch_end_episode(const qf_env_batch *b, int32_t r, 
         b->converged_at[idx] = b->episodes[idx];
     b->ret_sum[idx] += ret;
     b->len_sum[idx] += s->t;
+}
+
+/* The end of an episode of env (r, e) at global step t, after a step that set QF_TERMINAL or
+ * QF_TRUNCATED in fl: the finished-episode statistics (ret: its return, s->t: its length), then
+ * the reset of s (RESET stream, step t + 1). The caller stores s and sets ep_return to 0. */
+QF_HD static inline void qf_batch_end_episode(const qf_env_batch *b, int32_t r, int32_t e,
+                                              int64_t idx, qf_env_state *s, float ret, uint32_t fl,
+                                              uint32_t t) {
+    qf_batch_episode_stats(b, r, idx, s, ret, fl);
     qf_rng gr = qf_rng_make(b->keys[2 * r], b->keys[2 * r + 1], QF_STREAM_RESET, b->rng_env0 + (uint32_t)e, t + 1u);
     qf_env_reset(b->kind, &b->params[r], s, &gr);
 }

@@ -162,15 +162,16 @@ struct RefVariant {
     int kind;
     qf_env_params p;
     int R, E, steps;
+    int threads;  // 0: the process's default team; > 0: this many (other block cuts)
 };
 
 std::vector<RefVariant> ref_variants() {
     std::vector<RefVariant> v;
-    auto add = [&](const char *name, int kind, auto tweak, int R, int E, int steps) {
+    auto add = [&](const char *name, int kind, auto tweak, int R, int E, int steps, int threads = 0) {
         qf_env_params p = default_params(kind);
         tweak(p);
         qf_env_params_check(kind, &p, nullptr, 0);
-        v.push_back({name, kind, p, R, E, steps});
+        v.push_back({name, kind, p, R, E, steps, threads});
     };
     const int E = 2048 + 777;  // a full block and a partial one per run
     add("deep_sea", QF_ENV_DEEP_SEA, [](qf_env_params &) {}, 2, E, 260);
@@ -193,6 +194,15 @@ std::vector<RefVariant> ref_variants() {
     add("bandit", QF_ENV_BANDIT, [](qf_env_params &) {}, 2, E, 40);
     add("gridworld", QF_ENV_GRIDWORLD, [](qf_env_params &) {}, 2, E, 40);
     add("gridworld_no_slip", QF_ENV_GRIDWORLD, [](qf_env_params &p) { p.gridworld.slip = 0.0f; }, 2, E, 40);
+    // one run cut into blocks of another size per team (2 and 3 threads: 1280 + 1220, 896 x 2 +
+    // 708), the Philox mapping read from a table filled per block, shared and per run; and blocks
+    // too small for the table (16 envs per run, N = 10: Philox per step)
+    add("deep_sea_one_run_2_threads", QF_ENV_DEEP_SEA, [](qf_env_params &) {}, 1, 2500, 60, 2);
+    add("deep_sea_per_run_3_threads", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.map_per_run = 1; },
+        1, 2500, 60, 3);
+    add("deep_sea_small_blocks", QF_ENV_DEEP_SEA, [](qf_env_params &p) { p.deep_sea.map_per_run = 1; }, 160, 16,
+        60, 2);
+    add("cartpole_one_run_3_threads", QF_ENV_CARTPOLE, [](qf_env_params &) {}, 1, 2500, 100, 3);
     add("bandit_probs", QF_ENV_BANDIT,
         [](qf_env_params &p) {
             p.bandit.n_probs = p.bandit.arms = 3;
@@ -208,6 +218,11 @@ class BlockLoopsMatchElementFunction : public ::testing::TestWithParam<int> {};
 
 TEST_P(BlockLoopsMatchElementFunction, EveryArrayEveryStep) {
     const RefVariant c = ref_variants()[GetParam()];
+    struct Team {  // the variant's team size while it runs, the default (auto) after
+        int n;
+        explicit Team(int threads) : n(threads) { if (n > 0) qf_cpu_set_threads(n); }
+        ~Team() { if (n > 0) qf_cpu_set_threads(0); }
+    } team(c.threads);
     CpuBackend cpu;
     Batch fast(cpu.b, c.kind, c.p, c.R, c.E, 17), ref(cpu.b, c.kind, c.p, c.R, c.E, 17);
     ASSERT_TRUE(fast.ok && ref.ok);
@@ -244,6 +259,20 @@ TEST_P(BlockLoopsMatchElementFunction, EveryArrayEveryStep) {
         ASSERT_TRUE(same_bits(obs_fast, obs_ref)) << at << ": next_obs differs";
         ASSERT_EQ(idx_fast, idx_ref) << at << ": next_index differs";
         if (::testing::Test::HasFailure()) return;
+        // the observation after the auto-resets (what the agent acts on next): the backend's
+        // env_observe against qf_batch_observe_one env by env
+        std::fill(obs_fast.begin(), obs_fast.end(), -7.0f);
+        std::fill(obs_ref.begin(), obs_ref.end(), -7.0f);
+        std::fill(idx_fast.begin(), idx_fast.end(), -7);
+        std::fill(idx_ref.begin(), idx_ref.end(), -7);
+        ASSERT_EQ(cpu.b->env_observe(cpu.b, &fast.v.batch, with_obs ? obs_fast.data() : nullptr,
+                                     with_idx ? idx_fast.data() : nullptr),
+                  QF_OK);
+        for (int32_t r = 0; r < c.R; r++)
+            for (int32_t e = 0; e < c.E; e++)
+                qf_batch_observe_one(&rb, r, e, with_obs ? obs_ref.data() : nullptr, with_idx ? idx_ref.data() : nullptr);
+        ASSERT_TRUE(same_bits(obs_fast, obs_ref)) << at << ": env_observe's obs differs";
+        ASSERT_EQ(idx_fast, idx_ref) << at << ": env_observe's index differs";
         for (size_t i = 0; i < n; i++) episodes_ended += (hr.flags[i] & (QF_TERMINAL | QF_TRUNCATED)) != 0;
     }
     // the statistics expect_same does not cover

@@ -230,6 +230,29 @@ TEST(EnvDeepSea, MappingIsIndependentAcrossBlocksOf128Columns) {
     expect_rate(agree, static_cast<long>(n) * 128, 0.5, "cells (r, c) and (r, c + 128)");
 }
 
+
+TEST(EnvDeepSea, PhiloxTableHoldsEveryCellsMappingBit) {
+    // The CPU backend reads mapping=philox from a table filled once per block of envs: every bit of
+    // it must be the per-cell function's (what the CUDA kernel computes per step), for every size
+    // the table takes, shared and per-run mappings, and no bit set past the N*N cells.
+    for (int n = 1; n <= QF_DEEP_SEA_TABLE_MAX; n++) {
+        for (int per_run = 0; per_run < 2; per_run++) {
+            qf_env_params p = deep_sea(n);
+            p.deep_sea.map_per_run = per_run;
+            p.deep_sea.map_seed = 42 + n;
+            uint32_t bits[QF_DEEP_SEA_TABLE_CELLS / 32];
+            std::memset(bits, 0xff, sizeof bits);
+            qf_deep_sea_philox_table(&p.deep_sea, kSeed + (uint32_t)n, kRun, bits);
+            for (int cell = 0; cell < QF_DEEP_SEA_TABLE_CELLS; cell++) {
+                const int bit = (int)((bits[cell / 32] >> (cell % 32)) & 1u);
+                const int want = cell < n * n ? qf_deep_sea_right_action(&p.deep_sea, kSeed + (uint32_t)n, kRun,
+                                                                         cell / n, cell % n)
+                                              : 0;
+                ASSERT_EQ(bit, want) << "N=" << n << " map_per_run=" << per_run << " cell " << cell;
+            }
+        }
+    }
+}
 TEST(EnvDeepSea, StochasticRightFailsWithProbabilityOneOverN) {
     const int n = 10;
     const qf_env_params p = deep_sea(n, 1);

@@ -3,8 +3,8 @@
 #
 #   bash benchmarks/peers/run_env_peers.sh [extra gymnax_envs.py options, e.g. --repeats 5]
 #
-# Creates .venv-peers (jax[cpu], gymnax) if it is missing, builds build-peer/qfleet (CPU only) if it
-# is missing, runs benchmarks/peers/gymnax_envs.py and writes
+# Creates .venv-peers (jax[cpu], gymnax) if it is missing, builds build-peer/qfleet (CPU only; configured
+# if missing, brought up to date with the sources every time), runs benchmarks/peers/gymnax_envs.py and writes
 # benchmarks/results/<date>-cpu-env-peers.md (an --out among the extra options wins). Takes about
 # 5-9 minutes on 2 cores, longer while other work keeps the machine busy (disturbed rounds are redone).
 set -euo pipefail
@@ -23,11 +23,14 @@ if [ ! -x "$PY" ] || ! "$PY" -c 'import jax, gymnax' >/dev/null 2>&1; then
 fi
 
 QFLEET="build-peer/qfleet"
-if [ ! -x "$QFLEET" ]; then
-    echo "== building $QFLEET"
+# configured once, built every time (incremental: a no-op when up to date), so that the binary timed
+# is the checkout's sources, not a build left from an older commit
+if [ ! -f "$ROOT/build-peer/CMakeCache.txt" ]; then
+    echo "== configuring build-peer"
     cmake -S "$ROOT" -B "$ROOT/build-peer" -DQFLEET_CUDA=OFF >/dev/null
-    cmake --build "$ROOT/build-peer" -j2 --target qfleet
 fi
+echo "== building $QFLEET"
+cmake --build "$ROOT/build-peer" -j2 --target qfleet >/dev/null
 
 mkdir -p benchmarks/results
 OUT="benchmarks/results/$(date +%F)-cpu-env-peers.md"
