@@ -137,7 +137,7 @@ static const key_spec keys[] = {
     CHO("backend", backend, "auto", backend_names, 1, QF_CMD_ALL, QF_SCOPE_ONCE, NULL,
         "device: auto picks the GPU when one is usable, else the CPU"),
     INT("envs", envs, "1", 1, 1073741824, C_LEARN | QF_CMD_BANDITS, QF_SCOPE_FLEET, NULL,
-        "environments per run (E); bandits: instances per strategy and seed"),
+        "environments per run (E); bandits: instances per strategy and seed, default 4096 there"),
     INT("runs", runs, "1", 1, 1048576, QF_CMD_TRAIN | QF_CMD_SOLVE | QF_CMD_BENCH_ENVS, QF_SCOPE_FREE, NULL,
         "independent runs (R = runs x seeds)"),
     INT("seeds", seeds, "1", 1, 1048576, C_TRAIN | QF_CMD_SOLVE | QF_CMD_COMPARE | QF_CMD_BANDITS | QF_CMD_IRL, QF_SCOPE_ONCE,
@@ -605,6 +605,13 @@ static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *ms
                      ks->name, strlen(val), ks->cap - 1);
             return -1;
         }
+        for (const char *c = val; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) { /* run.words and the CSV files keep it on one line */
+                snprintf(msg, n, "bad value for %s: it holds a control character (a newline or tab, byte 0x%02x at "
+                                 "position %d); paths and names here must be printable", ks->name, (unsigned char)*c,
+                         (int)(c - val) + 1);
+                return -1;
+            }
         memcpy(dst, val, strlen(val) + 1);
         return 0;
     case K_WIDTHS: {

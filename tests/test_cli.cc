@@ -210,6 +210,10 @@ TEST(Cli, BenchIrlRefusesEnvKeysAndHelpNamesEveryCommand) {
     EXPECT_EQ(r.out.rfind("qfleet irl: MaxEnt inverse RL", 0), 0u) << r.out;
     expect_bad("frobnicate", "bench envs|train|explore|irl");
 }
+// a path with a newline could not be resumed (run.words is one word per line): refused at the start
+TEST(Cli, ControlCharactersInPathsAreRefused) {
+    expect_bad("train steps=10 'out=nl\ndir'", "bad value for out: it holds a control character");
+}
 // seed + seeds - 1 past 2^32 - 1 would wrap to seed 0 and repeat its runs under another name
 TEST(Cli, SeedsPastTheLastSeedAreRefused) {
     expect_bad("train seed=4294967295 seeds=2 steps=10", "would wrap to 0");
