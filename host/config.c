@@ -971,12 +971,22 @@ static int check_graphs(const qf_config *c, unsigned cmd, char *msg, size_t n) {
 }
 
 static const char *g_check_key; /* the key whose check runs (for messages of checks shared by keys) */
+/* set by a check that found keys contradicting each other (not a key that does nothing) */
+static int g_check_contradiction;
 
 static int check_bootstrap_key(const qf_config *c, unsigned cmd, char *msg, size_t n) {
     char sw[128];
     if (!uses_explore(c, cmd, QF_EXPLORE_BOOTSTRAP)) {
         snprintf(msg, n, "%s is a setting of explore=bootstrap, which no run uses (%s): remove %s, or use "
                          "explore=bootstrap", g_check_key, strategy_words(c, cmd, sw, sizeof sw), g_check_key);
+        return -1;
+    }
+    /* refused here too (not only when the fleet is built), so that --dry-run refuses it as the run does */
+    if (strcmp(g_check_key, "head_batch") == 0 && c->head_batch == QF_HEAD_BATCH_SEPARATE && c->heads > 1 &&
+        c->bonus == QF_BONUS_RND) {
+        g_check_contradiction = 1;
+        snprintf(msg, n, "head_batch=separate with bonus=rnd is not built (RND's predictor and its input statistics "
+                         "learn from one batch per run; allowed: head_batch=shared)");
         return -1;
     }
     return 0;
@@ -1259,13 +1269,14 @@ int qf_config_check_one(const qf_config *cfg, unsigned cmd, int k, int *unused, 
     if (unused) *unused = 0;
     if (k < 0 || k >= N_KEYS || !keys[k].check || !((cfg->given[k / 64] >> (k % 64)) & 1u)) return 0;
     g_check_key = keys[k].name;
+    g_check_contradiction = 0;
     if (!keys[k].check(cfg, cmd, msg, n)) return 0;
     /* the checks that find a configuration contradicting itself; the others find a key ignored */
     const check_fn f = keys[k].check;
     if (unused)
         *unused = !(f == check_explore || f == check_obs || f == check_double_q || f == check_bonus ||
                     f == check_learning_starts || f == check_steps || f == check_graphs ||
-                    f == check_episodes || f == check_seed_range);
+                    f == check_episodes || f == check_seed_range || g_check_contradiction);
     return -1;
 }
 

@@ -210,6 +210,10 @@ TEST(Cli, BenchIrlRefusesEnvKeysAndHelpNamesEveryCommand) {
     EXPECT_EQ(r.out.rfind("qfleet irl: MaxEnt inverse RL", 0), 0u) << r.out;
     expect_bad("frobnicate", "bench envs|train|explore|irl");
 }
+// what the fleet would refuse, the dry run refuses too
+TEST(Cli, DryRunRefusesPerHeadBatchesWithRnd) {
+    expect_bad("train explore=bootstrap head_batch=separate bonus=rnd --dry-run", "head_batch=separate with bonus=rnd is not built");
+}
 // a path with a newline could not be resumed (run.words is one word per line): refused at the start
 TEST(Cli, ControlCharactersInPathsAreRefused) {
     expect_bad("train steps=10 'out=nl\ndir'", "bad value for out: it holds a control character");

@@ -247,7 +247,7 @@ TEST(HeadBatch, ARunInAFleetEqualsTheRunAloneAndOneHeadEqualsShared) {
 
 TEST(HeadBatch, SeparateBatchesWithRndInAFleetOfHeadsAreRefused) {
     expect_cli("train backend=cpu env=deep_sea explore=bootstrap bonus=rnd heads=3 head_batch=separate steps=10", 2,
-               "head_batch=separate with an RND bonus");
+               "head_batch=separate with bonus=rnd is not built");
     expect_cli("train backend=cpu head_batch=each steps=10", 2, "shared|separate");
     expect_cli("train backend=cpu head_batch=separate steps=10", 2, "head_batch is a setting of explore=bootstrap");
 }
