@@ -582,6 +582,8 @@ static int cpu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp 
     return QF_OK;
 }
 
+#define SAMPLE_AHEAD 16 /* draws whose rows are prefetched before the first copy */
+
 static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                              const uint32_t *keys, qf_sample *out) {
     (void)b;
@@ -592,32 +594,59 @@ static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int6
     const int32_t K = out->R / rp->R; /* 1: a batch per run; else one per head */
 #pragma omp parallel for schedule(static) if (out->R > 1 && (int64_t)out->R * B >= 2048)
     for (int32_t row = 0; row < out->R; row++)
-        for (int32_t j = 0; j < B; j++) {
-            if (qf_sample_demo(rp, keys, update, K, B, row, j, out)) continue; /* the demo part's draws */
-            const int32_t r = row / K, k = row % K;
-            const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, k * B + j, size);
-            const int64_t dst = (int64_t)row * B + j;
-            if (rp->embed) {
-                out->idx[dst] = rp->idx[src];
-                out->next_idx[dst] = rp->next_idx[src];
-            } else {
-                const float *restrict o = rp->obs + src * D, *restrict no = rp->next_obs + src * D;
-                float *restrict oo = out->obs + dst * D, *restrict ono = out->next_obs + dst * D;
-                for (int64_t d = 0; d < D; d++) oo[d] = o[d];
-                for (int64_t d = 0; d < D; d++) ono[d] = no[d];
+        for (int32_t j0 = 0; j0 < B; j0 += SAMPLE_AHEAD) {
+            /* the slots of SAMPLE_AHEAD draws first, each draw's rows prefetched (the misses overlap
+             * instead of following one another), then the copies; -1: a demo draw (copied at once) */
+            const int32_t jn = B - j0 < SAMPLE_AHEAD ? B - j0 : SAMPLE_AHEAD;
+            int64_t slots[SAMPLE_AHEAD];
+            for (int32_t t = 0; t < jn; t++) {
+                const int32_t j = j0 + t;
+                slots[t] = -1;
+                if (qf_sample_demo(rp, keys, update, K, B, row, j, out)) continue; /* the demo part's draws */
+                const int32_t r = row / K, k = row % K;
+                const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, k * B + j, size);
+                slots[t] = src;
+                if (rp->embed) {
+                    __builtin_prefetch(rp->idx + src);
+                    __builtin_prefetch(rp->next_idx + src);
+                } else {
+                    __builtin_prefetch(rp->obs + src * D);
+                    __builtin_prefetch(rp->next_obs + src * D);
+                }
+                __builtin_prefetch(rp->action + src);
+                __builtin_prefetch(rp->reward + src);
+                __builtin_prefetch(rp->terminal + src);
+                __builtin_prefetch(rp->mask + src);
+                __builtin_prefetch(rp->intr + src);
             }
-            out->action[dst] = rp->action[src];
-            out->reward[dst] = rp->reward[src];
-            out->terminal[dst] = rp->terminal[src];
-            out->mask[dst] = rp->mask[src];
-            out->intr[dst] = rp->intr[src];
-            if (rp->prior_obs && out->prior_obs) { /* a run's batch: every head's; a head's: its own */
-                const int64_t PK = rp->K, A = rp->A, slot = src - (int64_t)r * rp->C;
-                for (int64_t h = K > 1 ? k : 0; h < (K > 1 ? k + 1 : PK); h++) {
-                    const int64_t from = (((int64_t)r * PK + h) * rp->C + slot) * A, to = (((int64_t)r * PK + h) * B + j) * A;
-                    for (int64_t a = 0; a < A; a++) {
-                        out->prior_obs[to + a] = rp->prior_obs[from + a];
-                        out->prior_next[to + a] = rp->prior_next[from + a];
+            for (int32_t t = 0; t < jn; t++) {
+                const int32_t j = j0 + t;
+                if (slots[t] < 0) continue;
+                const int32_t r = row / K, k = row % K;
+                const int64_t src = slots[t];
+                const int64_t dst = (int64_t)row * B + j;
+                if (rp->embed) {
+                    out->idx[dst] = rp->idx[src];
+                    out->next_idx[dst] = rp->next_idx[src];
+                } else {
+                    const float *restrict o = rp->obs + src * D, *restrict no = rp->next_obs + src * D;
+                    float *restrict oo = out->obs + dst * D, *restrict ono = out->next_obs + dst * D;
+                    for (int64_t d = 0; d < D; d++) oo[d] = o[d];
+                    for (int64_t d = 0; d < D; d++) ono[d] = no[d];
+                }
+                out->action[dst] = rp->action[src];
+                out->reward[dst] = rp->reward[src];
+                out->terminal[dst] = rp->terminal[src];
+                out->mask[dst] = rp->mask[src];
+                out->intr[dst] = rp->intr[src];
+                if (rp->prior_obs && out->prior_obs) { /* a run's batch: every head's; a head's: its own */
+                    const int64_t PK = rp->K, A = rp->A, slot = src - (int64_t)r * rp->C;
+                    for (int64_t h = K > 1 ? k : 0; h < (K > 1 ? k + 1 : PK); h++) {
+                        const int64_t from = (((int64_t)r * PK + h) * rp->C + slot) * A, to = (((int64_t)r * PK + h) * B + j) * A;
+                        for (int64_t a = 0; a < A; a++) {
+                            out->prior_obs[to + a] = rp->prior_obs[from + a];
+                            out->prior_next[to + a] = rp->prior_next[from + a];
+                        }
                     }
                 }
             }
