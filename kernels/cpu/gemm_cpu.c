@@ -308,6 +308,12 @@ static inline void axpy_row(float *restrict c, float a, const float *restrict b,
     for (int32_t j = 0; j < n; j++) c[j] = SFMA(a, b[j], c[j]);
 }
 
+/* c[0..n) = a * b[0..n) + 0: the first term of a sum (the accumulator starts at +0). */
+static inline void first_row(float *restrict c, float a, const float *restrict b, int32_t n) {
+#pragma omp simd
+    for (int32_t j = 0; j < n; j++) c[j] = SFMA(a, b[j], 0.0f);
+}
+
 /* Nonzeros of the rows x cols block of A at p (leading dimension ld): one vector pass. */
 static int64_t count_nonzeros(const float *p, int64_t ld, int32_t rows, int32_t cols) {
     if (ld == cols) { /* one block: one loop */
@@ -365,22 +371,35 @@ void qf_cpu_gemm(int ta, int tb, int32_t M, int32_t N, int32_t K, const float *A
     }
     /* A's rows in memory: M rows of K (ta = 0) or K rows of M (ta = 1) */
     const int32_t a_rows = ta ? K : M, a_cols = ta ? M : K;
-    /* (rows of fewer than 16 inputs, CartPole's 4: the dense tiles cost little, the count more) */
-    if (!sparse_a || tb || a_cols < 16 || 4 * count_nonzeros(A, lda, a_rows, a_cols) >= (int64_t)a_rows * a_cols) {
+    /* Sparse or dense: both give the same floats, so the choice may look at a sample: A's first
+     * rows (up to 8). Rows of fewer than 16 inputs (CartPole's 4) stay dense: the tiles cost little
+     * there, the count more. */
+    const int32_t probe = a_rows < 8 ? a_rows : 8;
+    if (!sparse_a || tb || a_cols < 16 || 4 * count_nonzeros(A, lda, probe, a_cols) >= (int64_t)probe * a_cols) {
         if (ta && !tb && N <= NARROW)
             narrow_tn(M, N, K, A, lda, B, ldb, C, ldc);
         else
             gemm_dense(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
         return;
     }
-    for (int32_t m = 0; m < M; m++) memset(C + m * ldc, 0, sizeof(float) * (size_t)N);
-    if (!ta) { /* row m of C: the nonzeros of row m of A, each times its row of B */
+    if (!ta) { /* row m of C: the nonzeros of row m of A, each times its row of B; the first term
+                * is fma(a, b, +0) as in the tiles, written without clearing the row first */
         for (int32_t m = 0; m < M; m++) {
             const float *row = A + m * lda;
             float *c = C + m * ldc;
-            FOR_NONZEROS(row, K, k, a, axpy_row(c, a, B + k * ldb, N));
+            int started = 0;
+            FOR_NONZEROS(row, K, k, a, {
+                if (started) {
+                    axpy_row(c, a, B + k * ldb, N);
+                } else {
+                    first_row(c, a, B + k * ldb, N);
+                    started = 1;
+                }
+            });
+            if (!started) memset(c, 0, sizeof(float) * (size_t)N);
         }
     } else { /* A stored [K][M]: row k of it scatters into the rows of C it is nonzero in, k increasing */
+        for (int32_t m = 0; m < M; m++) memset(C + m * ldc, 0, sizeof(float) * (size_t)N);
         for (int32_t k = 0; k < K; k++) {
             const float *row = A + k * lda, *b = B + k * ldb;
             FOR_NONZEROS(row, M, m, a, axpy_row(C + m * ldc, a, b, N));
