@@ -351,8 +351,12 @@ static void learn_net(const qf_learn_args *a, int64_t g) {
  * order as learn_net and adam_run compute it (a row of a GEMM does not depend on the other rows,
  * gemm_cpu.h; each dW element is one sum over the batch; the sums of TD and of the gradient norm
  * run on one thread in their usual order), so the split changes no bit (test_learn,
- * NetIsolation). Four barriers per update; only networks of up to three layers (the input
- * gradients of all layers are kept until the weight gradients, in the two work buffers). */
+ * ExploreFleet.OneNetworkSharedOverTheTeamEqualsTheOperationsInTurn). Four barriers per update;
+ * only networks of up to three layers (the input gradients of all layers are kept until the weight
+ * gradients, in the two work buffers); only with a team size the user fixed (threads=N): on a busy
+ * machine a barrier waits a scheduler slice for a descheduled thread, and a CartPole run with
+ * threads=2 took 10x its one-thread time under a load of 4 (the auto mode's first probe falls
+ * before learning starts, so it would not notice in time). */
 
 /* Rows m0 .. m0+Mp of Q(s, .) of network 0, the prior's outputs added (q_forward_net on a row range). */
 static void q_rows(const qf_learn_args *a, const float *params, const float *x, const int32_t *xi, float *acts,
@@ -373,7 +377,8 @@ static void q_rows(const qf_learn_args *a, const float *params, const float *x, 
 
 static int split_ok(const qf_learn_args *a) {
     const qf_net *net = a->net;
-    return (int64_t)net->R * net->K == 1 && qf_head_on(net, 0) && net->L <= 3 && omp_get_max_threads() > 1 &&
+    return (int64_t)net->R * net->K == 1 && qf_head_on(net, 0) && net->L <= 3 && qf_cpu_threads_fixed() &&
+           omp_get_max_threads() > 1 &&
            (int64_t)a->B * net->P >= QF_PAR_MIN_WORK / 4;
 }
 
