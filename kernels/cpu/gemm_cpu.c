@@ -220,8 +220,9 @@ static void gemm_dense(int ta, int tb, int32_t M, int32_t N, int32_t K, const fl
  * (contiguous in A's rows), one broadcast of B per column: the same terms in the same increasing
  * k order as the tiles (fma(a, b, c) = fma(b, a, c)), so the same bits. IV vectors of rows. */
 #define IV 4
-static void narrow_tn(int32_t M, int32_t N, int32_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
-                      float *C, int64_t ldc) {
+static inline __attribute__((always_inline)) void narrow_tn_n(const int N, int32_t M, int32_t K, const float *A,
+                                                               int64_t lda, const float *B, int64_t ldb, float *C,
+                                                               int64_t ldc) {
     for (int32_t i0 = 0; i0 < M; i0 += IV * VW) {
         const int rows = M - i0 < IV * VW ? M - i0 : IV * VW, nvec = (rows + VW - 1) / VW;
         vf acc[NARROW][IV];
@@ -255,6 +256,16 @@ static void narrow_tn(int32_t M, int32_t N, int32_t K, const float *A, int64_t l
             for (int n = 0; n < N; n++) C[(int64_t)(i0 + i) * ldc + n] = t[n][i];
     }
 }
+/* one instance per N (a constant: the accumulators stay in registers) */
+static void narrow_tn(int32_t M, int32_t N, int32_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                      float *C, int64_t ldc) {
+    switch (N) {
+    case 1: narrow_tn_n(1, M, K, A, lda, B, ldb, C, ldc); break;
+    case 2: narrow_tn_n(2, M, K, A, lda, B, ldb, C, ldc); break;
+    case 3: narrow_tn_n(3, M, K, A, lda, B, ldb, C, ldc); break;
+    default: narrow_tn_n(4, M, K, A, lda, B, ldb, C, ldc); break;
+    }
+}
 
 /* ta = 0 (A [M][K]: the Q layer's forward): each element a dot product along k, VW partial sums
  * (term k in lane k mod VW, in increasing k within a lane), then the lanes added in a fixed tree.
@@ -279,8 +290,9 @@ static inline float hsum(vf v) { /* halves added: lane i + lane i + VW/2, then i
     return v;
 #endif
 }
-static void narrow_nn(int32_t M, int32_t N, int32_t K, const float *A, int64_t lda, const float *Bt, int64_t ldt,
-                      float *C, int64_t ldc) {
+static inline __attribute__((always_inline)) void narrow_nn_n(const int N, int32_t M, int32_t K, const float *A,
+                                                               int64_t lda, const float *Bt, int64_t ldt, float *C,
+                                                               int64_t ldc) {
     for (int32_t m = 0; m < M; m++) {
         const float *a = A + m * lda;
         vf acc[NARROW];
@@ -299,6 +311,15 @@ static void narrow_nn(int32_t M, int32_t N, int32_t K, const float *A, int64_t l
             for (int n = 0; n < N; n++) acc[n] = VFMA(av, load_part(Bt + n * ldt + k, K - k), acc[n]);
         }
         for (int n = 0; n < N; n++) C[m * ldc + n] = hsum(acc[n]);
+    }
+}
+static void narrow_nn(int32_t M, int32_t N, int32_t K, const float *A, int64_t lda, const float *Bt, int64_t ldt,
+                      float *C, int64_t ldc) {
+    switch (N) {
+    case 1: narrow_nn_n(1, M, K, A, lda, Bt, ldt, C, ldc); break;
+    case 2: narrow_nn_n(2, M, K, A, lda, Bt, ldt, C, ldc); break;
+    case 3: narrow_nn_n(3, M, K, A, lda, Bt, ldt, C, ldc); break;
+    default: narrow_nn_n(4, M, K, A, lda, Bt, ldt, C, ldc); break;
     }
 }
 
