@@ -273,7 +273,8 @@ static void narrow_tn(int32_t M, int32_t N, int32_t K, const float *A, int64_t l
  * others. Bt: B's columns as rows ([N][K], stride ldt). */
 static inline float hsum(vf v) { /* halves added: lane i + lane i + VW/2, then i + VW/4, ... */
 #if defined(__AVX512F__)
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), hi);
 #elif defined(__AVX__)
     const __m256 h = v;
 #endif

@@ -1,7 +1,7 @@
 /* learn_cpu.c — the CPU reference of the learner operations (kernels/learn.h, backend.h): GEMMs
  * through qfleet's small-GEMM loops (gemm_cpu.c: one single-threaded call per network and layer,
- * OpenMP over networks), the per-element math from learn.h. Every reduction runs in a fixed order, so a run's numbers do
- * not depend on the thread count or on the other runs of the fleet. */
+ * OpenMP over networks), the per-element math from learn.h. Every reduction runs in a fixed order,
+ * so a run's numbers do not depend on the thread count or on the other runs of the fleet. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -424,8 +424,8 @@ static void learn_split(const qf_learn_args *a, int target_now, float *chk) {
         if (net->act == QF_ACTIVATION_GELU) {
             /* rows of wmax floats: the layers' rows of one thread never overlap another's */
             float *z = a->work + 2 * (int64_t)B * wmax + m0 * wmax;
-            layer_out(net, W, 0, l - 1, Mp, s->obs ? s->obs + m0 * (int64_t)net->w[0] : NULL, s->idx ? s->idx + m0 : NULL,
-                      a->acts + m0 * net->H, z, wmax, -1);
+            const float *xr = s->obs ? s->obs + m0 * (int64_t)net->w[0] : NULL;
+            layer_out(net, W, 0, l - 1, Mp, xr, s->idx ? s->idx + m0 : NULL, a->acts + m0 * net->H, z, wmax, -1);
             gelu_grad(dx + m0 * in_w, in_w, z, wmax, Mp, in_w);
         } else {
             relu_grad(dx + m0 * in_w, in_w, in + m0 * ldi, ldi, Mp, in_w);
