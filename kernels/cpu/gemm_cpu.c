@@ -353,15 +353,29 @@ static int64_t count_nonzeros(const float *p, int64_t ld, int32_t rows, int32_t 
     return n;
 }
 
+/* Whether one of the 16 floats at p is nonzero (-0 counts as zero, NaN as nonzero: C's != 0.0f),
+ * with one vector compare where the ISA has one. */
+static inline int any_nonzero16(const float *p) {
+#if defined(__AVX512F__)
+    return _mm512_cmp_ps_mask(_mm512_loadu_ps(p), _mm512_setzero_ps(), _CMP_NEQ_UQ) != 0;
+#elif defined(__AVX__)
+    const __m256 z = _mm256_setzero_ps();
+    return (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), z, _CMP_NEQ_UQ)) |
+            _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + 8), z, _CMP_NEQ_UQ))) != 0;
+#else
+    int any = 0;
+    for (int t = 0; t < 16; t++) any |= p[t] != 0.0f;
+    return any;
+#endif
+}
+
 /* For every nonzero row[j] (j increasing): f(j, row[j]); blocks of 16 zeros are skipped with one
  * vector test. */
 #define FOR_NONZEROS(row, n, J, X, BODY)                                                                         \
     do {                                                                                                         \
         int32_t j0_ = 0;                                                                                         \
         for (; j0_ + 16 <= (n); j0_ += 16) {                                                                     \
-            int any_ = 0;                                                                                        \
-            _Pragma("omp simd reduction(| : any_)") for (int t_ = 0; t_ < 16; t_++) any_ |= (row)[j0_ + t_] != 0.0f; \
-            if (!any_) continue;                                                                                 \
+            if (!any_nonzero16((row) + j0_)) continue;                                                           \
             for (int32_t J = j0_; J < j0_ + 16; J++) {                                                           \
                 const float X = (row)[J];                                                                        \
                 if (X != 0.0f) BODY;                                                                             \
