@@ -398,6 +398,10 @@ typedef struct qf_cpu_thread_stats {
     int current;          /* team size in use now */
 } qf_cpu_thread_stats;
 qf_cpu_thread_stats qf_cpu_thread_stats_get(void);
+/* 1 when the user fixed the team size (threads=N, N > 1): the CPU learner then also shares a lone
+ * network's update over the team (learn_cpu.c, learn_split), which auto mode does not risk (its
+ * four barriers per update wait for descheduled threads on a busy machine: measured 10x slower). */
+int qf_cpu_threads_fixed(void);
 
 #ifdef __cplusplus
 }

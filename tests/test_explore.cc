@@ -1828,6 +1828,47 @@ TEST(ExploreFleet, LearnEqualsTheOperationsInTurn) {
     qf_cpu_set_threads(0);
 }
 
+// A fleet of one network (one run, one head) shares each update over the team (learn_split in
+// kernels/cpu/learn_cpu.c: rows, dW rows, bias columns, parameter ranges): with two threads it
+// must give the bits of the operations in turn on one thread. The networks are large enough
+// (batch x parameters >= 2^18) for the shared path; dense one-hot inputs take the sparse GEMM.
+TEST(ExploreFleet, OneNetworkSharedOverTheTeamEqualsTheOperationsInTurn) {
+    CpuBackend fused, ops;
+    ASSERT_NE(fused.b, nullptr);
+    ASSERT_NE(ops.b, nullptr);
+    ops.b->learn = learn_in_turn;
+    const std::vector<std::vector<std::string>> cases = {
+        {"explore=epsilon", "obs=dense", "hidden=[128,96]", "double_q=1", "tau=0.05"},
+        {"explore=epsilon", "obs=index", "hidden=[128,96]", "double_q=0", "target_every=7"},
+        {"explore=bootstrap", "heads=1", "prior_scale=3", "obs=dense", "hidden=[128,96]", "activation=gelu",
+         "double_q=1", "tau=0.05"},
+        {"explore=epsilon", "obs=dense", "hidden=[400]", "double_q=1", "tau=0.05"}};
+    for (const auto &w : cases) {
+        qf_config fc = fleet_config(w);
+        fc.runs = 1;
+        fc.seeds = 1;
+        char err[512];
+        qf_fleet a, b;
+        qf_cpu_set_threads(2);
+        ASSERT_EQ(qf_fleet_create(&a, fused.b, &fc, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        ASSERT_GE((int64_t)a.B * a.net.P, (int64_t)1 << 18) << "too small for the shared path";
+        ASSERT_EQ(qf_fleet_train(&a, 150, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        qf_cpu_set_threads(1);
+        ASSERT_EQ(qf_fleet_create(&b, ops.b, &fc, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        ASSERT_EQ(qf_fleet_train(&b, 150, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+        ASSERT_GT(a.n_updates, 50u) << "the comparison must cover learner updates";
+        const size_t n = (size_t)a.net.K * a.net.P;
+        std::string what;
+        for (const std::string &word : w) what += word + " ";
+        EXPECT_TRUE(same_bits(a.params, b.params, n)) << what << ": parameters differ";
+        EXPECT_TRUE(same_bits(a.target, b.target, n)) << what << ": targets differ";
+        EXPECT_TRUE(same_bits(a.adam_m, b.adam_m, n) && same_bits(a.adam_v, b.adam_v, n)) << what << ": Adam moments differ";
+        qf_fleet_destroy(&a);
+        qf_fleet_destroy(&b);
+    }
+    qf_cpu_set_threads(0);
+}
+
 }  // namespace
 
 // rnd_warmup (Burda et al. 2018: RND's observation normalization starts from a random agent's

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/gemm_cpu.h"
 #include "test_util.h"
 
 namespace {
@@ -177,6 +179,109 @@ TEST(NetGradient, GeluValuesAndSlopeAtKnownPoints) {
 }
 
 // ---- 2. embedding first layer == one-hot input ----------------------------------------------
+// ---- the learner's GEMMs (kernels/cpu/gemm_cpu.c) ---------------------------------------------
+// C = op(A) op(B) against a double-precision product. Summing K terms in float32 (one rounding per
+// product or fused multiply-add, one per addition) is off by at most gamma_K * sum_k |a_k b_k|
+// with gamma_K = K u / (1 - K u) (Higham, Accuracy and Stability of Numerical Algorithms, 3.1):
+// the bound holds for any order, FMA or not, on any CPU.
+struct GemmCase {
+    int ta, tb, M, N, K;
+};
+
+// op(A) element (m, k) and op(B) element (k, n) of the row-major storage qf_cpu_gemm reads.
+static float a_at(const std::vector<float> &A, const GemmCase &c, int m, int k) {
+    return c.ta ? A[(size_t)k * c.M + m] : A[(size_t)m * c.K + k];
+}
+static float b_at(const std::vector<float> &B, const GemmCase &c, int k, int n) {
+    return c.tb ? B[(size_t)n * c.K + k] : B[(size_t)k * c.N + n];
+}
+
+static std::vector<float> gemm_run(const GemmCase &c, const std::vector<float> &A, const std::vector<float> &B,
+                                   int sparse, int M_rows = -1) {
+    const int M = M_rows < 0 ? c.M : M_rows;
+    std::vector<float> C((size_t)c.M * c.N, std::nanf(""));  // every element must be written
+    qf_cpu_gemm(c.ta, c.tb, M, c.N, c.K, A.data(), c.ta ? c.M : c.K, B.data(), c.tb ? c.K : c.N, C.data(), c.N,
+                sparse);
+    return C;
+}
+
+TEST(Gemm, EveryShapeAndTransposeWithinTheFloat32Bound) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    const int Ms[] = {1, 5, 7, 128}, Ns[] = {1, 2, 17, 50, 64, 70}, Ks[] = {1, 4, 64, 300};
+    int checked = 0;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int M : Ms)
+                for (int N : Ns)
+                    for (int K : Ks) {
+                        const GemmCase c{ta, tb, M, N, K};
+                        std::vector<float> A((size_t)M * K), B((size_t)K * N);
+                        for (float &v : A) v = u(rng);
+                        for (float &v : B) v = u(rng);
+                        const std::vector<float> C = gemm_run(c, A, B, 0);
+                        const double gamma = K * kU / (1.0 - K * kU);
+                        for (int m = 0; m < M; m++)
+                            for (int n = 0; n < N; n++) {
+                                double ref = 0.0, mag = 0.0;
+                                for (int k = 0; k < K; k++) {
+                                    const double p = (double)a_at(A, c, m, k) * b_at(B, c, k, n);
+                                    ref += p;
+                                    mag += std::fabs(p);
+                                }
+                                ASSERT_LE(std::fabs(C[(size_t)m * N + n] - ref), gamma * mag)
+                                    << "ta=" << ta << " tb=" << tb << " M=" << M << " N=" << N << " K=" << K
+                                    << " at (" << m << ", " << n << ")";
+                                checked++;
+                            }
+                    }
+    EXPECT_GT(checked, 100000);
+}
+
+// A row of C depends on its row of A only: the first m rows of a 128-row product are the bits of
+// the m-row product (the learner's forward on E acting rows and on B sampled rows agree, and a
+// run's numbers do not depend on the batch it shares a call with).
+TEST(Gemm, RowsDoNotDependOnTheOtherRows) {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (int tb = 0; tb < 2; tb++)
+        for (int N : {2, 50, 64, 100})
+            for (int K : {4, 64, 200}) {
+                const GemmCase c{0, tb, 128, N, K};
+                std::vector<float> A((size_t)128 * K), B((size_t)K * N);
+                for (float &v : A) v = u(rng);
+                for (float &v : B) v = u(rng);
+                const std::vector<float> full = gemm_run(c, A, B, 0);
+                for (int m : {1, 3, 6, 7, 13}) {
+                    const std::vector<float> part = gemm_run(c, A, B, 0, m);
+                    EXPECT_TRUE(same_bits(full.data(), part.data(), (size_t)m * N))
+                        << "tb=" << tb << " N=" << N << " K=" << K << " m=" << m;
+                }
+            }
+}
+
+// The sparse path (sparse_a: one-hot observations) skips zero terms of the same sums: the same
+// floats as the dense path, for A's rows (forward) and A's columns (weight gradient); a dense A
+// takes the dense path whatever the flag says.
+TEST(Gemm, SparsePathEqualsTheDenseSums) {
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f), p01(0.0f, 1.0f);
+    for (double density : {0.0, 1.0 / 400.0, 0.05, 0.2, 0.6})
+        for (int ta = 0; ta < 2; ta++)
+            for (auto [M, N, K] : {std::array<int, 3>{128, 50, 400}, std::array<int, 3>{7, 2, 37},
+                                   std::array<int, 3>{1, 64, 400}, std::array<int, 3>{400, 50, 128}}) {
+                const GemmCase c{ta, 0, M, N, K};
+                std::vector<float> A((size_t)M * K), B((size_t)K * N);
+                for (float &v : A) v = p01(rng) < density ? u(rng) : 0.0f;
+                for (float &v : B) v = u(rng);
+                if (density > 0.0 && density < 0.01) A[(size_t)M * K / 2] = 1.0f;  // at least one
+                const std::vector<float> dense = gemm_run(c, A, B, 0), sparse = gemm_run(c, A, B, 1);
+                for (size_t i = 0; i < dense.size(); i++)
+                    ASSERT_EQ(dense[i], sparse[i]) << "density " << density << " ta=" << ta << " M=" << M
+                                                   << " N=" << N << " K=" << K << " element " << i;
+            }
+}
+
 TEST(NetEmbed, EqualsOneHotInputIncludingRepeatedStates) {
     CpuBackend cpu;
     qf_backend *b = cpu.b;

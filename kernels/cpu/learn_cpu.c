@@ -1,13 +1,14 @@
 /* learn_cpu.c — the CPU reference of the learner operations (kernels/learn.h, backend.h): GEMMs
- * through OpenBLAS (one single-threaded cblas_sgemm per network and layer, OpenMP over networks),
- * the per-element math from learn.h. Every reduction runs in a fixed order, so a run's numbers do
- * not depend on the thread count or on the other runs of the fleet. */
+ * through qfleet's small-GEMM loops (gemm_cpu.c: one single-threaded call per network and layer,
+ * OpenMP over networks), the per-element math from learn.h. Every reduction runs in a fixed order,
+ * so a run's numbers do not depend on the thread count or on the other runs of the fleet. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "../backend.h"
+#include "gemm_cpu.h"
 
 /* The learner's loops run with denormal floats flushed to zero (FTZ and DAZ on each thread of the
  * loop, restored after it). Adam's second moments and the squared gradients of nearly dead units
@@ -104,8 +105,8 @@ static void layer_out(const qf_net *net, const float *W, int64_t g, int l, int32
             memcpy(out + m * ldo, Wt + (int64_t)sm * out_w, sizeof(float) * (size_t)out_w);
         }
     } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, out_w, in_w, 1.0f, in, (int)ldi, Wt,
-                    out_w, 0.0f, out, (int)ldo);
+        /* the first layer's input may be a one-hot observation: the GEMM skips its zeros */
+        qf_cpu_gemm(0, 0, M, out_w, in_w, in, ldi, Wt, out_w, out, ldo, l == 0);
     }
     bias_act(out, ldo, bias, M, out_w, act);
 }
@@ -142,10 +143,10 @@ static void bias_grad(float *restrict db, const float *restrict dy, int64_t lddy
     }
 }
 
-/* dx *= GELU'(z) for the layer's pre-activations z [M][n]. */
-static void gelu_grad(float *restrict dx, int64_t lddx, const float *restrict z, int32_t M, int32_t n) {
+/* dx *= GELU'(z) for the layer's pre-activations z [M][n] (leading dimension ldz). */
+static void gelu_grad(float *restrict dx, int64_t lddx, const float *restrict z, int64_t ldz, int32_t M, int32_t n) {
     for (int32_t m = 0; m < M; m++)
-        for (int32_t j = 0; j < n; j++) dx[m * lddx + j] *= qf_gelu_grad(z[(int64_t)m * n + j]);
+        for (int32_t j = 0; j < n; j++) dx[m * lddx + j] *= qf_gelu_grad(z[m * ldz + j]);
 }
 
 /* dx = 0 where the layer's ReLU output x was not positive (the ReLU's derivative). */
@@ -188,18 +189,16 @@ static void backward_net(const qf_net *net, const float *params, int64_t g, int3
                 for (int32_t j = 0; j < out_w; j++) dWt[(int64_t)sm * out_w + j] += dy[m * lddy + j];
             }
         } else {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in_w, out_w, M, 1.0f, in, (int)ldi, dy,
-                        (int)lddy, 0.0f, dWt, out_w);
+            qf_cpu_gemm(1, 0, in_w, out_w, M, in, ldi, dy, lddy, dWt, out_w, l == 0);
         }
         if (l == 0) break;
         /* d input = dy Wt^T, through the ReLU of the layer below */
         float *dx = buf[l & 1];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, in_w, out_w, 1.0f, dy, (int)lddy,
-                    W + net->off_w[l], out_w, 0.0f, dx, in_w);
+        qf_cpu_gemm(0, 1, M, in_w, out_w, dy, lddy, W + net->off_w[l], out_w, dx, in_w, 0);
         if (net->act == QF_ACTIVATION_GELU) {
             float *z = work + (g * nb + 2) * (int64_t)M * wmax;
             layer_out(net, W, g, l - 1, M, x, xi, acts_g, z, in_w, -1);
-            gelu_grad(dx, in_w, z, M, in_w);
+            gelu_grad(dx, in_w, z, in_w, M, in_w);
         } else {
             relu_grad(dx, in_w, in, ldi, M, in_w);
         }
@@ -240,6 +239,15 @@ static int cpu_add_prior(qf_backend *b, const qf_net *net, const qf_run_hp *hp, 
     return QF_OK;
 }
 
+/* The squared norm of a network's gradient, in double: one function (not inlined) for adam_run and
+ * learn_split, so both sum in the same vectorized order. */
+static __attribute__((noinline)) double sum_squares(const float *restrict gg, int64_t P) {
+    double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t j = 0; j < P; j++) ss += (double)gg[j] * gg[j];
+    return ss;
+}
+
 /* Adam for run r (see backend.h, adam): the gradient norm of each head in double, then one fused
  * pass per head that updates p, m, v and accumulates p * 0 (NaN iff some new parameter is not
  * finite). The simd reductions fix their own order, independent of threads and fleet. */
@@ -251,11 +259,7 @@ static void adam_run(const qf_net *net, const qf_run_hp *hp, int32_t r, float *p
             gnorm[g] = 0.0f; /* an unused head: no gradient, nothing to do */
             continue;
         }
-        const float *restrict gg = grads + g * P;
-        double ss = 0.0;
-#pragma omp simd reduction(+ : ss)
-        for (int64_t j = 0; j < P; j++) ss += (double)gg[j] * gg[j];
-        gnorm[g] = (float)sqrt(ss);
+        gnorm[g] = (float)sqrt(sum_squares(grads + g * P, P));
         if (!isfinite(gnorm[g])) status[r] = QF_RUN_DIVERGED;
     }
     if (status[r] != QF_RUN_OK) return;
@@ -339,6 +343,157 @@ static void learn_net(const qf_learn_args *a, int64_t g) {
     backward_net(a->net, a->params, g, a->B, s->obs, s->idx, a->acts, a->dq, a->grads, a->work);
 }
 
+/* ---- one network on the whole team (a fleet of one run and one head: G = 1) --------------------
+ * With G = 1 the loop over networks has one iteration, and the other cores would idle through the
+ * whole update. Instead the team shares the network's work: the forwards, TD's per-row part and
+ * the input gradients by batch rows; the weight gradients by rows of dW (inputs), the bias gradients
+ * by columns; Adam by parameter ranges. Every float is computed by the same operations in the same
+ * order as learn_net and adam_run compute it (a row of a GEMM does not depend on the other rows,
+ * gemm_cpu.h; each dW element is one sum over the batch; the sums of TD and of the gradient norm
+ * run on one thread in their usual order), so the split changes no bit (test_learn,
+ * ExploreFleet.OneNetworkSharedOverTheTeamEqualsTheOperationsInTurn). Four barriers per update;
+ * only networks of up to three layers (the input gradients of all layers are kept until the weight
+ * gradients, in the two work buffers); only with a team size the user fixed (threads=N): on a busy
+ * machine a barrier waits a scheduler slice for a descheduled thread, and a CartPole run with
+ * threads=2 took 10x its one-thread time under a load of 4 (the auto mode's first probe falls
+ * before learning starts, so it would not notice in time). */
+
+/* Rows m0 .. m0+Mp of Q(s, .) of network 0, the prior's outputs added (q_forward_net on a row range). */
+static void q_rows(const qf_learn_args *a, const float *params, const float *x, const int32_t *xi, float *acts,
+                   float *q, int reuse, const float *kept, int32_t m0, int32_t Mp) {
+    const qf_net *net = a->net;
+    const int64_t A = net->w[net->L], H = net->H, w0 = net->w[0];
+    const float *xr = x ? x + m0 * w0 : NULL;
+    const int32_t *xir = xi ? xi + m0 : NULL;
+    forward_net(net, params, 0, Mp, xr, xir, acts + m0 * H, q + m0 * A);
+    if (!a->prior) return;
+    if (kept) {
+        qf_add_prior_net(net, a->hp, 0, Mp, q + m0 * A, kept + m0 * A);
+        return;
+    }
+    if (!reuse) forward_net(net, a->prior, 0, Mp, xr, xir, a->acts_tmp + m0 * H, a->qp + m0 * A);
+    qf_add_prior_net(net, a->hp, 0, Mp, q + m0 * A, a->qp + m0 * A);
+}
+
+static int split_ok(const qf_learn_args *a) {
+    const qf_net *net = a->net;
+    return (int64_t)net->R * net->K == 1 && qf_head_on(net, 0) && net->L <= 3 && qf_cpu_threads_fixed() &&
+           omp_get_max_threads() > 1 &&
+           (int64_t)a->B * net->P >= QF_PAR_MIN_WORK / 4;
+}
+
+/* Thread tid's share [lo, hi) of n items in a team of nth. */
+static void share(int64_t n, int tid, int nth, int64_t *lo, int64_t *hi) {
+    *lo = n * tid / nth;
+    *hi = n * (tid + 1) / nth;
+}
+
+/* learn_net(a, 0), then adam_run and target_run of run 0, by the whole team (inside its parallel
+ * region; every thread calls it). chk: [nth] scratch. */
+static void learn_split(const qf_learn_args *a, int target_now, float *chk) {
+    const qf_net *net = a->net;
+    const qf_sample *s = a->s;
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    const int32_t B = a->B, L = net->L;
+    const int64_t A = net->w[L], wmax = qf_net_max_width(net), P = net->P;
+    int64_t lo, hi;
+    share(B, tid, nth, &lo, &hi);
+    const int32_t m0 = (int32_t)lo, Mp = (int32_t)(hi - lo);
+    /* 1. the forwards on this thread's rows */
+    q_rows(a, a->target, s->next_obs, s->next_idx, a->acts_tmp, a->qt, 0, s->prior_next, m0, Mp);
+    if (a->qo) q_rows(a, a->params, s->next_obs, s->next_idx, a->acts_tmp, a->qo, 1, s->prior_next, m0, Mp);
+    q_rows(a, a->params, s->obs, s->idx, a->acts, a->q, 0, s->prior_obs, m0, Mp);
+#pragma omp barrier
+    /* 2. TD (its sums in transition order), on one thread; the implicit barrier follows */
+#pragma omp single
+    qf_td_net(net, a->hp, 0, B, s, a->q, a->qt, a->qo, a->dq, a->loss, a->qmean, a->imean);
+    /* 3. the input gradients of layers L-1 .. 1, this thread's rows: dy[l] = d loss / d output of layer l */
+    const float *W = a->params;
+    float *dW = a->grads;
+    const float *dy[QF_MAX_LAYERS];
+    int64_t lddy[QF_MAX_LAYERS];
+    dy[L - 1] = a->dq;
+    lddy[L - 1] = A;
+    for (int l = L - 1; l >= 1; l--) {
+        const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+        float *dx = a->work + (l & 1) * (int64_t)B * wmax; /* backward_net's buffers */
+        qf_cpu_gemm(0, 1, Mp, in_w, out_w, dy[l] + m0 * lddy[l], lddy[l], W + net->off_w[l], out_w, dx + m0 * in_w,
+                    in_w, 0);
+        int64_t ldi;
+        const float *in = layer_input(net, l, 0, B, s->obs, a->acts, &ldi);
+        if (net->act == QF_ACTIVATION_GELU) {
+            /* rows of wmax floats: the layers' rows of one thread never overlap another's */
+            float *z = a->work + 2 * (int64_t)B * wmax + m0 * wmax;
+            const float *xr = s->obs ? s->obs + m0 * (int64_t)net->w[0] : NULL;
+            layer_out(net, W, 0, l - 1, Mp, xr, s->idx ? s->idx + m0 : NULL, a->acts + m0 * net->H, z, wmax, -1);
+            gelu_grad(dx + m0 * in_w, in_w, z, wmax, Mp, in_w);
+        } else {
+            relu_grad(dx + m0 * in_w, in_w, in + m0 * ldi, ldi, Mp, in_w);
+        }
+        dy[l - 1] = dx;
+        lddy[l - 1] = in_w;
+    }
+#pragma omp barrier
+    /* 4. weight gradients by rows of dW (inputs), bias gradients by columns */
+    for (int l = 0; l < L; l++) {
+        const int32_t in_w = net->w[l], out_w = net->w[l + 1];
+        int64_t ldi;
+        const float *in = layer_input(net, l, 0, B, s->obs, a->acts, &ldi);
+        float *dWt = dW + net->off_w[l], *db = dW + net->off_b[l];
+        int64_t c0, c1;
+        share(out_w, tid, nth, &c0, &c1);
+        memset(db + c0, 0, sizeof(float) * (size_t)(c1 - c0));
+        bias_grad(db + c0, dy[l] + c0, lddy[l], B, (int32_t)(c1 - c0));
+        if (!in) { /* embedding: the scatter-add of backward_net, this thread's columns */
+            for (int64_t i = 0; i < in_w; i++) memset(dWt + i * out_w + c0, 0, sizeof(float) * (size_t)(c1 - c0));
+            const int32_t *si = s->idx;
+            for (int32_t m = 0; m < B; m++) {
+                const int32_t sm = qf_clamp_index(si[m], in_w);
+                for (int64_t j = c0; j < c1; j++) dWt[(int64_t)sm * out_w + j] += dy[l][m * lddy[l] + j];
+            }
+        } else {
+            int64_t i0, i1;
+            share(in_w, tid, nth, &i0, &i1);
+            qf_cpu_gemm(1, 0, (int32_t)(i1 - i0), out_w, B, in + i0, ldi, dy[l], lddy[l], dWt + i0 * out_w, out_w,
+                        l == 0);
+        }
+    }
+#pragma omp barrier
+    /* 5. Adam (adam_run of run 0, K = 1): each thread computes the norm in adam_run's order, then
+     * updates its range of the parameters */
+    const float *restrict gg = a->grads;
+    const float gn = (float)sqrt(sum_squares(gg, P));
+    chk[tid] = 0.0f;
+    if (isfinite(gn) && a->status[0] == QF_RUN_OK) {
+        const qf_run_hp *h = &a->hp[0];
+        const qf_adam_k ak = qf_adam_consts(h, a->adam_t[0] + 1);
+        const float scale = qf_clip_scale(h, gn);
+        int64_t j0, j1;
+        share(P, tid, nth, &j0, &j1);
+        float *restrict pg = a->params, *restrict mg = a->adam_m, *restrict vg = a->adam_v;
+        float c = 0.0f;
+#pragma omp simd reduction(+ : c)
+        for (int64_t j = j0; j < j1; j++) {
+            qf_adam(&pg[j], gg[j], &mg[j], &vg[j], ak, scale);
+            c += pg[j] * 0.0f;
+        }
+        chk[tid] = c;
+    }
+#pragma omp barrier
+#pragma omp master
+    {
+        a->gnorm[0] = gn;
+        if (!isfinite(gn)) a->status[0] = QF_RUN_DIVERGED;
+        if (a->status[0] == QF_RUN_OK) {
+            int bad = 0;
+            for (int t = 0; t < nth; t++) bad |= chk[t] != 0.0f; /* NaN compares unequal to everything */
+            a->adam_t[0] += 1;
+            if (bad) a->status[0] = QF_RUN_DIVERGED;
+        }
+        if (target_now) target_run(net, a->hp, 0, a->params, a->target, a->status, target_now == 2);
+    }
+}
+
 /* The learner update (backend.h, learn; the specification of the CUDA version). One parallel
  * region: the networks shared statically over the threads (so a fleet of few runs with several
  * heads still spreads its heads over the cores), then each run's Adam and, without RND, its target
@@ -352,17 +507,26 @@ static int cpu_learn(qf_backend *b, const qf_learn_args *a) {
         (a->counts && b->count_bonus(b, a->counts, a->hp, a->B, a->s) != QF_OK))
         return QF_ERR;
     const int target_now = a->rnd ? 0 : a->target_mode; /* with RND: after its Adam */
-    QF_PRAGMA(omp parallel if (G > 1 && G * a->B * net->P >= QF_PAR_MIN_WORK)) {
-        const unsigned csr = ftz_on();
-#pragma omp for schedule(static)
-        for (int64_t g = 0; g < G; g++)
-            if (qf_head_on(net, g)) learn_net(a, g);
-#pragma omp for schedule(static)
-        for (int32_t r = 0; r < net->R; r++) {
-            adam_run(net, a->hp, r, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
-            if (target_now) target_run(net, a->hp, r, a->params, a->target, a->status, target_now == 2);
+    if (split_ok(a)) {
+        float chk[256];
+        QF_PRAGMA(omp parallel num_threads(omp_get_max_threads() < 256 ? omp_get_max_threads() : 256)) {
+            const unsigned csr = ftz_on();
+            learn_split(a, target_now, chk);
+            ftz_off(csr);
         }
-        ftz_off(csr);
+    } else {
+        QF_PRAGMA(omp parallel if (G > 1 && G * a->B * net->P >= QF_PAR_MIN_WORK)) {
+            const unsigned csr = ftz_on();
+#pragma omp for schedule(static)
+            for (int64_t g = 0; g < G; g++)
+                if (qf_head_on(net, g)) learn_net(a, g);
+#pragma omp for schedule(static)
+            for (int32_t r = 0; r < net->R; r++) {
+                adam_run(net, a->hp, r, a->params, a->grads, a->adam_m, a->adam_v, a->adam_t, a->status, a->gnorm);
+                if (target_now) target_run(net, a->hp, r, a->params, a->target, a->status, target_now == 2);
+            }
+            ftz_off(csr);
+        }
     }
     if (a->rnd && qf_learn_rnd_step(b, a) != QF_OK) return QF_ERR;
     if (a->rnd && a->target_mode)
@@ -423,6 +587,8 @@ static int cpu_replay_store(qf_backend *b, const qf_replay *rp, const qf_run_hp 
     return QF_OK;
 }
 
+#define SAMPLE_AHEAD 16 /* draws whose rows are prefetched before the first copy */
+
 static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int64_t size, uint32_t update,
                              const uint32_t *keys, qf_sample *out) {
     (void)b;
@@ -433,32 +599,59 @@ static int cpu_replay_sample(qf_backend *b, const qf_replay *rp, int32_t B, int6
     const int32_t K = out->R / rp->R; /* 1: a batch per run; else one per head */
 #pragma omp parallel for schedule(static) if (out->R > 1 && (int64_t)out->R * B >= 2048)
     for (int32_t row = 0; row < out->R; row++)
-        for (int32_t j = 0; j < B; j++) {
-            if (qf_sample_demo(rp, keys, update, K, B, row, j, out)) continue; /* the demo part's draws */
-            const int32_t r = row / K, k = row % K;
-            const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, k * B + j, size);
-            const int64_t dst = (int64_t)row * B + j;
-            if (rp->embed) {
-                out->idx[dst] = rp->idx[src];
-                out->next_idx[dst] = rp->next_idx[src];
-            } else {
-                const float *restrict o = rp->obs + src * D, *restrict no = rp->next_obs + src * D;
-                float *restrict oo = out->obs + dst * D, *restrict ono = out->next_obs + dst * D;
-                for (int64_t d = 0; d < D; d++) oo[d] = o[d];
-                for (int64_t d = 0; d < D; d++) ono[d] = no[d];
+        for (int32_t j0 = 0; j0 < B; j0 += SAMPLE_AHEAD) {
+            /* the slots of SAMPLE_AHEAD draws first, each draw's rows prefetched (the misses overlap
+             * instead of following one another), then the copies; -1: a demo draw (copied at once) */
+            const int32_t jn = B - j0 < SAMPLE_AHEAD ? B - j0 : SAMPLE_AHEAD;
+            int64_t slots[SAMPLE_AHEAD];
+            for (int32_t t = 0; t < jn; t++) {
+                const int32_t j = j0 + t;
+                slots[t] = -1;
+                if (qf_sample_demo(rp, keys, update, K, B, row, j, out)) continue; /* the demo part's draws */
+                const int32_t r = row / K, k = row % K;
+                const int64_t src = (int64_t)r * rp->C + qf_sample_slot(keys, r, update, k * B + j, size);
+                slots[t] = src;
+                if (rp->embed) {
+                    __builtin_prefetch(rp->idx + src);
+                    __builtin_prefetch(rp->next_idx + src);
+                } else {
+                    __builtin_prefetch(rp->obs + src * D);
+                    __builtin_prefetch(rp->next_obs + src * D);
+                }
+                __builtin_prefetch(rp->action + src);
+                __builtin_prefetch(rp->reward + src);
+                __builtin_prefetch(rp->terminal + src);
+                __builtin_prefetch(rp->mask + src);
+                __builtin_prefetch(rp->intr + src);
             }
-            out->action[dst] = rp->action[src];
-            out->reward[dst] = rp->reward[src];
-            out->terminal[dst] = rp->terminal[src];
-            out->mask[dst] = rp->mask[src];
-            out->intr[dst] = rp->intr[src];
-            if (rp->prior_obs && out->prior_obs) { /* a run's batch: every head's; a head's: its own */
-                const int64_t PK = rp->K, A = rp->A, slot = src - (int64_t)r * rp->C;
-                for (int64_t h = K > 1 ? k : 0; h < (K > 1 ? k + 1 : PK); h++) {
-                    const int64_t from = (((int64_t)r * PK + h) * rp->C + slot) * A, to = (((int64_t)r * PK + h) * B + j) * A;
-                    for (int64_t a = 0; a < A; a++) {
-                        out->prior_obs[to + a] = rp->prior_obs[from + a];
-                        out->prior_next[to + a] = rp->prior_next[from + a];
+            for (int32_t t = 0; t < jn; t++) {
+                const int32_t j = j0 + t;
+                if (slots[t] < 0) continue;
+                const int32_t r = row / K, k = row % K;
+                const int64_t src = slots[t];
+                const int64_t dst = (int64_t)row * B + j;
+                if (rp->embed) {
+                    out->idx[dst] = rp->idx[src];
+                    out->next_idx[dst] = rp->next_idx[src];
+                } else {
+                    const float *restrict o = rp->obs + src * D, *restrict no = rp->next_obs + src * D;
+                    float *restrict oo = out->obs + dst * D, *restrict ono = out->next_obs + dst * D;
+                    for (int64_t d = 0; d < D; d++) oo[d] = o[d];
+                    for (int64_t d = 0; d < D; d++) ono[d] = no[d];
+                }
+                out->action[dst] = rp->action[src];
+                out->reward[dst] = rp->reward[src];
+                out->terminal[dst] = rp->terminal[src];
+                out->mask[dst] = rp->mask[src];
+                out->intr[dst] = rp->intr[src];
+                if (rp->prior_obs && out->prior_obs) { /* a run's batch: every head's; a head's: its own */
+                    const int64_t PK = rp->K, A = rp->A, slot = src - (int64_t)r * rp->C;
+                    for (int64_t h = K > 1 ? k : 0; h < (K > 1 ? k + 1 : PK); h++) {
+                        const int64_t from = (((int64_t)r * PK + h) * rp->C + slot) * A, to = (((int64_t)r * PK + h) * B + j) * A;
+                        for (int64_t a = 0; a < A; a++) {
+                            out->prior_obs[to + a] = rp->prior_obs[from + a];
+                            out->prior_next[to + a] = rp->prior_next[from + a];
+                        }
                     }
                 }
             }
@@ -486,7 +679,7 @@ static int cpu_fill0(qf_backend *b, void *p, size_t bytes) {
 }
 
 void qf_cpu_learn_ops(qf_backend *b) {
-    openblas_set_num_threads(1); /* parallelism comes from OpenMP over networks */
+    openblas_set_num_threads(1); /* OpenBLAS (the roofline probe) alone; the learner threads over networks */
     b->net_init = cpu_net_init;
     b->net_forward = cpu_net_forward;
     b->net_backward = cpu_net_backward;

@@ -45,6 +45,10 @@ static struct {
     qf_cpu_thread_stats stats;
 } T = {ST_OFF, 1, 1, 0, 0, SPAN_MIN_S, 0, {0, 0, 0, 0}};
 
+static int fixed; /* threads=N > 0 given */
+
+int qf_cpu_threads_fixed(void) { return fixed && T.all > 1; }
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -60,6 +64,7 @@ int qf_cpu_threads(void) { return omp_get_max_threads(); }
 
 void qf_cpu_set_threads(int n) {
     T.stats = (qf_cpu_thread_stats){0, 0, 0, 0};
+    fixed = n > 0;
     if (n > 0) {
         T.state = ST_OFF;
         T.all = n;
