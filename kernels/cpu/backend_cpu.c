@@ -320,6 +320,19 @@ static void one_hot_rows(float *out, const int32_t *hot, int64_t rows, int64_t d
     }
 }
 
+/* The one-hot observations of the envs [e0, e1) of a run (base: its first env) from their stored
+ * states: the hot cell of each (qf_env_state_index), then one_hot_rows over the block. */
+static inline __attribute__((always_inline)) void one_hot_block(const qf_env_batch *b, const int kind,
+                                                                const qf_env_params *p, int64_t n, int64_t base,
+                                                                int32_t e0, int32_t e1, int64_t d, float *out) {
+    int32_t hot[QF_CPU_BLOCK];
+    for (int32_t e = e0; e < e1; e++) {
+        const qf_env_state s = qf_batch_load_k(b, kind, base + e, n);
+        hot[e - e0] = qf_env_state_index(kind, p, &s);
+    }
+    one_hot_rows(out + (base + e0) * d, hot, e1 - e0, d);
+}
+
 /* Pass 3 of step_block where most envs of [e0, e1) ended: qf_batch_end_episode for each of them
  * in one loop over the block, which the compiler if-converts and vectorizes for the kinds whose
  * reset draws nothing (DeepSea, chain, gridworld, bandit). */
@@ -390,12 +403,7 @@ static inline __attribute__((always_inline)) void step_block(const qf_env_batch 
     if (one_hot && next_obs) {
         /* qf_env_observe of these kinds, for the whole block at once, from the states just stored
          * (deep_sea: no hot cell once the episode has ended, index N*N = d; chain: its position) */
-        int32_t hot[QF_CPU_BLOCK];
-        for (int32_t e = e0; e < e1; e++) {
-            const qf_env_state s = qf_batch_load_k(&b, kind, base + e, n);
-            hot[e - e0] = qf_env_state_index(kind, &p, &s);
-        }
-        one_hot_rows(next_obs + (base + e0) * d, hot, e1 - e0, d);
+        one_hot_block(&b, kind, &p, n, base, e0, e1, d, next_obs);
     }
     /* the ended envs: one bit per env from the flags bytes (eight at once, no branch per env: with
      * CartPole's random episodes a few envs of every 64 end at random places, and a test per env
@@ -533,12 +541,7 @@ static inline __attribute__((always_inline)) void observe_block(const qf_env_bat
             index[base + e] = qf_env_state_index(kind, &p, &s);
         }
     if (obs && one_hot) {
-        int32_t hot[QF_CPU_BLOCK];
-        for (int32_t e = e0; e < e1; e++) {
-            const qf_env_state s = qf_batch_load_k(&b, kind, base + e, n);
-            hot[e - e0] = qf_env_state_index(kind, &p, &s);
-        }
-        one_hot_rows(obs + (base + e0) * d, hot, e1 - e0, d);
+        one_hot_block(&b, kind, &p, n, base, e0, e1, d, obs);
     } else if (obs) {
         for (int32_t e = e0; e < e1; e++) {
             const qf_env_state s = qf_batch_load_k(&b, kind, base + e, n);
