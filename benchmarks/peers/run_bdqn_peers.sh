@@ -27,21 +27,7 @@ repeats="${2:-3}"
 runs_list="${3:-16 64}"
 heads="${HEADS:-10}"
 mask_p="${MASK_P:-1}"
-venv="$ROOT/.venv-rejax"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "gymnax==0.0.9" rejax
-fi
-qfleet="${QFLEET:-build/qfleet}"
-case "$qfleet" in
-  /*) ;;
-  *) [ -x "$qfleet" ] && qfleet="$(pwd)/$qfleet" || qfleet="$ROOT/$qfleet" ;;
-esac
-[ -x "$qfleet" ] || { echo "no qfleet binary at $qfleet: build it (./test.sh or ./run.sh) or set QFLEET=..." >&2; exit 1; }
-export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-3000}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+. "$ROOT/benchmarks/peers/jax_peer_setup.sh"
 # one timed repeat of the jax peer (a fresh process: compile, then one timed call); its seconds
 jax_peer() {
   local runs="$1" out

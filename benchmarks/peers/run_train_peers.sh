@@ -42,21 +42,7 @@ case "$peer_env" in
     ;;
   *) echo "PEER_ENV: cartpole or deep_sea, not $peer_env" >&2; exit 1 ;;
 esac
-venv="$ROOT/.venv-rejax"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "gymnax==0.0.9" rejax
-fi
-qfleet="${QFLEET:-build/qfleet}"
-case "$qfleet" in
-  /*) ;;
-  *) [ -x "$qfleet" ] && qfleet="$(pwd)/$qfleet" || qfleet="$ROOT/$qfleet" ;;
-esac
-[ -x "$qfleet" ] || { echo "no qfleet binary at $qfleet: build it (./test.sh or ./run.sh) or set QFLEET=..." >&2; exit 1; }
-export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-3000}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+. "$ROOT/benchmarks/peers/jax_peer_setup.sh"
 # one timed repeat of a jax peer script; its seconds, or a failure message and exit
 jax_peer() {
   local script="$1" runs="$2" out
