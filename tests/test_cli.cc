@@ -135,6 +135,14 @@ TEST(Cli, BenchExploreRateIsEnvsOverTheCostPerRunStep) {
         ASSERT_EQ(std::sscanf(r.out.c_str() + at, " %d %31s %lf %lf", &n, name, &rate, &us), 4) << r.out;
         // both printed with 4 significant digits: relative error below 2 x 5e-4
         EXPECT_NEAR(rate * us, 3e6, 3e6 * 1e-3) << runs << ": rate " << rate << ", us " << us;
+        // FLOPs vs eps: K separate networks (each with its prior) do at least K times the
+        // arithmetic of epsilon-greedy's one network; epsilon's own row is 1
+        double vs_time = 0, vs_flops = 0;
+        ASSERT_EQ(std::sscanf(r.out.c_str() + at, " %*d %*s %*f %*f %lfx %lfx", &vs_time, &vs_flops), 2) << r.out;
+        const std::string nm = name;
+        const double K = nm.rfind("bootstrap-K", 0) == 0 ? std::atof(nm.c_str() + 11) : 0.0;
+        if (nm == "epsilon") EXPECT_DOUBLE_EQ(vs_flops, 1.0) << runs;
+        else EXPECT_GE(vs_flops, K) << runs;
         rows++;
     }
     EXPECT_EQ(rows, 6);
