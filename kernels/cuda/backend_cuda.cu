@@ -8,6 +8,7 @@
 
 #include <cuda_profiler_api.h>
 
+#include "cublas_lazy.h"
 #include "cuda_impl.h"
 
 static cudaStream_t stream_of(qf_backend *b) { return ((cuda_impl *)b->impl)->stream; }
@@ -353,6 +354,15 @@ extern "C" qf_backend *qf_cuda_open(char *err, size_t err_len) {
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev);
     if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking);
+#ifndef QFLEET_CUDA_EMU
+    // cuBLAS is loaded here, on a usable device, not at every start of qfleet (cublas_lazy.c)
+    if (e == cudaSuccess && qf_cublas_load(err, err_len) != 0) {
+        cudaStreamDestroy(impl->stream);
+        free(impl);
+        free(b);
+        return NULL;
+    }
+#endif
     if (e == cudaSuccess && cublasCreate(&impl->blas) != CUBLAS_STATUS_SUCCESS) {
         snprintf(err, err_len, "cuda backend: cublasCreate failed");
         cudaStreamDestroy(impl->stream);
