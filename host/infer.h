@@ -70,6 +70,9 @@ typedef struct qf_irl_setup {
     const double *lr;            /* [R] Adam learning rate */
     const double *feat;          /* [R][S][A][F] */
     const qf_demos *demos;       /* [R] */
+    int32_t demos_given;         /* 1: the demonstrations came from a file (demos_file=), not from the
+                                    soft-optimal policy at alpha: expert_regret then uses their
+                                    empirical return (below) instead of that policy's exact value */
     int32_t iters, log_every;    /* iterations; metrics every log_every and at the last */
     /* resuming and stopping (all may be 0/NULL: a fresh start that runs to the end) */
     int32_t start_iter;          /* first iteration to run (a checkpoint's); psi, adam_m, adam_v hold the

@@ -220,6 +220,11 @@ int qf_irl_read_demos(const char *path, int32_t T, int32_t S, int32_t A, qf_demo
             char *end;
             errno = 0;
             const long long x = strtoll(p, &end, 10);
+            if (end != p && !errno && c + 1 == ncols && *end == ',') {
+                snprintf(msg, len, "%s:%d: the row has more than the header's %d fields (a trailing comma?)", path,
+                         lineno, ncols);
+                goto done;
+            }
             if (end == p || errno || (*end != ',' && *end != 0) || (c + 1 < ncols && *end != ',') ||
                 (c + 1 == ncols && *end != 0)) {
                 snprintf(msg, len, "%s:%d: field %d ('%.*s') is not an integer, or the row does not have %d fields",
@@ -295,6 +300,32 @@ static int32_t demos_short_episode(const qf_demos *d, int kind, const qf_env_par
         int ends = n > 0;
         for (int j = 0; j < n; j++) ends &= o[j].terminal;
         if (!ends) return i;
+    }
+    return -1;
+}
+
+/* The first step i (index into d's steps) whose next row's state the env cannot reach: s_{t+1} is
+ * not among the outcomes of (s_t, a_t) that continue the episode (probability > 0, not terminal).
+ * Returns -1 when every step is possible, and the reachable states of the failing step in reach[]
+ * (count in *n_reach). */
+static int32_t demos_impossible_step(const qf_demos *d, int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
+                                     int32_t *reach, int *n_reach) {
+    for (int32_t e = 0; e < d->n_episodes; e++) {
+        const int32_t lo = d->episode_start[e], hi = e + 1 < d->n_episodes ? d->episode_start[e + 1] : d->n_steps;
+        for (int32_t i = lo; i + 1 < hi; i++) {
+            qf_outcome o[QF_MAX_OUTCOMES];
+            const int n = qf_env_outcomes(kind, p, k0, k1, d->state[i], d->action[i], o);
+            int ok = 0;
+            *n_reach = 0;
+            for (int j = 0; j < n; j++)
+                if (o[j].prob > 0.0 && !o[j].terminal) {
+                    ok |= o[j].next == d->state[i + 1];
+                    int seen = 0; /* a move into a wall and staying reach the same state */
+                    for (int q = 0; q < *n_reach; q++) seen |= reach[q] == o[j].next;
+                    if (!seen) reach[(*n_reach)++] = o[j].next;
+                }
+            if (!ok) return i;
+        }
     }
     return -1;
 }
@@ -422,7 +453,19 @@ int qf_irl_train(qf_backend *b, const qf_irl_setup *in, double *psi, qf_irl_curv
         TRY(!b->infer_backward(b, &prob, d_v) && !b->infer_forward(b, &prob, d_v, NULL, NULL, d_occ) &&
             !b->feat_matvec(b, R, (int32_t)SA, 1, d_rtrue, (int64_t)SA, d_occ, 1, d_val) &&
             !b->download(b, host_val, d_val, 8 * (size_t)R));
-        for (int32_t r = 0; r < R; r++) cv->expert_regret[r] = cv->v_star[r] - host_val[r];
+        for (int32_t r = 0; r < R; r++) {
+            if (!in->demos_given) {
+                cv->expert_regret[r] = cv->v_star[r] - host_val[r];
+                continue;
+            }
+            /* a file's demonstrator is unknown: its value is estimated by the demonstrations' mean
+             * env-reward return, sum_t r(s_t, a_t) (expected reward of each pair) averaged over
+             * the episodes (from the episodes' own start states) */
+            const qf_demos *d = &in->demos[r];
+            double ret = 0.0;
+            for (int32_t j = 0; j < d->n_steps; j++) ret += rtrue[(size_t)r * SA + (size_t)d->state[j] * A + d->action[j]];
+            cv->expert_regret[r] = cv->v_star[r] - ret / d->n_episodes;
+        }
         prob.reward = d_reward;
         /* the state to start from: psi and Adam's moments (zeros unless resuming) */
         if (in->start_iter > 0) {
@@ -661,13 +704,6 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         fprintf(stderr, "qfleet: out of host memory\n");
         goto done;
     }
-    printf("qfleet irl: %s, %d runs (%lld env seeds x %d lrs x %d demo counts x %lld seeds), %d states x %d actions, "
-           "%d features, backend %s\n", name, R, (long long)cfg->env_seeds, n_lr, n_counts, (long long)cfg->seeds, S,
-           A, F, b->name);
-    printf("  problem: finite horizon T=%d%s, model temperature alpha=%g; demonstrations: %s\n", T,
-           cfg->horizon > 0 ? " (horizon=)" : " (the env's episode length; horizon= changes it)", cfg->demo_alpha,
-           cfg->demos_file[0] ? cfg->demos_file : "drawn from the soft-optimal policy of the env's reward");
-    fflush(stdout);
     /* runs: r = ((env seed k * n_lr + lr j) * n_counts + count i) * seeds + seed s */
     for (int32_t r = 0; r < R; r++) {
         const int64_t s = r % cfg->seeds, i = (r / cfg->seeds) % n_counts, j = (r / cfg->seeds / n_counts) % n_lr,
@@ -682,6 +718,35 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         m_of[r] = (int32_t)counts[i];
         qf_irl_features(kind, &params[r], feat + (size_t)r * S * A * F);
     }
+    /* a demonstrations file must follow the env's dynamics in every run's env (DeepSea's action map
+     * depends on the run's key and env seed): a state that cannot follow the previous step is
+     * refused. Runs that differ only in lr or demo count share their env: one check per (env seed,
+     * seed). */
+    for (int32_t r = 0; cfg->demos_file[0] && r < R; r++) {
+        if ((r / cfg->seeds) % ((int64_t)n_counts * n_lr) != 0) continue;
+        int32_t reach[QF_MAX_OUTCOMES];
+        int nr = 0;
+        const int32_t i = demos_impossible_step(&file_demos, kind, &params[r], keys[2 * r], keys[2 * r + 1], reach, &nr);
+        if (i < 0) continue;
+        char list[96] = "";
+        size_t at = 0;
+        for (int j = 0; j < nr && at < sizeof list; j++)
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", j ? ", " : "", reach[j]);
+        /* step i is on line i + 2 (one row per step after the header); its successor on i + 3 */
+        fprintf(stderr, "qfleet: %s:%d: state %d cannot follow state %d under action %d in %s env.map_seed=%d "
+                        "(reachable without ending the episode: %s)\n", cfg->demos_file, i + 3,
+                file_demos.state[i + 1], file_demos.state[i], file_demos.action[i], name, env_seed_or(kind, &params[r]),
+                nr ? list : "none: the episode ends there");
+        rc = 2;
+        goto done;
+    }
+    printf("qfleet irl: %s, %d runs (%lld env seeds x %d lrs x %d demo counts x %lld seeds), %d states x %d actions, "
+           "%d features, backend %s\n", name, R, (long long)cfg->env_seeds, n_lr, n_counts, (long long)cfg->seeds, S,
+           A, F, b->name);
+    printf("  problem: finite horizon T=%d%s, model temperature alpha=%g; demonstrations: %s\n", T,
+           cfg->horizon > 0 ? " (horizon=)" : " (the env's episode length; horizon= changes it)", cfg->demo_alpha,
+           cfg->demos_file[0] ? cfg->demos_file : "drawn from the soft-optimal policy of the env's reward");
+    fflush(stdout);
     /* demonstrations: the expert's V table per run (the backend), then draws on the host */
     if (!cfg->demos_file[0]) {
         qf_infer_problem prob;
@@ -817,6 +882,7 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     in.lr = lr;
     in.feat = feat;
     in.demos = demos;
+    in.demos_given = cfg->demos_file[0] != 0;
     in.iters = (int32_t)cfg->iters;
     /* log_every: as given (capped at iters), else about 100 log points (the key's default, 1000, is
      * env steps for the training commands) */
@@ -862,7 +928,10 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
                m_of[r], lr[r], cv.loglik[(size_t)last * R + r], cv.gap[(size_t)last * R + r],
                cv.regret[(size_t)last * R + r], cv.expert_regret[r], cv.v_star[r]);
     printf("  regret: V*(s0) (hard max, env reward) minus the env-reward value of the policy soft-optimal at alpha for "
-           "the learned reward; expert_regret: the same for the demonstrator's policy\n");
+           "the learned reward; expert_regret: %s\n",
+           cfg->demos_file[0] ? "V*(s0) minus the demonstrations' mean env-reward return (the file's demonstrator is "
+                                "known only by its episodes)"
+                              : "the same for the demonstrator's policy");
     if (R > 8) printf("  ... (%d runs: runs.csv)\n", R);
 
     /* the end: curves.csv, config.txt, reward_map.csv, summary.md, then runs.csv (complete) */

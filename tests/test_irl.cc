@@ -20,11 +20,13 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "envs/tabular.h"
 #include "gpu_util.h"
+#include "host/config.h"
 #include "host/infer.h"
 #include "infer_util.h"
 #include "test_util.h"
@@ -352,6 +354,8 @@ TEST(IrlDemosFile, EveryMalformedFileIsRefusedWithFileAndLine) {
         {"episode,t,state,action\n0,0,0,5\n", ":2:", "action 5 is out of range"},
         {"episode,t,state,action\n0,0,0,x\n", ":2:", "not an integer"},
         {"episode,t,state,action\n0,0,0\n", ":2:", "not an integer"},
+        {"episode,t,state,action\n0,0,0,1,\n", ":2:", "more than the header's 4 fields (a trailing comma?)"},
+        {"episode,t,state,action\n0,0,0,1,7\n", ":2:", "more than the header's 4 fields"},
         {"episode,t,state,action\n0,0,0,1\n0,1,0,1\n0,2,0,1\n", ":4:", "longer than the horizon"},
         {"episode,t,state,action\n0,0,0,1\n0,0,0,1\n", ":3:", "follows t=0"},
         {"episode,t,state,action\n1,0,0,1\n", ":2:", "numbered 0, 1"},
@@ -426,4 +430,92 @@ TEST(IrlCli, BadDemosFileExitsTwoAndWritesNothing) {
     EXPECT_EQ(WEXITSTATUS(pclose(pipe)), 2) << text;
     EXPECT_NE(text.find(shortep + ":6: episode 1 ends here after 2 steps"), std::string::npos) << text;
     EXPECT_NE(stat(out4.c_str(), &st), 0) << "nothing may be written";
+    // a state the env cannot reach from the previous step (4x4 gridworld, row-major: from state 1
+    // a move or a slip reaches 0, 2, 5 or 1 itself, never 9, two rows down): refused with the line
+    // of the impossible state and what was reachable; found by a new-user trial
+    const std::string jump = write_file("cli_jump.csv", "episode,t,state,action\n0,0,0,3\n0,1,1,1\n0,2,9,4\n");
+    const std::string out5 = ::testing::TempDir() + "irl_cli_jump";
+    std::system(("rm -rf " + out5).c_str());
+    pipe = popen((std::string(QFLEET_BIN) + " irl env=gridworld env.size=4 horizon=3 backend=cpu iters=5 demos_file=" +
+                  jump + " out=" + out5 + " 2>&1").c_str(), "r");
+    text.clear();
+    while (fgets(buf, sizeof buf, pipe)) text += buf;
+    EXPECT_EQ(WEXITSTATUS(pclose(pipe)), 2) << text;
+    EXPECT_NE(text.find(jump + ":4: state 9 cannot follow state 1 under action 1"), std::string::npos) << text;
+    const size_t at = text.find("reachable without ending the episode: ");
+    ASSERT_NE(at, std::string::npos) << text;
+    std::set<int> reach;
+    for (const char *p = text.c_str() + at + 38; *p && *p != ')'; p++)
+        if (*p >= '0' && *p <= '9') reach.insert((int)std::strtol(p, (char **)&p, 10)), p--;
+    EXPECT_EQ(reach, (std::set<int>{0, 1, 2, 5})) << text;
+    EXPECT_NE(stat(out5.c_str(), &st), 0) << "nothing may be written";
+}
+
+// expert_regret with demos_file=: the file's demonstrator is known only by its episodes, so its value
+// is their mean env-reward return. DeepSea-4 by hand: always right returns 1 - move_cost (4 right moves
+// of move_cost / 4 each, +1 at the bottom right) = V*(s0); always left returns 0. A file with one
+// episode of each: expert_regret = V* - (V* + 0) / 2 = V* / 2, and V* = 0.99. (Before, it reported the
+// regret of the built-in soft-optimal demonstrator whatever the file held.) The right action of each
+// cell comes from the env's dynamics (the action whose outcome has a reward: every right move costs).
+TEST(IrlCli, ExpertRegretOfADemosFileIsFromItsEpisodes) {
+    qf_config c;
+    qf_config_default(&c);
+    std::vector<std::string> words = {"env=deep_sea", "env.size=4"};
+    std::vector<char *> argv;
+    for (auto &w : words) argv.push_back(&w[0]);
+    char msg[512];
+    ASSERT_EQ(qf_config_parse(&c, (int)argv.size(), argv.data(), msg, sizeof msg), 0) << msg;
+    const int N = 4;
+    std::string csv = "episode,t,state,action\n";
+    for (int ep = 0; ep < 2; ep++) { // 0: always right (the diagonal), 1: always left (column 0)
+        for (int row = 0; row < N; row++) {
+            const int col = ep == 0 ? row : 0, s = row * N + col;
+            int act = -1;
+            for (int a = 0; a < 2; a++) {
+                qf_outcome o[QF_MAX_OUTCOMES] = {};
+                const int n = qf_env_outcomes(QF_ENV_DEEP_SEA, &c.env_params, 0, 0, s, a, o);
+                ASSERT_EQ(n, 1);
+                // a right move pays -move_cost / N (or 1 - that in the last column), a left one 0
+                const bool right = o[0].reward != 0.0f;
+                if (right == (ep == 0)) act = a;
+            }
+            ASSERT_GE(act, 0);
+            csv += std::to_string(ep) + "," + std::to_string(row) + "," + std::to_string(s) + "," + std::to_string(act) + "\n";
+        }
+    }
+    const std::string path = write_file("cli_deep_sea.csv", csv);
+    const std::string out = ::testing::TempDir() + "irl_cli_expert";
+    std::system(("rm -rf " + out).c_str());
+    CliResult r = run_qfleet("irl env=deep_sea env.size=4 backend=cpu iters=3 demos_file=" + path + " out=" + out);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("demonstrations' mean env-reward return"), std::string::npos) << r.out;
+    FILE *f = std::fopen((out + "/runs.csv").c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    char head[2048], row[2048];
+    ASSERT_NE(std::fgets(head, sizeof head, f), nullptr);
+    ASSERT_NE(std::fgets(row, sizeof row, f), nullptr);
+    std::fclose(f);
+    auto cell = [&](const std::string &name) -> double {
+        std::vector<std::string> h, v;
+        std::string cur;
+        for (const char *p = head; *p && *p != '\n'; p++) {
+            if (*p == ',') h.push_back(cur), cur.clear();
+            else cur += *p;
+        }
+        h.push_back(cur), cur.clear();
+        for (const char *p = row; *p && *p != '\n'; p++) {
+            if (*p == ',') v.push_back(cur), cur.clear();
+            else cur += *p;
+        }
+        v.push_back(cur);
+        for (size_t i = 0; i < h.size() && i < v.size(); i++)
+            if (h[i] == name) return std::atof(v[i].c_str());
+        ADD_FAILURE() << "no column " << name << " in " << head;
+        return NAN;
+    };
+    const double v_star = cell("v_star"), expert = cell("expert_regret");
+    const double want_v = 1.0 - (double)c.env_params.deep_sea.move_cost; // 0.99
+    // rewards are floats (move_cost / N rounded once per step): a few float ulps of 1
+    EXPECT_NEAR(v_star, want_v, 1e-6);
+    EXPECT_NEAR(expert, want_v / 2.0, 1e-6);
 }
