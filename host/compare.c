@@ -317,6 +317,12 @@ static void fleet_done(void *vctx, const qf_experiment *x, int fleet, const qf_e
 
 static void config_notes(void *vctx, FILE *f) {
     const compare_ctx *c = (const compare_ctx *)vctx;
+    /* the lines above are the base every run starts from; say what replaces them (a new user read
+     * env.size=10 and prior_scale=3 there as what bootstrap ran with) */
+    fprintf(f, "# env.size above is not used: each run's size is one of sizes=");
+    for (int j = 0; j < c->pl->n_sizes; j++) fprintf(f, "%s%d", j ? "," : "", c->pl->size[j]);
+    fprintf(f, " (runs.csv column env.size)\n# each strategy's run: the values above, then its preset's words below, "
+               "then the user's words (keys a preset sets differ from the lines above)\n");
     for (int i = 0; i < c->pl->n_strats; i++) {
         const int st = c->pl->strat[i];
         fprintf(f, "# %s: explore=%s", sname(st), sname(st));

@@ -82,6 +82,15 @@ TEST(Cli, MainJobRunsWithoutArguments) {
     for (int c; (c = fgetc(f)) != EOF;) lines += c == '\n';
     fclose(f);
     EXPECT_EQ(lines, 1 + 2 * 5 * 2);
+    // config.txt says that its env.size line is not what ran (sizes= is), and that presets override
+    // the base lines (a new user read env.size=10 and prior_scale=3 there as bootstrap's)
+    std::string cfg;
+    if (FILE *c = fopen((dir + "/config.txt").c_str(), "r")) {
+        for (int ch; (ch = fgetc(c)) != EOF;) cfg += (char)ch;
+        fclose(c);
+    }
+    EXPECT_NE(cfg.find("# env.size above is not used: each run's size is one of sizes=4,6"), std::string::npos) << cfg;
+    EXPECT_NE(cfg.find("# bootstrap: explore=bootstrap prior_scale=10"), std::string::npos) << cfg;
     std::system(("rm -rf " + dir).c_str());
 }
 
