@@ -187,7 +187,13 @@ def plot_fleet_folder(d, plt, reps):
     if runs and scaling_figure(plt, runs, os.path.join(d, "scaling.png")) is not None:
         made.append("scaling.png")
     if partial:
-        made.append("(still training: drawn from the fleet parts; scaling.png waits for runs.csv)")
+        # the run names say env and size (deep_sea__bootstrap__env.size=10__seed0): only a DeepSea
+        # size study gets scaling.png, so only such a folder is told that it waits for it
+        names = set(df["name"]) if df is not None and "name" in df else set()
+        sizes = {n.split("env.size=")[1].split("__")[0] for n in names
+                 if n.startswith("deep_sea__") and "env.size=" in n}
+        made.append("(still training: drawn from the fleet parts%s)"
+                    % ("; scaling.png waits for runs.csv" if len(sizes) > 1 else ""))
     return made
 
 
