@@ -148,6 +148,34 @@ int qf_fleet_fill_demos(qf_fleet *f, char *err, size_t err_len) {
     else
         ok = ok && b->upload(b, dp->obs, obs, sizeof(float) * RC * D) == QF_OK &&
              b->upload(b, dp->next_obs, nobs, sizeof(float) * RC * D) == QF_OK;
+    /* the fixed priors' outputs on the demo transitions' s and s', once, kept like the ring's (the
+     * learner then adds them instead of running the priors' forward on sampled demo rows): network g
+     * alone over row chunks of its run (a row's outputs do not depend on the other rows) */
+    if (ok && dp->prior_obs) {
+        const qf_net *n = &f->net;
+        qf_net v = *n;
+        v.R = 1;
+        v.K = 1;
+        v.x_per_net = 0;
+        v.active = NULL;
+        const int32_t MC = C < 4096 ? C : 4096;
+        float *acts = (float *)b->alloc(b, sizeof(float) * (size_t)MC * (size_t)(n->H ? n->H : 1));
+        ok = acts != NULL;
+        for (int64_t g = 0; ok && g < (int64_t)R * n->K; g++) {
+            const int64_t r = g / n->K;
+            for (int32_t m0 = 0; ok && m0 < C; m0 += MC) {
+                const int32_t mc = C - m0 < MC ? C - m0 : MC;
+                const int64_t row = r * C + m0;
+                for (int w = 0; ok && w < 2; w++) {
+                    const float *x = f->embed ? NULL : (w ? dp->next_obs : dp->obs) + row * D;
+                    const int32_t *xi = f->embed ? (w ? dp->next_idx : dp->idx) + row : NULL;
+                    float *q = (w ? dp->prior_next : dp->prior_obs) + (g * C + m0) * A;
+                    ok = b->net_forward(b, &v, f->prior + g * n->P, mc, x, xi, acts, q) == QF_OK;
+                }
+            }
+        }
+        if (acts) b->release(b, acts);
+    }
     if (!ok) DFAIL("demo part: %s", b->err);
     rc = QF_OK;
 done:

@@ -129,15 +129,18 @@ static size_t carve(qf_fleet *f, char *base) {
         TAKE(f->prior, float, G * P);
         TAKE(f->qp, float, G * M * A);
     }
-    /* the priors' outputs kept with the transitions: 2 K A floats per stored and sampled one. Not
-     * with a demo part: its transitions are written once at creation, without them (the learner
-     * then runs the priors' forward on every sampled batch, as before they were kept) */
-    if (f->has_prior && dp->C <= 0) {
+    /* the priors' outputs kept with the transitions: 2 K A floats per stored and sampled one; the
+     * demo part's are computed once when it is filled (qf_fleet_fill_demos) */
+    if (f->has_prior) {
         TAKE(f->qp_next, float, G * E * A);
         TAKE(f->replay.prior_obs, float, G * C * A);
         TAKE(f->replay.prior_next, float, G * C * A);
         TAKE(f->sample.prior_obs, float, G * B * A);
         TAKE(f->sample.prior_next, float, G * B * A);
+        if (dp->C > 0) {
+            TAKE(dp->prior_obs, float, G * dp->C * A);
+            TAKE(dp->prior_next, float, G * dp->C * A);
+        }
     }
     qf_counts *c = &f->counts;
     if (c->mode == QF_COUNT_EXACT) {

@@ -151,6 +151,9 @@ typedef struct qf_demo_part {
     uint8_t *terminal;         /* [R][C]                                       */
     int32_t *size;             /* [R] filled slots (0: the run has no demos)    */
     int32_t *draws;            /* [R] draws of each minibatch from this part   */
+    float *prior_obs, *prior_next; /* [R][K][C][A] the fixed priors' outputs on obs / next_obs,
+                                  computed once when the part is filled (K, A: the replay's), or
+                                  NULL: the learner runs the priors' forward on sampled rows */
 } qf_demo_part;
 
 /* Bootstrap mask of one stored transition: bit k set = head k trains on it (K <= QF_MAX_HEADS = 64).
@@ -351,6 +354,21 @@ QF_HD static inline int32_t qf_demo_draws(const qf_run_hp *hp, int32_t B, int32_
     return n > B ? B : n;
 }
 
+/* The kept priors' outputs of slot `slot` of run r (from_obs / from_next: [R][PK][C][A], the ring's
+ * or the demo part's) into draw j of sample row (r, k): every head's for a run's batch (K == 1),
+ * head k's own for a head's batch (out: [R][PK][B][A]). */
+QF_HD static inline void qf_sample_priors(const float *from_obs, const float *from_next, int64_t C, int32_t PK,
+                                          int32_t A, int32_t K, int32_t r, int32_t k, int64_t slot, int32_t B,
+                                          int32_t j, qf_sample *out) {
+    for (int64_t h = K > 1 ? k : 0; h < (K > 1 ? k + 1 : PK); h++) {
+        const int64_t from = (((int64_t)r * PK + h) * C + slot) * A, to = (((int64_t)r * PK + h) * B + j) * A;
+        for (int64_t a = 0; a < A; a++) {
+            out->prior_obs[to + a] = from_obs[from + a];
+            out->prior_next[to + a] = from_next[from + a];
+        }
+    }
+}
+
 /* Draw j (of B) of sample row `row` (run r = row / K, head k = row % K) from the demo part when
  * j < draws[r]: the transition of slot qf_sample_slot(keys, r, update, k*B + j, size[r]) is
  * copied to out[dst] with is_demo = 1, mask all ones and intr 0, and 1 is returned. Else 0 (the
@@ -382,6 +400,8 @@ QF_HD static inline int qf_sample_demo(const qf_replay *rp, const uint32_t *keys
     out->mask[dst] = ~(qf_mask)0; /* every head */
     out->intr[dst] = 0.0f;
     out->is_demo[dst] = 1;
+    if (dp->prior_obs && out->prior_obs)
+        qf_sample_priors(dp->prior_obs, dp->prior_next, dp->C, rp->K, rp->A, K, r, k, src - (int64_t)r * dp->C, B, j, out);
     return 1;
 }
 

@@ -1574,21 +1574,26 @@ TEST(ExploreFleet, KeptPriorOutputsAreThePriorsForwardAndTrainAsBefore) {
     CpuBackend cpu;
     ASSERT_NE(cpu.b, nullptr);
     char err[512];
-    for (const char *hb : {"head_batch=shared", "head_batch=separate"}) {
+    for (const char *hb : {"head_batch=shared", "head_batch=separate"})
+    for (const char *demos : {"demos=0", "demos=3"}) { // with a demo part: its outputs kept too
         const qf_config c = fleet_config({"hidden=[]", "explore=bootstrap", "heads=4", "prior_scale=3", "mask_p=0.5",
-                                          "double_q=1", hb});
+                                          "double_q=1", hb, demos});
         std::vector<float> p[2];
         for (int keep = 0; keep < 2; keep++) {
             qf_fleet f;
             ASSERT_EQ(qf_fleet_create(&f, cpu.b, &c, nullptr, nullptr, err, sizeof err), QF_OK) << err;
             ASSERT_NE(f.replay.prior_obs, nullptr) << "a fleet with priors keeps their outputs";
-            if (!keep) f.replay.prior_obs = f.replay.prior_next = f.sample.prior_obs = f.sample.prior_next = nullptr;
+            EXPECT_EQ(f.replay.demo.prior_obs != nullptr, f.replay.demo.C > 0) << demos;
+            if (!keep)
+                f.replay.prior_obs = f.replay.prior_next = f.sample.prior_obs = f.sample.prior_next =
+                    f.replay.demo.prior_obs = f.replay.demo.prior_next = nullptr;
             ASSERT_EQ(qf_fleet_train(&f, 300, nullptr, nullptr, err, sizeof err), QF_OK) << err;
             p[keep].resize((size_t)f.R * f.net.K * f.net.P);
             ASSERT_EQ(qf_fleet_get_params(&f, p[keep].data()), QF_OK);
             qf_fleet_destroy(&f);
         }
-        EXPECT_TRUE(same_bits(p[0].data(), p[1].data(), p[0].size())) << hb << ": kept priors train differently";
+        EXPECT_TRUE(same_bits(p[0].data(), p[1].data(), p[0].size())) << hb << ", " << demos
+                                                                       << ": kept priors train differently";
     }
     // dense MLP: the kept outputs against the prior networks' forward on every stored s and s'
     const qf_config c = fleet_config({"hidden=[16]", "obs=dense", "explore=bootstrap", "heads=3", "prior_scale=2"});
@@ -1611,6 +1616,29 @@ TEST(ExploreFleet, KeptPriorOutputsAreThePriorsForwardAndTrainAsBefore) {
     int nonzero = 0;
     for (size_t i = 0; i < q_obs.size(); i++) nonzero += f.replay.prior_obs[i] != 0.0f;
     EXPECT_GT(nonzero, (int)(q_obs.size() / 2)) << "the ring holds the priors' outputs";
+    qf_fleet_destroy(&f);
+    // the demo part's kept outputs: the priors' forward on its s and s' ([R][Cd][D], the layout of
+    // net_forward's input for M = Cd), within the same bound
+    const qf_config cd = fleet_config({"hidden=[16]", "obs=dense", "explore=bootstrap", "heads=3", "prior_scale=2",
+                                       "demos=3"});
+    ASSERT_EQ(qf_fleet_create(&f, cpu.b, &cd, nullptr, nullptr, err, sizeof err), QF_OK) << err;
+    const qf_demo_part &dp = f.replay.demo;
+    ASSERT_GT(dp.C, 0);
+    ASSERT_NE(dp.prior_obs, nullptr);
+    const int64_t Gd = (int64_t)f.R * f.net.K, Cd = dp.C;
+    std::vector<float> dacts((size_t)(Gd * Cd * f.net.H)), d_obs((size_t)(Gd * Cd * A)), d_next(d_obs.size());
+    ASSERT_EQ(cpu.b->net_forward(cpu.b, &f.net, f.prior, (int32_t)Cd, dp.obs, nullptr, dacts.data(), d_obs.data()), QF_OK);
+    ASSERT_EQ(cpu.b->net_forward(cpu.b, &f.net, f.prior, (int32_t)Cd, dp.next_obs, nullptr, dacts.data(), d_next.data()),
+              QF_OK);
+    worst = 0.0;
+    nonzero = 0;
+    for (size_t i = 0; i < d_obs.size(); i++) {
+        worst = std::max(worst, std::fabs((double)d_obs[i] - dp.prior_obs[i]) / (1.0 + std::fabs(d_obs[i])));
+        worst = std::max(worst, std::fabs((double)d_next[i] - dp.prior_next[i]) / (1.0 + std::fabs(d_next[i])));
+        nonzero += dp.prior_obs[i] != 0.0f;
+    }
+    EXPECT_LE(worst, 1e-5);
+    EXPECT_GT(nonzero, (int)(d_obs.size() / 2)) << "the demo part holds the priors' outputs";
     qf_fleet_destroy(&f);
 }
 

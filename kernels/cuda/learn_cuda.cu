@@ -263,16 +263,8 @@ __global__ void sample_kernel(qf_replay rp, int32_t B, int64_t size, uint32_t up
         out.terminal[dst] = rp.terminal[src];
         out.mask[dst] = rp.mask[src];
         out.intr[dst] = rp.intr[src];
-        if (rp.prior_obs && out.prior_obs) { // a run's batch: every head's; a head's: its own
-            const int64_t PK = rp.K, A = rp.A, slot = src - (int64_t)r * rp.C;
-            for (int64_t h = K > 1 ? k : 0; h < (K > 1 ? k + 1 : PK); h++) {
-                const int64_t from = (((int64_t)r * PK + h) * rp.C + slot) * A, to = (((int64_t)r * PK + h) * B + j) * A;
-                for (int64_t a = 0; a < A; a++) {
-                    out.prior_obs[to + a] = rp.prior_obs[from + a];
-                    out.prior_next[to + a] = rp.prior_next[from + a];
-                }
-            }
-        }
+        if (rp.prior_obs && out.prior_obs) // a run's batch: every head's; a head's: its own
+            qf_sample_priors(rp.prior_obs, rp.prior_next, rp.C, rp.K, rp.A, K, r, k, src - (int64_t)r * rp.C, B, j, &out);
     }
 }
 
