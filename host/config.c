@@ -554,9 +554,16 @@ static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *ms
     switch (ks->type) {
     case K_INT: {
         long long v;
-        if (parse_int(val, &v) || v < ks->lo || v > ks->hi) {
-            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: an integer in [%.0f, %.0f])%s", ks->name, val, ks->lo,
-                     ks->hi, axis_hint(val));
+        const int is_switch = ks->lo == 0 && ks->hi == 1; /* double_q, policy, rnd_act, ...: 0/1 switches */
+        if (is_switch && (strcmp(val, "true") == 0 || strcmp(val, "false") == 0)) {
+            v = val[0] == 't'; /* YAML's `double_q: true`, as the env's switches (env.stochastic) take it */
+        } else if (parse_int(val, &v) || v < ks->lo || v > ks->hi) {
+            if (is_switch)
+                snprintf(msg, n, "bad value for %s: '%.200s' (a switch: use 0 or 1, or true or false)%s", ks->name, val,
+                         axis_hint(val));
+            else
+                snprintf(msg, n, "bad value for %s: '%.200s' (allowed: an integer in [%.0f, %.0f])%s", ks->name, val,
+                         ks->lo, ks->hi, axis_hint(val));
             return -1;
         }
         int64_t v64 = v;
