@@ -152,12 +152,22 @@ TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
         {"env: {size: {grid: [1, 2]}, name: deep_sea}\n", "nesting deeper", ""},
         {"hidden: [[1], 2]\n", "a list may hold only plain values", ""},
         {"lr: {uniform: 0.1}\n", "takes a list", ""},
+        // YAML features the configuration does not use are refused at their line, not dropped (a new
+        // user's anchors and merge keys were silently read as nothing)
+        {"env: deep_sea\nbase: &b {lr: 0.1}\n", ".yaml:2: YAML anchors (&b) are not supported", ""},
+        {"lr: 0.1\neps_end: *x\n", ".yaml:2: YAML aliases (*x) are not supported", ""},
+        {"env: deep_sea\nenv:\n  <<: {size: 4}\n", ".yaml:3: YAML merge keys (<<) are not supported", ""},
+        {"lr: !!float 0.01\n", ".yaml:1: YAML tags (!!float) are not supported", ""},
+        {"env: deep_sea\n\nout: !!binary aGVsbG8=\n", ".yaml:3: YAML tags (!!binary) are not supported", ""},
+        {"hidden: !custom [1, 2]\n", ".yaml:1: YAML tags (!custom) are not supported", ""},
     };
     int i = 0;
     for (const Case &c : cases) {
         const std::string y = write_file("bad" + std::to_string(i++) + ".yaml", c.text);
         expect_cli("train " + y + " backend=cpu steps=5", 2, c.needle1);
         if (!c.needle2.empty()) expect_cli("train " + y + " backend=cpu steps=5", 2, c.needle2);
+        const std::string out = run_qfleet("train " + y + " backend=cpu steps=5").out;
+        EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one line:\n" << out;
         std::remove(y.c_str());
     }
     expect_cli("train /nonexistent/x.yaml", 2, "cannot read /nonexistent/x.yaml");
