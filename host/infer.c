@@ -36,9 +36,15 @@ int qf_parse_list(const char *key, const char *text, double lo, double hi, int i
         char *end;
         errno = 0;
         const double v = strtod(p, &end);
-        if (end == p || errno || (*end && *end != ',') || !(v >= lo && v <= hi) || (integer && v != floor(v))) {
-            snprintf(msg, len, "%s=%s: '%.*s' is not %s in [%g, %g]", key, text, (int)strcspn(p, ","), p,
-                     integer ? "an integer" : "a number", lo, hi);
+        if (end == p || (*end && *end != ',') || (integer && v != floor(v) && !errno)) {
+            snprintf(msg, len, "%s=%s: '%.*s' is not %s (allowed: a comma-separated list of %s in [%g, %g])", key, text,
+                     (int)strcspn(p, ","), p, integer ? "an integer" : "a number", integer ? "integers" : "numbers", lo,
+                     hi);
+            return -1;
+        }
+        if (errno || !(v >= lo && v <= hi)) { /* a number, but not one allowed here (ERANGE: 1e-400, 1e400) */
+            snprintf(msg, len, "%s=%s: '%.*s' is %s (allowed: [%g, %g])", key, text, (int)strcspn(p, ","), p,
+                     errno ? "out of the floating-point range" : "out of range", lo, hi);
             return -1;
         }
         if (n == cap) {

@@ -650,6 +650,9 @@ static int derived_lookup(void *vctx, const char *name, double *value, char *why
     return 0;
 }
 
+/* qf_expr_is_plausible's test of a name: a numeric key of cfg */
+static int numeric_key(void *cfg, const char *name) { return qf_config_key_numeric((const qf_config *)cfg, name) != 0; }
+
 static int from_words(qf_config *cfg, const qf_words *ws, int strict, char *msg, size_t msg_len) {
     qf_config_default(cfg);
     unsigned char *last = qf_words_last_of_key(ws);
@@ -703,7 +706,10 @@ static int from_words(qf_config *cfg, const qf_words *ws, int strict, char *msg,
                 qf_config scratch = *cfg;
                 char plain[512] = "", *one[1] = {w->text};
                 qf_config_parse(&scratch, 1, one, plain, sizeof plain);
-                snprintf(msg, msg_len, "%s: %s; read as an expression of other keys: %s", w->origin, plain, m);
+                if (qf_expr_is_plausible(eq + 1, numeric_key, cfg))
+                    snprintf(msg, msg_len, "%s: %s; read as an expression of other keys: %s", w->origin, plain, m);
+                else /* a mistyped number or a word: how it read as an expression would only add noise */
+                    snprintf(msg, msg_len, "%s: %s", w->origin, plain);
                 goto out;
             }
             char key[128];
