@@ -203,4 +203,27 @@ QF_HD static inline int qf_env_outcomes_no_reward(int kind, const qf_env_params 
     return qf_env_outcomes(kind, p, k0, k1, s, a, out);
 }
 
+/* Is the kind layered? Then its states fall into `layers` layers of `width` consecutive indices
+ * (layer l = states [l * width, (l + 1) * width)), and every outcome of a state in layer l reaches a
+ * state of layer l + 1 or ends the episode (terminal, or the null state with no outcomes, worth 0);
+ * nothing returns to an earlier layer. One backward pass over the layers is then the exact
+ * solution of value iteration's fixed point (the solver's fast path, qf_solve_layered in
+ * host/solve.h). DeepSea: N rows of N cells (row r reaches only row r + 1; the last row ends in the
+ * null state N*N, after the layers). The bandit: one layer, its one state (every pull ends).
+ * Returns 1 and sets *layers and *width; 0 (the chain and the gridworld return to earlier states;
+ * continuous kinds) otherwise. */
+QF_HD static inline int qf_env_layers(int kind, const qf_env_params *p, int32_t *layers, int32_t *width) {
+    switch (kind) {
+    case QF_ENV_DEEP_SEA:
+        *layers = p->deep_sea.size;
+        *width = p->deep_sea.size;
+        return 1;
+    case QF_ENV_BANDIT:
+        *layers = 1;
+        *width = 1;
+        return 1;
+    default: return 0;
+    }
+}
+
 #endif /* QF_TABULAR_H */

@@ -481,7 +481,7 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
             while (p < done && steps[p] != cols[c]) p++;
             char cell[64];
             if (p < done)
-                snprintf(cell, sizeof cell, "%.4g +- %.2g", pts[p * bf.S + i].mean, pts[p * bf.S + i].se);
+                qf_fmt_mean_se(cell, sizeof cell, pts[p * bf.S + i].mean, pts[p * bf.S + i].se);
             else
                 snprintf(cell, sizeof cell, "-");
             fprintf(tf, " %22s", cell);

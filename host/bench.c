@@ -138,6 +138,14 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
     static const int64_t sizes[] = {1024, 16384, 131072, 1048576};
     row rows[QF_ENV_COUNT * 5];
     int n_rows = 0;
+    /* csv=: opened before the benchmark, so that a path that cannot be written is refused at once,
+     * not after minutes of timing (a new user's finding); written at the end */
+    char tmp[QF_PATH_CAP + 8] = "";
+    FILE *f = NULL;
+    if (cfg->csv[0] && !(f = qf_open_output(cfg->csv, tmp, sizeof tmp))) {
+        fprintf(stderr, "qfleet: csv=%s: cannot write it: %s\n", cfg->csv, strerror(errno));
+        return 2;
+    }
     printf("qfleet bench envs: backend %s (%s), runs=%lld, random actions drawn on the device\n",
            b->name, b->device, (long long)cfg->runs);
     const qf_roof_peaks *pk = print_peaks(b);
@@ -161,7 +169,13 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
         for (int s = 0; s < n_sizes; s++) {
             row *r = &rows[n_rows];
             int rc = bench_cell(cfg, kind, &p, list[s] / cfg->runs > 0 ? list[s] / cfg->runs : 1, b, r);
-            if (rc) return rc;
+            if (rc) {
+                if (f) { /* nothing half-written: the temporary file goes */
+                    fclose(f);
+                    if (tmp[0]) remove(tmp);
+                }
+                return rc;
+            }
             r->envs = list[s] / cfg->runs > 0 ? list[s] / cfg->runs * cfg->runs : cfg->runs;
             const double bw = r->steps_per_s * r->bytes_per_step;
             printf("%-13s %-6s %10lld %14.4g %9.3f %10.0f %9.2f", r->env, r->obs, (long long)r->envs,
@@ -174,23 +188,21 @@ int qf_bench_envs(const qf_config *cfg, int only_env, qf_backend *b) {
             n_rows++;
         }
     }
-    if (cfg->csv[0]) {
-        char tmp[QF_PATH_CAP + 8];
-        FILE *f = qf_open_output(cfg->csv, tmp, sizeof tmp);
-        if (!f) {
-            fprintf(stderr, "qfleet: cannot write %s: %s (the table above is complete)\n", cfg->csv, strerror(errno));
-            return 1;
-        }
+    if (f) {
         /* bound_bytes_per_s: the roofline's bandwidth (measured; peak_bytes_per_s is the backend's
-         * theoretical figure, 0 on the CPU); bound_steps_per_s = bound_bytes_per_s / bytes_per_step */
+         * theoretical figure); bound_steps_per_s = bound_bytes_per_s / bytes_per_step. A figure the
+         * backend does not know (peak_bytes_per_s on the CPU) is an empty cell, as in runs.csv */
         fprintf(f, "env,backend,device,obs,envs,runs,steps_per_s,bytes_per_step,peak_bytes_per_s,"
                    "bound_bytes_per_s,bound_steps_per_s,frac_of_bound\n");
         for (int i = 0; i < n_rows; i++) {
-            const double bound = pk->bytes_per_s > 0 ? pk->bytes_per_s / rows[i].bytes_per_step : 0.0;
-            fprintf(f, "%s,%s,\"%s\",%s,%lld,%lld,%.6g,%.0f,%.6g,%.6g,%.6g,%.4g\n", rows[i].env, b->name,
-                    b->device, rows[i].obs, (long long)rows[i].envs, (long long)cfg->runs, rows[i].steps_per_s,
-                    rows[i].bytes_per_step, b->peak_bytes_per_s, pk->bytes_per_s, bound,
-                    bound > 0 ? rows[i].steps_per_s / bound : 0.0);
+            const double bound = pk->bytes_per_s > 0 ? pk->bytes_per_s / rows[i].bytes_per_step : NAN;
+            fprintf(f, "%s,%s,\"%s\",%s,%lld,%lld,%.6g,%.0f", rows[i].env, b->name, b->device, rows[i].obs,
+                    (long long)rows[i].envs, (long long)cfg->runs, rows[i].steps_per_s, rows[i].bytes_per_step);
+            qf_csv_num(f, b->peak_bytes_per_s > 0 ? b->peak_bytes_per_s : NAN);
+            qf_csv_num(f, pk->bytes_per_s > 0 ? pk->bytes_per_s : NAN);
+            qf_csv_num(f, bound);
+            qf_csv_num(f, rows[i].steps_per_s / bound);
+            fprintf(f, "\n");
         }
         if (qf_close_output(f, cfg->csv, tmp)) return 1;
     }
@@ -482,8 +494,8 @@ int qf_bench_irl(const qf_config *cfg, qf_backend *b) {
     FILE *csv = NULL;
     char csv_tmp[QF_PATH_CAP + 8] = "";
     if (cfg->csv[0] && !(csv = qf_open_output(cfg->csv, csv_tmp, sizeof csv_tmp))) {
-        fprintf(stderr, "qfleet: cannot write %s: %s\n", cfg->csv, strerror(errno));
-        return 1;
+        fprintf(stderr, "qfleet: csv=%s: cannot write it: %s\n", cfg->csv, strerror(errno));
+        return 2;
     }
     if (csv)
         fprintf(csv, "size,problems,horizon,iterations,seconds,problem_iterations_per_s,ms_per_problem_iteration,"
@@ -494,6 +506,8 @@ int qf_bench_irl(const qf_config *cfg, qf_backend *b) {
     const qf_roof_peaks *pk0 = print_peaks(b);
     qf_roof_peaks pk = *pk0;
     pk.flops = pk0->flops / 2.0; /* fp64 */
+    printf("bounds below: fp64 peak %.4g GFLOP/s (the fp32 peak / 2), %.4g GB/s\n", 1e-9 * pk.flops,
+           1e-9 * pk.bytes_per_s);
     int rc = 0;
     for (int si = 0; si < 2 && rc == 0; si++) {
         qf_roof_work work = {0.0, 0.0};
@@ -509,11 +523,11 @@ int qf_bench_irl(const qf_config *cfg, qf_backend *b) {
             const int64_t nnz = irl_nnz(&p);
             work = qf_roof_irl_iteration(S, A, F, T, nnz, &trans);
             bound_s = qf_roof_bound_s(work, &pk, &mem_bound);
+            /* the peaks the bound uses were said once, after the peaks line */
             printf("roofline per problem-iteration, N=%d (S=%d, A=%d, F=%d, T=%d, %lld dynamics entries): %.4g FLOP "
-                   "(fp64) + %.4g exp/log, %.4g bytes (%.3g FLOP/byte); bound %.4g us (%s; fp64 peak %.4g GFLOP/s = "
-                   "fp32 / 2, %.4g GB/s)\n",
+                   "(fp64) + %.4g exp/log, %.4g bytes (%.3g FLOP/byte); bound %.4g us (%s)\n",
                    sizes[si], S, A, F, T, (long long)nnz, work.flops, trans, work.bytes, work.flops / work.bytes,
-                   1e6 * bound_s, mem_bound ? "memory" : "FLOPs", 1e-9 * pk.flops, 1e-9 * pk.bytes_per_s);
+                   1e6 * bound_s, mem_bound ? "memory" : "FLOPs");
             printf("  %-4s %-8s %-10s %-20s %-12s %-12s %-9s %-8s %-8s %s\n", "N", "problems", "iterations",
                    "problem-iterations/s", "ms per p-it", "cpu ms/p-it", "GFLOP/s", "of peak", "GB/s", "of bound");
         }

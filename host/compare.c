@@ -208,10 +208,13 @@ static void print_table(FILE *f, const plan *pl, const run_result *res, int n, i
             else
                 snprintf(med, sizeof med, "%.0f", c.median);
             snprintf(frac, sizeof frac, "%d/%d", c.solved, c.seeds);
+            char reg[32] = "-"; /* no regret known (every run failed): "-", never "nan" */
+            if (!isnan(c.regret)) snprintf(reg, sizeof reg, "%.1f", c.regret);
+            if (isnan(c.median)) snprintf(med, sizeof med, "-");
             if (md)
-                fprintf(f, " %s | %s | %.1f |", frac, med, c.regret);
+                fprintf(f, " %s | %s | %s |", frac, med, reg);
             else
-                fprintf(f, " | %9s %7s %7.1f", frac, med, c.regret);
+                fprintf(f, " | %9s %7s %7s", frac, med, reg);
         }
         fprintf(f, "\n");
     }

@@ -390,6 +390,21 @@ static int parse_float(const char *s, double *out) {
     return 0;
 }
 
+/* Is s a decimal number the double range cannot hold: an overflow (1e400) or a nonzero magnitude
+ * below the smallest normal double, 2.2e-308 (1e-320 underflows; strtod says ERANGE)? Then the
+ * message says so, not that s is not a number. */
+static int beyond_double(const char *s) {
+    if (!*s || isspace((unsigned char)*s) || strpbrk(s, "xXnNiI")) return 0; /* hex, inf, nan */
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    return !*end && (errno == ERANGE || isinf(v));
+}
+
+#define QF_DOUBLE_RANGE_NOTE "out of the floating-point range: nonzero magnitudes run from 2.2e-308 to 1.8e308"
+#define QF_FLOAT_RANGE_NOTE                                                                                             \
+    "out of the float range: env parameters are 32-bit floats, nonzero magnitudes from 1.2e-38 to 3.4e38"
+
 /* Whole-item parses over [s, s + len) (an item of a list, not NUL-terminated; the number ends at
  * the ',' or ']' that follows it, so no copy and no length limit). */
 static int parse_int_n(const char *s, size_t len, long long *out) {
@@ -554,9 +569,16 @@ static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *ms
     switch (ks->type) {
     case K_INT: {
         long long v;
-        if (parse_int(val, &v) || v < ks->lo || v > ks->hi) {
-            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: an integer in [%.0f, %.0f])%s", ks->name, val, ks->lo,
-                     ks->hi, axis_hint(val));
+        const int is_switch = ks->lo == 0 && ks->hi == 1; /* double_q, policy, rnd_act, ...: 0/1 switches */
+        if (is_switch && (strcmp(val, "true") == 0 || strcmp(val, "false") == 0)) {
+            v = val[0] == 't'; /* YAML's `double_q: true`, as the env's switches (env.stochastic) take it */
+        } else if (parse_int(val, &v) || v < ks->lo || v > ks->hi) {
+            if (is_switch)
+                snprintf(msg, n, "bad value for %s: '%.200s' (a switch: use 0 or 1, or true or false)%s", ks->name, val,
+                         axis_hint(val));
+            else
+                snprintf(msg, n, "bad value for %s: '%.200s' (allowed: an integer in [%.0f, %.0f])%s", ks->name, val,
+                         ks->lo, ks->hi, axis_hint(val));
             return -1;
         }
         int64_t v64 = v;
@@ -566,8 +588,9 @@ static int set_key(qf_config *cfg, const key_spec *ks, const char *val, char *ms
     case K_FLOAT: {
         double v;
         if (parse_float(val, &v) || v < ks->lo || v > ks->hi) {
-            snprintf(msg, n, "bad value for %s: '%.200s' (allowed: a number in [%g, %g])%s", ks->name, val, ks->lo,
-                     ks->hi, axis_hint(val));
+            snprintf(msg, n, "bad value for %s: '%.200s' (%s%sallowed: a number in [%g, %g])%s", ks->name, val,
+                     beyond_double(val) ? QF_DOUBLE_RANGE_NOTE : "", beyond_double(val) ? "; " : "", ks->lo, ks->hi,
+                     axis_hint(val));
             return -1;
         }
         memcpy(dst, &v, sizeof v);
@@ -726,9 +749,12 @@ static int set_env_param(qf_config *cfg, const char *name, const char *val, char
     }
     if (ps->type == QF_P_FLOAT) {
         double v;
-        if (parse_float(val, &v) || v < ps->lo || v > ps->hi) {
-            snprintf(msg, n, "bad value for env.%s: '%.200s' (allowed: a number in [%g, %g])", name, val, ps->lo,
-                     ps->hi);
+        /* a nonzero value the float cannot hold as a normal number (1e-300 would become 0) */
+        const int beyond_float = !parse_float(val, &v) && v != 0.0 && fabs(v) < 1.17549435e-38;
+        if (beyond_float || parse_float(val, &v) || v < ps->lo || v > ps->hi) {
+            const int beyond = beyond_float || beyond_double(val);
+            snprintf(msg, n, "bad value for env.%s: '%.200s' (%s%sallowed: a number in [%g, %g])", name, val,
+                     beyond ? QF_FLOAT_RANGE_NOTE : "", beyond ? "; " : "", ps->lo, ps->hi);
             return -1;
         }
         float f = (float)v;

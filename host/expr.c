@@ -94,7 +94,10 @@ static double primary(parser *q) {
         char *end;
         errno = 0;
         const double v = strtod(buf, &end);
-        if (*end || errno) return fail(q, at, "'%.60s' is not a number", buf);
+        if (*end) return fail(q, at, "'%.60s' is not a number", buf);
+        if (errno) /* ERANGE: 1e400 overflows, 1e-400 underflows */
+            return fail(q, at, "'%.60s' is out of the floating-point range (nonzero magnitudes run from 2.2e-308 to "
+                               "1.8e308)", buf);
         q->p = e;
         return v;
     }
@@ -252,6 +255,35 @@ int qf_expr_is_candidate(const char *text) {
                                   (isdigit((unsigned char)s[1]) || s[1] == '+' || s[1] == '-');
             if (!in_number) return 1;
             s++; /* its sign */
+            continue;
+        }
+        if (strchr("+-*/^()", *s)) return 1;
+    }
+    return 0;
+}
+
+int qf_expr_is_plausible(const char *text, int (*known)(void *ctx, const char *name), void *ctx) {
+    const char *p = text;
+    while (*p == ' ') p++;
+    if (*p == '+' || *p == '-') p++;
+    for (const char *s = p; *s; s++) {
+        if (is_name_start(*s)) {
+            const int in_number = (*s == 'e' || *s == 'E') && s > p && (isdigit((unsigned char)s[-1]) || s[-1] == '.') &&
+                                  (isdigit((unsigned char)s[1]) || s[1] == '+' || s[1] == '-');
+            if (in_number) {
+                s++; /* the exponent's sign or first digit */
+                continue;
+            }
+            const char *e = s;
+            while (is_name_char(*e)) e++;
+            char name[128];
+            const size_t len = (size_t)(e - s) < sizeof name ? (size_t)(e - s) : sizeof name - 1;
+            memcpy(name, s, len);
+            name[len] = 0;
+            const char *after = e;
+            while (*after == ' ') after++;
+            if (*after == '(' || (known && known(ctx, name))) return 1;
+            s = e - 1;
             continue;
         }
         if (strchr("+-*/^()", *s)) return 1;

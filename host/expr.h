@@ -39,6 +39,13 @@ int qf_expr_eval(const char *text, qf_expr_lookup lookup, void *ctx, double *val
  * ("1e-3", "-5"). A quick syntactic test; qf_expr_eval decides. */
 int qf_expr_is_candidate(const char *text);
 
+/* Whether a candidate that failed to evaluate was plausibly meant as an expression, so that its
+ * error should say how it read as one: it holds an operator or a parenthesis after its first
+ * character (not an exponent's sign: "2*1e-400", "(1"), a function call ("sqrt(x"), or a name that
+ * known(ctx, name) accepts (a numeric key). A mistyped number or a word ("1o0", "1e-3x", "fast",
+ * "yes") is not: its error is the key's own message alone. known may be NULL (no name is known). */
+int qf_expr_is_plausible(const char *text, int (*known)(void *ctx, const char *name), void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,12 @@
-/* fleet_solve.c — V*(s0) for the fleet's regret, from the backend's exact solver. */
+/* fleet_solve.c — V*(s0) for the fleet's regret, from the exact solver: for a layered env
+ * (DeepSea, the bandit: envs/tabular.h's qf_env_layers) one backward pass on the host
+ * (qf_solve_layered, O(states)), else the backend's value iteration. */
 #include <math.h>
 #include <stdlib.h>
 
+#include "../envs/tabular.h"
 #include "fleet.h"
+#include "solve.h"
 
 /* Sets f->v_star to V*(s0) of run 0's environment (undiscounted, hard max), NaN on failure. All
  * runs of a fleet share env params; bandit means drawn per run differ, so then V* is per run and
@@ -14,6 +18,17 @@ int qf_fleet_solve_v0(qf_fleet *f) {
     if (f->cfg.env == QF_ENV_BANDIT && p->bandit.n_probs == 0) return QF_ERR;
     /* DeepSea with per-run mappings: the optimum does not depend on the mapping, run 0's will do */
     const int32_t S = qf_env_n_states(f->cfg.env, p), A = qf_env_n_actions(f->cfg.env, p);
+    int32_t layers, width;
+    if (qf_env_layers(f->cfg.env, p, &layers, &width)) { /* DeepSea N = 4096: seconds, not hours of sweeps */
+        const double one = 1.0, zero = 0.0;
+        double *v = (double *)malloc(sizeof(double) * (size_t)S);
+        char msg[256];
+        qf_solve_problem lp = {f->cfg.env, 1, p, f->keys_host, &one, &zero, S, A, 1, 0.0};
+        const int ok = v && qf_solve_layered(&lp, NULL, v, msg, sizeof msg) == 0;
+        if (ok) f->v_star = v[qf_env_start_state(f->cfg.env, p)];
+        free(v);
+        return ok ? QF_OK : QF_ERR;
+    }
     qf_solve_problem prob;
     prob.kind = f->cfg.env;
     prob.R = 1;

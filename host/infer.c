@@ -36,15 +36,27 @@ int qf_parse_list(const char *key, const char *text, double lo, double hi, int i
         char *end;
         errno = 0;
         const double v = strtod(p, &end);
-        if (end == p || errno || (*end && *end != ',') || !(v >= lo && v <= hi) || (integer && v != floor(v))) {
-            snprintf(msg, len, "%s=%s: '%.*s' is not %s in [%g, %g]", key, text, (int)strcspn(p, ","), p,
-                     integer ? "an integer" : "a number", lo, hi);
+        if (end == p || (*end && *end != ',') || (integer && v != floor(v) && !errno)) {
+            snprintf(msg, len, "%s=%s: '%.*s' is not %s (allowed: a comma-separated list of %s in [%g, %g])", key, text,
+                     (int)strcspn(p, ","), p, integer ? "an integer" : "a number", integer ? "integers" : "numbers", lo,
+                     hi);
+            return -1;
+        }
+        if (errno || !(v >= lo && v <= hi)) { /* a number, but not one allowed here (ERANGE: 1e-400, 1e400) */
+            snprintf(msg, len, "%s=%s: '%.*s' is %s (allowed: [%g, %g])", key, text, (int)strcspn(p, ","), p,
+                     errno ? "out of the floating-point range" : "out of range", lo, hi);
             return -1;
         }
         if (n == cap) {
             snprintf(msg, len, "%s: at most %d values", key, cap);
             return -1;
         }
+        for (int j = 0; j < n; j++)
+            if (out[j] == v) { /* the same runs twice, under one name: refused, not trained twice */
+                snprintf(msg, len, "%s=%s: the value %g is given twice (each value makes its own runs: give it once)",
+                         key, text, v);
+                return -1;
+            }
         out[n++] = v;
         p = *end ? end + 1 : end;
         if (*end && !*p) {
@@ -268,7 +280,8 @@ int qf_cmd_infer(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         snprintf(v[1], sizeof v[1], "%g", alpha[r]);
         fprintf(f, "%d,", r);
         qf_run_name_parts(f, name, "inference", 2, ks, vs, keys[2 * r]);
-        fprintf(f, ",1,%d,%s,inference,%s,%s,%u,finished,%d", r, name, v[0], v[1], keys[2 * r], T);
+        /* the axis values quoted, as the runner's runs.csv writes its axes (docs/results-format.md) */
+        fprintf(f, ",1,%d,%s,inference,\"%s\",\"%s\",%u,finished,%d", r, name, v[0], v[1], keys[2 * r], T);
         qf_csv_num(f, vi);
         qf_csv_num(f, vv);
         qf_csv_num(f, vi - vv);

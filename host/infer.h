@@ -22,7 +22,8 @@ int qf_cmd_irl(const qf_config *cfg, const struct qf_words *ws, qf_backend *b);
 int qf_bench_irl(const qf_config *cfg, qf_backend *b);
 
 /* Parse a comma-separated list of numbers in [lo, hi] (integers when integer != 0) into out
- * [0 .. cap); returns the count, or -1 with one line naming `key` in msg. */
+ * [0 .. cap); returns the count, or -1 with one line naming `key` in msg (also for a value given
+ * twice: each value makes its own runs, which would repeat under one name). */
 int qf_parse_list(const char *key, const char *text, double lo, double hi, int integer, double *out,
                   int cap, char *msg, size_t len);
 

@@ -982,10 +982,10 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         /* per-feature Hoeffding radius of the demos' mean feature counts (each in [0, T]), 95%,
          * union bound over the F features */
         const double radius = T * sqrt(log(2.0 * F / 0.05) / (2.0 * demos[r].n_episodes));
-        fprintf(f, "%d,%s,1,%lld,%s,maxent_irl,%d", r, ic.names[r], (long long)(r / cfg->seeds), name,
-                env_seed_or(kind, &params[r]));
-        qf_csv_num(f, lr[r]);
-        fprintf(f, ",%d,%u,finished", demos[r].n_episodes, keys[2 * r]);
+        /* the axis values quoted, as the runner's runs.csv writes its axes (docs/results-format.md) */
+        fprintf(f, "%d,%s,1,%lld,%s,maxent_irl,\"%d\",\"%.9g\",\"%d\",%u,finished", r, ic.names[r],
+                (long long)(r / cfg->seeds), name, env_seed_or(kind, &params[r]), lr[r], demos[r].n_episodes,
+                keys[2 * r]);
         qf_csv_num(f, alpha[r]);
         fprintf(f, ",%d,%lld", T, (long long)cfg->iters);
         qf_csv_num(f, cv.v_star[r]);

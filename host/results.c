@@ -97,6 +97,24 @@ void qf_csv_num(FILE *f, double v) {
         fprintf(f, ",%.9g", v);
 }
 
+const char *qf_fmt_num(char *buf, size_t len, double v) {
+    if (isnan(v))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.4g", v);
+    return buf;
+}
+
+const char *qf_fmt_mean_se(char *buf, size_t len, double mean, double se) {
+    if (isnan(mean))
+        snprintf(buf, len, "-");
+    else if (isnan(se))
+        snprintf(buf, len, "%.4g", mean);
+    else
+        snprintf(buf, len, "%.4g +- %.2g", mean, se);
+    return buf;
+}
+
 double qf_wall_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -32,6 +32,13 @@ int qf_close_output(FILE *f, const char *path, const char *tmp);
 void qf_results_dir(char *dir, size_t len, const char *out, const char *prefix);
 /* ",<v>" with 9 significant digits, or "," for NaN. */
 void qf_csv_num(FILE *f, double v);
+/* Numbers in the human-readable outputs (printed tables, summary.md): "%.4g" into buf, or "-" where
+ * the value does not apply or is unknown (NaN: a regret without an exact solve, an eval_return
+ * without evaluations), never "nan". The CSV files write those as empty cells (qf_csv_num).
+ * Returns buf. */
+const char *qf_fmt_num(char *buf, size_t len, double v);
+/* "MEAN +- SE" likewise: "-" when mean is NaN, the mean alone when se is NaN (one sample). */
+const char *qf_fmt_mean_se(char *buf, size_t len, double mean, double se);
 /* Does dir hold results of an earlier run (run.words, plan.bin, runs.csv, curves.csv, summary.md,
  * config.txt, fleet parts, a bandits checkpoint)? With clear = 1 they are removed (--overwrite), and
  * the pictures scripts/plot.py drew from them. */

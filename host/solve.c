@@ -16,18 +16,73 @@
 #include "solve.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../envs/tabular.h"
 #include "../kernels/infer_ops.h"
+#include "../kernels/solve_ops.h"
 
 #define QF_SOLVE_MAX_ITERS 1000000
 #define QF_SOLVE_TOL 1e-10
 #define QF_SOLVE_RUNS_SHOWN 8  /* all runs up to this many; else the first 4 and a summary */
 #define QF_SOLVE_GRID_MAX 32   /* largest DeepSea grid printed cell by cell */
 #define QF_SOLVE_STATES_MAX 64 /* chain states printed */
+#define QF_SOLVE_LAYER_PARALLEL 1024 /* layer width from which one run's layer is shared among threads */
+
+/* ---- the layered fast path (solve.h) ---------------------------------------------------------- */
+
+/* Run r's layers from the last to the first; layer l reads only layer l + 1's final values. */
+static void layered_run(const qf_solve_problem *prob, int32_t r, int32_t L, int32_t W, double *q, double *v,
+                        int parallel) {
+    const int32_t S = prob->n_states, A = prob->n_actions;
+    const qf_env_params *p = &prob->params[r];
+    const uint32_t k0 = prob->keys[2 * r], k1 = prob->keys[2 * r + 1];
+    const double gamma = prob->gamma[r], alpha = prob->alpha[r];
+    double *vr = v + (size_t)r * (size_t)S; /* [S] */
+    for (int32_t l = L - 1; l >= 0; l--) {
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int32_t s = l * W; s < (l + 1) * W; s++) {
+            double row[QF_MAX_ARMS];
+            double *qs = q ? q + ((size_t)r * (size_t)S + (size_t)s) * (size_t)A : row; /* [A] */
+            vr[s] = qf_solve_state(prob->kind, p, k0, k1, gamma, alpha, s, A, vr, qs);
+        }
+    }
+}
+
+int qf_solve_layered(const qf_solve_problem *prob, double *q, double *v, char *msg, size_t len) {
+    if (qf_solve_check_problem(prob, msg, len)) return -1;
+    const int32_t R = prob->R, S = prob->n_states, A = prob->n_actions;
+    int32_t L = 0, W = 0;
+    for (int32_t r = 0; r < R; r++) {
+        const int code = qf_solve_check_run(prob->kind, &prob->params[r], S, A, prob->gamma[r], prob->alpha[r]);
+        if (code) {
+            qf_solve_run_message(code, r, prob->kind, &prob->params[r], prob, prob->gamma[r], prob->alpha[r], msg,
+                                 len);
+            return -1;
+        }
+        int32_t l, w;
+        if (!qf_env_layers(prob->kind, &prob->params[r], &l, &w) || (int64_t)l * w > S || (r && (l != L || w != W))) {
+            snprintf(msg, len, "solve: run %d's environment (%s) is not layered the same way as run 0's (the "
+                               "layered solve: deep_sea and bandit)", (int)r, qf_env_spec_of(prob->kind)->name);
+            return -1;
+        }
+        L = l;
+        W = w;
+    }
+    memset(v, 0, sizeof(double) * (size_t)R * (size_t)S); /* states after the layers (DeepSea's null state): 0 */
+    if (q) memset(q, 0, sizeof(double) * (size_t)R * (size_t)S * (size_t)A);
+    /* whole runs among threads when there are enough, else the states of each layer (no nesting) */
+    if (R >= omp_get_max_threads()) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int32_t r = 0; r < R; r++) layered_run(prob, r, L, W, q, v, 0);
+    } else {
+        for (int32_t r = 0; r < R; r++) layered_run(prob, r, L, W, q, v, W >= QF_SOLVE_LAYER_PARALLEL);
+    }
+    return 0;
+}
 
 /* "name (key=value ...)" of the environment and its parameters. */
 static void describe_env(const qf_config *cfg, char *out, size_t len) {
@@ -163,9 +218,13 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
     const int32_t S = qf_env_n_states(kind, &cfg->env_params), A = qf_env_n_actions(kind, &cfg->env_params);
     const int32_t s0 = qf_env_start_state(kind, &cfg->env_params);
     const size_t RS = (size_t)R * (size_t)S;
-    /* q, v and the solver's scratch copy of v (finite horizon: V_t for every t), plus the small
-     * per-run arrays */
-    const double need = (double)RS * 8.0 * (T > 0 ? (double)(T + 1) : (double)(A + 2)) +
+    /* a layered env (DeepSea, the bandit) in the infinite-horizon problem: one backward pass on the
+     * host (qf_solve_layered), exact, instead of value iteration's sweeps on the backend */
+    int32_t n_layers = 0, width = 0;
+    const int layered = T == 0 && qf_env_layers(kind, &cfg->env_params, &n_layers, &width);
+    /* q, v and the solver's scratch copy of v (finite horizon: V_t for every t; layered: v alone),
+     * plus the small per-run arrays */
+    const double need = (double)RS * 8.0 * (layered ? 1.0 : T > 0 ? (double)(T + 1) : (double)(A + 2)) +
                         (double)R * (sizeof(qf_env_params) + 64.0);
     if (need > (double)(b->mem_free / 10 * 9)) {
         fprintf(stderr, "qfleet: solve of %s with runs=%d needs %.2f GiB, but the %s backend has %.2f GiB "
@@ -192,6 +251,41 @@ int qf_cmd_solve(const qf_config *cfg, qf_backend *b) {
         keys[2 * r + 1] = (uint32_t)(r / cfg->seeds);
         gamma[r] = cfg->gamma;
         alpha[r] = cfg->alpha;
+    }
+    if (layered) {
+        char env_desc[768], msg[512];
+        describe_env(cfg, env_desc, sizeof env_desc);
+        printf("qfleet solve: %s\n  %d run%s, %d state%s x %d actions, gamma=%g, alpha=%g%s\n"
+               "  problem: infinite horizon, discounted by gamma (episodes end by termination, so with gamma=1 this "
+               "is the episodic return)\n",
+               env_desc, R, R == 1 ? "" : "s", S, S == 1 ? "" : "s", A, cfg->gamma, cfg->alpha,
+               cfg->alpha > 0.0 ? " (soft max)" : " (hard max)");
+        fflush(stdout);
+        qf_solve_problem lp;
+        memset(&lp, 0, sizeof lp);
+        lp.kind = kind;
+        lp.R = R;
+        lp.params = params;
+        lp.keys = keys;
+        lp.gamma = gamma;
+        lp.alpha = alpha;
+        lp.n_states = S;
+        lp.n_actions = A;
+        lp.max_iters = 1;
+        lp.tol = 0.0;
+        if (qf_solve_layered(&lp, NULL, v_host, msg, sizeof msg)) {
+            fprintf(stderr, "qfleet: %s\n", msg);
+            goto done;
+        }
+        if (cfg->policy) /* Q of run 0 from its final values, with the same backup */
+            for (int32_t s = 0; s < S; s++)
+                qf_solve_state(kind, &params[0], keys[0], keys[1], gamma[0], alpha[0], s, A, v_host,
+                               q_host + (size_t)s * A);
+        printf("  layered: %d layer%s of %d state%s solved backward in one pass (each layer reaches only the next), "
+               "exact; on the host\n", n_layers, n_layers == 1 ? "" : "s", width, width == 1 ? "" : "s");
+        print_values_and_policy(cfg, v_host, q_host, R, S, A, s0);
+        rc = 0;
+        goto done;
     }
     if (!(d_params = b->alloc(b, sizeof(qf_env_params) * (size_t)R)) ||
         !(d_keys = b->alloc(b, sizeof(uint32_t) * 2 * (size_t)R)) ||

@@ -688,23 +688,35 @@ static int make_columns(sweep_ctx *c, const qf_config *points, int64_t P) {
     return 0;
 }
 
+/* The table per point (md: summary.md's markdown, else stdout's): mean +- standard error over the
+ * seeds; eval_return (the last greedy evaluation) is a column when some point evaluates
+ * (eval_every > 0); a value that does not apply is "-" (qf_fmt_mean_se). */
 static void print_summary(FILE *f, const sweep_ctx *c, const qf_experiment *x, const qf_exp_run *rows, int md) {
     const int S = (int)x->seeds;
-    double *ret = (double *)malloc(sizeof(double) * (size_t)S), *reg = (double *)malloc(sizeof(double) * (size_t)S);
-    if (!ret || !reg) {
+    double *ret = (double *)malloc(sizeof(double) * (size_t)S), *reg = (double *)malloc(sizeof(double) * (size_t)S),
+           *evr = (double *)malloc(sizeof(double) * (size_t)S);
+    if (!ret || !reg || !evr) {
         free(ret);
         free(reg);
+        free(evr);
         return;
     }
+    int ev = 0;
+    for (int64_t p = 0; p < x->n_points; p++) ev |= x->points[p].eval_every > 0;
     if (md) fprintf(f, "| point |");
     else fprintf(f, "%-6s", "point");
     for (int a = 0; a < c->n_cols; a++) fprintf(f, md ? " %s |" : " %-12s", c->col_keys[a]);
-    fprintf(f, md ? " runs | diverged | converged | return (last 20) | regret |\n" : " %5s %8s %9s %22s %22s\n", "runs",
-            "diverged", "converged", "return(last 20)", "regret");
+    if (md)
+        fprintf(f, " runs | diverged | converged | return (last 20) |%s regret |\n", ev ? " eval_return |" : "");
+    else {
+        fprintf(f, " %5s %8s %9s %22s", "runs", "diverged", "converged", "return(last 20)");
+        if (ev) fprintf(f, " %22s", "eval_return");
+        fprintf(f, " %22s\n", "regret");
+    }
     if (md) {
         fprintf(f, "|---|");
         for (int a = 0; a < c->n_cols; a++) fprintf(f, "---|");
-        fprintf(f, "---:|---:|---:|---:|---:|\n");
+        fprintf(f, "---:|---:|---:|---:|%s---:|\n", ev ? "---:|" : "");
     }
     for (int64_t p = 0; p < x->n_points; p++) {
         int div = 0, conv = 0, pruned = 0;
@@ -712,6 +724,7 @@ static void print_summary(FILE *f, const sweep_ctx *c, const qf_experiment *x, c
             const qf_exp_run *w = &rows[p * S + s];
             ret[s] = w->ret20;
             reg[s] = w->last.regret;
+            evr[s] = w->last.eval_return;
             div += w->diverged_at >= 0;
             conv += !w->failed && !w->pruned && w->last.converged_at > 0;
             pruned |= w->pruned;
@@ -719,22 +732,37 @@ static void print_summary(FILE *f, const sweep_ctx *c, const qf_experiment *x, c
         fprintf(f, md ? "| %lld |" : "%-6lld", (long long)p);
         for (int a = 0; a < c->n_cols; a++) fprintf(f, md ? " %s |" : " %-12s", c->values[p * c->n_cols + a]);
         if (pruned) { /* not trained: the prune= rule judged it from the cells before */
-            fprintf(f, md ? " %d | pruned | pruned | pruned | pruned |\n" : " %5d %8s %9s %22s %22s\n", S, "pruned",
-                    "pruned", "pruned", "pruned");
+            if (md) fprintf(f, " %d | pruned | pruned | pruned |%s pruned |\n", S, ev ? " pruned |" : "");
+            else {
+                fprintf(f, " %5d %8s %9s %22s", S, "pruned", "pruned", "pruned");
+                if (ev) fprintf(f, " %22s", "pruned");
+                fprintf(f, " %22s\n", "pruned");
+            }
             continue;
         }
-        double m1, s1, m2, s2;
+        double m1, s1, m2, s2, m3, s3;
         mean_se(ret, S, &m1, &s1);
         mean_se(reg, S, &m2, &s2);
-        char r1[64], r2[64], cv[32];
-        snprintf(r1, sizeof r1, "%.4g +- %.2g", m1, s1);
-        snprintf(r2, sizeof r2, "%.4g +- %.2g", m2, s2);
+        mean_se(evr, S, &m3, &s3);
+        char r1[64], r2[64], r3[64], cv[32];
+        qf_fmt_mean_se(r1, sizeof r1, m1, s1);
+        qf_fmt_mean_se(r2, sizeof r2, m2, s2);
+        qf_fmt_mean_se(r3, sizeof r3, m3, s3);
         if (x->points[p].env == QF_ENV_DEEP_SEA) snprintf(cv, sizeof cv, "%d/%d", conv, S);
         else snprintf(cv, sizeof cv, "-");
-        fprintf(f, md ? " %d | %d | %s | %s | %s |\n" : " %5d %8d %9s %22s %22s\n", S, div, cv, r1, r2);
+        if (md) {
+            fprintf(f, " %d | %d | %s | %s |", S, div, cv, r1);
+            if (ev) fprintf(f, " %s |", r3);
+            fprintf(f, " %s |\n", r2);
+        } else {
+            fprintf(f, " %5d %8d %9s %22s", S, div, cv, r1);
+            if (ev) fprintf(f, " %22s", r3);
+            fprintf(f, " %22s\n", r2);
+        }
     }
     free(ret);
     free(reg);
+    free(evr);
 }
 
 /* "  (only where explore=bootstrap)" for a conditional axis, with the whole chain of conditions */
@@ -780,7 +808,9 @@ static int report(void *vctx, const qf_experiment *x, const qf_exp_run *rows, FI
     (void)dir;
     const sweep_ctx *c = (const sweep_ctx *)vctx;
     fprintf(summary, "Mean +- standard error over seeds. converged: seeds with an episode of return >= converge_return "
-                     "(deep_sea); pruned: cells not trained by the prune= rule (not failures).\n\n");
+                     "(deep_sea); pruned: cells not trained by the prune= rule (not failures); eval_return (where evaluations ran): "
+                     "mean return of the last greedy evaluation; -: does not apply (regret where no exact V*(s0) is "
+                     "known; with one seed the standard error is left out).\n\n");
     print_summary(summary, c, x, rows, 1);
     printf("\n");
     print_summary(stdout, c, x, rows, 0);

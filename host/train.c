@@ -14,32 +14,46 @@
 #include "fleet.h"
 #include "results.h"
 
+/* The table per run (md: summary.md's markdown, else stdout's). eval_return (the last greedy
+ * evaluation's mean return) is a column when evaluations ran (eval_every > 0); a value that does not
+ * apply (a regret without an exact solve) is "-" (qf_fmt_num). */
 static void print_table(FILE *f, const qf_experiment *x, const qf_exp_run *rows, int md) {
     const int64_t n = x->n_points * x->seeds;
+    const int ev = x->base->eval_every > 0;
     if (md)
-        fprintf(f, "| run | name | status | episodes | return (last 20) | td_loss | q_values | regret |\n"
-                   "|---:|---|---|---:|---:|---:|---:|---:|\n");
-    else
-        printf("%-4s %-9s %-10s %9s %14s %12s %12s %12s\n", "run", "seed", "status", "episodes", "return(last20)",
-               "td_loss", "q_values", "regret");
+        fprintf(f, "| run | name | status | episodes | return (last 20) |%s td_loss | q_values | regret |\n"
+                   "|---:|---|---|---:|---:|%s---:|---:|---:|\n", ev ? " eval_return |" : "", ev ? "---:|" : "");
+    else {
+        printf("%-4s %-9s %-10s %9s %14s", "run", "seed", "status", "episodes", "return(last20)");
+        if (ev) printf(" %12s", "eval_return");
+        printf(" %12s %12s %12s\n", "td_loss", "q_values", "regret");
+    }
     for (int64_t i = 0; i < n; i++) {
         const qf_exp_run *w = &rows[i];
-        char status[32];
+        char status[32], c_ret[32], c_ev[32], c_td[32], c_q[32], c_reg[32];
         if (w->failed)
             snprintf(status, sizeof status, "failed");
         else if (w->diverged_at >= 0)
             snprintf(status, sizeof status, "div@%d", w->diverged_at);
         else
             snprintf(status, sizeof status, "finished"); /* runs.csv's word */
+        qf_fmt_num(c_ret, sizeof c_ret, w->ret20);
+        qf_fmt_num(c_ev, sizeof c_ev, w->last.eval_return);
+        qf_fmt_num(c_td, sizeof c_td, w->last.td_loss);
+        qf_fmt_num(c_q, sizeof c_q, w->last.q_values);
+        qf_fmt_num(c_reg, sizeof c_reg, w->last.regret);
         if (md) {
             fprintf(f, "| %lld | ", (long long)i);
             qf_run_name(f, x, w->point, w->seed_index);
-            fprintf(f, " | %s | %lld | %.4g | %.4g | %.4g | %.4g |\n", status, (long long)w->last.episodes, w->ret20,
-                    w->last.td_loss, w->last.q_values, w->last.regret);
+            fprintf(f, " | %s | %lld | %s |", status, (long long)w->last.episodes, c_ret);
+            if (ev) fprintf(f, " %s |", c_ev);
+            fprintf(f, " %s | %s | %s |\n", c_td, c_q, c_reg);
         } else {
-            printf("%-4lld %-9llu %-10s %9lld %14.4g %12.4g %12.4g %12.4g\n", (long long)i,
+            printf("%-4lld %-9llu %-10s %9lld %14s", (long long)i,
                    (unsigned long long)qf_run_seed(x, w->point, w->seed_index), status,
-                   (long long)w->last.episodes, w->ret20, w->last.td_loss, w->last.q_values, w->last.regret);
+                   (long long)w->last.episodes, c_ret);
+            if (ev) printf(" %12s", c_ev);
+            printf(" %12s %12s %12s\n", c_td, c_q, c_reg);
             if (i == 15 && n > 20) {
                 printf("... (%lld more runs in runs.csv)\n", (long long)(n - 16));
                 break;
@@ -58,8 +72,11 @@ static int report(void *ctx, const qf_experiment *x, const qf_exp_run *rows, FIL
                 ts.picked_one, ts.probes, ts.current);
     print_table(stdout, x, rows, 0);
     fprintf(summary, "Environment %s, strategy %s, %lld env steps per env; return (last 20): mean return of each "
-                     "run's last >= 20 episodes.\n\n", qf_env_spec_of(x->base->env)->name,
-            qf_config_choice_name("explore", x->base->explore), (long long)x->base->steps);
+                     "run's last >= 20 episodes%s; -: does not apply (regret where no exact V*(s0) is known).\n\n",
+            qf_env_spec_of(x->base->env)->name, qf_config_choice_name("explore", x->base->explore),
+            (long long)x->base->steps,
+            x->base->eval_every > 0 ? "; eval_return: mean return of the last greedy evaluation (eval_episodes "
+                                      "episodes, no exploration)" : "");
     print_table(summary, x, rows, 1);
     return 0;
 }

@@ -170,7 +170,47 @@ typedef struct yreader {
     strset keys; /* the words' keys this file gave, with their lines: a key given twice is refused */
 } yreader;
 
-/* Next event; on a parser error, "path:line: problem" in msg and -1. */
+/* YAML features libyaml reads but qfleet's configuration does not use: an anchor (&a), an alias
+ * (*a), a merge key (<<: *a) or a tag (!!binary, !!str, !custom) would otherwise be dropped or read
+ * as plain text without a word. The event is refused with "path:line: ..." in msg (and deleted),
+ * -1; 0 when it has none of them. */
+static int unsupported(yreader *y, yaml_event_t *ev) {
+    const char *what = NULL;
+    const unsigned char *anchor = NULL, *tag = NULL;
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT: what = "alias"; anchor = ev->data.alias.anchor; break;
+    case YAML_SCALAR_EVENT:
+        anchor = ev->data.scalar.anchor;
+        tag = ev->data.scalar.tag;
+        if (!anchor && !tag && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && ev->data.scalar.length == 2 &&
+            memcmp(ev->data.scalar.value, "<<", 2) == 0)
+            what = "merge key";
+        break;
+    case YAML_SEQUENCE_START_EVENT: anchor = ev->data.sequence_start.anchor; tag = ev->data.sequence_start.tag; break;
+    case YAML_MAPPING_START_EVENT: anchor = ev->data.mapping_start.anchor; tag = ev->data.mapping_start.tag; break;
+    default: break;
+    }
+    if (!what && anchor) what = "anchor";
+    if (!what && tag) what = "tag";
+    if (!what) return 0;
+    const size_t line = ev->start_mark.line + 1;
+    if (strcmp(what, "merge key") == 0)
+        snprintf(y->msg, y->len, "%s:%zu: YAML merge keys (<<) are not supported: write the keys out", y->path, line);
+    else if (strcmp(what, "tag") == 0) { /* libyaml gives the resolved tag: !!binary as tag:yaml.org,2002:binary */
+        const char *t = (const char *)tag, *core = "tag:yaml.org,2002:";
+        const int is_core = strncmp(t, core, strlen(core)) == 0;
+        snprintf(y->msg, y->len, "%s:%zu: YAML tags (%s%.60s) are not supported: write the plain value", y->path, line,
+                 is_core ? "!!" : "", is_core ? t + strlen(core) : t);
+    }
+    else
+        snprintf(y->msg, y->len, "%s:%zu: YAML %s (%c%.60s) are not supported: write the value out", y->path, line,
+                 what[1] == 'l' ? "aliases" : "anchors", what[1] == 'l' ? '*' : '&', (const char *)anchor);
+    yaml_event_delete(ev);
+    return -1;
+}
+
+/* Next event; on a parser error or a YAML feature qfleet does not support (unsupported()),
+ * "path:line: problem" in msg and -1. */
 static int next(yreader *y, yaml_event_t *ev) {
     if (!yaml_parser_parse(&y->p, ev)) {
         if (y->p.error == YAML_READER_ERROR && !y->p.problem)
@@ -194,7 +234,7 @@ static int next(yreader *y, yaml_event_t *ev) {
         }
         return -1;
     }
-    return 0;
+    return unsupported(y, ev);
 }
 
 static int fail_at(yreader *y, const yaml_event_t *ev, const char *what) {
@@ -610,6 +650,9 @@ static int derived_lookup(void *vctx, const char *name, double *value, char *why
     return 0;
 }
 
+/* qf_expr_is_plausible's test of a name: a numeric key of cfg */
+static int numeric_key(void *cfg, const char *name) { return qf_config_key_numeric((const qf_config *)cfg, name) != 0; }
+
 static int from_words(qf_config *cfg, const qf_words *ws, int strict, char *msg, size_t msg_len) {
     qf_config_default(cfg);
     unsigned char *last = qf_words_last_of_key(ws);
@@ -663,7 +706,10 @@ static int from_words(qf_config *cfg, const qf_words *ws, int strict, char *msg,
                 qf_config scratch = *cfg;
                 char plain[512] = "", *one[1] = {w->text};
                 qf_config_parse(&scratch, 1, one, plain, sizeof plain);
-                snprintf(msg, msg_len, "%s: %s; read as an expression of other keys: %s", w->origin, plain, m);
+                if (qf_expr_is_plausible(eq + 1, numeric_key, cfg))
+                    snprintf(msg, msg_len, "%s: %s; read as an expression of other keys: %s", w->origin, plain, m);
+                else /* a mistyped number or a word: how it read as an expression would only add noise */
+                    snprintf(msg, msg_len, "%s: %s", w->origin, plain);
                 goto out;
             }
             char key[128];

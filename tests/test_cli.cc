@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cfloat>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -247,6 +248,47 @@ TEST(Cli, DryRunOfAHugeDeepSeaDoesNotSolveIt) {
     EXPECT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("nothing was trained"), std::string::npos) << r.out;
 }
+// A number the floating-point types cannot hold is named as such, not as "not a number" (a new
+// user's 1e-300): a double's normal range ends at DBL_MIN ~ 2.2e-308 (strtod: ERANGE below it), an
+// env parameter is a float (FLT_MIN ~ 1.2e-38: 1e-300 would become 0). And a mistyped number or a
+// word gets the key's message alone; how the text read as an expression only where one was
+// plausible (an operator, a function, a key's name). Each is one line, exit 2.
+TEST(Cli, NumbersOutOfRangeAndTyposSayWhatIsWrong) {
+    static_assert(1e-320 < DBL_MIN && 1e-300 > DBL_MIN && 1e-300 < FLT_MIN, "the premises");
+    auto one_line = [](const std::string &args, const std::string &want) {
+        CliResult r = run_qfleet(args);
+        EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+        EXPECT_EQ(r.out, "qfleet: " + want + "\n") << args;
+    };
+    one_line("train backend=cpu gamma=1e-320 --dry-run",
+             "command line: bad value for gamma: '1e-320' (out of the floating-point range: nonzero magnitudes run "
+             "from 2.2e-308 to 1.8e308; allowed: a number in [0, 1])");
+    one_line("train backend=cpu gamma=1e400 --dry-run",
+             "command line: bad value for gamma: '1e400' (out of the floating-point range: nonzero magnitudes run "
+             "from 2.2e-308 to 1.8e308; allowed: a number in [0, 1])");
+    one_line("train backend=cpu env=deep_sea env.move_cost=1e-300 --dry-run",
+             "command line: bad value for env.move_cost: '1e-300' (out of the float range: env parameters are 32-bit "
+             "floats, nonzero magnitudes from 1.2e-38 to 3.4e38; allowed: a number in [0, 1])");
+    expect_cli("train backend=cpu 'gamma=2*1e-400' --dry-run", 2,
+               "read as an expression of other keys: position 3: '1e-400' is out of the floating-point range");
+    one_line("infer backend=cpu env=chain temperatures=0.5,1e-330",
+             "temperatures=0.5,1e-330: '1e-330' is out of the floating-point range (allowed: [1e-06, 1e+06])");
+    one_line("infer backend=cpu env=chain temperatures=0.5,1e-300",
+             "temperatures=0.5,1e-300: '1e-300' is out of range (allowed: [1e-06, 1e+06])");
+    // typos: the key's message alone
+    one_line("train backend=cpu lr=1e-3x --dry-run", "command line: bad value for lr: '1e-3x' (allowed: a number in "
+                                                     "[1e-08, 10])");
+    one_line("train backend=cpu steps=1o0 --dry-run", "command line: bad value for steps: '1o0' (allowed: an integer "
+                                                      "in [0, 1000000000000])");
+    one_line("train backend=cpu lr=fast --dry-run", "command line: bad value for lr: 'fast' (allowed: a number in "
+                                                    "[1e-08, 10])");
+    // an expression was plausible (an operator; a function): how it read stays
+    expect_cli("train backend=cpu 'lr=2e-4*heds' --dry-run", 2, "read as an expression of other keys: position 6: "
+                                                                 "unknown key 'heds'");
+    expect_cli("train backend=cpu 'lr=sqrt(x)' --dry-run", 2, "read as an expression of other keys: position 6: "
+                                                               "unknown key 'x'");
+}
+
 TEST(Cli, MalformedFloat) { expect_bad("bench envs seconds=fast", "bad value for seconds: 'fast'"); }
 TEST(Cli, NotKeyValue) { expect_bad("bench envs cartpole", "expected key=value, got 'cartpole'"); }
 TEST(Cli, UnknownBackend) { expect_bad("bench envs backend=gpu", "bad value for backend: 'gpu'", "auto|cpu|cuda"); }

@@ -325,6 +325,114 @@ TEST(Eval, TrainCommandWritesTheSameRunsWithEvaluations) {
     std::system(("rm -rf " + dir).c_str());
 }
 
+std::string slurp_file(const std::string &path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+// The cells of a markdown table's rows: the header row that starts with `first`, then its rows.
+std::vector<std::vector<std::string>> md_table(const std::string &text, const std::string &first) {
+    std::vector<std::vector<std::string>> rows;
+    std::stringstream in(text);
+    std::string line;
+    bool on = false;
+    while (std::getline(in, line)) {
+        if (!on && line.rfind(first, 0) != 0) continue;
+        if (on && (line.empty() || line[0] != '|')) break;
+        on = true;
+        if (line.rfind("|---", 0) == 0) continue;
+        std::vector<std::string> cells;
+        std::stringstream ss(line.substr(1));
+        std::string cell;
+        while (std::getline(ss, cell, '|')) cells.push_back(cell.substr(1, cell.size() - 2));
+        rows.push_back(cells);
+    }
+    return rows;
+}
+
+// runs.csv's column `name` per run (docs/results-format.md; names in this test hold no commas)
+std::vector<std::string> csv_column(const std::string &path, const std::string &name) {
+    std::ifstream in(path);
+    std::string line;
+    std::vector<std::string> out;
+    int col = -1;
+    while (std::getline(in, line)) {
+        std::vector<std::string> cells;
+        std::stringstream ss(line);
+        std::string cell;
+        while (std::getline(ss, cell, ',')) cells.push_back(cell);
+        if (line.back() == ',') cells.push_back("");
+        if (col < 0) {
+            col = (int)(std::find(cells.begin(), cells.end(), name) - cells.begin());
+            if (col >= (int)cells.size()) return out;
+        } else {
+            out.push_back(col < (int)cells.size() ? cells[col] : "");
+        }
+    }
+    return out;
+}
+
+// summary.md and the printed table show runs.csv's eval_return where evaluations ran (a new
+// user's finding: it was only in the CSV files), and "-", never "nan", where a value does not apply:
+// cartpole has no exact solve, so its regret is unknown (an empty cell in runs.csv).
+TEST(Eval, SummaryShowsEvalReturnAndDashesWhereNothingApplies) {
+    const std::string dir = "/tmp/qfleet_eval_md_" + std::to_string(getpid());
+    const std::string args = "train backend=cpu env=cartpole runs=2 steps=300 envs=2 learning_starts=100";
+    CliResult r = run_qfleet(args + " eval_every=100 eval_episodes=2 out=" + dir + "/on");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("eval_return"), std::string::npos) << r.out;
+    const std::string md = slurp_file(dir + "/on/summary.md");
+    EXPECT_EQ(md.find("nan"), std::string::npos) << md;
+    const auto rows = md_table(md, "| run |");
+    ASSERT_EQ(rows.size(), 3u) << md;
+    const auto &head = rows[0];
+    const size_t ev = std::find(head.begin(), head.end(), "eval_return") - head.begin();
+    const size_t reg = std::find(head.begin(), head.end(), "regret") - head.begin();
+    ASSERT_LT(ev, head.size()) << md;
+    ASSERT_LT(reg, head.size()) << md;
+    const auto csv_ev = csv_column(dir + "/on/runs.csv", "eval_return");
+    const auto csv_reg = csv_column(dir + "/on/runs.csv", "regret");
+    ASSERT_EQ(csv_ev.size(), 2u);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_FALSE(csv_ev[i].empty()) << "run " << i << " evaluated";
+        char want[32];
+        std::snprintf(want, sizeof want, "%.4g", std::strtod(csv_ev[i].c_str(), nullptr));
+        EXPECT_EQ(rows[1 + i][ev], want) << md;
+        EXPECT_EQ(csv_reg[i], "") << "cartpole: no exact V*(s0), regret unknown";
+        EXPECT_EQ(rows[1 + i][reg], "-") << md;
+    }
+    // without evaluations there is no eval_return column
+    r = run_qfleet(args + " out=" + dir + "/off");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.find("eval_return"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
+    EXPECT_EQ(md_table(slurp_file(dir + "/off/summary.md"), "| run |")[0].size(), head.size() - 1);
+    // sweep: mean +- se per point, eval_return where evaluations ran, one seed: no "+- nan"
+    r = run_qfleet("sweep backend=cpu env=cartpole steps=300 envs=2 learning_starts=100 eval_every=100 "
+                   "eval_episodes=2 lr=1e-3,2e-3 out=" + dir + "/sweep");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
+    const std::string smd = slurp_file(dir + "/sweep/summary.md");
+    EXPECT_EQ(smd.find("nan"), std::string::npos) << smd;
+    const auto srows = md_table(smd, "| point |");
+    ASSERT_EQ(srows.size(), 3u) << smd;
+    const size_t sev = std::find(srows[0].begin(), srows[0].end(), "eval_return") - srows[0].begin();
+    const size_t sreg = std::find(srows[0].begin(), srows[0].end(), "regret") - srows[0].begin();
+    ASSERT_LT(sev, srows[0].size()) << smd;
+    const auto sweep_ev = csv_column(dir + "/sweep/runs.csv", "eval_return");
+    ASSERT_EQ(sweep_ev.size(), 2u);
+    for (int p = 0; p < 2; p++) {
+        char want[32];
+        std::snprintf(want, sizeof want, "%.4g", std::strtod(sweep_ev[p].c_str(), nullptr));
+        EXPECT_EQ(srows[1 + p][sev], want) << smd;
+        EXPECT_EQ(srows[1 + p][sreg], "-") << smd;
+    }
+    std::system(("rm -rf " + dir).c_str());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parameter export and load
 

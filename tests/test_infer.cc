@@ -447,7 +447,7 @@ TEST(InferCli, PrintsBothBackupsAndWritesTheResults) {
     while (std::fgets(line, sizeof line, fp)) {
         double vi = 0, vv = 0, gap = 1;
         // run,name,fleet,point,env,explore,env.map_seed,alpha,seed,status,horizon,v_inference,v_variational,gap,...
-        ASSERT_EQ(std::sscanf(line, "%*d,deep_sea__inference__%*[^,],1,%*d,deep_sea,inference,%*d,%*g,%*d,finished,%*d,%lg,%lg,%lg",
+        ASSERT_EQ(std::sscanf(line, "%*d,deep_sea__inference__%*[^,],1,%*d,deep_sea,inference,\"%*d\",\"%*g\",%*d,finished,%*d,%lg,%lg,%lg",
                               &vi, &vv, &gap), 3) << line;
         EXPECT_NEAR(gap, 0.0, 1e-12 * (1 + std::fabs(vv))) << line;
         rows++;
@@ -469,6 +469,14 @@ TEST(InferCli, PrintsBothBackupsAndWritesTheResults) {
     r = run_qfleet("infer env=chain temperatures=0.5,x backend=cpu out=" + bad);
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("temperatures"), std::string::npos) << r.out;
+    // a temperature given twice would make the same runs twice under one name: one line naming the key
+    r = run_qfleet("infer env=chain temperatures=0.5,1,0.5 backend=cpu out=" + bad);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    EXPECT_NE(r.out.find("temperatures=0.5,1,0.5: the value 0.5 is given twice"), std::string::npos) << r.out;
+    r = run_qfleet("infer env=chain temperatures=0.5,5e-1 backend=cpu out=" + bad);  // the same number
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("given twice"), std::string::npos) << r.out;
     r = run_qfleet("infer env=chain horizon=-1 backend=cpu out=" + bad);
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("horizon=-1"), std::string::npos) << r.out;

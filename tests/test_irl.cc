@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <set>
 #include <string>
@@ -406,6 +407,19 @@ TEST(IrlCli, BadDemosFileExitsTwoAndWritesNothing) {
     EXPECT_EQ(WEXITSTATUS(pclose(pipe)), 0) << text;
     for (const char *f : {"runs.csv", "curves.csv", "summary.md", "config.txt", "reward_map.csv"})
         EXPECT_EQ(stat((out2 + "/" + f).c_str(), &st), 0) << f;
+    {  // its axes (env.map_seed, lr, demos) quoted, as every runs.csv writes them (docs/results-format.md)
+        FILE *rf = std::fopen((out2 + "/runs.csv").c_str(), "r");
+        ASSERT_NE(rf, nullptr);
+        char row[1024] = "";
+        ASSERT_NE(std::fgets(row, sizeof row, rf), nullptr);
+        ASSERT_NE(std::fgets(row, sizeof row, rf), nullptr);
+        std::fclose(rf);
+        int seed = -1, demos = -1;
+        double lr = 0;
+        ASSERT_EQ(std::sscanf(std::strstr(row, ",maxent_irl,"), ",maxent_irl,\"%d\",\"%lg\",\"%d\",", &seed, &lr, &demos), 3)
+            << row;
+        EXPECT_EQ(demos, 1) << row;  // the file's one episode
+    }
     // demos= beside demos_file= would do nothing (the file's episodes are the demonstrations): refused
     const std::string out3 = ::testing::TempDir() + "irl_cli_both";
     std::system(("rm -rf " + out3).c_str());

@@ -7,8 +7,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "envs/spec.h"
 #include "host/roofline.h"
@@ -263,6 +266,50 @@ TEST(Roofline, BenchmarksPrintTheirBounds) {
     fclose(f);
     std::remove(csv.c_str());
     EXPECT_NE(std::string(line).find(",bound_bytes_per_s,bound_steps_per_s,frac_of_bound"), std::string::npos) << line;
+}
+
+// bench envs csv=: a path that cannot be written is refused before any timing (one line naming csv=,
+// exit 2; a new user waited for the whole benchmark first), and a figure the backend does not know
+// (the CPU backend's theoretical bandwidth, peak_bytes_per_s = 0 in kernels/cpu) is an empty cell,
+// not 0; frac_of_bound = steps_per_s / bound_steps_per_s. bench irl says its fp64 peaks once.
+TEST(Roofline, BenchCsvIsCheckedFirstAndUnknownFiguresAreEmpty) {
+    CliResult r = run_qfleet("bench envs env=chain backend=cpu max_envs=1024 seconds=0.01 csv=/nonexistent/dir/x.csv");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_EQ(r.out, "qfleet: csv=/nonexistent/dir/x.csv: cannot write it: No such file or directory\n");
+    r = run_qfleet("bench irl backend=cpu max_runs=1 seconds=0.01 horizon=2 csv=/nonexistent/dir/x.csv");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_EQ(r.out, "qfleet: csv=/nonexistent/dir/x.csv: cannot write it: No such file or directory\n");
+
+    const std::string csv = "/tmp/qfleet_roofline_empty_" + std::to_string(getpid()) + ".csv";
+    r = run_qfleet("bench envs env=chain backend=cpu max_envs=1024 seconds=0.01 csv=" + csv);
+    ASSERT_EQ(r.code, 0) << r.out;
+    std::ifstream in(csv);
+    std::string head, row;
+    ASSERT_TRUE(std::getline(in, head) && std::getline(in, row));
+    std::remove(csv.c_str());
+    // the last four cells (the device name before them is quoted and may hold commas)
+    std::vector<std::string> tail;
+    for (int k = 0; k < 4; k++) {
+        const size_t comma = row.rfind(',');
+        ASSERT_NE(comma, std::string::npos) << row;
+        tail.insert(tail.begin(), row.substr(comma + 1));
+        row.resize(comma);
+    }
+    EXPECT_EQ(tail[0], "") << "peak_bytes_per_s is unknown on the CPU backend";
+    const double bound_bytes = std::atof(tail[1].c_str()), bound_steps = std::atof(tail[2].c_str());
+    const double frac = std::atof(tail[3].c_str());
+    EXPECT_GT(bound_bytes, 1e8) << "the measured bandwidth";
+    const size_t c1 = row.rfind(','), c2 = row.rfind(',', c1 - 1);
+    const double bytes_per_step = std::atof(row.c_str() + c1 + 1), steps_per_s = std::atof(row.c_str() + c2 + 1);
+    EXPECT_NEAR(bound_steps, bound_bytes / bytes_per_step, 1e-6 * bound_steps) << "9 digits";
+    EXPECT_NEAR(frac, steps_per_s / bound_steps, 1e-5 * frac) << "steps_per_s has 6 digits";
+
+    r = run_qfleet("bench irl backend=cpu max_runs=1 seconds=0.01 horizon=2");
+    ASSERT_EQ(r.code, 0) << r.out;
+    size_t n = 0;  // the fp64 peak's figure: "... GFLOP/s (the fp32 peak / 2)", once, not once per size
+    for (size_t at = r.out.find("/ 2"); at != std::string::npos; at = r.out.find("/ 2", at + 1)) n++;
+    EXPECT_EQ(n, 1u) << r.out;
+    EXPECT_NE(r.out.find("bounds below: fp64 peak "), std::string::npos) << r.out;
 }
 
 }  // namespace

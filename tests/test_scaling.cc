@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -110,6 +111,19 @@ TEST(Expr, CandidatesAreExpressionsNotNumbers) {
     EXPECT_FALSE(qf_expr_is_candidate("1e-3"));
     EXPECT_FALSE(qf_expr_is_candidate("-5"));
     EXPECT_FALSE(qf_expr_is_candidate("2.5E+3"));
+}
+
+// Of the candidates that fail, those plausibly meant as expressions (an operator, a parenthesis, a
+// function call, a known key) against typos and words; "known" here: the names heads and env.size.
+TEST(Expr, PlausibleExpressionsAgainstTyposAndWords) {
+    auto known = [](void *, const char *name) -> int {
+        return std::strcmp(name, "heads") == 0 || std::strcmp(name, "env.size") == 0;
+    };
+    for (const char *yes : {"2e-4*heds", "2*1e-400", "(1", "sqrt(x)", "heads", "env.size", "-heads", "1/0"})
+        EXPECT_TRUE(qf_expr_is_plausible(yes, known, nullptr)) << yes;
+    for (const char *no : {"1e-3x", "1o0", "fast", "yes", "heds", "-abc", "2.5E+3q", "1e-3"})
+        EXPECT_FALSE(qf_expr_is_plausible(no, known, nullptr)) << no;
+    EXPECT_FALSE(qf_expr_is_plausible("heads", nullptr, nullptr)) << "no name is known without a test";
 }
 
 // ---- derived keys through the binary -----------------------------------------------------------------

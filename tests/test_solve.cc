@@ -22,6 +22,7 @@
 
 #include "batch_util.h"
 #include "envs/tabular.h"
+#include "host/solve.h"
 #include "kernels/backend.h"
 #include "test_util.h"
 
@@ -584,6 +585,94 @@ TEST(SolveBackend, CpuAndCudaAgree) {
     qf_backend_close(cuda);
 }
 
+// ---- the layered fast path (qf_solve_layered) ------------------------------------------------
+
+// pb solved by one backward pass over its layers, on the host
+Solution solve_layered(const Problem &pb) {
+    Solution out;
+    out.S = pb.n_states;
+    out.A = pb.n_actions;
+    qf_solve_problem prob;
+    std::memset(&prob, 0, sizeof prob);
+    prob.kind = pb.kind;
+    prob.R = pb.R();
+    prob.params = pb.params.data();
+    prob.keys = pb.keys.data();
+    prob.gamma = pb.gamma.data();
+    prob.alpha = pb.alpha.data();
+    prob.n_states = pb.n_states;
+    prob.n_actions = pb.n_actions;
+    prob.max_iters = 1;
+    out.q.assign((size_t)pb.R() * pb.n_states * pb.n_actions, -1.0);
+    out.v.assign((size_t)pb.R() * pb.n_states, -1.0);
+    char msg[512] = "";
+    out.rc = qf_solve_layered(&prob, out.q.data(), out.v.data(), msg, sizeof msg) == 0 ? QF_OK : QF_ERR;
+    out.err = msg;
+    return out;
+}
+
+// The layered pass against the general solver (Jacobi value iteration to tol 1e-12): every V and Q
+// of every run, DeepSea deterministic and stochastic, with per-run mappings, hard and soft, gamma 1
+// and 0.9; and the bandit. Both evaluate the same backup, so they agree to rounding (1e-12).
+TEST(SolveLayered, MatchesValueIterationOnSmallProblems) {
+    std::vector<Problem> problems;
+    for (int n : {1, 2, 5, 12})
+        for (int stochastic : {0, 1})
+            for (double gamma : {1.0, 0.9})
+                for (double alpha : {0.0, 0.3})
+                    problems.push_back(make(QF_ENV_DEEP_SEA, deep_sea(n, stochastic, 1), gamma, alpha, 3, 11));
+    problems.push_back(make(QF_ENV_BANDIT, bandit({0.2f, 0.7f, 0.5f}), 0.99, 0.0));
+    problems.push_back(make(QF_ENV_BANDIT, bandit({0.2f, 0.7f, 0.5f}), 0.99, 0.25));
+    for (const Problem &pb : problems) {
+        const Solution vi = solve_cpu(pb), lay = solve_layered(pb);
+        ASSERT_EQ(lay.rc, QF_OK) << lay.err;
+        const std::string what = "kind " + std::to_string(pb.kind) + " states " + std::to_string(pb.n_states) +
+                                 " gamma " + std::to_string(pb.gamma[0]) + " alpha " + std::to_string(pb.alpha[0]);
+        for (size_t i = 0; i < vi.v.size(); i++)
+            ASSERT_NEAR(lay.v[i], vi.v[i], 1e-12 * std::max(1.0, std::fabs(vi.v[i]))) << what << " V[" << i << "]";
+        for (size_t i = 0; i < vi.q.size(); i++)
+            ASSERT_NEAR(lay.q[i], vi.q[i], 1e-12 * std::max(1.0, std::fabs(vi.q[i]))) << what << " Q[" << i << "]";
+    }
+}
+
+// Values by hand. N = 1: one cell, the last row and column: right pays 1 - c (c = move_cost in
+// float), left 0, so V = alpha log(exp((1 - c)/alpha) + 1). N = 3 deterministic, hard max, gamma
+// 0.9: always right pays -c, -c, 1 - c (c = move_cost/3 in float), discounted -c - 0.9c + 0.81(1 - c)
+// (> 0, the value of always left). N = 300, gamma 1: 0.99 as for every N (the moves sum to the cost).
+TEST(SolveLayered, DeepSeaValuesByHand) {
+    {
+        qf_env_params p = deep_sea(1, 0);
+        const double alpha = 0.4, r = (double)((0.0f + 1.0f) - p.deep_sea.move_cost / 1.0f);
+        Solution s = solve_layered(make(QF_ENV_DEEP_SEA, p, 1.0, alpha));
+        ASSERT_EQ(s.rc, QF_OK) << s.err;
+        EXPECT_NEAR(s.V(0, 0), alpha * std::log(std::exp(r / alpha) + 1.0), 1e-12);
+        EXPECT_EQ(s.V(0, 1), 0.0) << "the null state";
+    }
+    {
+        qf_env_params p = deep_sea(3, 0);
+        const float c = p.deep_sea.move_cost / 3.0f;
+        const double truth = -(double)c - 0.9 * (double)c + 0.81 * (double)((0.0f + 1.0f) - c);
+        Solution s = solve_layered(make(QF_ENV_DEEP_SEA, p, 0.9, 0.0));
+        ASSERT_EQ(s.rc, QF_OK) << s.err;
+        EXPECT_NEAR(s.V(0, 0), truth, 1e-12);
+    }
+    {
+        Solution s = solve_layered(make(QF_ENV_DEEP_SEA, deep_sea(300, 0), 1.0, 0.0));
+        ASSERT_EQ(s.rc, QF_OK) << s.err;
+        EXPECT_NEAR(s.V(0, 0), 0.99, 1e-5);  // 300 float rewards of ~3e-5 each: float rounding
+    }
+}
+
+TEST(SolveLayered, RefusesKindsThatAreNotLayered) {
+    Solution s = solve_layered(make(QF_ENV_CHAIN, chain(4, 0.0f), 0.9, 0.0));
+    EXPECT_EQ(s.rc, QF_ERR);
+    EXPECT_NE(s.err.find("not layered"), std::string::npos) << s.err;
+    Problem bad = make(QF_ENV_DEEP_SEA, deep_sea(4, 0), 1.5, 0.0);
+    s = solve_layered(bad);
+    EXPECT_EQ(s.rc, QF_ERR);
+    EXPECT_NE(s.err.find("gamma=1.5"), std::string::npos) << s.err;
+}
+
 // ---- the command line ------------------------------------------------------------------------
 
 
@@ -598,6 +687,15 @@ TEST(SolveCli, DeepSeaPrintsTheOptimalValueAndADiagonalPolicy) {
         ASSERT_NE(at, std::string::npos) << head << "\n" << r.out;
         EXPECT_EQ(r.out[at + std::strlen(head) + 2 * d + 1], 'R') << head << "\n" << r.out;
     }
+}
+
+// DeepSea goes through the layered pass (a new user's `solve env.size=4096` ran value iteration's
+// O(N^3) sweeps for hours); the answer is the same 0.99 (N = 2000, gamma = 1).
+TEST(SolveCli, DeepSeaIsSolvedLayerByLayer) {
+    CliResult r = run_qfleet("solve env=deep_sea env.size=2000 alpha=0 gamma=1 backend=cpu");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("layered: 2000 layers of 2000 states"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run 0: V*(s0) = 0.9900"), std::string::npos) << r.out;
 }
 
 TEST(SolveCli, ManyRunsPrintASummary) {

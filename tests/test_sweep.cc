@@ -103,6 +103,37 @@ TEST(Config, YamlEqualsWordsAndTheCommandLineWins) {
     std::system(("rm -rf " + d1 + " " + d2 + " " + d3 + " " + y).c_str());
 }
 
+// A 0/1 switch (double_q, policy, rnd_act, ...) takes true and false as 1 and 0, as the env's
+// switches do (a new user's `double_q: true` in YAML was refused); anything else is refused in one
+// line that says "use 0 or 1".
+TEST(Config, SwitchesTakeTrueAndFalse) {
+    const std::string y = write_file("switch.yaml", "env: {name: chain, size: 5}\nalpha: 0\ndouble_q: true\nsteps: 20\n");
+    const std::string d1 = tmp_path("sw1"), d2 = tmp_path("sw2"), d3 = tmp_path("sw3");
+    CliResult a = run_qfleet("train " + y + " backend=cpu out=" + d1);
+    ASSERT_EQ(a.code, 0) << a.out;
+    CliResult b = run_qfleet("train backend=cpu env=chain env.size=5 alpha=0 double_q=1 steps=20 out=" + d2);
+    ASSERT_EQ(b.code, 0) << b.out;
+    auto ca = config_of(d1), cb = config_of(d2);
+    ca.erase("out");
+    cb.erase("out");
+    EXPECT_EQ(ca, cb);
+    EXPECT_EQ(ca["double_q"], "1");
+    CliResult c = run_qfleet("train " + y + " double_q=false backend=cpu out=" + d3);
+    ASSERT_EQ(c.code, 0) << c.out;
+    EXPECT_EQ(config_of(d3)["double_q"], "0");
+    for (const char *word : {"double_q=yes", "double_q=2", "policy=on"}) {
+        const std::string bad = word;
+        CliResult r = run_qfleet(bad[0] == 'p' ? "solve " + bad : "train " + bad + " alpha=0 steps=5");
+        EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
+        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << bad << "\n" << r.out;
+        EXPECT_NE(r.out.find("bad value for " + bad.substr(0, bad.find('=')) + ": '" + bad.substr(bad.find('=') + 1) +
+                             "' (a switch: use 0 or 1, or true or false)"), std::string::npos) << r.out;
+    }
+    const std::string yb = write_file("switch_bad.yaml", "alpha: 0\ndouble_q: yes\n");
+    expect_cli("train " + yb + " steps=5", 2, "switch_bad.yaml:2: bad value for double_q: 'yes' (a switch: use 0 or 1");
+    std::system(("rm -rf " + d1 + " " + d2 + " " + d3 + " " + y + " " + yb).c_str());
+}
+
 TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
     struct Case {
         std::string text, needle1, needle2;
@@ -121,12 +152,22 @@ TEST(Config, BadFilesNameFileLineKeyValueAndWhatIsAllowed) {
         {"env: {size: {grid: [1, 2]}, name: deep_sea}\n", "nesting deeper", ""},
         {"hidden: [[1], 2]\n", "a list may hold only plain values", ""},
         {"lr: {uniform: 0.1}\n", "takes a list", ""},
+        // YAML features the configuration does not use are refused at their line, not dropped (a new
+        // user's anchors and merge keys were silently read as nothing)
+        {"env: deep_sea\nbase: &b {lr: 0.1}\n", ".yaml:2: YAML anchors (&b) are not supported", ""},
+        {"lr: 0.1\neps_end: *x\n", ".yaml:2: YAML aliases (*x) are not supported", ""},
+        {"env: deep_sea\nenv:\n  <<: {size: 4}\n", ".yaml:3: YAML merge keys (<<) are not supported", ""},
+        {"lr: !!float 0.01\n", ".yaml:1: YAML tags (!!float) are not supported", ""},
+        {"env: deep_sea\n\nout: !!binary aGVsbG8=\n", ".yaml:3: YAML tags (!!binary) are not supported", ""},
+        {"hidden: !custom [1, 2]\n", ".yaml:1: YAML tags (!custom) are not supported", ""},
     };
     int i = 0;
     for (const Case &c : cases) {
         const std::string y = write_file("bad" + std::to_string(i++) + ".yaml", c.text);
         expect_cli("train " + y + " backend=cpu steps=5", 2, c.needle1);
         if (!c.needle2.empty()) expect_cli("train " + y + " backend=cpu steps=5", 2, c.needle2);
+        const std::string out = run_qfleet("train " + y + " backend=cpu steps=5").out;
+        EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one line:\n" << out;
         std::remove(y.c_str());
     }
     expect_cli("train /nonexistent/x.yaml", 2, "cannot read /nonexistent/x.yaml");
