@@ -37,7 +37,7 @@ static void usage(FILE *f) {
             "  bench explore cost per run-step of every exploration strategy vs epsilon (1, 64, 1024 runs;\n"
             "                bootstrap at K = 1, 10, 40 heads)\n"
             "  bench irl     MaxEnt IRL iterations/s on gridworld 16x16 and 32x32 for 1, 64, 1024 problems\n"
-            "  solve         exact soft/hard value iteration on deep_sea, chain, bandit, gridworld: V*(s0)\n"
+            "  solve         exact soft/hard optimal values on deep_sea, chain, bandit, gridworld: V*(s0) (value iteration; one backward pass on the layered deep_sea and bandit)\n"
             "  infer         control as inference (finite horizon): V(s0) under the inference and the variational\n"
             "                backup, optimism gap, marginals.csv, visitation heat map (temperatures=, horizon=)\n"
             "  irl           MaxEnt IRL with known dynamics, one problem per (env seed, lr, demo count, seed):\n"
@@ -113,7 +113,7 @@ static void print_what(const char *cmd) {
         {"main", "the main job: `qfleet compare` with its defaults"},
         {"sweep", "a hyperparameter sweep packed into fleets: grids, random search, seeds, derived keys, "
                   "conditional axes, prune="},
-        {"solve", "exact soft/hard value iteration on deep_sea, chain, bandit, gridworld: V*(s0)"},
+        {"solve", "exact soft/hard optimal values on deep_sea, chain, bandit, gridworld: V*(s0) (value iteration; one backward pass on the layered deep_sea and bandit)"},
         {"infer", "control as inference (finite horizon): backward/forward messages, optimism gap, visitation"},
         {"irl", "MaxEnt inverse RL with known dynamics, one problem per (env seed, lr, demo count, seed)"},
         {"bandits", "bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances each"},
