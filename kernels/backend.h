@@ -179,7 +179,9 @@ struct qf_backend {
      * instead, s->prior_next for s' and s->prior_obs for s, and no prior forward). The target
      * update comes last, after RND's Adam (which may mark a run diverged). The CUDA version calls its
      * operations in this order; the CPU one runs each network's forward-to-backward on one core
-     * while its data is in that core's caches, then each run's Adam and target update. */
+     * while its data is in that core's caches, then each run's Adam and target update. acts,
+     * acts_tmp, q, qt, qo, qp, dq, grads and work are scratch: what they hold afterwards is not
+     * specified (the CPU's per-run path keeps a run's in a thread's own memory instead). */
     int (*learn)(qf_backend *b, const qf_learn_args *a);
     /* The memory bandwidth and fp32 FLOP/s this device can reach, measured or derived here
      * (kernels/cpu: STREAM triad and a cblas_sgemm; kernels/cuda: device attributes and a
@@ -369,6 +371,8 @@ qf_backend *qf_cuda_open(char *err, size_t err_len);
 
 /* Installs the CPU learner operations into b (kernels/cpu/learn_cpu.c). */
 void qf_cpu_learn_ops(qf_backend *b);
+/* Frees what the CPU learner keeps in b->impl (its per-thread scratch); called by the CPU close. */
+void qf_cpu_learn_close(qf_backend *b);
 /* Installs the CPU exploration operations (kernels/cpu/explore_cpu.c); called by qf_cpu_learn_ops. */
 void qf_cpu_explore_ops(qf_backend *b);
 /* Installs the CPU `peaks` operation (kernels/cpu/peaks_cpu.c). */

@@ -469,14 +469,16 @@ QF_HD static inline float qf_td_one(const qf_run_hp *hp, int32_t A, int32_t B, c
  * [g][B][A] (qf_td_one, plus qf_demo_loss on demo transitions when the run's demo_weight > 0), loss[g] and qmean[g] (means over B, summed in transition order) and, for
  * head 0 of run r, imean[r] = the batch's mean beta * intrinsic reward. Head k of the run learns
  * from transition j only when bit k of its bootstrap mask is set. q, qt, qo: [G][B][A] as in td. */
-QF_HD static inline void qf_td_net(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t B, const qf_sample *s,
-                                   const float *q, const float *qt, const float *qo, float *dq, float *loss,
-                                   float *qmean, float *imean) {
+/* The same with network g's own rows passed: q_g, qt_g, qo_g, dq_g [B][A] (the CPU learner's fused
+ * path keeps them in a thread's scratch). */
+QF_HD static inline void qf_td_net_rows(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t B,
+                                        const qf_sample *s, const float *q, const float *qt, const float *qo,
+                                        float *dq, float *loss, float *qmean, float *imean) {
     const int64_t A = n->w[n->L], r = g / n->K, k = g % n->K, in = qf_net_in(n, g);
     const float beta = hp[r].beta;
     float lsum = 0.0f, qsum = 0.0f, isum = 0.0f;
     for (int32_t j = 0; j < B; j++) {
-        const int64_t row = (g * B + j) * A, t = in * B + j;
+        const int64_t row = (int64_t)j * A, t = in * B + j;
         const float w = (float)((s->mask[t] >> k) & 1u), bonus = beta * s->intr[t];
         /* rnd_value=separate: Q (Q_E) learns the extrinsic reward alone; Q_I learns the bonus */
         const float reward = hp[r].rnd_value ? s->reward[t] : s->reward[t] + bonus;
@@ -493,14 +495,26 @@ QF_HD static inline void qf_td_net(const qf_net *n, const qf_run_hp *hp, int64_t
     if (k == 0) imean[r] = isum / (float)B;
 }
 
+QF_HD static inline void qf_td_net(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t B, const qf_sample *s,
+                                   const float *q, const float *qt, const float *qo, float *dq, float *loss,
+                                   float *qmean, float *imean) {
+    const int64_t at = g * B * n->w[n->L];
+    qf_td_net_rows(n, hp, g, B, s, q + at, qt + at, qo ? qo + at : NULL, dq + at, loss, qmean, imean);
+}
+
 /* q += prior_scale of the run * qp over network g's M rows ([g][M][A] of both): its randomized
- * prior function's outputs added (Osband et al. 2018). */
-QF_HD static inline void qf_add_prior_net(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t M, float *q,
-                                          const float *qp) {
+ * prior function's outputs added (Osband et al. 2018). _rows: network g's rows passed ([M][A]). */
+QF_HD static inline void qf_add_prior_rows(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t M, float *q_g,
+                                           const float *qp_g) {
     const int64_t per = (int64_t)M * n->w[n->L];
     const float c = hp[g / n->K].prior_scale;
     if (c == 0.0f) return;
-    for (int64_t i = 0; i < per; i++) q[g * per + i] += c * qp[g * per + i];
+    for (int64_t i = 0; i < per; i++) q_g[i] += c * qp_g[i];
+}
+QF_HD static inline void qf_add_prior_net(const qf_net *n, const qf_run_hp *hp, int64_t g, int32_t M, float *q,
+                                          const float *qp) {
+    const int64_t per = (int64_t)M * n->w[n->L];
+    qf_add_prior_rows(n, hp, g, M, q + g * per, qp + g * per);
 }
 
 #endif /* QF_LEARN_H */

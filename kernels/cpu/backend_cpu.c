@@ -574,7 +574,10 @@ static int cpu_env_observe(qf_backend *b, const qf_env_batch *batch, float *obs,
     return QF_OK;
 }
 
-static void cpu_close(qf_backend *b) { free(b); }
+static void cpu_close(qf_backend *b) {
+    qf_cpu_learn_close(b);
+    free(b);
+}
 
 /* Name of the processor from /proc/cpuinfo (best effort). */
 static void cpu_model(char *out, size_t len) {
