@@ -244,16 +244,19 @@ int qf_expr_eval(const char *text, qf_expr_lookup lookup, void *ctx, double *val
     return 0;
 }
 
+/* Whether s (inside the text starting at p) is the e or E of a number's exponent (1e-3, 2.E5). */
+static int exponent_e(const char *p, const char *s) {
+    return (*s == 'e' || *s == 'E') && s > p && (isdigit((unsigned char)s[-1]) || s[-1] == '.') &&
+           (isdigit((unsigned char)s[1]) || s[1] == '+' || s[1] == '-');
+}
+
 int qf_expr_is_candidate(const char *text) {
     const char *p = text;
     while (*p == ' ') p++;
     if (*p == '+' || *p == '-') p++;
     for (const char *s = p; *s; s++) {
         if (is_name_start(*s)) {
-            /* an exponent's e of a number (1e-3) is not a name */
-            const int in_number = (*s == 'e' || *s == 'E') && s > p && (isdigit((unsigned char)s[-1]) || s[-1] == '.') &&
-                                  (isdigit((unsigned char)s[1]) || s[1] == '+' || s[1] == '-');
-            if (!in_number) return 1;
+            if (!exponent_e(p, s)) return 1; /* an exponent's e of a number (1e-3) is not a name */
             s++; /* its sign */
             continue;
         }
@@ -268,9 +271,7 @@ int qf_expr_is_plausible(const char *text, int (*known)(void *ctx, const char *n
     if (*p == '+' || *p == '-') p++;
     for (const char *s = p; *s; s++) {
         if (is_name_start(*s)) {
-            const int in_number = (*s == 'e' || *s == 'E') && s > p && (isdigit((unsigned char)s[-1]) || s[-1] == '.') &&
-                                  (isdigit((unsigned char)s[1]) || s[1] == '+' || s[1] == '-');
-            if (in_number) {
+            if (exponent_e(p, s)) {
                 s++; /* the exponent's sign or first digit */
                 continue;
             }

@@ -273,17 +273,24 @@ TEST(Eval, TrainingIsBitIdenticalWithAndWithoutEvaluations) {
     }
 }
 
+// the cells of one CSV line split at commas (no quoting: the files these tests read hold none in
+// the cells they compare), a trailing empty cell included
+std::vector<std::string> csv_cells(const std::string &line) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.push_back("");
+    return cells;
+}
+
 // the columns of a CSV file without the named ones
 std::string csv_without(const std::string &path, const std::vector<std::string> &drop) {
     std::ifstream in(path);
     std::string line, out;
     std::vector<bool> keep_col;
     while (std::getline(in, line)) {
-        std::vector<std::string> cells;
-        std::stringstream ss(line);
-        std::string cell;
-        while (std::getline(ss, cell, ',')) cells.push_back(cell);
-        if (line.back() == ',') cells.push_back("");
+        const std::vector<std::string> cells = csv_cells(line);
         if (keep_col.empty())
             for (auto &c : cells) keep_col.push_back(std::find(drop.begin(), drop.end(), c) == drop.end());
         for (size_t i = 0; i < cells.size(); i++)
@@ -359,11 +366,7 @@ std::vector<std::string> csv_column(const std::string &path, const std::string &
     std::vector<std::string> out;
     int col = -1;
     while (std::getline(in, line)) {
-        std::vector<std::string> cells;
-        std::stringstream ss(line);
-        std::string cell;
-        while (std::getline(ss, cell, ',')) cells.push_back(cell);
-        if (line.back() == ',') cells.push_back("");
+        const std::vector<std::string> cells = csv_cells(line);
         if (col < 0) {
             col = (int)(std::find(cells.begin(), cells.end(), name) - cells.begin());
             if (col >= (int)cells.size()) return out;
