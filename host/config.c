@@ -1215,6 +1215,14 @@ static int check_demo_key(const qf_config *c, unsigned cmd, char *msg, size_t n)
                          "demos=M", g_check_key, g_check_key);
         return -1;
     }
+    /* a ratio that draws no transition of a batch leaves the demonstrations unused: demos= and
+     * demo_weight= would do nothing (a new user's finding) */
+    if (strcmp(g_check_key, "demo_ratio") == 0 && floorf((float)c->demo_ratio * (float)c->batch + 0.5f) < 1.0f /* qf_demo_draws, in float32 */) {
+        snprintf(msg, n, "demo_ratio=%g draws round(%g x batch %lld) = 0 transitions of each minibatch from the demo "
+                         "part, so the demonstrations would never be used (allowed: demo_ratio >= %g at this batch, or "
+                         "demos=0)", c->demo_ratio, c->demo_ratio, (long long)c->batch, 0.5 / (double)c->batch);
+        return -1;
+    }
     return 0;
 }
 

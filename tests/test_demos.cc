@@ -318,6 +318,10 @@ TEST(DemoCli, BadInputIsRefusedNamingTheKey) {
     expect_cli("train demo_weight=1" + out, 2, "demo_weight is a setting of the replay's demo part");
     expect_cli("train demos=0 demo_ratio=0.5" + out, 2, "demo_ratio is a setting");
     expect_cli("train demos=2 demo_ratio=1.5" + out, 2, "demo_ratio");
+    // a ratio whose round(ratio x batch) is 0 draws no demo transition: the demos would do nothing
+    // (batch 128: 0.5 / 128 = 0.0039 is the least that draws one); found by a new-user trial
+    expect_cli("train demos=4 demo_ratio=0 demo_weight=5" + out, 2, "the demonstrations would never be used");
+    expect_cli("train demos=4 demo_ratio=0.003" + out, 2, "round(0.003 x batch 128) = 0");
     // nothing was written for any of them
     struct stat st;
     EXPECT_NE(stat((std::string(::testing::TempDir()) + "qf_demos_cli").c_str(), &st), 0);
