@@ -89,10 +89,15 @@ int qf_file_read(const char *dir, const char *name, uint32_t kind, uint64_t hash
         if (h->part[i] > file_payload || (i >= (int)h->n_parts && h->part[i] != 0)) sizes_ok = 0;
         parts += h->part[i];
     }
+    /* what to do about a damaged file: a checkpoint can be removed (its part starts again); the
+     * plan cannot (the fleets' checkpoints and curve parts are numbered by it) */
+    const char *advice = strcmp(name, "plan.bin") == 0
+                             ? "the folder cannot be resumed without its plan: run the experiment again into a new "
+                               "out= folder (this one's finished fleet parts stay readable)"
+                             : "remove it to start that part again";
     if (!sizes_ok || parts != file_payload) {
-        snprintf(err, err_len, "%s is corrupted or truncated (its parts say %llu bytes, the file holds %llu); remove "
-                               "it to start that part again", path, (unsigned long long)parts,
-                 (unsigned long long)file_payload);
+        snprintf(err, err_len, "%s is corrupted or truncated (its parts say %llu bytes, the file holds %llu); %s", path,
+                 (unsigned long long)parts, (unsigned long long)file_payload, advice);
         fclose(f);
         return -1;
     }
@@ -105,8 +110,7 @@ int qf_file_read(const char *dir, const char *name, uint32_t kind, uint64_t hash
     }
     fclose(f);
     if (qf_fnv1a(header_sum(h), p, (size_t)file_payload) != h->checksum) {
-        snprintf(err, err_len, "%s is corrupted or truncated (checksum mismatch); remove it to start that part again",
-                 path);
+        snprintf(err, err_len, "%s is corrupted or truncated (checksum mismatch); %s", path, advice);
         free(p);
         return -1;
     }

@@ -255,6 +255,8 @@ TEST(Experiment, FoldersWithoutAPlanOrWithResultsAreRefused) {
     expect_cli("train --resume " + dir, 2, "has no plan.bin");
     std::ofstream(dir + "/plan.bin", std::ios::binary) << plan.substr(0, plan.size() - 8);
     expect_cli("train --resume " + dir, 2, "corrupted or truncated");
+    // and it does not advise removing it (a missing plan.bin cannot be resumed either): a new folder
+    expect_cli("train --resume " + dir, 2, "run the experiment again into a new out= folder");
     std::ofstream(dir + "/plan.bin", std::ios::binary) << plan;
     expect_cli("--resume " + dir, 0, "");  // the main job's form resumes the folder's own command
     EXPECT_TRUE(exists(dir + "/runs.csv"));
