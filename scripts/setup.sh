@@ -36,6 +36,9 @@ jobs="$(nproc 2>/dev/null || echo 2)"
 if [ ! -x "$BUILD_DIR/qfleet" ]; then
   # The first build takes minutes (with CUDA more); say so instead of staying silent.
   echo "qfleet setup: building into $BUILD_DIR on $jobs cores (first time: a few minutes; log $BUILD_DIR.build.log)" >&2
+elif [ -z "${QF_BUILD_TARGET:-}" ] && [ ! -x "$BUILD_DIR/tests/test_math" ]; then
+  # ./run.sh built qfleet alone; the test programs come now (a new user saw minutes of silence)
+  echo "qfleet setup: building the test programs into $BUILD_DIR/tests on $jobs cores (first time: a few minutes; log $BUILD_DIR.build.log)" >&2
 fi
 # shellcheck disable=SC2086
 cmake -S "$QF_ROOT" -B "$BUILD_DIR" ${QFLEET_CMAKE_ARGS:-} >"$BUILD_DIR.configure.log" 2>&1 || {
