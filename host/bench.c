@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "../kernels/infer_ops.h"
@@ -33,8 +34,24 @@ double qf_bench_bytes_per_step(int kind, const qf_env_params *p, const char *obs
     return qf_roof_env_step_bytes(kind, p, obs_mode);
 }
 
+/* A line when other processes were using the cores as the benchmark started (the 1-minute load
+ * average of /proc/loadavg against the online cores): wall-time figures then include waiting for
+ * a core, and repeats can differ several-fold (a new user saw bootstrap K=10 above K=40). */
+static void note_load(void) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    double load = 0.0;
+    if (!f) return;
+    const int got = fscanf(f, "%lf", &load);
+    fclose(f);
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (got != 1 || cores < 1 || load < (double)cores - 0.5) return;
+    printf("note: the machine is busy (load average %.1f on %ld cores): the times below include waiting for a core "
+           "and may differ several-fold between repeats; measure on an idle machine\n", load, cores);
+}
+
 /* One line naming the peaks every bound below is computed from. */
 static const qf_roof_peaks *print_peaks(qf_backend *b) {
+    note_load();
     fflush(stdout);
     const qf_roof_peaks *pk = qf_roof_peaks_of(b);
     printf("roofline peaks (%s): %s\n", b->name, pk->how);
