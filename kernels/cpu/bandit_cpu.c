@@ -11,6 +11,7 @@
 
 static int cpu_bandit_step(qf_backend *b, const struct qf_bandit_fleet *f, uint32_t t) {
     (void)b;
+    qf_cpu_threads_tick(); /* one pull per iteration: the auto team size's clock, as env_step's */
     const int64_t per_run = ((int64_t)f->E + QF_BANDIT_BLOCK - 1) / QF_BANDIT_BLOCK;
     const int64_t blocks = per_run * f->R, n = (int64_t)f->R * f->E;
 #pragma omp parallel for schedule(static) if (blocks > 1 && n >= 2 * QF_BANDIT_BLOCK)

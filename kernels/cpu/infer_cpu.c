@@ -323,6 +323,7 @@ static int cpu_irl_adam(qf_backend *b, int32_t R, int32_t F, const double *exper
                         const double *alpha, const double *lr, int32_t t, double *m, double *v, double *psi,
                         double *grad) {
     (void)b;
+    qf_cpu_threads_tick(); /* once per IRL iteration: the auto team size's clock, as env_step's */
     for (int32_t r = 0; r < R; r++)
         for (int32_t k = 0; k < F; k++) {
             const size_t i = (size_t)r * F + k;
