@@ -339,10 +339,13 @@ static inline int qf_fp32_lanes_per_sm(int major, int minor) {
     }
 }
 
-/* The widest layer of a network (input and output widths included). */
+/* The width of net_backward's scratch rows: the widest hidden layer (at least 1). The input
+ * gradients it stages are those of layers 1 .. L-1 (the backward stops at layer 0, whose input
+ * needs no gradient), and GELU's recomputed pre-activations are hidden too. The input width was
+ * counted before: an embedded DeepSea-4096 (16.7M states) then asked 17 GB of scratch. */
 static inline int32_t qf_net_max_width(const qf_net *net) {
-    int32_t wmax = 0;
-    for (int l = 0; l <= net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
+    int32_t wmax = 1;
+    for (int l = 1; l < net->L; l++) wmax = net->w[l] > wmax ? net->w[l] : wmax;
     return wmax;
 }
 

@@ -72,6 +72,19 @@ TEST(NetLayout, OffsetsOfEachLayer) {
     EXPECT_EQ(t.H, 0);
 }
 
+// net_backward's scratch: rows as wide as the widest hidden layer, never the input (the backward
+// stops at layer 0, so an input gradient is never staged): an embedded DeepSea-4096 table (16.7M
+// states) needs B floats per buffer, not B x 16.7M (17 GB at batch 128; a new user's finding).
+TEST(NetLayout, BackwardScratchIsAsWideAsTheWidestHiddenLayer) {
+    const int M = 128;
+    qf_net table = make_net(1, 1, 1, {4096 * 4096, 2});
+    EXPECT_EQ(qf_net_work_floats(&table, M), 2LL * M * 1);
+    qf_net mlp = make_net(3, 2, 1, {400, 50, 64, 2});
+    EXPECT_EQ(qf_net_work_floats(&mlp, M), 3LL * 2 * 2 * M * 64);
+    mlp.act = QF_ACTIVATION_GELU; // a third buffer for the recomputed pre-activations
+    EXPECT_EQ(qf_net_work_floats(&mlp, M), 3LL * 2 * 3 * M * 64);
+}
+
 // ---- 1. forward and backward against central differences of the double MLP --------------------
 void gradient_check(const std::vector<int> &w, uint32_t seed, int act = QF_ACTIVATION_RELU) {
     CpuBackend cpu;
