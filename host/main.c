@@ -58,6 +58,7 @@ static void usage(FILE *f) {
             "  bandits       bandit strategies (epsilon, ucb1, thompson, boltzmann) over envs= instances\n"
             "                each, one fleet: pseudo-regret table and curves (env=bandit)\n"
             "  help [keys]   this text / the key table, grouped by the commands that use each key\n"
+            "                (also --help, -h); --version: the version and how this binary was built\n"
             "  help COMMAND  the keys of one command (e.g. qfleet help train, qfleet help bench envs)\n"
             "\n");
     qf_config_print_keys(f, QF_CMD_ALL);
@@ -158,7 +159,12 @@ static int open_backend(const qf_config *cfg, qf_backend **out) {
 static int run_main(int argc, char **argv, const qf_dist *dist) {
     const char *cmd = argc > 1 ? argv[1] : "";
     int first_key = 2;
-    if (strchr(cmd, '=') || strncmp(cmd, "--", 2) == 0) { /* `qfleet key=value ...`, `qfleet --resume DIR`: the main job */
+    if (strcmp(cmd, "--version") == 0) {
+        printf("qfleet %s (%s)\n", QFLEET_VERSION, QFLEET_BUILD_INFO);
+        return 0;
+    }
+    if (strchr(cmd, '=') || (strncmp(cmd, "--", 2) == 0 && strcmp(cmd, "--help") != 0)) {
+        /* `qfleet key=value ...`, `qfleet --resume DIR`: the main job */
         cmd = "";
         first_key = 1;
     }

@@ -531,4 +531,13 @@ TEST(Cli, HelpListsTheOptions) {
     CliResult r = run_qfleet("bandits --help");
     EXPECT_NE(r.out.find("--resume DIR"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("--dry-run"), std::string::npos) << "bandits has no --dry-run";
+    // `qfleet --help` is `qfleet help` (it was read as an unknown option of the main job), and
+    // --version names the version and the build (a new user's findings)
+    r = run_qfleet("--help");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("usage: qfleet [command]"), std::string::npos) << r.out;
+    r = run_qfleet("--version");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.rfind("qfleet 0.", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find("CUDA backend"), std::string::npos) << r.out;
 }
