@@ -228,8 +228,9 @@ static int write_results(const char *dir, const qf_config *cfg, const qf_bandits
     qf_config_print_for(f, cfg, "bandits");
     if (qf_close_atomic(f, dir, "config.txt", tmp)) return -1;
     if (!(f = qf_open_atomic(dir, "summary.md", tmp, sizeof tmp))) goto fail;
-    fprintf(f, "# qfleet bandits\n\n%d strategies x %d seeds = %d runs, %d instances each of a %d-armed bandit, "
-               "T=%lld.\n\n```\n%s```\n", bf->S, bf->seeds, bf->R, bf->E, bf->K, (long long)cfg->steps, table);
+    fprintf(f, "# qfleet bandits\n\n%d strateg%s x %d seed%s = %d run%s, %d instance%s each of a %d-armed bandit, "
+               "T=%lld.\n\n```\n%s```\n", bf->S, bf->S == 1 ? "y" : "ies", bf->seeds, bf->seeds == 1 ? "" : "s",
+            bf->R, bf->R == 1 ? "" : "s", bf->E, bf->E == 1 ? "" : "s", bf->K, (long long)cfg->steps, table);
     if (qf_close_atomic(f, dir, "summary.md", tmp)) return -1;
     if (!(f = qf_open_atomic(dir, "runs.csv", tmp, sizeof tmp))) goto fail;
     fprintf(f, "run,name,fleet,point,env,explore,seed,status,instances,arms,steps,regret,regret_stderr,ucb1_bound\n");
@@ -393,8 +394,9 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     }
 
     const qf_bandit_params *bp = &cfg->env_params.bandit;
-    fprintf(stderr, "qfleet bandits: %d strategies x %d seeds x %d instances of a %d-armed bandit (%s) on %s, "
-                    "T=%lld; results in %s\n", bf.S, bf.seeds, bf.E, bf.K,
+    fprintf(stderr, "qfleet bandits: %d strateg%s x %d seed%s x %d instance%s of a %d-armed bandit (%s) on %s, "
+                    "T=%lld; results in %s\n", bf.S, bf.S == 1 ? "y" : "ies", bf.seeds, bf.seeds == 1 ? "" : "s", bf.E,
+            bf.E == 1 ? "" : "s", bf.K,
             bp->n_probs ? "means from env.probs" : "means drawn per seed", b->name, (long long)T, dir);
     const int tty = isatty(2);
     const double t0 = qf_wall_s();

@@ -740,9 +740,11 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         rc = 2;
         goto done;
     }
-    printf("qfleet irl: %s, %d runs (%lld env seeds x %d lrs x %d demo counts x %lld seeds), %d states x %d actions, "
-           "%d features, backend %s\n", name, R, (long long)cfg->env_seeds, n_lr, n_counts, (long long)cfg->seeds, S,
-           A, F, b->name);
+#define QF_PL(n) ((n) == 1 ? "" : "s")
+    printf("qfleet irl: %s, %d run%s (%lld env seed%s x %d lr%s x %d demo count%s x %lld seed%s), %d states x %d "
+           "actions, %d features, backend %s\n", name, R, QF_PL(R), (long long)cfg->env_seeds, QF_PL(cfg->env_seeds),
+           n_lr, QF_PL(n_lr), n_counts, QF_PL(n_counts), (long long)cfg->seeds, QF_PL(cfg->seeds), S, A, F, b->name);
+#undef QF_PL
     printf("  problem: finite horizon T=%d%s, model temperature alpha=%g; demonstrations: %s\n", T,
            cfg->horizon > 0 ? " (horizon=)" : " (the env's episode length; horizon= changes it)", cfg->demo_alpha,
            cfg->demos_file[0] ? cfg->demos_file : "drawn from the soft-optimal policy of the env's reward");
