@@ -7,6 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
+/* set by CMakeLists.txt for the qfleet target; a build of this file outside it says so */
+#ifndef QFLEET_VERSION
+#define QFLEET_VERSION "unknown"
+#endif
+#ifndef QFLEET_BUILD_INFO
+#define QFLEET_BUILD_INFO "built outside qfleet's CMake project"
+#endif
+
 #include "../kernels/backend.h"
 #include "bandits.h"
 #include "compare.h"
