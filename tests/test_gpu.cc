@@ -10,6 +10,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -465,7 +466,15 @@ struct LearnCase {
         a.qmean = qmean.p;
         a.imean = imean.p;
         a.target_mode = target_mode;
-        ASSERT_EQ(b->learn(b, &a), QF_OK) << b->err;
+        // The intermediate values (q, qt, acts, dq, grads) are compared below. The CPU keeps them in
+        // each thread's own scratch when a thread has a run or more to itself (learn_cpu.c; backend.h
+        // calls them scratch); with more threads than runs it takes the path that writes them where
+        // the CUDA backend does. Same final values either way (ExploreFleet.LearnEqualsTheOperationsInTurn).
+        const int cpu = std::strcmp(b->name, "cpu") == 0;
+        if (cpu) qf_cpu_set_threads(R + 1);
+        const int rc = b->learn(b, &a);
+        if (cpu) qf_cpu_set_threads(0);
+        ASSERT_EQ(rc, QF_OK) << b->err;
         out.params = dparams.get();
         out.target = dtarget.get();
         out.m = dm.get();
