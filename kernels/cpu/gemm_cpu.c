@@ -3,8 +3,8 @@
  * The learner's GEMMs are tiny (batch 128 x widths of 2 to a few hundred) and there are many of
  * them (per network and layer: three forwards, two weight-gradient and one input-gradient GEMM
  * per update). The register-tiled loop nest below has no packing of A, no buffer allocation and no
- * thread dispatch per call, and it uses the widest vectors of the build: 16-float AVX-512 vectors
- * where the compiler targets them, 8-float AVX/AVX2 ones, else 4-float SSE2 ones (the same source:
+ * thread dispatch per call, and it uses the widest vectors of its compilation (variant): 16-float
+ * AVX-512 vectors where the compiler targets them, 8-float AVX/AVX2 ones, else 4-float SSE2 ones (the same source:
  * the vector type and tile are the only differences). B's panel (at most KC rows of the tile's
  * width) is copied into a zero-padded buffer on the stack, so widths that are not a multiple of
  * the vector (2 actions, 50 units) need no scalar edge code: the padding columns are computed and
