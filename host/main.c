@@ -16,6 +16,7 @@
 #endif
 
 #include "../kernels/backend.h"
+#include "../kernels/cpu/gemm_cpu.h"
 #include "bandits.h"
 #include "compare.h"
 #include "dist.h"
@@ -166,6 +167,13 @@ static int open_backend(const qf_config *cfg, qf_backend **out) {
 
 static int run_main(int argc, char **argv, const qf_dist *dist) {
     const char *cmd = argc > 1 ? argv[1] : "";
+    { /* QFLEET_CPU_ISA (the CPU GEMMs' variant, kernels/cpu/gemm_cpu.h): refused before anything runs */
+        char err[256];
+        if (qf_cpu_gemm_isa_checked(err, sizeof err) < 0) {
+            fprintf(stderr, "qfleet: %s\n", err);
+            return 2;
+        }
+    }
     int first_key = 2;
     if (strcmp(cmd, "--version") == 0) {
         printf("qfleet %s (%s)\n", QFLEET_VERSION, QFLEET_BUILD_INFO);

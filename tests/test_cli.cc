@@ -50,6 +50,31 @@ TEST(Cli, BenchPrintsATableRowPerSize) {
     EXPECT_EQ(r.out.find("cartpole"), std::string::npos) << "env= must restrict the table";
 }
 
+// QFLEET_CPU_ISA (the CPU GEMMs' variant, kernels/cpu/gemm_cpu.h): an unknown value is refused in one
+// line before any command runs; sse2, which every x86-64 CPU runs, is used when asked for (the
+// backend line names the variant).
+TEST(Cli, CpuIsaFromTheEnvironment) {
+    struct Env {
+        explicit Env(const char *v) { setenv("QFLEET_CPU_ISA", v, 1); }
+        ~Env() { unsetenv("QFLEET_CPU_ISA"); }
+    };
+    {
+        Env e("avx3");
+        CliResult r = run_qfleet("bench envs env=chain env.size=7 backend=cpu max_envs=1024 seconds=0.01");
+        EXPECT_EQ(r.code, 2) << r.out;
+        EXPECT_EQ(r.out.rfind("qfleet: QFLEET_CPU_ISA=avx3: unknown variant (allowed: ", 0), 0u) << r.out;
+        EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << "one line: " << r.out;
+    }
+#if defined(__x86_64__)
+    {
+        Env e("sse2");
+        CliResult r = run_qfleet("bench envs env=chain env.size=7 backend=cpu max_envs=1024 seconds=0.01");
+        EXPECT_EQ(r.code, 0) << r.out;
+        EXPECT_NE(r.out.find("GEMM sse2)"), std::string::npos) << r.out;
+    }
+#endif
+}
+
 // steps=1e3 (a budget as researchers write it) is 1000 steps, on the command line as in YAML
 TEST(Cli, IntegerKeysTakeExactScientificNotation) {
     CliResult r = run_qfleet("train env=chain steps=1e3 runs=2 backend=cpu --dry-run");

@@ -10,9 +10,11 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -209,16 +211,16 @@ static float b_at(const std::vector<float> &B, const GemmCase &c, int k, int n) 
     return c.tb ? B[(size_t)n * c.K + k] : B[(size_t)k * c.N + n];
 }
 
-static std::vector<float> gemm_run(const GemmCase &c, const std::vector<float> &A, const std::vector<float> &B,
-                                   int sparse, int M_rows = -1) {
+// gemm: qf_cpu_gemm (the process's variant) or one variant's function (GemmVariant below)
+static std::vector<float> gemm_run(qf_cpu_gemm_fn gemm, const GemmCase &c, const std::vector<float> &A,
+                                   const std::vector<float> &B, int sparse, int M_rows = -1) {
     const int M = M_rows < 0 ? c.M : M_rows;
     std::vector<float> C((size_t)c.M * c.N, std::nanf(""));  // every element must be written
-    qf_cpu_gemm(c.ta, c.tb, M, c.N, c.K, A.data(), c.ta ? c.M : c.K, B.data(), c.tb ? c.K : c.N, C.data(), c.N,
-                sparse);
+    gemm(c.ta, c.tb, M, c.N, c.K, A.data(), c.ta ? c.M : c.K, B.data(), c.tb ? c.K : c.N, C.data(), c.N, sparse);
     return C;
 }
 
-TEST(Gemm, EveryShapeAndTransposeWithinTheFloat32Bound) {
+static void check_within_float32_bound(qf_cpu_gemm_fn gemm) {
     std::mt19937 rng(7);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     const int Ms[] = {1, 5, 7, 128}, Ns[] = {1, 2, 17, 50, 64, 70}, Ks[] = {1, 4, 64, 300};
@@ -232,7 +234,7 @@ TEST(Gemm, EveryShapeAndTransposeWithinTheFloat32Bound) {
                         std::vector<float> A((size_t)M * K), B((size_t)K * N);
                         for (float &v : A) v = u(rng);
                         for (float &v : B) v = u(rng);
-                        const std::vector<float> C = gemm_run(c, A, B, 0);
+                        const std::vector<float> C = gemm_run(gemm, c, A, B, 0);
                         const double gamma = K * kU / (1.0 - K * kU);
                         for (int m = 0; m < M; m++)
                             for (int n = 0; n < N; n++) {
@@ -250,11 +252,12 @@ TEST(Gemm, EveryShapeAndTransposeWithinTheFloat32Bound) {
                     }
     EXPECT_GT(checked, 100000);
 }
+TEST(Gemm, EveryShapeAndTransposeWithinTheFloat32Bound) { check_within_float32_bound(qf_cpu_gemm); }
 
 // A row of C depends on its row of A only: the first m rows of a 128-row product are the bits of
 // the m-row product (the learner's forward on E acting rows and on B sampled rows agree, and a
 // run's numbers do not depend on the batch it shares a call with).
-TEST(Gemm, RowsDoNotDependOnTheOtherRows) {
+static void check_rows_independent(qf_cpu_gemm_fn gemm) {
     std::mt19937 rng(11);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     for (int tb = 0; tb < 2; tb++)
@@ -264,19 +267,20 @@ TEST(Gemm, RowsDoNotDependOnTheOtherRows) {
                 std::vector<float> A((size_t)128 * K), B((size_t)K * N);
                 for (float &v : A) v = u(rng);
                 for (float &v : B) v = u(rng);
-                const std::vector<float> full = gemm_run(c, A, B, 0);
+                const std::vector<float> full = gemm_run(gemm, c, A, B, 0);
                 for (int m : {1, 3, 6, 7, 13}) {
-                    const std::vector<float> part = gemm_run(c, A, B, 0, m);
+                    const std::vector<float> part = gemm_run(gemm, c, A, B, 0, m);
                     EXPECT_TRUE(same_bits(full.data(), part.data(), (size_t)m * N))
                         << "tb=" << tb << " N=" << N << " K=" << K << " m=" << m;
                 }
             }
 }
+TEST(Gemm, RowsDoNotDependOnTheOtherRows) { check_rows_independent(qf_cpu_gemm); }
 
 // The sparse path (sparse_a: one-hot observations) skips zero terms of the same sums: the same
 // floats as the dense path, for A's rows (forward) and A's columns (weight gradient); a dense A
 // takes the dense path whatever the flag says.
-TEST(Gemm, SparsePathEqualsTheDenseSums) {
+static void check_sparse_equals_dense(qf_cpu_gemm_fn gemm) {
     std::mt19937 rng(13);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f), p01(0.0f, 1.0f);
     for (double density : {0.0, 1.0 / 400.0, 0.05, 0.2, 0.6})
@@ -288,11 +292,114 @@ TEST(Gemm, SparsePathEqualsTheDenseSums) {
                 for (float &v : A) v = p01(rng) < density ? u(rng) : 0.0f;
                 for (float &v : B) v = u(rng);
                 if (density > 0.0 && density < 0.01) A[(size_t)M * K / 2] = 1.0f;  // at least one
-                const std::vector<float> dense = gemm_run(c, A, B, 0), sparse = gemm_run(c, A, B, 1);
+                const std::vector<float> dense = gemm_run(gemm, c, A, B, 0), sparse = gemm_run(gemm, c, A, B, 1);
                 for (size_t i = 0; i < dense.size(); i++)
                     ASSERT_EQ(dense[i], sparse[i]) << "density " << density << " ta=" << ta << " M=" << M
                                                    << " N=" << N << " K=" << K << " element " << i;
             }
+}
+TEST(Gemm, SparsePathEqualsTheDenseSums) { check_sparse_equals_dense(qf_cpu_gemm); }
+
+// ---- the instruction-set variants (runtime dispatch, kernels/cpu/gemm_dispatch.c) -------------
+// Each variant the build has and this CPU runs passes the three checks above on its own (FMA or
+// not, 4/8/16 lanes: the float32 bound holds for any order); a variant this CPU lacks skips,
+// saying why. What this build has and this CPU runs, found here independently of the dispatcher:
+// the portable build and other processors have the baseline alone; avx2 needs AVX2 and FMA,
+// avx512 also AVX512F and AVX512DQ (the variants' compile flags, CMakeLists.txt).
+static bool variant_expected(int isa) {
+    if (isa == QF_CPU_ISA_SSE2) return true;
+#if defined(QFLEET_PORTABLE) || !(defined(__x86_64__) || defined(__i386__))
+    return false;
+#else
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == QF_CPU_ISA_AVX2) return avx2;
+    return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#endif
+}
+
+class GemmVariant : public ::testing::TestWithParam<int> {
+  protected:
+    qf_cpu_gemm_fn gemm = nullptr;
+    void SetUp() override {
+        char why[200] = "";
+        gemm = qf_cpu_gemm_variant(GetParam(), why, sizeof why);
+        ASSERT_EQ(gemm != nullptr, variant_expected(GetParam())) << qf_cpu_isa_name(GetParam()) << ": " << why;
+        if (!gemm) GTEST_SKIP() << qf_cpu_isa_name(GetParam()) << ": " << why;
+    }
+};
+TEST_P(GemmVariant, EveryShapeAndTransposeWithinTheFloat32Bound) { check_within_float32_bound(gemm); }
+TEST_P(GemmVariant, RowsDoNotDependOnTheOtherRows) { check_rows_independent(gemm); }
+TEST_P(GemmVariant, SparsePathEqualsTheDenseSums) { check_sparse_equals_dense(gemm); }
+INSTANTIATE_TEST_SUITE_P(Isa, GemmVariant, ::testing::Values(QF_CPU_ISA_SSE2, QF_CPU_ISA_AVX2, QF_CPU_ISA_AVX512),
+                         [](const ::testing::TestParamInfo<int> &i) { return std::string(qf_cpu_isa_name(i.param)); });
+
+// QFLEET_CPU_ISA's values: unset or empty = the widest expected variant; a name = that variant
+// when expected, else a one-line refusal naming the variable and the value; an unknown name (also
+// in other case) refused. The variant names are the documented ones (gemm_cpu.h, README).
+TEST(GemmIsa, TheEnvironmentValueChoosesOrIsRefusedInOneLine) {
+    int widest = QF_CPU_ISA_SSE2;
+    for (int isa = 0; isa < QF_CPU_ISA_COUNT; isa++)
+        if (variant_expected(isa)) widest = isa;
+    char err[256];
+    EXPECT_EQ(qf_cpu_isa_choose(nullptr, err, sizeof err), widest);
+    EXPECT_EQ(qf_cpu_isa_choose("", err, sizeof err), widest);
+    const char *names[] = {
+#if defined(__x86_64__) || defined(__i386__)
+        "sse2",
+#else
+        "generic",
+#endif
+        "avx2", "avx512"};
+    for (int isa = 0; isa < QF_CPU_ISA_COUNT; isa++) {
+        EXPECT_STREQ(qf_cpu_isa_name(isa), names[isa]);
+        err[0] = 0;
+        const int got = qf_cpu_isa_choose(names[isa], err, sizeof err);
+        if (variant_expected(isa)) {
+            EXPECT_EQ(got, isa) << names[isa] << ": " << err;
+        } else {
+            EXPECT_EQ(got, -1) << names[isa];
+            EXPECT_NE(std::string(err).find(std::string("QFLEET_CPU_ISA=") + names[isa]), std::string::npos) << err;
+            EXPECT_EQ(std::string(err).find('\n'), std::string::npos) << err;
+        }
+    }
+    for (const char *bad : {"AVX2", "avx", "sse", "avx512f", "native", " avx2"}) {
+        err[0] = 0;
+        EXPECT_EQ(qf_cpu_isa_choose(bad, err, sizeof err), -1) << bad;
+        const std::string e(err);
+        EXPECT_NE(e.find(std::string("QFLEET_CPU_ISA=") + bad + ": unknown"), std::string::npos) << e;
+        EXPECT_NE(e.find("sse2"), std::string::npos) << e;
+        EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+    }
+}
+
+// The process's variant is the one the environment selects, and qf_cpu_gemm computes with it:
+// the same bits as that variant called directly (dense, narrow and sparse paths).
+TEST(GemmIsa, TheProcessUsesTheChosenVariantForEveryCall) {
+    char err[256] = "";
+    const int isa = qf_cpu_gemm_isa_checked(err, sizeof err);
+    ASSERT_GE(isa, 0) << err;
+    EXPECT_EQ(isa, qf_cpu_isa_choose(std::getenv("QFLEET_CPU_ISA"), err, sizeof err));
+    EXPECT_EQ(qf_cpu_gemm_isa_checked(err, sizeof err), isa);  // chosen once
+    const qf_cpu_gemm_fn mine = qf_cpu_gemm_variant(isa, err, sizeof err);
+    ASSERT_NE(mine, nullptr) << err;
+    int vw[2], mr[2], nr[2];
+    qf_cpu_gemm_shape(&vw[0], &mr[0], &nr[0]);
+    ASSERT_TRUE(qf_cpu_gemm_variant_shape(isa, &vw[1], &mr[1], &nr[1]));
+    EXPECT_EQ(vw[0], vw[1]);
+    EXPECT_EQ(nr[0], nr[1]);
+    std::mt19937 rng(17);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f), p01(0.0f, 1.0f);
+    for (const GemmCase &c : {GemmCase{0, 0, 128, 64, 64}, GemmCase{1, 0, 64, 64, 128}, GemmCase{0, 1, 128, 50, 50},
+                              GemmCase{0, 0, 128, 2, 64}, GemmCase{1, 0, 64, 2, 128}, GemmCase{0, 0, 128, 50, 400}})
+        for (int sparse = 0; sparse < 2; sparse++) {
+            std::vector<float> A((size_t)c.M * c.K), B((size_t)c.K * c.N);
+            for (float &v : A) v = sparse && p01(rng) < 0.95f ? 0.0f : u(rng);
+            for (float &v : B) v = u(rng);
+            const std::vector<float> via = gemm_run(qf_cpu_gemm, c, A, B, sparse), direct = gemm_run(mine, c, A, B, sparse);
+            EXPECT_TRUE(same_bits(via.data(), direct.data(), via.size()))
+                << qf_cpu_isa_name(isa) << " ta=" << c.ta << " tb=" << c.tb << " N=" << c.N << " K=" << c.K;
+        }
 }
 
 TEST(NetEmbed, EqualsOneHotInputIncludingRepeatedStates) {

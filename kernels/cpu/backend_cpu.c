@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../backend.h"
+#include "gemm_cpu.h"
 
 
 static void *cpu_alloc(qf_backend *b, size_t bytes) {
@@ -609,7 +610,14 @@ qf_backend *qf_cpu_open(char *err, size_t err_len) {
     b->name = "cpu";
     char model[200];
     cpu_model(model, sizeof model);
-    snprintf(b->device, sizeof b->device, "%s, %d threads", model, omp_get_max_threads());
+    char isa_err[256];
+    const int isa = qf_cpu_gemm_isa_checked(isa_err, sizeof isa_err); /* the learner's GEMM variant */
+    if (isa < 0) {
+        snprintf(err, err_len, "cpu backend: %s", isa_err);
+        free(b);
+        return NULL;
+    }
+    snprintf(b->device, sizeof b->device, "%s, %d threads, GEMM %s", model, omp_get_max_threads(), qf_cpu_isa_name(isa));
     long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     b->mem_total = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz : 0;
     b->mem_free = avail > 0 && psz > 0 ? (size_t)avail * (size_t)psz : b->mem_total;

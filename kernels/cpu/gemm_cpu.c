@@ -3,12 +3,17 @@
  * The learner's GEMMs are tiny (batch 128 x widths of 2 to a few hundred) and there are many of
  * them (per network and layer: three forwards, two weight-gradient and one input-gradient GEMM
  * per update). The register-tiled loop nest below has no packing of A, no buffer allocation and no
- * thread dispatch per call, and it uses the widest vectors of the build: 16-float AVX-512 vectors
- * where the compiler targets them, 8-float AVX/AVX2 ones, else 4-float SSE2 ones (the same source:
+ * thread dispatch per call, and it uses the widest vectors of its compilation (variant): 16-float
+ * AVX-512 vectors where the compiler targets them, 8-float AVX/AVX2 ones, else 4-float SSE2 ones (the same source:
  * the vector type and tile are the only differences). B's panel (at most KC rows of the tile's
  * width) is copied into a zero-padded buffer on the stack, so widths that are not a multiple of
  * the vector (2 actions, 50 units) need no scalar edge code: the padding columns are computed and
- * dropped. Each element of C is summed over k in increasing order (gemm_cpu.h). */
+ * dropped. Each element of C is summed over k in increasing order (gemm_cpu.h).
+ *
+ * The build compiles this file once per instruction-set variant (CMakeLists.txt: sse2 = baseline
+ * x86-64, avx2 = -mavx2 -mfma, avx512 = -mavx512f -mavx512dq -mavx2 -mfma), each with
+ * -DQF_GEMM_SUFFIX=_<variant>, which names its two entry points qf_cpu_gemm_<variant> and
+ * qf_cpu_gemm_shape_<variant>; kernels/cpu/gemm_dispatch.c picks one per process at run time. */
 #include "gemm_cpu.h"
 
 #include <math.h>
@@ -81,10 +86,22 @@ typedef float vf;
 #define VFMA(a, b, c) SFMA(a, b, c)
 #endif
 
+/* this compilation's entry points: qf_cpu_gemm##QF_GEMM_SUFFIX, qf_cpu_gemm_shape##QF_GEMM_SUFFIX */
+#ifndef QF_GEMM_SUFFIX
+#error "compile gemm_cpu.c with -DQF_GEMM_SUFFIX=_<variant> (CMakeLists.txt); gemm_dispatch.c defines qf_cpu_gemm"
+#endif
+#define QF_GEMM_CAT2_(a, b) a##b
+#define QF_GEMM_CAT_(a, b) QF_GEMM_CAT2_(a, b)
+#define QF_GEMM_ENTRY QF_GEMM_CAT_(qf_cpu_gemm, QF_GEMM_SUFFIX)
+#define QF_GEMM_SHAPE_ENTRY QF_GEMM_CAT_(qf_cpu_gemm_shape, QF_GEMM_SUFFIX)
+void QF_GEMM_ENTRY(int ta, int tb, int32_t M, int32_t N, int32_t K, const float *A, int64_t lda, const float *B,
+                   int64_t ldb, float *C, int64_t ldc, int sparse_a);
+void QF_GEMM_SHAPE_ENTRY(int *vector_floats, int *tile_rows, int *tile_cols);
+
 #define NR_MAX (NV_MAX * VW) /* columns per tile at most */
 #define KC 128               /* rows of B per packed panel: KC x NR_MAX floats, 32 KiB with AVX-512 */
 
-void qf_cpu_gemm_shape(int *vector_floats, int *tile_rows, int *tile_cols) {
+void QF_GEMM_SHAPE_ENTRY(int *vector_floats, int *tile_rows, int *tile_cols) {
     *vector_floats = VW;
     *tile_rows = MR;
     *tile_cols = NR_MAX;
@@ -387,8 +404,8 @@ static inline int any_nonzero16(const float *p) {
         }                                                                                                        \
     } while (0)
 
-void qf_cpu_gemm(int ta, int tb, int32_t M, int32_t N, int32_t K, const float *A, int64_t lda, const float *B,
-                 int64_t ldb, float *C, int64_t ldc, int sparse_a) {
+void QF_GEMM_ENTRY(int ta, int tb, int32_t M, int32_t N, int32_t K, const float *A, int64_t lda, const float *B,
+                   int64_t ldb, float *C, int64_t ldc, int sparse_a) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (int32_t m = 0; m < M; m++) memset(C + m * ldc, 0, sizeof(float) * (size_t)N);
