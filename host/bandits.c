@@ -402,6 +402,7 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
     const double t0 = qf_wall_s();
     double t_prev = t0, last_ckpt = t0;
     int64_t s_prev = bf.t;
+    const int64_t t_start = bf.t; /* steps done before this process (a resume): not in its rate */
     qf_stop_signals_on();
     bf.stop = &qf_stop_flag;
     int64_t last_step = -1; /* the last log point whose regret is in `regret` */
@@ -498,8 +499,9 @@ int qf_cmd_bandits(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         fclose(tf);
         fputs(table, stdout);
     }
-    printf("%lld pulls in %.3g s (%.3g pulls/s) on %s\n", (long long)(bf.t * N), elapsed,
-           (double)bf.t * (double)N / (elapsed + 1e-12), b->device);
+    printf("%lld pulls in %.3g s (%.3g pulls/s) on %s%s\n", (long long)((bf.t - t_start) * N), elapsed,
+           (double)(bf.t - t_start) * (double)N / (elapsed + 1e-12), b->device,
+           t_start ? " in this process (the rest before the resume)" : "");
     fflush(stdout);
 
     /* a failed run keeps its parts and checkpoint (resume writes the results); a finished one's go */
