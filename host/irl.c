@@ -288,12 +288,17 @@ done:
     return rc;
 }
 
+/* One past the last step of episode e of d. */
+static int32_t episode_end(const qf_demos *d, int32_t e) {
+    return e + 1 < d->n_episodes ? d->episode_start[e + 1] : d->n_steps;
+}
+
 /* Every episode of d has T steps, or ends in a terminal transition of the model (DeepSea, bandit).
  * Returns the first episode that does not, or -1. */
 static int32_t demos_short_episode(const qf_demos *d, int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
                                    int32_t T) {
     for (int32_t i = 0; i < d->n_episodes; i++) {
-        const int32_t lo = d->episode_start[i], hi = i + 1 < d->n_episodes ? d->episode_start[i + 1] : d->n_steps;
+        const int32_t lo = d->episode_start[i], hi = episode_end(d, i);
         if (hi - lo == T) continue;
         qf_outcome o[QF_MAX_OUTCOMES];
         const int n = qf_env_outcomes(kind, p, k0, k1, d->state[hi - 1], d->action[hi - 1], o);
@@ -311,7 +316,7 @@ static int32_t demos_short_episode(const qf_demos *d, int kind, const qf_env_par
 static int32_t demos_impossible_step(const qf_demos *d, int kind, const qf_env_params *p, uint32_t k0, uint32_t k1,
                                      int32_t *reach, int *n_reach) {
     for (int32_t e = 0; e < d->n_episodes; e++) {
-        const int32_t lo = d->episode_start[e], hi = e + 1 < d->n_episodes ? d->episode_start[e + 1] : d->n_steps;
+        const int32_t lo = d->episode_start[e], hi = episode_end(d, e);
         for (int32_t i = lo; i + 1 < hi; i++) {
             qf_outcome o[QF_MAX_OUTCOMES];
             const int n = qf_env_outcomes(kind, p, k0, k1, d->state[i], d->action[i], o);
@@ -675,7 +680,7 @@ int qf_cmd_irl(const qf_config *cfg, const qf_words *ws, qf_backend *b) {
         }
         const int32_t bad = demos_short_episode(&file_demos, kind, p0, (uint32_t)cfg->seed, 0, T);
         if (bad >= 0) {
-            int32_t lo = file_demos.episode_start[bad], hi = bad + 1 < file_demos.n_episodes ? file_demos.episode_start[bad + 1] : file_demos.n_steps;
+            const int32_t lo = file_demos.episode_start[bad], hi = episode_end(&file_demos, bad);
             /* one step per data row after the header: step i of the file is on line i + 2 */
             fprintf(stderr, "qfleet: %s:%d: episode %d ends here after %d steps; it must have T=%d (horizon=) or end "
                             "in a terminal transition\n", cfg->demos_file, hi + 1, bad, hi - lo, T);

@@ -519,12 +519,6 @@ static void learn_split(const qf_learn_args *a, int target_now, float *chk) {
     }
 }
 
-/* The learner update (backend.h, learn; the specification of the CUDA version). One parallel
- * region: the networks shared statically over the threads (so a fleet of few runs with several
- * heads still spreads its heads over the cores), then each run's Adam and, without RND, its target
- * update (static too: with R a multiple of the team size a thread updates the runs whose networks
- * it just did). Every value is computed by one thread in a fixed order: the thread count changes
- * no result. */
 /* ---- the per-run path's scratch -----------------------------------------------------------------
  * Per thread, one run's K networks' intermediate values in net_scratch's order, each array K
  * networks long: acts, acts_tmp [K][B][H]; q, qt, qo, qp, dq [K][B][A]; grads [K][P]; work. Kept in
@@ -534,27 +528,38 @@ typedef struct cpu_learn_state {
     int64_t floats;
 } cpu_learn_state;
 
-static int64_t run_scratch_floats(const qf_learn_args *a) {
+/* The arrays of one thread's block, in net_scratch's order, each one run's K networks long and
+ * rounded up to 16 floats (64 bytes: no two arrays or threads share a line). per[i]: one network's
+ * floats of array i. Returns the floats of the block. */
+#define QF_SCRATCH_ARRAYS 9
+static int64_t scratch_layout(const qf_learn_args *a, int64_t per[QF_SCRATCH_ARRAYS]) {
     const qf_net *n = a->net;
-    const int64_t K = n->K, B = a->B, H = n->H ? n->H : 1, A = n->w[n->L];
-    const int64_t work = qf_net_work_bufs(n) * B * qf_net_max_width(n);
-    /* each array rounded up to 16 floats (64 bytes): no two threads' or arrays' lines shared */
-    const int64_t r16 = 16;
-    return (2 * ((K * B * H + r16 - 1) / r16) + 5 * ((K * B * A + r16 - 1) / r16) + (K * n->P + r16 - 1) / r16 +
-            (K * work + r16 - 1) / r16) * r16;
+    const int64_t B = a->B, H = n->H ? n->H : 1, A = n->w[n->L];
+    const int64_t p[QF_SCRATCH_ARRAYS] = {B * H, B * H, B * A, B * A, B * A, B * A, B * A, n->P,
+                                          qf_net_work_bufs(n) * B * qf_net_max_width(n)};
+    int64_t total = 0;
+    for (int i = 0; i < QF_SCRATCH_ARRAYS; i++) {
+        per[i] = p[i];
+        total += (n->K * p[i] + 15) / 16 * 16;
+    }
+    return total;
 }
 
+static int64_t run_scratch_floats(const qf_learn_args *a) {
+    int64_t per[QF_SCRATCH_ARRAYS];
+    return scratch_layout(a, per);
+}
+
+/* Network k's (of the run's K) slices of a thread's block `mine`. */
 static net_scratch thread_slices(const qf_learn_args *a, float *mine, int64_t k) {
-    const qf_net *n = a->net;
-    const int64_t K = n->K, B = a->B, H = n->H ? n->H : 1, A = n->w[n->L];
-    const int64_t work = qf_net_work_bufs(n) * B * qf_net_max_width(n);
-#define QF_R16(x) ((((x) + 15) / 16) * 16)
-    float *acts = mine, *acts_tmp = acts + QF_R16(K * B * H), *q = acts_tmp + QF_R16(K * B * H);
-    float *qt = q + QF_R16(K * B * A), *qo = qt + QF_R16(K * B * A), *qp = qo + QF_R16(K * B * A);
-    float *dq = qp + QF_R16(K * B * A), *grads = dq + QF_R16(K * B * A), *wk = grads + QF_R16(K * n->P);
-#undef QF_R16
-    net_scratch w = {acts + k * B * H, acts_tmp + k * B * H, q + k * B * A, qt + k * B * A,
-                     a->qo ? qo + k * B * A : NULL, qp + k * B * A, dq + k * B * A, grads + k * n->P, wk + k * work};
+    int64_t per[QF_SCRATCH_ARRAYS];
+    scratch_layout(a, per);
+    float *at[QF_SCRATCH_ARRAYS], *next = mine;
+    for (int i = 0; i < QF_SCRATCH_ARRAYS; i++) {
+        at[i] = next + k * per[i];
+        next += (a->net->K * per[i] + 15) / 16 * 16;
+    }
+    net_scratch w = {at[0], at[1], at[2], at[3], a->qo ? at[4] : NULL, at[5], at[6], at[7], at[8]};
     return w;
 }
 
@@ -584,6 +589,13 @@ void qf_cpu_learn_close(qf_backend *b) {
     b->impl = NULL;
 }
 
+/* The learner update (backend.h, learn; the specification of the CUDA version). One parallel
+ * region. With a run per thread or more: runs shared statically over the threads, each run's
+ * networks then its Adam and, without RND, its target update, the intermediate values in the
+ * thread's scratch. Else: the networks shared statically over the threads (so a fleet of few runs
+ * with several heads still spreads its heads over the cores), then each run's Adam and target
+ * update; a lone network shared by rows (learn_split, threads=N only). Every value is computed by
+ * one thread in a fixed order: the thread count changes no result. */
 static int cpu_learn(qf_backend *b, const qf_learn_args *a) {
     const qf_net *net = a->net;
     const int64_t G = (int64_t)net->R * net->K;
